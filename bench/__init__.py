@@ -1,0 +1,1 @@
+"""wasync's benchmarks; `make bench` runs them all (never part of `make test`)."""

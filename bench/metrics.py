@@ -1,0 +1,80 @@
+"""Shared measuring code for benchmarks and tests: word error rate, timing, peak memory."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def normalise(text: str) -> str:
+    from whisper.normalizers import EnglishTextNormalizer
+
+    return str(EnglishTextNormalizer()(text))
+
+
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str], normalised: bool = True) -> float:
+    """Corpus WER; with `normalised`, after whisper's English text normaliser."""
+    import jiwer
+
+    if normalised:
+        references = [normalise(r) for r in references]
+        hypotheses = [normalise(h) for h in hypotheses]
+    else:
+        references = [r.lower() for r in references]
+        hypotheses = [h.lower() for h in hypotheses]
+    return float(jiwer.wer(list(references), list(hypotheses)))
+
+
+def reference_text(audio: Path) -> str:
+    """The reference transcript that sits beside a test clip (`clip.wav` -> `clip.txt`)."""
+    candidates = [audio.with_name(audio.name + ".txt"), audio.with_suffix(".txt")]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.read_text().strip()
+    raise FileNotFoundError(f"no reference transcript beside {audio}")
+
+
+@dataclass(frozen=True)
+class Timing:
+    median: float
+    minimum: float
+    maximum: float
+    runs: int
+
+    def ratio_to(self, baseline: Timing) -> float:
+        return baseline.median / self.median if self.median else float("inf")
+
+
+def time_runs(fn: Callable[[], Any], runs: int = 3, warmup: int = 0) -> tuple[Timing, Any]:
+    """Run `fn` several times; return the timing summary and the last result."""
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - started)
+    return Timing(statistics.median(samples), min(samples), max(samples), runs), result
+
+
+def peak_rss_mib(pid: int | None = None) -> float:
+    """Peak resident memory (VmHWM) of a process, or of this one, in MiB."""
+    if pid is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def current_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")

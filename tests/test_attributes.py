@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from whisper_async.attributes import (
+    OptionError,
+    TranscribeOptions,
+    UnsupportedLanguageError,
+    defaults_from_env,
+    encode_attributes,
+    parse_attributes,
+)
+
+
+def test_documented_syntax_parses_to_typed_values() -> None:
+    values = parse_attributes("language=de;task=translate;format=srt;word_timestamps=true;beam_size=5")
+    assert values == {"language": "de", "task": "translate", "format": "srt", "word_timestamps": True, "beam_size": 5}
+
+
+def test_encode_then_parse_round_trips_text_with_separators_and_unicode() -> None:
+    options = {"initial_prompt": "Zoë; a=b, 100%", "vad_filter": True, "language": "fr"}
+    assert parse_attributes(encode_attributes(options)) == options
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("colour=blue", "unknown option 'colour'; allowed: language, task"),
+        ("task=summarise", "allowed: transcribe, translate"),
+        ("format=docx", "allowed: json, txt, srt, vtt, tsv"),
+        ("beam_size=0", "out of range; allowed 1 to 20"),
+        ("beam_size=many", "not a whole number"),
+        ("vad_filter=maybe", "use true or false"),
+        ("language", "is not key=value"),
+        ("x" * 1025, "the limit is 1024"),
+        ("initial_prompt=caf\u00e9", "printable ASCII"),
+    ],
+)
+def test_bad_options_name_the_problem_and_the_allowed_values(header: str, message: str) -> None:
+    with pytest.raises(OptionError) as info:
+        parse_attributes(header)
+    assert message in str(info.value)
+
+
+def test_unknown_language_code_is_its_own_error() -> None:
+    with pytest.raises(UnsupportedLanguageError, match="xx"):
+        parse_attributes("language=xx")
+
+
+def test_auto_language_means_detect() -> None:
+    assert parse_attributes("language=auto") == {"language": None}
+
+
+def test_deployment_defaults_come_from_environment() -> None:
+    defaults = defaults_from_env({"WASYNC_DEFAULT_BEAM_SIZE": "5", "WASYNC_DEFAULT_LANGUAGE": "en"})
+    assert defaults == TranscribeOptions(beam_size=5, language="en")

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from whisper_async.errors import ConfigurationError
+from whisper_async.settings import resolve
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 'endpoint = "from-file"\nbucket = "file-bucket"\nregion = "eu-west-1"\n')
+    env = {"WASYNC_ENDPOINT": "from-env", "WASYNC_BUCKET": "env-bucket"}
+
+    settings = resolve({"endpoint": "from-flag"}, env, config)
+
+    assert settings.endpoint == "from-flag"
+    assert settings.sources["endpoint"] == "flag"
+    assert settings.bucket == "env-bucket"
+    assert settings.sources["bucket"] == "env WASYNC_BUCKET"
+    assert settings.region == "eu-west-1"
+    assert settings.sources["region"] == f"file {config}"
+    assert settings.prefix == "wasync/"
+    assert settings.sources["prefix"] == "default"
+
+
+def test_defaults_when_nothing_is_set(tmp_path: Path) -> None:
+    settings = resolve({}, {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert settings.endpoint == "whisper"
+    assert settings.bucket is None
+    assert settings.region is None
+    assert not settings.is_local
+
+
+def test_aws_region_variable_is_a_fallback_below_wasync_region(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "AWS_REGION": "us-west-2"}
+    assert resolve({}, env).region == "us-west-2"
+    assert resolve({}, {**env, "WASYNC_REGION": "ap-south-1"}).region == "ap-south-1"
+
+
+def test_prefix_is_normalised_to_one_trailing_slash(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    assert resolve({"prefix": "/team/asr"}, env).prefix == "team/asr/"
+    assert resolve({"prefix": "/"}, env).prefix == ""
+
+
+def test_per_service_endpoint_urls_from_file_and_environment(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[endpoint_urls]\ns3 = "http://127.0.0.1:1"\nsts = "http://127.0.0.1:2"\n')
+    env = {"WASYNC_ENDPOINT_URL_S3": "http://127.0.0.1:9"}
+    settings = resolve({}, env, config)
+    assert settings.endpoint_urls == {"s3": "http://127.0.0.1:9", "sts": "http://127.0.0.1:2"}
+
+
+def test_unknown_config_key_is_refused_with_the_allowed_keys(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 'endpiont = "typo"\n')
+    with pytest.raises(ConfigurationError) as info:
+        resolve({}, {}, config)
+    assert "endpiont" in info.value.message
+    assert "endpoint" in (info.value.hint or "")
+
+
+def test_broken_toml_names_the_file(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "region = \n")
+    with pytest.raises(ConfigurationError, match=str(config)):
+        resolve({}, {}, config)

@@ -1,0 +1,160 @@
+"""Request options and their wire form, `X-Amzn-SageMaker-Custom-Attributes`.
+
+Syntax: `key=value;key=value`, with each value URL-encoded (so `;`, `=` and non-ASCII text
+survive). At most 1024 printable ASCII characters, SageMaker's limit. The server parses it,
+the CLI writes it: both use this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+from urllib.parse import quote, unquote
+
+from .formats import FORMATS
+
+MAX_ATTRIBUTES_LENGTH = 1024
+
+# Whisper's language codes (openai-whisper and faster-whisper use the same list).
+LANGUAGES = frozenset(
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw "
+    "he hi hr ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt "
+    "my ne nl nn no oc pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl "
+    "tr tt uk ur uz vi yi yo zh yue".split()
+)
+TASKS = ("transcribe", "translate")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class OptionError(ValueError):
+    """An unknown option or a bad value; the message lists what is allowed."""
+
+
+class UnsupportedLanguageError(OptionError):
+    pass
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None
+    task: str = "transcribe"
+    format: str = "json"
+    word_timestamps: bool = False
+    vad_filter: bool = False
+    beam_size: int = 1
+    initial_prompt: str | None = None
+    batch_size: int = 1
+
+    def with_values(self, values: Mapping[str, Any]) -> TranscribeOptions:
+        return replace(self, **values)
+
+
+OPTION_NAMES = tuple(f.name for f in fields(TranscribeOptions))
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise OptionError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _parse_int(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise OptionError(f"{name}={raw!r} is not a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise OptionError(f"{name}={value} is out of range; allowed {low} to {high}")
+    return value
+
+
+def parse_value(name: str, raw: str) -> Any:
+    """Validate one option's text value and return it typed."""
+    if name == "language":
+        code = raw.strip().lower()
+        if code in {"", "auto"}:
+            return None
+        if code not in LANGUAGES:
+            raise UnsupportedLanguageError(
+                f"language={raw!r} is not a Whisper language code; use e.g. en, de, ja, or auto"
+            )
+        return code
+    if name == "task":
+        if raw not in TASKS:
+            raise OptionError(f"task={raw!r} is invalid; allowed: {', '.join(TASKS)}")
+        return raw
+    if name == "format":
+        if raw not in FORMATS:
+            raise OptionError(f"format={raw!r} is invalid; allowed: {', '.join(FORMATS)}")
+        return raw
+    if name in {"word_timestamps", "vad_filter"}:
+        return _parse_bool(name, raw)
+    if name == "beam_size":
+        return _parse_int(name, raw, 1, 20)
+    if name == "batch_size":
+        return _parse_int(name, raw, 1, 128)
+    if name == "initial_prompt":
+        return raw or None
+    raise OptionError(f"unknown option {name!r}; allowed: {', '.join(OPTION_NAMES)}")
+
+
+def parse_attributes(header: str | None) -> dict[str, Any]:
+    """Parse a custom-attributes header into typed option values."""
+    if not header:
+        return {}
+    if len(header) > MAX_ATTRIBUTES_LENGTH:
+        raise OptionError(
+            f"custom attributes are {len(header)} characters; the limit is {MAX_ATTRIBUTES_LENGTH}"
+        )
+    if not all(32 <= ord(ch) < 127 for ch in header):
+        raise OptionError("custom attributes must be printable ASCII; URL-encode other text")
+    values: dict[str, Any] = {}
+    for part in header.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, raw = part.partition("=")
+        name = name.strip()
+        if not sep:
+            raise OptionError(f"{part!r} is not key=value; example: language=de;task=translate")
+        values[name] = parse_value(name, unquote(raw.strip()))
+    return values
+
+
+def encode_attributes(values: Mapping[str, Any]) -> str:
+    """The header text for a set of options; the inverse of parse_attributes."""
+    parts = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name not in OPTION_NAMES:
+            raise OptionError(f"unknown option {name!r}; allowed: {', '.join(OPTION_NAMES)}")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        parse_value(name, text)
+        parts.append(f"{name}={quote(text, safe='')}")
+    header = ";".join(parts)
+    if len(header) > MAX_ATTRIBUTES_LENGTH:
+        raise OptionError(
+            f"the options encode to {len(header)} characters; SageMaker allows "
+            f"{MAX_ATTRIBUTES_LENGTH} (shorten --initial-prompt)"
+        )
+    return header
+
+
+def defaults_from_env(environ: Mapping[str, str]) -> TranscribeOptions:
+    """Deployment-wide defaults: WASYNC_DEFAULT_<OPTION> environment variables."""
+    values = {
+        name: parse_value(name, environ[f"WASYNC_DEFAULT_{name.upper()}"])
+        for name in OPTION_NAMES
+        if f"WASYNC_DEFAULT_{name.upper()}" in environ
+    }
+    return TranscribeOptions().with_values(values)
+
+
+def as_dict(options: TranscribeOptions) -> dict[str, Any]:
+    return asdict(options)

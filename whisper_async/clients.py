@@ -1,0 +1,63 @@
+"""The one boto3 client factory: every AWS call in wasync goes through a client made here."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from botocore.config import Config
+
+from .errors import ConfigurationError
+from .settings import Settings
+
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10)
+
+
+class Clients:
+    """Lazily built, cached boto3 clients for one set of settings."""
+
+    def __init__(self, settings: Settings, session: Any | None = None) -> None:
+        self.settings = settings
+        self._session = session
+        self._clients: dict[str, Any] = {}
+
+    @cached_property
+    def session(self) -> Any:
+        if self._session is not None:
+            return self._session
+        import boto3
+
+        return boto3.session.Session(
+            profile_name=self.settings.aws_profile, region_name=self.settings.region
+        )
+
+    @property
+    def region(self) -> str:
+        region = self.settings.region or self.session.region_name
+        if not region:
+            raise ConfigurationError(
+                "No AWS region set.", "pass --region, or set WASYNC_REGION or AWS_REGION"
+            )
+        return str(region)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            kwargs: dict[str, Any] = {"region_name": self.region, "config": RETRY_CONFIG}
+            url = self.settings.endpoint_urls.get(service)
+            if url:
+                kwargs["endpoint_url"] = url
+            self._clients[service] = self.session.client(service, **kwargs)
+        return self._clients[service]
+
+    @cached_property
+    def account_id(self) -> str:
+        return str(self.client("sts").get_caller_identity()["Account"])
+
+    @property
+    def bucket(self) -> str:
+        """The bucket wasync uses: configured, else the SageMaker SDK's default name."""
+        return self.settings.bucket or f"sagemaker-{self.region}-{self.account_id}"
+
+    @property
+    def prefix(self) -> str:
+        return self.settings.prefix

@@ -1,0 +1,209 @@
+"""The two engines behind one small interface: load, transcribe to segments, detect language.
+
+Heavy imports (ctranslate2, torch) happen inside the loaders, so importing the server stays
+fast and torch is imported only when the openai engine is used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageError
+from ..manifest import detect_layout
+
+Segment = dict[str, Any]
+
+
+@dataclass
+class Transcription:
+    language: str
+    language_probability: float
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(segment["text"] for segment in self.segments).strip()
+
+
+class Engine(Protocol):
+    name: str
+    model_name: str
+    multilingual: bool
+
+    def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription: ...
+
+    def detect_language(self, audio: Any) -> tuple[str, float]: ...
+
+
+def check_language(engine: Engine, options: TranscribeOptions) -> None:
+    if engine.multilingual:
+        return
+    if options.language not in {None, "en"}:
+        raise UnsupportedLanguageError(
+            f"language={options.language!r} is not supported by the English-only model "
+            f"{engine.model_name}; deploy a multilingual model or use language=en"
+        )
+    if options.task == "translate":
+        raise UnsupportedLanguageError(
+            f"task=translate needs a multilingual model; {engine.model_name} is English-only"
+        )
+
+
+def _segment(index: int, start: float, end: float, text: str, words: Any) -> Segment:
+    segment: Segment = {"id": index, "start": round(start, 3), "end": round(end, 3), "text": text}
+    if words is not None:
+        segment["words"] = words
+    return segment
+
+
+class FasterWhisperEngine:
+    """faster-whisper (CTranslate2): the default engine."""
+
+    name = "faster"
+
+    def __init__(self, model_dir: Path, model_name: str, device: str, compute_type: str) -> None:
+        from faster_whisper import WhisperModel
+
+        self.model_name = model_name
+        self.device = device
+        self.compute_type = compute_type
+        self.model = WhisperModel(str(model_dir), device=device, compute_type=compute_type)
+        self.multilingual = bool(self.model.model.is_multilingual)
+        self._batched: Any = None
+
+    def _pipeline(self) -> Any:
+        if self._batched is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(model=self.model)
+        return self._batched
+
+    def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
+        check_language(self, options)
+        kwargs: dict[str, Any] = {
+            "language": options.language,
+            "task": options.task,
+            "beam_size": options.beam_size,
+            "word_timestamps": options.word_timestamps,
+            "vad_filter": options.vad_filter,
+            "initial_prompt": options.initial_prompt,
+        }
+        if options.batch_size > 1:
+            # The batched pipeline cuts the audio into chunks at voice activity, so VAD is on.
+            kwargs["vad_filter"] = True
+            pieces, info = self._pipeline().transcribe(audio, batch_size=options.batch_size, **kwargs)
+        else:
+            pieces, info = self.model.transcribe(audio, **kwargs)
+        segments = []
+        for index, piece in enumerate(pieces):
+            words = None
+            if options.word_timestamps:
+                words = [
+                    {"start": round(w.start, 3), "end": round(w.end, 3), "word": w.word,
+                     "probability": round(w.probability, 4)}
+                    for w in piece.words or []
+                ]
+            segments.append(_segment(index, piece.start, piece.end, piece.text, words))
+        return Transcription(info.language, float(info.language_probability), segments)
+
+    def detect_language(self, audio: Any) -> tuple[str, float]:
+        if not self.multilingual:
+            return "en", 1.0
+        language, probability, _ = self.model.detect_language(audio)
+        return str(language), float(probability)
+
+
+class OpenAIWhisperEngine:
+    """openai-whisper (torch), the reference implementation."""
+
+    name = "openai"
+
+    def __init__(self, checkpoint: Path, model_name: str, device: str, fp16: bool) -> None:
+        import whisper
+
+        self.model_name = model_name
+        self.device = device
+        self.fp16 = fp16
+        self.model = whisper.load_model(str(checkpoint), device=device)
+        self.multilingual = bool(self.model.is_multilingual)
+
+    def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
+        check_language(self, options)
+        if options.vad_filter or options.batch_size > 1:
+            raise OptionError(
+                "vad_filter and batch_size need the faster engine; this endpoint runs openai-whisper"
+            )
+        language, probability = options.language, 1.0
+        if language is None:
+            language, probability = self.detect_language(audio)
+        result = self.model.transcribe(
+            audio,
+            language=language,
+            task=options.task,
+            beam_size=options.beam_size if options.beam_size > 1 else None,
+            word_timestamps=options.word_timestamps,
+            initial_prompt=options.initial_prompt,
+            fp16=self.fp16,
+            verbose=None,
+        )
+        segments = []
+        for index, piece in enumerate(result["segments"]):
+            words = None
+            if options.word_timestamps:
+                words = [
+                    {"start": round(float(w["start"]), 3), "end": round(float(w["end"]), 3),
+                     "word": w["word"], "probability": round(float(w["probability"]), 4)}
+                    for w in piece.get("words", [])
+                ]
+            segments.append(_segment(index, float(piece["start"]), float(piece["end"]), piece["text"], words))
+        return Transcription(language, probability, segments)
+
+    def detect_language(self, audio: Any) -> tuple[str, float]:
+        if not self.multilingual:
+            return "en", 1.0
+        import whisper
+
+        mel = whisper.log_mel_spectrogram(
+            whisper.pad_or_trim(audio), n_mels=self.model.dims.n_mels
+        ).to(self.model.device)
+        _, probabilities = self.model.detect_language(mel)
+        language = max(probabilities, key=probabilities.get)
+        return str(language), float(probabilities[language])
+
+
+def _cuda_devices(engine: str) -> int:
+    try:
+        if engine == "openai":
+            import torch
+
+            return int(torch.cuda.device_count())
+        import ctranslate2
+
+        return int(ctranslate2.get_cuda_device_count())
+    except Exception:  # noqa: BLE001 - no CUDA runtime means CPU, whatever the reason
+        return 0
+
+
+def load_engine(model_dir: Path, environ: Mapping[str, str] = os.environ) -> Engine:
+    """Load the engine that the model directory calls for, on the best device there is."""
+    layout = detect_layout(model_dir)
+    device = environ.get("WASYNC_DEVICE") or ("cuda" if _cuda_devices(layout.engine) else "cpu")
+    compute_type = environ.get("WASYNC_COMPUTE_TYPE")
+    if layout.engine == "openai":
+        fp16 = device == "cuda" and compute_type not in {"float32", "fp32"}
+        return OpenAIWhisperEngine(layout.weights, layout.name, device, fp16)
+    default_type = "float16" if device == "cuda" else "int8"
+    return FasterWhisperEngine(layout.weights, layout.name, device, compute_type or default_type)
+
+
+def default_concurrency(model_dir: Path) -> int:
+    """One transcription at a time per GPU, and one on CPU."""
+    try:
+        engine = detect_layout(model_dir).engine
+    except ValueError:
+        return 1
+    return max(1, _cuda_devices(engine))
