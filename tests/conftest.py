@@ -41,3 +41,29 @@ def openai_tiny_en(tiny_en_pt_dir: Path):  # type: ignore[no-untyped-def]
     from whisper_async.serving.engines import OpenAIWhisperEngine
 
     return OpenAIWhisperEngine(tiny_en_pt_dir / "tiny.en.pt", "tiny.en", "cpu", fp16=False)
+
+
+@pytest.fixture
+def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Fake credentials, a fixed region and private config/state folders for one test."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "WASYNC_PROFILE", "WASYNC_BUCKET", "WASYNC_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("WASYNC_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path
+
+
+@pytest.fixture
+def moto_clients(aws_env: Path):  # type: ignore[no-untyped-def]
+    """Clients against moto, in-process."""
+    from moto import mock_aws
+
+    from whisper_async.clients import Clients
+    from whisper_async.settings import resolve
+
+    with mock_aws():
+        yield Clients(resolve({}))

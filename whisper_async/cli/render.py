@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import enum
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -21,6 +23,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import WasyncError
 
@@ -99,6 +102,15 @@ class Output:
             transient=True,
         )
 
+    @contextlib.contextmanager
+    def live_line(self) -> Iterator[Callable[[str], None]]:
+        """A one-line live display on stderr (a no-op under --quiet); yields `update(text)`."""
+        if self.quiet:
+            yield lambda text: None
+            return
+        with Live(Text(""), console=self.err, transient=True, refresh_per_second=4) as live:
+            yield lambda text: live.update(Text(text))
+
     def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         table = Table(title=title, show_header=True, header_style="bold")
         for column in columns:
@@ -114,3 +126,13 @@ class Output:
         for key, value in pairs:
             table.add_row(key, "" if value is None else str(value))
         self.out.print(table)
+
+
+def rich_progress_factory(progress: Progress):  # type: ignore[no-untyped-def]
+    """Adapt a rich Progress to the capabilities' ProgressFactory."""
+
+    def factory(description: str, total: int | None):  # type: ignore[no-untyped-def]
+        task = progress.add_task(description, total=total)
+        return lambda amount: progress.advance(task, amount)
+
+    return factory

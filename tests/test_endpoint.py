@@ -1,0 +1,202 @@
+"""deploy, status and delete against moto; update, Failed and timeout paths through Stubber."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from botocore.stub import Stubber
+
+from whisper_async.endpoint import DeployRequest, deploy, plan_deploy, wait_for_endpoint
+from whisper_async.errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
+from whisper_async.models import push_model
+from whisper_async.status import endpoint_status
+from whisper_async.teardown import delete_endpoint
+
+ROLE = "arn:aws:iam::123456789012:role/wasync-test"
+IMAGE = "public.ecr.aws/example/wasync:test"
+
+
+@pytest.fixture
+def model_uri(moto_clients, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
+    checkpoint = tmp_path / "tiny.pt"
+    checkpoint.write_bytes(b"weights")
+    return push_model(moto_clients, str(checkpoint)).uri
+
+
+def request(**overrides) -> DeployRequest:  # type: ignore[no-untyped-def]
+    values = {"instance_type": "ml.g4dn.xlarge", "image_uri": IMAGE, "role_arn": ROLE, "max_concurrency": 2}
+    return DeployRequest(**{**values, **overrides})
+
+
+def test_deploy_creates_model_config_and_async_endpoint(moto_clients, model_uri: str) -> None:
+    plan = plan_deploy(moto_clients, request())
+    result = deploy(moto_clients, plan, sleep=lambda s: None)
+
+    sagemaker = moto_clients.client("sagemaker")
+    assert result.status == "InService" and result.action == "create"
+    assert result.model_uri == model_uri  # "last pushed" is the default
+    endpoint = sagemaker.describe_endpoint(EndpointName="whisper")
+    assert endpoint["EndpointConfigName"] == plan.config_name
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=plan.config_name)
+    assert config["AsyncInferenceConfig"] == {
+        "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 2},
+        "OutputConfig": {
+            "S3OutputPath": "s3://sagemaker-us-east-1-123456789012/wasync/outputs/whisper/",
+            "S3FailurePath": "s3://sagemaker-us-east-1-123456789012/wasync/failures/whisper/",
+        },
+    }
+    variant = config["ProductionVariants"][0]
+    assert variant["InstanceType"] == "ml.g4dn.xlarge"
+    assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 1800
+    assert variant["ModelDataDownloadTimeoutInSeconds"] == 1800
+    model = sagemaker.describe_model(ModelName=plan.model_name)
+    assert model["PrimaryContainer"]["ModelDataUrl"] == model_uri
+    assert model["PrimaryContainer"]["Environment"]["WASYNC_MAX_CONCURRENCY"] == "2"
+    tags = sagemaker.list_tags(ResourceArn=config["EndpointConfigArn"])["Tags"]
+    assert {"Key": "managed-by", "Value": "wasync"} in tags
+
+
+def test_notify_creates_topics_once_and_sets_notification_config(moto_clients, model_uri: str) -> None:
+    first = plan_deploy(moto_clients, request(notify=True))
+    second = plan_deploy(moto_clients, request(notify=True))
+    notification = first.calls[1].params["AsyncInferenceConfig"]["OutputConfig"]["NotificationConfig"]
+    assert notification["SuccessTopic"].endswith(":wasync-whisper-success")
+    assert notification["ErrorTopic"].endswith(":wasync-whisper-error")
+    assert second.calls[1].params["AsyncInferenceConfig"]["OutputConfig"]["NotificationConfig"] == notification
+    assert len(moto_clients.client("sns").list_topics()["Topics"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        ({"role_arn": "not-an-arn"}, UsageError, "is not an IAM role ARN"),
+        ({"model_uri": "s3://sagemaker-us-east-1-123456789012/nope/model.tar.gz"}, NotFoundError, "does not exist"),
+        ({"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/wasync:missing"}, Exception, "does not exist"),
+        ({"startup_timeout": 10}, UsageError, "between 60 and 3600"),
+    ],
+)
+def test_bad_inputs_are_refused_before_any_change(moto_clients, model_uri: str, overrides: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        plan_deploy(moto_clients, request(**overrides))
+    assert moto_clients.client("sagemaker").list_models()["Models"] == []
+
+
+def test_missing_role_says_how_to_get_one(moto_clients, model_uri: str) -> None:
+    with pytest.raises(UsageError) as info:
+        plan_deploy(moto_clients, request(role_arn=None))
+    assert "wasync iam --create" in (info.value.hint or "")
+
+
+def test_unknown_instance_type_warns_but_does_not_block(moto_clients, model_uri: str) -> None:
+    plan = plan_deploy(moto_clients, request(instance_type="ml.g9.xlarge"))
+    assert plan.warnings and "ml.g9.xlarge" in plan.warnings[0]
+
+
+def describe_response(status: str, config: str, reason: str | None = None) -> dict:
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    response = {
+        "EndpointName": "whisper", "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/whisper",
+        "EndpointConfigName": config, "EndpointStatus": status, "CreationTime": now, "LastModifiedTime": now,
+    }
+    if reason:
+        response["FailureReason"] = reason
+    return response
+
+
+def test_update_path_calls_update_endpoint_and_removes_superseded(moto_clients, model_uri: str) -> None:
+    """Moto has no UpdateEndpoint: Stubber checks the request against botocore's model."""
+    first = deploy(moto_clients, plan_deploy(moto_clients, request()), sleep=lambda s: None)
+    plan = plan_deploy(moto_clients, request(), now=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    assert plan.action == "update" and plan.previous_config == first.config_name
+    update = plan.calls[-1]
+    assert update.operation == "update_endpoint"
+    assert update.params == {"EndpointName": "whisper", "EndpointConfigName": plan.config_name}
+
+    sagemaker = moto_clients.client("sagemaker")
+    real_create_model, real_create_config = sagemaker.create_model, sagemaker.create_endpoint_config
+    with Stubber(sagemaker) as stub:
+        stub.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x"}, plan.calls[0].params)
+        stub.add_response("create_endpoint_config", {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/x"}, plan.calls[1].params)
+        stub.add_response("update_endpoint", {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/whisper"}, update.params)
+        stub.add_response("describe_endpoint", describe_response("Updating", plan.config_name), {"EndpointName": "whisper"})
+        stub.add_response("describe_endpoint", describe_response("InService", plan.config_name), {"EndpointName": "whisper"})
+        from whisper_async.endpoint import execute
+
+        execute(moto_clients, plan)
+        state = wait_for_endpoint(moto_clients, "whisper", sleep=lambda s: None)
+        stub.assert_no_pending_responses()
+    assert state.status == "InService" and state.config_name == plan.config_name
+    # Superseded clean-up runs on moto: create the new config for real, then remove the old.
+    real_create_model(**plan.calls[0].params)
+    real_create_config(**plan.calls[1].params)
+    from whisper_async.endpoint import remove_superseded
+
+    removed = remove_superseded(moto_clients, "whisper", keep=plan.config_name)
+    assert f"endpoint-config/{first.config_name}" in removed and f"model/{first.model_name}" in removed
+    names = [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]]
+    assert names == [plan.config_name]
+
+
+def test_failed_endpoint_reports_failure_reason(moto_clients) -> None:
+    sagemaker = moto_clients.client("sagemaker")
+    with Stubber(sagemaker) as stub:
+        stub.add_response("describe_endpoint", describe_response("Creating", "c1"), {"EndpointName": "whisper"})
+        stub.add_response("describe_endpoint", describe_response("Failed", "c1", "The primary container did not pass the ping health check."), {"EndpointName": "whisper"})
+        statuses: list[str] = []
+        with pytest.raises(DeploymentFailedError, match="did not pass the ping health check"):
+            wait_for_endpoint(moto_clients, "whisper", on_status=lambda s, e: statuses.append(s), sleep=lambda s: None)
+    assert statuses == ["Creating", "Failed"]
+
+
+def test_wait_times_out_with_exit_code_3(moto_clients) -> None:
+    sagemaker = moto_clients.client("sagemaker")
+    now = [0.0]
+    with Stubber(sagemaker) as stub:
+        for _ in range(3):
+            stub.add_response("describe_endpoint", describe_response("Creating", "c1"), {"EndpointName": "whisper"})
+
+        def sleep(seconds: float) -> None:
+            now[0] += seconds
+
+        with pytest.raises(WaitTimeoutError) as info:
+            wait_for_endpoint(moto_clients, "whisper", timeout=30, sleep=sleep, clock=lambda: now[0], poll=15)
+    assert info.value.exit_code == 3
+    assert "wasync status" in (info.value.hint or "")
+
+
+def test_status_reports_model_image_and_async_paths(moto_clients, model_uri: str) -> None:
+    deploy(moto_clients, plan_deploy(moto_clients, request()), sleep=lambda s: None)
+    report = endpoint_status(moto_clients)
+    assert report.status == "InService"
+    assert report.model_data == model_uri and report.image == IMAGE
+    assert report.max_concurrency == 2
+    assert report.autoscaling is None and report.backlog is None
+
+
+def test_status_of_missing_endpoint_is_not_found(moto_clients) -> None:
+    with pytest.raises(NotFoundError, match="does not exist"):
+        endpoint_status(moto_clients)
+
+
+def test_delete_removes_everything_and_is_idempotent(moto_clients, model_uri: str) -> None:
+    deploy(moto_clients, plan_deploy(moto_clients, request(notify=True)), sleep=lambda s: None)
+    bucket = "sagemaker-us-east-1-123456789012"
+    s3 = moto_clients.client("s3")
+    s3.put_object(Bucket=bucket, Key="wasync/outputs/whisper/a.out", Body=b"x")
+    result = delete_endpoint(moto_clients, topics=True, purge=True)
+    sagemaker = moto_clients.client("sagemaker")
+    assert "endpoint/whisper" in result.removed
+    assert sagemaker.list_endpoints()["Endpoints"] == []
+    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sagemaker.list_models()["Models"] == []
+    assert moto_clients.client("sns").list_topics()["Topics"] == []
+    assert result.purged_objects == 1
+    assert s3.head_object(Bucket=bucket, Key=S3Key(model_uri))["ContentLength"] > 0  # models stay
+    again = delete_endpoint(moto_clients, topics=True, purge=True)
+    assert again.removed == () and again.purged_objects == 0
+
+
+def S3Key(uri: str) -> str:  # noqa: N802
+    return uri.split("/", 3)[3]

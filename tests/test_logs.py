@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from whisper_async.errors import NotFoundError, UsageError
+from whisper_async.logs import parse_duration, read_events
+
+
+def test_reads_the_endpoints_log_group(moto_clients) -> None:
+    logs = moto_clients.client("logs")
+    group = "/aws/sagemaker/Endpoints/whisper"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="AllTraffic/i-1")
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName="AllTraffic/i-1", logEvents=[
+        {"timestamp": now - 5000, "message": "model loaded"}, {"timestamp": now - 1000, "message": "POST /invocations 200"},
+    ])
+    events = list(read_events(moto_clients, since_seconds=60))
+    assert [e.message for e in events] == ["model loaded", "POST /invocations 200"]
+
+
+def test_missing_log_group_says_logs_come_later(moto_clients) -> None:
+    with pytest.raises(NotFoundError, match="No logs"):
+        list(read_events(moto_clients))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("45", 45)])
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_bad_duration_shows_examples() -> None:
+    with pytest.raises(UsageError, match="ten minutes"):
+        parse_duration("ten minutes")

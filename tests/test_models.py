@@ -1,0 +1,103 @@
+"""push-model against moto's S3, with real model files."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from whisper_async.errors import NotFoundError, UsageError, WasyncError
+from whisper_async.manifest import MANIFEST_NAME, read_manifest
+from whisper_async.models import download_checkpoint, push_model
+from whisper_async.progress import no_progress
+from whisper_async.storage import S3Uri
+
+
+@pytest.fixture
+def small_ctranslate2(tmp_path: Path, tiny_en_dir: Path) -> Path:
+    """A CTranslate2-shaped directory with small files (the upload path is what is tested)."""
+    directory = tmp_path / "tiny-ct2"
+    directory.mkdir()
+    (directory / "model.bin").write_bytes(b"\x01" * 200_000)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (directory / name).write_bytes((tiny_en_dir / name).read_bytes())
+    return directory
+
+
+def download_object(clients, uri: str, target: Path) -> Path:  # type: ignore[no-untyped-def]
+    s3uri = S3Uri.parse(uri)
+    clients.client("s3").download_file(s3uri.bucket, s3uri.key, str(target))
+    return target
+
+
+def test_ctranslate2_directory_uploads_as_tarball_with_manifest(moto_clients, small_ctranslate2: Path, tmp_path: Path) -> None:
+    result = push_model(moto_clients, str(small_ctranslate2))
+
+    assert result.engine == "faster" and not result.skipped
+    assert result.uri == f"s3://sagemaker-us-east-1-123456789012/wasync/models/tiny-ct2-{result.sha256[:12]}/model.tar.gz"
+    head = moto_clients.client("s3").head_object(**{"Bucket": S3Uri.parse(result.uri).bucket, "Key": S3Uri.parse(result.uri).key})
+    assert head["Metadata"]["sha256"] == result.sha256
+    archive = download_object(moto_clients, result.uri, tmp_path / "model.tar.gz")
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == sorted(["model.bin", "config.json", "tokenizer.json", "vocabulary.txt", MANIFEST_NAME])
+        tar.extractall(tmp_path / "out", filter="data")
+    manifest = read_manifest(tmp_path / "out")
+    assert manifest is not None and manifest.engine == "faster" and manifest.sha256 == result.sha256
+    assert (tmp_path / "out" / "model.bin").read_bytes() == (small_ctranslate2 / "model.bin").read_bytes()
+
+
+def test_rerun_with_same_weights_skips_the_upload(moto_clients, small_ctranslate2: Path) -> None:
+    first = push_model(moto_clients, str(small_ctranslate2))
+    second = push_model(moto_clients, str(small_ctranslate2))
+    assert second.skipped and second.uri == first.uri
+    listing = moto_clients.client("s3").list_objects_v2(Bucket=S3Uri.parse(first.uri).bucket)
+    assert listing["KeyCount"] == 1
+
+
+def test_an_object_without_the_sha256_mark_is_not_taken_as_complete(moto_clients, small_ctranslate2: Path) -> None:
+    first = push_model(moto_clients, str(small_ctranslate2))
+    uri = S3Uri.parse(first.uri)
+    moto_clients.client("s3").put_object(Bucket=uri.bucket, Key=uri.key, Body=b"partial")  # no metadata
+    again = push_model(moto_clients, str(small_ctranslate2))
+    assert not again.skipped
+    assert moto_clients.client("s3").head_object(Bucket=uri.bucket, Key=uri.key)["ContentLength"] > 1000
+
+
+def test_pt_checkpoint_becomes_the_openai_engine(moto_clients, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "large-v3.pt"
+    checkpoint.write_bytes(b"weights" * 1000)
+    result = push_model(moto_clients, str(checkpoint))
+    assert result.engine == "openai" and result.name == "large-v3"
+    assert result.sha256 == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+
+
+def test_engine_that_contradicts_the_files_is_refused(moto_clients, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "m.pt"
+    checkpoint.write_bytes(b"x")
+    with pytest.raises(UsageError, match="holds openai weights"):
+        push_model(moto_clients, str(checkpoint), engine="faster")
+
+
+def test_unknown_source_names_the_known_models(moto_clients) -> None:
+    with pytest.raises(NotFoundError) as info:
+        push_model(moto_clients, "huge-v9")
+    assert "large-v3" in (info.value.hint or "")
+
+
+def test_download_verifies_the_sha256_and_refuses_a_mismatch(tmp_path: Path) -> None:
+    source = tmp_path / "published.pt"
+    source.write_bytes(b"checkpoint bytes")
+    good = hashlib.sha256(source.read_bytes()).hexdigest()
+    target = download_checkpoint(source.as_uri(), good, tmp_path / "ok.pt", no_progress)
+    assert target.read_bytes() == source.read_bytes()
+    with pytest.raises(WasyncError, match="Checksum mismatch"):
+        download_checkpoint(source.as_uri(), "0" * 64, tmp_path / "bad.pt", no_progress)
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_unreachable_download_suggests_a_local_path(tmp_path: Path) -> None:
+    with pytest.raises(WasyncError) as info:
+        download_checkpoint((tmp_path / "missing.pt").as_uri(), "0" * 64, tmp_path / "x.pt", no_progress)
+    assert "local path" in (info.value.hint or "")

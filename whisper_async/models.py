@@ -1,0 +1,251 @@
+"""push-model: package Whisper weights as model.tar.gz with a manifest and upload them to S3."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from . import state, storage
+from .clients import Clients
+from .errors import NotFoundError, UsageError, WasyncError
+from .manifest import MANIFEST_NAME, Manifest, ModelLayoutError, detect_layout
+from .progress import Advance, ProgressFactory, no_progress
+
+OPENAI_BASE = "https://openaipublic.azureedge.net/main/whisper/models"
+# OpenAI's published checkpoints; the path embeds each file's sha256, which we verify.
+OPENAI_CHECKPOINTS = {
+    "tiny.en": "d3dd57d32accea0b295c96e26691aa14d8822fac7d9d27d5dc00b4ca2826dd03",
+    "tiny": "65147644a518d12f04e32d6f3b26facc3f8dd46e5390956a9424a650c0ce22b9",
+    "base.en": "25a8566e1d0c1e2231d1c762132cd20e0f96a85d16145c3a00adf5d1ac670ead",
+    "base": "ed3a0b6b1c0edf879ad9b11b1af5a0e6ab5db9205f891f668f8b0e6c6326e34e",
+    "small.en": "f953ad0fd29cacd07d5a9eda5624af0f6bcf2258be67c92b79389873d91e0872",
+    "small": "9ecf779972d90ba49c06d968637d720dd632c55bbf19d441fb42bf17a411e794",
+    "medium.en": "d7440d1dc186f76616474e0ff0b3b6b879abc9d1a4926b7adfa41db2d497ab4f",
+    "medium": "345ae4da62f9b3d59415adc60127b97c714f32e89e936602e85993674d08dcb1",
+    "large-v1": "e4b87e7e0bf463eb8e6956e646f1e277e901512310def2c24bf0e11bd3c28e9a",
+    "large-v2": "81f7c96c852ee8fc832187b0132e569d6c3065a3252ed18e56effd0b6a73e524",
+    "large-v3": "e5b1a55b89c1367dacf97e3e19bfd829a01529dbfdeefa8caeb59b3f1b81dadb",
+    "large-v3-turbo": "aff26ae408abcba5fbf8813c21e62b0941638c5f6eebfb145be0c9839262a19a",
+}
+OPENAI_ALIASES = {"large": "large-v3", "turbo": "large-v3-turbo"}
+FASTER_REPOS = {
+    **{name: f"Systran/faster-whisper-{name}" for name in
+       ("tiny.en", "tiny", "base.en", "base", "small.en", "small", "medium.en", "medium",
+        "large-v1", "large-v2", "large-v3")},
+    "large": "Systran/faster-whisper-large-v3",
+    "turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+    "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+}
+MODEL_NAMES = tuple(sorted(set(OPENAI_CHECKPOINTS) | set(OPENAI_ALIASES)))
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class PushResult:
+    uri: str
+    engine: str
+    name: str
+    sha256: str
+    size: int
+    skipped: bool
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Files ready to package: (path on disk, name inside the tarball)."""
+
+    engine: str
+    name: str
+    files: tuple[tuple[Path, str], ...]
+
+
+def _openai_url(name: str) -> tuple[str, str]:
+    canonical = OPENAI_ALIASES.get(name, name)
+    sha = OPENAI_CHECKPOINTS[canonical]
+    return f"{OPENAI_BASE}/{sha}/{canonical}.pt", sha
+
+
+def download_checkpoint(url: str, expected_sha256: str, target: Path, progress: ProgressFactory) -> Path:
+    """Download with a streaming sha256 check; refuse (and delete) on a mismatch."""
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, target.open("wb") as out:  # noqa: S310 - a fixed https URL
+            total = int(response.headers.get("Content-Length") or 0) or None
+            advance = progress(f"download {target.name}", total)
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+                advance(len(chunk))
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        target.unlink(missing_ok=True)
+        raise WasyncError(
+            f"Cannot download {url}: {exc}",
+            "you may be offline; download the checkpoint elsewhere and pass its local path",
+        ) from exc
+    if digest.hexdigest() != expected_sha256:
+        target.unlink(missing_ok=True)
+        raise WasyncError(
+            f"Checksum mismatch for {url}: got {digest.hexdigest()}, expected {expected_sha256}",
+            "the download is corrupt or was tampered with; it was deleted, nothing was uploaded",
+        )
+    return target
+
+
+def _hub_download(name: str, workdir: Path) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise WasyncError(
+            "Downloading faster-whisper models needs huggingface_hub.",
+            "pip install 'wasync[hub]', or pass a local CTranslate2 directory",
+        ) from None
+    try:
+        return Path(snapshot_download(FASTER_REPOS[name], local_dir=workdir / name))
+    except Exception as exc:
+        raise WasyncError(
+            f"Cannot download {FASTER_REPOS[name]} from the Hugging Face Hub: {exc}",
+            "you may be offline; pass a local CTranslate2 directory instead",
+        ) from exc
+
+
+def resolve_source(
+    source: str, engine: str | None, name: str | None, workdir: Path, progress: ProgressFactory
+) -> ModelSource:
+    """A local .pt file, a local model directory, or a published model name."""
+    path = Path(source).expanduser()
+    if path.exists():
+        if path.is_file():
+            if path.suffix != ".pt":
+                raise UsageError(f"{path} is not a *.pt checkpoint", "pass a .pt file or a CTranslate2 directory")
+            _check_engine(engine, "openai", path)
+            return ModelSource("openai", name or path.stem, ((path, path.name),))
+        try:
+            layout = detect_layout(path)
+        except ModelLayoutError as exc:
+            raise UsageError(str(exc)) from exc
+        _check_engine(engine, layout.engine, path)
+        if layout.engine == "openai":
+            return ModelSource("openai", name or layout.name, ((layout.weights, layout.weights.name),))
+        files = tuple(
+            (child, child.name)
+            for child in sorted(path.iterdir())
+            if child.is_file() and child.name != MANIFEST_NAME
+        )
+        return ModelSource("faster", name or path.name, files)
+    if source not in MODEL_NAMES:
+        raise NotFoundError(
+            f"{source!r} is neither an existing path nor a Whisper model name",
+            f"known names: {', '.join(MODEL_NAMES)}",
+        )
+    engine = engine or "faster"
+    if engine == "openai":
+        url, sha = _openai_url(source)
+        checkpoint = download_checkpoint(url, sha, workdir / f"{source}.pt", progress)
+        return ModelSource("openai", name or source, ((checkpoint, checkpoint.name),))
+    directory = _hub_download(source, workdir)
+    files = tuple((c, c.name) for c in sorted(directory.iterdir()) if c.is_file())
+    return ModelSource("faster", name or f"faster-{source}", files)
+
+
+def _check_engine(requested: str | None, found: str, path: Path) -> None:
+    if requested and requested != found:
+        raise UsageError(f"{path} holds {found} weights, not {requested}", f"use --engine {found} or omit it")
+
+
+def content_sha256(source: ModelSource, progress: ProgressFactory) -> str:
+    """A single checkpoint's own sha256; for a directory, one digest over its files."""
+    total = sum(p.stat().st_size for p, _ in source.files)
+    advance = progress("sha256", total)
+    if len(source.files) == 1:
+        return storage.sha256_file(source.files[0][0], advance)
+    tree = hashlib.sha256()
+    for path, arcname in sorted(source.files, key=lambda f: f[1]):
+        tree.update(f"{arcname}\0{storage.sha256_file(path, advance)}\n".encode())
+    return tree.hexdigest()
+
+
+class _CountingReader:
+    def __init__(self, handle: BinaryIO, advance: Advance) -> None:
+        self.handle = handle
+        self.advance = advance
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.advance(len(data))
+        return data
+
+
+def write_tarball(source: ModelSource, manifest: Manifest, target: Path, progress: ProgressFactory) -> Path:
+    """Stream the weights and the manifest into a gzip tarball at a low compression level."""
+    total = sum(p.stat().st_size for p, _ in source.files)
+    advance = progress("package", total)
+    manifest_path = target.parent / MANIFEST_NAME
+    manifest_path.write_text(manifest.to_json())
+    # Level 1: weights barely compress, and higher levels only cost time.
+    with tarfile.open(target, "w:gz", compresslevel=1) as tar:
+        for path, arcname in (*source.files, (manifest_path, MANIFEST_NAME)):
+            info = tar.gettarinfo(str(path), arcname=arcname)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            with path.open("rb") as handle:
+                tar.addfile(info, _CountingReader(handle, advance))  # type: ignore[arg-type]
+    return target
+
+
+def model_uri(clients: Clients, name: str, sha256: str) -> storage.S3Uri:
+    return storage.S3Uri(clients.bucket, f"{clients.prefix}models/{name}-{sha256[:12]}/model.tar.gz")
+
+
+@contextmanager
+def _workdir() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="wasync-model-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def push_model(
+    clients: Clients,
+    source: str,
+    engine: str | None = None,
+    name: str | None = None,
+    progress: ProgressFactory = no_progress,
+) -> PushResult:
+    if engine not in {None, "openai", "faster"}:
+        raise UsageError(f"unknown engine {engine!r}", "use --engine faster or --engine openai")
+    if name is not None and not NAME_PATTERN.match(name):
+        raise UsageError(f"model name {name!r} is not allowed", "use letters, digits, '.', '_' and '-'")
+    with _workdir() as workdir:
+        resolved = resolve_source(source, engine, name, workdir, progress)
+        if not NAME_PATTERN.match(resolved.name):
+            raise UsageError(f"model name {resolved.name!r} is not allowed", "pass --name")
+        sha256 = content_sha256(resolved, progress)
+        storage.ensure_bucket(clients)
+        uri = model_uri(clients, resolved.name, sha256)
+        existing = storage.head(clients, uri)
+        if existing and existing.get("Metadata", {}).get("sha256") == sha256:
+            result = PushResult(str(uri), resolved.engine, resolved.name, sha256, int(existing["ContentLength"]), True)
+        else:
+            manifest = Manifest(engine=resolved.engine, name=resolved.name, sha256=sha256)
+            tarball = write_tarball(resolved, manifest, workdir / "model.tar.gz", progress)
+            # The sha256 metadata is what marks the object complete; it is set in the same
+            # (multipart) upload, which S3 only makes visible once every part has arrived.
+            storage.upload(
+                clients, tarball, uri, "application/gzip",
+                {"sha256": sha256, "engine": resolved.engine, "wasync-format": str(manifest.format_version)},
+                progress,
+            )
+            result = PushResult(str(uri), resolved.engine, resolved.name, sha256, tarball.stat().st_size, False)
+    state.remember(clients.settings, clients.region, "model_uri", result.uri)
+    return result

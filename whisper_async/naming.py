@@ -1,0 +1,47 @@
+"""Names and tags of the AWS resources wasync creates, in one place."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+MANAGED_TAG = {"Key": "managed-by", "Value": "wasync"}
+VARIANT = "AllTraffic"
+
+
+def tags(endpoint: str) -> list[dict[str, str]]:
+    return [MANAGED_TAG, {"Key": "wasync-endpoint", "Value": endpoint}]
+
+
+def unique_name(endpoint: str, now: dt.datetime | None = None) -> str:
+    """`{endpoint}-{UTC time}-{random}`: unique, sortable, within SageMaker's 63 characters."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{endpoint[:38]}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def topic_names(endpoint: str) -> tuple[str, str]:
+    return f"wasync-{endpoint}-success", f"wasync-{endpoint}-error"
+
+
+def output_prefix(prefix: str, endpoint: str) -> str:
+    return f"{prefix}outputs/{endpoint}/"
+
+
+def failure_prefix(prefix: str, endpoint: str) -> str:
+    return f"{prefix}failures/{endpoint}/"
+
+
+def scaling_resource_id(endpoint: str) -> str:
+    return f"endpoint/{endpoint}/variant/{VARIANT}"
+
+
+def alarm_name(endpoint: str) -> str:
+    return f"wasync-{endpoint}-scale-out-from-zero"
+
+
+def log_group(endpoint: str) -> str:
+    return f"/aws/sagemaker/Endpoints/{endpoint}"
+
+
+REPOSITORY = "wasync"
+ROLE_NAME = "wasync-sagemaker-execution"

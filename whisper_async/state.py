@@ -1,0 +1,48 @@
+"""Values a command leaves for the next one: the image `build` pushed, the model `push-model`
+uploaded. Kept per profile and region in the state directory, so `--image last` works."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .settings import Settings
+
+
+def _path(settings: Settings, region: str) -> Path:
+    return settings.state_dir / f"last-{settings.profile}-{region}.json"
+
+
+def recall(settings: Settings, region: str, key: str) -> str | None:
+    path = _path(settings, region)
+    try:
+        value = json.loads(path.read_text()).get(key)
+    except (OSError, ValueError):
+        return None
+    return str(value) if value else None
+
+
+def remember(settings: Settings, region: str, key: str, value: str) -> None:
+    path = _path(settings, region)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data[key] = value
+    write_atomically(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_atomically(path: Path, text: str | bytes) -> None:
+    """Write via a temporary file in the same folder and rename: never a half-written file."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
