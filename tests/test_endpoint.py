@@ -11,6 +11,7 @@ from botocore.stub import Stubber
 from whisper_async.endpoint import DeployRequest, deploy, plan_deploy, wait_for_endpoint
 from whisper_async.errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
 from whisper_async.models import push_model
+from whisper_async.polling import Backoff
 from whisper_async.status import endpoint_status
 from whisper_async.teardown import delete_endpoint
 
@@ -161,7 +162,7 @@ def test_wait_times_out_with_exit_code_3(moto_clients) -> None:
             now[0] += seconds
 
         with pytest.raises(WaitTimeoutError) as info:
-            wait_for_endpoint(moto_clients, "whisper", timeout=30, sleep=sleep, clock=lambda: now[0], poll=15)
+            wait_for_endpoint(moto_clients, "whisper", timeout=30, sleep=sleep, clock=lambda: now[0], backoff=Backoff(first=15, factor=1, cap=15, jitter=0))
     assert info.value.exit_code == 3
     assert "wasync status" in (info.value.hint or "")
 

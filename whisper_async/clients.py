@@ -27,6 +27,19 @@ class Clients:
             return self._session
         import boto3
 
+        if self.settings.is_local:
+            from .local.profile import PLACEHOLDER_KEY
+
+            if "sagemaker" not in self.settings.endpoint_urls:
+                raise ConfigurationError(
+                    f"The local stack is not running (state dir {self.settings.state_dir}).",
+                    "start it with `wasync local up`",
+                )
+            return boto3.session.Session(
+                aws_access_key_id=PLACEHOLDER_KEY,
+                aws_secret_access_key=PLACEHOLDER_KEY,
+                region_name=self.settings.region,
+            )
         return boto3.session.Session(
             profile_name=self.settings.aws_profile, region_name=self.settings.region
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import naming, state, storage
 from .clients import Clients
+from .polling import Backoff
 from .errors import (
     DeploymentFailedError,
     NotFoundError,
@@ -240,10 +241,11 @@ def wait_for_endpoint(
     on_status: Callable[[str, float], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    poll: float = 15.0,
+    backoff: Backoff = Backoff(first=1.0, factor=1.5, cap=15.0),
 ) -> EndpointState:
     """Poll until the endpoint leaves its in-progress states; raise on Failed or timeout."""
     started = clock()
+    delays = backoff.delays()
     while True:
         described = describe(clients, endpoint)
         if described is None:
@@ -264,7 +266,7 @@ def wait_for_endpoint(
                 f"Endpoint {endpoint} is still {status} after {int(elapsed)}s.",
                 "it keeps going on AWS; check later with `wasync status`",
             )
-        sleep(min(poll, max(timeout - elapsed, 0.1)))
+        sleep(min(next(delays), max(timeout - elapsed, 0.1)))
 
 
 def _tag_value(clients: Clients, arn: str, key: str) -> str | None:

@@ -208,3 +208,4 @@ def iam(
 
     app_ctx.output.result(docs, human)
 
+from . import job_commands  # noqa: E402,F401 - registers transcribe, fetch, jobs, local

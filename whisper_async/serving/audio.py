@@ -30,7 +30,10 @@ def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> Any:
                 chunks.append(resampled.to_ndarray().reshape(-1))
     except AudioDecodeError:
         raise
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+    except av.error.FFmpegError as exc:
+        # strerror leaves out the server's temporary file name
+        raise AudioDecodeError(f"cannot decode the audio: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
         raise AudioDecodeError(f"cannot decode the audio: {exc}") from exc
     if not chunks:
         raise AudioDecodeError("the file decodes to no audio samples")

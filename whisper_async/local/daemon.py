@@ -1,0 +1,97 @@
+"""The local stack's background process: moto server, the SageMaker emulator, the containers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..clients import Clients
+from ..settings import SERVICES, Settings
+from ..state import write_atomically
+from .hosting import EndpointHost
+from .profile import LOCAL_REGION, PLACEHOLDER_KEY, STACK_FILE
+from .runtime import free_port
+
+DOWN_REQUEST = "down-request.json"
+UNFINISHED = "unfinished.json"
+log = logging.getLogger("wasync.local")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wasync-local-daemon")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--runtime", choices=["process", "docker"], default="process")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    import boto3
+    import uvicorn
+    from moto.server import ThreadedMotoServer
+
+    from .emulator import ControlPlane, create_emulator
+
+    state_dir: Path = args.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    moto_port = args.port or free_port()
+    emulator_port = args.port + 1 if args.port else free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    moto_url = f"http://127.0.0.1:{moto_port}"
+    session = boto3.session.Session(aws_access_key_id=PLACEHOLDER_KEY, aws_secret_access_key=PLACEHOLDER_KEY, region_name=LOCAL_REGION)
+    aws = Clients(Settings(region=LOCAL_REGION, endpoint_urls=dict.fromkeys(SERVICES, moto_url)), session=session)
+    plane = ControlPlane(LOCAL_REGION, lambda name, deployment: EndpointHost(name, deployment, aws, state_dir, args.runtime))
+    app = create_emulator(plane, state_dir / "spool")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=emulator_port, log_config=None, access_log=False))
+    serving = threading.Thread(target=server.run, name="emulator", daemon=True)
+    serving.start()
+    while not server.started and serving.is_alive():
+        threading.Event().wait(0.05)
+    if not server.started:
+        log.error("the SageMaker emulator could not start on port %d", emulator_port)
+        moto.stop()
+        return 1
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    write_atomically(state_dir / STACK_FILE, json.dumps({
+        "pid": os.getpid(), "moto_url": moto_url, "sagemaker_url": f"http://127.0.0.1:{emulator_port}",
+        "runtime": args.runtime,
+    }, indent=2))
+    log.info("local stack ready: moto %s, sagemaker http://127.0.0.1:%d", moto_url, emulator_port)
+    stop.wait()
+
+    grace = 30.0
+    try:
+        grace = float(json.loads((state_dir / DOWN_REQUEST).read_text())["grace"])
+    except (OSError, ValueError, KeyError):
+        pass
+    log.info("stopping: waiting up to %.0fs for running jobs", grace)
+    unfinished: list[dict[str, str]] = []
+    hosts = list(plane.endpoints.values())
+    for host in hosts:
+        host.accepting = False
+    for host in hosts:
+        unfinished += [{"endpoint": host.name, "inference_id": i} for i in host.drain(grace)]
+    for host in hosts:
+        host.close(grace=5)
+    write_atomically(state_dir / UNFINISHED, json.dumps(unfinished, indent=2))
+    server.should_exit = True
+    serving.join(timeout=10)
+    moto.stop()
+    (state_dir / STACK_FILE).unlink(missing_ok=True)
+    log.info("stopped; %d unfinished job(s)", len(unfinished))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Run serving containers for the emulator: as `wasync-serve` processes, or with docker."""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+
+class ExtractionError(ValueError):
+    pass
+
+
+def safe_extract(archive: Path, target: Path) -> None:
+    """Unpack model.tar.gz, refusing absolute paths, `..`, links and devices."""
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar.getmembers():
+                name = member.name
+                if name.startswith("/") or ".." in Path(name).parts:
+                    raise ExtractionError(f"model.tar.gz entry {name!r} points outside the model directory")
+                if member.issym() or member.islnk():
+                    raise ExtractionError(f"model.tar.gz entry {name!r} is a link; links are not allowed")
+                if not (member.isfile() or member.isdir()):
+                    raise ExtractionError(f"model.tar.gz entry {name!r} is not a regular file")
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ExtractionError(f"cannot unpack model.tar.gz: {exc}") from exc
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Container:
+    """One serving container: a process that answers /ping and /invocations on loopback."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        env: Mapping[str, str],
+        port: int,
+        log_path: Path,
+        on_log: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._on_log = on_log
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            argv, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._reader = threading.Thread(target=self._pump, args=(self.process.stdout,), daemon=True)
+        self._reader.start()
+
+    def _pump(self, stream: IO[bytes] | None) -> None:
+        if stream is None:
+            return
+        with self.log_path.open("ab") as log:
+            for raw in iter(stream.readline, b""):
+                log.write(raw)
+                log.flush()
+                line = raw.decode("utf-8", "replace").rstrip()
+                self.tail.append(line)
+                self._on_log(line)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def last_lines(self, count: int = 8) -> str:
+        self._reader.join(timeout=0.5) if not self.alive() else None
+        return " | ".join(list(self.tail)[-count:])
+
+    def ping(self) -> int | None:
+        try:
+            return httpx.get(f"{self.url}/ping", timeout=2).status_code
+        except httpx.HTTPError:
+            return None
+
+    def wait_healthy(self, timeout: float, should_stop: Callable[[], bool] = lambda: False) -> str | None:
+        """None once /ping is 200; otherwise the reason it never became healthy."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not should_stop():
+            if not self.alive():
+                return f"the container exited with code {self.process.returncode}: {self.last_lines()}"
+            status = self.ping()
+            if status == 200:
+                return None
+            if status == 500:
+                time.sleep(0.2)
+                return f"the container's /ping returned 500 (model load failed): {self.last_lines()}"
+            time.sleep(0.1)
+        return f"the container did not pass the /ping health check within {int(timeout)}s: {self.last_lines()}"
+
+    def stop(self, grace: float = 25.0) -> None:
+        if not self.alive():
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=grace)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+
+
+def process_argv(port: int) -> list[str]:
+    return [sys.executable, "-m", "whisper_async.serving.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def start_container(
+    runtime: str,
+    image: str,
+    model_dir: Path,
+    environment: Mapping[str, str],
+    log_path: Path,
+    on_log: Callable[[str], None],
+) -> Container:
+    """`process`: the serving code as a local process. `docker`: `docker run IMAGE serve`."""
+    port = free_port()
+    if runtime == "docker":
+        docker = shutil.which("docker")
+        if docker is None:
+            raise RuntimeError("the docker runtime needs the docker CLI and a running engine")
+        argv = [docker, "run", "--rm", "-p", f"127.0.0.1:{port}:8080", "-v", f"{model_dir}:/opt/ml/model:ro"]
+        for key, value in environment.items():
+            argv += ["-e", f"{key}={value}"]
+        argv += [image, "serve"]
+        env = dict(os.environ)
+    else:
+        argv = process_argv(port)
+        env = {**os.environ, **environment, "WASYNC_MODEL_DIR": str(model_dir), "PYTHONUNBUFFERED": "1"}
+    return Container(argv, env, port, log_path, on_log)

@@ -1,0 +1,145 @@
+"""`wasync local up|down|status|env|logs`: start and stop the stack, by PID, from any shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..errors import UsageError, WasyncError
+from ..state import write_atomically
+from .daemon import DOWN_REQUEST, UNFINISHED
+from .profile import STACK_FILE, StackInfo, env_lines, read_stack
+
+LOG_FILE = "stack.log"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_stack(state_dir: Path) -> StackInfo | None:
+    stack = read_stack(state_dir)
+    return stack if stack and pid_alive(stack.pid) else None
+
+
+def _log_tail(state_dir: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join((state_dir / LOG_FILE).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def up(state_dir: Path, port: int = 0, runtime: str = "process", timeout: float = 60) -> StackInfo:
+    state_dir = state_dir.expanduser().resolve()
+    existing = running_stack(state_dir)
+    if existing:
+        raise UsageError(
+            f"A local stack already runs from {state_dir} (pid {existing.pid}).",
+            "use it, stop it with `wasync local down`, or pass another --state-dir",
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (STACK_FILE, DOWN_REQUEST, UNFINISHED):
+        (state_dir / stale).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "whisper_async.local.daemon", "--state-dir", str(state_dir), "--runtime", runtime]
+    if port:
+        argv += ["--port", str(port)]
+    with (state_dir / LOG_FILE).open("ab") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    (state_dir / "stack.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise WasyncError(f"The local stack exited during start-up:\n{_log_tail(state_dir)}", f"see {state_dir / LOG_FILE}")
+        stack = read_stack(state_dir)
+        if stack and _answers(stack):
+            return stack
+        time.sleep(0.1)
+    process.terminate()
+    raise WasyncError(f"The local stack did not start within {int(timeout)}s.", f"see {state_dir / LOG_FILE}")
+
+
+def _answers(stack: StackInfo) -> bool:
+    try:
+        httpx.get(f"{stack.sagemaker_url}/_wasync/status", timeout=2).raise_for_status()
+        httpx.get(f"{stack.moto_url}/moto-api/", timeout=2)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass(frozen=True)
+class DownResult:
+    stopped: bool
+    unfinished: list[dict[str, str]]
+
+
+def down(state_dir: Path, grace: float = 30.0) -> DownResult:
+    state_dir = state_dir.expanduser().resolve()
+    stack = running_stack(state_dir)
+    if stack is None:
+        (state_dir / STACK_FILE).unlink(missing_ok=True)
+        return DownResult(False, [])
+    write_atomically(state_dir / DOWN_REQUEST, json.dumps({"grace": grace}))
+    os.kill(stack.pid, 15)
+    deadline = time.monotonic() + grace + 60
+    while pid_alive(stack.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        _reap(stack.pid)
+    if pid_alive(stack.pid):
+        os.kill(stack.pid, 9)
+    try:
+        unfinished = json.loads((state_dir / UNFINISHED).read_text())
+    except (OSError, ValueError):
+        unfinished = []
+    return DownResult(True, unfinished)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def status(state_dir: Path) -> dict[str, Any]:
+    state_dir = state_dir.expanduser().resolve()
+    stack = running_stack(state_dir)
+    if stack is None:
+        return {"running": False, "state_dir": str(state_dir)}
+    endpoints = httpx.get(f"{stack.sagemaker_url}/_wasync/status", timeout=5).json()["endpoints"]
+    return {
+        "running": True, "pid": stack.pid, "state_dir": str(state_dir),
+        "services": {"moto": stack.moto_url, "sagemaker": stack.sagemaker_url},
+        "endpoints": endpoints,
+    }
+
+
+def environment(state_dir: Path) -> list[str]:
+    stack = running_stack(state_dir.expanduser().resolve())
+    if stack is None:
+        raise UsageError(f"No local stack runs from {state_dir}.", "start one with `wasync local up`")
+    return env_lines(stack)
+
+
+def log_text(state_dir: Path, lines: int = 200) -> str:
+    state_dir = state_dir.expanduser().resolve()
+    parts = []
+    for path in [state_dir / LOG_FILE, *sorted((state_dir / "logs").glob("*.log"))]:
+        if path.is_file():
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"==> {path} <==\n" + "\n".join(tail))
+    return "\n\n".join(parts)
