@@ -67,3 +67,16 @@ def moto_clients(aws_env: Path):  # type: ignore[no-untyped-def]
 
     with mock_aws():
         yield Clients(resolve({}))
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One local stack for the session, with tiny.en deployed as `whisper`."""
+    from tests.helpers.stack import running_stack
+
+    with running_stack(tmp_path_factory.mktemp("stack")) as stack:
+        pushed = stack.cli("push-model", str(models.tiny_en_ctranslate2()), "--name", "tiny.en")
+        assert pushed.exit_code == 0, pushed.output
+        deployed = stack.cli("deploy", "--instance", "ml.g5.xlarge", "--notify")
+        assert deployed.exit_code == 0, deployed.output
+        yield stack

@@ -132,16 +132,15 @@ def destinations(
     return chosen
 
 
-def write_result(result_body: bytes, destination: Destination, emit: Callable[[str], None]) -> str | None:
-    """Convert the server's JSON result and write it atomically (or hand it to `emit`)."""
-    result = json.loads(result_body)
-    text = formats.render(result, destination.format)
+def write_result(result_body: bytes, destination: Destination) -> tuple[str | None, str]:
+    """Convert the server's JSON result; write it atomically unless it is meant for stdout.
+    Returns (path written or None, text)."""
+    text = formats.render(json.loads(result_body), destination.format)
     if destination.path is None:
-        emit(text)
-        return None
+        return None, text
     destination.path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(destination.path, text)
-    return str(destination.path)
+    return str(destination.path), text
 
 
 class JobRunner:
@@ -288,18 +287,23 @@ class JobRunner:
             raise
 
 
-def finish(runner: JobRunner, record: JobRecord, result: tuple[str, bytes] | None,
-           destination: Destination, emit: Callable[[str], None]) -> Outcome:
+Emit = Callable[[str], None] | None  # where stdout transcripts go; None keeps them in Outcome.text
+
+
+def finish(record: JobRecord, result: tuple[str, bytes] | None, destination: Destination, emit: Emit) -> Outcome:
     if result is None:
         return Outcome(record.inference_id, record.source, "pending")
     state, body = result
     if state == "failed":
         return Outcome(record.inference_id, record.source, "failed", error=failure_message(body))
     try:
-        written = write_result(body, destination, emit)
+        written, text = write_result(body, destination)
     except (ValueError, KeyError) as exc:
         return Outcome(record.inference_id, record.source, "failed", error=f"unreadable result: {exc}")
-    return Outcome(record.inference_id, record.source, "done", output=written or "-")
+    if written is None and emit is not None:
+        emit(text)
+    keep = text if written is None and emit is None else None
+    return Outcome(record.inference_id, record.source, "done", output=written or "-", text=keep)
 
 
 @dataclass(frozen=True)
@@ -321,7 +325,7 @@ def transcribe(
     runner: JobRunner,
     request: TranscribeRequest,
     on_update: Callable[[int, Outcome], None] = lambda index, outcome: None,
-    emit: Callable[[str], None] = print,
+    emit: Emit = print,
     progress: ProgressFactory = no_progress,
 ) -> Report:
     """Submit every input (and wait, if asked), `concurrency` at a time."""
@@ -355,7 +359,7 @@ def transcribe(
             result = runner.wait(record, max(0.0, deadline - runner.clock()))
         except Interrupted:
             result = None
-        return update(finish(runner, record, result, targets[index], emit))
+        return update(finish(record, result, targets[index], emit))
 
     report = Report()
     with ThreadPoolExecutor(max_workers=request.concurrency, thread_name_prefix="job") as pool:
@@ -381,7 +385,7 @@ def fetch(
     wait: bool = False,
     timeout: float = 3600,
     overwrite: bool = True,
-    emit: Callable[[str], None] = print,
+    emit: Emit = print,
 ) -> Outcome:
     """Get a job's result by inference ID (via its record) or by its output S3 URI."""
     if reference.startswith("s3://"):
@@ -393,7 +397,7 @@ def fetch(
     if output is not None and output.exists() and not overwrite:
         raise UsageError(f"{output} already exists", "pass --overwrite")
     result = runner.wait(record, timeout) if wait else runner.check(record)
-    outcome = finish(runner, record, result, destination, emit)
+    outcome = finish(record, result, destination, emit)
     if outcome.state == "pending":
         raise WaitTimeoutError(
             f"Job {record.inference_id} is still pending.",

@@ -82,12 +82,15 @@ def transcribe(
             if show_table:
                 live.update(Group(bar, _table(outcomes)))
 
-        report = run_transcribe(runner, request, on_update=on_update, emit=lambda text: out.out.file.write(text),
-                                progress=rich_progress_factory(bar))
+        emit = None if out.json_mode else out.out.file.write
+        report = run_transcribe(runner, request, on_update=on_update, emit=emit, progress=rich_progress_factory(bar))
     if out.json_mode:
         for outcome in report.outcomes:
-            out.json_line({"id": outcome.id, "input": outcome.input, "state": outcome.state,
-                           "output": outcome.output, "error": outcome.error})
+            line = {"id": outcome.id, "input": outcome.input, "state": outcome.state,
+                    "output": outcome.output, "error": outcome.error}
+            if outcome.text is not None:
+                line["text"] = outcome.text
+            out.json_line(line)
     else:
         for outcome in report.outcomes:
             if outcome.state == "failed":

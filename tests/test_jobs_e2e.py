@@ -1,0 +1,135 @@
+"""transcribe, fetch and jobs end to end: the CLI, the local stack, the real server and model."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import srt
+import webvtt
+
+from bench.metrics import reference_text, word_error_rate
+
+pytestmark = pytest.mark.slow
+
+
+def test_one_file_with_wait_prints_the_transcript(local_stack, data_dir: Path) -> None:
+    result = local_stack.cli("transcribe", str(data_dir / "en_short.wav"), "--wait")
+    assert result.exit_code == 0, result.output
+    assert word_error_rate([reference_text(data_dir / "en_short.wav")], [result.stdout]) <= 0.4
+
+
+def test_batch_of_twenty_writes_twenty_correct_outputs(local_stack, data_dir: Path, tmp_path: Path) -> None:
+    sources = ["en_short.wav", "en_numbers.wav"]
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for index in range(20):
+        shutil.copy(data_dir / sources[index % 2], inputs / f"clip{index:02d}.wav")
+    result = local_stack.cli("--json", "transcribe", str(inputs), "--wait", "-o", str(tmp_path / "out"), "--concurrency", "6")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 20 and {line["state"] for line in lines} == {"done"}
+    outputs = sorted((tmp_path / "out").glob("*.txt"))
+    assert len(outputs) == 20
+    references = [reference_text(data_dir / sources[i % 2]) for i in range(20)]
+    assert word_error_rate(references, [p.read_text() for p in outputs]) <= 0.3
+
+
+def test_rerun_skips_uploads_already_in_s3(local_stack, data_dir: Path, tmp_path: Path) -> None:
+    from whisper_async.clients import Clients
+    from whisper_async.inputs import expand
+    from whisper_async.jobs import JobRunner, TranscribeRequest, transcribe
+    from whisper_async.settings import resolve
+
+    clip = tmp_path / "long.wav"
+    shutil.copy(data_dir / "en_30s.wav", clip)  # over 128,000 bytes: uploaded, not inline
+    uploads: list[str] = []
+
+    def run_once() -> None:
+        clients = Clients(resolve({}, local_stack.env))
+        s3 = clients.client("s3")
+        for operation in ("PutObject", "CreateMultipartUpload"):
+            s3.meta.events.register(f"provide-client-params.s3.{operation}", lambda params, **_: uploads.append(params["Key"]))
+        request = TranscribeRequest(expand([str(clip)]), {}, wait=False)
+        report = transcribe(JobRunner(clients), request)
+        assert report.outcomes[0].state == "pending"
+
+    run_once()
+    first = [key for key in uploads if "/inputs/" in key]
+    uploads.clear()
+    run_once()
+    assert len(first) == 1
+    assert [key for key in uploads if "/inputs/" in key] == []
+    assert any("/jobs/" in key for key in uploads)  # the job record is still written
+
+
+def test_corrupt_file_fails_with_the_servers_message_while_the_rest_succeed(local_stack, data_dir: Path, tmp_path: Path) -> None:
+    result = local_stack.cli("transcribe", str(data_dir / "en_short.wav"), str(data_dir / "corrupt.mp3"),
+                             "--wait", "-o", str(tmp_path))
+    assert result.exit_code == 1
+    assert "corrupt.mp3: cannot decode the audio" in result.stderr
+    assert "lazy dog" in (tmp_path / "en_short.txt").read_text().lower()
+    assert not (tmp_path / "corrupt.txt").exists()
+
+
+def test_timeout_exits_3_and_fetch_later_completes_the_job(local_stack, data_dir: Path, tmp_path: Path) -> None:
+    result = local_stack.cli("--json", "transcribe", str(data_dir / "en_30s.wav"), "--wait", "--timeout", "0s",
+                             "-o", str(tmp_path))
+    assert result.exit_code == 3, result.output
+    job = json.loads(result.stdout.splitlines()[0])
+    assert job["state"] == "pending"
+    assert f"wasync fetch {job['id']} --wait" in result.stderr
+    fetched = local_stack.cli("fetch", job["id"], "--wait", "-o", str(tmp_path / "later.txt"))
+    assert fetched.exit_code == 0, fetched.output
+    assert "recognition" in (tmp_path / "later.txt").read_text().lower()
+
+
+def test_fetch_from_a_fresh_process_with_only_the_id(local_stack, data_dir: Path) -> None:
+    submitted = local_stack.cli("--json", "transcribe", str(data_dir / "en_numbers.wav"))
+    job_id = json.loads(submitted.stdout)["id"]
+    fetched = local_stack.subprocess("fetch", job_id, "--wait")
+    assert fetched.returncode == 0, fetched.stderr
+    assert "tomorrow" in fetched.stdout.lower()
+
+
+def test_every_format_through_fetch(local_stack, data_dir: Path) -> None:
+    submitted = local_stack.cli("--json", "transcribe", str(data_dir / "en_short.wav"), "--wait", "-f", "json")
+    job_id = json.loads(submitted.stdout)["id"]
+    outputs = {fmt: local_stack.cli("fetch", job_id, "-f", fmt).stdout for fmt in ("json", "txt", "srt", "vtt", "tsv")}
+    assert json.loads(outputs["json"])["language"] == "en"
+    assert "lazy dog" in outputs["txt"].lower()
+    assert "lazy dog" in next(srt.parse(outputs["srt"])).content.lower()
+    assert "lazy dog" in webvtt.from_buffer(io.StringIO(outputs["vtt"]))[0].text.lower()
+    assert outputs["tsv"].startswith("start\tend\ttext\n")
+
+
+def test_paths_from_stdin(local_stack, data_dir: Path, tmp_path: Path) -> None:
+    paths = f"{data_dir / 'en_short.wav'}\n{data_dir / 'en_numbers.wav'}\n"
+    result = local_stack.cli("transcribe", "-", "--wait", "-o", str(tmp_path), input=paths)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["en_numbers.txt", "en_short.txt"]
+
+
+def test_existing_output_is_kept_without_overwrite(local_stack, data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "en_short.txt").write_text("mine")
+    result = local_stack.cli("transcribe", str(data_dir / "en_short.wav"), str(data_dir / "en_numbers.wav"), "--wait", "-o", str(tmp_path))
+    assert result.exit_code == 2
+    assert "--overwrite" in result.stderr
+    assert (tmp_path / "en_short.txt").read_text() == "mine"
+
+
+def test_jobs_lists_recent_jobs_with_state(local_stack, data_dir: Path) -> None:
+    local_stack.cli("transcribe", str(data_dir / "corrupt.mp3"), "--wait")
+    listed = local_stack.cli("--json", "jobs", "--since", "1h", "--state", "failed")
+    jobs = json.loads(listed.stdout)
+    assert jobs and all(j["state"] == "failed" for j in jobs)
+    assert any(j["input"].endswith("corrupt.mp3") and "decode" in j["error"] for j in jobs)
+
+
+def test_unknown_endpoint_is_refused_before_any_upload(local_stack, data_dir: Path) -> None:
+    result = local_stack.cli("-e", "nope", "transcribe", str(data_dir / "en_short.wav"))
+    assert result.exit_code == 1
+    assert "Endpoint nope does not exist" in result.stderr
