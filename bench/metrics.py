@@ -17,7 +17,9 @@ def normalise(text: str) -> str:
     return str(EnglishTextNormalizer()(text))
 
 
-def word_error_rate(references: Sequence[str], hypotheses: Sequence[str], normalised: bool = True) -> float:
+def word_error_rate(
+    references: Sequence[str], hypotheses: Sequence[str], normalised: bool = True
+) -> float:
     """Corpus WER; with `normalised`, after whisper's English text normaliser."""
     import jiwer
 

@@ -46,7 +46,13 @@ def openai_tiny_en(tiny_en_pt_dir: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Fake credentials, a fixed region and private config/state folders for one test."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "WASYNC_PROFILE", "WASYNC_BUCKET", "WASYNC_ENDPOINT"):
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "WASYNC_PROFILE",
+        "WASYNC_BUCKET",
+        "WASYNC_ENDPOINT",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

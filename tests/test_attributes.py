@@ -13,8 +13,16 @@ from whisper_async.attributes import (
 
 
 def test_documented_syntax_parses_to_typed_values() -> None:
-    values = parse_attributes("language=de;task=translate;format=srt;word_timestamps=true;beam_size=5")
-    assert values == {"language": "de", "task": "translate", "format": "srt", "word_timestamps": True, "beam_size": 5}
+    values = parse_attributes(
+        "language=de;task=translate;format=srt;word_timestamps=true;beam_size=5"
+    )
+    assert values == {
+        "language": "de",
+        "task": "translate",
+        "format": "srt",
+        "word_timestamps": True,
+        "beam_size": 5,
+    }
 
 
 def test_encode_then_parse_round_trips_text_with_separators_and_unicode() -> None:

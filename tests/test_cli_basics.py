@@ -11,8 +11,19 @@ from whisper_async import __version__
 from whisper_async.cli.app import app
 
 SUBCOMMANDS = [
-    "build", "push-model", "deploy", "autoscale", "transcribe", "fetch",
-    "status", "delete", "logs", "iam", "local", "jobs", "config",
+    "build",
+    "push-model",
+    "deploy",
+    "autoscale",
+    "transcribe",
+    "fetch",
+    "status",
+    "delete",
+    "logs",
+    "iam",
+    "local",
+    "jobs",
+    "config",
 ]
 
 
@@ -31,7 +42,8 @@ def test_version_flag_prints_the_package_version() -> None:
 
 def test_config_show_json_reports_each_value_and_its_source(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["--json", "--region", "eu-central-1", "config", "show"],
+        app,
+        ["--json", "--region", "eu-central-1", "config", "show"],
         env={"WASYNC_ENDPOINT": "asr", "XDG_CONFIG_HOME": str(tmp_path)},
     )
     assert result.exit_code == 0, result.output

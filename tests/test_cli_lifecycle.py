@@ -17,7 +17,9 @@ def run(*args: str):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(app, list(args))
 
 
-def test_no_credentials_is_one_line_with_how_to_configure(aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_credentials_is_one_line_with_how_to_configure(
+    aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(aws_env / "none"))
@@ -40,21 +42,51 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
     assert missing_role.exit_code == 2
     assert "No SageMaker execution role" in missing_role.stderr
 
-    unknown_model = run("--role", ROLE, "deploy", "--instance", "ml.g4dn.xlarge", "--image-uri", "example/wasync:1",
-                        "--model", "s3://sagemaker-us-east-1-123456789012/wasync/models/nope/model.tar.gz")
+    unknown_model = run(
+        "--role",
+        ROLE,
+        "deploy",
+        "--instance",
+        "ml.g4dn.xlarge",
+        "--image-uri",
+        "example/wasync:1",
+        "--model",
+        "s3://sagemaker-us-east-1-123456789012/wasync/models/nope/model.tar.gz",
+    )
     assert unknown_model.exit_code == 1
     assert "does not exist" in unknown_model.stderr
 
-    dry = run("--role", ROLE, "deploy", "--instance", "ml.g4dn.xlarge", "--image-uri", "example/wasync:1", "--dry-run")
+    dry = run(
+        "--role",
+        ROLE,
+        "deploy",
+        "--instance",
+        "ml.g4dn.xlarge",
+        "--image-uri",
+        "example/wasync:1",
+        "--dry-run",
+    )
     assert dry.exit_code == 0 and "create_endpoint_config" in dry.stdout
     assert moto_clients.client("sagemaker").list_models()["Models"] == []
 
-    deployed = run("--json", "--role", ROLE, "deploy", "--instance", "ml.g4dn.xlarge", "--image-uri", "example/wasync:1")
+    deployed = run(
+        "--json",
+        "--role",
+        ROLE,
+        "deploy",
+        "--instance",
+        "ml.g4dn.xlarge",
+        "--image-uri",
+        "example/wasync:1",
+    )
     assert deployed.exit_code == 0, deployed.output
     assert json.loads(deployed.stdout)["model_uri"] == uri
 
     scaled = run("--json", "autoscale", "--min", "0", "--max", "2")
-    assert scaled.exit_code == 0 and json.loads(scaled.stdout)["alarm"] == "wasync-whisper-scale-out-from-zero"
+    assert (
+        scaled.exit_code == 0
+        and json.loads(scaled.stdout)["alarm"] == "wasync-whisper-scale-out-from-zero"
+    )
 
     status = run("--json", "status")
     report = json.loads(status.stdout)
@@ -74,4 +106,8 @@ def test_iam_prints_valid_json_documents(moto_clients) -> None:
     assert result.exit_code == 0
     docs = json.loads(result.stdout)
     assert docs["trust_policy"]["Statement"][0]["Action"] == "sts:AssumeRole"
-    assert {s["Sid"] for s in docs["execution_policy"]["Statement"]} >= {"ReadModelsAndInputs", "WriteResults", "PullImage"}
+    assert {s["Sid"] for s in docs["execution_policy"]["Statement"]} >= {
+        "ReadModelsAndInputs",
+        "WriteResults",
+        "PullImage",
+    }

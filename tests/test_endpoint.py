@@ -27,7 +27,12 @@ def model_uri(moto_clients, tmp_path: Path) -> str:  # type: ignore[no-untyped-d
 
 
 def request(**overrides) -> DeployRequest:  # type: ignore[no-untyped-def]
-    values = {"instance_type": "ml.g4dn.xlarge", "image_uri": IMAGE, "role_arn": ROLE, "max_concurrency": 2}
+    values = {
+        "instance_type": "ml.g4dn.xlarge",
+        "image_uri": IMAGE,
+        "role_arn": ROLE,
+        "max_concurrency": 2,
+    }
     return DeployRequest(**{**values, **overrides})
 
 
@@ -59,13 +64,20 @@ def test_deploy_creates_model_config_and_async_endpoint(moto_clients, model_uri:
     assert {"Key": "managed-by", "Value": "wasync"} in tags
 
 
-def test_notify_creates_topics_once_and_sets_notification_config(moto_clients, model_uri: str) -> None:
+def test_notify_creates_topics_once_and_sets_notification_config(
+    moto_clients, model_uri: str
+) -> None:
     first = plan_deploy(moto_clients, request(notify=True))
     second = plan_deploy(moto_clients, request(notify=True))
-    notification = first.calls[1].params["AsyncInferenceConfig"]["OutputConfig"]["NotificationConfig"]
+    notification = first.calls[1].params["AsyncInferenceConfig"]["OutputConfig"][
+        "NotificationConfig"
+    ]
     assert notification["SuccessTopic"].endswith(":wasync-whisper-success")
     assert notification["ErrorTopic"].endswith(":wasync-whisper-error")
-    assert second.calls[1].params["AsyncInferenceConfig"]["OutputConfig"]["NotificationConfig"] == notification
+    assert (
+        second.calls[1].params["AsyncInferenceConfig"]["OutputConfig"]["NotificationConfig"]
+        == notification
+    )
     assert len(moto_clients.client("sns").list_topics()["Topics"]) == 2
 
 
@@ -73,12 +85,22 @@ def test_notify_creates_topics_once_and_sets_notification_config(moto_clients, m
     ("overrides", "error", "message"),
     [
         ({"role_arn": "not-an-arn"}, UsageError, "is not an IAM role ARN"),
-        ({"model_uri": "s3://sagemaker-us-east-1-123456789012/nope/model.tar.gz"}, NotFoundError, "does not exist"),
-        ({"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/wasync:missing"}, Exception, "does not exist"),
+        (
+            {"model_uri": "s3://sagemaker-us-east-1-123456789012/nope/model.tar.gz"},
+            NotFoundError,
+            "does not exist",
+        ),
+        (
+            {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/wasync:missing"},
+            Exception,
+            "does not exist",
+        ),
         ({"startup_timeout": 10}, UsageError, "between 60 and 3600"),
     ],
 )
-def test_bad_inputs_are_refused_before_any_change(moto_clients, model_uri: str, overrides: dict, error: type, message: str) -> None:
+def test_bad_inputs_are_refused_before_any_change(
+    moto_clients, model_uri: str, overrides: dict, error: type, message: str
+) -> None:
     with pytest.raises(error, match=message):
         plan_deploy(moto_clients, request(**overrides))
     assert moto_clients.client("sagemaker").list_models()["Models"] == []
@@ -98,15 +120,21 @@ def test_unknown_instance_type_warns_but_does_not_block(moto_clients, model_uri:
 def describe_response(status: str, config: str, reason: str | None = None) -> dict:
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     response = {
-        "EndpointName": "whisper", "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/whisper",
-        "EndpointConfigName": config, "EndpointStatus": status, "CreationTime": now, "LastModifiedTime": now,
+        "EndpointName": "whisper",
+        "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/whisper",
+        "EndpointConfigName": config,
+        "EndpointStatus": status,
+        "CreationTime": now,
+        "LastModifiedTime": now,
     }
     if reason:
         response["FailureReason"] = reason
     return response
 
 
-def test_update_path_calls_update_endpoint_and_removes_superseded(moto_clients, model_uri: str) -> None:
+def test_update_path_calls_update_endpoint_and_removes_superseded(
+    moto_clients, model_uri: str
+) -> None:
     """Moto has no UpdateEndpoint: Stubber checks the request against botocore's model."""
     first = deploy(moto_clients, plan_deploy(moto_clients, request()), sleep=lambda s: None)
     plan = plan_deploy(moto_clients, request(), now=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
@@ -118,11 +146,31 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(moto_clients, 
     sagemaker = moto_clients.client("sagemaker")
     real_create_model, real_create_config = sagemaker.create_model, sagemaker.create_endpoint_config
     with Stubber(sagemaker) as stub:
-        stub.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x"}, plan.calls[0].params)
-        stub.add_response("create_endpoint_config", {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/x"}, plan.calls[1].params)
-        stub.add_response("update_endpoint", {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/whisper"}, update.params)
-        stub.add_response("describe_endpoint", describe_response("Updating", plan.config_name), {"EndpointName": "whisper"})
-        stub.add_response("describe_endpoint", describe_response("InService", plan.config_name), {"EndpointName": "whisper"})
+        stub.add_response(
+            "create_model",
+            {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x"},
+            plan.calls[0].params,
+        )
+        stub.add_response(
+            "create_endpoint_config",
+            {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/x"},
+            plan.calls[1].params,
+        )
+        stub.add_response(
+            "update_endpoint",
+            {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/whisper"},
+            update.params,
+        )
+        stub.add_response(
+            "describe_endpoint",
+            describe_response("Updating", plan.config_name),
+            {"EndpointName": "whisper"},
+        )
+        stub.add_response(
+            "describe_endpoint",
+            describe_response("InService", plan.config_name),
+            {"EndpointName": "whisper"},
+        )
         from whisper_async.endpoint import execute
 
         execute(moto_clients, plan)
@@ -135,7 +183,9 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(moto_clients, 
     from whisper_async.endpoint import remove_superseded
 
     removed = remove_superseded(moto_clients, "whisper", keep=plan.config_name)
-    assert f"endpoint-config/{first.config_name}" in removed and f"model/{first.model_name}" in removed
+    assert (
+        f"endpoint-config/{first.config_name}" in removed and f"model/{first.model_name}" in removed
+    )
     names = [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]]
     assert names == [plan.config_name]
 
@@ -143,11 +193,24 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(moto_clients, 
 def test_failed_endpoint_reports_failure_reason(moto_clients) -> None:
     sagemaker = moto_clients.client("sagemaker")
     with Stubber(sagemaker) as stub:
-        stub.add_response("describe_endpoint", describe_response("Creating", "c1"), {"EndpointName": "whisper"})
-        stub.add_response("describe_endpoint", describe_response("Failed", "c1", "The primary container did not pass the ping health check."), {"EndpointName": "whisper"})
+        stub.add_response(
+            "describe_endpoint", describe_response("Creating", "c1"), {"EndpointName": "whisper"}
+        )
+        stub.add_response(
+            "describe_endpoint",
+            describe_response(
+                "Failed", "c1", "The primary container did not pass the ping health check."
+            ),
+            {"EndpointName": "whisper"},
+        )
         statuses: list[str] = []
         with pytest.raises(DeploymentFailedError, match="did not pass the ping health check"):
-            wait_for_endpoint(moto_clients, "whisper", on_status=lambda s, e: statuses.append(s), sleep=lambda s: None)
+            wait_for_endpoint(
+                moto_clients,
+                "whisper",
+                on_status=lambda s, e: statuses.append(s),
+                sleep=lambda s: None,
+            )
     assert statuses == ["Creating", "Failed"]
 
 
@@ -156,13 +219,24 @@ def test_wait_times_out_with_exit_code_3(moto_clients) -> None:
     now = [0.0]
     with Stubber(sagemaker) as stub:
         for _ in range(3):
-            stub.add_response("describe_endpoint", describe_response("Creating", "c1"), {"EndpointName": "whisper"})
+            stub.add_response(
+                "describe_endpoint",
+                describe_response("Creating", "c1"),
+                {"EndpointName": "whisper"},
+            )
 
         def sleep(seconds: float) -> None:
             now[0] += seconds
 
         with pytest.raises(WaitTimeoutError) as info:
-            wait_for_endpoint(moto_clients, "whisper", timeout=30, sleep=sleep, clock=lambda: now[0], backoff=Backoff(first=15, factor=1, cap=15, jitter=0))
+            wait_for_endpoint(
+                moto_clients,
+                "whisper",
+                timeout=30,
+                sleep=sleep,
+                clock=lambda: now[0],
+                backoff=Backoff(first=15, factor=1, cap=15, jitter=0),
+            )
     assert info.value.exit_code == 3
     assert "wasync status" in (info.value.hint or "")
 
@@ -199,5 +273,5 @@ def test_delete_removes_everything_and_is_idempotent(moto_clients, model_uri: st
     assert again.removed == () and again.purged_objects == 0
 
 
-def S3Key(uri: str) -> str:  # noqa: N802
+def S3Key(uri: str) -> str:
     return uri.split("/", 3)[3]

@@ -14,10 +14,16 @@ SEGMENTS = [
     {"id": 2, "start": 3661.5, "end": 3662.0, "text": " Bye."},
 ]
 WORDS = [
-    {"id": 0, "start": 0.1, "end": 1.0, "text": " Hi you.", "words": [
-        {"start": 0.12, "end": 0.5, "word": " Hi", "probability": 0.9},
-        {"start": 0.5, "end": 0.98, "word": " you.", "probability": 0.8},
-    ]},
+    {
+        "id": 0,
+        "start": 0.1,
+        "end": 1.0,
+        "text": " Hi you.",
+        "words": [
+            {"start": 0.12, "end": 0.5, "word": " Hi", "probability": 0.9},
+            {"start": 0.5, "end": 0.98, "word": " you.", "probability": 0.8},
+        ],
+    },
 ]
 
 
@@ -39,13 +45,21 @@ def test_output_matches_openai_whispers_own_writers(fmt: str, segments: list) ->
 
 def test_srt_parses_with_an_independent_parser() -> None:
     cues = list(srt.parse(formats.render({"segments": SEGMENTS}, "srt")))
-    assert [c.content for c in cues] == ["Hello there.", "An hour -> later,\tstill talking.", "Bye."]
+    assert [c.content for c in cues] == [
+        "Hello there.",
+        "An hour -> later,\tstill talking.",
+        "Bye.",
+    ]
     assert cues[1].end.total_seconds() == pytest.approx(3661.237)
 
 
 def test_vtt_parses_with_an_independent_parser() -> None:
     captions = webvtt.from_buffer(io.StringIO(formats.render({"segments": SEGMENTS}, "vtt")))
-    assert [c.text for c in captions] == ["Hello there.", "An hour -> later,\tstill talking.", "Bye."]
+    assert [c.text for c in captions] == [
+        "Hello there.",
+        "An hour -> later,\tstill talking.",
+        "Bye.",
+    ]
     assert captions[1].end == "01:01:01.237"
 
 

@@ -42,7 +42,9 @@ def calls(record: Path) -> list[dict]:
     return [json.loads(line) for line in record.read_text().splitlines()]
 
 
-def test_build_creates_repository_logs_in_via_stdin_and_pushes(moto_clients, recording_docker: Path) -> None:
+def test_build_creates_repository_logs_in_via_stdin_and_pushes(
+    moto_clients, recording_docker: Path
+) -> None:
     result = build_image(moto_clients, tag="t1")
 
     recorded = calls(recording_docker)
@@ -53,7 +55,9 @@ def test_build_creates_repository_logs_in_via_stdin_and_pushes(moto_clients, rec
     assert login["stdin"] and all(login["stdin"] not in " ".join(c["argv"]) for c in recorded)
     assert result.image_uri == "123456789012.dkr.ecr.us-east-1.amazonaws.com/wasync:t1"
     assert recorded[3]["argv"] == ["push", result.image_uri]
-    repo = moto_clients.client("ecr").describe_repositories(repositoryNames=["wasync"])["repositories"][0]
+    repo = moto_clients.client("ecr").describe_repositories(repositoryNames=["wasync"])[
+        "repositories"
+    ][0]
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     context = (recording_docker.parent / "record.jsonl.context").read_text().split()
     assert context == [".dockerignore", "Dockerfile", "requirements.txt", "whisper_async"]
@@ -70,7 +74,9 @@ def test_no_push_builds_only(moto_clients, recording_docker: Path) -> None:
     assert not result.pushed and result.tag.startswith("0.")
 
 
-def test_no_builder_names_the_alternatives(moto_clients, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_no_builder_names_the_alternatives(
+    moto_clients, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(WasyncError) as info:
         build_image(moto_clients)
@@ -82,7 +88,11 @@ def test_context_tag_hash_is_stable_and_requirements_come_from_the_extras(tmp_pa
     (tmp_path / "b").mkdir()
     assert assemble_context(tmp_path / "a") == assemble_context(tmp_path / "b")
     requirements = " ".join(serving_requirements())
-    assert "faster-whisper" in requirements and "openai-whisper" in requirements and "uvicorn" in requirements
+    assert (
+        "faster-whisper" in requirements
+        and "openai-whisper" in requirements
+        and "uvicorn" in requirements
+    )
     dockerfile = (tmp_path / "a" / "Dockerfile").read_text()
     assert "com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true" in dockerfile
     assert "cudnn" in dockerfile and 'CMD ["serve"]' in dockerfile

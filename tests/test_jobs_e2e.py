@@ -22,13 +22,24 @@ def test_one_file_with_wait_prints_the_transcript(local_stack, data_dir: Path) -
     assert word_error_rate([reference_text(data_dir / "en_short.wav")], [result.stdout]) <= 0.4
 
 
-def test_batch_of_twenty_writes_twenty_correct_outputs(local_stack, data_dir: Path, tmp_path: Path) -> None:
+def test_batch_of_twenty_writes_twenty_correct_outputs(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
     sources = ["en_short.wav", "en_numbers.wav"]
     inputs = tmp_path / "in"
     inputs.mkdir()
     for index in range(20):
         shutil.copy(data_dir / sources[index % 2], inputs / f"clip{index:02d}.wav")
-    result = local_stack.cli("--json", "transcribe", str(inputs), "--wait", "-o", str(tmp_path / "out"), "--concurrency", "6")
+    result = local_stack.cli(
+        "--json",
+        "transcribe",
+        str(inputs),
+        "--wait",
+        "-o",
+        str(tmp_path / "out"),
+        "--concurrency",
+        "6",
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 20 and {line["state"] for line in lines} == {"done"}
@@ -52,7 +63,10 @@ def test_rerun_skips_uploads_already_in_s3(local_stack, data_dir: Path, tmp_path
         clients = Clients(resolve({}, local_stack.env))
         s3 = clients.client("s3")
         for operation in ("PutObject", "CreateMultipartUpload"):
-            s3.meta.events.register(f"provide-client-params.s3.{operation}", lambda params, **_: uploads.append(params["Key"]))
+            s3.meta.events.register(
+                f"provide-client-params.s3.{operation}",
+                lambda params, **_: uploads.append(params["Key"]),
+            )
         request = TranscribeRequest(expand([str(clip)]), {}, wait=False)
         report = transcribe(JobRunner(clients), request)
         assert report.outcomes[0].state == "pending"
@@ -66,18 +80,36 @@ def test_rerun_skips_uploads_already_in_s3(local_stack, data_dir: Path, tmp_path
     assert any("/jobs/" in key for key in uploads)  # the job record is still written
 
 
-def test_corrupt_file_fails_with_the_servers_message_while_the_rest_succeed(local_stack, data_dir: Path, tmp_path: Path) -> None:
-    result = local_stack.cli("transcribe", str(data_dir / "en_short.wav"), str(data_dir / "corrupt.mp3"),
-                             "--wait", "-o", str(tmp_path))
+def test_corrupt_file_fails_with_the_servers_message_while_the_rest_succeed(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
+    result = local_stack.cli(
+        "transcribe",
+        str(data_dir / "en_short.wav"),
+        str(data_dir / "corrupt.mp3"),
+        "--wait",
+        "-o",
+        str(tmp_path),
+    )
     assert result.exit_code == 1
     assert "corrupt.mp3: cannot decode the audio" in result.stderr
     assert "lazy dog" in (tmp_path / "en_short.txt").read_text().lower()
     assert not (tmp_path / "corrupt.txt").exists()
 
 
-def test_timeout_exits_3_and_fetch_later_completes_the_job(local_stack, data_dir: Path, tmp_path: Path) -> None:
-    result = local_stack.cli("--json", "transcribe", str(data_dir / "en_30s.wav"), "--wait", "--timeout", "0s",
-                             "-o", str(tmp_path))
+def test_timeout_exits_3_and_fetch_later_completes_the_job(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
+    result = local_stack.cli(
+        "--json",
+        "transcribe",
+        str(data_dir / "en_30s.wav"),
+        "--wait",
+        "--timeout",
+        "0s",
+        "-o",
+        str(tmp_path),
+    )
     assert result.exit_code == 3, result.output
     job = json.loads(result.stdout.splitlines()[0])
     assert job["state"] == "pending"
@@ -96,9 +128,14 @@ def test_fetch_from_a_fresh_process_with_only_the_id(local_stack, data_dir: Path
 
 
 def test_every_format_through_fetch(local_stack, data_dir: Path) -> None:
-    submitted = local_stack.cli("--json", "transcribe", str(data_dir / "en_short.wav"), "--wait", "-f", "json")
+    submitted = local_stack.cli(
+        "--json", "transcribe", str(data_dir / "en_short.wav"), "--wait", "-f", "json"
+    )
     job_id = json.loads(submitted.stdout)["id"]
-    outputs = {fmt: local_stack.cli("fetch", job_id, "-f", fmt).stdout for fmt in ("json", "txt", "srt", "vtt", "tsv")}
+    outputs = {
+        fmt: local_stack.cli("fetch", job_id, "-f", fmt).stdout
+        for fmt in ("json", "txt", "srt", "vtt", "tsv")
+    }
     assert json.loads(outputs["json"])["language"] == "en"
     assert "lazy dog" in outputs["txt"].lower()
     assert "lazy dog" in next(srt.parse(outputs["srt"])).content.lower()
@@ -113,9 +150,18 @@ def test_paths_from_stdin(local_stack, data_dir: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["en_numbers.txt", "en_short.txt"]
 
 
-def test_existing_output_is_kept_without_overwrite(local_stack, data_dir: Path, tmp_path: Path) -> None:
+def test_existing_output_is_kept_without_overwrite(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
     (tmp_path / "en_short.txt").write_text("mine")
-    result = local_stack.cli("transcribe", str(data_dir / "en_short.wav"), str(data_dir / "en_numbers.wav"), "--wait", "-o", str(tmp_path))
+    result = local_stack.cli(
+        "transcribe",
+        str(data_dir / "en_short.wav"),
+        str(data_dir / "en_numbers.wav"),
+        "--wait",
+        "-o",
+        str(tmp_path),
+    )
     assert result.exit_code == 2
     assert "--overwrite" in result.stderr
     assert (tmp_path / "en_short.txt").read_text() == "mine"

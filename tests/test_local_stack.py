@@ -28,7 +28,9 @@ def clients_for(stack) -> Clients:  # type: ignore[no-untyped-def]
     return Clients(resolve({}, stack.env))
 
 
-def upload_tarball(stack, key: str, members: dict[str, bytes], link: tuple[str, str] | None = None) -> str:  # type: ignore[no-untyped-def]
+def upload_tarball(
+    stack, key: str, members: dict[str, bytes], link: tuple[str, str] | None = None
+) -> str:  # type: ignore[no-untyped-def]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, data in members.items():
@@ -44,20 +46,42 @@ def upload_tarball(stack, key: str, members: dict[str, bytes], link: tuple[str, 
     return f"s3://{BUCKET}/{key}"
 
 
-def test_aws_cli_invokes_and_copies_a_transcript(local_stack, data_dir: Path, tmp_path: Path) -> None:
+def test_aws_cli_invokes_and_copies_a_transcript(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
     env = {**os.environ, **local_stack.env}
     aws = [shutil.which("aws") or "aws"]
-    subprocess.run([*aws, "s3", "cp", str(data_dir / "en_short.wav"), f"s3://{BUCKET}/cli/en.wav"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*aws, "s3", "cp", str(data_dir / "en_short.wav"), f"s3://{BUCKET}/cli/en.wav"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     invoked = subprocess.run(
-        [*aws, "sagemaker-runtime", "invoke-endpoint-async", "--endpoint-name", "whisper",
-         "--input-location", f"s3://{BUCKET}/cli/en.wav", "--content-type", "audio/wav",
-         "--custom-attributes", "format=txt"],
-        env=env, check=True, capture_output=True, text=True,
+        [
+            *aws,
+            "sagemaker-runtime",
+            "invoke-endpoint-async",
+            "--endpoint-name",
+            "whisper",
+            "--input-location",
+            f"s3://{BUCKET}/cli/en.wav",
+            "--content-type",
+            "audio/wav",
+            "--custom-attributes",
+            "format=txt",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     output = json.loads(invoked.stdout)["OutputLocation"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        copied = subprocess.run([*aws, "s3", "cp", output, str(tmp_path / "out.txt")], env=env, capture_output=True)
+        copied = subprocess.run(
+            [*aws, "s3", "cp", output, str(tmp_path / "out.txt")], env=env, capture_output=True
+        )
         if copied.returncode == 0:
             break
         time.sleep(0.5)
@@ -69,8 +93,12 @@ def test_emulator_validates_like_aws(local_stack) -> None:
 
     runtime = clients_for(local_stack).client("sagemaker-runtime")
     with pytest.raises(ClientError) as info:
-        runtime.invoke_endpoint_async(EndpointName="whisper", InputLocation=f"s3://{BUCKET}/x", Filename="a.b.c")
-    assert "Filename" in str(info.value) and info.value.response["Error"]["Code"] == "ValidationError"
+        runtime.invoke_endpoint_async(
+            EndpointName="whisper", InputLocation=f"s3://{BUCKET}/x", Filename="a.b.c"
+        )
+    assert (
+        "Filename" in str(info.value) and info.value.response["Error"]["Code"] == "ValidationError"
+    )
     sagemaker = clients_for(local_stack).client("sagemaker")
     with pytest.raises(ClientError) as missing:
         sagemaker.describe_endpoint(EndpointName="never-made")
@@ -82,16 +110,24 @@ def test_notifications_one_per_job_with_the_right_status(local_stack, data_dir: 
     clients = clients_for(local_stack)
     sqs, sns = clients.client("sqs"), clients.client("sns")
     queue_url = sqs.create_queue(QueueName="wasync-notes")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     for topic in sns.list_topics()["Topics"]:
         if topic["TopicArn"].split(":")[-1] in {"wasync-whisper-success", "wasync-whisper-error"}:
             sns.subscribe(TopicArn=topic["TopicArn"], Protocol="sqs", Endpoint=queue_arn)
-    good = json.loads(local_stack.cli("--json", "transcribe", str(data_dir / "en_short.wav"), "--wait").stdout)
-    bad = json.loads(local_stack.cli("--json", "transcribe", str(data_dir / "corrupt.mp3"), "--wait").stdout)
+    good = json.loads(
+        local_stack.cli("--json", "transcribe", str(data_dir / "en_short.wav"), "--wait").stdout
+    )
+    bad = json.loads(
+        local_stack.cli("--json", "transcribe", str(data_dir / "corrupt.mp3"), "--wait").stdout
+    )
     messages: list[dict] = []
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(messages) < 2:
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+        for message in sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
             messages.append(json.loads(json.loads(message["Body"])["Message"]))
     by_id = {m["inferenceId"]: m for m in messages}
     assert len(messages) == 2 and set(by_id) == {good["id"], bad["id"]}
@@ -102,11 +138,19 @@ def test_notifications_one_per_job_with_the_right_status(local_stack, data_dir: 
     assert by_id[bad["id"]]["requestParameters"]["endpointName"] == "whisper"
 
 
-def test_killing_the_container_mid_job_fails_that_job_and_later_jobs_succeed(local_stack, data_dir: Path) -> None:
-    submitted = json.loads(local_stack.cli("--json", "transcribe", str(data_dir / "en_30s.wav")).stdout)
+def test_killing_the_container_mid_job_fails_that_job_and_later_jobs_succeed(
+    local_stack, data_dir: Path
+) -> None:
+    submitted = json.loads(
+        local_stack.cli("--json", "transcribe", str(data_dir / "en_30s.wav")).stdout
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        endpoint = json.loads(local_stack.cli("--json", "local", "status", "--state-dir", str(local_stack.state_dir)).stdout)["endpoints"][0]
+        endpoint = json.loads(
+            local_stack.cli(
+                "--json", "local", "status", "--state-dir", str(local_stack.state_dir)
+            ).stdout
+        )["endpoints"][0]
         if endpoint["running"]:
             break
         time.sleep(0.05)
@@ -115,14 +159,24 @@ def test_killing_the_container_mid_job_fails_that_job_and_later_jobs_succeed(loc
     fetched = local_stack.cli("fetch", submitted["id"], "--wait", "--timeout", "60s")
     assert fetched.exit_code == 1
     assert "container exited" in fetched.stderr
-    later = local_stack.cli("transcribe", str(data_dir / "en_short.wav"), "--wait", "--timeout", "120s")
+    later = local_stack.cli(
+        "transcribe", str(data_dir / "en_short.wav"), "--wait", "--timeout", "120s"
+    )
     assert later.exit_code == 0 and "lazy dog" in later.stdout.lower()
-    status = json.loads(local_stack.cli("--json", "local", "status", "--state-dir", str(local_stack.state_dir)).stdout)
+    status = json.loads(
+        local_stack.cli(
+            "--json", "local", "status", "--state-dir", str(local_stack.state_dir)
+        ).stdout
+    )
     assert status["endpoints"][0]["restarts"] >= 1
 
 
 def test_path_traversal_tarball_is_refused_and_the_endpoint_fails(local_stack) -> None:
-    uri = upload_tarball(local_stack, "evil/model.tar.gz", {"../../escape.txt": b"x", "model.bin": b"x", "config.json": b"{}"})
+    uri = upload_tarball(
+        local_stack,
+        "evil/model.tar.gz",
+        {"../../escape.txt": b"x", "model.bin": b"x", "config.json": b"{}"},
+    )
     result = local_stack.cli("-e", "evil", "deploy", "--model", uri, "--instance", "ml.g5.xlarge")
     assert result.exit_code == 1
     assert "points outside the model directory" in result.stderr
@@ -131,14 +185,18 @@ def test_path_traversal_tarball_is_refused_and_the_endpoint_fails(local_stack) -
 
 
 def test_symlink_in_tarball_is_refused(local_stack) -> None:
-    uri = upload_tarball(local_stack, "link/model.tar.gz", {"model.bin": b"x"}, link=("config.json", "/etc/passwd"))
+    uri = upload_tarball(
+        local_stack, "link/model.tar.gz", {"model.bin": b"x"}, link=("config.json", "/etc/passwd")
+    )
     result = local_stack.cli("-e", "linked", "deploy", "--model", uri, "--instance", "ml.g5.xlarge")
     assert result.exit_code == 1 and "links are not allowed" in result.stderr
     local_stack.cli("-e", "linked", "delete", "--yes")
 
 
 def test_model_that_cannot_load_fails_the_endpoint_with_the_reason(local_stack) -> None:
-    uri = upload_tarball(local_stack, "broken/model.tar.gz", {"model.bin": b"not weights", "config.json": b"{}"})
+    uri = upload_tarball(
+        local_stack, "broken/model.tar.gz", {"model.bin": b"not weights", "config.json": b"{}"}
+    )
     result = local_stack.cli("-e", "broken", "deploy", "--model", uri, "--instance", "ml.g5.xlarge")
     assert result.exit_code == 1
     assert "Endpoint broken failed" in result.stderr and "model load failed" in result.stderr
@@ -147,20 +205,43 @@ def test_model_that_cannot_load_fails_the_endpoint_with_the_reason(local_stack) 
     local_stack.cli("-e", "broken", "delete", "--yes")
 
 
-def test_lifecycle_update_to_a_second_model_then_delete(local_stack, base_dir: Path, data_dir: Path) -> None:
+def test_lifecycle_update_to_a_second_model_then_delete(
+    local_stack, base_dir: Path, data_dir: Path
+) -> None:
     stack = local_stack
-    assert stack.cli("-e", "multi", "push-model", str(data_dir.parent / "helpers" / "..")).exit_code != 0  # not a model
+    assert (
+        stack.cli("-e", "multi", "push-model", str(data_dir.parent / "helpers" / "..")).exit_code
+        != 0
+    )  # not a model
     from tests.helpers.models import tiny_en_ctranslate2
 
-    assert stack.cli("-e", "multi", "deploy", "--instance", "ml.g5.xlarge",
-                     "--model", json.loads(stack.cli("--json", "push-model", str(tiny_en_ctranslate2()), "--name", "tiny.en").stdout)["uri"]).exit_code == 0
+    assert (
+        stack.cli(
+            "-e",
+            "multi",
+            "deploy",
+            "--instance",
+            "ml.g5.xlarge",
+            "--model",
+            json.loads(
+                stack.cli(
+                    "--json", "push-model", str(tiny_en_ctranslate2()), "--name", "tiny.en"
+                ).stdout
+            )["uri"],
+        ).exit_code
+        == 0
+    )
     assert stack.cli("-e", "multi", "autoscale", "--min", "0", "--max", "2").exit_code == 0
     second = json.loads(stack.cli("--json", "push-model", str(base_dir), "--name", "base").stdout)
-    updated = stack.cli("--json", "-e", "multi", "deploy", "--instance", "ml.g5.xlarge", "--model", second["uri"])
+    updated = stack.cli(
+        "--json", "-e", "multi", "deploy", "--instance", "ml.g5.xlarge", "--model", second["uri"]
+    )
     assert updated.exit_code == 0, updated.output
     result = json.loads(updated.stdout)
     assert result["action"] == "update" and len(result["removed"]) == 2
-    german = stack.cli("-e", "multi", "transcribe", str(data_dir / "de_short.wav"), "--wait", "-f", "json")
+    german = stack.cli(
+        "-e", "multi", "transcribe", str(data_dir / "de_short.wav"), "--wait", "-f", "json"
+    )
     assert json.loads(german.stdout)["language"] == "de"
     status = json.loads(stack.cli("--json", "-e", "multi", "status").stdout)
     assert status["model_data"] == second["uri"] and status["autoscaling"]["min"] == 0
@@ -169,7 +250,11 @@ def test_lifecycle_update_to_a_second_model_then_delete(local_stack, base_dir: P
     deleted = stack.cli("--json", "-e", "multi", "delete", "--yes")
     assert "endpoint/multi" in json.loads(deleted.stdout)["removed"]
     sagemaker = clients_for(stack).client("sagemaker")
-    assert not [c for c in sagemaker.list_endpoint_configs()["EndpointConfigs"] if c["EndpointConfigName"].startswith("multi-")]
+    assert not [
+        c
+        for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]
+        if c["EndpointConfigName"].startswith("multi-")
+    ]
 
 
 def test_second_up_says_so_and_down_names_unfinished_jobs(tmp_path: Path, data_dir: Path) -> None:
@@ -180,8 +265,13 @@ def test_second_up_says_so_and_down_names_unfinished_jobs(tmp_path: Path, data_d
         assert again.exit_code == 2 and "already runs" in again.stderr
         assert stack.cli("push-model", str(tiny_en_ctranslate2())).exit_code == 0
         assert stack.cli("deploy", "--instance", "ml.g5.xlarge").exit_code == 0
-        ids = [json.loads(stack.cli("--json", "transcribe", str(data_dir / "en_30s.wav")).stdout)["id"] for _ in range(3)]
-        down = stack.cli("--json", "local", "down", "--state-dir", str(stack.state_dir), "--grace", "0")
+        ids = [
+            json.loads(stack.cli("--json", "transcribe", str(data_dir / "en_30s.wav")).stdout)["id"]
+            for _ in range(3)
+        ]
+        down = stack.cli(
+            "--json", "local", "down", "--state-dir", str(stack.state_dir), "--grace", "0"
+        )
         assert down.exit_code == 0, down.output
         unfinished = {job["inference_id"] for job in json.loads(down.stdout)["unfinished"]}
         assert unfinished and unfinished <= set(ids)

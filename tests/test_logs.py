@@ -14,9 +14,14 @@ def test_reads_the_endpoints_log_group(moto_clients) -> None:
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="AllTraffic/i-1")
     now = int(time.time() * 1000)
-    logs.put_log_events(logGroupName=group, logStreamName="AllTraffic/i-1", logEvents=[
-        {"timestamp": now - 5000, "message": "model loaded"}, {"timestamp": now - 1000, "message": "POST /invocations 200"},
-    ])
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="AllTraffic/i-1",
+        logEvents=[
+            {"timestamp": now - 5000, "message": "model loaded"},
+            {"timestamp": now - 1000, "message": "POST /invocations 200"},
+        ],
+    )
     events = list(read_events(moto_clients, since_seconds=60))
     assert [e.message for e in events] == ["model loaded", "POST /invocations 200"]
 
@@ -26,7 +31,9 @@ def test_missing_log_group_says_logs_come_later(moto_clients) -> None:
         list(read_events(moto_clients))
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("45", 45)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("45", 45)]
+)
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 

@@ -32,20 +32,31 @@ def download_object(clients, uri: str, target: Path) -> Path:  # type: ignore[no
     return target
 
 
-def test_ctranslate2_directory_uploads_as_tarball_with_manifest(moto_clients, small_ctranslate2: Path, tmp_path: Path) -> None:
+def test_ctranslate2_directory_uploads_as_tarball_with_manifest(
+    moto_clients, small_ctranslate2: Path, tmp_path: Path
+) -> None:
     result = push_model(moto_clients, str(small_ctranslate2))
 
     assert result.engine == "faster" and not result.skipped
-    assert result.uri == f"s3://sagemaker-us-east-1-123456789012/wasync/models/tiny-ct2-{result.sha256[:12]}/model.tar.gz"
-    head = moto_clients.client("s3").head_object(**{"Bucket": S3Uri.parse(result.uri).bucket, "Key": S3Uri.parse(result.uri).key})
+    assert (
+        result.uri
+        == f"s3://sagemaker-us-east-1-123456789012/wasync/models/tiny-ct2-{result.sha256[:12]}/model.tar.gz"
+    )
+    head = moto_clients.client("s3").head_object(
+        **{"Bucket": S3Uri.parse(result.uri).bucket, "Key": S3Uri.parse(result.uri).key}
+    )
     assert head["Metadata"]["sha256"] == result.sha256
     archive = download_object(moto_clients, result.uri, tmp_path / "model.tar.gz")
     with tarfile.open(archive) as tar:
-        assert sorted(tar.getnames()) == sorted(["model.bin", "config.json", "tokenizer.json", "vocabulary.txt", MANIFEST_NAME])
+        assert sorted(tar.getnames()) == sorted(
+            ["model.bin", "config.json", "tokenizer.json", "vocabulary.txt", MANIFEST_NAME]
+        )
         tar.extractall(tmp_path / "out", filter="data")
     manifest = read_manifest(tmp_path / "out")
     assert manifest is not None and manifest.engine == "faster" and manifest.sha256 == result.sha256
-    assert (tmp_path / "out" / "model.bin").read_bytes() == (small_ctranslate2 / "model.bin").read_bytes()
+    assert (tmp_path / "out" / "model.bin").read_bytes() == (
+        small_ctranslate2 / "model.bin"
+    ).read_bytes()
 
 
 def test_rerun_with_same_weights_skips_the_upload(moto_clients, small_ctranslate2: Path) -> None:
@@ -56,13 +67,20 @@ def test_rerun_with_same_weights_skips_the_upload(moto_clients, small_ctranslate
     assert listing["KeyCount"] == 1
 
 
-def test_an_object_without_the_sha256_mark_is_not_taken_as_complete(moto_clients, small_ctranslate2: Path) -> None:
+def test_an_object_without_the_sha256_mark_is_not_taken_as_complete(
+    moto_clients, small_ctranslate2: Path
+) -> None:
     first = push_model(moto_clients, str(small_ctranslate2))
     uri = S3Uri.parse(first.uri)
-    moto_clients.client("s3").put_object(Bucket=uri.bucket, Key=uri.key, Body=b"partial")  # no metadata
+    moto_clients.client("s3").put_object(
+        Bucket=uri.bucket, Key=uri.key, Body=b"partial"
+    )  # no metadata
     again = push_model(moto_clients, str(small_ctranslate2))
     assert not again.skipped
-    assert moto_clients.client("s3").head_object(Bucket=uri.bucket, Key=uri.key)["ContentLength"] > 1000
+    assert (
+        moto_clients.client("s3").head_object(Bucket=uri.bucket, Key=uri.key)["ContentLength"]
+        > 1000
+    )
 
 
 def test_pt_checkpoint_becomes_the_openai_engine(moto_clients, tmp_path: Path) -> None:
@@ -99,5 +117,7 @@ def test_download_verifies_the_sha256_and_refuses_a_mismatch(tmp_path: Path) -> 
 
 def test_unreachable_download_suggests_a_local_path(tmp_path: Path) -> None:
     with pytest.raises(WasyncError) as info:
-        download_checkpoint((tmp_path / "missing.pt").as_uri(), "0" * 64, tmp_path / "x.pt", no_progress)
+        download_checkpoint(
+            (tmp_path / "missing.pt").as_uri(), "0" * 64, tmp_path / "x.pt", no_progress
+        )
     assert "local path" in (info.value.hint or "")

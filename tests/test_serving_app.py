@@ -25,7 +25,10 @@ def wait_ready(client: TestClient, timeout: float = 30) -> None:
 
 @pytest.fixture
 def client(faster_tiny_en, tmp_path: Path):  # type: ignore[no-untyped-def]
-    app = create_app(ServerSettings(model_dir=tmp_path, max_concurrency=1, tmp_dir=tmp_path), lambda: faster_tiny_en)
+    app = create_app(
+        ServerSettings(model_dir=tmp_path, max_concurrency=1, tmp_dir=tmp_path),
+        lambda: faster_tiny_en,
+    )
     with TestClient(app) as test_client:
         wait_ready(test_client)
         yield test_client
@@ -44,7 +47,9 @@ def test_ping_is_503_while_loading_then_200(faster_tiny_en, tmp_path: Path) -> N
         assert client.get("/ping").json() == {"status": "ready"}
 
 
-def test_ping_is_500_with_the_reason_after_a_failed_load(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_ping_is_500_with_the_reason_after_a_failed_load(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     app = create_app(ServerSettings(model_dir=tmp_path), failing_loader)
     with TestClient(app) as client:
         deadline = time.monotonic() + 10
@@ -82,18 +87,27 @@ def test_transcribes_speech_to_json_with_timings(client: TestClient, data_dir: P
         ("application/json", "application/json", "{"),
     ],
 )
-def test_accept_header_selects_the_format(client: TestClient, data_dir: Path, accept: str, content_type: str, starts: str) -> None:
-    response = client.post("/invocations", content=(data_dir / "en_short.mp3").read_bytes(), headers={"Accept": accept})
+def test_accept_header_selects_the_format(
+    client: TestClient, data_dir: Path, accept: str, content_type: str, starts: str
+) -> None:
+    response = client.post(
+        "/invocations", content=(data_dir / "en_short.mp3").read_bytes(), headers={"Accept": accept}
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(content_type)
     assert response.text.startswith(starts)
 
 
-def test_custom_attributes_override_accept_and_add_word_timestamps(client: TestClient, data_dir: Path) -> None:
+def test_custom_attributes_override_accept_and_add_word_timestamps(
+    client: TestClient, data_dir: Path
+) -> None:
     response = client.post(
         "/invocations",
         content=(data_dir / "en_short.wav").read_bytes(),
-        headers={"Accept": "text/vtt", "X-Amzn-SageMaker-Custom-Attributes": "format=json;word_timestamps=true;beam_size=2"},
+        headers={
+            "Accept": "text/vtt",
+            "X-Amzn-SageMaker-Custom-Attributes": "format=json;word_timestamps=true;beam_size=2",
+        },
     )
     assert response.status_code == 200
     words = response.json()["segments"][0]["words"]
@@ -102,7 +116,8 @@ def test_custom_attributes_override_accept_and_add_word_timestamps(client: TestC
 
 def test_tsv_output(client: TestClient, data_dir: Path) -> None:
     response = client.post(
-        "/invocations", content=(data_dir / "en_short.wav").read_bytes(),
+        "/invocations",
+        content=(data_dir / "en_short.wav").read_bytes(),
         headers={"X-Amzn-SageMaker-Custom-Attributes": "format=tsv"},
     )
     lines = response.text.splitlines()
@@ -119,15 +134,42 @@ def test_silence_transcribes_to_no_segments(client: TestClient, data_dir: Path) 
 BAD_REQUESTS = [
     pytest.param(b"", {}, 400, "empty_body", "body is empty", id="empty-body"),
     pytest.param(b"corrupt", {}, 415, "undecodable_audio", "cannot decode", id="corrupt-audio"),
-    pytest.param(b"x", {"X-Amzn-SageMaker-Custom-Attributes": "colour=red"}, 422, "invalid_option", "allowed: language", id="unknown-option"),
-    pytest.param(b"x", {"X-Amzn-SageMaker-Custom-Attributes": "task=summarise"}, 422, "invalid_option", "transcribe, translate", id="bad-value"),
-    pytest.param(b"x", {"X-Amzn-SageMaker-Custom-Attributes": "language=de"}, 409, "unsupported_language", "English-only", id="unsupported-language"),
+    pytest.param(
+        b"x",
+        {"X-Amzn-SageMaker-Custom-Attributes": "colour=red"},
+        422,
+        "invalid_option",
+        "allowed: language",
+        id="unknown-option",
+    ),
+    pytest.param(
+        b"x",
+        {"X-Amzn-SageMaker-Custom-Attributes": "task=summarise"},
+        422,
+        "invalid_option",
+        "transcribe, translate",
+        id="bad-value",
+    ),
+    pytest.param(
+        b"x",
+        {"X-Amzn-SageMaker-Custom-Attributes": "language=de"},
+        409,
+        "unsupported_language",
+        "English-only",
+        id="unsupported-language",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("body", "headers", "status", "code", "message"), BAD_REQUESTS)
 def test_bad_input_gets_its_own_status_and_a_message(
-    client: TestClient, data_dir: Path, body: bytes, headers: dict, status: int, code: str, message: str
+    client: TestClient,
+    data_dir: Path,
+    body: bytes,
+    headers: dict,
+    status: int,
+    code: str,
+    message: str,
 ) -> None:
     if body == b"corrupt":
         body = (data_dir / "corrupt.mp3").read_bytes()
@@ -141,7 +183,10 @@ def test_bad_input_gets_its_own_status_and_a_message(
 
 
 def test_body_over_the_limit_is_refused(faster_tiny_en, tmp_path: Path) -> None:
-    app = create_app(ServerSettings(model_dir=tmp_path, max_body_bytes=1000, tmp_dir=tmp_path), lambda: faster_tiny_en)
+    app = create_app(
+        ServerSettings(model_dir=tmp_path, max_body_bytes=1000, tmp_dir=tmp_path),
+        lambda: faster_tiny_en,
+    )
     with TestClient(app) as client:
         wait_ready(client)
         declared = client.post("/invocations", content=b"x" * 2000)
@@ -157,7 +202,9 @@ def test_body_over_the_limit_is_refused(faster_tiny_en, tmp_path: Path) -> None:
     assert list(tmp_path.glob("wasync-*")) == []
 
 
-def test_engine_exception_is_a_500_and_the_server_keeps_serving(tmp_path: Path, data_dir: Path) -> None:
+def test_engine_exception_is_a_500_and_the_server_keeps_serving(
+    tmp_path: Path, data_dir: Path
+) -> None:
     app = create_app(ServerSettings(model_dir=tmp_path), BrokenEngine)
     with TestClient(app) as client:
         wait_ready(client)
@@ -171,7 +218,9 @@ def test_engine_exception_is_a_500_and_the_server_keeps_serving(tmp_path: Path, 
 def test_fifty_bad_requests_then_a_good_one_succeeds(client: TestClient, data_dir: Path) -> None:
     corrupt = (data_dir / "corrupt.mp3").read_bytes()
     bad = [
-        (b"", {}), (corrupt, {}), (b"\x00" * 10, {}),
+        (b"", {}),
+        (corrupt, {}),
+        (b"\x00" * 10, {}),
         (b"x", {"X-Amzn-SageMaker-Custom-Attributes": "beam_size=-1"}),
         (b"x", {"X-Amzn-SageMaker-Custom-Attributes": "%%%=;;=="}),
     ]
@@ -182,19 +231,32 @@ def test_fifty_bad_requests_then_a_good_one_succeeds(client: TestClient, data_di
         statuses.add(response.status_code)
         json.loads(response.text)
     assert statuses <= {400, 415, 422}
-    good = client.post("/invocations", content=(data_dir / "en_short.wav").read_bytes(), headers={"Accept": "text/plain"})
+    good = client.post(
+        "/invocations",
+        content=(data_dir / "en_short.wav").read_bytes(),
+        headers={"Accept": "text/plain"},
+    )
     assert good.status_code == 200
     assert "lazy dog" in good.text.lower()
 
 
-def test_ping_answers_promptly_while_transcriptions_queue_behind_the_bound(faster_tiny_en, tmp_path: Path, data_dir: Path) -> None:
+def test_ping_answers_promptly_while_transcriptions_queue_behind_the_bound(
+    faster_tiny_en, tmp_path: Path, data_dir: Path
+) -> None:
     slow = SlowEngine(faster_tiny_en, delay=1.5)
     app = create_app(ServerSettings(model_dir=tmp_path, max_concurrency=1), lambda: slow)
     audio = (data_dir / "en_short.wav").read_bytes()
     with TestClient(app) as client:
         wait_ready(client)
         results: list[int] = []
-        workers = [threading.Thread(target=lambda: results.append(client.post("/invocations", content=audio).status_code)) for _ in range(3)]
+        workers = [
+            threading.Thread(
+                target=lambda: results.append(
+                    client.post("/invocations", content=audio).status_code
+                )
+            )
+            for _ in range(3)
+        ]
         for worker in workers:
             worker.start()
         time.sleep(0.3)

@@ -51,14 +51,20 @@ def test_multilingual_base_detects_german(faster_base: FasterWhisperEngine, data
     assert "morgen" in result.text.lower()
 
 
-def test_multilingual_base_translates_german_to_english(faster_base: FasterWhisperEngine, data_dir: Path) -> None:
-    result = faster_base.transcribe(decode_audio(data_dir / "de_short.wav"), TranscribeOptions(task="translate"))
+def test_multilingual_base_translates_german_to_english(
+    faster_base: FasterWhisperEngine, data_dir: Path
+) -> None:
+    result = faster_base.transcribe(
+        decode_audio(data_dir / "de_short.wav"), TranscribeOptions(task="translate")
+    )
     text = result.text.lower()
     assert "morgen" not in text and "wetter" not in text
     assert any(word in text for word in ("morning", "weather", "park"))
 
 
-def test_openai_engine_on_the_same_weights_agrees_with_faster(faster_tiny_en, openai_tiny_en, data_dir: Path) -> None:
+def test_openai_engine_on_the_same_weights_agrees_with_faster(
+    faster_tiny_en, openai_tiny_en, data_dir: Path
+) -> None:
     names = ["en_short.wav", "en_30s.wav"]
     fast = transcripts(faster_tiny_en, data_dir, names, TranscribeOptions())
     reference = transcripts(openai_tiny_en, data_dir, names, TranscribeOptions())
@@ -71,15 +77,21 @@ def test_openai_engine_refuses_faster_only_options(openai_tiny_en, data_dir: Pat
     from whisper_async.attributes import OptionError
 
     with pytest.raises(OptionError, match="faster engine"):
-        openai_tiny_en.transcribe(decode_audio(data_dir / "en_short.wav"), TranscribeOptions(vad_filter=True))
+        openai_tiny_en.transcribe(
+            decode_audio(data_dir / "en_short.wav"), TranscribeOptions(vad_filter=True)
+        )
 
 
 def test_batched_pipeline_transcribes(faster_tiny_en, data_dir: Path) -> None:
-    result = faster_tiny_en.transcribe(decode_audio(data_dir / "en_30s.wav"), TranscribeOptions(batch_size=4))
+    result = faster_tiny_en.transcribe(
+        decode_audio(data_dir / "en_30s.wav"), TranscribeOptions(batch_size=4)
+    )
     assert word_error_rate([reference_text(data_dir / "en_30s.wav")], [result.text]) <= 0.3
 
 
-def test_loader_picks_the_engine_from_the_directory_layout(tiny_en_dir: Path, tiny_en_pt_dir: Path) -> None:
+def test_loader_picks_the_engine_from_the_directory_layout(
+    tiny_en_dir: Path, tiny_en_pt_dir: Path
+) -> None:
     assert load_engine(tiny_en_dir, {}).name == "faster"
     openai = load_engine(tiny_en_pt_dir, {})
     assert openai.name == "openai" and openai.model_name == "tiny.en"

@@ -24,7 +24,11 @@ def wait_refused(url: str) -> bool:
 
 
 def test_train_exits_non_zero_with_a_message() -> None:
-    result = subprocess.run([sys.executable, "-m", "whisper_async.serving.main", "train"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "whisper_async.serving.main", "train"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0
     assert "inference only" in result.stderr
 
@@ -32,7 +36,9 @@ def test_train_exits_non_zero_with_a_message() -> None:
 def test_serves_ping_then_transcribes(tiny_en_dir: Path, data_dir: Path) -> None:
     with serve_process(tiny_en_dir) as (_, url):
         wait_for_status(f"{url}/ping", 200)
-        response = httpx.post(f"{url}/invocations", content=(data_dir / "en_short.wav").read_bytes(), timeout=60)
+        response = httpx.post(
+            f"{url}/invocations", content=(data_dir / "en_short.wav").read_bytes(), timeout=60
+        )
         assert response.status_code == 200
         assert int(response.headers["content-length"]) == len(response.content)
         assert "transfer-encoding" not in response.headers
@@ -76,7 +82,11 @@ def test_sigterm_lets_in_flight_work_finish_then_exits(tiny_en_dir: Path, data_d
     with serve_process(tiny_en_dir) as (process, url):
         wait_for_status(f"{url}/ping", 200)
         responses: list[httpx.Response] = []
-        worker = threading.Thread(target=lambda: responses.append(httpx.post(f"{url}/invocations", content=audio, timeout=60)))
+        worker = threading.Thread(
+            target=lambda: responses.append(
+                httpx.post(f"{url}/invocations", content=audio, timeout=60)
+            )
+        )
         worker.start()
         time.sleep(0.5)
         process.send_signal(signal.SIGTERM)

@@ -15,7 +15,9 @@ def write_config(tmp_path: Path, text: str) -> Path:
 
 
 def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None:
-    config = write_config(tmp_path, 'endpoint = "from-file"\nbucket = "file-bucket"\nregion = "eu-west-1"\n')
+    config = write_config(
+        tmp_path, 'endpoint = "from-file"\nbucket = "file-bucket"\nregion = "eu-west-1"\n'
+    )
     env = {"WASYNC_ENDPOINT": "from-env", "WASYNC_BUCKET": "env-bucket"}
 
     settings = resolve({"endpoint": "from-flag"}, env, config)
@@ -51,7 +53,9 @@ def test_prefix_is_normalised_to_one_trailing_slash(tmp_path: Path) -> None:
 
 
 def test_per_service_endpoint_urls_from_file_and_environment(tmp_path: Path) -> None:
-    config = write_config(tmp_path, '[endpoint_urls]\ns3 = "http://127.0.0.1:1"\nsts = "http://127.0.0.1:2"\n')
+    config = write_config(
+        tmp_path, '[endpoint_urls]\ns3 = "http://127.0.0.1:1"\nsts = "http://127.0.0.1:2"\n'
+    )
     env = {"WASYNC_ENDPOINT_URL_S3": "http://127.0.0.1:9"}
     settings = resolve({}, env, config)
     assert settings.endpoint_urls == {"s3": "http://127.0.0.1:9", "sts": "http://127.0.0.1:2"}

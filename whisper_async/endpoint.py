@@ -11,7 +11,6 @@ from typing import Any
 
 from . import naming, state, storage
 from .clients import Clients
-from .polling import Backoff
 from .errors import (
     DeploymentFailedError,
     NotFoundError,
@@ -19,13 +18,43 @@ from .errors import (
     WaitTimeoutError,
     error_code,
 )
+from .polling import Backoff
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)(?::([\w.-]+))?(?:@(sha256:[0-9a-f]{64}))?$")
+ECR_IMAGE = re.compile(
+    r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)(?::([\w.-]+))?(?:@(sha256:[0-9a-f]{64}))?$"
+)
 LOCAL_ROLE = "arn:aws:iam::123456789012:role/wasync-local"
 LOCAL_IMAGE = "wasync-local/process-runtime:latest"
-KNOWN_INSTANCE_FAMILIES = ("ml.g4dn.", "ml.g5.", "ml.g6.", "ml.g6e.", "ml.p3.", "ml.p4d.", "ml.p5.", "ml.c5.", "ml.c6i.", "ml.c7i.", "ml.m5.", "ml.m6i.", "ml.m7i.", "ml.r5.", "ml.inf2.")
-KNOWN_SIZES = ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")
+KNOWN_INSTANCE_FAMILIES = (
+    "ml.g4dn.",
+    "ml.g5.",
+    "ml.g6.",
+    "ml.g6e.",
+    "ml.p3.",
+    "ml.p4d.",
+    "ml.p5.",
+    "ml.c5.",
+    "ml.c6i.",
+    "ml.c7i.",
+    "ml.m5.",
+    "ml.m6i.",
+    "ml.m7i.",
+    "ml.r5.",
+    "ml.inf2.",
+)
+KNOWN_SIZES = (
+    "large",
+    "xlarge",
+    "2xlarge",
+    "4xlarge",
+    "8xlarge",
+    "12xlarge",
+    "16xlarge",
+    "24xlarge",
+    "48xlarge",
+)
+DEPLOY_BACKOFF = Backoff(first=1.0, factor=1.5, cap=15.0)
 IN_PROGRESS = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
 
 
@@ -87,8 +116,13 @@ class DeployResult:
 def check_instance_type(instance_type: str) -> str | None:
     """A warning for an unknown type (new types appear often, so never block)."""
     if not instance_type.startswith("ml."):
-        raise UsageError(f"instance type {instance_type!r} must start with 'ml.'", "e.g. --instance ml.g5.xlarge")
-    if instance_type.startswith(KNOWN_INSTANCE_FAMILIES) and instance_type.rsplit(".", 1)[-1] in KNOWN_SIZES:
+        raise UsageError(
+            f"instance type {instance_type!r} must start with 'ml.'", "e.g. --instance ml.g5.xlarge"
+        )
+    if (
+        instance_type.startswith(KNOWN_INSTANCE_FAMILIES)
+        and instance_type.rsplit(".", 1)[-1] in KNOWN_SIZES
+    ):
         return None
     return f"{instance_type} is not an instance type wasync knows; deploying anyway"
 
@@ -104,9 +138,13 @@ def resolve_inputs(clients: Clients, request: DeployRequest) -> tuple[str, str, 
     settings = clients.settings
     model_uri = _resolve(clients, request.model_uri, "model_uri")
     if not model_uri:
-        raise UsageError("No model to deploy.", "run `wasync push-model ...` first, or pass --model s3://...")
+        raise UsageError(
+            "No model to deploy.", "run `wasync push-model ...` first, or pass --model s3://..."
+        )
     image_uri = _resolve(clients, request.image_uri or settings.image_uri, "image_uri")
-    role_arn = request.role_arn or settings.role_arn or state.recall(settings, clients.region, "role_arn")
+    role_arn = (
+        request.role_arn or settings.role_arn or state.recall(settings, clients.region, "role_arn")
+    )
     if settings.is_local:
         image_uri = image_uri or LOCAL_IMAGE
         role_arn = role_arn or LOCAL_ROLE
@@ -118,10 +156,14 @@ def resolve_inputs(clients: Clients, request: DeployRequest) -> tuple[str, str, 
             "pass --role ARN or set WASYNC_ROLE_ARN; `wasync iam --create` makes one",
         )
     if not ROLE_ARN.match(role_arn):
-        raise UsageError(f"{role_arn!r} is not an IAM role ARN", "expected arn:aws:iam::123456789012:role/NAME")
+        raise UsageError(
+            f"{role_arn!r} is not an IAM role ARN", "expected arn:aws:iam::123456789012:role/NAME"
+        )
     uri = storage.S3Uri.parse(model_uri)
     if storage.head(clients, uri) is None:
-        raise NotFoundError(f"Model {model_uri} does not exist.", "check the URI, or run `wasync push-model` again")
+        raise NotFoundError(
+            f"Model {model_uri} does not exist.", "check the URI, or run `wasync push-model` again"
+        )
     _check_image(clients, image_uri)
     return model_uri, image_uri, role_arn
 
@@ -136,7 +178,9 @@ def _check_image(clients: Clients, image_uri: str) -> None:
         clients.client("ecr").describe_images(repositoryName=repository, imageIds=[image_id])
     except Exception as exc:
         if error_code(exc) in {"ImageNotFoundException", "RepositoryNotFoundException"}:
-            raise NotFoundError(f"Image {image_uri} does not exist in ECR.", "run `wasync build`, or check --image") from exc
+            raise NotFoundError(
+                f"Image {image_uri} does not exist in ECR.", "run `wasync build`, or check --image"
+            ) from exc
         raise
 
 
@@ -152,16 +196,24 @@ def describe(clients: Clients, endpoint: str) -> dict[str, Any] | None:
 def ensure_topics(clients: Clients, endpoint: str) -> tuple[str, str]:
     """SNS success and error topics; CreateTopic returns the existing ARN when one exists."""
     sns = clients.client("sns")
-    arns = [sns.create_topic(Name=name, Tags=naming.tags(endpoint))["TopicArn"] for name in naming.topic_names(endpoint)]
+    arns = [
+        sns.create_topic(Name=name, Tags=naming.tags(endpoint))["TopicArn"]
+        for name in naming.topic_names(endpoint)
+    ]
     return arns[0], arns[1]
 
 
-def plan_deploy(clients: Clients, request: DeployRequest, now: dt.datetime | None = None) -> DeployPlan:
+def plan_deploy(
+    clients: Clients, request: DeployRequest, now: dt.datetime | None = None
+) -> DeployPlan:
     settings = clients.settings
     endpoint = settings.endpoint
     if request.max_concurrency < 1 or request.initial_count < 1:
         raise UsageError("--max-concurrency and --initial-count must be at least 1")
-    for name, value in (("startup", request.startup_timeout), ("download", request.download_timeout)):
+    for name, value in (
+        ("startup", request.startup_timeout),
+        ("download", request.download_timeout),
+    ):
         if not 60 <= value <= 3600:
             raise UsageError(f"--{name}-timeout must be between 60 and 3600 seconds, not {value}")
     notes = [w for w in [check_instance_type(request.instance_type)] if w]
@@ -183,38 +235,59 @@ def plan_deploy(clients: Clients, request: DeployRequest, now: dt.datetime | Non
     existing = describe(clients, endpoint)
     tags = naming.tags(endpoint)
     calls = [
-        ApiCall("create_model", {
-            "ModelName": name,
-            "ExecutionRoleArn": role_arn,
-            "PrimaryContainer": {"Image": image_uri, "ModelDataUrl": model_uri, "Environment": environment},
-            "Tags": tags,
-        }),
-        ApiCall("create_endpoint_config", {
-            "EndpointConfigName": name,
-            "ProductionVariants": [{
-                "VariantName": naming.VARIANT,
+        ApiCall(
+            "create_model",
+            {
                 "ModelName": name,
-                "InstanceType": request.instance_type,
-                "InitialInstanceCount": request.initial_count,
-                "ContainerStartupHealthCheckTimeoutInSeconds": request.startup_timeout,
-                "ModelDataDownloadTimeoutInSeconds": request.download_timeout,
-            }],
-            "AsyncInferenceConfig": {
-                "ClientConfig": {"MaxConcurrentInvocationsPerInstance": request.max_concurrency},
-                "OutputConfig": output_config,
+                "ExecutionRoleArn": role_arn,
+                "PrimaryContainer": {
+                    "Image": image_uri,
+                    "ModelDataUrl": model_uri,
+                    "Environment": environment,
+                },
+                "Tags": tags,
             },
-            "Tags": tags,
-        }),
+        ),
+        ApiCall(
+            "create_endpoint_config",
+            {
+                "EndpointConfigName": name,
+                "ProductionVariants": [
+                    {
+                        "VariantName": naming.VARIANT,
+                        "ModelName": name,
+                        "InstanceType": request.instance_type,
+                        "InitialInstanceCount": request.initial_count,
+                        "ContainerStartupHealthCheckTimeoutInSeconds": request.startup_timeout,
+                        "ModelDataDownloadTimeoutInSeconds": request.download_timeout,
+                    }
+                ],
+                "AsyncInferenceConfig": {
+                    "ClientConfig": {
+                        "MaxConcurrentInvocationsPerInstance": request.max_concurrency
+                    },
+                    "OutputConfig": output_config,
+                },
+                "Tags": tags,
+            },
+        ),
     ]
     if existing is None:
-        calls.append(ApiCall("create_endpoint", {"EndpointName": endpoint, "EndpointConfigName": name, "Tags": tags}))
+        calls.append(
+            ApiCall(
+                "create_endpoint",
+                {"EndpointName": endpoint, "EndpointConfigName": name, "Tags": tags},
+            )
+        )
     else:
         if existing["EndpointStatus"] in IN_PROGRESS:
             raise UsageError(
                 f"Endpoint {endpoint} is {existing['EndpointStatus']}; it cannot be updated now.",
                 "wait for it (`wasync status`), then deploy again",
             )
-        calls.append(ApiCall("update_endpoint", {"EndpointName": endpoint, "EndpointConfigName": name}))
+        calls.append(
+            ApiCall("update_endpoint", {"EndpointName": endpoint, "EndpointConfigName": name})
+        )
     return DeployPlan(
         endpoint=endpoint,
         action="create" if existing is None else "update",
@@ -241,7 +314,7 @@ def wait_for_endpoint(
     on_status: Callable[[str, float], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    backoff: Backoff = Backoff(first=1.0, factor=1.5, cap=15.0),
+    backoff: Backoff = DEPLOY_BACKOFF,
 ) -> EndpointState:
     """Poll until the endpoint leaves its in-progress states; raise on Failed or timeout."""
     started = clock()
@@ -249,7 +322,9 @@ def wait_for_endpoint(
     while True:
         described = describe(clients, endpoint)
         if described is None:
-            raise NotFoundError(f"Endpoint {endpoint} does not exist.", "deploy it with `wasync deploy`")
+            raise NotFoundError(
+                f"Endpoint {endpoint} does not exist.", "deploy it with `wasync deploy`"
+            )
         status = str(described["EndpointStatus"])
         elapsed = clock() - started
         if on_status:
@@ -260,7 +335,12 @@ def wait_for_endpoint(
                 "fix the cause, then `wasync deploy` again (it updates in place or recreates)",
             )
         if status not in IN_PROGRESS:
-            return EndpointState(endpoint, status, described.get("FailureReason"), described.get("EndpointConfigName"))
+            return EndpointState(
+                endpoint,
+                status,
+                described.get("FailureReason"),
+                described.get("EndpointConfigName"),
+            )
         if elapsed >= timeout:
             raise WaitTimeoutError(
                 f"Endpoint {endpoint} is still {status} after {int(elapsed)}s.",
@@ -330,7 +410,15 @@ def deploy(
 ) -> DeployResult:
     """Run a plan; with `wait`, wait for InService and remove superseded configs and models."""
     execute(clients, plan)
-    result = DeployResult(plan.endpoint, plan.action, "Pending", plan.model_name, plan.config_name, plan.model_uri, plan.image_uri)
+    result = DeployResult(
+        plan.endpoint,
+        plan.action,
+        "Pending",
+        plan.model_name,
+        plan.config_name,
+        plan.model_uri,
+        plan.image_uri,
+    )
     if not wait:
         return result
     final = wait_for_endpoint(clients, plan.endpoint, timeout, on_status, sleep, clock)
@@ -342,4 +430,13 @@ def deploy(
             f"the endpoint still serves {final.config_name}",
         )
     removed = remove_superseded(clients, plan.endpoint, keep=plan.config_name)
-    return DeployResult(plan.endpoint, plan.action, final.status, plan.model_name, plan.config_name, plan.model_uri, plan.image_uri, removed)
+    return DeployResult(
+        plan.endpoint,
+        plan.action,
+        final.status,
+        plan.model_name,
+        plan.config_name,
+        plan.model_uri,
+        plan.image_uri,
+        removed,
+    )

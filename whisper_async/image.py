@@ -59,7 +59,8 @@ def assemble_context(target: Path) -> str:
     shutil.copy(str(container / ".dockerignore"), target / ".dockerignore")
     (target / "requirements.txt").write_text("\n".join(serving_requirements()) + "\n")
     shutil.copytree(
-        PACKAGE_ROOT, target / "whisper_async",
+        PACKAGE_ROOT,
+        target / "whisper_async",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "container"),
     )
     digest = hashlib.sha256()
@@ -103,8 +104,14 @@ def registry_login(clients: Clients, builder: str, run: Runner) -> None:
     auth = clients.client("ecr").get_authorization_token()["authorizationData"][0]
     user, _, password = base64.b64decode(auth["authorizationToken"]).decode().partition(":")
     registry = auth["proxyEndpoint"].removeprefix("https://")
-    if run([builder, "login", "--username", user, "--password-stdin", registry], password.encode()) != 0:
-        raise WasyncError(f"{Path(builder).name} login to {registry} failed", "check that the builder's daemon is running")
+    if (
+        run([builder, "login", "--username", user, "--password-stdin", registry], password.encode())
+        != 0
+    ):
+        raise WasyncError(
+            f"{Path(builder).name} login to {registry} failed",
+            "check that the builder's daemon is running",
+        )
 
 
 def build_image(
@@ -121,9 +128,21 @@ def build_image(
         context_sha = assemble_context(context)
         tag = tag or f"{__version__}-{context_sha[:10]}"
         local = f"{naming.REPOSITORY}:{tag}"
-        argv = [executable, "build", "--platform", platform, "-t", local, "-f", str(context / "Dockerfile"), str(context)]
+        argv = [
+            executable,
+            "build",
+            "--platform",
+            platform,
+            "-t",
+            local,
+            "-f",
+            str(context / "Dockerfile"),
+            str(context),
+        ]
         if run(argv, None) != 0:
-            raise WasyncError(f"{Path(executable).name} build failed", "see the builder's output above")
+            raise WasyncError(
+                f"{Path(executable).name} build failed", "see the builder's output above"
+            )
     push = push and not clients.settings.is_local  # the local stack runs the server as a process
     image_uri = local
     if push:
@@ -132,6 +151,8 @@ def build_image(
         image_uri = f"{repository}:{tag}"
         for step in (["tag", local, image_uri], ["push", image_uri]):
             if run([executable, *step], None) != 0:
-                raise WasyncError(f"{Path(executable).name} {step[0]} failed", "see the builder's output above")
+                raise WasyncError(
+                    f"{Path(executable).name} {step[0]} failed", "see the builder's output above"
+                )
     state.remember(clients.settings, clients.region, "image_uri", image_uri)
     return BuildResult(image_uri, local, tag, Path(executable).name, push, context_sha)

@@ -11,14 +11,48 @@ from pathlib import Path
 from .errors import UsageError
 
 AUDIO_EXTENSIONS = frozenset(
-    ".aac .aif .aiff .amr .flac .m4a .mp3 .mpga .oga .ogg .opus .wav .weba .wma "
-    ".3gp .avi .m4v .mkv .mov .mp4 .mpeg .mpg .ts .webm".split()
+    [
+        ".aac",
+        ".aif",
+        ".aiff",
+        ".amr",
+        ".flac",
+        ".m4a",
+        ".mp3",
+        ".mpga",
+        ".oga",
+        ".ogg",
+        ".opus",
+        ".wav",
+        ".weba",
+        ".wma",
+        ".3gp",
+        ".avi",
+        ".m4v",
+        ".mkv",
+        ".mov",
+        ".mp4",
+        ".mpeg",
+        ".mpg",
+        ".ts",
+        ".webm",
+    ]
 )
 CONTENT_TYPES = {
-    ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg",
-    ".oga": "audio/ogg", ".opus": "audio/opus", ".m4a": "audio/mp4", ".aac": "audio/aac",
-    ".webm": "audio/webm", ".weba": "audio/webm", ".mp4": "video/mp4", ".mkv": "video/x-matroska",
-    ".mov": "video/quicktime", ".amr": "audio/amr",
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/opus",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".webm": "audio/webm",
+    ".weba": "audio/webm",
+    ".mp4": "video/mp4",
+    ".mkv": "video/x-matroska",
+    ".mov": "video/quicktime",
+    ".amr": "audio/amr",
 }
 
 
@@ -42,11 +76,17 @@ class Input:
 
 
 def content_type(suffix: str) -> str:
-    return CONTENT_TYPES.get(suffix.lower()) or mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream"
+    return (
+        CONTENT_TYPES.get(suffix.lower())
+        or mimetypes.guess_type(f"x{suffix}")[0]
+        or "application/octet-stream"
+    )
 
 
 def _walk(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    return sorted(
+        p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+    )
 
 
 def expand(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> list[Input]:
@@ -71,19 +111,27 @@ def expand(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> list[In
         if path.is_dir():
             files = _walk(path)
             if not files:
-                raise UsageError(f"{argument} holds no audio or video files", f"extensions: {' '.join(sorted(AUDIO_EXTENSIONS))}")
+                raise UsageError(
+                    f"{argument} holds no audio or video files",
+                    f"extensions: {' '.join(sorted(AUDIO_EXTENSIONS))}",
+                )
             for file in files:
                 add(Input(str(file), path=file))
         elif path.is_file():
             add(Input(argument, path=path))
         elif glob.has_magic(argument):
-            matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True) if Path(m).is_file())
+            matches = sorted(
+                Path(m) for m in glob.glob(str(path), recursive=True) if Path(m).is_file()
+            )
             if not matches:
                 raise UsageError(f"{argument} matches no files")
             for match in matches:
                 add(Input(str(match), path=match))
         else:
-            raise UsageError(f"{argument} does not exist", "pass audio files, folders, globs, s3:// URIs or - for stdin")
+            raise UsageError(
+                f"{argument} does not exist",
+                "pass audio files, folders, globs, s3:// URIs or - for stdin",
+            )
 
     for argument in arguments:
         if argument == "-":
@@ -92,5 +140,8 @@ def expand(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> list[In
         else:
             add_argument(argument)
     if not found:
-        raise UsageError("No inputs to transcribe.", "pass audio files, folders, globs, s3:// URIs or - for stdin")
+        raise UsageError(
+            "No inputs to transcribe.",
+            "pass audio files, folders, globs, s3:// URIs or - for stdin",
+        )
     return found

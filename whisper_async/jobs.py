@@ -23,7 +23,7 @@ from .clients import Clients
 from .endpoint import describe
 from .errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError, error_code
 from .inputs import Input, content_type
-from .polling import Backoff, poll_until
+from .polling import RESULT_BACKOFF, Backoff, poll_until
 from .progress import ProgressFactory, no_progress
 from .state import write_atomically
 
@@ -124,9 +124,14 @@ def destinations(
         else:
             path = Path.cwd() / f"{item.stem}.{fmt}"
         if path in used:
-            raise UsageError(f"{item.display} and {used[path]} would both write {path}", "use --output-dir per batch, or rename")
+            raise UsageError(
+                f"{item.display} and {used[path]} would both write {path}",
+                "use --output-dir per batch, or rename",
+            )
         if path.exists() and not overwrite:
-            raise UsageError(f"{path} already exists", "pass --overwrite to replace it, or --output-dir")
+            raise UsageError(
+                f"{path} already exists", "pass --overwrite to replace it, or --output-dir"
+            )
         used[path] = item.display
         chosen.append(Destination(path, fmt, overwrite))
     return chosen
@@ -149,7 +154,7 @@ class JobRunner:
     def __init__(
         self,
         clients: Clients,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = RESULT_BACKOFF,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -184,18 +189,30 @@ class JobRunner:
         endpoint = self.clients.settings.endpoint
         described = describe(self.clients, endpoint)
         if described is None:
-            raise NotFoundError(f"Endpoint {endpoint} does not exist.", "deploy it with `wasync deploy`, or pass --endpoint")
-        config = self.clients.client("sagemaker").describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+            raise NotFoundError(
+                f"Endpoint {endpoint} does not exist.",
+                "deploy it with `wasync deploy`, or pass --endpoint",
+            )
+        config = self.clients.client("sagemaker").describe_endpoint_config(
+            EndpointConfigName=described["EndpointConfigName"]
+        )
         if not config.get("AsyncInferenceConfig"):
-            raise UsageError(f"Endpoint {endpoint} is not an asynchronous endpoint.", "deploy it with `wasync deploy`")
+            raise UsageError(
+                f"Endpoint {endpoint} is not an asynchronous endpoint.",
+                "deploy it with `wasync deploy`",
+            )
         if described["EndpointStatus"] not in {"InService", "Updating", "SystemUpdating"}:
-            raise UsageError(f"Endpoint {endpoint} is {described['EndpointStatus']}.", "see `wasync status`")
+            raise UsageError(
+                f"Endpoint {endpoint} is {described['EndpointStatus']}.", "see `wasync status`"
+            )
         variants = described.get("ProductionVariants") or [{}]
         if variants[0].get("CurrentInstanceCount") == 0:
             return f"{endpoint} is scaled to zero: the first result will take several minutes while an instance starts"
         return None
 
-    def stage_input(self, item: Input, inline: bool, progress: ProgressFactory) -> tuple[str | None, bytes | None]:
+    def stage_input(
+        self, item: Input, inline: bool, progress: ProgressFactory
+    ) -> tuple[str | None, bytes | None]:
         """Inline small files; upload others to a content-addressed key, once."""
         if item.s3_uri:
             storage.S3Uri.parse(item.s3_uri)
@@ -209,7 +226,14 @@ class JobRunner:
         digest = storage.sha256_file(item.path)
         uri = storage.S3Uri(self.bucket, f"{self.clients.prefix}inputs/{digest}{item.suffix}")
         if storage.head(self.clients, uri) is None:
-            storage.upload(self.clients, item.path, uri, content_type(item.suffix), {"sha256": digest}, progress)
+            storage.upload(
+                self.clients,
+                item.path,
+                uri,
+                content_type(item.suffix),
+                {"sha256": digest},
+                progress,
+            )
         return str(uri), None
 
     def submit(
@@ -256,13 +280,19 @@ class JobRunner:
         )
         uri = self.record_uri(record.inference_id)
         self.clients.client("s3").put_object(
-            Bucket=uri.bucket, Key=uri.key, Body=record.to_json().encode(), ContentType="application/json"
+            Bucket=uri.bucket,
+            Key=uri.key,
+            Body=record.to_json().encode(),
+            ContentType="application/json",
         )
         return record
 
     def locate(self, record: JobRecord) -> tuple[str, storage.S3Uri] | None:
         """('done' or 'failed', where), or None while pending: one or two HEADs per call."""
-        for state, location in (("done", record.output_location), ("failed", record.failure_location)):
+        for state, location in (
+            ("done", record.output_location),
+            ("failed", record.failure_location),
+        ):
             if location:
                 uri = storage.S3Uri.parse(location)
                 if storage.head(self.clients, uri) is not None:
@@ -283,14 +313,18 @@ class JobRunner:
             return JobRecord.from_json(storage.read_bytes(self.clients, uri))
         except Exception as exc:
             if error_code(exc) in {"NoSuchKey", "404", "NoSuchBucket"}:
-                raise NotFoundError(f"No job {inference_id} under {uri}.", "check the ID, --bucket and --prefix") from exc
+                raise NotFoundError(
+                    f"No job {inference_id} under {uri}.", "check the ID, --bucket and --prefix"
+                ) from exc
             raise
 
 
 Emit = Callable[[str], None] | None  # where stdout transcripts go; None keeps them in Outcome.text
 
 
-def finish(record: JobRecord, result: tuple[str, bytes] | None, destination: Destination, emit: Emit) -> Outcome:
+def finish(
+    record: JobRecord, result: tuple[str, bytes] | None, destination: Destination, emit: Emit
+) -> Outcome:
     if result is None:
         return Outcome(record.inference_id, record.source, "pending")
     state, body = result
@@ -299,7 +333,9 @@ def finish(record: JobRecord, result: tuple[str, bytes] | None, destination: Des
     try:
         written, text = write_result(body, destination)
     except (ValueError, KeyError) as exc:
-        return Outcome(record.inference_id, record.source, "failed", error=f"unreadable result: {exc}")
+        return Outcome(
+            record.inference_id, record.source, "failed", error=f"unreadable result: {exc}"
+        )
     if written is None and emit is not None:
         emit(text)
     keep = text if written is None and emit is None else None
@@ -346,10 +382,19 @@ def transcribe(
 
         update(Outcome(None, item.display, "uploading"))
         try:
-            record = runner.submit(item, request.options, request.fmt, request.inline,
-                                   request.request_ttl, request.invocation_timeout, progress)
+            record = runner.submit(
+                item,
+                request.options,
+                request.fmt,
+                request.inline,
+                request.request_ttl,
+                request.invocation_timeout,
+                progress,
+            )
         except Interrupted:
-            return update(Outcome(None, item.display, "failed", error="interrupted before submission"))
+            return update(
+                Outcome(None, item.display, "failed", error="interrupted before submission")
+            )
         except WasyncError as exc:
             return update(Outcome(None, item.display, "failed", error=str(exc)))
         queued = update(Outcome(record.inference_id, item.display, "queued"))
@@ -390,7 +435,17 @@ def fetch(
     """Get a job's result by inference ID (via its record) or by its output S3 URI."""
     if reference.startswith("s3://"):
         storage.S3Uri.parse(reference)
-        record = JobRecord(reference.rsplit("/", 1)[-1].removesuffix(".out"), "", reference, None, reference, "", {}, fmt or "txt", "")
+        record = JobRecord(
+            reference.rsplit("/", 1)[-1].removesuffix(".out"),
+            "",
+            reference,
+            None,
+            reference,
+            "",
+            {},
+            fmt or "txt",
+            "",
+        )
     else:
         record = runner.read_record(reference)
     destination = Destination(output, fmt or record.format or "txt", overwrite)
@@ -401,12 +456,16 @@ def fetch(
     if outcome.state == "pending":
         raise WaitTimeoutError(
             f"Job {record.inference_id} is still pending.",
-            f"wait with `wasync fetch {reference} --wait`" if not wait else "the endpoint may be scaled to zero or busy; try again later",
+            f"wait with `wasync fetch {reference} --wait`"
+            if not wait
+            else "the endpoint may be scaled to zero or busy; try again later",
         )
     return outcome
 
 
-def list_jobs(runner: JobRunner, since_seconds: int, state: str | None = None, limit: int = 1000) -> list[Outcome]:
+def list_jobs(
+    runner: JobRunner, since_seconds: int, state: str | None = None, limit: int = 1000
+) -> list[Outcome]:
     """Recent jobs from their records, newest first, with their current state."""
     if state not in {None, "pending", "done", "failed"}:
         raise UsageError(f"unknown state {state!r}", "use pending, done or failed")
@@ -414,7 +473,9 @@ def list_jobs(runner: JobRunner, since_seconds: int, state: str | None = None, l
     cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=since_seconds)
     entries = []
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=runner.bucket, Prefix=f"{runner.clients.prefix}jobs/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=runner.bucket, Prefix=f"{runner.clients.prefix}jobs/"
+        ):
             entries += [o for o in page.get("Contents", []) if o["LastModified"] >= cutoff]
     except Exception as exc:
         if error_code(exc) == "NoSuchBucket":
@@ -423,16 +484,19 @@ def list_jobs(runner: JobRunner, since_seconds: int, state: str | None = None, l
     entries.sort(key=lambda o: o["LastModified"], reverse=True)
     found = []
     for entry in entries[:limit]:
-        record = JobRecord.from_json(s3.get_object(Bucket=runner.bucket, Key=entry["Key"])["Body"].read())
+        record = JobRecord.from_json(
+            s3.get_object(Bucket=runner.bucket, Key=entry["Key"])["Body"].read()
+        )
         located = runner.locate(record)
         if located is None:
             outcome = Outcome(record.inference_id, record.source, "pending")
         elif located[0] == "failed":
             body = storage.read_bytes(runner.clients, located[1])
-            outcome = Outcome(record.inference_id, record.source, "failed", error=failure_message(body))
+            outcome = Outcome(
+                record.inference_id, record.source, "failed", error=failure_message(body)
+            )
         else:
             outcome = Outcome(record.inference_id, record.source, "done", output=str(located[1]))
         if state is None or outcome.state == state:
             found.append(outcome)
     return found
-

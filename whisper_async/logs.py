@@ -55,7 +55,11 @@ def read_events(
                         continue
                     seen.add(event["eventId"])
                     start = max(start, int(event["timestamp"]))
-                    yield LogEvent(int(event["timestamp"]), event.get("logStreamName", ""), event["message"].rstrip("\n"))
+                    yield LogEvent(
+                        int(event["timestamp"]),
+                        event.get("logStreamName", ""),
+                        event["message"].rstrip("\n"),
+                    )
         except Exception as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise

@@ -56,7 +56,9 @@ def read_manifest(model_dir: Path) -> Manifest | None:
             f"{FORMAT_VERSION}. Upgrade the serving image."
         )
     if manifest.engine not in ENGINES:
-        raise ModelLayoutError(f"{path} names engine {manifest.engine!r}; known: {', '.join(ENGINES)}")
+        raise ModelLayoutError(
+            f"{path} names engine {manifest.engine!r}; known: {', '.join(ENGINES)}"
+        )
     return manifest
 
 

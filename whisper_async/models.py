@@ -39,9 +39,22 @@ OPENAI_CHECKPOINTS = {
 }
 OPENAI_ALIASES = {"large": "large-v3", "turbo": "large-v3-turbo"}
 FASTER_REPOS = {
-    **{name: f"Systran/faster-whisper-{name}" for name in
-       ("tiny.en", "tiny", "base.en", "base", "small.en", "small", "medium.en", "medium",
-        "large-v1", "large-v2", "large-v3")},
+    **{
+        name: f"Systran/faster-whisper-{name}"
+        for name in (
+            "tiny.en",
+            "tiny",
+            "base.en",
+            "base",
+            "small.en",
+            "small",
+            "medium.en",
+            "medium",
+            "large-v1",
+            "large-v2",
+            "large-v3",
+        )
+    },
     "large": "Systran/faster-whisper-large-v3",
     "turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
     "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
@@ -75,7 +88,9 @@ def _openai_url(name: str) -> tuple[str, str]:
     return f"{OPENAI_BASE}/{sha}/{canonical}.pt", sha
 
 
-def download_checkpoint(url: str, expected_sha256: str, target: Path, progress: ProgressFactory) -> Path:
+def download_checkpoint(
+    url: str, expected_sha256: str, target: Path, progress: ProgressFactory
+) -> Path:
     """Download with a streaming sha256 check; refuse (and delete) on a mismatch."""
     digest = hashlib.sha256()
     try:
@@ -126,7 +141,9 @@ def resolve_source(
     if path.exists():
         if path.is_file():
             if path.suffix != ".pt":
-                raise UsageError(f"{path} is not a *.pt checkpoint", "pass a .pt file or a CTranslate2 directory")
+                raise UsageError(
+                    f"{path} is not a *.pt checkpoint", "pass a .pt file or a CTranslate2 directory"
+                )
             _check_engine(engine, "openai", path)
             return ModelSource("openai", name or path.stem, ((path, path.name),))
         try:
@@ -135,7 +152,9 @@ def resolve_source(
             raise UsageError(str(exc)) from exc
         _check_engine(engine, layout.engine, path)
         if layout.engine == "openai":
-            return ModelSource("openai", name or layout.name, ((layout.weights, layout.weights.name),))
+            return ModelSource(
+                "openai", name or layout.name, ((layout.weights, layout.weights.name),)
+            )
         files = tuple(
             (child, child.name)
             for child in sorted(path.iterdir())
@@ -159,7 +178,9 @@ def resolve_source(
 
 def _check_engine(requested: str | None, found: str, path: Path) -> None:
     if requested and requested != found:
-        raise UsageError(f"{path} holds {found} weights, not {requested}", f"use --engine {found} or omit it")
+        raise UsageError(
+            f"{path} holds {found} weights, not {requested}", f"use --engine {found} or omit it"
+        )
 
 
 def content_sha256(source: ModelSource, progress: ProgressFactory) -> str:
@@ -185,7 +206,9 @@ class _CountingReader:
         return data
 
 
-def write_tarball(source: ModelSource, manifest: Manifest, target: Path, progress: ProgressFactory) -> Path:
+def write_tarball(
+    source: ModelSource, manifest: Manifest, target: Path, progress: ProgressFactory
+) -> Path:
     """Stream the weights and the manifest into a gzip tarball at a low compression level."""
     total = sum(p.stat().st_size for p, _ in source.files)
     advance = progress("package", total)
@@ -198,12 +221,14 @@ def write_tarball(source: ModelSource, manifest: Manifest, target: Path, progres
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             with path.open("rb") as handle:
-                tar.addfile(info, _CountingReader(handle, advance))  # type: ignore[arg-type]
+                tar.addfile(info, _CountingReader(handle, advance))
     return target
 
 
 def model_uri(clients: Clients, name: str, sha256: str) -> storage.S3Uri:
-    return storage.S3Uri(clients.bucket, f"{clients.prefix}models/{name}-{sha256[:12]}/model.tar.gz")
+    return storage.S3Uri(
+        clients.bucket, f"{clients.prefix}models/{name}-{sha256[:12]}/model.tar.gz"
+    )
 
 
 @contextmanager
@@ -225,7 +250,9 @@ def push_model(
     if engine not in {None, "openai", "faster"}:
         raise UsageError(f"unknown engine {engine!r}", "use --engine faster or --engine openai")
     if name is not None and not NAME_PATTERN.match(name):
-        raise UsageError(f"model name {name!r} is not allowed", "use letters, digits, '.', '_' and '-'")
+        raise UsageError(
+            f"model name {name!r} is not allowed", "use letters, digits, '.', '_' and '-'"
+        )
     with _workdir() as workdir:
         resolved = resolve_source(source, engine, name, workdir, progress)
         if not NAME_PATTERN.match(resolved.name):
@@ -235,17 +262,33 @@ def push_model(
         uri = model_uri(clients, resolved.name, sha256)
         existing = storage.head(clients, uri)
         if existing and existing.get("Metadata", {}).get("sha256") == sha256:
-            result = PushResult(str(uri), resolved.engine, resolved.name, sha256, int(existing["ContentLength"]), True)
+            result = PushResult(
+                str(uri),
+                resolved.engine,
+                resolved.name,
+                sha256,
+                int(existing["ContentLength"]),
+                True,
+            )
         else:
             manifest = Manifest(engine=resolved.engine, name=resolved.name, sha256=sha256)
             tarball = write_tarball(resolved, manifest, workdir / "model.tar.gz", progress)
             # The sha256 metadata is what marks the object complete; it is set in the same
             # (multipart) upload, which S3 only makes visible once every part has arrived.
             storage.upload(
-                clients, tarball, uri, "application/gzip",
-                {"sha256": sha256, "engine": resolved.engine, "wasync-format": str(manifest.format_version)},
+                clients,
+                tarball,
+                uri,
+                "application/gzip",
+                {
+                    "sha256": sha256,
+                    "engine": resolved.engine,
+                    "wasync-format": str(manifest.format_version),
+                },
                 progress,
             )
-            result = PushResult(str(uri), resolved.engine, resolved.name, sha256, tarball.stat().st_size, False)
+            result = PushResult(
+                str(uri), resolved.engine, resolved.name, sha256, tarball.stat().st_size, False
+            )
     state.remember(clients.settings, clients.region, "model_uri", result.uri)
     return result

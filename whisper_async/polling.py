@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -18,7 +18,7 @@ class Backoff:
     cap: float = 20.0
     jitter: float = 0.25  # +-25 %, so many clients do not poll in lockstep
 
-    def delays(self, rng: random.Random | None = None):  # type: ignore[no-untyped-def]
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
         rng = rng or random.Random()  # noqa: S311 - jitter, not security
         delay = self.first
         while True:
@@ -26,10 +26,13 @@ class Backoff:
             delay = min(self.cap, delay * self.factor)
 
 
+RESULT_BACKOFF = Backoff()
+
+
 def poll_until(
     check: Callable[[], T | None],
     timeout: float,
-    backoff: Backoff = Backoff(),
+    backoff: Backoff = RESULT_BACKOFF,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T | None:

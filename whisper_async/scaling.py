@@ -46,20 +46,30 @@ def configure(
     """Create or update in place: the scalable target, both policies and the alarm."""
     endpoint = clients.settings.endpoint
     if min_capacity < 0 or max_capacity < 1 or max_capacity < min_capacity:
-        raise UsageError(f"--min {min_capacity} / --max {max_capacity} is not a valid range", "use 0 <= min <= max and max >= 1")
+        raise UsageError(
+            f"--min {min_capacity} / --max {max_capacity} is not a valid range",
+            "use 0 <= min <= max and max >= 1",
+        )
     if target_backlog <= 0:
         raise UsageError("--target must be greater than 0 (queued requests per instance)")
     if describe(clients, endpoint) is None:
-        raise NotFoundError(f"Endpoint {endpoint} does not exist.", "deploy it first with `wasync deploy`")
+        raise NotFoundError(
+            f"Endpoint {endpoint} does not exist.", "deploy it first with `wasync deploy`"
+        )
     scaling = clients.client("application-autoscaling")
     resource_id = naming.scaling_resource_id(endpoint)
     scaling.register_scalable_target(
-        ServiceNamespace=NAMESPACE, ResourceId=resource_id, ScalableDimension=DIMENSION,
-        MinCapacity=min_capacity, MaxCapacity=max_capacity,
+        ServiceNamespace=NAMESPACE,
+        ResourceId=resource_id,
+        ScalableDimension=DIMENSION,
+        MinCapacity=min_capacity,
+        MaxCapacity=max_capacity,
     )
     scaling.put_scaling_policy(
         PolicyName=target_policy_name(endpoint),
-        ServiceNamespace=NAMESPACE, ResourceId=resource_id, ScalableDimension=DIMENSION,
+        ServiceNamespace=NAMESPACE,
+        ResourceId=resource_id,
+        ScalableDimension=DIMENSION,
         PolicyType="TargetTrackingScaling",
         TargetTrackingScalingPolicyConfiguration={
             "TargetValue": float(target_backlog),
@@ -79,7 +89,9 @@ def configure(
         step_policy = step_policy_name(endpoint)
         policy_arn = scaling.put_scaling_policy(
             PolicyName=step_policy,
-            ServiceNamespace=NAMESPACE, ResourceId=resource_id, ScalableDimension=DIMENSION,
+            ServiceNamespace=NAMESPACE,
+            ResourceId=resource_id,
+            ScalableDimension=DIMENSION,
             PolicyType="StepScaling",
             StepScalingPolicyConfiguration={
                 "AdjustmentType": "ChangeInCapacity",
@@ -106,8 +118,17 @@ def configure(
         )
     else:
         _remove_step_scaling(clients, endpoint)
-    return ScalingSettings(endpoint, min_capacity, max_capacity, float(target_backlog), scale_in_cooldown,
-                           scale_out_cooldown, target_policy_name(endpoint), step_policy, alarm)
+    return ScalingSettings(
+        endpoint,
+        min_capacity,
+        max_capacity,
+        float(target_backlog),
+        scale_in_cooldown,
+        scale_out_cooldown,
+        target_policy_name(endpoint),
+        step_policy,
+        alarm,
+    )
 
 
 def _ignore_missing(call: Any, **params: Any) -> bool:
@@ -115,15 +136,27 @@ def _ignore_missing(call: Any, **params: Any) -> bool:
         call(**params)
         return True
     except Exception as exc:
-        if error_code(exc) in {"ObjectNotFoundException", "ResourceNotFound", "ValidationException"}:
+        if error_code(exc) in {
+            "ObjectNotFoundException",
+            "ResourceNotFound",
+            "ValidationException",
+        }:
             return False
         raise
 
 
 def _remove_step_scaling(clients: Clients, endpoint: str) -> list[str]:
     removed = []
-    resource = {"ServiceNamespace": NAMESPACE, "ResourceId": naming.scaling_resource_id(endpoint), "ScalableDimension": DIMENSION}
-    if _ignore_missing(clients.client("application-autoscaling").delete_scaling_policy, PolicyName=step_policy_name(endpoint), **resource):
+    resource = {
+        "ServiceNamespace": NAMESPACE,
+        "ResourceId": naming.scaling_resource_id(endpoint),
+        "ScalableDimension": DIMENSION,
+    }
+    if _ignore_missing(
+        clients.client("application-autoscaling").delete_scaling_policy,
+        PolicyName=step_policy_name(endpoint),
+        **resource,
+    ):
         removed.append(f"policy/{step_policy_name(endpoint)}")
     cloudwatch = clients.client("cloudwatch")
     if cloudwatch.describe_alarms(AlarmNames=[naming.alarm_name(endpoint)]).get("MetricAlarms"):
@@ -136,9 +169,15 @@ def disable(clients: Clients, endpoint: str | None = None) -> list[str]:
     """Remove the scalable target, both policies and the alarm; missing pieces are skipped."""
     endpoint = endpoint or clients.settings.endpoint
     scaling = clients.client("application-autoscaling")
-    resource = {"ServiceNamespace": NAMESPACE, "ResourceId": naming.scaling_resource_id(endpoint), "ScalableDimension": DIMENSION}
+    resource = {
+        "ServiceNamespace": NAMESPACE,
+        "ResourceId": naming.scaling_resource_id(endpoint),
+        "ScalableDimension": DIMENSION,
+    }
     removed = _remove_step_scaling(clients, endpoint)
-    if _ignore_missing(scaling.delete_scaling_policy, PolicyName=target_policy_name(endpoint), **resource):
+    if _ignore_missing(
+        scaling.delete_scaling_policy, PolicyName=target_policy_name(endpoint), **resource
+    ):
         removed.append(f"policy/{target_policy_name(endpoint)}")
     if _ignore_missing(scaling.deregister_scalable_target, **resource):
         removed.append(f"scalable-target/{resource['ResourceId']}")
@@ -149,12 +188,20 @@ def current(clients: Clients, endpoint: str) -> dict[str, Any] | None:
     """The registered scaling settings, or None when autoscaling is off."""
     scaling = clients.client("application-autoscaling")
     resource_id = naming.scaling_resource_id(endpoint)
-    targets = scaling.describe_scalable_targets(ServiceNamespace=NAMESPACE, ResourceIds=[resource_id]).get("ScalableTargets", [])
+    targets = scaling.describe_scalable_targets(
+        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id]
+    ).get("ScalableTargets", [])
     if not targets:
         return None
-    policies = scaling.describe_scaling_policies(ServiceNamespace=NAMESPACE, ResourceId=resource_id).get("ScalingPolicies", [])
+    policies = scaling.describe_scaling_policies(
+        ServiceNamespace=NAMESPACE, ResourceId=resource_id
+    ).get("ScalingPolicies", [])
     target_value = next(
-        (p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] for p in policies if p["PolicyType"] == "TargetTrackingScaling"),
+        (
+            p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
+            for p in policies
+            if p["PolicyType"] == "TargetTrackingScaling"
+        ),
         None,
     )
     return {

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import ConfigurationError
 
@@ -95,7 +96,9 @@ def resolve(
     """Build Settings, recording for each value where it came from."""
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     environ = os.environ if environ is None else environ
-    explicit_path = config_path or (Path(environ["WASYNC_CONFIG"]) if "WASYNC_CONFIG" in environ else None)
+    explicit_path = config_path or (
+        Path(environ["WASYNC_CONFIG"]) if "WASYNC_CONFIG" in environ else None
+    )
     path = explicit_path or default_config_path()
     if explicit_path and not explicit_path.is_file():
         raise ConfigurationError(f"Config file {explicit_path} does not exist.", "check --config")
@@ -126,13 +129,17 @@ def resolve(
                 break
 
     values["prefix"] = normalise_prefix(values["prefix"])
-    values["state_dir"] = Path(values["state_dir"]).expanduser() if values["state_dir"] else default_state_dir()
+    values["state_dir"] = (
+        Path(values["state_dir"]).expanduser() if values["state_dir"] else default_state_dir()
+    )
     if values["profile"] not in {"aws", "local"}:
         raise ConfigurationError(
             f"Unknown profile {values['profile']!r}.", "use `aws` (the default) or `local`"
         )
 
-    urls: dict[str, str] = {str(k): str(v) for k, v in dict(file_values.get("endpoint_urls", {})).items()}
+    urls: dict[str, str] = {
+        str(k): str(v) for k, v in dict(file_values.get("endpoint_urls", {})).items()
+    }
     for service in SERVICES:
         url = environ.get(f"WASYNC_ENDPOINT_URL_{env_name_for_service(service)}")
         if url:

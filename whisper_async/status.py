@@ -37,15 +37,19 @@ class EndpointStatus:
 
 def latest_metric(clients: Clients, endpoint: str, metric: str, minutes: int = 10) -> float | None:
     now = dt.datetime.now(dt.timezone.utc)
-    points = clients.client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/SageMaker",
-        MetricName=metric,
-        Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
-        StartTime=now - dt.timedelta(minutes=minutes),
-        EndTime=now,
-        Period=60,
-        Statistics=["Average"],
-    ).get("Datapoints", [])
+    points = (
+        clients.client("cloudwatch")
+        .get_metric_statistics(
+            Namespace="AWS/SageMaker",
+            MetricName=metric,
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
+            StartTime=now - dt.timedelta(minutes=minutes),
+            EndTime=now,
+            Period=60,
+            Statistics=["Average"],
+        )
+        .get("Datapoints", [])
+    )
     if not points:
         return None
     return float(max(points, key=lambda p: p["Timestamp"])["Average"])
@@ -55,7 +59,10 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
     endpoint = clients.settings.endpoint
     described = describe(clients, endpoint)
     if described is None:
-        raise NotFoundError(f"Endpoint {endpoint} does not exist.", "deploy it with `wasync deploy`, or pass --endpoint")
+        raise NotFoundError(
+            f"Endpoint {endpoint} does not exist.",
+            "deploy it with `wasync deploy`, or pass --endpoint",
+        )
     sagemaker = clients.client("sagemaker")
     variant = (described.get("ProductionVariants") or [{}])[0]
     config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
@@ -79,11 +86,15 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
         config_name=described["EndpointConfigName"],
         output_path=output.get("S3OutputPath"),
         failure_path=output.get("S3FailurePath"),
-        max_concurrency=async_config.get("ClientConfig", {}).get("MaxConcurrentInvocationsPerInstance"),
+        max_concurrency=async_config.get("ClientConfig", {}).get(
+            "MaxConcurrentInvocationsPerInstance"
+        ),
         notifications="NotificationConfig" in output,
         autoscaling=scaling.current(clients, endpoint),
         backlog=latest_metric(clients, endpoint, "ApproximateBacklogSize"),
-        oldest_request_age_seconds=latest_metric(clients, endpoint, "ApproximateAgeOfOldestRequest"),
+        oldest_request_age_seconds=latest_metric(
+            clients, endpoint, "ApproximateAgeOfOldestRequest"
+        ),
         created=described.get("CreationTime"),
         modified=described.get("LastModifiedTime"),
     )

@@ -57,8 +57,13 @@ def _purge(clients: Clients, endpoint: str) -> int:
         if error_code(exc) in {"404", "NoSuchBucket", "NotFound"}:
             return 0
         raise
-    for prefix in (naming.output_prefix(clients.prefix, endpoint), naming.failure_prefix(clients.prefix, endpoint)):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=clients.bucket, Prefix=prefix):
+    for prefix in (
+        naming.output_prefix(clients.prefix, endpoint),
+        naming.failure_prefix(clients.prefix, endpoint),
+    ):
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=clients.bucket, Prefix=prefix
+        ):
             keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
             if keys:
                 s3.delete_objects(Bucket=clients.bucket, Delete={"Objects": keys, "Quiet": True})

@@ -50,7 +50,9 @@ def read_ctranslate2(path: Path) -> dict[str, np.ndarray]:
     return variables
 
 
-def _split_attention(prefix: str, v: dict[str, np.ndarray], fused: str, names: list[str]) -> dict[str, np.ndarray]:
+def _split_attention(
+    prefix: str, v: dict[str, np.ndarray], fused: str, names: list[str]
+) -> dict[str, np.ndarray]:
     weight = np.split(v[f"{fused}/weight"], len(names))
     bias = np.split(v[f"{fused}/bias"], len(names))
     out = {}
@@ -82,12 +84,18 @@ def convert(variables: dict[str, np.ndarray]) -> dict[str, Any]:
     state["decoder.positional_embedding"] = v["decoder/position_encodings/encodings"]
     state.update(_norm(v, "decoder/layer_norm", "decoder.ln"))
     layer_ids = {
-        (side, int(n)) for key in v for side, n in re.findall(r"^(encoder|decoder)/layer_(\d+)/", key)
+        (side, int(n))
+        for key in v
+        for side, n in re.findall(r"^(encoder|decoder)/layer_(\d+)/", key)
     }
     for side, n in sorted(layer_ids):
         src, dst = f"{side}/layer_{n}", f"{side}.blocks.{n}"
         state.update(_norm(v, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln"))
-        state.update(_split_attention(f"{dst}.attn", v, f"{src}/self_attention/linear_0", ["query", "key", "value"]))
+        state.update(
+            _split_attention(
+                f"{dst}.attn", v, f"{src}/self_attention/linear_0", ["query", "key", "value"]
+            )
+        )
         state.update(_linear(v, f"{src}/self_attention/linear_1", f"{dst}.attn.out"))
         state.update(_norm(v, f"{src}/ffn/layer_norm", f"{dst}.mlp_ln"))
         state.update(_linear(v, f"{src}/ffn/linear_0", f"{dst}.mlp.0"))
@@ -95,7 +103,11 @@ def convert(variables: dict[str, np.ndarray]) -> dict[str, Any]:
         if side == "decoder":
             state.update(_norm(v, f"{src}/attention/layer_norm", f"{dst}.cross_attn_ln"))
             state.update(_linear(v, f"{src}/attention/linear_0", f"{dst}.cross_attn.query"))
-            state.update(_split_attention(f"{dst}.cross_attn", v, f"{src}/attention/linear_1", ["key", "value"]))
+            state.update(
+                _split_attention(
+                    f"{dst}.cross_attn", v, f"{src}/attention/linear_1", ["key", "value"]
+                )
+            )
             state.update(_linear(v, f"{src}/attention/linear_2", f"{dst}.cross_attn.out"))
     encoder_layers = len([1 for side, _ in layer_ids if side == "encoder"])
     decoder_layers = len([1 for side, _ in layer_ids if side == "decoder"])
@@ -111,7 +123,9 @@ def convert(variables: dict[str, np.ndarray]) -> dict[str, Any]:
         "n_text_head": int(np.asarray(v["decoder/num_heads"]).reshape(-1)[0]),
         "n_text_layer": decoder_layers,
     }
-    tensors = {k: torch.from_numpy(np.ascontiguousarray(a).astype(np.float32)) for k, a in state.items()}
+    tensors = {
+        k: torch.from_numpy(np.ascontiguousarray(a).astype(np.float32)) for k, a in state.items()
+    }
     return {"dims": dims, "model_state_dict": tensors}
 
 

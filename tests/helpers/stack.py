@@ -28,7 +28,11 @@ class RunningStack:
         """The CLI as a fresh process, as a user's shell runs it."""
         return subprocess.run(
             [sys.executable, "-m", "whisper_async.cli", *args],
-            env={**os.environ, **self.env}, capture_output=True, text=True, input=input, timeout=300,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=300,
         )
 
 

@@ -34,7 +34,9 @@ def _version(value: bool) -> None:
 def main_options(
     ctx: typer.Context,
     region: Annotated[str | None, typer.Option(help="AWS region [env WASYNC_REGION]")] = None,
-    aws_profile: Annotated[str | None, typer.Option(help="AWS profile [env WASYNC_AWS_PROFILE]")] = None,
+    aws_profile: Annotated[
+        str | None, typer.Option(help="AWS profile [env WASYNC_AWS_PROFILE]")
+    ] = None,
     endpoint: Annotated[
         str | None, typer.Option("--endpoint", "-e", help="Endpoint name [default: whisper]")
     ] = None,

@@ -14,10 +14,16 @@ from rich.table import Table
 from .app import app
 from .context import current, handled
 
-STATE_STYLE = {"uploading": "cyan", "queued": "yellow", "done": "green", "failed": "red", "pending": "magenta"}
+STATE_STYLE = {
+    "uploading": "cyan",
+    "queued": "yellow",
+    "done": "green",
+    "failed": "red",
+    "pending": "magenta",
+}
 
 
-def _table(outcomes: list) -> Table:  # type: ignore[type-arg]
+def _table(outcomes: list) -> Table:
     table = Table(show_header=True, header_style="bold", box=None)
     for column in ("file", "state", "job", "result"):
         table.add_column(column)
@@ -25,7 +31,12 @@ def _table(outcomes: list) -> Table:  # type: ignore[type-arg]
         if outcome is None:
             continue
         style = STATE_STYLE.get(outcome.state, "")
-        table.add_row(outcome.input, f"[{style}]{outcome.state}[/{style}]", outcome.id or "", outcome.error or outcome.output or "")
+        table.add_row(
+            outcome.input,
+            f"[{style}]{outcome.state}[/{style}]",
+            outcome.id or "",
+            outcome.error or outcome.output or "",
+        )
     return table
 
 
@@ -33,21 +44,44 @@ def _table(outcomes: list) -> Table:  # type: ignore[type-arg]
 @handled
 def transcribe(
     ctx: typer.Context,
-    inputs: Annotated[list[str], typer.Argument(help="Files, folders, globs, s3:// URIs, or - to read paths from stdin")],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Files, folders, globs, s3:// URIs, or - to read paths from stdin"),
+    ],
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the results")] = False,
-    output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Where transcripts go [default: next to each input]")] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", "-o", help="Where transcripts go [default: next to each input]"
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="txt, json, srt, vtt or tsv")] = "txt",
-    language: Annotated[str | None, typer.Option(help="Language code, e.g. en, de, ja [default: detect]")] = None,
+    language: Annotated[
+        str | None, typer.Option(help="Language code, e.g. en, de, ja [default: detect]")
+    ] = None,
     task: Annotated[str, typer.Option(help="transcribe, or translate to English")] = "transcribe",
-    word_timestamps: Annotated[bool, typer.Option("--word-timestamps", help="Word-level timings")] = False,
-    vad: Annotated[bool, typer.Option("--vad", help="Skip silence with voice activity detection")] = False,
-    initial_prompt: Annotated[str | None, typer.Option(help="Text to prime the decoder (names, jargon)")] = None,
-    beam_size: Annotated[int | None, typer.Option(help="Beam size [default: the endpoint's]")] = None,
+    word_timestamps: Annotated[
+        bool, typer.Option("--word-timestamps", help="Word-level timings")
+    ] = False,
+    vad: Annotated[
+        bool, typer.Option("--vad", help="Skip silence with voice activity detection")
+    ] = False,
+    initial_prompt: Annotated[
+        str | None, typer.Option(help="Text to prime the decoder (names, jargon)")
+    ] = None,
+    beam_size: Annotated[
+        int | None, typer.Option(help="Beam size [default: the endpoint's]")
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Files in flight at once")] = 8,
     timeout: Annotated[str, typer.Option(help="Longest wait for results, e.g. 30m, 1h")] = "1h",
     overwrite: Annotated[bool, typer.Option(help="Replace existing transcripts")] = False,
-    inline: Annotated[bool, typer.Option("--inline/--no-inline", help="Send files up to 128,000 bytes in the request")] = True,
-    request_ttl: Annotated[str, typer.Option(help="Drop a request still queued after this long")] = "6h",
+    inline: Annotated[
+        bool,
+        typer.Option("--inline/--no-inline", help="Send files up to 128,000 bytes in the request"),
+    ] = True,
+    request_ttl: Annotated[
+        str, typer.Option(help="Drop a request still queued after this long")
+    ] = "6h",
 ) -> None:
     """Upload audio, queue it on the async endpoint and (with --wait) write the transcripts."""
     from ..inputs import expand
@@ -60,54 +94,98 @@ def transcribe(
     out = app_ctx.output
     stdin_lines = sys.stdin if "-" in inputs else []
     items = expand(inputs, stdin_lines)
-    options = {"language": language, "task": task, "word_timestamps": word_timestamps or None,
-               "vad_filter": vad or None, "initial_prompt": initial_prompt, "beam_size": beam_size}
+    options = {
+        "language": language,
+        "task": task,
+        "word_timestamps": word_timestamps or None,
+        "vad_filter": vad or None,
+        "initial_prompt": initial_prompt,
+        "beam_size": beam_size,
+    }
     options = {k: v for k, v in options.items() if v is not None}
     if task == "transcribe":
         options.pop("task", None)
     request = TranscribeRequest(
-        inputs=items, options=options, fmt=fmt, output_dir=output_dir, overwrite=overwrite, wait=wait,
-        timeout=parse_duration(timeout), concurrency=concurrency, inline=inline, request_ttl=parse_duration(request_ttl),
+        inputs=items,
+        options=options,
+        fmt=fmt,
+        output_dir=output_dir,
+        overwrite=overwrite,
+        wait=wait,
+        timeout=parse_duration(timeout),
+        concurrency=concurrency,
+        inline=inline,
+        request_ttl=parse_duration(request_ttl),
     )
     runner = JobRunner(app_ctx.clients)
     note = runner.precheck()
     if note:
         out.warn(note)
-    outcomes: list = [None] * len(items)  # type: ignore[type-arg]
+    outcomes: list = [None] * len(items)
     show_table = not out.quiet and not out.json_mode and len(items) > 1
-    with out.transfer_progress() as bar, Live(Group(bar, _table(outcomes)), console=out.err, transient=True,
-                                              refresh_per_second=4, auto_refresh=show_table) as live:
-        def on_update(index: int, outcome) -> None:  # type: ignore[no-untyped-def]
+    with (
+        out.transfer_progress() as bar,
+        Live(
+            Group(bar, _table(outcomes)),
+            console=out.err,
+            transient=True,
+            refresh_per_second=4,
+            auto_refresh=show_table,
+        ) as live,
+    ):
+
+        def on_update(index: int, outcome) -> None:
             outcomes[index] = outcome
             if show_table:
                 live.update(Group(bar, _table(outcomes)))
 
-        emit = None if out.json_mode else out.out.file.write
-        report = run_transcribe(runner, request, on_update=on_update, emit=emit, progress=rich_progress_factory(bar))
+        emit = None if out.json_mode else out.write
+        report = run_transcribe(
+            runner, request, on_update=on_update, emit=emit, progress=rich_progress_factory(bar)
+        )
     if out.json_mode:
         for outcome in report.outcomes:
-            line = {"id": outcome.id, "input": outcome.input, "state": outcome.state,
-                    "output": outcome.output, "error": outcome.error}
+            line = {
+                "id": outcome.id,
+                "input": outcome.input,
+                "state": outcome.state,
+                "output": outcome.output,
+                "error": outcome.error,
+            }
             if outcome.text is not None:
                 line["text"] = outcome.text
             out.json_line(line)
     else:
         for outcome in report.outcomes:
             if outcome.state == "failed":
-                out.err.print(f"[red]failed:[/red] {outcome.input}: {outcome.error}", highlight=False)
+                out.err.print(
+                    f"[red]failed:[/red] {outcome.input}: {outcome.error}", highlight=False
+                )
         if len(items) > 1 or not wait:
             out.err.print(_table(report.outcomes))
-        counts = {s: sum(1 for o in report.outcomes if o.state == s) for s in ("done", "failed", "pending")}
-        out.info(f"{counts['done']} done, {counts['failed']} failed, {counts['pending']} pending; "
-                 f"{report.s3_requests} S3 requests")
+        counts = {
+            s: sum(1 for o in report.outcomes if o.state == s)
+            for s in ("done", "failed", "pending")
+        }
+        out.info(
+            f"{counts['done']} done, {counts['failed']} failed, {counts['pending']} pending; "
+            f"{report.s3_requests} S3 requests"
+        )
     pending = [o.id for o in report.outcomes if o.state == "pending" and o.id]
     if pending and wait:
-        out.info(("interrupted" if report.interrupted else "timed out") + "; the jobs continue on the endpoint. Fetch them later:")
+        out.info(
+            ("interrupted" if report.interrupted else "timed out")
+            + "; the jobs continue on the endpoint. Fetch them later:"
+        )
         for job_id in pending:
             out.info(f"  wasync fetch {job_id} --wait")
     elif pending:
         out.info("fetch results with `wasync fetch ID --wait`")
-    code = report.exit_code if wait else (1 if any(o.state == "failed" for o in report.outcomes) else 0)
+    code = (
+        report.exit_code
+        if wait
+        else (1 if any(o.state == "failed" for o in report.outcomes) else 0)
+    )
     if report.interrupted:
         code = 130
     raise typer.Exit(code)
@@ -117,10 +195,19 @@ def transcribe(
 @handled
 def fetch(
     ctx: typer.Context,
-    reference: Annotated[str, typer.Argument(help="A job ID (inference ID) or the job's s3:// output URI")],
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the job finishes")] = False,
-    fmt: Annotated[str | None, typer.Option("--format", "-f", help="txt, json, srt, vtt or tsv [default: the job's]")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")] = None,
+    reference: Annotated[
+        str, typer.Argument(help="A job ID (inference ID) or the job's s3:// output URI")
+    ],
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until the job finishes")
+    ] = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="txt, json, srt, vtt or tsv [default: the job's]"),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
+    ] = None,
     timeout: Annotated[str, typer.Option(help="Longest wait, e.g. 30m")] = "1h",
 ) -> None:
     """Get a job's result (from any machine), converting it to the format asked for."""
@@ -130,8 +217,15 @@ def fetch(
 
     app_ctx = current(ctx)
     out = app_ctx.output
-    outcome = run_fetch(JobRunner(app_ctx.clients), reference, fmt, output, wait, parse_duration(timeout),
-                        emit=lambda text: out.out.file.write(text))
+    outcome = run_fetch(
+        JobRunner(app_ctx.clients),
+        reference,
+        fmt,
+        output,
+        wait,
+        parse_duration(timeout),
+        emit=out.write,
+    )
     if out.json_mode and output is not None:
         out.json_line(outcome)
     if outcome.state == "failed":
@@ -157,9 +251,14 @@ def jobs(
     app_ctx.output.result(found, lambda o: o.print(_table(found)) if found else o.print("no jobs"))
 
 
-local_app = typer.Typer(help="The offline stack: the whole lifecycle on 127.0.0.1.", no_args_is_help=True)
+local_app = typer.Typer(
+    help="The offline stack: the whole lifecycle on 127.0.0.1.", no_args_is_help=True
+)
 app.add_typer(local_app, name="local")
-StateDir = Annotated[Path | None, typer.Option("--state-dir", help="The stack's folder [default: ~/.local/state/wasync]")]
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="The stack's folder [default: ~/.local/state/wasync]"),
+]
 
 
 def _state_dir(ctx: typer.Context, state_dir: Path | None) -> Path:
@@ -171,7 +270,9 @@ def _state_dir(ctx: typer.Context, state_dir: Path | None) -> Path:
 def local_up(
     ctx: typer.Context,
     state_dir: StateDir = None,
-    port: Annotated[int, typer.Option(help="moto's port (the emulator takes the next) [default: free ports]")] = 0,
+    port: Annotated[
+        int, typer.Option(help="moto's port (the emulator takes the next) [default: free ports]")
+    ] = 0,
     runtime: Annotated[str, typer.Option(help="process (no Docker needed) or docker")] = "process",
 ) -> None:
     """Start the stack in the background and return once it answers."""
@@ -180,10 +281,19 @@ def local_up(
     app_ctx = current(ctx)
     directory = _state_dir(ctx, state_dir)
     info = stack.up(directory, port, runtime)
-    app_ctx.output.result({"pid": info.pid, "moto_url": info.moto_url, "sagemaker_url": info.sagemaker_url,
-                           "state_dir": str(info.state_dir)},
-                          lambda o: o.print(f"local stack up (pid {info.pid}); run: eval \"$(wasync local env"
-                                            + (f" --state-dir {directory}" if state_dir else "") + ")\""))
+    app_ctx.output.result(
+        {
+            "pid": info.pid,
+            "moto_url": info.moto_url,
+            "sagemaker_url": info.sagemaker_url,
+            "state_dir": str(info.state_dir),
+        },
+        lambda o: o.print(
+            f'local stack up (pid {info.pid}); run: eval "$(wasync local env'
+            + (f" --state-dir {directory}" if state_dir else "")
+            + ')"'
+        ),
+    )
 
 
 @local_app.command("down")
@@ -199,7 +309,7 @@ def local_down(
     app_ctx = current(ctx)
     result = stack.down(_state_dir(ctx, state_dir), grace)
 
-    def human(o) -> None:  # type: ignore[no-untyped-def]
+    def human(o) -> None:
         o.print("local stack stopped" if result.stopped else "no local stack was running")
         for job in result.unfinished:
             o.print(f"unfinished: {job['endpoint']} {job['inference_id']}")
@@ -216,13 +326,21 @@ def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
     app_ctx = current(ctx)
     info = stack.status(_state_dir(ctx, state_dir))
 
-    def human(o) -> None:  # type: ignore[no-untyped-def]
+    def human(o) -> None:
         if not info["running"]:
             o.print(f"no local stack runs from {info['state_dir']}")
             return
-        o.print(f"local stack pid {info['pid']}: moto {info['services']['moto']}, sagemaker {info['services']['sagemaker']}")
-        app_ctx.output.table(None, ["endpoint", "status", "container pid", "queued", "running", "restarts"],
-                             [(e["name"], e["status"], e["pid"], e["queued"], e["running"], e["restarts"]) for e in info["endpoints"]])
+        o.print(
+            f"local stack pid {info['pid']}: moto {info['services']['moto']}, sagemaker {info['services']['sagemaker']}"
+        )
+        app_ctx.output.table(
+            None,
+            ["endpoint", "status", "container pid", "queued", "running", "restarts"],
+            [
+                (e["name"], e["status"], e["pid"], e["queued"], e["running"], e["restarts"])
+                for e in info["endpoints"]
+            ],
+        )
 
     app_ctx.output.result(info, human)
     if not info["running"]:

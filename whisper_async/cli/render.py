@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import WasyncError
+from ..progress import Advance, ProgressFactory
 
 
 def to_jsonable(value: Any) -> Any:
@@ -69,6 +70,11 @@ class Output:
         elif human is not None:
             human(self.out)
 
+    def write(self, text: str) -> None:
+        """Raw text on stdout (a transcript), unstyled."""
+        self.out.file.write(text)
+        self.out.file.flush()
+
     def json_line(self, data: Any) -> None:
         self.out.file.write(json.dumps(to_jsonable(data), sort_keys=True) + "\n")
         self.out.file.flush()
@@ -111,7 +117,9 @@ class Output:
         with Live(Text(""), console=self.err, transient=True, refresh_per_second=4) as live:
             yield lambda text: live.update(Text(text))
 
-    def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    def table(
+        self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
         table = Table(title=title, show_header=True, header_style="bold")
         for column in columns:
             table.add_column(column)
@@ -128,10 +136,10 @@ class Output:
         self.out.print(table)
 
 
-def rich_progress_factory(progress: Progress):  # type: ignore[no-untyped-def]
+def rich_progress_factory(progress: Progress) -> ProgressFactory:
     """Adapt a rich Progress to the capabilities' ProgressFactory."""
 
-    def factory(description: str, total: int | None):  # type: ignore[no-untyped-def]
+    def factory(description: str, total: int | None) -> Advance:
         task = progress.add_task(description, total=total)
         return lambda amount: progress.advance(task, amount)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -30,7 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--runtime", choices=["process", "docker"], default="process")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     import boto3
@@ -46,11 +51,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     moto_url = f"http://127.0.0.1:{moto_port}"
-    session = boto3.session.Session(aws_access_key_id=PLACEHOLDER_KEY, aws_secret_access_key=PLACEHOLDER_KEY, region_name=LOCAL_REGION)
-    aws = Clients(Settings(region=LOCAL_REGION, endpoint_urls=dict.fromkeys(SERVICES, moto_url)), session=session)
-    plane = ControlPlane(LOCAL_REGION, lambda name, deployment: EndpointHost(name, deployment, aws, state_dir, args.runtime))
+    session = boto3.session.Session(
+        aws_access_key_id=PLACEHOLDER_KEY,
+        aws_secret_access_key=PLACEHOLDER_KEY,
+        region_name=LOCAL_REGION,
+    )
+    aws = Clients(
+        Settings(region=LOCAL_REGION, endpoint_urls=dict.fromkeys(SERVICES, moto_url)),
+        session=session,
+    )
+    plane = ControlPlane(
+        LOCAL_REGION,
+        lambda name, deployment: EndpointHost(name, deployment, aws, state_dir, args.runtime),
+    )
     app = create_emulator(plane, state_dir / "spool")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=emulator_port, log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=emulator_port, log_config=None, access_log=False)
+    )
     serving = threading.Thread(target=server.run, name="emulator", daemon=True)
     serving.start()
     while not server.started and serving.is_alive():
@@ -63,18 +80,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    write_atomically(state_dir / STACK_FILE, json.dumps({
-        "pid": os.getpid(), "moto_url": moto_url, "sagemaker_url": f"http://127.0.0.1:{emulator_port}",
-        "runtime": args.runtime,
-    }, indent=2))
+    write_atomically(
+        state_dir / STACK_FILE,
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "moto_url": moto_url,
+                "sagemaker_url": f"http://127.0.0.1:{emulator_port}",
+                "runtime": args.runtime,
+            },
+            indent=2,
+        ),
+    )
     log.info("local stack ready: moto %s, sagemaker http://127.0.0.1:%d", moto_url, emulator_port)
     stop.wait()
 
     grace = 30.0
-    try:
+    with contextlib.suppress(OSError, ValueError, KeyError):
         grace = float(json.loads((state_dir / DOWN_REQUEST).read_text())["grace"])
-    except (OSError, ValueError, KeyError):
-        pass
     log.info("stopping: waiting up to %.0fs for running jobs", grace)
     unfinished: list[dict[str, str]] = []
     hosts = list(plane.endpoints.values())

@@ -43,7 +43,9 @@ def _arn(region: str, kind: str, name: str) -> str:
 class ControlPlane:
     """SageMaker's resources for the operations wasync (and most users) need."""
 
-    def __init__(self, region: str, host_factory: Callable[[str, Deployment], EndpointHost]) -> None:
+    def __init__(
+        self, region: str, host_factory: Callable[[str, Deployment], EndpointHost]
+    ) -> None:
         self.region = region
         self.host_factory = host_factory
         self.models: dict[str, dict[str, Any]] = {}
@@ -58,10 +60,14 @@ class ControlPlane:
         try:
             operation_model = self.model.operation_model(operation)
         except Exception:
-            raise ApiError("UnknownOperationException", f"The local stack does not implement {operation}") from None
+            raise ApiError(
+                "UnknownOperationException", f"The local stack does not implement {operation}"
+            ) from None
         handler = getattr(self, f"op_{operation}", None)
         if handler is None:
-            raise ApiError("UnknownOperationException", f"The local stack does not implement {operation}")
+            raise ApiError(
+                "UnknownOperationException", f"The local stack does not implement {operation}"
+            )
         try:
             validate(operation_model, params)
         except ValidationError as exc:
@@ -76,7 +82,7 @@ class ControlPlane:
         return ApiError("ValidationException", f'Cannot create already existing {kind} "{arn}".')
 
     # -- models
-    def op_CreateModel(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 - AWS operation names
+    def op_CreateModel(self, p: dict[str, Any]) -> dict[str, Any]:
         name = p["ModelName"]
         arn = _arn(self.region, "model", name)
         if name in self.models:
@@ -86,25 +92,34 @@ class ControlPlane:
         self.tags[arn] = list(p.get("Tags", []))
         return {"ModelArn": arn}
 
-    def op_DescribeModel(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_DescribeModel(self, p: dict[str, Any]) -> dict[str, Any]:
         model = self.models.get(p["ModelName"])
         if model is None:
             raise self._not_found("model", p["ModelName"])
         return copy.deepcopy(model)
 
-    def op_DeleteModel(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_DeleteModel(self, p: dict[str, Any]) -> dict[str, Any]:
         model = self.models.pop(p["ModelName"], None)
         if model is None:
             raise self._not_found("model", p["ModelName"])
         self.tags.pop(model["ModelArn"], None)
         return {}
 
-    def op_ListModels(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_ListModels(self, p: dict[str, Any]) -> dict[str, Any]:
         items = [m for m in self.models.values() if p.get("NameContains", "") in m["ModelName"]]
-        return {"Models": [{"ModelName": m["ModelName"], "ModelArn": m["ModelArn"], "CreationTime": m["CreationTime"]} for m in items]}
+        return {
+            "Models": [
+                {
+                    "ModelName": m["ModelName"],
+                    "ModelArn": m["ModelArn"],
+                    "CreationTime": m["CreationTime"],
+                }
+                for m in items
+            ]
+        }
 
     # -- endpoint configs
-    def op_CreateEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_CreateEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:
         name = p["EndpointConfigName"]
         arn = _arn(self.region, "endpoint-config", name)
         if name in self.configs:
@@ -121,24 +136,39 @@ class ControlPlane:
         self.tags[arn] = list(p.get("Tags", []))
         return {"EndpointConfigArn": arn}
 
-    def op_DescribeEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_DescribeEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:
         config = self.configs.get(p["EndpointConfigName"])
         if config is None:
             raise self._not_found("endpoint configuration", p["EndpointConfigName"])
         return copy.deepcopy(config)
 
-    def op_DeleteEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_DeleteEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:
         config = self.configs.pop(p["EndpointConfigName"], None)
         if config is None:
             raise self._not_found("endpoint configuration", p["EndpointConfigName"])
         self.tags.pop(config["EndpointConfigArn"], None)
         return {}
 
-    def op_ListEndpointConfigs(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        items = sorted((c for c in self.configs.values() if p.get("NameContains", "") in c["EndpointConfigName"]),
-                       key=lambda c: c["CreationTime"], reverse=True)
-        return {"EndpointConfigs": [{"EndpointConfigName": c["EndpointConfigName"], "EndpointConfigArn": c["EndpointConfigArn"],
-                                     "CreationTime": c["CreationTime"]} for c in items]}
+    def op_ListEndpointConfigs(self, p: dict[str, Any]) -> dict[str, Any]:
+        items = sorted(
+            (
+                c
+                for c in self.configs.values()
+                if p.get("NameContains", "") in c["EndpointConfigName"]
+            ),
+            key=lambda c: c["CreationTime"],
+            reverse=True,
+        )
+        return {
+            "EndpointConfigs": [
+                {
+                    "EndpointConfigName": c["EndpointConfigName"],
+                    "EndpointConfigArn": c["EndpointConfigArn"],
+                    "CreationTime": c["CreationTime"],
+                }
+                for c in items
+            ]
+        }
 
     # -- endpoints
     def _deployment(self, config_name: str) -> Deployment:
@@ -149,10 +179,13 @@ class ControlPlane:
         if model is None:
             raise self._not_found("model", config["ProductionVariants"][0]["ModelName"])
         if not config.get("AsyncInferenceConfig"):
-            raise ApiError("ValidationException", "The local stack emulates asynchronous endpoints only; add AsyncInferenceConfig")
+            raise ApiError(
+                "ValidationException",
+                "The local stack emulates asynchronous endpoints only; add AsyncInferenceConfig",
+            )
         return deployment_from(config, model)
 
-    def op_CreateEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_CreateEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
         name = p["EndpointName"]
         arn = _arn(self.region, "endpoint", name)
         if name in self.endpoints:
@@ -170,7 +203,7 @@ class ControlPlane:
             raise self._not_found("endpoint", name)
         return host
 
-    def op_DescribeEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_DescribeEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
         host = self._host(p["EndpointName"])
         config = self.configs.get(host.deployment.config_name, {})
         instances = 1 if host.healthy.is_set() else 0
@@ -178,11 +211,17 @@ class ControlPlane:
             "EndpointName": host.name,
             "EndpointArn": self.endpoint_arns[host.name],
             "EndpointConfigName": host.deployment.config_name,
-            "ProductionVariants": [{
-                "VariantName": config.get("ProductionVariants", [{}])[0].get("VariantName", "AllTraffic"),
-                "CurrentWeight": 1.0, "DesiredWeight": 1.0,
-                "CurrentInstanceCount": instances, "DesiredInstanceCount": 1,
-            }],
+            "ProductionVariants": [
+                {
+                    "VariantName": config.get("ProductionVariants", [{}])[0].get(
+                        "VariantName", "AllTraffic"
+                    ),
+                    "CurrentWeight": 1.0,
+                    "DesiredWeight": 1.0,
+                    "CurrentInstanceCount": instances,
+                    "DesiredInstanceCount": 1,
+                }
+            ],
             "EndpointStatus": host.status,
             "CreationTime": host.created,
             "LastModifiedTime": host.modified,
@@ -193,14 +232,17 @@ class ControlPlane:
             response["AsyncInferenceConfig"] = copy.deepcopy(config["AsyncInferenceConfig"])
         return response
 
-    def op_UpdateEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_UpdateEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
         host = self._host(p["EndpointName"])
         if host.status in {"Creating", "Updating", "Deleting"}:
-            raise ApiError("ValidationException", f'Cannot update in-progress endpoint "{self.endpoint_arns[host.name]}".')
+            raise ApiError(
+                "ValidationException",
+                f'Cannot update in-progress endpoint "{self.endpoint_arns[host.name]}".',
+            )
         host.update(self._deployment(p["EndpointConfigName"]))
         return {"EndpointArn": self.endpoint_arns[host.name]}
 
-    def op_DeleteEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_DeleteEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
         host = self._host(p["EndpointName"])
         host.status = "Deleting"
         del self.endpoints[host.name]
@@ -208,12 +250,20 @@ class ControlPlane:
         threading.Thread(target=host.close, daemon=True).start()
         return {}
 
-    def op_ListEndpoints(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        return {"Endpoints": [
-            {"EndpointName": h.name, "EndpointArn": self.endpoint_arns[h.name], "EndpointStatus": h.status,
-             "CreationTime": h.created, "LastModifiedTime": h.modified}
-            for h in self.endpoints.values() if p.get("NameContains", "") in h.name
-        ]}
+    def op_ListEndpoints(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Endpoints": [
+                {
+                    "EndpointName": h.name,
+                    "EndpointArn": self.endpoint_arns[h.name],
+                    "EndpointStatus": h.status,
+                    "CreationTime": h.created,
+                    "LastModifiedTime": h.modified,
+                }
+                for h in self.endpoints.values()
+                if p.get("NameContains", "") in h.name
+            ]
+        }
 
     # -- tags
     def _tagged(self, arn: str) -> list[dict[str, str]]:
@@ -221,28 +271,34 @@ class ControlPlane:
             raise ApiError("ValidationException", f'Could not find resource "{arn}".')
         return self.tags[arn]
 
-    def op_ListTags(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_ListTags(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"Tags": list(self._tagged(p["ResourceArn"]))}
 
-    def op_AddTags(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_AddTags(self, p: dict[str, Any]) -> dict[str, Any]:
         tags = self._tagged(p["ResourceArn"])
         keys = {t["Key"] for t in p["Tags"]}
         tags[:] = [t for t in tags if t["Key"] not in keys] + list(p["Tags"])
         return {"Tags": list(tags)}
 
-    def op_DeleteTags(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def op_DeleteTags(self, p: dict[str, Any]) -> dict[str, Any]:
         tags = self._tagged(p["ResourceArn"])
         tags[:] = [t for t in tags if t["Key"] not in set(p["TagKeys"])]
         return {}
 
 
 def _json_error(error: ApiError) -> Response:
-    return JSONResponse({"__type": error.code, "message": error.message}, status_code=error.status,
-                        headers={"x-amzn-ErrorType": error.code}, media_type="application/x-amz-json-1.1")
+    return JSONResponse(
+        {"__type": error.code, "message": error.message},
+        status_code=error.status,
+        headers={"x-amzn-ErrorType": error.code},
+        media_type="application/x-amz-json-1.1",
+    )
 
 
 def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
-    runtime_model = _SERVICE_MODELS.get_service_model("sagemaker-runtime").operation_model("InvokeEndpointAsync")
+    runtime_model = _SERVICE_MODELS.get_service_model("sagemaker-runtime").operation_model(
+        "InvokeEndpointAsync"
+    )
 
     async def control(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")
@@ -262,11 +318,16 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
         headers = request.headers
         body = await request.body()
         params: dict[str, Any] = {"EndpointName": name}
+        assert runtime_model.input_shape is not None
         for member, shape in runtime_model.input_shape.members.items():
-            header = shape.serialization.get("name")
+            header = str(shape.serialization.get("name", ""))
             if shape.serialization.get("location") == "header" and header in headers:
                 value = headers[header]
-                params[member] = int(value) if shape.type_name == "integer" and value.lstrip("-").isdigit() else value
+                params[member] = (
+                    int(value)
+                    if shape.type_name == "integer" and value.lstrip("-").isdigit()
+                    else value
+                )
         if body:
             params["Body"] = body
         try:
@@ -276,17 +337,31 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
             if "InputLocation" in params:
                 S3Uri.parse(params["InputLocation"])
         except (ValidationError, ValueError) as exc:
-            return JSONResponse({"message": str(exc)}, status_code=400, headers={"x-amzn-ErrorType": "ValidationError"})
+            return JSONResponse(
+                {"message": str(exc)},
+                status_code=400,
+                headers={"x-amzn-ErrorType": "ValidationError"},
+            )
         host = plane.endpoints.get(name)
         if host is None or not host.accepting:
-            message = f"Endpoint {name} of account {ACCOUNT} not found." if host is None else "The local stack is shutting down"
-            return JSONResponse({"message": message}, status_code=400, headers={"x-amzn-ErrorType": "ValidationError"})
+            message = (
+                f"Endpoint {name} of account {ACCOUNT} not found."
+                if host is None
+                else "The local stack is shutting down"
+            )
+            return JSONResponse(
+                {"message": message},
+                status_code=400,
+                headers={"x-amzn-ErrorType": "ValidationError"},
+            )
         inference_id = params.get("InferenceId") or str(uuid.uuid4())
         file_name = params.get("Filename") or str(uuid.uuid4())
         extension = params.get("S3OutputPathExtension", "").strip("/")
+
         def location(base: str, suffix: str) -> str:
             base = base if base.endswith("/") else base + "/"
             return f"{base}{extension + '/' if extension else ''}{file_name}{suffix}"
+
         body_path = None
         if body:
             handle = tempfile.NamedTemporaryFile(prefix="inline-", dir=spool, delete=False)  # noqa: SIM115 - closed here, removed by the worker
@@ -294,9 +369,12 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
             handle.close()
             body_path = Path(handle.name)
         job = Job(
-            inference_id=inference_id, endpoint=name,
-            content_type=params.get("ContentType"), accept=params.get("Accept"),
-            custom_attributes=params.get("CustomAttributes"), input_location=params.get("InputLocation"),
+            inference_id=inference_id,
+            endpoint=name,
+            content_type=params.get("ContentType"),
+            accept=params.get("Accept"),
+            custom_attributes=params.get("CustomAttributes"),
+            input_location=params.get("InputLocation"),
             body_path=body_path,
             output_location=location(host.deployment.output_path, ".out"),
             failure_location=location(host.deployment.failure_path, "-error.out"),
@@ -305,16 +383,22 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
         )
         host.enqueue(job)
         return JSONResponse(
-            {"InferenceId": inference_id}, status_code=202,
-            headers={"X-Amzn-SageMaker-OutputLocation": job.output_location, "X-Amzn-SageMaker-FailureLocation": job.failure_location},
+            {"InferenceId": inference_id},
+            status_code=202,
+            headers={
+                "X-Amzn-SageMaker-OutputLocation": job.output_location,
+                "X-Amzn-SageMaker-FailureLocation": job.failure_location,
+            },
         )
 
     async def local_status(request: Request) -> Response:
         return JSONResponse({"endpoints": [h.describe() for h in list(plane.endpoints.values())]})
 
     spool.mkdir(parents=True, exist_ok=True)
-    return Starlette(routes=[
-        Route("/", control, methods=["POST"]),
-        Route("/endpoints/{name}/async-invocations", invoke_async, methods=["POST"]),
-        Route("/_wasync/status", local_status, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/", control, methods=["POST"]),
+            Route("/endpoints/{name}/async-invocations", invoke_async, methods=["POST"]),
+            Route("/_wasync/status", local_status, methods=["GET"]),
+        ]
+    )

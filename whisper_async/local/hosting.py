@@ -8,6 +8,7 @@ with the reason, and is restarted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -64,11 +65,15 @@ class Deployment:
 
 
 def iso_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 class EndpointHost:
-    def __init__(self, name: str, deployment: Deployment, aws: Clients, state_dir: Path, runtime: str) -> None:
+    def __init__(
+        self, name: str, deployment: Deployment, aws: Clients, state_dir: Path, runtime: str
+    ) -> None:
         self.name = name
         self.deployment = deployment
         self.aws = aws
@@ -113,7 +118,14 @@ class EndpointHost:
             return None, f"could not download the model data {deployment.model_data}: {exc}"
         log_path = self.state_dir / "logs" / f"{self.name}-{deployment.config_name}.log"
         try:
-            container = start_container(self.runtime, deployment.image, model_dir, deployment.environment, log_path, self._collect_log)
+            container = start_container(
+                self.runtime,
+                deployment.image,
+                model_dir,
+                deployment.environment,
+                log_path,
+                self._collect_log,
+            )
         except (OSError, RuntimeError) as exc:
             return None, f"could not start the container: {exc}"
         reason = container.wait_healthy(deployment.startup_timeout, self.closing.is_set)
@@ -139,7 +151,9 @@ class EndpointHost:
 
     def update(self, deployment: Deployment) -> None:
         self._set_status("Updating", None)
-        threading.Thread(target=self._update, args=(deployment,), name=f"update-{self.name}", daemon=True).start()
+        threading.Thread(
+            target=self._update, args=(deployment,), name=f"update-{self.name}", daemon=True
+        ).start()
 
     def _update(self, deployment: Deployment) -> None:
         container, reason = self._launch(deployment)
@@ -165,11 +179,19 @@ class EndpointHost:
         """Restart a container that died while the endpoint is in service."""
         while not self.closing.wait(0.3):
             container = self.container
-            if container is None or container.alive() or self.status not in {"InService", "Updating"}:
+            if (
+                container is None
+                or container.alive()
+                or self.status not in {"InService", "Updating"}
+            ):
                 continue
             self.healthy.clear()
             self.restarts += 1
-            log.warning("endpoint %s: container exited (%s); restarting", self.name, container.process.returncode)
+            log.warning(
+                "endpoint %s: container exited (%s); restarting",
+                self.name,
+                container.process.returncode,
+            )
             replacement, reason = self._launch(self.deployment)
             if replacement is None:
                 self._set_status("Failed", f"the container died and could not restart: {reason}")
@@ -180,7 +202,9 @@ class EndpointHost:
     # ---- jobs ----------------------------------------------------------------------------
     def _start_workers(self, count: int) -> None:
         for index in range(count):
-            worker = threading.Thread(target=self._work, name=f"job-{self.name}-{len(self._workers) + index}", daemon=True)
+            worker = threading.Thread(
+                target=self._work, name=f"job-{self.name}-{len(self._workers) + index}", daemon=True
+            )
             worker.start()
             self._workers.append(worker)
 
@@ -199,7 +223,7 @@ class EndpointHost:
                 self.in_flight[job.inference_id] = job
             try:
                 self._run(job)
-            except Exception as exc:  # noqa: BLE001 - a job must end somewhere, whatever happened
+            except Exception as exc:
                 log.exception("job %s", job.inference_id)
                 self._fail(job, "internal_error", f"the local stack failed to run the job: {exc}")
             finally:
@@ -211,11 +235,19 @@ class EndpointHost:
     def _run(self, job: Job) -> None:
         waited = time.time() - job.received
         if waited > job.ttl_seconds:
-            self._fail(job, "request_expired", f"the request waited {int(waited)}s, over its RequestTTLSeconds of {job.ttl_seconds}")
+            self._fail(
+                job,
+                "request_expired",
+                f"the request waited {int(waited)}s, over its RequestTTLSeconds of {job.ttl_seconds}",
+            )
             return
         while not self.healthy.wait(1.0):
             if self.closing.is_set() or self.status == "Failed":
-                self._fail(job, "endpoint_unavailable", f"endpoint {self.name} is {self.status}: {self.failure_reason}")
+                self._fail(
+                    job,
+                    "endpoint_unavailable",
+                    f"endpoint {self.name} is {self.status}: {self.failure_reason}",
+                )
                 return
         container = self.container
         assert container is not None
@@ -237,33 +269,58 @@ class EndpointHost:
                 headers["X-Amzn-SageMaker-Custom-Attributes"] = job.custom_attributes
             try:
                 with payload.open("rb") as body:
-                    response = httpx.post(f"{container.url}/invocations", content=body, headers=headers,
-                                          timeout=httpx.Timeout(job.invocation_timeout, connect=10))
+                    response = httpx.post(
+                        f"{container.url}/invocations",
+                        content=body,
+                        headers=headers,
+                        timeout=httpx.Timeout(job.invocation_timeout, connect=10),
+                    )
             except httpx.TimeoutException:
-                self._fail(job, "invocation_timeout", f"the model did not answer within InvocationTimeoutSeconds ({job.invocation_timeout}s)")
+                self._fail(
+                    job,
+                    "invocation_timeout",
+                    f"the model did not answer within InvocationTimeoutSeconds ({job.invocation_timeout}s)",
+                )
                 return
             except httpx.TransportError as exc:
                 time.sleep(0.3)
                 code = container.process.poll()
-                detail = f"the container exited with code {code}" if code is not None else f"the connection to the container failed ({exc})"
-                self._fail(job, "container_failed", f"{detail} while processing this request: {container.last_lines(3)}")
+                detail = (
+                    f"the container exited with code {code}"
+                    if code is not None
+                    else f"the connection to the container failed ({exc})"
+                )
+                self._fail(
+                    job,
+                    "container_failed",
+                    f"{detail} while processing this request: {container.last_lines(3)}",
+                )
                 return
         if response.status_code == 200:
             self._put(job.output_location, response.content, response.headers.get("content-type"))
             self._notify(job, success=True)
         else:
             self._put(job.failure_location, response.content, response.headers.get("content-type"))
-            reason = f"Received client error ({response.status_code}) from primary with message \"{response.text[:500]}\""
+            reason = f'Received client error ({response.status_code}) from primary with message "{response.text[:500]}"'
             if response.status_code >= 500:
                 reason = reason.replace("client error", "server error")
             self._notify(job, success=False, reason=reason)
 
     def _put(self, location: str, body: bytes, content_type: str | None) -> None:
         uri = S3Uri.parse(location)
-        self.aws.client("s3").put_object(Bucket=uri.bucket, Key=uri.key, Body=body, ContentType=content_type or "application/octet-stream")
+        self.aws.client("s3").put_object(
+            Bucket=uri.bucket,
+            Key=uri.key,
+            Body=body,
+            ContentType=content_type or "application/octet-stream",
+        )
 
     def _fail(self, job: Job, code: str, message: str) -> None:
-        self._put(job.failure_location, json.dumps({"error": code, "message": message}).encode(), "application/json")
+        self._put(
+            job.failure_location,
+            json.dumps({"error": code, "message": message}).encode(),
+            "application/json",
+        )
         self._notify(job, success=False, reason=message)
 
     def _notify(self, job: Job, success: bool, reason: str | None = None) -> None:
@@ -273,14 +330,20 @@ class EndpointHost:
         message: dict[str, Any] = {
             "awsRegion": self.aws.region,
             "eventTime": iso_now(),
-            "receivedTime": dt.datetime.fromtimestamp(job.received, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "receivedTime": dt.datetime.fromtimestamp(job.received, dt.timezone.utc)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "invocationStatus": "Completed" if success else "Failed",
             "requestParameters": {
-                "accept": job.accept, "contentType": job.content_type, "customAttributes": job.custom_attributes,
-                "endpointName": self.name, "inputLocation": job.input_location,
+                "accept": job.accept,
+                "contentType": job.content_type,
+                "customAttributes": job.custom_attributes,
+                "endpointName": self.name,
+                "inputLocation": job.input_location,
             },
             "responseParameters": (
-                {"contentType": job.accept, "outputLocation": job.output_location} if success
+                {"contentType": job.accept, "outputLocation": job.output_location}
+                if success
                 else {"failureLocation": job.failure_location}
             ),
             "inferenceId": job.inference_id,
@@ -292,7 +355,7 @@ class EndpointHost:
             message["failureReason"] = reason
         try:
             self.aws.client("sns").publish(TopicArn=topic, Message=json.dumps(message))
-        except Exception:  # noqa: BLE001 - a lost notification must not lose the job
+        except Exception:
             log.exception("SNS publish to %s failed", topic)
 
     # ---- logs and metrics --------------------------------------------------------------
@@ -307,12 +370,12 @@ class EndpointHost:
             return
         logs = self.aws.client("logs")
         group, stream = naming.log_group(self.name), f"{naming.VARIANT}/local-{self.name}"
-        for create in (lambda: logs.create_log_group(logGroupName=group),
-                       lambda: logs.create_log_stream(logGroupName=group, logStreamName=stream)):
-            try:
+        for create in (
+            lambda: logs.create_log_group(logGroupName=group),
+            lambda: logs.create_log_stream(logGroupName=group, logStreamName=stream),
+        ):
+            with contextlib.suppress(Exception):  # it exists already
                 create()
-            except Exception:  # noqa: BLE001, S110 - already exists
-                pass
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
 
     def _report(self) -> None:
@@ -320,7 +383,7 @@ class EndpointHost:
             try:
                 self.publish_metrics()
                 self._flush_logs()
-            except Exception:  # noqa: BLE001 - metrics are best effort, as on AWS
+            except Exception:
                 log.exception("metrics for %s", self.name)
         self._flush_logs()
 
@@ -331,12 +394,22 @@ class EndpointHost:
         dimensions = [{"Name": "EndpointName", "Value": self.name}]
         data = [
             {"MetricName": "ApproximateBacklogSize", "Value": float(backlog)},
-            {"MetricName": "ApproximateBacklogSizePerInstance", "Value": float(backlog) / max(instances, 1)},
-            {"MetricName": "HasBacklogWithoutCapacity", "Value": 1.0 if backlog and not instances else 0.0},
-            {"MetricName": "ApproximateAgeOfOldestRequest", "Value": time.time() - oldest if oldest else 0.0},
+            {
+                "MetricName": "ApproximateBacklogSizePerInstance",
+                "Value": float(backlog) / max(instances, 1),
+            },
+            {
+                "MetricName": "HasBacklogWithoutCapacity",
+                "Value": 1.0 if backlog and not instances else 0.0,
+            },
+            {
+                "MetricName": "ApproximateAgeOfOldestRequest",
+                "Value": time.time() - oldest if oldest else 0.0,
+            },
         ]
         self.aws.client("cloudwatch").put_metric_data(
-            Namespace="AWS/SageMaker", MetricData=[{**d, "Dimensions": dimensions, "Unit": "None"} for d in data]
+            Namespace="AWS/SageMaker",
+            MetricData=[{**d, "Dimensions": dimensions, "Unit": "None"} for d in data],
         )
 
     # ---- shutdown ------------------------------------------------------------------------
@@ -356,7 +429,11 @@ class EndpointHost:
                 unfinished.append(job)
         unfinished += list(self.in_flight.values())
         for job in unfinished:
-            self._fail(job, "stack_stopped", "the local stack stopped before this job finished; submit it again")
+            self._fail(
+                job,
+                "stack_stopped",
+                "the local stack stopped before this job finished; submit it again",
+            )
         return [job.inference_id for job in unfinished]
 
     def close(self, grace: float = 5.0) -> None:
@@ -394,7 +471,9 @@ def deployment_from(config: dict[str, Any], model: dict[str, Any]) -> Deployment
         image=container.get("Image", ""),
         model_data=container.get("ModelDataUrl", ""),
         environment=dict(container.get("Environment", {})),
-        max_concurrency=int(async_config.get("ClientConfig", {}).get("MaxConcurrentInvocationsPerInstance", 1)),
+        max_concurrency=int(
+            async_config.get("ClientConfig", {}).get("MaxConcurrentInvocationsPerInstance", 1)
+        ),
         startup_timeout=int(variant.get("ContainerStartupHealthCheckTimeoutInSeconds", 600)),
         output_path=output.get("S3OutputPath", ""),
         failure_path=output.get("S3FailurePath", output.get("S3OutputPath", "")),

@@ -16,10 +16,17 @@ PLACEHOLDER_KEY = "wasync-local"  # moto accepts any credentials; these are not 
 
 # botocore's environment variable names (AWS_ENDPOINT_URL_<service id>)
 SERVICE_ENV_NAMES = {
-    "s3": "S3", "sts": "STS", "iam": "IAM", "ecr": "ECR", "sns": "SNS", "sqs": "SQS",
-    "cloudwatch": "CLOUDWATCH", "logs": "CLOUDWATCH_LOGS",
+    "s3": "S3",
+    "sts": "STS",
+    "iam": "IAM",
+    "ecr": "ECR",
+    "sns": "SNS",
+    "sqs": "SQS",
+    "cloudwatch": "CLOUDWATCH",
+    "logs": "CLOUDWATCH_LOGS",
     "application-autoscaling": "APPLICATION_AUTO_SCALING",
-    "sagemaker": "SAGEMAKER", "sagemaker-runtime": "SAGEMAKER_RUNTIME",
+    "sagemaker": "SAGEMAKER",
+    "sagemaker-runtime": "SAGEMAKER_RUNTIME",
 }
 
 
@@ -39,7 +46,9 @@ class StackInfo:
 def read_stack(state_dir: Path) -> StackInfo | None:
     try:
         data: dict[str, Any] = json.loads((state_dir / STACK_FILE).read_text())
-        return StackInfo(int(data["pid"]), str(data["moto_url"]), str(data["sagemaker_url"]), state_dir)
+        return StackInfo(
+            int(data["pid"]), str(data["moto_url"]), str(data["sagemaker_url"]), state_dir
+        )
     except (OSError, ValueError, KeyError):
         return None
 
@@ -57,7 +66,10 @@ def apply_local_profile(settings: Settings) -> Settings:
 
 def env_lines(stack: StackInfo) -> list[str]:
     """`export` lines that point wasync, the AWS CLI and any boto3 script at the stack."""
-    lines = [f"export AWS_ENDPOINT_URL_{SERVICE_ENV_NAMES[s]}={u}" for s, u in sorted(stack.endpoint_urls().items())]
+    lines = [
+        f"export AWS_ENDPOINT_URL_{SERVICE_ENV_NAMES[s]}={u}"
+        for s, u in sorted(stack.endpoint_urls().items())
+    ]
     lines += [
         f"export AWS_ACCESS_KEY_ID={PLACEHOLDER_KEY}",
         f"export AWS_SECRET_ACCESS_KEY={PLACEHOLDER_KEY}",

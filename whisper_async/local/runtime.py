@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import shutil
 import signal
@@ -31,9 +32,13 @@ def safe_extract(archive: Path, target: Path) -> None:
             for member in tar.getmembers():
                 name = member.name
                 if name.startswith("/") or ".." in Path(name).parts:
-                    raise ExtractionError(f"model.tar.gz entry {name!r} points outside the model directory")
+                    raise ExtractionError(
+                        f"model.tar.gz entry {name!r} points outside the model directory"
+                    )
                 if member.issym() or member.islnk():
-                    raise ExtractionError(f"model.tar.gz entry {name!r} is a link; links are not allowed")
+                    raise ExtractionError(
+                        f"model.tar.gz entry {name!r} is a link; links are not allowed"
+                    )
                 if not (member.isfile() or member.isdir()):
                     raise ExtractionError(f"model.tar.gz entry {name!r} is not a regular file")
             tar.extractall(target, filter="data")
@@ -65,7 +70,11 @@ class Container:
         self._on_log = on_log
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            argv, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self._reader = threading.Thread(target=self._pump, args=(self.process.stdout,), daemon=True)
         self._reader.start()
@@ -98,18 +107,24 @@ class Container:
         except httpx.HTTPError:
             return None
 
-    def wait_healthy(self, timeout: float, should_stop: Callable[[], bool] = lambda: False) -> str | None:
+    def wait_healthy(
+        self, timeout: float, should_stop: Callable[[], bool] = lambda: False
+    ) -> str | None:
         """None once /ping is 200; otherwise the reason it never became healthy."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not should_stop():
             if not self.alive():
-                return f"the container exited with code {self.process.returncode}: {self.last_lines()}"
+                return (
+                    f"the container exited with code {self.process.returncode}: {self.last_lines()}"
+                )
             status = self.ping()
             if status == 200:
                 return None
             if status == 500:
                 time.sleep(0.2)
-                return f"the container's /ping returned 500 (model load failed): {self.last_lines()}"
+                return (
+                    f"the container's /ping returned 500 (model load failed): {self.last_lines()}"
+                )
             time.sleep(0.1)
         return f"the container did not pass the /ping health check within {int(timeout)}s: {self.last_lines()}"
 
@@ -120,15 +135,22 @@ class Container:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=grace)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait()
 
 
 def process_argv(port: int) -> list[str]:
-    return [sys.executable, "-m", "whisper_async.serving.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return [
+        sys.executable,
+        "-m",
+        "whisper_async.serving.main",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
 
 
 def start_container(
@@ -145,12 +167,25 @@ def start_container(
         docker = shutil.which("docker")
         if docker is None:
             raise RuntimeError("the docker runtime needs the docker CLI and a running engine")
-        argv = [docker, "run", "--rm", "-p", f"127.0.0.1:{port}:8080", "-v", f"{model_dir}:/opt/ml/model:ro"]
+        argv = [
+            docker,
+            "run",
+            "--rm",
+            "-p",
+            f"127.0.0.1:{port}:8080",
+            "-v",
+            f"{model_dir}:/opt/ml/model:ro",
+        ]
         for key, value in environment.items():
             argv += ["-e", f"{key}={value}"]
         argv += [image, "serve"]
         env = dict(os.environ)
     else:
         argv = process_argv(port)
-        env = {**os.environ, **environment, "WASYNC_MODEL_DIR": str(model_dir), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **environment,
+            "WASYNC_MODEL_DIR": str(model_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
     return Container(argv, env, port, log_path, on_log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -54,22 +55,41 @@ def up(state_dir: Path, port: int = 0, runtime: str = "process", timeout: float 
     state_dir.mkdir(parents=True, exist_ok=True)
     for stale in (STACK_FILE, DOWN_REQUEST, UNFINISHED):
         (state_dir / stale).unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "whisper_async.local.daemon", "--state-dir", str(state_dir), "--runtime", runtime]
+    argv = [
+        sys.executable,
+        "-m",
+        "whisper_async.local.daemon",
+        "--state-dir",
+        str(state_dir),
+        "--runtime",
+        runtime,
+    ]
     if port:
         argv += ["--port", str(port)]
     with (state_dir / LOG_FILE).open("ab") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     (state_dir / "stack.pid").write_text(str(process.pid))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise WasyncError(f"The local stack exited during start-up:\n{_log_tail(state_dir)}", f"see {state_dir / LOG_FILE}")
+            raise WasyncError(
+                f"The local stack exited during start-up:\n{_log_tail(state_dir)}",
+                f"see {state_dir / LOG_FILE}",
+            )
         stack = read_stack(state_dir)
         if stack and _answers(stack):
             return stack
         time.sleep(0.1)
     process.terminate()
-    raise WasyncError(f"The local stack did not start within {int(timeout)}s.", f"see {state_dir / LOG_FILE}")
+    raise WasyncError(
+        f"The local stack did not start within {int(timeout)}s.", f"see {state_dir / LOG_FILE}"
+    )
 
 
 def _answers(stack: StackInfo) -> bool:
@@ -109,10 +129,8 @@ def down(state_dir: Path, grace: float = 30.0) -> DownResult:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def status(state_dir: Path) -> dict[str, Any]:
@@ -122,7 +140,9 @@ def status(state_dir: Path) -> dict[str, Any]:
         return {"running": False, "state_dir": str(state_dir)}
     endpoints = httpx.get(f"{stack.sagemaker_url}/_wasync/status", timeout=5).json()["endpoints"]
     return {
-        "running": True, "pid": stack.pid, "state_dir": str(state_dir),
+        "running": True,
+        "pid": stack.pid,
+        "state_dir": str(state_dir),
         "services": {"moto": stack.moto_url, "sagemaker": stack.sagemaker_url},
         "endpoints": endpoints,
     }
@@ -131,7 +151,9 @@ def status(state_dir: Path) -> dict[str, Any]:
 def environment(state_dir: Path) -> list[str]:
     stack = running_stack(state_dir.expanduser().resolve())
     if stack is None:
-        raise UsageError(f"No local stack runs from {state_dir}.", "start one with `wasync local up`")
+        raise UsageError(
+            f"No local stack runs from {state_dir}.", "start one with `wasync local up`"
+        )
     return env_lines(stack)
 
 

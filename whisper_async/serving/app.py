@@ -85,7 +85,7 @@ class ServingState:
                 from .engines import default_concurrency
 
                 self.concurrency = default_concurrency(self.settings.model_dir)
-        except BaseException as exc:  # noqa: BLE001 - any load failure must fail the deployment
+        except BaseException as exc:
             self.failure = f"{type(exc).__name__}: {exc}"
             self.health = Health.FAILED
             log.error("model load failed: %s", self.failure)
@@ -94,7 +94,10 @@ class ServingState:
         self.health = Health.READY
         log.info(
             "model %s loaded with the %s engine in %.2fs; concurrency %d",
-            engine.model_name, engine.name, time.perf_counter() - started, self.concurrency,
+            engine.model_name,
+            engine.name,
+            time.perf_counter() - started,
+            self.concurrency,
         )
 
     @property
@@ -207,7 +210,9 @@ def create_app(settings: ServerSettings, engine_loader: Callable[[], Engine]) ->
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.serving = state
-        threading.Thread(target=state.load, args=(engine_loader,), name="model-loader", daemon=True).start()
+        threading.Thread(
+            target=state.load, args=(engine_loader,), name="model-loader", daemon=True
+        ).start()
         yield
 
     return Starlette(

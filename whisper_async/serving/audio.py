@@ -24,7 +24,7 @@ def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> Any:
                 raise AudioDecodeError("the file has no audio stream")
             resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
             for frame in container.decode(streams[0]):
-                for resampled in resampler.resample(frame):
+                for resampled in resampler.resample(frame):  # type: ignore[arg-type]  # audio stream: AudioFrames only
                     chunks.append(resampled.to_ndarray().reshape(-1))
             for resampled in resampler.resample(None):
                 chunks.append(resampled.to_ndarray().reshape(-1))

@@ -95,7 +95,9 @@ class FasterWhisperEngine:
         if options.batch_size > 1:
             # The batched pipeline cuts the audio into chunks at voice activity, so VAD is on.
             kwargs["vad_filter"] = True
-            pieces, info = self._pipeline().transcribe(audio, batch_size=options.batch_size, **kwargs)
+            pieces, info = self._pipeline().transcribe(
+                audio, batch_size=options.batch_size, **kwargs
+            )
         else:
             pieces, info = self.model.transcribe(audio, **kwargs)
         segments = []
@@ -103,8 +105,12 @@ class FasterWhisperEngine:
             words = None
             if options.word_timestamps:
                 words = [
-                    {"start": round(w.start, 3), "end": round(w.end, 3), "word": w.word,
-                     "probability": round(w.probability, 4)}
+                    {
+                        "start": round(w.start, 3),
+                        "end": round(w.end, 3),
+                        "word": w.word,
+                        "probability": round(w.probability, 4),
+                    }
                     for w in piece.words or []
                 ]
             segments.append(_segment(index, piece.start, piece.end, piece.text, words))
@@ -155,11 +161,17 @@ class OpenAIWhisperEngine:
             words = None
             if options.word_timestamps:
                 words = [
-                    {"start": round(float(w["start"]), 3), "end": round(float(w["end"]), 3),
-                     "word": w["word"], "probability": round(float(w["probability"]), 4)}
+                    {
+                        "start": round(float(w["start"]), 3),
+                        "end": round(float(w["end"]), 3),
+                        "word": w["word"],
+                        "probability": round(float(w["probability"]), 4),
+                    }
                     for w in piece.get("words", [])
                 ]
-            segments.append(_segment(index, float(piece["start"]), float(piece["end"]), piece["text"], words))
+            segments.append(
+                _segment(index, float(piece["start"]), float(piece["end"]), piece["text"], words)
+            )
         return Transcription(language, probability, segments)
 
     def detect_language(self, audio: Any) -> tuple[str, float]:
@@ -184,7 +196,7 @@ def _cuda_devices(engine: str) -> int:
         import ctranslate2
 
         return int(ctranslate2.get_cuda_device_count())
-    except Exception:  # noqa: BLE001 - no CUDA runtime means CPU, whatever the reason
+    except Exception:
         return 0
 
 
