@@ -31,7 +31,7 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format whisper_async tests bench
 	$(VENV)/bin/ruff check --fix whisper_async tests bench
 
-demo: $(VENV)/.installed-dev
+demo: $(VENV)/.installed-demo
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
 
 bench: $(VENV)/.installed-dev

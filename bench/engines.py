@@ -1,0 +1,180 @@
+"""Engine speed, accuracy and memory on the same tiny.en weights.
+
+Each configuration runs in its own process, so its peak memory is its own.
+    python -m bench.engines [--runs 3] [--long-repeats 20] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import corpus
+from bench.metrics import Timing, peak_rss_mib, reference_text, word_error_rate
+
+CONFIGS = {
+    "article": "openai-whisper, model.transcribe(path), defaults (the article's setup)",
+    "openai-beam5": "openai-whisper, beam search 5",
+    "wasync-default": "wasync's default engine at its defaults (faster-whisper, greedy)",
+    "faster-beam5": "faster-whisper, beam search 5",
+    "faster-batched": "faster-whisper BatchedInferencePipeline, batch 8",
+}
+GPU_CONFIGS = {
+    "gpu-float16": ("float16", 1),
+    "gpu-int8_float16": ("int8_float16", 1),
+    "gpu-float16-batched": ("float16", 16),
+    "gpu-int8_float16-batched": ("int8_float16", 16),
+}
+
+
+def _transcriber(
+    config: str, model_dir: Path, checkpoint: Path, device: str
+) -> Callable[[Path], str]:
+    from whisper_async.attributes import TranscribeOptions
+    from whisper_async.serving.audio import decode_audio
+
+    if config in {"article", "openai-beam5"}:
+        import whisper
+
+        model = whisper.load_model(str(checkpoint), device=device)
+        kwargs: dict[str, Any] = {"beam_size": 5} if config == "openai-beam5" else {}
+        if device == "cuda":
+            kwargs["fp16"] = True
+
+        def run_openai(path: Path) -> str:
+            with warnings.catch_warnings():
+                warnings.simplefilter(
+                    "ignore"
+                )  # "FP16 is not supported on CPU", as the article saw
+                return str(model.transcribe(str(path), **kwargs)["text"])
+
+        return run_openai
+    from whisper_async.serving.engines import FasterWhisperEngine
+
+    compute, batch = GPU_CONFIGS.get(config, ("int8" if device == "cpu" else "float16", 1))
+    engine = FasterWhisperEngine(model_dir, "tiny.en", device, compute)
+    options = {
+        "wasync-default": TranscribeOptions(),
+        "faster-beam5": TranscribeOptions(beam_size=5),
+        "faster-batched": TranscribeOptions(batch_size=8),
+    }.get(config, TranscribeOptions(batch_size=batch))
+
+    def run_faster(path: Path) -> str:
+        return engine.transcribe(decode_audio(path), options).text
+
+    return run_faster
+
+
+def child(
+    config: str, clips: list[Path], runs: int, model_dir: Path, checkpoint: Path, device: str
+) -> dict[str, Any]:
+    transcribe = _transcriber(config, model_dir, checkpoint, device)
+    transcribe(clips[0])  # warm-up: first-call allocations are not the steady state
+    samples, texts = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        texts = [transcribe(clip) for clip in clips]
+        samples.append(time.perf_counter() - started)
+    return {"config": config, "seconds": samples, "texts": texts, "peak_rss_mib": peak_rss_mib()}
+
+
+def measure(
+    configs: list[str], runs: int, long_repeats: int, device: str, workdir: Path
+) -> dict[str, Any]:
+    from tests.helpers import models
+
+    clips = corpus.build(workdir / "clips", long_repeats)
+    audio = sum(corpus.audio_seconds(c) for c in clips)
+    model_dir = models.tiny_en_ctranslate2()
+    checkpoint = models.tiny_en_openai(workdir / "openai")
+    references = [reference_text(c) for c in clips]
+    rows = {}
+    for config in configs:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.engines",
+                "--child",
+                config,
+                "--runs",
+                str(runs),
+                "--device",
+                device,
+                "--model-dir",
+                str(model_dir),
+                "--checkpoint",
+                str(checkpoint),
+                *map(str, clips),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        seconds = sorted(result["seconds"])
+        timing = Timing(seconds[len(seconds) // 2], seconds[0], seconds[-1], runs)
+        rows[config] = {
+            "description": CONFIGS.get(config, config),
+            "timing": timing,
+            "rtf": timing.median / audio,
+            "wer": word_error_rate(references, result["texts"]),
+            "peak_rss_mib": result["peak_rss_mib"],
+        }
+    return {"audio_seconds": audio, "clips": [c.name for c in clips], "rows": rows}
+
+
+def table(result: dict[str, Any], baseline: str) -> str:
+    base = result["rows"][baseline]
+    lines = [
+        f"Audio: {result['audio_seconds'] / 60:.1f} min in {len(result['clips'])} files ({', '.join(result['clips'])}).",
+        "",
+        "| configuration | RTF (median) | time median [min–max] | speed vs baseline | WER | WER − baseline | peak RSS |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in result["rows"].items():
+        t: Timing = row["timing"]
+        lines.append(
+            f"| `{name}`: {row['description']} | {row['rtf']:.3f} | {t.median:.1f} s [{t.minimum:.1f}–{t.maximum:.1f}] "
+            f"| {t.ratio_to(base['timing']):.2f}x | {row['wer']:.3f} | {row['wer'] - base['wer']:+.3f} | {row['peak_rss_mib']:.0f} MiB |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--long-repeats", type=int, default=20)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("clips", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(
+            json.dumps(
+                child(
+                    args.child, args.clips, args.runs, args.model_dir, args.checkpoint, args.device
+                )
+            )
+        )
+        return 0
+    with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
+        configs = args.configs.split(",")
+        result = measure(configs, args.runs, args.long_repeats, args.device, Path(directory))
+    print(table(result, configs[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
