@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -57,10 +58,10 @@ def _transcriber(
                 return str(model.transcribe(str(path), **kwargs)["text"])
 
         return run_openai
-    from whisper_async.serving.engines import FasterWhisperEngine
+    from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
     compute, batch = GPU_CONFIGS.get(config, ("int8" if device == "cpu" else "float16", 1))
-    engine = FasterWhisperEngine(model_dir, "tiny.en", device, compute)
+    engine = FasterWhisperEngine(model_dir, "tiny.en", device, compute, cpu_threads(os.environ))
     options = {
         "wasync-default": TranscribeOptions(),
         "faster-beam5": TranscribeOptions(beam_size=5),
@@ -137,13 +138,13 @@ def table(result: dict[str, Any], baseline: str) -> str:
     lines = [
         f"Audio: {result['audio_seconds'] / 60:.1f} min in {len(result['clips'])} files ({', '.join(result['clips'])}).",
         "",
-        "| configuration | RTF (median) | time median [min–max] | speed vs baseline | WER | WER − baseline | peak RSS |",
+        "| configuration | RTF (median) | time median [min-max] | speed vs baseline | WER | WER - baseline | peak RSS |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, row in result["rows"].items():
         t: Timing = row["timing"]
         lines.append(
-            f"| `{name}`: {row['description']} | {row['rtf']:.3f} | {t.median:.1f} s [{t.minimum:.1f}–{t.maximum:.1f}] "
+            f"| `{name}`: {row['description']} | {row['rtf']:.3f} | {t.median:.1f} s [{t.minimum:.1f}-{t.maximum:.1f}] "
             f"| {t.ratio_to(base['timing']):.2f}x | {row['wer']:.3f} | {row['wer'] - base['wer']:+.3f} | {row['peak_rss_mib']:.0f} MiB |"
         )
     return "\n".join(lines)

@@ -31,9 +31,9 @@ def tiny_en_pt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def faster_tiny_en(tiny_en_dir: Path):  # type: ignore[no-untyped-def]
-    from whisper_async.serving.engines import FasterWhisperEngine
+    from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
-    return FasterWhisperEngine(tiny_en_dir, "tiny.en", "cpu", "int8")
+    return FasterWhisperEngine(tiny_en_dir, "tiny.en", "cpu", "int8", cpu_threads({}))
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from .clients import Clients
 from .endpoint import describe
 from .errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError, error_code
 from .inputs import Input, content_type
-from .polling import RESULT_BACKOFF, Backoff, poll_until
+from .polling import RESULT_BACKOFF, Backoff
 from .progress import ProgressFactory, no_progress
 from .state import write_atomically
 
@@ -161,8 +161,12 @@ class JobRunner:
         self.clients = clients
         self.backoff = backoff
         self.clock = clock
-        self.stop = threading.Event()
         self._sleep = sleep
+        self._interrupted = False
+        self._completions = 0
+        self._progress = threading.Condition()
+        self._waiting: list[str] = []  # inference ids in submission order, still pending
+        self.parallelism = 1  # jobs the endpoint runs at once; set by precheck()
         self._lock = threading.Lock()
         self.s3_requests = 0
         clients.client("s3").meta.events.register("before-call.s3.*", self._count)
@@ -171,11 +175,37 @@ class JobRunner:
         with self._lock:
             self.s3_requests += 1
 
-    def sleep(self, seconds: float) -> None:
+    def interrupt(self) -> None:
+        """Stop every wait now (Ctrl-C); the jobs themselves go on."""
+        with self._progress:
+            self._interrupted = True
+            self._progress.notify_all()
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep; wake early when another job finishes (the queue moved, so ours may be next).
+        True when woken that way. Raises Interrupted after interrupt()."""
         if self._sleep is not None:
             self._sleep(seconds)
-        if self.stop.wait(0 if self._sleep is not None else seconds):
+            woken = False
+        else:
+            with self._progress:
+                seen = self._completions
+                if not self._interrupted:
+                    self._progress.wait(seconds)
+                woken = self._completions != seen
+        if self._interrupted:
             raise Interrupted()
+        return woken
+
+    def _completed(self, inference_id: str) -> None:
+        with self._progress:
+            self._completions += 1
+            self._progress.notify_all()
+
+    def _is_next(self, inference_id: str) -> bool:
+        """Is this job among those the endpoint should be running now (queues are FIFO)?"""
+        with self._progress:
+            return inference_id in self._waiting[: self.parallelism]
 
     @property
     def bucket(self) -> str:
@@ -206,6 +236,14 @@ class JobRunner:
                 f"Endpoint {endpoint} is {described['EndpointStatus']}.", "see `wasync status`"
             )
         variants = described.get("ProductionVariants") or [{}]
+        per_instance = (
+            config["AsyncInferenceConfig"]
+            .get("ClientConfig", {})
+            .get("MaxConcurrentInvocationsPerInstance", 1)
+        )
+        self.parallelism = int(per_instance) * max(
+            1, int(variants[0].get("CurrentInstanceCount") or 1)
+        )
         if variants[0].get("CurrentInstanceCount") == 0:
             return f"{endpoint} is scaled to zero: the first result will take several minutes while an instance starts"
         return None
@@ -305,7 +343,33 @@ class JobRunner:
         return None if found is None else (found[0], storage.read_bytes(self.clients, found[1]))
 
     def wait(self, record: JobRecord, timeout: float) -> tuple[str, bytes] | None:
-        return poll_until(lambda: self.check(record), timeout, self.backoff, self.sleep, self.clock)
+        """Poll with backoff until the result or failure appears; None on timeout. Another
+        job finishing restarts the backoff from its first, short delay."""
+        deadline = self.clock() + timeout
+        delays = self.backoff.delays()
+        with self._progress:
+            self._waiting.append(record.inference_id)
+        try:
+            while True:
+                result = self.check(record)
+                if result is not None:
+                    self._completed(record.inference_id)
+                    return result
+                # Jobs queued behind others mostly sleep until a job finishes; the ones the
+                # endpoint should be running poll with backoff, from a short delay again
+                # each time the queue moves.
+                while True:
+                    remaining = deadline - self.clock()
+                    if remaining <= 0:
+                        return None
+                    delay = next(delays) if self._is_next(record.inference_id) else self.backoff.cap
+                    if not self._pause(min(delay, remaining)):
+                        break
+                    if self._is_next(record.inference_id):
+                        delays = self.backoff.delays()
+        finally:
+            with self._progress:
+                self._waiting.remove(record.inference_id)
 
     def read_record(self, inference_id: str) -> JobRecord:
         uri = self.record_uri(inference_id)
@@ -413,7 +477,7 @@ def transcribe(
             for future in futures:
                 future.result()
         except KeyboardInterrupt:
-            runner.stop.set()
+            runner.interrupt()
             report.interrupted = True
             for future in futures:
                 future.result()

@@ -1,10 +1,9 @@
-"""Exponential backoff with jitter, capped: the one poll loop wasync uses for S3 results."""
+"""Exponential backoff with jitter, capped: the delays between wasync's polls."""
 
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -26,24 +25,4 @@ class Backoff:
             delay = min(self.cap, delay * self.factor)
 
 
-RESULT_BACKOFF = Backoff()
-
-
-def poll_until(
-    check: Callable[[], T | None],
-    timeout: float,
-    backoff: Backoff = RESULT_BACKOFF,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> T | None:
-    """Call `check` until it returns something other than None, or `timeout` passes."""
-    deadline = clock() + timeout
-    for delay in backoff.delays():
-        result = check()
-        if result is not None:
-            return result
-        remaining = deadline - clock()
-        if remaining <= 0:
-            return None
-        sleep(min(delay, remaining))
-    return None  # pragma: no cover - delays() never ends
+RESULT_BACKOFF = Backoff(first=0.5, factor=1.5, cap=20.0)

@@ -65,13 +65,17 @@ class FasterWhisperEngine:
 
     name = "faster"
 
-    def __init__(self, model_dir: Path, model_name: str, device: str, compute_type: str) -> None:
+    def __init__(
+        self, model_dir: Path, model_name: str, device: str, compute_type: str, cpu_threads: int = 0
+    ) -> None:
         from faster_whisper import WhisperModel
 
         self.model_name = model_name
         self.device = device
         self.compute_type = compute_type
-        self.model = WhisperModel(str(model_dir), device=device, compute_type=compute_type)
+        self.model = WhisperModel(
+            str(model_dir), device=device, compute_type=compute_type, cpu_threads=cpu_threads
+        )
         self.multilingual = bool(self.model.model.is_multilingual)
         self._batched: Any = None
 
@@ -209,7 +213,20 @@ def load_engine(model_dir: Path, environ: Mapping[str, str] = os.environ) -> Eng
         fp16 = device == "cuda" and compute_type not in {"float32", "fp32"}
         return OpenAIWhisperEngine(layout.weights, layout.name, device, fp16)
     default_type = "float16" if device == "cuda" else "int8"
-    return FasterWhisperEngine(layout.weights, layout.name, device, compute_type or default_type)
+    return FasterWhisperEngine(
+        layout.weights, layout.name, device, compute_type or default_type, cpu_threads(environ)
+    )
+
+
+def cpu_threads(environ: Mapping[str, str]) -> int:
+    """CPU threads per transcription: the cores this process may use, shared between the
+    transcriptions allowed to run at once (CTranslate2's own default ignores both)."""
+    if environ.get("WASYNC_CPU_THREADS"):
+        return int(environ["WASYNC_CPU_THREADS"])
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
+    return max(1, cores // max(1, int(environ.get("WASYNC_MAX_CONCURRENCY") or 1)))
 
 
 def default_concurrency(model_dir: Path) -> int:
