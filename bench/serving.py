@@ -22,7 +22,8 @@ import httpx
 from bench import corpus
 from bench.metrics import Timing, peak_rss_mib, time_runs
 from tests.helpers import models
-from tests.helpers.processes import free_port, serve_process, wait_for_status
+from tests.helpers.processes import serve_process, wait_for_status
+from whisper_async.local.runtime import free_port, process_argv
 
 
 def overhead(model_dir: Path, clip: Path, runs: int) -> dict[str, Any]:
@@ -145,16 +146,7 @@ def cold_start(model_dir: Path, runs: int) -> dict[str, Any]:
         port = free_port()
         started = time.perf_counter()
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "whisper_async.serving.main",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            process_argv(port),
             env={**os.environ, "WASYNC_MODEL_DIR": str(model_dir)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

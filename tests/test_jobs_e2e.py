@@ -179,3 +179,40 @@ def test_unknown_endpoint_is_refused_before_any_upload(local_stack, data_dir: Pa
     result = local_stack.cli("-e", "nope", "transcribe", str(data_dir / "en_short.wav"))
     assert result.exit_code == 1
     assert "Endpoint nope does not exist" in result.stderr
+
+
+def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bench.corpus import build
+
+    long_clip = build(tmp_path / "clips", long_repeats=10)[-1]  # 5 minutes: still running at Ctrl-C
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "whisper_async",
+            "transcribe",
+            str(long_clip),
+            "--wait",
+            "-o",
+            str(tmp_path),
+        ],
+        env={**os.environ, **local_stack.env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted; the jobs continue on the endpoint" in stderr
+    job_id = stderr.split("wasync fetch ")[1].split()[0]
+    fetched = local_stack.cli("fetch", job_id, "--wait", "-f", "txt")
+    assert fetched.exit_code == 0 and "recognition" in fetched.stdout.lower()

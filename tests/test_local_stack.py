@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -46,11 +47,27 @@ def upload_tarball(
     return f"s3://{BUCKET}/{key}"
 
 
+def subscribed_queue(clients: Clients, name: str) -> str:
+    """An SQS queue subscribed to the `whisper` endpoint's success and error topics."""
+    sqs, sns = clients.client("sqs"), clients.client("sns")
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    for topic in sns.list_topics()["Topics"]:
+        if topic["TopicArn"].split(":")[-1] in {"wasync-whisper-success", "wasync-whisper-error"}:
+            sns.subscribe(
+                TopicArn=topic["TopicArn"],
+                Protocol="sqs",
+                Endpoint=attributes["Attributes"]["QueueArn"],
+            )
+    return str(queue_url)
+
+
 def test_aws_cli_invokes_and_copies_a_transcript(
     local_stack, data_dir: Path, tmp_path: Path
 ) -> None:
     env = {**os.environ, **local_stack.env}
-    aws = [shutil.which("aws") or "aws"]
+    beside = Path(sys.executable).with_name("aws")  # awscli from the test extras, in this venv
+    aws = [str(beside) if beside.exists() else (shutil.which("aws") or "aws")]
     subprocess.run(
         [*aws, "s3", "cp", str(data_dir / "en_short.wav"), f"s3://{BUCKET}/cli/en.wav"],
         env=env,
@@ -108,14 +125,8 @@ def test_emulator_validates_like_aws(local_stack) -> None:
 
 def test_notifications_one_per_job_with_the_right_status(local_stack, data_dir: Path) -> None:
     clients = clients_for(local_stack)
-    sqs, sns = clients.client("sqs"), clients.client("sns")
-    queue_url = sqs.create_queue(QueueName="wasync-notes")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    for topic in sns.list_topics()["Topics"]:
-        if topic["TopicArn"].split(":")[-1] in {"wasync-whisper-success", "wasync-whisper-error"}:
-            sns.subscribe(TopicArn=topic["TopicArn"], Protocol="sqs", Endpoint=queue_arn)
+    sqs = clients.client("sqs")
+    queue_url = subscribed_queue(clients, "wasync-notes")
     good = json.loads(
         local_stack.cli("--json", "transcribe", str(data_dir / "en_short.wav"), "--wait").stdout
     )
@@ -278,3 +289,48 @@ def test_second_up_says_so_and_down_names_unfinished_jobs(tmp_path: Path, data_d
         with pytest.raises(httpx.TransportError):
             httpx.get(stack.env["AWS_ENDPOINT_URL_SAGEMAKER"] + "/_wasync/status", timeout=2)
     _ = boto3
+
+
+def test_transcribe_waits_on_sqs_notifications_instead_of_polling(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
+    clients = clients_for(local_stack)
+    queue_url = subscribed_queue(clients, "wasync-wait")
+    result = local_stack.cli(
+        "transcribe",
+        str(data_dir / "en_numbers.wav"),
+        str(data_dir / "corrupt.mp3"),
+        "--wait",
+        "--notify-queue",
+        queue_url,
+        "-o",
+        str(tmp_path),
+    )
+    assert result.exit_code == 1, result.output
+    assert "tomorrow" in (tmp_path / "en_numbers.txt").read_text().lower()
+    assert "corrupt.mp3: cannot decode" in result.stderr
+    # No HEAD polling: per job one record PUT, then one HEAD (or two) and one GET.
+    requests = int(result.stderr.split(" S3 requests")[0].rsplit(" ", 1)[-1])
+    assert requests <= 7
+
+
+def test_invocation_timeout_and_request_ttl_end_in_the_failure_location(
+    local_stack, data_dir: Path
+) -> None:
+    clients = clients_for(local_stack)
+    s3, runtime = clients.client("s3"), clients.client("sagemaker-runtime")
+    s3.upload_file(str(data_dir / "en_30s.wav"), BUCKET, "limits/long.wav")
+    response = runtime.invoke_endpoint_async(
+        EndpointName="whisper",
+        InputLocation=f"s3://{BUCKET}/limits/long.wav",
+        InvocationTimeoutSeconds=1,
+    )
+    failure = response["FailureLocation"].split("/", 3)[3]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            body = s3.get_object(Bucket=BUCKET, Key=failure)["Body"].read()
+            break
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.2)
+    assert b"InvocationTimeoutSeconds (1s)" in body

@@ -23,6 +23,7 @@ from .clients import Clients
 from .endpoint import describe
 from .errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError, error_code
 from .inputs import Input, content_type
+from .notifications import NotificationWatcher
 from .polling import RESULT_BACKOFF, Backoff
 from .progress import ProgressFactory, no_progress
 from .state import write_atomically
@@ -95,14 +96,16 @@ class Report:
 def failure_message(body: bytes) -> str:
     """One line from a failure object: the server's JSON message, else the text itself."""
     text = body.decode("utf-8", "replace").strip()
-    start = text.find("{")
-    if start >= 0:
+    start, end = text.find("{"), text.rfind("}") + 1
+    # SageMaker wraps the container's body: 'Received client error (415) from primary with
+    # message "{...}"', sometimes with the quotes escaped.
+    for candidate in (text[start:end], text[start:end].replace('\\"', '"')) if start >= 0 else ():
         try:
-            data = json.loads(text[start : text.rfind("}") + 1])
-            if isinstance(data, dict) and data.get("message"):
-                return str(data["message"])
+            data = json.loads(candidate)
         except ValueError:
-            pass
+            continue
+        if isinstance(data, dict) and data.get("message"):
+            return str(data["message"])
     return " ".join(text.split()) or "the job failed without a message"
 
 
@@ -167,6 +170,7 @@ class JobRunner:
         self._progress = threading.Condition()
         self._waiting: list[str] = []  # inference ids in submission order, still pending
         self.parallelism = 1  # jobs the endpoint runs at once; set by precheck()
+        self.notifications: NotificationWatcher | None = None
         self._lock = threading.Lock()
         self.s3_requests = 0
         clients.client("s3").meta.events.register("before-call.s3.*", self._count)
@@ -304,6 +308,8 @@ class JobRunner:
             params["Body"] = body
         else:
             params["InputLocation"] = input_location
+        if self.notifications is not None:
+            self.notifications.expect(inference_id)
         response = self.clients.client("sagemaker-runtime").invoke_endpoint_async(**params)
         record = JobRecord(
             inference_id=response.get("InferenceId", inference_id),
@@ -344,7 +350,11 @@ class JobRunner:
 
     def wait(self, record: JobRecord, timeout: float) -> tuple[str, bytes] | None:
         """Poll with backoff until the result or failure appears; None on timeout. Another
-        job finishing restarts the backoff from its first, short delay."""
+        job finishing restarts the backoff from its first, short delay. With notifications,
+        wait for the job's SNS message instead and read the result once."""
+        if self.notifications is not None:
+            note = self.notifications.wait_for(record.inference_id, timeout)
+            return None if note is None else self.check(record)
         deadline = self.clock() + timeout
         delays = self.backoff.delays()
         with self._progress:

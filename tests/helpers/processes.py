@@ -5,20 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
 
+from whisper_async.local.runtime import free_port, process_argv
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port", "serve_process", "wait_for_status"]
 
 
 def wait_for_status(url: str, status: int, timeout: float = 60.0) -> float:
@@ -45,16 +41,7 @@ def serve_process(
     env = dict(os.environ, WASYNC_MODEL_DIR=str(model_dir), **(extra_env or {}))
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "whisper_async.serving.main",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        process_argv(port),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

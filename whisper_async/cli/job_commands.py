@@ -82,6 +82,12 @@ def transcribe(
     request_ttl: Annotated[
         str, typer.Option(help="Drop a request still queued after this long")
     ] = "6h",
+    notify_queue: Annotated[
+        str | None,
+        typer.Option(
+            help="SQS queue URL subscribed to the endpoint's SNS topics: wait on it instead of polling S3"
+        ),
+    ] = None,
 ) -> None:
     """Upload audio, queue it on the async endpoint and (with --wait) write the transcripts."""
     from ..inputs import expand
@@ -118,6 +124,10 @@ def transcribe(
         request_ttl=parse_duration(request_ttl),
     )
     runner = JobRunner(app_ctx.clients)
+    if notify_queue:
+        from ..notifications import NotificationWatcher
+
+        runner.notifications = NotificationWatcher(app_ctx.clients, notify_queue)
     note = runner.precheck()
     if note:
         out.warn(note)
@@ -140,9 +150,13 @@ def transcribe(
                 live.update(Group(bar, _table(outcomes)))
 
         emit = None if out.json_mode else out.write
-        report = run_transcribe(
-            runner, request, on_update=on_update, emit=emit, progress=rich_progress_factory(bar)
-        )
+        try:
+            report = run_transcribe(
+                runner, request, on_update=on_update, emit=emit, progress=rich_progress_factory(bar)
+            )
+        finally:
+            if runner.notifications is not None:
+                runner.notifications.stop()
     if out.json_mode:
         for outcome in report.outcomes:
             line = {

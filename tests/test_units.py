@@ -1,0 +1,86 @@
+"""Small pure pieces: error translation, input expansion, backoff, failure messages."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError, NoCredentialsError
+
+from whisper_async.errors import ConfigurationError, ExitCode, translate
+from whisper_async.inputs import expand
+from whisper_async.jobs import failure_message
+from whisper_async.polling import Backoff
+
+
+def test_access_denied_names_the_operation_and_the_policy_command() -> None:
+    error = ClientError(
+        {
+            "Error": {
+                "Code": "AccessDeniedException",
+                "Message": "User: arn:aws:iam::1:user/x is not authorized to perform: sagemaker:CreateEndpoint",
+            }
+        },
+        "CreateEndpoint",
+    )
+    translated = translate(error)
+    assert translated is not None
+    assert (
+        "CreateEndpoint" in translated.message and "sagemaker:CreateEndpoint" in translated.message
+    )
+    assert "wasync iam" in (translated.hint or "")
+    assert translated.exit_code == ExitCode.FAILURE
+
+
+def test_no_credentials_is_a_configuration_error() -> None:
+    translated = translate(NoCredentialsError())
+    assert isinstance(translated, ConfigurationError) and translated.exit_code == 2
+
+
+def test_expand_recurses_folders_globs_and_stdin_without_duplicates(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    for name in ("a/one.wav", "a/two.MP3", "a/notes.txt", "three.flac"):
+        (tmp_path / name).write_bytes(b"x")
+    stdin = [f"{tmp_path / 'three.flac'}\n", "\n", "s3://bucket/key/four.m4a\n"]
+    found = expand([str(tmp_path / "a"), str(tmp_path / "*.flac"), "-"], stdin)
+    assert [f.display.rsplit("/", 1)[-1] for f in found] == [
+        "one.wav",
+        "two.MP3",
+        "three.flac",
+        "four.m4a",
+    ]
+    assert found[-1].s3_uri == "s3://bucket/key/four.m4a" and found[-1].suffix == ".m4a"
+
+
+@pytest.mark.parametrize("argument", ["missing.wav", "nothing-*.wav"])
+def test_expand_refuses_what_does_not_exist(tmp_path: Path, argument: str) -> None:
+    from whisper_async.errors import UsageError
+
+    with pytest.raises(UsageError):
+        expand([str(tmp_path / argument)])
+
+
+def test_backoff_grows_to_its_cap_with_bounded_jitter() -> None:
+    delays = Backoff(first=1, factor=2, cap=8, jitter=0.25).delays(random.Random(7))
+    values = [next(delays) for _ in range(8)]
+    assert 0.75 <= values[0] <= 1.25
+    assert all(6 <= v <= 10 for v in values[4:])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            b'{"error": "undecodable_audio", "message": "cannot decode the audio"}',
+            "cannot decode the audio",
+        ),
+        (
+            b'Received client error (415) from primary with message "{\\"message\\": \\"bad\\"}"',
+            "bad",
+        ),
+        (b"plain\ntext  here", "plain text here"),
+    ],
+)
+def test_failure_message_is_one_line(body: bytes, message: str) -> None:
+    assert failure_message(body) == message
