@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Engine benchmark on CUDA: the article's setup (openai-whisper fp16) against faster-whisper in
 # float16 and int8_float16, batched and not. Run from the repository root on a machine with an
-# NVIDIA GPU, after `make test` (or any install of `.[dev]` with a CUDA build of torch).
-# About 2 minutes on one H200: tiny.en is small, most of the time is start-up.
+# NVIDIA GPU, in an environment with `.[dev]` and a CUDA build of torch (`make test` pins the
+# CPU build; there, `pip install -e ".[dev]"` without constraints.txt gets the CUDA one).
+# Not yet timed on a GPU (no device was lent so far); expected well under 5 minutes on an H200.
+# RUNS=1 LONG_REPEATS=5 shrinks it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}

@@ -11,6 +11,15 @@ from typer.testing import CliRunner
 from whisper_async.cli.app import app
 
 ROLE = "arn:aws:iam::123456789012:role/wasync-test"
+DEPLOY = (
+    "--role",
+    ROLE,
+    "deploy",
+    "--instance",
+    "ml.g4dn.xlarge",
+    "--image-uri",
+    "example/wasync:1",
+)
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]
@@ -43,41 +52,20 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
     assert "No SageMaker execution role" in missing_role.stderr
 
     unknown_model = run(
-        "--role",
-        ROLE,
-        "deploy",
-        "--instance",
-        "ml.g4dn.xlarge",
-        "--image-uri",
-        "example/wasync:1",
+        *DEPLOY,
         "--model",
         "s3://sagemaker-us-east-1-123456789012/wasync/models/nope/model.tar.gz",
     )
     assert unknown_model.exit_code == 1
     assert "does not exist" in unknown_model.stderr
 
-    dry = run(
-        "--role",
-        ROLE,
-        "deploy",
-        "--instance",
-        "ml.g4dn.xlarge",
-        "--image-uri",
-        "example/wasync:1",
-        "--dry-run",
-    )
+    dry = run(*DEPLOY, "--dry-run")
     assert dry.exit_code == 0 and "create_endpoint_config" in dry.stdout
     assert moto_clients.client("sagemaker").list_models()["Models"] == []
 
     deployed = run(
         "--json",
-        "--role",
-        ROLE,
-        "deploy",
-        "--instance",
-        "ml.g4dn.xlarge",
-        "--image-uri",
-        "example/wasync:1",
+        *DEPLOY,
     )
     assert deployed.exit_code == 0, deployed.output
     assert json.loads(deployed.stdout)["model_uri"] == uri
