@@ -138,10 +138,6 @@ def notice_latency(env: dict[str, str], clip: Path, samples: int) -> list[float]
     return delays
 
 
-def timing(values: list[float]) -> Timing:
-    return Timing(statistics.median(values), min(values), max(values), len(values))
-
-
 def measure(count: int, runs: int, workdir: Path) -> dict[str, Any]:
     from tests.helpers.models import tiny_en_ctranslate2
     from whisper_async.local import stack
@@ -176,11 +172,11 @@ def measure(count: int, runs: int, workdir: Path) -> dict[str, Any]:
         stack.down(info.state_dir, grace=5)
     return {
         "count": count,
-        "batch": timing(batches),
-        "loop": timing(loops),
-        "plain": timing(plains),
+        "batch": Timing.of(batches),
+        "loop": Timing.of(loops),
+        "plain": Timing.of(plains),
         "requests_per_job": statistics.median(requests),
-        "latency": timing(latency),
+        "latency": Timing.of(latency),
     }
 
 

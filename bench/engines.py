@@ -121,8 +121,7 @@ def measure(
             check=True,
         )
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        seconds = sorted(result["seconds"])
-        timing = Timing(seconds[len(seconds) // 2], seconds[0], seconds[-1], runs)
+        timing = Timing.of(result["seconds"])
         rows[config] = {
             "description": CONFIGS.get(config, config),
             "timing": timing,

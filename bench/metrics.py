@@ -48,6 +48,12 @@ class Timing:
     maximum: float
     runs: int
 
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Timing:
+        """Median, min and max of some measured seconds."""
+        ordered = sorted(samples)
+        return cls(statistics.median(ordered), ordered[0], ordered[-1], len(ordered))
+
     def ratio_to(self, baseline: Timing) -> float:
         return baseline.median / self.median if self.median else float("inf")
 

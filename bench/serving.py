@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,8 +43,7 @@ def overhead(model_dir: Path, clip: Path, runs: int) -> dict[str, Any]:
         text=True,
         check=True,
     )
-    samples = sorted(float(x) for x in out.stdout.split())
-    direct = Timing(statistics.median(samples), samples[0], samples[-1], runs)
+    direct = Timing.of([float(x) for x in out.stdout.split()])
     body = clip.read_bytes()
     inside: list[float] = []
     with serve_process(model_dir) as (_, url):
@@ -58,8 +56,7 @@ def overhead(model_dir: Path, clip: Path, runs: int) -> dict[str, Any]:
                 inside.append(float(response.json()["timings"]["processing_seconds"]))
 
             served, _ = time_runs(post, runs, warmup=1)
-    engine = sorted(inside[1:])
-    in_server = Timing(statistics.median(engine), engine[0], engine[-1], runs)
+    in_server = Timing.of(inside[1:])
     return {
         "direct": direct,
         "served": served,
@@ -171,13 +168,10 @@ def cold_start(model_dir: Path, runs: int) -> dict[str, Any]:
             process.terminate()
             process.wait()
 
-    def summary(values: list[float]) -> Timing:
-        return Timing(statistics.median(values), min(values), max(values), len(values))
-
     return {
-        "accept": summary(accept),
-        "ready": summary(ready),
-        "load": summary([r - a for r, a in zip(ready, accept, strict=True)]),
+        "accept": Timing.of(accept),
+        "ready": Timing.of(ready),
+        "load": Timing.of([r - a for r, a in zip(ready, accept, strict=True)]),
     }
 
 

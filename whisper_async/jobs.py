@@ -201,7 +201,7 @@ class JobRunner:
             raise Interrupted()
         return woken
 
-    def _completed(self, inference_id: str) -> None:
+    def _completed(self) -> None:
         with self._progress:
             self._completions += 1
             self._progress.notify_all()
@@ -363,7 +363,7 @@ class JobRunner:
             while True:
                 result = self.check(record)
                 if result is not None:
-                    self._completed(record.inference_id)
+                    self._completed()
                     return result
                 # Jobs queued behind others mostly sleep until a job finishes; the ones the
                 # endpoint should be running poll with backoff, from a short delay again
