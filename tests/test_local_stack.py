@@ -150,11 +150,12 @@ def test_notifications_one_per_job_with_the_right_status(local_stack, data_dir: 
 
 
 def test_killing_the_container_mid_job_fails_that_job_and_later_jobs_succeed(
-    local_stack, data_dir: Path
+    local_stack, data_dir: Path, tmp_path: Path
 ) -> None:
-    submitted = json.loads(
-        local_stack.cli("--json", "transcribe", str(data_dir / "en_30s.wav")).stdout
-    )
+    from bench.corpus import build
+
+    long_clip = build(tmp_path, long_repeats=3)[-1]  # seconds of work: still running at the kill
+    submitted = json.loads(local_stack.cli("--json", "transcribe", str(long_clip)).stdout)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         endpoint = json.loads(
@@ -314,23 +315,24 @@ def test_transcribe_waits_on_sqs_notifications_instead_of_polling(
     assert requests <= 7
 
 
-def test_invocation_timeout_and_request_ttl_end_in_the_failure_location(
-    local_stack, data_dir: Path
-) -> None:
+def test_invocation_timeout_ends_in_the_failure_location(local_stack, tmp_path: Path) -> None:
+    from bench.corpus import build
+
+    long_clip = build(tmp_path, long_repeats=3)[-1]  # 93 s of speech: seconds of work, over 1 s
     clients = clients_for(local_stack)
     s3, runtime = clients.client("s3"), clients.client("sagemaker-runtime")
-    s3.upload_file(str(data_dir / "en_30s.wav"), BUCKET, "limits/long.wav")
+    s3.upload_file(str(long_clip), BUCKET, "limits/long.wav")
     response = runtime.invoke_endpoint_async(
         EndpointName="whisper",
         InputLocation=f"s3://{BUCKET}/limits/long.wav",
         InvocationTimeoutSeconds=1,
     )
     failure = response["FailureLocation"].split("/", 3)[3]
+    body = b""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not body:
         try:
             body = s3.get_object(Bucket=BUCKET, Key=failure)["Body"].read()
-            break
         except s3.exceptions.NoSuchKey:
             time.sleep(0.2)
     assert b"InvocationTimeoutSeconds (1s)" in body
