@@ -8,7 +8,7 @@ the CLI writes it: both use this module.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -252,7 +252,3 @@ def defaults_from_env(environ: Mapping[str, str]) -> TranscribeOptions:
         if f"WASYNC_DEFAULT_{name.upper()}" in environ
     }
     return TranscribeOptions().with_values(values)
-
-
-def as_dict(options: TranscribeOptions) -> dict[str, Any]:
-    return asdict(options)

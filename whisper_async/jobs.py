@@ -22,11 +22,11 @@ from .attributes import encode_attributes
 from .clients import Clients
 from .endpoint import describe
 from .errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError, error_code
+from .files import write_atomically
 from .inputs import Input, content_type
 from .notifications import NotificationWatcher
 from .polling import RESULT_BACKOFF, Backoff
 from .progress import ProgressFactory, no_progress
-from .state import write_atomically
 
 INLINE_LIMIT = 128_000  # InvokeEndpointAsync accepts a Body of at most this many bytes
 DEFAULT_TTL = 6 * 3600

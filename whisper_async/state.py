@@ -4,10 +4,9 @@ uploaded. Kept per profile and region in the state directory, so `--image last` 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from .files import write_atomically
 from .settings import Settings
 
 
@@ -33,16 +32,3 @@ def remember(settings: Settings, region: str, key: str, value: str) -> None:
         data = {}
     data[key] = value
     write_atomically(path, json.dumps(data, indent=2) + "\n")
-
-
-def write_atomically(path: Path, text: str | bytes) -> None:
-    """Write via a temporary file in the same folder and rename: never a half-written file."""
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

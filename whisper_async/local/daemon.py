@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..clients import Clients
+from ..files import write_atomically
 from ..settings import SERVICES, Settings
-from ..state import write_atomically
 from .hosting import EndpointHost
 from .profile import LOCAL_REGION, PLACEHOLDER_KEY, STACK_FILE
 from .runtime import free_port

@@ -12,7 +12,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..storage import S3Uri
-from .hosting import Deployment, EndpointHost, Job, deployment_from
+from .hosting import Deployment, EndpointHost, Factory, Job, deployment_from
+from .profile import LOCAL_ACCOUNT as ACCOUNT
 from .validation import ValidationError, validate
 
-ACCOUNT = "123456789012"
 _SERVICE_MODELS = botocore.session.get_session()
 
 
@@ -43,9 +42,7 @@ def _arn(region: str, kind: str, name: str) -> str:
 class ControlPlane:
     """SageMaker's resources for the operations wasync (and most users) need."""
 
-    def __init__(
-        self, region: str, host_factory: Callable[[str, Deployment], EndpointHost]
-    ) -> None:
+    def __init__(self, region: str, host_factory: Factory) -> None:
         self.region = region
         self.host_factory = host_factory
         self.models: dict[str, dict[str, Any]] = {}

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from ..errors import UsageError, WasyncError
-from ..state import write_atomically
+from ..files import write_atomically
 from .daemon import DOWN_REQUEST, UNFINISHED
 from .profile import STACK_FILE, StackInfo, env_lines, read_stack
 

@@ -84,7 +84,7 @@ class ServingState:
             if self.settings.max_concurrency is None:
                 from .engines import default_concurrency
 
-                self.concurrency = default_concurrency(self.settings.model_dir)
+                self.concurrency = default_concurrency(engine.name)
         except BaseException as exc:
             self.failure = f"{type(exc).__name__}: {exc}"
             self.health = Health.FAILED

@@ -229,10 +229,6 @@ def cpu_threads(environ: Mapping[str, str]) -> int:
     return max(1, cores // max(1, int(environ.get("WASYNC_MAX_CONCURRENCY") or 1)))
 
 
-def default_concurrency(model_dir: Path) -> int:
+def default_concurrency(engine_name: str) -> int:
     """One transcription at a time per GPU, and one on CPU."""
-    try:
-        engine = detect_layout(model_dir).engine
-    except ValueError:
-        return 1
-    return max(1, _cuda_devices(engine))
+    return max(1, _cuda_devices(engine_name))
