@@ -8,7 +8,7 @@ from typing import Any
 from botocore.config import Config
 
 from .errors import ConfigurationError
-from .settings import Settings
+from .settings import PLACEHOLDER_KEY, Settings
 
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10)
 
@@ -28,8 +28,6 @@ class Clients:
         import boto3
 
         if self.settings.is_local:
-            from .local.profile import PLACEHOLDER_KEY
-
             if "sagemaker" not in self.settings.endpoint_urls:
                 raise ConfigurationError(
                     f"The local stack is not running (state dir {self.settings.state_dir}).",

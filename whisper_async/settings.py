@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -145,10 +146,48 @@ def resolve(
         if url:
             urls[service] = url
     if values["profile"] == "local":
-        from .local.profile import apply_local_profile
-
         return apply_local_profile(Settings(**values, endpoint_urls=urls, sources=sources))
     return Settings(**values, endpoint_urls=urls, sources=sources)
+
+
+# The local profile: a stack started by `wasync local up` records its URLs in stack.json.
+STACK_FILE = "stack.json"
+LOCAL_REGION = "us-east-1"
+PLACEHOLDER_KEY = "wasync-local"  # moto accepts any credentials; these are not secrets
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    pid: int
+    moto_url: str
+    sagemaker_url: str
+    state_dir: Path
+
+    def endpoint_urls(self) -> dict[str, str]:
+        urls = {service: self.moto_url for service in SERVICES}
+        urls["sagemaker"] = urls["sagemaker-runtime"] = self.sagemaker_url
+        return urls
+
+
+def read_stack(state_dir: Path) -> StackInfo | None:
+    try:
+        data: dict[str, Any] = json.loads((state_dir / STACK_FILE).read_text())
+        return StackInfo(
+            int(data["pid"]), str(data["moto_url"]), str(data["sagemaker_url"]), state_dir
+        )
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def apply_local_profile(settings: Settings) -> Settings:
+    """Fill in the stack's URLs and region; explicit per-service URLs still win."""
+    stack = read_stack(settings.state_dir)
+    urls = {**(stack.endpoint_urls() if stack else {}), **settings.endpoint_urls}
+    sources = dict(settings.sources)
+    region = settings.region
+    if region is None:
+        region, sources["region"] = LOCAL_REGION, "local profile"
+    return settings.with_values(region=region, endpoint_urls=urls, sources=sources)
 
 
 def normalise_prefix(prefix: str) -> str:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from ..settings import LOCAL_REGION, PLACEHOLDER_KEY, STACK_FILE, StackInfo, read_stack
 
-from ..settings import SERVICES, Settings
+__all__ = ["LOCAL_REGION", "PLACEHOLDER_KEY", "STACK_FILE", "StackInfo", "env_lines", "read_stack"]
 
-STACK_FILE = "stack.json"
-LOCAL_REGION = "us-east-1"
 LOCAL_ACCOUNT = "123456789012"
-PLACEHOLDER_KEY = "wasync-local"  # moto accepts any credentials; these are not secrets
 
 # botocore's environment variable names (AWS_ENDPOINT_URL_<service id>)
 SERVICE_ENV_NAMES = {
@@ -28,40 +22,6 @@ SERVICE_ENV_NAMES = {
     "sagemaker": "SAGEMAKER",
     "sagemaker-runtime": "SAGEMAKER_RUNTIME",
 }
-
-
-@dataclass(frozen=True)
-class StackInfo:
-    pid: int
-    moto_url: str
-    sagemaker_url: str
-    state_dir: Path
-
-    def endpoint_urls(self) -> dict[str, str]:
-        urls = {service: self.moto_url for service in SERVICES}
-        urls["sagemaker"] = urls["sagemaker-runtime"] = self.sagemaker_url
-        return urls
-
-
-def read_stack(state_dir: Path) -> StackInfo | None:
-    try:
-        data: dict[str, Any] = json.loads((state_dir / STACK_FILE).read_text())
-        return StackInfo(
-            int(data["pid"]), str(data["moto_url"]), str(data["sagemaker_url"]), state_dir
-        )
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def apply_local_profile(settings: Settings) -> Settings:
-    """Fill in the stack's URLs and region; explicit per-service URLs still win."""
-    stack = read_stack(settings.state_dir)
-    urls = {**(stack.endpoint_urls() if stack else {}), **settings.endpoint_urls}
-    sources = dict(settings.sources)
-    region = settings.region
-    if region is None:
-        region, sources["region"] = LOCAL_REGION, "local profile"
-    return settings.with_values(region=region, endpoint_urls=urls, sources=sources)
 
 
 def env_lines(stack: StackInfo) -> list[str]:
