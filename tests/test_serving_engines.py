@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ from whisper_async.serving.engines import FasterWhisperEngine, load_engine
 
 ENGLISH = ["en_short.wav", "en_numbers.wav", "en_30s.wav", "en_short.mp3"]
 # Measured on these espeak clips: tiny.en int8 greedy scores 0.165 corpus WER after whisper's
-# English normaliser (0.157 before it). The bound leaves room for CPU/library drift, and still
-# fails on a broken decode, resampling or prompt (those give 0.5 and above).
+# English normaliser, batched (the default) and sequential alike. The bound leaves room for
+# CPU/library drift, and still fails on a broken decode, resampling or prompt (0.5 and above).
 WER_BOUND = 0.25
 
 
@@ -66,10 +67,13 @@ def test_openai_engine_on_the_same_weights_agrees_with_faster(
     faster_tiny_en, openai_tiny_en, data_dir: Path
 ) -> None:
     names = ["en_short.wav", "en_30s.wav"]
-    fast = transcripts(faster_tiny_en, data_dir, names, TranscribeOptions())
-    reference = transcripts(openai_tiny_en, data_dir, names, TranscribeOptions())
-    # Same weights, greedy decoding: only int8 vs fp32 arithmetic differs.
+    sequential = TranscribeOptions(batch_size=1)
+    fast = transcripts(faster_tiny_en, data_dir, names, sequential)
+    reference = transcripts(openai_tiny_en, data_dir, names, sequential)
+    # Same weights, same sequential greedy decoding: only int8 vs fp32 arithmetic differs.
     assert word_error_rate(reference, fast) <= 0.1
+    batched = transcripts(faster_tiny_en, data_dir, names, TranscribeOptions())
+    assert word_error_rate(reference, batched) <= 0.1
     assert word_error_rate([reference_text(data_dir / n) for n in names], reference) <= WER_BOUND
 
 
@@ -87,6 +91,24 @@ def test_batched_pipeline_transcribes(faster_tiny_en, data_dir: Path) -> None:
         decode_audio(data_dir / "en_30s.wav"), TranscribeOptions(batch_size=4)
     )
     assert word_error_rate([reference_text(data_dir / "en_30s.wav")], [result.text]) <= 0.3
+
+
+def test_default_batched_output_comes_in_timed_sentence_cues(
+    faster_tiny_en, data_dir: Path
+) -> None:
+    audio = decode_audio(data_dir / "en_30s.wav")
+    plain = faster_tiny_en.transcribe(audio, TranscribeOptions())
+    # One 31 s voice chunk, re-cut by word timings: several cues, none over 8 s, in order.
+    assert len(plain.segments) >= 4
+    assert all("words" not in s for s in plain.segments)
+    assert all(0 < s["end"] - s["start"] <= 8.0 for s in plain.segments)
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(plain.segments))
+    assert [s["id"] for s in plain.segments] == list(range(len(plain.segments)))
+    worded = faster_tiny_en.transcribe(audio, TranscribeOptions(word_timestamps=True))
+    for segment in worded.segments:
+        assert "".join(w["word"] for w in segment["words"]) == segment["text"]
+        assert segment["start"] == segment["words"][0]["start"]
+        assert segment["end"] == segment["words"][-1]["end"]
 
 
 def test_loader_picks_the_engine_from_the_directory_layout(

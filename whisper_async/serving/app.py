@@ -168,6 +168,7 @@ def transcribe_file(engine: Engine, path: Path, options: TranscribeOptions) -> d
         "engine": engine.name,
         "model": engine.model_name,
         "task": options.task,
+        "batch_size": transcription.batch_size,
         "timings": {
             "audio_seconds": round(audio_seconds, 3),
             "processing_seconds": round(elapsed, 3),

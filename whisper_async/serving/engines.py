@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageError
 from ..manifest import detect_layout
+from .cues import Word, cue_pieces
 
 Segment = dict[str, Any]
 
@@ -23,6 +24,7 @@ class Transcription:
     language: str
     language_probability: float
     segments: list[Segment] = field(default_factory=list)
+    batch_size: int = 1  # what decoded it: 1 for sequential windows
 
     @property
     def text(self) -> str:
@@ -53,6 +55,20 @@ def check_language(engine: Engine, options: TranscribeOptions) -> None:
         )
 
 
+def _word(start: float, end: float, text: str, probability: float) -> Word:
+    return {
+        "start": round(float(start), 3),
+        "end": round(float(end), 3),
+        "word": text,
+        "probability": round(float(probability), 4),
+    }
+
+
+def _words(words: Any) -> list[Word]:
+    """faster-whisper's Word tuples as plain dicts."""
+    return [_word(w.start, w.end, w.word, w.probability) for w in words or []]
+
+
 def _segment(index: int, start: float, end: float, text: str, words: Any) -> Segment:
     segment: Segment = {"id": index, "start": round(start, 3), "end": round(end, 3), "text": text}
     if words is not None:
@@ -77,6 +93,8 @@ class FasterWhisperEngine:
             str(model_dir), device=device, compute_type=compute_type, cpu_threads=cpu_threads
         )
         self.multilingual = bool(self.model.model.is_multilingual)
+        # Batching pays on both devices: it turns the decoder's per-token work into matrix work.
+        self.default_batch_size = 16 if device == "cuda" else 8
         self._batched: Any = None
 
     def _pipeline(self) -> Any:
@@ -92,33 +110,32 @@ class FasterWhisperEngine:
             "language": options.language,
             "task": options.task,
             "beam_size": options.beam_size,
-            "word_timestamps": options.word_timestamps,
-            "vad_filter": options.vad_filter,
             "initial_prompt": options.initial_prompt,
         }
-        if options.batch_size > 1:
-            # The batched pipeline cuts the audio into chunks at voice activity, so VAD is on.
-            kwargs["vad_filter"] = True
-            pieces, info = self._pipeline().transcribe(
-                audio, batch_size=options.batch_size, **kwargs
+        batch_size = options.batch_size or self.default_batch_size
+        if batch_size > 1:
+            # Chunks cut at voice activity, decoded side by side without timestamp tokens (the
+            # batched pipeline drops text after a chunk's last timestamp); word timings, which
+            # cost little here, then re-cut the chunks into subtitle-sized cues.
+            found, info = self._pipeline().transcribe(
+                audio, batch_size=batch_size, vad_filter=True, word_timestamps=True, **kwargs
+            )
+            pieces = cue_pieces(
+                (piece.start, piece.end, piece.text, _words(piece.words)) for piece in found
             )
         else:
-            pieces, info = self.model.transcribe(audio, **kwargs)
-        segments = []
-        for index, piece in enumerate(pieces):
-            words = None
-            if options.word_timestamps:
-                words = [
-                    {
-                        "start": round(w.start, 3),
-                        "end": round(w.end, 3),
-                        "word": w.word,
-                        "probability": round(w.probability, 4),
-                    }
-                    for w in piece.words or []
-                ]
-            segments.append(_segment(index, piece.start, piece.end, piece.text, words))
-        return Transcription(info.language, float(info.language_probability), segments)
+            found, info = self.model.transcribe(
+                audio,
+                vad_filter=options.vad_filter,
+                word_timestamps=options.word_timestamps,
+                **kwargs,
+            )
+            pieces = [(piece.start, piece.end, piece.text, _words(piece.words)) for piece in found]
+        segments = [
+            _segment(index, start, end, text, words if options.word_timestamps else None)
+            for index, (start, end, text, words) in enumerate(pieces)
+        ]
+        return Transcription(info.language, float(info.language_probability), segments, batch_size)
 
     def detect_language(self, audio: Any) -> tuple[str, float]:
         if not self.multilingual:
@@ -143,9 +160,9 @@ class OpenAIWhisperEngine:
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
         check_language(self, options)
-        if options.vad_filter or options.batch_size > 1:
+        if options.vad_filter or (options.batch_size or 1) > 1:
             raise OptionError(
-                "vad_filter and batch_size need the faster engine; this endpoint runs openai-whisper"
+                "vad_filter and batch_size above 1 need the faster engine; this endpoint runs openai-whisper"
             )
         language, probability = options.language, 1.0
         if language is None:
@@ -165,12 +182,7 @@ class OpenAIWhisperEngine:
             words = None
             if options.word_timestamps:
                 words = [
-                    {
-                        "start": round(float(w["start"]), 3),
-                        "end": round(float(w["end"]), 3),
-                        "word": w["word"],
-                        "probability": round(float(w["probability"]), 4),
-                    }
+                    _word(w["start"], w["end"], w["word"], w["probability"])
                     for w in piece.get("words", [])
                 ]
             segments.append(
