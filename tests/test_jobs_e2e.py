@@ -143,6 +143,26 @@ def test_every_format_through_fetch(local_stack, data_dir: Path) -> None:
     assert outputs["tsv"].startswith("start\tend\ttext\n")
 
 
+def test_batch_size_reaches_the_engine_and_a_bad_one_is_refused_before_upload(
+    local_stack, data_dir: Path
+) -> None:
+    clip = str(data_dir / "en_30s.wav")
+    decoded = {
+        flags: json.loads(
+            local_stack.cli("transcribe", clip, "--wait", "-f", "json", *flags).stdout
+        )
+        for flags in [(), ("--batch-size", "1")]
+    }
+    assert decoded[()]["batch_size"] == 8  # the CPU default: batched
+    assert decoded[("--batch-size", "1")]["batch_size"] == 1
+    reference = reference_text(data_dir / "en_30s.wav")
+    for result in decoded.values():
+        assert word_error_rate([reference], [result["text"]]) <= 0.3
+    refused = local_stack.cli("transcribe", clip, "--batch-size", "0")
+    assert refused.exit_code == 2
+    assert "batch_size=0 is out of range; allowed 1 to 128" in refused.output
+
+
 def test_paths_from_stdin(local_stack, data_dir: Path, tmp_path: Path) -> None:
     paths = f"{data_dir / 'en_short.wav'}\n{data_dir / 'en_numbers.wav'}\n"
     result = local_stack.cli("transcribe", "-", "--wait", "-o", str(tmp_path), input=paths)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import formats, storage
-from .attributes import encode_attributes
+from .attributes import OptionError, encode_attributes
 from .clients import Clients
 from .endpoint import describe
 from .errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError, error_code
@@ -430,6 +430,15 @@ class TranscribeRequest:
     request_ttl: int = DEFAULT_TTL
     invocation_timeout: int = 3600
 
+    def __post_init__(self) -> None:
+        # Refuse bad options before anything touches AWS, let alone uploads.
+        if self.concurrency < 1:
+            raise UsageError("--concurrency must be at least 1")
+        try:
+            encode_attributes({**self.options, "format": "json"})
+        except OptionError as exc:
+            raise UsageError(str(exc), "see `wasync transcribe --help`") from None
+
 
 def transcribe(
     runner: JobRunner,
@@ -439,10 +448,7 @@ def transcribe(
     progress: ProgressFactory = no_progress,
 ) -> Report:
     """Submit every input (and wait, if asked), `concurrency` at a time."""
-    if request.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
     targets = destinations(request.inputs, request.fmt, request.output_dir, request.overwrite)
-    encode_attributes({**request.options, "format": "json"})  # validate before any upload
     outcomes: list[Outcome | None] = [None] * len(request.inputs)
     deadline = runner.clock() + request.timeout
 

@@ -64,13 +64,24 @@ def transcribe(
         bool, typer.Option("--word-timestamps", help="Word-level timings")
     ] = False,
     vad: Annotated[
-        bool, typer.Option("--vad", help="Skip silence with voice activity detection")
+        bool,
+        typer.Option(
+            "--vad",
+            help="Skip silence with voice activity detection (batched decoding always does)",
+        ),
     ] = False,
     initial_prompt: Annotated[
         str | None, typer.Option(help="Text to prime the decoder (names, jargon)")
     ] = None,
     beam_size: Annotated[
         int | None, typer.Option(help="Beam size [default: the endpoint's]")
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Voice chunks decoded side by side; 1 decodes 30 s windows in sequence "
+            "[default: the endpoint's]"
+        ),
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Files in flight at once")] = 8,
     timeout: Annotated[str, typer.Option(help="Longest wait for results, e.g. 30m, 1h")] = "1h",
@@ -107,6 +118,7 @@ def transcribe(
         "vad_filter": vad or None,
         "initial_prompt": initial_prompt,
         "beam_size": beam_size,
+        "batch_size": batch_size,
     }
     options = {k: v for k, v in options.items() if v is not None}
     if task == "transcribe":
