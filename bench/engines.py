@@ -1,7 +1,7 @@
 """Engine speed, accuracy and memory on the same tiny.en weights.
 
 Each configuration runs in its own process, so its peak memory is its own.
-    python -m bench.engines [--runs 3] [--long-repeats 20] [--device cpu]
+    python -m bench.engines [--runs 3] [--paragraphs N | --corpus DIR] [--device cpu]
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from bench.metrics import Timing, peak_rss_mib, reference_text, word_error_rate
 CONFIGS = {
     "article": "openai-whisper, model.transcribe(path), defaults (the article's setup)",
     "openai-beam5": "openai-whisper, beam search 5",
-    "wasync-default": "wasync's default engine at its defaults (faster-whisper, greedy)",
-    "faster-beam5": "faster-whisper, beam search 5",
-    "faster-batched": "faster-whisper BatchedInferencePipeline, batch 8",
+    "wasync-default": "wasync's default: faster-whisper BatchedInferencePipeline, batch 8, greedy, cues from word timings",
+    "faster-sequential": "faster-whisper, sequential 30 s windows, greedy (`batch_size=1`)",
+    "faster-beam5": "faster-whisper, sequential, beam search 5 (`batch_size=1;beam_size=5`)",
 }
 GPU_CONFIGS = {
     "gpu-float16": ("float16", 1),
@@ -64,8 +64,8 @@ def _transcriber(
     engine = FasterWhisperEngine(model_dir, "tiny.en", device, compute, cpu_threads(os.environ))
     options = {
         "wasync-default": TranscribeOptions(),
-        "faster-beam5": TranscribeOptions(beam_size=5),
-        "faster-batched": TranscribeOptions(batch_size=8),
+        "faster-sequential": TranscribeOptions(batch_size=1),
+        "faster-beam5": TranscribeOptions(batch_size=1, beam_size=5),
     }.get(config, TranscribeOptions(batch_size=batch))
 
     def run_faster(path: Path) -> str:
@@ -88,11 +88,20 @@ def child(
 
 
 def measure(
-    configs: list[str], runs: int, long_repeats: int, device: str, workdir: Path
+    configs: list[str],
+    runs: int,
+    paragraphs: int | None,
+    device: str,
+    workdir: Path,
+    prebuilt: Path | None = None,
 ) -> dict[str, Any]:
     from tests.helpers import models
 
-    clips = corpus.build(workdir / "clips", long_repeats)
+    clips = (
+        corpus.existing(prebuilt)
+        if prebuilt
+        else corpus.build_speech(workdir / "clips", paragraphs)
+    )
     audio = sum(corpus.audio_seconds(c) for c in clips)
     model_dir = models.tiny_en_ctranslate2()
     checkpoint = models.tiny_en_openai(workdir / "openai")
@@ -153,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--long-repeats", type=int, default=20)
+    parser.add_argument(
+        "--paragraphs", type=int, help="speak only the first N paragraphs of the long text"
+    )
+    parser.add_argument("--corpus", type=Path, help="a corpus built by `python -m bench.corpus`")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--model-dir", type=Path)
@@ -171,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
         configs = args.configs.split(",")
-        result = measure(configs, args.runs, args.long_repeats, args.device, Path(directory))
+        result = measure(
+            configs, args.runs, args.paragraphs, args.device, Path(directory), args.corpus
+        )
     print(table(result, configs[0]))
     return 0
 

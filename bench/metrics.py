@@ -32,13 +32,16 @@ def word_error_rate(
     return float(jiwer.wer(list(references), list(hypotheses)))
 
 
-def reference_text(audio: Path) -> str:
-    """The reference transcript that sits beside a test clip (`clip.wav` -> `clip.txt`)."""
-    candidates = [audio.with_name(audio.name + ".txt"), audio.with_suffix(".txt")]
-    for candidate in candidates:
+def reference_path(audio: Path) -> Path:
+    """The reference transcript that sits beside a clip (`clip.wav.txt`, else `clip.txt`)."""
+    for candidate in (audio.with_name(audio.name + ".txt"), audio.with_suffix(".txt")):
         if candidate.is_file():
-            return candidate.read_text().strip()
+            return candidate
     raise FileNotFoundError(f"no reference transcript beside {audio}")
+
+
+def reference_text(audio: Path) -> str:
+    return reference_path(audio).read_text().strip()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,13 @@ def run(*args: str) -> str:
 
 def test_every_benchmark_runs_at_a_tiny_size_and_renders_the_report() -> None:
     out = run("bench.run_all", "--quick")
-    for config in ("article", "openai-beam5", "wasync-default", "faster-beam5", "faster-batched"):
+    for config in (
+        "article",
+        "openai-beam5",
+        "wasync-default",
+        "faster-sequential",
+        "faster-beam5",
+    ):
         assert f"`{config}`" in out
     for measure in (
         "overhead",
