@@ -60,6 +60,7 @@ def test_deploy_creates_model_config_and_async_endpoint(moto_clients, model_uri:
     model = sagemaker.describe_model(ModelName=plan.model_name)
     assert model["PrimaryContainer"]["ModelDataUrl"] == model_uri
     assert model["PrimaryContainer"]["Environment"]["WASYNC_MAX_CONCURRENCY"] == "2"
+    assert "WASYNC_DEFAULT_BATCH_SIZE" not in model["PrimaryContainer"]["Environment"]
     tags = sagemaker.list_tags(ResourceArn=config["EndpointConfigArn"])["Tags"]
     assert {"Key": "managed-by", "Value": "wasync"} in tags
 
@@ -96,6 +97,8 @@ def test_notify_creates_topics_once_and_sets_notification_config(
             "does not exist",
         ),
         ({"startup_timeout": 10}, UsageError, "between 60 and 3600"),
+        ({"default_language": "xx"}, UsageError, "--language: language='xx' is not a Whisper"),
+        ({"default_batch_size": 0}, UsageError, "--batch-size: batch_size=0 is out of range"),
     ],
 )
 def test_bad_inputs_are_refused_before_any_change(
@@ -104,6 +107,15 @@ def test_bad_inputs_are_refused_before_any_change(
     with pytest.raises(error, match=message):
         plan_deploy(moto_clients, request(**overrides))
     assert moto_clients.client("sagemaker").list_models()["Models"] == []
+
+
+def test_request_defaults_reach_the_container_environment(moto_clients, model_uri: str) -> None:
+    plan = plan_deploy(moto_clients, request(default_language="de", default_batch_size=1))
+    deploy(moto_clients, plan, sleep=lambda s: None)
+    model = moto_clients.client("sagemaker").describe_model(ModelName=plan.model_name)
+    environment = model["PrimaryContainer"]["Environment"]
+    assert environment["WASYNC_DEFAULT_LANGUAGE"] == "de"
+    assert environment["WASYNC_DEFAULT_BATCH_SIZE"] == "1"
 
 
 def test_missing_role_says_how_to_get_one(moto_clients, model_uri: str) -> None:

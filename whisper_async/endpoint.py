@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import naming, state, storage
+from .attributes import OptionError, parse_value
 from .clients import Clients
 from .errors import (
     DeploymentFailedError,
@@ -71,7 +72,24 @@ class DeployRequest:
     download_timeout: int = 1800
     compute_type: str | None = None
     default_language: str | None = None
+    default_batch_size: int | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+
+
+def request_defaults(request: DeployRequest) -> dict[str, str]:
+    """The container's WASYNC_DEFAULT_* variables, checked here: a bad one would only surface
+    as a container that never turns healthy."""
+    defaults = {"language": request.default_language, "batch_size": request.default_batch_size}
+    environment = {}
+    for name, value in defaults.items():
+        if value is None:
+            continue
+        try:
+            parse_value(name, str(value))
+        except OptionError as exc:
+            raise UsageError(f"--{name.replace('_', '-')}: {exc}") from None
+        environment[f"WASYNC_DEFAULT_{name.upper()}"] = str(value)
+    return environment
 
 
 @dataclass(frozen=True)
@@ -216,6 +234,7 @@ def plan_deploy(
     ):
         if not 60 <= value <= 3600:
             raise UsageError(f"--{name}-timeout must be between 60 and 3600 seconds, not {value}")
+    defaults = request_defaults(request)
     notes = [w for w in [check_instance_type(request.instance_type)] if w]
     model_uri, image_uri, role_arn = resolve_inputs(clients, request)
     bucket = storage.ensure_bucket(clients)
@@ -223,8 +242,7 @@ def plan_deploy(
     environment = {"WASYNC_MAX_CONCURRENCY": str(request.max_concurrency), **request.environment}
     if request.compute_type:
         environment["WASYNC_COMPUTE_TYPE"] = request.compute_type
-    if request.default_language:
-        environment["WASYNC_DEFAULT_LANGUAGE"] = request.default_language
+    environment.update(defaults)
     output_config: dict[str, Any] = {
         "S3OutputPath": f"s3://{bucket}/{naming.output_prefix(settings.prefix, endpoint)}",
         "S3FailurePath": f"s3://{bucket}/{naming.failure_prefix(settings.prefix, endpoint)}",

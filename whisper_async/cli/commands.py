@@ -100,6 +100,13 @@ def deploy(
     language: Annotated[
         str | None, typer.Option(help="Default language for requests that set none")
     ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Default batch size for requests that set none; 1 decodes in sequence "
+            "[default: the engine's: 8 on CPU, 16 on GPU]"
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until InService")] = True,
     timeout: Annotated[str, typer.Option(help="How long to wait, e.g. 30m")] = "45m",
     dry_run: Annotated[bool, typer.Option(help="Print the API calls and change nothing")] = False,
@@ -123,6 +130,7 @@ def deploy(
         download_timeout=download_timeout,
         compute_type=compute_type,
         default_language=language,
+        default_batch_size=batch_size,
     )
     plan = plan_deploy(app_ctx.clients, request)
     for warning in plan.warnings:
