@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import DATA
-from bench.metrics import Timing
+from bench.metrics import Spread
 
 BUCKET = "sagemaker-us-east-1-123456789012"
 
@@ -172,11 +172,11 @@ def measure(count: int, runs: int, workdir: Path) -> dict[str, Any]:
         stack.down(info.state_dir, grace=5)
     return {
         "count": count,
-        "batch": Timing.of(batches),
-        "loop": Timing.of(loops),
-        "plain": Timing.of(plains),
+        "batch": Spread.of(batches),
+        "loop": Spread.of(loops),
+        "plain": Spread.of(plains),
         "requests_per_job": statistics.median(requests),
-        "latency": Timing.of(latency),
+        "latency": Spread.of(latency),
     }
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import corpus
-from bench.metrics import Timing, peak_rss_mib, reference_text, word_error_rate
+from bench.metrics import Spread, peak_rss_mib, reference_text, word_error_rate
 
 CONFIGS = {
     "article": "openai-whisper, model.transcribe(path), defaults (the article's setup)",
@@ -79,12 +79,17 @@ def child(
 ) -> dict[str, Any]:
     transcribe = _transcriber(config, model_dir, checkpoint, device)
     transcribe(clips[0])  # warm-up: first-call allocations are not the steady state
-    samples, texts = [], []
+    samples, texts_per_run = [], []
     for _ in range(runs):
         started = time.perf_counter()
-        texts = [transcribe(clip) for clip in clips]
+        texts_per_run.append([transcribe(clip) for clip in clips])
         samples.append(time.perf_counter() - started)
-    return {"config": config, "seconds": samples, "texts": texts, "peak_rss_mib": peak_rss_mib()}
+    return {
+        "config": config,
+        "seconds": samples,
+        "texts_per_run": texts_per_run,
+        "peak_rss_mib": peak_rss_mib(),
+    }
 
 
 def measure(
@@ -130,12 +135,16 @@ def measure(
             check=True,
         )
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        timing = Timing.of(result["seconds"])
+        timing = Spread.of(result["seconds"])
         rows[config] = {
             "description": CONFIGS.get(config, config),
             "timing": timing,
             "rtf": timing.median / audio,
-            "wer": word_error_rate(references, result["texts"]),
+            # Per run: the temperature fallback of sequential decoding samples at random, so
+            # WER can differ between runs of the same configuration.
+            "wer_runs": Spread.of(
+                [word_error_rate(references, texts) for texts in result["texts_per_run"]]
+            ),
             "peak_rss_mib": result["peak_rss_mib"],
         }
     return {"audio_seconds": audio, "clips": [c.name for c in clips], "rows": rows}
@@ -146,14 +155,16 @@ def table(result: dict[str, Any], baseline: str) -> str:
     lines = [
         f"Audio: {result['audio_seconds'] / 60:.1f} min in {len(result['clips'])} files ({', '.join(result['clips'])}).",
         "",
-        "| configuration | RTF (median) | time median [min-max] | speed vs baseline | WER | WER - baseline | peak RSS |",
+        "| configuration | RTF (median) | time median [min-max] | speed vs baseline | WER median [min-max] | WER - baseline | peak RSS |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, row in result["rows"].items():
-        t: Timing = row["timing"]
+        t: Spread = row["timing"]
+        w: Spread = row["wer_runs"]
         lines.append(
             f"| `{name}`: {row['description']} | {row['rtf']:.3f} | {t.median:.1f} s [{t.minimum:.1f}-{t.maximum:.1f}] "
-            f"| {t.ratio_to(base['timing']):.2f}x | {row['wer']:.3f} | {row['wer'] - base['wer']:+.3f} | {row['peak_rss_mib']:.0f} MiB |"
+            f"| {t.ratio_to(base['timing']):.2f}x | {w.median:.3f} [{w.minimum:.3f}-{w.maximum:.3f}] "
+            f"| {w.median - base['wer_runs'].median:+.3f} | {row['peak_rss_mib']:.0f} MiB |"
         )
     return "\n".join(lines)
 

@@ -45,23 +45,24 @@ def reference_text(audio: Path) -> str:
 
 
 @dataclass(frozen=True)
-class Timing:
+class Spread:
+    """Median, min and max of repeated measurements: seconds, or a WER per run."""
+
     median: float
     minimum: float
     maximum: float
     runs: int
 
     @classmethod
-    def of(cls, samples: Sequence[float]) -> Timing:
-        """Median, min and max of some measured seconds."""
+    def of(cls, samples: Sequence[float]) -> Spread:
         ordered = sorted(samples)
         return cls(statistics.median(ordered), ordered[0], ordered[-1], len(ordered))
 
-    def ratio_to(self, baseline: Timing) -> float:
+    def ratio_to(self, baseline: Spread) -> float:
         return baseline.median / self.median if self.median else float("inf")
 
 
-def time_runs(fn: Callable[[], Any], runs: int = 3, warmup: int = 0) -> tuple[Timing, Any]:
+def time_runs(fn: Callable[[], Any], runs: int = 3, warmup: int = 0) -> tuple[Spread, Any]:
     """Run `fn` several times; return the timing summary and the last result."""
     result = None
     for _ in range(warmup):
@@ -71,7 +72,7 @@ def time_runs(fn: Callable[[], Any], runs: int = 3, warmup: int = 0) -> tuple[Ti
         started = time.perf_counter()
         result = fn()
         samples.append(time.perf_counter() - started)
-    return Timing(statistics.median(samples), min(samples), max(samples), runs), result
+    return Spread.of(samples), result
 
 
 def peak_rss_mib(pid: int | None = None) -> float:

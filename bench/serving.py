@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bench import corpus
-from bench.metrics import Timing, peak_rss_mib, time_runs
+from bench.metrics import Spread, peak_rss_mib, time_runs
 from tests.helpers import models
 from tests.helpers.processes import serve_process, wait_for_status
 from whisper_async.local.runtime import free_port, process_argv
@@ -43,7 +43,7 @@ def overhead(model_dir: Path, clip: Path, runs: int) -> dict[str, Any]:
         text=True,
         check=True,
     )
-    direct = Timing.of([float(x) for x in out.stdout.split()])
+    direct = Spread.of([float(x) for x in out.stdout.split()])
     body = clip.read_bytes()
     inside: list[float] = []
     with serve_process(model_dir) as (_, url):
@@ -56,7 +56,7 @@ def overhead(model_dir: Path, clip: Path, runs: int) -> dict[str, Any]:
                 inside.append(float(response.json()["timings"]["processing_seconds"]))
 
             served, _ = time_runs(post, runs, warmup=1)
-    in_server = Timing.of(inside[1:])
+    in_server = Spread.of(inside[1:])
     return {
         "direct": direct,
         "served": served,
@@ -169,9 +169,9 @@ def cold_start(model_dir: Path, runs: int) -> dict[str, Any]:
             process.wait()
 
     return {
-        "accept": Timing.of(accept),
-        "ready": Timing.of(ready),
-        "load": Timing.of([r - a for r, a in zip(ready, accept, strict=True)]),
+        "accept": Spread.of(accept),
+        "ready": Spread.of(ready),
+        "load": Spread.of([r - a for r, a in zip(ready, accept, strict=True)]),
     }
 
 
