@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import client, engines, serving
+from bench import client, engines, serving, thread_probe
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 PACKAGES = (
@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         serving_result = serving.measure(
             max(runs, 5) if not args.quick else 1, body, repeats, workdir / "serving"
         )
+        print("thread probe ...", file=sys.stderr, flush=True)
+        probe_result = thread_probe.measure(1 if args.quick else 5)
         print("client ...", file=sys.stderr, flush=True)
         client_result = client.measure(clips, 1 if args.quick else 3, workdir / "client")
     sections = [
@@ -138,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         f"`python -m bench.serving --runs {max(runs, 5)} --body-mib {body} --long-repeats {repeats}` (faster engine, tiny.en, CPU).",
         "",
         serving.report(serving_result),
+        "",
+        "### Where the model is created",
+        "",
+        f"`python -m bench.thread_probe --runs {1 if args.quick else 5}`: faster-whisper's model created on the main "
+        "thread or on a helper thread, in fresh processes (why the faster engine creates it on a helper thread).",
+        "",
+        thread_probe.report(probe_result),
         "",
         "## 4. The client through the local stack",
         "",

@@ -37,6 +37,7 @@ def test_every_benchmark_runs_at_a_tiny_size_and_renders_the_report() -> None:
         "shell loop",
         "plain boto3",
         "S3 requests per job",
+        "model created on",
     ):
         assert measure in out
     assert "| goal | measured | verdict |" in out

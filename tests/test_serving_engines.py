@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from bench.metrics import reference_text, word_error_rate
 from whisper_async.attributes import TranscribeOptions
 from whisper_async.serving.audio import decode_audio
-from whisper_async.serving.engines import FasterWhisperEngine, load_engine
+from whisper_async.serving.engines import FasterWhisperEngine, load_engine, on_helper_thread
 
 ENGLISH = ["en_short.wav", "en_numbers.wav", "en_30s.wav", "en_short.mp3"]
 # Measured on these espeak clips: tiny.en int8 greedy scores 0.165 corpus WER after whisper's
@@ -117,3 +118,12 @@ def test_loader_picks_the_engine_from_the_directory_layout(
     assert load_engine(tiny_en_dir, {}).name == "faster"
     openai = load_engine(tiny_en_pt_dir, {})
     assert openai.name == "openai" and openai.model_name == "tiny.en"
+
+
+def test_helper_thread_returns_the_value_and_reraises_the_error() -> None:
+    def fail() -> None:
+        raise ValueError("bad weights")
+
+    assert on_helper_thread(lambda: threading.current_thread().name) == "ctranslate2-loader"
+    with pytest.raises(ValueError, match="bad weights"):
+        on_helper_thread(fail)
