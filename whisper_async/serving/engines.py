@@ -83,7 +83,7 @@ T = TypeVar("T")
 def on_helper_thread(build: Callable[[], T]) -> T:
     """Run `build` on a short-lived thread and return its result (or raise its error).
 
-    A CTranslate2 model created on the main thread decodes 1.5-2x slower on CPU than one
+    A CTranslate2 model created on the main thread decodes 1.4-2x slower on CPU than one
     created on another thread (measured by bench/thread_probe.py on the 2-core benchmark
     machine; the cause is not known). The server's loader thread always avoided this; creating
     the model here gives every caller the fast path.
