@@ -6,6 +6,7 @@ python -m bench.serving [--runs 5] [--body-mib 1024]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ def overhead(model_dir: Path, clip: Path, runs: int) -> dict[str, Any]:
         text=True,
         check=True,
     )
-    direct = Spread.of([float(x) for x in out.stdout.split()])
+    direct = Spread(**json.loads(out.stdout))
     body = clip.read_bytes()
     inside: list[float] = []
     with serve_process(model_dir) as (_, url):
@@ -66,19 +68,16 @@ def overhead(model_dir: Path, clip: Path, runs: int) -> dict[str, Any]:
     }
 
 
-def direct_child(model_dir: Path, clip: Path, runs: int) -> list[float]:
+def direct_child(model_dir: Path, clip: Path, runs: int) -> Spread:
     from whisper_async.attributes import TranscribeOptions
     from whisper_async.serving.audio import decode_audio
     from whisper_async.serving.engines import load_engine
 
     engine = load_engine(model_dir, os.environ)
-    samples = []
-    for index in range(runs + 1):
-        started = time.perf_counter()
-        engine.transcribe(decode_audio(clip), TranscribeOptions())
-        if index:  # the first call is the warm-up, as on the served side
-            samples.append(time.perf_counter() - started)
-    return samples
+    timing, _ = time_runs(
+        lambda: engine.transcribe(decode_audio(clip), TranscribeOptions()), runs, warmup=1
+    )
+    return timing
 
 
 def ping_under_load(model_dir: Path, long_clip: Path) -> dict[str, Any]:
@@ -220,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--direct-child", nargs=2, type=Path)
     args = parser.parse_args(argv)
     if args.direct_child:
-        print(" ".join(f"{x:.6f}" for x in direct_child(*args.direct_child, args.runs)))
+        print(json.dumps(asdict(direct_child(*args.direct_child, args.runs))))
         return 0
     with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
         result = measure(args.runs, args.body_mib, args.long_repeats, Path(directory))

@@ -17,48 +17,34 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bench.corpus import DATA
-from bench.metrics import Spread
+from bench.metrics import Spread, time_runs
 
 SIDES = ("main", "helper")
 
 
-def child(side: str, model_dir: Path, runs: int) -> dict[str, Any]:
+def child(side: str, model_dir: Path, runs: int) -> Spread:
     from faster_whisper import WhisperModel
 
     from whisper_async.serving.audio import decode_audio
-    from whisper_async.serving.engines import cpu_threads
+    from whisper_async.serving.engines import cpu_threads, on_helper_thread
 
     def build() -> Any:
         return WhisperModel(
             str(model_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads(os.environ)
         )
 
-    if side == "main":
-        model = build()
-    else:
-        box: dict[str, Any] = {}
-        loader = threading.Thread(target=lambda: box.update(model=build()))
-        loader.start()
-        loader.join()
-        model = box["model"]
+    model = build() if side == "main" else on_helper_thread(build)
     audio = decode_audio(DATA / "en_30s.wav")
-    samples = []
-    for index in range(runs + 1):
-        started = time.perf_counter()
-        segments, _ = model.transcribe(audio, beam_size=1)
-        list(segments)
-        if index:  # the first call is the warm-up
-            samples.append(time.perf_counter() - started)
-    return {"seconds": samples}
+    timing, _ = time_runs(lambda: list(model.transcribe(audio, beam_size=1)[0]), runs, warmup=1)
+    return timing
 
 
-def measure(runs: int) -> dict[str, Any]:
+def measure(runs: int) -> dict[str, Spread]:
     from tests.helpers import models
 
     model_dir = models.tiny_en_ctranslate2()
@@ -66,17 +52,13 @@ def measure(runs: int) -> dict[str, Any]:
     for side in SIDES:
         argv = [sys.executable, "-m", "bench.thread_probe", "--runs", str(runs)]
         out = subprocess.run(
-            [*argv, "--child", side, str(model_dir)],
-            capture_output=True,
-            text=True,
-            check=True,
+            [*argv, "--child", side, str(model_dir)], capture_output=True, text=True, check=True
         )
-        found = json.loads(out.stdout.strip().splitlines()[-1])
-        result[side] = Spread.of(found["seconds"])
+        result[side] = Spread(**json.loads(out.stdout.strip().splitlines()[-1]))
     return result
 
 
-def report(result: dict[str, Any]) -> str:
+def report(result: dict[str, Spread]) -> str:
     lines = ["| model created on | en_30s.wav, sequential greedy: median [min-max] |", "|---|---|"]
     for side in SIDES:
         t: Spread = result[side]
@@ -96,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         side, model_dir = args.child
-        print(json.dumps(child(side, Path(model_dir), args.runs)))
+        print(json.dumps(asdict(child(side, Path(model_dir), args.runs))))
         return 0
     print(report(measure(args.runs)))
     return 0
