@@ -112,7 +112,7 @@ class FasterWhisperEngine:
     def __init__(
         self, model_dir: Path, model_name: str, device: str, compute_type: str, cpu_threads: int = 0
     ) -> None:
-        from faster_whisper import WhisperModel
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self.model_name = model_name
         self.device = device
@@ -125,14 +125,7 @@ class FasterWhisperEngine:
         self.multilingual = bool(self.model.model.is_multilingual)
         # Batching pays on both devices: it turns the decoder's per-token work into matrix work.
         self.default_batch_size = 16 if device == "cuda" else 8
-        self._batched: Any = None
-
-    def _pipeline(self) -> Any:
-        if self._batched is None:
-            from faster_whisper import BatchedInferencePipeline
-
-            self._batched = BatchedInferencePipeline(model=self.model)
-        return self._batched
+        self.batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
         check_language(self, options)
@@ -147,11 +140,8 @@ class FasterWhisperEngine:
             # Chunks cut at voice activity, decoded side by side without timestamp tokens (the
             # batched pipeline drops text after a chunk's last timestamp); word timings (about
             # an eighth of the work on CPU) then re-cut the chunks into subtitle-sized cues.
-            found, info = self._pipeline().transcribe(
+            found, info = self.batched.transcribe(
                 audio, batch_size=batch_size, vad_filter=True, word_timestamps=True, **kwargs
-            )
-            pieces = cue_pieces(
-                (piece.start, piece.end, piece.text, _words(piece.words)) for piece in found
             )
         else:
             found, info = self.model.transcribe(
@@ -160,7 +150,9 @@ class FasterWhisperEngine:
                 word_timestamps=options.word_timestamps,
                 **kwargs,
             )
-            pieces = [(piece.start, piece.end, piece.text, _words(piece.words)) for piece in found]
+        pieces = [(piece.start, piece.end, piece.text, _words(piece.words)) for piece in found]
+        if batch_size > 1:
+            pieces = cue_pieces(pieces)
         segments = [
             _segment(index, start, end, text, words if options.word_timestamps else None)
             for index, (start, end, text, words) in enumerate(pieces)
