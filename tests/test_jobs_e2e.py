@@ -143,9 +143,7 @@ def test_every_format_through_fetch(local_stack, data_dir: Path) -> None:
     assert outputs["tsv"].startswith("start\tend\ttext\n")
 
 
-def test_batch_size_reaches_the_engine_and_a_bad_one_is_refused_before_upload(
-    local_stack, data_dir: Path
-) -> None:
+def test_batch_size_reaches_the_engine_and_a_bad_one_exits_2(local_stack, data_dir: Path) -> None:
     clip = str(data_dir / "en_30s.wav")
     decoded = {
         flags: json.loads(
