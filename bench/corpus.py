@@ -69,25 +69,13 @@ def build_speech(target: Path, paragraph_count: int | None = None) -> list[Path]
     clips = _copy_short(target)
     text = "\n\n".join(paragraphs(paragraph_count))
     raw, speech = target / "speech.raw.wav", target / "speech.wav"
-    (target / "speech.input.txt").write_text(text + "\n")
     # Same voice and rate as tests/data/make_clips.sh; sox resamples to Whisper's 16 kHz mono.
-    subprocess.run(
-        [
-            "espeak-ng",
-            "-v",
-            "en-us",
-            "-s",
-            "150",
-            "-f",
-            str(target / "speech.input.txt"),
-            "-w",
-            str(raw),
-        ],
-        check=True,
-    )
-    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(speech)], check=True)
+    espeak = ["espeak-ng", "-v", "en-us", "-s", "150", "--stdin", "-w", str(raw)]
+    subprocess.run(espeak, input=text + "\n", text=True, check=True)
+    # -D: no dither, whose random noise would make every build of the corpus differ.
+    sox = ["sox", "-D", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(speech)]
+    subprocess.run(sox, check=True)
     raw.unlink()
-    (target / "speech.input.txt").unlink()
     (target / "speech.wav.txt").write_text(" ".join(text.split()) + "\n")
     clips.append(speech)
     return clips
