@@ -25,7 +25,7 @@ def test_every_benchmark_runs_at_a_tiny_size_and_renders_the_report() -> None:
         "article",
         "openai-beam5",
         "wasync-default",
-        "faster-sequential",
+        "faster-batched",
         "faster-beam5",
     ):
         assert f"`{config}`" in out

@@ -123,8 +123,10 @@ class FasterWhisperEngine:
             )
         )
         self.multilingual = bool(self.model.model.is_multilingual)
-        # Batching pays on both devices: it turns the decoder's per-token work into matrix work.
-        self.default_batch_size = 16 if device == "cuda" else 8
+        # Sequential 30 s windows by default: on held-back speech with pauses the batched
+        # pipeline dropped whole phrases at its VAD chunk edges (issue 18), and a user must never
+        # get a shorter transcript in exchange for speed. Batching stays one option away.
+        self.default_batch_size = 1
         self.batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
