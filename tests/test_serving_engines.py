@@ -73,7 +73,10 @@ def test_openai_engine_on_the_same_weights_agrees_with_faster(
     reference = transcripts(openai_tiny_en, data_dir, names, sequential)
     # Same weights, same sequential greedy decoding: only int8 vs fp32 arithmetic differs.
     assert word_error_rate(reference, fast) <= 0.1
-    assert faster_tiny_en.transcribe(decode_audio(data_dir / names[0]), TranscribeOptions()).batch_size == 1
+    assert (
+        faster_tiny_en.transcribe(decode_audio(data_dir / names[0]), TranscribeOptions()).batch_size
+        == 1
+    )
     batched = transcripts(faster_tiny_en, data_dir, names, TranscribeOptions(batch_size=8))
     assert word_error_rate(reference, batched) <= 0.1
     assert word_error_rate([reference_text(data_dir / n) for n in names], reference) <= WER_BOUND
@@ -104,9 +107,7 @@ def test_batched_output_comes_in_timed_sentence_cues(faster_tiny_en, data_dir: P
     assert all(0 < s["end"] - s["start"] <= 8.0 for s in plain.segments)
     assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(plain.segments))
     assert [s["id"] for s in plain.segments] == list(range(len(plain.segments)))
-    worded = faster_tiny_en.transcribe(
-        audio, TranscribeOptions(batch_size=8, word_timestamps=True)
-    )
+    worded = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=8, word_timestamps=True))
     for segment in worded.segments:
         assert "".join(w["word"] for w in segment["words"]) == segment["text"]
         assert segment["start"] == segment["words"][0]["start"]
