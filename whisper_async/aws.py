@@ -124,7 +124,7 @@ def from_client_error(exc: Any, service: str | None = None) -> AwsError:
         return AlreadyExistsError(f"{operation}: {message}", **where)
     if code in THROTTLED:
         return ThrottledError(
-            f"AWS kept throttling {operation} ({code}) after {MAX_ATTEMPTS} attempts.",
+            f"AWS kept throttling {operation} ({code}) through every retry.",
             "wait a moment and re-run, or lower --concurrency",
             **where,
         )
