@@ -305,7 +305,7 @@ def test_a_throttled_call_the_retries_cannot_save_is_a_throttled_error(
         )
         with pytest.raises(ThrottledError, match="throttling GetCallerIdentity"):
             aws.BoundaryClient(raw, "sts").get_caller_identity()
-        assert _Throttling.seen == 2
+        assert _Throttling.seen >= 2  # retried before giving up
     finally:
         _Throttling.throttle = 2
 
