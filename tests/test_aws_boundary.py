@@ -47,7 +47,13 @@ NOT_FOUND_CASES = [
         "ValidationException",
         "Could not find endpoint configuration 'c'.",
     ),
-    ("sagemaker", "delete_model", {"ModelName": "m"}, "ValidationException", "Could not find model"),
+    (
+        "sagemaker",
+        "delete_model",
+        {"ModelName": "m"},
+        "ValidationException",
+        "Could not find model",
+    ),
     (
         "sagemaker-runtime",
         "invoke_endpoint_async",
@@ -196,7 +202,13 @@ def test_other_errors_are_not_mistaken_for_not_found(
         ("s3", "create_bucket", {"Bucket": "b"}, "BucketAlreadyOwnedByYou", AlreadyExistsError),
         ("sagemaker", "list_endpoints", {}, "ThrottlingException", ThrottledError),
         ("s3", "head_bucket", {"Bucket": "b"}, "SlowDown", ThrottledError),
-        ("sagemaker", "create_endpoint", {"EndpointName": "e", "EndpointConfigName": "c"}, "AccessDeniedException", AccessDeniedError),
+        (
+            "sagemaker",
+            "create_endpoint",
+            {"EndpointName": "e", "EndpointConfigName": "c"},
+            "AccessDeniedException",
+            AccessDeniedError,
+        ),
         ("sns", "create_topic", {"Name": "t"}, "AuthorizationError", AccessDeniedError),
     ],
 )
