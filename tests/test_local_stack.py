@@ -256,7 +256,7 @@ def test_lifecycle_update_to_a_second_model_then_delete(
     )
     assert json.loads(german.stdout)["language"] == "de"
     status = json.loads(stack.cli("--json", "-e", "multi", "status").stdout)
-    assert status["model_data"] == second["uri"] and status["autoscaling"]["min"] == 0
+    assert status["model_data"] == second["uri"] and status["autoscaling"]["min_capacity"] == 0
     logs = stack.cli("-e", "multi", "logs", "--since", "10m")
     assert logs.exit_code == 0 and "model" in logs.stdout.lower()
     deleted = stack.cli("--json", "-e", "multi", "delete", "--yes")

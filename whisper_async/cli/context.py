@@ -95,7 +95,12 @@ class AppContext:
         if self._clients is None:
             from ..clients import Clients
 
-            self._clients = Clients(self.settings)
+            settings = self.settings
+            self.output.debug(
+                f"profile {settings.profile}, region {settings.region or '(from the AWS profile)'}, "
+                f"endpoint {settings.endpoint}"
+            )
+            self._clients = Clients(settings)
         return self._clients
 
 
