@@ -35,7 +35,11 @@ def both_positions(option: tuple[str, ...], *command: str) -> list[tuple[str, ..
         (("--endpoint", "asr"), "endpoint", "asr"),
         (("--bucket", "my-audio"), "bucket", "my-audio"),
         (("--prefix", "team/"), "prefix", "team/"),
-        (("--role", "arn:aws:iam::123456789012:role/r"), "role_arn", "arn:aws:iam::123456789012:role/r"),
+        (
+            ("--role", "arn:aws:iam::123456789012:role/r"),
+            "role_arn",
+            "arn:aws:iam::123456789012:role/r",
+        ),
         (("--image", "example/wasync:2"), "image_uri", "example/wasync:2"),
         (("--local",), "profile", "local"),
     ],

@@ -150,9 +150,7 @@ def _finished_job(clients: Any) -> str:
     return "job1"
 
 
-def test_fetch_prints_one_document_with_the_transcript_inside(
-    moto_clients, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_fetch_prints_one_document_with_the_transcript_inside(moto_clients, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     job = _finished_job(moto_clients)
     fetched = check("fetch", run("fetch", job))[0]
     assert fetched["state"] == "done" and fetched["text"].strip() == "Hello there."
@@ -171,19 +169,24 @@ def test_local_commands_without_a_stack_print_their_documented_json(tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_stack_commands_print_their_documented_json(local_stack, data_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_stack_commands_print_their_documented_json(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     lines = check(
         "transcribe",
         local_stack.cli("--json", "transcribe", str(data_dir / "en_short.wav"), "--wait").stdout,
     )
     assert lines[0]["state"] == "done" and "lazy dog" in lines[0]["text"].lower()
     variables = check(
-        "local env", local_stack.cli("--json", "local", "env", "--state-dir", str(local_stack.state_dir)).stdout
+        "local env",
+        local_stack.cli("--json", "local", "env", "--state-dir", str(local_stack.state_dir)).stdout,
     )[0]
     assert variables["WASYNC_PROFILE"] == "local"
     running = check(
         "local status",
-        local_stack.cli("--json", "local", "status", "--state-dir", str(local_stack.state_dir)).stdout,
+        local_stack.cli(
+            "--json", "local", "status", "--state-dir", str(local_stack.state_dir)
+        ).stdout,
     )[0]
     assert running["running"] is True and running["endpoints"]
     own = ("--state-dir", str(tmp_path / "own"))

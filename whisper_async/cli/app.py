@@ -6,8 +6,6 @@ cycle). Global options are accepted before the command and after it, as users of
 and gh expect: `wasync status --region eu-west-1`, `wasync transcribe a.mp3 --json`.
 """
 
-from __future__ import annotations
-
 import copy
 from collections.abc import Callable
 from pathlib import Path

@@ -2,7 +2,8 @@
 config show. Each parses, calls one capability and renders its result; `app.py` registers
 them. Capability modules are imported inside each command, so start-up stays fast."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer would evaluate every annotation
+# string of every command at start-up, which costs more than the annotations themselves.
 
 from typing import Annotated
 

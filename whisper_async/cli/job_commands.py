@@ -1,15 +1,13 @@
 """The everyday commands: transcribe, fetch and jobs; `app.py` registers them."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer would evaluate every annotation
+# string of every command at start-up, which costs more than the annotations themselves.
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
 
 from . import render
 from .context import current, finish
@@ -23,7 +21,7 @@ STATE_STYLE = {
 }
 
 
-def _table(outcomes: list) -> Table:
+def _table(outcomes: list) -> Any:
     table = render.table(
         ("file", "state", "job", "result"),
         (
@@ -100,6 +98,9 @@ def transcribe(
     ] = None,
 ) -> None:
     """Upload audio, queue it on the async endpoint and (with --wait) write the transcripts."""
+    from rich.console import Group
+    from rich.live import Live
+
     from ..durations import parse_duration
     from ..inputs import expand
     from ..jobs import JobRunner, TranscribeRequest

@@ -1,12 +1,12 @@
 """`wasync local up|down|status|env|logs`: the offline stack. `app.py` registers them."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer would evaluate every annotation
+# string of every command at start-up, which costs more than the annotations themselves.
 
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from . import render
 from .context import current, finish
@@ -51,7 +51,7 @@ def local_down(
     """Stop everything the stack started; name every job it did not finish."""
     from ..local import stack
 
-    def human(console: Console, result: Any) -> None:
+    def human(console: Any, result: Any) -> None:
         console.print(
             render.text("local stack stopped" if result.stopped else "no local stack was running")
         )
@@ -67,7 +67,7 @@ def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
 
     info = stack.status(_state_dir(ctx, state_dir))
 
-    def human(console: Console, info: Any) -> None:
+    def human(console: Any, info: Any) -> None:
         if not info["running"]:
             console.print(render.text(f"no local stack runs from {info['state_dir']}"))
             return

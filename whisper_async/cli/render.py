@@ -23,15 +23,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from ..errors import ExitCode, WasyncError
 from ..progress import Advance, ProgressFactory
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rich is imported when something is printed: `--version` stays fast
+    from rich.console import Console
     from rich.progress import Progress
+    from rich.table import Table
+    from rich.text import Text
 
     from ..endpoint import DeployPlan, DeployResult
     from ..iam import IamDocuments, RolePlan
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
     from ..teardown import DeletePlan, DeleteResult
 
 R = TypeVar("R")
-Renderer = Callable[[Console, R], None]
+Renderer = Callable[["Console", R], None]
 
 
 def to_jsonable(value: Any) -> Any:
@@ -63,7 +62,15 @@ def to_jsonable(value: Any) -> Any:
 
 def text(value: Any, style: str = "") -> Text:
     """A value as literal text: never parsed as markup."""
+    from rich.text import Text
+
     return Text("" if value is None else str(value), style=style)
+
+
+def assemble(*parts: str | tuple[str, str]) -> Text:
+    """Literal pieces, some styled: ("error:", "red"), " ", message."""
+
+    return assemble(*parts)
 
 
 class Output:
@@ -77,6 +84,8 @@ class Output:
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
     ) -> None:
+        from rich.console import Console
+
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose
@@ -116,13 +125,13 @@ class Output:
             self.err.print(text(message, "dim"))
 
     def warn(self, message: str) -> None:
-        self.err.print(Text.assemble(("warning:", "yellow"), " ", message))
+        self.err.print(assemble(("warning:", "yellow"), " ", message))
 
     def failed(self, what: str, reason: str | None) -> None:
-        self.err.print(Text.assemble(("failed:", "red"), f" {what}: {reason or ''}"))
+        self.err.print(assemble(("failed:", "red"), f" {what}: {reason or ''}"))
 
     def error(self, error: WasyncError) -> None:
-        self.err.print(Text.assemble(("error:", "red"), " ", error.message))
+        self.err.print(assemble(("error:", "red"), " ", error.message))
         if error.hint:
             self.err.print(text(f"hint: {error.hint}", "dim"))
 
@@ -156,12 +165,15 @@ class Output:
             return
         from rich.live import Live
 
-        with Live(Text(""), console=self.err, transient=True, refresh_per_second=4) as live:
+        with Live(text(""), console=self.err, transient=True, refresh_per_second=4) as live:
             yield lambda message: live.update(text(message))
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
     """A table whose cells are literal text (a `Text` cell keeps its own style)."""
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table(title=title, show_header=True, header_style="bold")
     for column in columns:
         grid.add_column(column)
@@ -171,6 +183,8 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
 
 
 def key_values(pairs: Iterable[tuple[str, Any]]) -> Table:
+    from rich.table import Table
+
     grid = Table(show_header=False, box=None, pad_edge=False)
     grid.add_column(style="bold")
     grid.add_column()
@@ -306,7 +320,7 @@ def render_status(console: Console, report: EndpointStatus) -> None:
 
 def render_log_event(console: Console, event: LogEvent) -> None:
     stamp = dt.datetime.fromtimestamp(event.timestamp / 1000, dt.timezone.utc)
-    console.print(Text.assemble((f"{stamp:%H:%M:%S}", "dim"), " ", event.message))
+    console.print(assemble((f"{stamp:%H:%M:%S}", "dim"), " ", event.message))
 
 
 def render_delete_plan(console: Console, plan: DeletePlan) -> None:
