@@ -69,8 +69,9 @@ def text(value: Any, style: str = "") -> Text:
 
 def assemble(*parts: str | tuple[str, str]) -> Text:
     """Literal pieces, some styled: ("error:", "red"), " ", message."""
+    from rich.text import Text
 
-    return assemble(*parts)
+    return Text.assemble(*parts)
 
 
 class Output:
