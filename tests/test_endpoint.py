@@ -215,7 +215,7 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(
     # Superseded clean-up runs on moto: create the new config for real, then remove the old.
     real_create_model(**params(plan, "create_model"))
     real_create_config(**params(plan, "create_endpoint_config"))
-    from whisper_async.endpoint import remove_superseded
+    from whisper_async.resources import remove_superseded
 
     removed = remove_superseded(moto_clients, "whisper", keep=plan.config_name)
     assert (

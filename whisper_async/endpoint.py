@@ -13,8 +13,17 @@ from . import aws, naming, state, storage
 from .attributes import OptionError, parse_value
 from .clients import Clients
 from .errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
-from .plan import Plan, Step, deleted_names, execute
+from .plan import Plan, Step, execute
 from .polling import Backoff
+from .resources import (
+    delete_config_and_models,
+    find_endpoint,
+    find_endpoint_config,
+    find_model,
+    remove_superseded,
+    require_endpoint,
+    variant_name,
+)
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 ECR_IMAGE = re.compile(
@@ -251,35 +260,6 @@ def _check_image(clients: Clients, image_uri: str) -> None:
         )
 
 
-def find_endpoint(clients: Clients, endpoint: str) -> dict[str, Any] | None:
-    """DescribeEndpoint, or None when there is no such endpoint."""
-    found = aws.find(clients.client("sagemaker").describe_endpoint, EndpointName=endpoint)
-    return None if found is None else dict(found)
-
-
-def require_endpoint(clients: Clients, endpoint: str, hint: str) -> dict[str, Any]:
-    described = find_endpoint(clients, endpoint)
-    if described is None:
-        raise NotFoundError(f"Endpoint {endpoint} does not exist.", hint)
-    return described
-
-
-def variant_name(described: Mapping[str, Any]) -> str:
-    """The endpoint's (first) production variant, as DescribeEndpoint names it."""
-    variants = described.get("ProductionVariants") or []
-    return str(variants[0]["VariantName"]) if variants else naming.VARIANT
-
-
-def find_endpoint_config(clients: Clients, name: str) -> dict[str, Any] | None:
-    found = aws.find(clients.client("sagemaker").describe_endpoint_config, EndpointConfigName=name)
-    return None if found is None else dict(found)
-
-
-def find_model(clients: Clients, name: str) -> dict[str, Any] | None:
-    found = aws.find(clients.client("sagemaker").describe_model, ModelName=name)
-    return None if found is None else dict(found)
-
-
 def current_deployment(
     clients: Clients, described: Mapping[str, Any]
 ) -> tuple[str, Deployment] | None:
@@ -326,6 +306,76 @@ def _validate(request: DeployRequest) -> dict[str, str]:
     return request_defaults(request)
 
 
+def _environment(request: DeployRequest, defaults: Mapping[str, str]) -> dict[str, str]:
+    environment = {"WASYNC_MAX_CONCURRENCY": str(request.max_concurrency), **request.environment}
+    if request.compute_type:
+        environment["WASYNC_COMPUTE_TYPE"] = request.compute_type
+    return {**environment, **defaults}
+
+
+def _model_params(
+    name: str,
+    role_arn: str,
+    image_uri: str,
+    model_uri: str,
+    environment: Mapping[str, str],
+    tags: list[dict[str, str]],
+) -> dict[str, Any]:
+    return {
+        "ModelName": name,
+        "ExecutionRoleArn": role_arn,
+        "PrimaryContainer": {
+            "Image": image_uri,
+            "ModelDataUrl": model_uri,
+            "Environment": dict(environment),
+        },
+        "Tags": tags,
+    }
+
+
+def _config_params(
+    name: str,
+    variant: str,
+    request: DeployRequest,
+    output_config: Mapping[str, Any],
+    tags: list[dict[str, str]],
+) -> dict[str, Any]:
+    return {
+        "EndpointConfigName": name,
+        "ProductionVariants": [
+            {
+                "VariantName": variant,
+                "ModelName": name,
+                "InstanceType": request.instance_type,
+                "InitialInstanceCount": request.initial_count,
+                "ContainerStartupHealthCheckTimeoutInSeconds": request.startup_timeout,
+                "ModelDataDownloadTimeoutInSeconds": request.download_timeout,
+            }
+        ],
+        "AsyncInferenceConfig": {
+            "ClientConfig": {"MaxConcurrentInvocationsPerInstance": request.max_concurrency},
+            "OutputConfig": dict(output_config),
+        },
+        "Tags": tags,
+    }
+
+
+def _endpoint_step(endpoint: str, name: str, create: bool, tags: list[dict[str, str]]) -> Step:
+    if create:
+        return Step(
+            "sagemaker",
+            "create_endpoint",
+            {"EndpointName": endpoint, "EndpointConfigName": name, "Tags": tags},
+            f"create async endpoint {endpoint}",
+        )
+    return Step(
+        "sagemaker",
+        "update_endpoint",
+        {"EndpointName": endpoint, "EndpointConfigName": name},
+        f"update endpoint {endpoint} in place to config {name}",
+    )
+
+
 def plan_deploy(
     clients: Clients, request: DeployRequest, now: dt.datetime | None = None
 ) -> DeployPlan:
@@ -339,10 +389,6 @@ def plan_deploy(
     model_uri, image_uri, role_arn = resolve_inputs(clients, request)
     prerequisites = storage.bucket_plan(clients)
     bucket = clients.bucket
-    environment = {"WASYNC_MAX_CONCURRENCY": str(request.max_concurrency), **request.environment}
-    if request.compute_type:
-        environment["WASYNC_COMPUTE_TYPE"] = request.compute_type
-    environment.update(defaults)
     output_config: dict[str, Any] = {
         "S3OutputPath": f"s3://{bucket}/{naming.output_prefix(settings.prefix, endpoint)}",
         "S3FailurePath": f"s3://{bucket}/{naming.failure_prefix(settings.prefix, endpoint)}",
@@ -360,34 +406,10 @@ def plan_deploy(
     variant = naming.VARIANT if existing is None else variant_name(existing)
     name = naming.unique_name(endpoint, now)
     tags = naming.tags(endpoint)
-    model_params = {
-        "ModelName": name,
-        "ExecutionRoleArn": role_arn,
-        "PrimaryContainer": {
-            "Image": image_uri,
-            "ModelDataUrl": model_uri,
-            "Environment": environment,
-        },
-        "Tags": tags,
-    }
-    config_params = {
-        "EndpointConfigName": name,
-        "ProductionVariants": [
-            {
-                "VariantName": variant,
-                "ModelName": name,
-                "InstanceType": request.instance_type,
-                "InitialInstanceCount": request.initial_count,
-                "ContainerStartupHealthCheckTimeoutInSeconds": request.startup_timeout,
-                "ModelDataDownloadTimeoutInSeconds": request.download_timeout,
-            }
-        ],
-        "AsyncInferenceConfig": {
-            "ClientConfig": {"MaxConcurrentInvocationsPerInstance": request.max_concurrency},
-            "OutputConfig": output_config,
-        },
-        "Tags": tags,
-    }
+    model_params = _model_params(
+        name, role_arn, image_uri, model_uri, _environment(request, defaults), tags
+    )
+    config_params = _config_params(name, variant, request, output_config, tags)
     wanted = Deployment.of(model_params, config_params)
     plan = DeployPlan(
         endpoint=endpoint,
@@ -419,7 +441,7 @@ def plan_deploy(
                 config_name=str(existing["EndpointConfigName"]),
                 steps=prerequisites.steps,
             )
-    sagemaker_steps = [
+    sagemaker_steps = (
         Step("sagemaker", "create_model", model_params, f"create model {name}"),
         Step(
             "sagemaker",
@@ -427,26 +449,9 @@ def plan_deploy(
             config_params,
             f"create endpoint config {name} ({request.instance_type} x{request.initial_count})",
         ),
-    ]
-    if existing is None:
-        sagemaker_steps.append(
-            Step(
-                "sagemaker",
-                "create_endpoint",
-                {"EndpointName": endpoint, "EndpointConfigName": name, "Tags": tags},
-                f"create async endpoint {endpoint}",
-            )
-        )
-    else:
-        sagemaker_steps.append(
-            Step(
-                "sagemaker",
-                "update_endpoint",
-                {"EndpointName": endpoint, "EndpointConfigName": name},
-                f"update endpoint {endpoint} in place to config {name}",
-            )
-        )
-    return replace(plan, steps=prerequisites.steps + tuple(sagemaker_steps))
+        _endpoint_step(endpoint, name, existing is None, tags),
+    )
+    return replace(plan, steps=prerequisites.steps + sagemaker_steps)
 
 
 def wait_for_endpoint(
@@ -485,66 +490,6 @@ def wait_for_endpoint(
                 "it keeps going on AWS; check later with `wasync status`",
             )
         sleep(min(next(delays), max(timeout - elapsed, 0.1)))
-
-
-def _tag_value(clients: Clients, arn: str, key: str) -> str | None:
-    tags = clients.client("sagemaker").list_tags(ResourceArn=arn).get("Tags", [])
-    return next((t["Value"] for t in tags if t["Key"] == key), None)
-
-
-def config_cleanup_plan(clients: Clients, config_name: str) -> Plan:
-    """Delete one wasync-managed endpoint config and its models; nothing that is not ours."""
-    config = find_endpoint_config(clients, config_name)
-    if config is None or _tag_value(clients, config["EndpointConfigArn"], "managed-by") != "wasync":
-        return Plan()
-    steps = [
-        Step(
-            "sagemaker",
-            "delete_endpoint_config",
-            {"EndpointConfigName": config_name},
-            f"delete endpoint-config/{config_name}",
-            missing_ok=True,
-        )
-    ]
-    for variant in config.get("ProductionVariants", []):
-        model = variant.get("ModelName")
-        if model:
-            steps.append(
-                Step(
-                    "sagemaker",
-                    "delete_model",
-                    {"ModelName": model},
-                    f"delete model/{model}",
-                    missing_ok=True,
-                )
-            )
-    return Plan(tuple(steps))
-
-
-def delete_config_and_models(clients: Clients, config_name: str) -> list[str]:
-    plan = config_cleanup_plan(clients, config_name)
-    execute(clients, plan)
-    return list(deleted_names(plan.steps))
-
-
-def managed_config_names(clients: Clients, endpoint: str) -> list[str]:
-    """Endpoint configs wasync created for this endpoint (by name and tag)."""
-    sagemaker = clients.client("sagemaker")
-    names: list[str] = []
-    paginator = sagemaker.get_paginator("list_endpoint_configs")
-    for page in paginator.paginate(NameContains=f"{endpoint[:38]}-"):
-        for config in page.get("EndpointConfigs", []):
-            if _tag_value(clients, config["EndpointConfigArn"], "wasync-endpoint") == endpoint:
-                names.append(config["EndpointConfigName"])
-    return names
-
-
-def remove_superseded(clients: Clients, endpoint: str, keep: str | None) -> tuple[str, ...]:
-    removed: list[str] = []
-    for name in managed_config_names(clients, endpoint):
-        if name != keep:
-            removed += delete_config_and_models(clients, name)
-    return tuple(removed)
 
 
 def deploy(

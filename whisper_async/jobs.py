@@ -20,13 +20,13 @@ from typing import Any
 from . import formats, storage
 from .attributes import OptionError, encode_attributes
 from .clients import Clients
-from .endpoint import find_endpoint
 from .errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
 from .files import write_atomically
 from .inputs import Input, content_type
 from .notifications import NotificationWatcher
 from .polling import RESULT_BACKOFF, Backoff
 from .progress import ProgressFactory, no_progress
+from .resources import find_endpoint
 
 INLINE_LIMIT = 128_000  # InvokeEndpointAsync accepts a Body of at most this many bytes
 DEFAULT_TTL = 6 * 3600

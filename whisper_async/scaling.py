@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from . import naming
 from .clients import Clients
-from .endpoint import require_endpoint, variant_name
 from .errors import UsageError
 from .plan import Output, Plan, Step, deleted_names, execute
+from .resources import require_endpoint, variant_name
 
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 NAMESPACE = "sagemaker"

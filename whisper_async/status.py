@@ -8,7 +8,7 @@ from typing import Any
 
 from . import scaling
 from .clients import Clients
-from .endpoint import find_endpoint_config, find_model, require_endpoint, variant_name
+from .resources import find_endpoint_config, find_model, require_endpoint, variant_name
 
 
 @dataclass(frozen=True)

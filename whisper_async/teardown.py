@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from . import aws, naming, scaling
 from .clients import Clients
-from .endpoint import config_cleanup_plan, find_endpoint, managed_config_names
 from .plan import Plan, Step, deleted_names, execute
+from .resources import config_cleanup_plan, find_endpoint, managed_config_names
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 
