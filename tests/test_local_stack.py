@@ -106,20 +106,20 @@ def test_aws_cli_invokes_and_copies_a_transcript(
 
 
 def test_emulator_validates_like_aws(local_stack) -> None:
-    from botocore.exceptions import ClientError
+    """wasync's clients raise its own errors (aws.py), carrying AWS's code and message."""
+    from whisper_async.errors import AwsError, NotFoundError
 
     runtime = clients_for(local_stack).client("sagemaker-runtime")
-    with pytest.raises(ClientError) as info:
+    with pytest.raises(AwsError) as info:
         runtime.invoke_endpoint_async(
             EndpointName="whisper", InputLocation=f"s3://{BUCKET}/x", Filename="a.b.c"
         )
-    assert (
-        "Filename" in str(info.value) and info.value.response["Error"]["Code"] == "ValidationError"
-    )
+    assert "Filename" in str(info.value) and info.value.code == "ValidationError"
+    assert not isinstance(info.value, NotFoundError)
     sagemaker = clients_for(local_stack).client("sagemaker")
-    with pytest.raises(ClientError) as missing:
+    with pytest.raises(NotFoundError) as missing:
         sagemaker.describe_endpoint(EndpointName="never-made")
-    assert missing.value.response["Error"]["Code"] == "ValidationException"
+    assert missing.value.code == "ValidationException"
     assert 'Could not find endpoint "never-made"' in str(missing.value)
 
 
@@ -317,6 +317,7 @@ def test_transcribe_waits_on_sqs_notifications_instead_of_polling(
 
 def test_invocation_timeout_ends_in_the_failure_location(local_stack, tmp_path: Path) -> None:
     from bench.corpus import build
+    from whisper_async.errors import NotFoundError
 
     long_clip = build(tmp_path, long_repeats=3)[-1]  # 93 s of speech: seconds of work, over 1 s
     clients = clients_for(local_stack)
@@ -333,6 +334,6 @@ def test_invocation_timeout_ends_in_the_failure_location(local_stack, tmp_path: 
     while time.monotonic() < deadline and not body:
         try:
             body = s3.get_object(Bucket=BUCKET, Key=failure)["Body"].read()
-        except s3.exceptions.NoSuchKey:
+        except NotFoundError:
             time.sleep(0.2)
     assert b"InvocationTimeoutSeconds (1s)" in body
