@@ -5,7 +5,8 @@ A container on SageMaker sees its image's environment, SageMaker's variables and
 and the model's variables may not change how Python or the dynamic loader start: through
 `PYTHONPATH` and a `sitecustomize.py` in model.tar.gz, anyone who can call CreateModel would
 otherwise run code as the user who runs the stack. The process also runs `python -I`
-(isolated: no PYTHON* variables, no user site-packages, no current folder on sys.path).
+(isolated: no PYTHON* variables, no user site-packages, no current folder on sys.path)
+and `-u` (unbuffered, so log lines reach CloudWatch Logs as they happen).
 """
 
 from __future__ import annotations
@@ -76,7 +77,6 @@ def serving_environment(
             "TMPDIR": tempfile.gettempdir(),
             "LANG": "C.UTF-8",
             "WASYNC_MODEL_DIR": str(model_dir),
-            "PYTHONUNBUFFERED": "1",  # ours: log lines reach CloudWatch Logs as they happen
         }
     )
     return environment, dropped

@@ -72,7 +72,12 @@ def _copy_capped(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, budg
     return written
 
 
-def safe_extract(archive: Path, target: Path, max_bytes: int = DEFAULT_MAX_MODEL_BYTES) -> None:
+def safe_extract(
+    archive: Path,
+    target: Path,
+    max_bytes: int = DEFAULT_MAX_MODEL_BYTES,
+    max_members: int = MAX_MEMBERS,
+) -> None:
     """Unpack model.tar.gz into `target`, refusing absolute paths, `..`, links, devices and
     more than `max_bytes` in all: checked from the members' sizes before anything is written,
     and again while writing. On any refusal nothing stays in `target`."""
@@ -84,9 +89,9 @@ def safe_extract(archive: Path, target: Path, max_bytes: int = DEFAULT_MAX_MODEL
             for member in tar:  # streams the headers; a bomb of entries stops at the cap
                 _check_member(member)
                 members.append(member)
-                if len(members) > MAX_MEMBERS:
+                if len(members) > max_members:
                     raise ExtractionError(
-                        f"model.tar.gz has more than {MAX_MEMBERS:,} entries; "
+                        f"model.tar.gz has more than {max_members:,} entries; "
                         "a model needs a handful of files"
                     )
                 declared += member.size if member.isfile() else 0

@@ -115,31 +115,32 @@ class EndpointHost:
 
     # ---- bringing instances up and down ---------------------------------------------------
     def _create(self) -> None:
-        reason = self._bring_up(self.deployment)
+        reason, _, _ = self._bring_up(self.deployment)
         if not self.closing.is_set():
             self._set_status("Failed" if reason else "InService", reason)
 
     def _update(self, deployment: Deployment) -> None:
-        with self._lock:
-            old_instances, old_model = self._instances, self._model_dir
-        reason = self._bring_up(deployment)
+        reason, replaced, old_model = self._bring_up(deployment)
         if reason:
             # As SageMaker does: keep serving the old config and report why the update failed.
             self._set_status("InService", f"Update to {deployment.config_name} failed: {reason}")
             return
+        for instance in replaced:  # new jobs go to the new instances only
+            instance.stop_taking()
         self._set_status("InService", None)
-        for instance in old_instances:  # each finishes its running jobs, then stops
+        for instance in replaced:  # each finishes its running jobs, then stops
             instance.retire()
         if old_model is not None:
             self.context.models.remove(old_model)
 
-    def _bring_up(self, deployment: Deployment) -> str | None:
+    def _bring_up(self, deployment: Deployment) -> tuple[str | None, list[Instance], Path | None]:
         """Extract the model and start its instances; once all are healthy they replace the
-        current ones. Returns None, or why they could not start (nothing is left running)."""
+        current ones. Returns (None, the replaced instances, their model folder), or (why
+        they could not start, [], None), with nothing new left running."""
         try:
             model_dir = self.context.models.prepare(deployment.model_data)
         except ModelUnavailable as exc:
-            return str(exc)
+            return str(exc), [], None
         instances = [
             self._instance(deployment, model_dir) for _ in range(deployment.instance_count)
         ]
@@ -152,14 +153,16 @@ class EndpointHost:
             self._starting = [i for i in self._starting if i not in instances]
             if reason is None and self.closing.is_set():
                 reason = "the endpoint was deleted"
+            replaced, old_model = self._instances, self._model_dir
             if reason is None:
                 self._deployment, self._instances = deployment, instances
                 self._model_dir = model_dir
-        if reason is not None:
-            for instance in instances:
-                instance.stop(grace=2)
-            self.context.models.remove(model_dir)
-        return reason
+        if reason is None:
+            return None, replaced, old_model
+        for instance in instances:
+            instance.stop(grace=2)
+        self.context.models.remove(model_dir)
+        return reason, [], None
 
     def _instance(self, deployment: Deployment, model_dir: Path) -> Instance:
         def launch(instance_id: str) -> ContainerHandle:

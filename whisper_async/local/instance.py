@@ -64,14 +64,14 @@ class Instance:
 
     def retire(self, grace: float = 25.0) -> None:
         """Take no more jobs, let the running ones finish, then stop the container."""
-        self._stop_taking()
+        self.stop_taking()
         for worker in list(self._workers):
             worker.join()
         self.supervisor.stop(grace)
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop now: running jobs end with the container (the endpoint settles them first)."""
-        self._stop_taking()
+        self.stop_taking()
         self.supervisor.stop(grace)
 
     def describe(self) -> dict[str, Any]:
@@ -88,7 +88,7 @@ class Instance:
             "restarts": self.supervisor.restarts,
         }
 
-    def _stop_taking(self) -> None:
+    def stop_taking(self) -> None:
         self._retiring = True
         self.supervisor.wake()
         self.jobs.wake()
