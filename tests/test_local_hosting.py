@@ -169,13 +169,19 @@ def test_instances_share_the_endpoint_queue(hosting: Hosting) -> None:
     assert len({output["pid"] for output in outputs}) == 2
 
 
-def test_a_queued_job_past_its_ttl_fails_with_the_reason_while_no_worker_is_free(
-    hosting: Hosting,
-) -> None:
+def busy_endpoint(hosting: Hosting) -> tuple[EndpointHost, Job]:
+    """An endpoint with one worker, busy with a job that runs until `hosting.release()`."""
     host = hosting.in_service(hosting.deployment("one"))
     hosting.hold()
     running = hosting.submit(host)
     wait_until(lambda: stats(host)["running"] == 1, "the first job running")
+    return host, running
+
+
+def test_a_queued_job_past_its_ttl_fails_with_the_reason_while_no_worker_is_free(
+    hosting: Hosting,
+) -> None:
+    host, running = busy_endpoint(hosting)
     waiting = hosting.submit(host, RequestTTLSeconds=1)
     kind, body = hosting.wait_result(waiting)
     assert kind == "failure"
@@ -189,10 +195,7 @@ def test_a_queued_job_past_its_ttl_fails_with_the_reason_while_no_worker_is_free
 def test_drain_fails_unfinished_jobs_once_and_drops_their_late_results(
     hosting: Hosting,
 ) -> None:
-    host = hosting.in_service(hosting.deployment("one"))
-    hosting.hold()
-    running = hosting.submit(host)
-    wait_until(lambda: stats(host)["running"] == 1, "the first job running")
+    host, running = busy_endpoint(hosting)
     waiting = hosting.submit(host)
     assert sorted(host.drain(grace=0)) == sorted([running.inference_id, waiting.inference_id])
     for job in (running, waiting):

@@ -125,8 +125,6 @@ class EndpointHost:
             # As SageMaker does: keep serving the old config and report why the update failed.
             self._set_status("InService", f"Update to {deployment.config_name} failed: {reason}")
             return
-        for instance in replaced:  # new jobs go to the new instances only
-            instance.stop_taking()
         self._set_status("InService", None)
         for instance in replaced:  # each finishes its running jobs, then stops
             instance.retire()
@@ -157,6 +155,8 @@ class EndpointHost:
             if reason is None:
                 self._deployment, self._instances = deployment, instances
                 self._model_dir = model_dir
+                for instance in replaced:  # from the switch on, new jobs go to new instances
+                    instance.stop_taking()
         if reason is None:
             return None, replaced, old_model
         for instance in instances:
