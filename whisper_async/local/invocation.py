@@ -47,7 +47,10 @@ def invoke(
 
 
 def _post(job: Job, container: ContainerHandle, payload: Path) -> Outcome:
-    headers = {"Content-Type": job.content_type or "application/octet-stream"}
+    headers = {
+        "Content-Type": job.content_type or "application/octet-stream",
+        "X-Amzn-SageMaker-Inference-Id": job.inference_id,  # the request log's InferenceId
+    }
     if job.accept:
         headers["Accept"] = job.accept
     if job.custom_attributes:

@@ -5,7 +5,6 @@ inference metrics in CloudWatch."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import threading
@@ -19,6 +18,7 @@ from ..clients import Clients
 from ..storage import S3Uri
 from .invocation import Outcome
 from .jobqueue import Job
+from .notifications import notification
 
 log = logging.getLogger("wasync.local")
 
@@ -43,40 +43,6 @@ class AwsClients:
             clients.client("cloudwatch"),
             clients.region,
         )
-
-
-def iso_time(timestamp: float) -> str:
-    moment = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def notification(job: Job, outcome: Outcome, region: str) -> dict[str, Any]:
-    """SageMaker's async inference notification for one finished job."""
-    message: dict[str, Any] = {
-        "awsRegion": region,
-        "eventTime": iso_time(time.time()),
-        "receivedTime": iso_time(job.received),
-        "invocationStatus": "Completed" if outcome.success else "Failed",
-        "requestParameters": {
-            "accept": job.accept,
-            "contentType": job.content_type,
-            "customAttributes": job.custom_attributes,
-            "endpointName": job.endpoint,
-            "inputLocation": job.input_location,
-        },
-        "responseParameters": (
-            {"contentType": job.accept, "outputLocation": job.output_location}
-            if outcome.success
-            else {"failureLocation": job.failure_location}
-        ),
-        "inferenceId": job.inference_id,
-        "eventVersion": "1.0",
-        "eventSource": "aws:sagemaker",
-        "eventName": "InferenceResult",
-    }
-    if not outcome.success:
-        message["failureReason"] = outcome.reason
-    return message
 
 
 class AwsSink:
