@@ -21,8 +21,9 @@ from .deployment import Deployment
 from .extraction import DEFAULT_MAX_MODEL_BYTES
 from .hosting import EndpointHost, HostingContext, Launcher
 from .modelstore import ModelStore
-from .profile import LOCAL_REGION, PLACEHOLDER_KEY, STACK_FILE
+from .profile import LOCAL_ACCOUNT, LOCAL_REGION, PLACEHOLDER_KEY, STACK_FILE
 from .runtime import free_port, start_container
+from .sdkconfig import default_bucket, write_sdk_config
 from .sink import AwsClients
 from .supervisor import ContainerHandle
 
@@ -60,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
     from moto.server import ThreadedMotoServer
 
+    from . import scalabletargets
     from .control import ControlPlane
     from .emulator import create_emulator
 
@@ -90,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plane = ControlPlane(
         LOCAL_REGION, lambda name, deployment: EndpointHost(name, deployment, context)
     )
+    scalabletargets.install(scalabletargets.variants_via(plane.call))  # before clients connect
     app = create_emulator(plane, state_dir / "spool")
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=emulator_port, log_config=None, access_log=False)
@@ -106,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    write_sdk_config(state_dir, default_bucket(LOCAL_REGION, LOCAL_ACCOUNT))
     write_atomically(
         state_dir / STACK_FILE,
         json.dumps(
