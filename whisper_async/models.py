@@ -18,6 +18,7 @@ from typing import BinaryIO
 from . import state, storage
 from .clients import Clients
 from .errors import NotFoundError, UsageError, WasyncError
+from .extras import needs_extra
 from .manifest import MANIFEST_NAME, Manifest, ModelLayoutError, detect_layout
 from .progress import Advance, ProgressFactory, no_progress
 
@@ -117,13 +118,10 @@ def download_checkpoint(
 
 
 def _hub_download(name: str, workdir: Path) -> Path:
-    try:
+    with needs_extra(
+        "hub", "Downloading faster-whisper models by name", "pass a local CTranslate2 directory"
+    ):
         from huggingface_hub import snapshot_download
-    except ImportError:
-        raise WasyncError(
-            "Downloading faster-whisper models needs huggingface_hub.",
-            "pip install 'wasync[hub]', or pass a local CTranslate2 directory",
-        ) from None
     try:
         return Path(snapshot_download(FASTER_REPOS[name], local_dir=workdir / name))
     except Exception as exc:

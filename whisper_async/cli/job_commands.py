@@ -11,6 +11,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
+from ..extras import needs_extra
 from .app import app
 from .context import current, handled
 
@@ -302,7 +303,8 @@ def local_up(
     runtime: Annotated[str, typer.Option(help="process (no Docker needed) or docker")] = "process",
 ) -> None:
     """Start the stack in the background and return once it answers."""
-    from ..local import stack
+    with needs_extra("local", "`wasync local`"):
+        from ..local import stack
 
     app_ctx = current(ctx)
     directory = _state_dir(ctx, state_dir)
@@ -330,7 +332,8 @@ def local_down(
     grace: Annotated[float, typer.Option(help="Seconds to let running jobs finish")] = 30.0,
 ) -> None:
     """Stop everything the stack started; name every job it did not finish."""
-    from ..local import stack
+    with needs_extra("local", "`wasync local`"):
+        from ..local import stack
 
     app_ctx = current(ctx)
     result = stack.down(_state_dir(ctx, state_dir), grace)
@@ -347,7 +350,8 @@ def local_down(
 @handled
 def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
     """The stack's services, endpoints, container processes and queue depths."""
-    from ..local import stack
+    with needs_extra("local", "`wasync local`"):
+        from ..local import stack
 
     app_ctx = current(ctx)
     info = stack.status(_state_dir(ctx, state_dir))
@@ -377,7 +381,8 @@ def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
 @handled
 def local_env(ctx: typer.Context, state_dir: StateDir = None) -> None:
     """Print export lines: eval "$(wasync local env)" points wasync, the AWS CLI and boto3 here."""
-    from ..local import stack
+    with needs_extra("local", "`wasync local`"):
+        from ..local import stack
 
     for line in stack.environment(_state_dir(ctx, state_dir)):
         typer.echo(line)
@@ -387,6 +392,7 @@ def local_env(ctx: typer.Context, state_dir: StateDir = None) -> None:
 @handled
 def local_logs(ctx: typer.Context, state_dir: StateDir = None) -> None:
     """Show the stack's log and its containers' logs."""
-    from ..local import stack
+    with needs_extra("local", "`wasync local`"):
+        from ..local import stack
 
     typer.echo(stack.log_text(_state_dir(ctx, state_dir)))

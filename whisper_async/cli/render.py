@@ -91,9 +91,10 @@ class Output:
         self.err.print(f"[yellow]warning:[/yellow] {message}")
 
     def error(self, error: WasyncError) -> None:
-        self.err.print(f"[red]error:[/red] {error.message}", markup=True)
+        # Text, not markup: messages hold user text and extras such as `wasync[local]`
+        self.err.print(Text.assemble(("error:", "red"), " ", error.message))
         if error.hint:
-            self.err.print(f"[dim]hint: {error.hint}[/dim]")
+            self.err.print(Text(f"hint: {error.hint}", style="dim"))
 
     def transfer_progress(self) -> Progress:
         """A byte-counting progress bar on stderr, silent under --quiet."""
