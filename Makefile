@@ -16,7 +16,9 @@ $(VENV)/.installed-%: pyproject.toml constraints.txt
 	bash scripts/system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PIP) -e '.[$*]'
+	# setuptools prints an "Editable installation" notice for every editable install; it is
+	# advice, not a problem, so it does not reach the console
+	PYTHONWARNINGS="ignore:Editable installation" $(PIP) -e '.[$*]'
 	touch $@
 
 test: $(VENV)/.installed-dev

@@ -55,12 +55,15 @@ def push_model(
     ] = None,
 ) -> None:
     """Package Whisper weights as model.tar.gz with a manifest and upload them to S3."""
+    from ..models import choose_source
     from ..models import push_model as push
 
     app_ctx = current(ctx)
+    choice = choose_source(source)
+    app_ctx.output.info(f"pushing the {choice.description}")
     with app_ctx.output.transfer_progress() as bar:
         result = push(
-            app_ctx.clients, source, engine=engine, name=name, progress=rich_progress_factory(bar)
+            app_ctx.clients, choice, engine=engine, name=name, progress=rich_progress_factory(bar)
         )
     if result.skipped:
         app_ctx.output.info(
