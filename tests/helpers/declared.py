@@ -54,11 +54,21 @@ def declared(project: Mapping[str, Any]) -> dict[str, set[str]]:
 
 
 def import_providers() -> dict[str, set[str]]:
-    """Top-level import name -> the installed distributions that provide it."""
-    return {
-        name: {canonicalize_name(d) for d in dists}
-        for name, dists in importlib.metadata.packages_distributions().items()
-    }
+    """Top-level import name -> the installed distributions that provide it: top_level.txt, or
+    the files a distribution installs (Python 3.10's packages_distributions reads only
+    top_level.txt, which many wheels do not ship)."""
+    providers: dict[str, set[str]] = {}
+    for dist in importlib.metadata.distributions():
+        names = set((dist.read_text("top_level.txt") or "").split())
+        for file in dist.files or []:
+            first = file.parts[0]
+            if len(file.parts) > 1 and "." not in first and first != "..":
+                names.add(first)
+            elif file.suffix in {".py", ".so", ".pyd"} and len(file.parts) == 1:
+                names.add(first.split(".")[0])
+        for name in names:
+            providers.setdefault(name, set()).add(canonicalize_name(dist.metadata["Name"]))
+    return providers
 
 
 def is_third_party(top_level: str, package: str) -> bool:

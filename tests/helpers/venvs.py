@@ -30,9 +30,10 @@ PIP = [sys.executable, "-m", "pip"]
 
 
 def build_wheel(out_dir: Path) -> tuple[Path, str]:
-    """The project's wheel, built as `pip install .` builds it; returns it and the build log."""
+    """The project's wheel, built as `pip install .` builds it (in an isolated build env with
+    the build-system requirements); returns it and the build log."""
     result = subprocess.run(
-        [*PIP, "wheel", "-v", "--no-deps", "--no-build-isolation", "-w", str(out_dir), "."],
+        [*PIP, "wheel", "-v", "--no-deps", "-w", str(out_dir), "."],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
