@@ -38,6 +38,7 @@ from tests.helpers.declared import (
     uncovered,
 )
 from tests.helpers.import_graph import Import, scan
+from tests.helpers.processes import stop
 from whisper_async import __version__
 from whisper_async.extras import owner
 from whisper_async.local.runtime import free_port
@@ -263,12 +264,7 @@ def serving(
         try:
             yield process, f"http://127.0.0.1:{port}"
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, grace=60)
 
 
 def ping_until_ready(process: subprocess.Popen[bytes], url: str, limit: float = 600) -> int:

@@ -22,23 +22,20 @@ from .errors import ConfigurationError
 URLS_KEY = "endpoint_urls"
 
 
+# parsed type -> its TOML name, for messages; bool before int (a bool is an int in Python)
+TOML_TYPES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a float"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "a table"),
+    ((dt.datetime, dt.date, dt.time), "a date or time"),
+)
+
+
 def toml_type(value: Any) -> str:
-    """The TOML name of a parsed value's type, for messages."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return "a date or time"
-    return type(value).__name__
+    return next((name for kind, name in TOML_TYPES if isinstance(value, kind)), "a value")
 
 
 def _parse(path: Path) -> dict[str, Any]:
