@@ -13,11 +13,13 @@ help:
 	@echo "make lint   - ruff format --check, ruff check, mypy"
 	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md"
 
+# setuptools prints an "Editable installation" notice wall for every editable install; it is
+# advice, not a problem, so PYTHONWARNINGS keeps it off the console.
 $(VENV)/.installed-%: pyproject.toml constraints.txt
 	bash scripts/system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PIP) -e '.[$*]'
+	PYTHONWARNINGS="ignore:Editable installation" $(PIP) -e '.[$*]'
 	touch $@
 
 test: $(VENV)/.installed-dev

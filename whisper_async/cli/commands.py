@@ -56,14 +56,17 @@ def push_model(
     ] = None,
 ) -> None:
     """Package Whisper weights as model.tar.gz with a manifest and upload them to S3."""
+    from ..models import choose_source
     from ..models import push_model as push
 
     app = current(ctx)
     out = app.output
+    choice = choose_source(source)
+    out.info(f"pushing the {choice.description}")
     with out.transfer_progress() as bar:
         result = push(
             app.clients,
-            source,
+            choice,
             engine=engine,
             name=name,
             progress=render.rich_progress_factory(bar),
