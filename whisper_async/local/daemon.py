@@ -18,6 +18,7 @@ from ..files import write_atomically
 from ..settings import SERVICES, Settings
 from .hosting import EndpointHost
 from .profile import LOCAL_REGION, PLACEHOLDER_KEY, STACK_FILE
+from .containers import RUNTIMES
 from .runtime import free_port
 
 DOWN_REQUEST = "down-request.json"
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wasync-local-daemon")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--runtime", choices=["process", "docker"], default="process")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="process")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,

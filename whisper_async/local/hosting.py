@@ -25,6 +25,7 @@ import httpx
 
 from .. import naming
 from ..clients import Clients
+from ..errors import WasyncError
 from ..storage import S3Uri
 from .runtime import Container, ExtractionError, safe_extract, start_container
 
@@ -126,7 +127,7 @@ class EndpointHost:
                 log_path,
                 self._collect_log,
             )
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, WasyncError) as exc:
             return None, f"could not start the container: {exc}"
         reason = container.wait_healthy(deployment.startup_timeout, self.closing.is_set)
         if reason:

@@ -1,11 +1,10 @@
-"""Run serving containers for the emulator: as `wasync-serve` processes, or with docker."""
+"""Run serving containers for the emulator: as `wasync-serve` processes, or with an engine."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
+from . import containers
 
 
 class ExtractionError(ValueError):
@@ -62,8 +63,10 @@ class Container:
         port: int,
         log_path: Path,
         on_log: Callable[[str], None] = lambda line: None,
+        on_killed: Callable[[], None] = lambda: None,
     ) -> None:
         self.port = port
+        self._on_killed = on_killed
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
@@ -138,6 +141,7 @@ class Container:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+            self._on_killed()  # an engine's container outlives its killed client
 
 
 def process_argv(port: int) -> list[str]:
@@ -161,31 +165,26 @@ def start_container(
     log_path: Path,
     on_log: Callable[[str], None],
 ) -> Container:
-    """`process`: the serving code as a local process. `docker`: `docker run IMAGE serve`."""
+    """`process`: the serving code as a local process. `podman`, `docker`, `finch`:
+    `ENGINE run IMAGE serve` with that engine (see containers.py)."""
     port = free_port()
-    if runtime == "docker":
-        docker = shutil.which("docker")
-        if docker is None:
-            raise RuntimeError("the docker runtime needs the docker CLI and a running engine")
-        argv = [
-            docker,
-            "run",
-            "--rm",
-            "-p",
-            f"127.0.0.1:{port}:8080",
-            "-v",
-            f"{model_dir}:/opt/ml/model:ro",
-        ]
-        for key, value in environment.items():
-            argv += ["-e", f"{key}={value}"]
-        argv += [image, "serve"]
-        env = dict(os.environ)
-    else:
-        argv = process_argv(port)
-        env = {
-            **os.environ,
-            **environment,
-            "WASYNC_MODEL_DIR": str(model_dir),
-            "PYTHONUNBUFFERED": "1",
-        }
+    if runtime != containers.PROCESS:
+        engine = containers.engine_for(runtime)
+        assert engine is not None
+        argv = containers.run_argv(engine, image, port, model_dir, environment)
+        return Container(
+            argv,
+            dict(os.environ),
+            port,
+            log_path,
+            on_log,
+            on_killed=lambda: containers.remove_container(engine, port),
+        )
+    argv = process_argv(port)
+    env = {
+        **os.environ,
+        **environment,
+        "WASYNC_MODEL_DIR": str(model_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
     return Container(argv, env, port, log_path, on_log)
