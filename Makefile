@@ -4,11 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: help test test-fast lint format demo bench clean
+.PHONY: help test test-fast test-image lint format demo bench clean lock-image
 
 help:
 	@echo "make test   - install everything the tests need (.venv, apt packages) and run them"
 	@echo "make demo   - the whole lifecycle offline on the local stack with a bundled model"
+	@echo "make test-image - build the serving image with podman and run it, alone and in the local stack"
 	@echo "make lint   - ruff format --check, ruff check, mypy"
 	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md"
 
@@ -21,6 +22,20 @@ $(VENV)/.installed-%: pyproject.toml constraints.txt
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Installs podman (apt), makes a Debian base with debootstrap (cached in ~/.cache/wasync), builds
+# the slim image with `wasync build --builder podman --no-push` and runs it. Without a usable
+# engine the tests are skipped, and the reason is printed first.
+test-image: $(VENV)/.installed-dev
+	bash scripts/podman-setup.sh
+	$(PY) -m tests.helpers.image_gate
+	WASYNC_IMAGE_TESTS=1 WASYNC_TEST_BASE_IMAGE="$$(bash scripts/image-base.sh podman || true)" \
+	  $(PY) -m pytest tests/test_image_container.py -ra $(PYTEST_ARGS)
+
+# Rewrites container/requirements/*.txt from pyproject's extras (run after changing an extra).
+lock-image: $(VENV)/.installed-dev
+	$(PY) -m pip install -q uv
+	$(PY) scripts/lock_image.py
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check whisper_async tests bench

@@ -14,7 +14,7 @@ from __future__ import annotations
 import configparser
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,15 +77,15 @@ def _usable_inside_build(key: str, value: str) -> str | None:
 
 
 def host_pip_settings(
-    environ: Mapping[str, str] | None = None, home: Path | None = None
+    environ: Mapping[str, str] | None = None, files: Sequence[Path] | None = None
 ) -> PipSettings:
     """The pip settings on this host (files, then PIP_* variables), split into what the build
     can use and what it cannot."""
     environ = os.environ if environ is None else environ
-    home = Path.home() if home is None else home
+    files = config_files(environ, Path.home()) if files is None else files
     merged: dict[str, str] = {}
     parser = configparser.RawConfigParser()
-    for path in config_files(environ, home):
+    for path in files:
         if not path.is_file():
             continue
         parser.clear()

@@ -16,9 +16,9 @@ from pathlib import Path
 from ..clients import Clients
 from ..files import write_atomically
 from ..settings import SERVICES, Settings
+from .containers import RUNTIMES
 from .hosting import EndpointHost
 from .profile import LOCAL_REGION, PLACEHOLDER_KEY, STACK_FILE
-from .containers import RUNTIMES
 from .runtime import free_port
 
 DOWN_REQUEST = "down-request.json"
