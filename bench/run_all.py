@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import client, engines, serving, thread_probe
+from bench import image as image_bench
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 PACKAGES = (
@@ -111,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         probe_result = thread_probe.measure(1 if args.quick else 5)
         print("client ...", file=sys.stderr, flush=True)
         client_result = client.measure(clips, 1 if args.quick else 3, workdir / "client")
+        print("image ...", file=sys.stderr, flush=True)
+        image_result = (
+            {"skipped": "not under --quick, which builds no image"}
+            if args.quick
+            else image_bench.measure(3)
+        )
     sections = [
         "# Benchmarks",
         "",
@@ -154,7 +161,15 @@ def main(argv: list[str] | None = None) -> int:
         "",
         client.report(client_result),
         "",
-        "## 5. GPU",
+        "## 5. The serving image: size and cold start",
+        "",
+        "`python -m bench.image --runs 3` (podman; the slim image built by `wasync build --no-push` on the "
+        "Debian bookworm base that `scripts/image-base.sh` makes, since no registry is reachable here). "
+        "Pull size is the gzip-compressed layers, what a new instance downloads; cold start excludes the pull.",
+        "",
+        image_bench.report(image_result),
+        "",
+        "## 6. GPU",
         "",
         "`bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine benchmark on CUDA "
         "(float16 and int8_float16, sequential and batched, against the article's setup in fp16) and prints the same "
