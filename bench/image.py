@@ -98,7 +98,7 @@ def measure(runs: int, engine: str = "podman", images: dict[str, str] | None = N
             base_image: str | None = None) -> dict[str, Any]:  # fmt: skip
     found = probe(engine)
     if not found.working:
-        return {"skipped": found.describe()}
+        return {"skipped": f"no working container engine ({found.describe()})"}
     base = base_image or default_base(engine)
     images = images or {"faster": build(engine, base)}
     model_dir = models.tiny_en_ctranslate2()
@@ -112,7 +112,7 @@ def measure(runs: int, engine: str = "podman", images: dict[str, str] | None = N
 
 def report(result: dict[str, Any]) -> str:
     if "skipped" in result:
-        return f"Not measured: no working container engine ({result['skipped']})."
+        return f"Not measured: {result['skipped']}."
     cold, process = result["cold"], result["process"]
     lines = [
         "| image | on disk | pull (gzip layers) | layers |",

@@ -178,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         "about a second; the openai fp16 baseline on 12 minutes of audio dominates); `RUNS=1 bash bench/gpu.sh` "
         "shortens it if needed.",
         "",
+        "`bash bench/gpu_image.sh` checks the GPU image itself: with a podman or docker that reaches the GPU it builds "
+        "the openai image and runs `bench/gpu_check.py` in it; without one it installs `container/requirements/openai.txt` "
+        "(--require-hashes) into a venv, or uses `VENV=DIR`. It prints PASS, FAIL or SKIP for: CTranslate2 sees the GPU, "
+        "faster-whisper float16 and openai-whisper fp16 transcribe on it, torch uses it, and the CUDA libraries loaded "
+        "(read from /proc/self/maps, with their paths) are of one CUDA major version, each loaded once. Not yet run on "
+        "a GPU; expected about 1 minute with a venv in place, 2-4 minutes when it installs the lock or builds the image.",
+        "",
     ]
     text = "\n".join(sections)
     if args.quick:
