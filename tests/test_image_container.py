@@ -214,20 +214,18 @@ def test_an_openai_model_on_the_slim_image_stops_with_the_fix(
     assert "needs the openai engine" in done.stderr and "--engine openai" in done.stderr
 
 
-def test_sigterm_during_a_job_finishes_the_job_then_exits(
-    serving: Running, data_dir: Path
-) -> None:
+def post(url: str, body: bytes, answers: list[httpx.Response]) -> None:
+    answers.append(httpx.post(f"{url}/invocations", content=body, timeout=STARTUP))
+
+
+def test_sigterm_during_a_job_finishes_the_job_then_exits(serving: Running, data_dir: Path) -> None:
     """The signal must land while a job runs, on a fast or a loaded machine: the container is
     frozen (`podman pause`) once the job has started, the signal is queued while it is frozen,
     and a job that had already finished at the freeze is simply followed by another."""
     clip = (data_dir / "en_short.wav").read_bytes()  # seconds of work even on a loaded machine
     for attempt in range(1, 11):
         answers: list[httpx.Response] = []
-        worker = threading.Thread(
-            target=lambda: answers.append(
-                httpx.post(f"{serving.url}/invocations", content=clip, timeout=STARTUP)
-            )
-        )
+        worker = threading.Thread(target=post, args=(serving.url, clip, answers))
         worker.start()
         deadline = time.monotonic() + STARTUP
         while serving.logs().count("Processing audio") < attempt and time.monotonic() < deadline:
