@@ -5,7 +5,7 @@ python -m bench.image [--runs N] [--engine podman] [--image TAG] [--base-image I
 Cold start is `podman run` to the first `/ping` 200 with tiny.en mounted at /opt/ml/model, as
 SageMaker starts a container on a new instance (the pull excluded); the baseline, in the same
 run, is the same server started as a local process. Pull size is what a registry stores and a new
-instance downloads: the image's layers gzip-compressed (`podman save --compress`).
+instance downloads: the image's layers gzip-compressed (`podman save --compress --format docker-dir`, the manifest a push uploads).
 Without a working engine, it says so and measures nothing.
 """
 
@@ -85,11 +85,9 @@ def sizes(engine: str, image: str) -> dict[str, int]:
     """Uncompressed size, and the gzip-compressed layers a pull downloads."""
     inspected = json.loads(run(engine, "image", "inspect", image))[0]
     with tempfile.TemporaryDirectory(prefix="wasync-bench-save-") as folder:
-        target = Path(folder) / "oci"
-        run(engine, "save", "--compress", "--format", "oci-dir", "-o", str(target), image)
-        index = json.loads((target / "index.json").read_text())
-        digest = index["manifests"][0]["digest"].split(":", 1)[1]
-        manifest = json.loads((target / "blobs" / "sha256" / digest).read_text())
+        target = Path(folder) / "image"
+        run(engine, "save", "--compress", "--format", "docker-dir", "-o", str(target), image)
+        manifest = json.loads((target / "manifest.json").read_text())
         layers = [layer["size"] for layer in manifest["layers"]]
     return {"size": int(inspected["Size"]), "pull": sum(layers), "layers": len(layers)}
 

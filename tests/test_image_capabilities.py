@@ -115,3 +115,67 @@ def test_entry_point_drops_to_the_image_user_when_it_can_read_the_model(tmp_path
         [sys.executable, "-c", probe, str(model)], capture_output=True, text=True, check=True
     )
     assert ran.stdout.split()[-2:] == ["0", "0"] and "is not readable by nobody" in ran.stdout
+
+
+class OneClientSession:
+    """A boto3-like session that hands out one (stubbed) client."""
+
+    region_name = "us-east-1"
+
+    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+        self._client = client
+
+    def client(self, service: str, **kwargs):  # type: ignore[no-untyped-def]
+        return self._client
+
+
+def test_an_ecr_image_built_elsewhere_is_judged_by_its_label(aws_env: Path) -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from whisper_async.clients import Clients
+    from whisper_async.settings import resolve
+
+    uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/wasync:built-in-ci"
+    ecr = boto3.client("ecr", region_name="us-east-1")
+    clients = Clients(resolve({}), session=OneClientSession(ecr))
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "size": 10, "digest": "sha256:" + "c" * 64},
+        "layers": [],
+    }  # fmt: skip
+    with Stubber(ecr) as stub:
+        stub.add_response(
+            "batch_get_image",
+            {"images": [{"imageManifest": json.dumps(manifest)}], "failures": []},
+            {
+                "repositoryName": "wasync",
+                "imageIds": [{"imageTag": "built-in-ci"}],
+                "acceptedMediaTypes": image_capabilities.MANIFEST_TYPES,
+            },
+        )
+        stub.add_response(
+            "get_download_url_for_layer",
+            {"downloadUrl": "https://layers.example/config", "layerDigest": "sha256:" + "c" * 64},
+            {"repositoryName": "wasync", "layerDigest": "sha256:" + "c" * 64},
+        )
+        fetched: list[str] = []
+
+        def fetch(url: str) -> bytes:
+            fetched.append(url)
+            return json.dumps({"config": {"Labels": {"io.wasync.engines": "faster"}}}).encode()
+
+        with pytest.raises(UsageError) as info:
+            image_capabilities.check_model_fits(clients, uri, "openai", "deploy", fetch)
+        assert "holds only faster" in info.value.message
+        assert fetched == ["https://layers.example/config"]
+        stub.assert_no_pending_responses()
+        # remembered: the second check asks ECR nothing (the stub would refuse a call)
+        image_capabilities.check_model_fits(clients, uri, "faster", "deploy", fetch)
+
+    with Stubber(ecr) as stub:
+        stub.add_client_error("batch_get_image", "ImageNotFoundException")
+        unknown = "123456789012.dkr.ecr.us-east-1.amazonaws.com/wasync:gone"
+        assert image_capabilities.engines_of(clients, unknown, fetch) is None
