@@ -21,11 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench import serving
 from bench.metrics import Spread
 from tests.helpers import models
+from tests.helpers.processes import wait_for_status
 from whisper_async.container_engines import probe
 from whisper_async.local.runtime import free_port
 
@@ -65,16 +64,7 @@ def cold_start(engine: str, image: str, model_dir: Path, runs: int) -> Spread:
         run(engine, "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080",
             "-v", f"{model_dir}:/opt/ml/model:ro", image, "serve")  # fmt: skip
         try:
-            deadline = started + 300
-            while time.perf_counter() < deadline:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.02)
-            else:
-                raise RuntimeError(f"{image} was not healthy within 300 s")
+            wait_for_status(f"http://127.0.0.1:{port}/ping", 200, timeout=300)
             samples.append(time.perf_counter() - started)
         finally:
             subprocess.run([engine, "rm", "--force", name], capture_output=True, check=False)
