@@ -86,15 +86,15 @@ def find_engine(
         if found.working and found.path:
             return found.path
         probes.append(found)
-    tried = "; ".join(p.describe() for p in probes)
+    tried = "; ".join(p.describe() for p in probes).rstrip(".")
     if preferred:
         hint = (
             f"install {preferred}"
             if probes[0].path is None
             else f"start {preferred}'s daemon or service (`{preferred} info` must succeed)"
         )
-        raise WasyncError(f"No working {preferred} to {purpose}: {tried}.", hint)
+        raise WasyncError(f"No working {preferred} to {purpose}: {tried}", hint)
     raise WasyncError(
-        f"No working container engine to {purpose}: {tried}.",
+        f"No working container engine to {purpose}: {tried}",
         f"install and start one of {', '.join(candidates)} (Docker, Podman or Finch)",
     )
