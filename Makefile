@@ -4,10 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: help test test-fast test-image lint format demo bench clean lock-image
+.PHONY: help test test-fast test-loaded test-image lint format demo bench clean lock-image
 
 help:
 	@echo "make test   - install everything the tests need (.venv, apt packages) and run them"
+	@echo "make test-loaded - the end-to-end tier confined to one CPU core, as on a loaded machine"
 	@echo "make demo   - the whole lifecycle offline on the local stack with a bundled model"
 	@echo "make test-image - build the serving image with podman and run it, alone and in the local stack"
 	@echo "make lint   - ruff format --check, ruff check, mypy"
@@ -36,6 +37,11 @@ test-image: $(VENV)/.installed-dev
 lock-image: $(VENV)/.installed-dev
 	$(PY) -m pip install -q uv
 	$(PY) scripts/lock_image.py
+
+# The end-to-end tier (the local stack, its containers and the CLI) on one CPU core: the
+# suite must hold on a slow or loaded machine. Child processes inherit the affinity.
+test-loaded: $(VENV)/.installed-dev
+	taskset -c 0 $(PY) -m pytest tests/test_local_stack.py tests/test_jobs_e2e.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check whisper_async tests bench
