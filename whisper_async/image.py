@@ -26,7 +26,7 @@ from . import __version__, image_capabilities, image_variants, naming, state
 from .build_secrets import BuildSecret, PipSettings, host_pip_settings, write_secrets
 from .clients import Clients
 from .container_engines import ENGINES, Prober, find_engine, probe
-from .errors import ConfigurationError, UsageError, WasyncError, error_code
+from .errors import ConfigurationError, NotFoundError, UsageError, WasyncError
 
 BUILDERS = ENGINES
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -202,9 +202,7 @@ def ensure_repository(clients: Clients) -> str:
     ecr = clients.client("ecr")
     try:
         repo = ecr.describe_repositories(repositoryNames=[naming.REPOSITORY])["repositories"][0]
-    except Exception as exc:
-        if error_code(exc) != "RepositoryNotFoundException":
-            raise
+    except NotFoundError:
         repo = ecr.create_repository(
             repositoryName=naming.REPOSITORY,
             imageScanningConfiguration={"scanOnPush": True},
