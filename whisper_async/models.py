@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from . import state, storage
+from . import image_capabilities, state, storage
 from .clients import Clients
 from .errors import UsageError, WasyncError
 from .extras import needs_extra
@@ -308,6 +308,9 @@ def push_model(
     choice = source if isinstance(source, SourceChoice) else choose_source(source)
     with _workdir() as workdir:
         resolved = resolve_source(choice, engine, name, workdir, progress)
+        image_capabilities.check_model_fits(
+            clients, image_capabilities.default_image(clients), resolved.engine, "push-model"
+        )
         if not NAME_PATTERN.match(resolved.name):
             raise UsageError(f"model name {resolved.name!r} is not allowed", "pass --name")
         sha256 = content_sha256(resolved, progress)

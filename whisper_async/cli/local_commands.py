@@ -28,7 +28,13 @@ def local_up(
     port: Annotated[
         int, typer.Option(help="moto's port (the emulator takes the next) [default: free ports]")
     ] = 0,
-    runtime: Annotated[str, typer.Option(help="process (no Docker needed) or docker")] = "process",
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help="process (the serving code as a local process; no engine needed), or podman, "
+            "docker or finch to run the built image with that engine"
+        ),
+    ] = "process",
 ) -> None:
     """Start the stack in the background and return once it answers."""
     with needs_extra("local", "`wasync local`"):
