@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import client, engines, serving, startup, thread_probe
+from bench import image as image_bench
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 PACKAGES = (
@@ -113,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         client_result = client.measure(clips, 1 if args.quick else 3, workdir / "client")
         print("start-up ...", file=sys.stderr, flush=True)
         startup_result = startup.measure(2 if args.quick else 20)
+        print("image ...", file=sys.stderr, flush=True)
+        image_result = (
+            {"skipped": "not under --quick, which builds no image"}
+            if args.quick
+            else image_bench.measure(3)
+        )
     sections = [
         "# Benchmarks",
         "",
@@ -162,8 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         "baseline; `wasync --version` and `--help` import no boto3/botocore.",
         "",
         startup.report(startup_result),
+        "## 6. The serving image: size and cold start",
         "",
-        "## 6. GPU",
+        "`python -m bench.image --runs 3` (podman; the slim image built by `wasync build --no-push` on the "
+        "Debian bookworm base that `scripts/image-base.sh` makes, since no registry is reachable here). "
+        "Pull size is the gzip-compressed layers, what a new instance downloads; cold start excludes the pull.",
+        "",
+        image_bench.report(image_result),
+        "",
+        "## 7. GPU",
         "",
         "`bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine benchmark on CUDA "
         "(float16 and int8_float16, sequential and batched, against the article's setup in fp16) and prints the same "
@@ -171,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         "figures nor its duration on an H200 are measured. Expected well under the 5-minute limit (tiny.en loads in "
         "about a second; the openai fp16 baseline on 12 minutes of audio dominates); `RUNS=1 bash bench/gpu.sh` "
         "shortens it if needed.",
+        "",
+        "`bash bench/gpu_image.sh` checks the GPU image itself: with a podman or docker that reaches the GPU it builds "
+        "the openai image and runs `bench/gpu_check.py` in it; without one it installs `container/requirements/openai.txt` "
+        "(--require-hashes) into a venv, or uses `VENV=DIR`. It prints PASS, FAIL or SKIP for: CTranslate2 sees the GPU, "
+        "faster-whisper float16 and openai-whisper fp16 transcribe on it, torch uses it, and the CUDA libraries loaded "
+        "(read from /proc/self/maps, with their paths) are of one CUDA major version, each loaded once. Not yet run on "
+        "a GPU; expected about 1 minute with a venv in place, 2-4 minutes when it installs the lock or builds the image.",
         "",
     ]
     text = "\n".join(sections)
