@@ -129,6 +129,7 @@ def test_request_defaults_reach_the_container_environment(moto_clients, model_ur
     model = moto_clients.client("sagemaker").describe_model(ModelName=plan.model_name)
     environment = model["PrimaryContainer"]["Environment"]
     assert environment["WASYNC_DEFAULT_LANGUAGE"] == "de"
+    assert environment["WASYNC_ENDPOINT_NAME"] == "whisper"  # the request log's Endpoint
     assert environment["WASYNC_DEFAULT_BATCH_SIZE"] == "1"
 
 
@@ -171,7 +172,8 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(
     )
     assert plan.action == "update" and plan.previous_config == first.config_name
     assert plan.changes == (
-        "environment: (('WASYNC_MAX_CONCURRENCY', '2'),) -> (('WASYNC_MAX_CONCURRENCY', '3'),)",
+        "environment: (('WASYNC_ENDPOINT_NAME', 'whisper'), ('WASYNC_MAX_CONCURRENCY', '2')) -> "
+        "(('WASYNC_ENDPOINT_NAME', 'whisper'), ('WASYNC_MAX_CONCURRENCY', '3'))",
         "max_concurrency: 2 -> 3",
     )
     update = plan.steps[-1]

@@ -310,8 +310,16 @@ def _validate(request: DeployRequest) -> dict[str, str]:
     return request_defaults(request)
 
 
-def _environment(request: DeployRequest, defaults: Mapping[str, str]) -> dict[str, str]:
-    environment = {"WASYNC_MAX_CONCURRENCY": str(request.max_concurrency), **request.environment}
+def _environment(
+    endpoint: str, request: DeployRequest, defaults: Mapping[str, str]
+) -> dict[str, str]:
+    """The container's environment. WASYNC_ENDPOINT_NAME names the endpoint in the request
+    log's `Endpoint` field and metric dimension: SageMaker does not tell a container."""
+    environment = {
+        "WASYNC_ENDPOINT_NAME": endpoint,
+        "WASYNC_MAX_CONCURRENCY": str(request.max_concurrency),
+        **request.environment,
+    }
     if request.compute_type:
         environment["WASYNC_COMPUTE_TYPE"] = request.compute_type
     return {**environment, **defaults}
@@ -411,7 +419,7 @@ def plan_deploy(
     name = naming.unique_name(endpoint, now)
     tags = naming.tags(endpoint)
     model_params = _model_params(
-        name, role_arn, image_uri, model_uri, _environment(request, defaults), tags
+        name, role_arn, image_uri, model_uri, _environment(endpoint, request, defaults), tags
     )
     config_params = _config_params(name, variant, request, output_config, tags)
     wanted = Deployment.of(model_params, config_params)
