@@ -1,4 +1,4 @@
-"""The two engines behind one small interface: load, transcribe to segments, detect language.
+"""The two engines behind one small interface: load, then transcribe audio to segments.
 
 Heavy imports (ctranslate2, torch) happen inside the loaders, so importing the server stays
 fast and torch is imported only when the openai engine is used.
@@ -7,14 +7,15 @@ fast and torch is imported only when the openai engine is used.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageError
 from ..manifest import detect_layout
+from .chunks import SAMPLE_RATE, ChunkRules, silence_cut_clips
 from .cues import Word, cue_pieces
 
 Segment = dict[str, Any]
@@ -38,8 +39,6 @@ class Engine(Protocol):
     multilingual: bool
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription: ...
-
-    def detect_language(self, audio: Any) -> tuple[str, float]: ...
 
 
 def check_language(engine: Engine, options: TranscribeOptions) -> None:
@@ -88,20 +87,8 @@ def on_helper_thread(build: Callable[[], T]) -> T:
     machine; the cause is not known). The server's loader thread always avoided this; creating
     the model here gives every caller the fast path.
     """
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = build()
-        except BaseException as exc:  # re-raised on the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="ctranslate2-loader")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return cast(T, outcome["value"])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctranslate2-loader") as pool:
+        return pool.submit(build).result()
 
 
 class FasterWhisperEngine:
@@ -127,6 +114,7 @@ class FasterWhisperEngine:
         # pipeline dropped whole phrases at its VAD chunk edges (issue 18), and a user must never
         # get a shorter transcript in exchange for speed. Batching stays one option away.
         self.default_batch_size = 1
+        self.chunking = ChunkRules()
         self.batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
@@ -138,14 +126,16 @@ class FasterWhisperEngine:
             "initial_prompt": options.initial_prompt,
         }
         batch_size = options.batch_size or self.default_batch_size
-        if batch_size > 1:
-            # Chunks cut at voice activity, decoded side by side without timestamp tokens (the
-            # batched pipeline drops text after a chunk's last timestamp); word timings (about
-            # an eighth of the work on CPU) then re-cut the chunks into subtitle-sized cues.
+        clips = self.batch_clips(audio) if batch_size > 1 else []
+        if clips:
+            # Whole stretches of the recording cut in silence (chunks.py), decoded side by side
+            # without timestamp tokens (the batched pipeline drops text after a chunk's last
+            # timestamp); word timings then re-cut each chunk into subtitle-sized cues.
             found, info = self.batched.transcribe(
-                audio, batch_size=batch_size, vad_filter=True, word_timestamps=True, **kwargs
+                audio, batch_size=batch_size, clip_timestamps=clips, word_timestamps=True, **kwargs
             )
         else:
+            batch_size = 1
             found, info = self.model.transcribe(
                 audio,
                 vad_filter=options.vad_filter,
@@ -161,11 +151,13 @@ class FasterWhisperEngine:
         ]
         return Transcription(info.language, float(info.language_probability), segments, batch_size)
 
-    def detect_language(self, audio: Any) -> tuple[str, float]:
-        if not self.multilingual:
-            return "en", 1.0
-        language, probability, _ = self.model.detect_language(audio)
-        return str(language), float(probability)
+    def batch_clips(self, audio: Any) -> list[dict[str, float]]:
+        """The clips to decode side by side, or [] when batching has nothing to gain: audio that
+        fits in one window (no VAD, no word timings for a short file), or one stretch of speech."""
+        if len(audio) <= self.chunking.max_seconds * SAMPLE_RATE:
+            return []
+        clips = silence_cut_clips(audio, self.chunking)
+        return clips if len(clips) > 1 else []
 
 
 class OpenAIWhisperEngine:
@@ -190,7 +182,7 @@ class OpenAIWhisperEngine:
             )
         language, probability = options.language, 1.0
         if language is None:
-            language, probability = self.detect_language(audio)
+            language, probability = self._detect_language(audio)
         result = self.model.transcribe(
             audio,
             language=language,
@@ -214,7 +206,7 @@ class OpenAIWhisperEngine:
             )
         return Transcription(language, probability, segments)
 
-    def detect_language(self, audio: Any) -> tuple[str, float]:
+    def _detect_language(self, audio: Any) -> tuple[str, float]:
         if not self.multilingual:
             return "en", 1.0
         import whisper
