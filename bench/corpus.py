@@ -91,16 +91,26 @@ class Layout:
     italian_clips: int = 3
     russian_clips: int = 2
     mixed: bool = True
+    synthesizers: tuple[str, ...] = ("espeak", "flite", "festival", "kokoro")
+
+    def english(self) -> dict[str, list[synth.Voice]]:
+        return {k: v for k, v in synth.ENGLISH_VOICES.items() if k in self.synthesizers}
+
+    def voices(self, language: str) -> list[synth.Voice]:
+        return [v for v in synth.OTHER_VOICES[language] if v.synthesizer in self.synthesizers]
 
 
 FULL = Layout()
+# The smoke test's corpus: espeak-ng only (scripts/system-deps.sh installs it), so `make test`
+# needs none of the benchmark's synthesizers.
 QUICK = Layout(
     short_clips=3,
-    long_minutes=(0.75,),
-    japanese_clips=1,
+    long_minutes=(0.3,),
+    japanese_clips=0,
     italian_clips=1,
     russian_clips=0,
     mixed=False,
+    synthesizers=("espeak",),
 )
 
 
@@ -260,16 +270,16 @@ class _Builder:
         return self.write(entry, pieces)
 
 
-def _english_voices(rng: random.Random) -> list[synth.Voice]:
+def _english_voices(rng: random.Random, layout: Layout) -> list[synth.Voice]:
     """Every English voice once, shuffled so that no two neighbours share a synthesizer."""
-    groups = [rng.sample(voices, len(voices)) for voices in synth.ENGLISH_VOICES.values()]
+    groups = [rng.sample(voices, len(voices)) for voices in layout.english().values()]
     mixed = [v for trio in itertools.zip_longest(*groups) for v in trio if v is not None]
     return mixed
 
 
 def build_split(split: str, directory: Path, layout: Layout = FULL) -> list[CorpusFile]:
     """Synthesise one split into `directory/split`, with its manifest.json."""
-    missing = synth.missing_tools()
+    missing = synth.missing_tools(layout.synthesizers)
     if missing:
         raise SystemExit(
             f"the evaluation corpus needs {', '.join(missing)}: run `bash bench/system-deps.sh`, "
@@ -281,25 +291,26 @@ def build_split(split: str, directory: Path, layout: Layout = FULL) -> list[Corp
     target.mkdir(parents=True)
     builder = _Builder(split, target, directory / ".sentences")
     files: list[CorpusFile] = []
-    synthesizers = list(synth.ENGLISH_VOICES)
+    english_voices = layout.english()
+    synthesizers = list(english_voices)
     for index in range(layout.short_clips):
-        voices = synth.ENGLISH_VOICES[synthesizers[index % len(synthesizers)]]
+        voices = english_voices[synthesizers[index % len(synthesizers)]]
         voice = builder.rng.choice(voices)
         files.append(builder.short_clip(index, voice, builder.english, builder.rng.randint(1, 3)))
     for index, minutes in enumerate(layout.long_minutes):
-        files.append(builder.long_file(index, minutes, _english_voices(builder.rng)))
+        files.append(builder.long_file(index, minutes, _english_voices(builder.rng, layout)))
     for language, count in (
         ("ja", layout.japanese_clips),
         ("it", layout.italian_clips),
         ("ru", layout.russian_clips),
     ):
-        voices = synth.OTHER_VOICES[language]
+        voices = layout.voices(language)
         for index in range(count):
             files.append(
                 builder.short_clip(index, voices[index % len(voices)], builder.other[language], 1)
             )
     if layout.mixed:
-        english = _english_voices(builder.rng)
+        english = _english_voices(builder.rng, layout)
         order = [
             english[0],
             builder.rng.choice(synth.OTHER_VOICES["ja"]),

@@ -36,7 +36,6 @@ CONFIGS = {
     DEFAULT: "wasync's default: faster-whisper, sequential 30 s windows, greedy (`batch_size=1`)",
     "faster-batched": "wasync's batched path (`batch_size=8`): chunks cut in silence, greedy, cues from word timings",
     "stock-batched": "faster-whisper's own batched pipeline, batch 8: VAD regions glued into 30 s chunks (wasync's batched path before issue 18)",
-    "faster-beam5": "faster-whisper, sequential, beam search 5 (`batch_size=1;beam_size=5`)",
 }
 GPU_CONFIGS = {
     "gpu-float16": ("float16", 1),

@@ -48,6 +48,7 @@ class LanguageRow:
     mixed_rate: dict[str, float]  # language -> median error rate in the mixed file's sections
     lost_sections: int  # max over runs: sections of the mixed file mostly deleted
     sections: int
+    seconds: list[list[float]]  # per run, per file
 
 
 def _sections(item: scoring.Scored) -> list[list[int]]:
@@ -107,7 +108,8 @@ def summarise(
                 run[i].alignment.deletions(p) > LOST_SHARE * len(p) for p in sections
             )
             lost = max(lost, mostly_deleted)
-    return LanguageRow(name, detected, sorted(set(wrong)), rate, mixed_rate, lost, count)
+    seconds = [r["seconds"] for r in results]
+    return LanguageRow(name, detected, sorted(set(wrong)), rate, mixed_rate, lost, count, seconds)
 
 
 def measure(

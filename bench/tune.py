@@ -46,18 +46,19 @@ def strategies(engine: Any) -> dict[str, Strategy]:
         ),
         "stock-batched": stock,
         "silence-cut": with_rules(base),
+        "silence-cut-1pass": with_rules(replace(base, max_passes=1)),
         "silence-cut-160ms": with_rules(replace(base, min_silence_ms=160)),
         "silence-cut-600ms": with_rules(replace(base, min_silence_ms=600)),
         "silence-cut-pad400": with_rules(replace(base, speech_pad_ms=400)),
     }
 
 
-def run(directory: Path, chosen: list[str]) -> None:
+def run(directory: Path, chosen: list[str], kinds: tuple[str, ...] = ("short", "long")) -> None:
     from tests.helpers import models
     from whisper_async.serving.audio import decode_audio
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
-    files = [f for f in corpus.tuning_files(directory) if f.language == "en"]
+    files = [f for f in corpus.tuning_files(directory) if f.language == "en" and f.kind in kinds]
     engine = FasterWhisperEngine(
         models.tiny_en_ctranslate2(), "tiny.en", "cpu", "int8", cpu_threads({})
     )
@@ -85,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_DIR)
     parser.add_argument("--strategies", default="sequential,stock-batched,silence-cut")
+    parser.add_argument("--long-only", action="store_true", help="only the long files")
     args = parser.parse_args(argv)
     corpus.ensure_built(args.corpus, ("tune",))
-    run(args.corpus, args.strategies.split(","))
+    run(args.corpus, args.strategies.split(","), ("long",) if args.long_only else ("short", "long"))
     return 0
 
 

@@ -16,7 +16,7 @@ import pytest
 from bench.metrics import Alignment, reference_text, tokens
 from whisper_async.attributes import TranscribeOptions
 from whisper_async.serving.audio import SAMPLE_RATE, decode_audio
-from whisper_async.serving.chunks import ChunkRules, group_regions, silence_cut_clips
+from whisper_async.serving.chunks import ChunkRules, group_regions, plan, uncovered
 
 pytestmark = pytest.mark.slow
 
@@ -57,27 +57,42 @@ def test_no_phrase_is_dropped_at_a_chunk_edge(faster_tiny_en, joined, batch_size
 
 def test_batched_chunks_are_cut_inside_the_pauses(faster_tiny_en, joined) -> None:  # type: ignore[no-untyped-def]
     audio, _, pauses = joined
-    clips = faster_tiny_en.batch_clips(audio)
-    assert len(clips) >= 2  # 43 s does not fit one window
-    assert clips[0]["start"] < 0.5 and clips[-1]["end"] == pytest.approx(len(audio) / SAMPLE_RATE)
-    for before, after in itertools.pairwise(clips):
-        assert before["end"] == after["start"]  # contiguous: nothing is skipped
-        assert any(start <= before["end"] <= end for start, end in pauses), (before, pauses)
-    assert all(c["end"] - c["start"] <= 30.0 for c in clips)
+    _, chunks = faster_tiny_en.batch_plan(audio)
+    assert len(chunks) >= 2  # 43 s does not fit one window
+    assert chunks[0][0] < 0.5 and chunks[-1][1] == pytest.approx(len(audio) / SAMPLE_RATE, abs=0.01)
+    for before, after in itertools.pairwise(chunks):
+        assert before[1] == after[0]  # contiguous: nothing is skipped
+        assert any(start <= before[1] <= end for start, end in pauses), (before, pauses)
+    assert all(end - start <= 30.0 for start, end in chunks)
 
 
 def test_regions_are_grouped_into_whole_windows_cut_halfway_through_silence() -> None:
-    second = SAMPLE_RATE
-    regions = [(1 * second, 5 * second), (6 * second, 20 * second), (22 * second, 33 * second)]
-    chunks = group_regions(regions, 40 * second, 30.0)
+    regions = [(1.0, 5.0), (6.0, 20.0), (22.0, 33.0)]
     # 1-20 s fits one window; 22-33 s would make it 32 s, so the cut is at 21 s, mid-silence.
-    assert chunks == [(second // 2, 21 * second), (21 * second, 40 * second)]
-    assert group_regions([], 40 * second) == []
+    assert group_regions(regions, 40.0, 30.0) == [(0.5, 21.0), (21.0, 40.0)]
+    assert group_regions([], 40.0) == []
+
+
+def test_speech_after_a_chunks_last_word_is_decoded_again() -> None:
+    rules = ChunkRules()
+    regions = [(1.0, 5.0), (7.0, 12.0), (15.0, 20.0), (23.0, 28.0)]
+    chunk = (0.5, 30.0)
+    # The text stopped after the first sentence: the rest of the chunk, from mid-pause.
+    assert uncovered(chunk, [(1.1, 2.0), (2.2, 4.9)], regions, rules) == [(5.95, 30.0)]
+    # Every region has words: nothing to do.
+    words = [(1.2, 4.8), (7.1, 11.9), (15.2, 19.8), (23.1, 27.9)]
+    assert uncovered(chunk, words, regions, rules) == []
+    # A region in the middle that no word touches is decoded again on its own.
+    assert uncovered(chunk, [(1.2, 4.8), (15.2, 19.8), (23.1, 27.9)], regions, rules) == [
+        (7.0, 12.0)
+    ]
+    # No words at all: the whole chunk.
+    assert uncovered(chunk, [], regions, rules) == [(0.75, 30.0)]
 
 
 def test_a_file_that_fits_one_window_is_not_cut(faster_tiny_en, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
     audio = decode_audio(data_dir / "en_30s.wav")[: 29 * SAMPLE_RATE]
-    assert faster_tiny_en.batch_clips(audio) == []
+    assert faster_tiny_en.batch_plan(audio) == ([], [])
     result = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=8))
     assert result.batch_size == 1  # nothing to batch: the sequential path, no VAD
-    assert silence_cut_clips(np.zeros(5 * SAMPLE_RATE, np.float32), ChunkRules()) == []
+    assert plan(np.zeros(5 * SAMPLE_RATE, np.float32)) == ([], [])

@@ -1,34 +1,43 @@
-"""Where the batched path cuts audio: only in silence, into whole stretches of the recording.
+"""How the batched path cuts audio into chunks, and finds the speech a chunk's text left out.
 
-faster-whisper's own batched pipeline finds speech with Silero VAD and then glues the speech
-regions end to end, without the silences between them, into chunks of up to 30 s. Each chunk is
-audio that never existed: sentences that were seconds apart now touch. On held-back speech with
-pauses, the decoder skipped whole phrases just after such seams (docs/serving.md has the figures).
+The cause of lost phrases (issue 18; figures in docs/serving.md): the batched pipeline decodes
+each chunk without timestamp tokens, and Whisper often ends a chunk's text at a pause, although
+more sentences follow in the same chunk. Sequential decoding recovers, because it predicts
+timestamps and seeks to the last one for its next window; the batched pipeline has no next
+window, so everything after that pause was silently dropped. faster-whisper's own chunking makes
+this worse by gluing voice regions together without the silences between them.
 
-Here a chunk is a contiguous stretch of the original audio, pauses included, that starts and ends
-in the middle of a silence: Whisper sees what it was trained on, and no word straddles a cut
-unless one voice-activity region alone runs past the window, which is then split at its quietest
-point.
+So, here:
+- a chunk is a contiguous stretch of the original audio, pauses included, cut only halfway
+  through a silence between voice-activity regions (`plan`);
+- after each batched pass, the word timings show which voice-activity regions of a chunk no word
+  covers; those stretches are decoded again, side by side, in the next pass (`uncovered`), as
+  sequential decoding's seek would.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 SAMPLE_RATE = 16000
 
+Span = tuple[float, float]  # (start, end) seconds
+
 
 @dataclass(frozen=True)
 class ChunkRules:
     max_seconds: float = 30.0  # Whisper's window
-    min_silence_ms: int = 300  # a quieter gap than this is not a place to cut
+    min_silence_ms: int = 300  # a shorter gap between words is not a place to cut
     speech_pad_ms: int = 200  # speech edges VAD tends to clip (soft consonants)
     threshold: float = 0.5  # Silero's speech probability
+    min_uncovered_s: float = 0.5  # less speech than this without words is not a lost phrase
+    max_passes: int = 4  # decoding passes over what earlier passes left out
 
 
-def speech_regions(audio: Any, rules: ChunkRules) -> list[tuple[int, int]]:
-    """(start, end) samples of each voice-activity region, never longer than the window."""
+def speech_regions(audio: Any, rules: ChunkRules) -> list[Span]:
+    """Voice-activity regions (seconds), none longer than the window."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     options = VadOptions(
@@ -37,37 +46,58 @@ def speech_regions(audio: Any, rules: ChunkRules) -> list[tuple[int, int]]:
         speech_pad_ms=rules.speech_pad_ms,
         max_speech_duration_s=rules.max_seconds,
     )
-    return [(int(r["start"]), int(r["end"])) for r in get_speech_timestamps(audio, options)]
+    found = get_speech_timestamps(audio, options)
+    return [(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE) for r in found]
 
 
-def group_regions(
-    regions: list[tuple[int, int]], total: int, max_seconds: float = 30.0
-) -> list[tuple[int, int]]:
+def group_regions(regions: Sequence[Span], total: float, max_seconds: float = 30.0) -> list[Span]:
     """Contiguous chunks of at most `max_seconds`, each holding whole regions and cut halfway
     through the silence between two regions (or at the audio's ends)."""
-    limit = int(max_seconds * SAMPLE_RATE)
-    chunks: list[tuple[int, int]] = []
+    groups: list[tuple[int, int]] = []
     first = 0
     for index in range(1, len(regions) + 1):
-        if index < len(regions) and regions[index][1] - regions[first][0] <= limit:
+        if index < len(regions) and regions[index][1] - regions[first][0] <= max_seconds:
             continue  # the next region still fits in this chunk
-        chunks.append((first, index - 1))
+        groups.append((first, index - 1))
         first = index
-    cuts: list[tuple[int, int]] = []
-    for first, last in chunks:
-        before = regions[first - 1][1] if first > 0 else 0
+    chunks: list[Span] = []
+    for first, last in groups:
+        before = regions[first - 1][1] if first > 0 else 0.0
         after = regions[last + 1][0] if last + 1 < len(regions) else total
-        start = (before + regions[first][0]) // 2
-        end = (regions[last][1] + after) // 2 if last + 1 < len(regions) else total
-        start = max(start, regions[last][1] - limit)  # the chunk must fit in the window
-        cuts.append((start, min(end, start + limit)))
-    return cuts
+        start = (before + regions[first][0]) / 2
+        end = (regions[last][1] + after) / 2 if last + 1 < len(regions) else total
+        start = max(start, regions[last][1] - max_seconds)  # the chunk must fit in the window
+        chunks.append((round(start, 3), round(min(end, start + max_seconds), 3)))
+    return chunks
 
 
-def silence_cut_clips(audio: Any, rules: ChunkRules = ChunkRules()) -> list[dict[str, float]]:
-    """faster-whisper `clip_timestamps` (seconds) for the batched pipeline; [] without speech."""
+def plan(audio: Any, rules: ChunkRules = ChunkRules()) -> tuple[list[Span], list[Span]]:
+    """(voice-activity regions, chunks) of the audio; no chunks without speech."""
     regions = speech_regions(audio, rules)
-    return [
-        {"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE}
-        for start, end in group_regions(regions, len(audio), rules.max_seconds)
+    return regions, group_regions(regions, len(audio) / SAMPLE_RATE, rules.max_seconds)
+
+
+def uncovered(
+    chunk: Span, word_spans: Sequence[Span], regions: Sequence[Span], rules: ChunkRules
+) -> list[Span]:
+    """Stretches of `chunk` to decode again: from the end of its last word (or its start) to its
+    end when speech follows, and each voice region in between that no word touches."""
+    inside = [
+        (max(a, chunk[0]), min(b, chunk[1])) for a, b in regions if b > chunk[0] and a < chunk[1]
     ]
+    last = max((end for _, end in word_spans), default=chunk[0])
+
+    def silent(span: Span) -> bool:
+        return not any(a < span[1] and b > span[0] for a, b in word_spans)
+
+    missing: list[Span] = []
+    for start, end in inside:
+        # Before the last word, a region is left out only if no word touches it.
+        if end <= last and end - start >= rules.min_uncovered_s and silent((start, end)):
+            missing.append((start, end))
+    tail = [(max(a, last), b) for a, b in inside if b - max(a, last) >= rules.min_uncovered_s]
+    if tail:
+        # From halfway between the last word and the next speech, to the chunk's end: one
+        # stretch, so the sentences after the pause keep their context.
+        missing.append(((last + tail[0][0]) / 2 if tail[0][0] > last else last, chunk[1]))
+    return [(round(a, 3), round(b, 3)) for a, b in missing]

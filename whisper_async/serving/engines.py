@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageError
 from ..manifest import detect_layout
-from .chunks import SAMPLE_RATE, ChunkRules, silence_cut_clips
+from .chunks import SAMPLE_RATE, ChunkRules, Span, plan, uncovered
 from .cues import Word, cue_pieces
 
 Segment = dict[str, Any]
@@ -126,14 +126,10 @@ class FasterWhisperEngine:
             "initial_prompt": options.initial_prompt,
         }
         batch_size = options.batch_size or self.default_batch_size
-        clips = self.batch_clips(audio) if batch_size > 1 else []
-        if clips:
-            # Whole stretches of the recording cut in silence (chunks.py), decoded side by side
-            # without timestamp tokens (the batched pipeline drops text after a chunk's last
-            # timestamp); word timings then re-cut each chunk into subtitle-sized cues.
-            found, info = self.batched.transcribe(
-                audio, batch_size=batch_size, clip_timestamps=clips, word_timestamps=True, **kwargs
-            )
+        regions, chunks = self.batch_plan(audio) if batch_size > 1 else ([], [])
+        if chunks:
+            language, probability, words = self._batched(audio, regions, chunks, batch_size, kwargs)
+            pieces = cue_pieces([(words[0]["start"], words[-1]["end"], "", words)] if words else [])
         else:
             batch_size = 1
             found, info = self.model.transcribe(
@@ -142,22 +138,73 @@ class FasterWhisperEngine:
                 word_timestamps=options.word_timestamps,
                 **kwargs,
             )
-        pieces = [(piece.start, piece.end, piece.text, _words(piece.words)) for piece in found]
-        if batch_size > 1:
-            pieces = cue_pieces(pieces)
+            language, probability = info.language, info.language_probability
+            pieces = [(p.start, p.end, p.text, _words(p.words)) for p in found]
         segments = [
             _segment(index, start, end, text, words if options.word_timestamps else None)
             for index, (start, end, text, words) in enumerate(pieces)
         ]
-        return Transcription(info.language, float(info.language_probability), segments, batch_size)
+        return Transcription(language, float(probability), segments, batch_size)
 
-    def batch_clips(self, audio: Any) -> list[dict[str, float]]:
-        """The clips to decode side by side, or [] when batching has nothing to gain: audio that
-        fits in one window (no VAD, no word timings for a short file), or one stretch of speech."""
+    def batch_plan(self, audio: Any) -> tuple[list[Span], list[Span]]:
+        """(voice regions, chunks) for the batched path, or no chunks when batching has nothing
+        to gain: audio that fits one window (no VAD, no word timings for a short file), or a
+        single chunk of speech."""
         if len(audio) <= self.chunking.max_seconds * SAMPLE_RATE:
-            return []
-        clips = silence_cut_clips(audio, self.chunking)
-        return clips if len(clips) > 1 else []
+            return [], []
+        regions, chunks = plan(audio, self.chunking)
+        return (regions, chunks) if len(chunks) > 1 else ([], [])
+
+    def _batched(
+        self,
+        audio: Any,
+        regions: list[Span],
+        chunks: list[Span],
+        batch_size: int,
+        kwargs: dict[str, Any],
+    ) -> tuple[str, float, list[Word]]:
+        """Decode chunks side by side without timestamp tokens (the batched pipeline drops text
+        after a chunk's last timestamp), with word timings; then decode again, side by side, the
+        speech each chunk's text left out (chunks.py says why), until none is left."""
+        words: list[Word] = []
+        language, probability = kwargs["language"], 1.0
+        for _ in range(self.chunking.max_passes):
+            clips = [{"start": start, "end": end} for start, end in chunks]
+            found, info = self.batched.transcribe(
+                audio, batch_size=batch_size, clip_timestamps=clips, word_timestamps=True, **kwargs
+            )
+            if kwargs["language"] is None:  # later passes keep the language of the first
+                kwargs = {**kwargs, "language": info.language}
+                language, probability = info.language, info.language_probability
+            decoded = [w for piece in found for w in _words(piece.words)]
+            words += decoded
+            left: list[Span] = []
+            for chunk in chunks:
+                spans = [
+                    (w["start"], w["end"]) for w in decoded if chunk[0] <= w["start"] < chunk[1]
+                ]
+                for stretch in uncovered(chunk, spans, regions, self.chunking):
+                    if stretch == chunk:  # nothing decoded at all: once more would say the same
+                        words += self._sequential_words(audio, stretch, kwargs)
+                    else:
+                        left.append(stretch)
+            if not left:
+                break
+            chunks = left
+        words.sort(key=lambda w: w["start"])
+        return str(language), float(probability), words
+
+    def _sequential_words(self, audio: Any, span: Span, kwargs: dict[str, Any]) -> list[Word]:
+        """One stretch decoded the sequential way (timestamps, temperature fallback)."""
+        start = int(span[0] * SAMPLE_RATE)
+        found, _ = self.model.transcribe(
+            audio[start : int(span[1] * SAMPLE_RATE)], word_timestamps=True, **kwargs
+        )
+        return [
+            _word(w.start + span[0], w.end + span[0], w.word, w.probability)
+            for piece in found
+            for w in piece.words or []
+        ]
 
 
 class OpenAIWhisperEngine:
