@@ -246,13 +246,20 @@ def english_files(directory: Path) -> list[corpus.CorpusFile]:
     return [f for f in corpus.heldout_files(directory) if f.language == "en"]
 
 
-def measure(configs: list[str], runs: int, directory: Path, device: str, workdir: Path) -> Result:
+def measure(
+    configs: list[str],
+    runs: int,
+    directory: Path,
+    device: str,
+    workdir: Path,
+    once: frozenset[str] = frozenset(),
+) -> Result:
     from tests.helpers import models
 
     files = english_files(directory)
     model_dir = models.tiny_en_ctranslate2()
     checkpoint = models.tiny_en_openai(workdir / "openai")
-    results = run_interleaved(configs, runs, files, device, model_dir, checkpoint, "tiny.en")
+    results = run_interleaved(configs, runs, files, device, model_dir, checkpoint, "tiny.en", once)
     return Result(files, {c: summarise(c, files, results[c]) for c in configs})
 
 
@@ -341,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny corpus (the smoke test)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--once", default="", help="configurations that run only the first time")
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--model-name", default="tiny.en")
@@ -352,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     directory = corpus.prepare(args.corpus, args.quick)
     configs = args.configs.split(",")
     with tempfile.TemporaryDirectory(prefix="wasync-bench-") as workdir:
-        result = measure(configs, args.runs, directory, args.device, Path(workdir))
+        once = frozenset(filter(None, args.once.split(",")))
+        result = measure(configs, args.runs, directory, args.device, Path(workdir), once)
     print(table(result, configs[0]))
     return 0
 

@@ -120,6 +120,7 @@ def measure(
 
     files = [f for f in corpus.heldout_files(directory) if f.language != "en"]
     model_dir = models.assemble_base(workdir / "base")
+    (workdir / "openai").mkdir(parents=True, exist_ok=True)
     checkpoint = convert_file(model_dir / "model.bin", workdir / "openai" / "base.pt")
     results = run_interleaved(
         configs, runs, files, device, model_dir, checkpoint, "base",

@@ -33,6 +33,7 @@ class ChunkRules:
     speech_pad_ms: int = 200  # speech edges VAD tends to clip (soft consonants)
     threshold: float = 0.5  # Silero's speech probability
     min_uncovered_s: float = 0.5  # less speech than this without words is not a lost phrase
+    min_covered: float = 0.5  # a region whose words span less of it than this was left out
     max_passes: int = 4  # decoding passes over what earlier passes left out
 
 
@@ -81,19 +82,21 @@ def uncovered(
     chunk: Span, word_spans: Sequence[Span], regions: Sequence[Span], rules: ChunkRules
 ) -> list[Span]:
     """Stretches of `chunk` to decode again: from the end of its last word (or its start) to its
-    end when speech follows, and each voice region in between that no word touches."""
+    end when speech follows, and each voice region in between that its words barely cover."""
     inside = [
         (max(a, chunk[0]), min(b, chunk[1])) for a, b in regions if b > chunk[0] and a < chunk[1]
     ]
     last = max((end for _, end in word_spans), default=chunk[0])
 
-    def silent(span: Span) -> bool:
-        return not any(a < span[1] and b > span[0] for a, b in word_spans)
+    def covered(span: Span) -> float:
+        return sum(max(0.0, min(b, span[1]) - max(a, span[0])) for a, b in word_spans)
 
     missing: list[Span] = []
     for start, end in inside:
-        # Before the last word, a region is left out only if no word touches it.
-        if end <= last and end - start >= rules.min_uncovered_s and silent((start, end)):
+        # Before the last word, a region is left out when its words span too little of it.
+        length = end - start
+        barely = covered((start, end)) < rules.min_covered * length
+        if end <= last and length >= rules.min_uncovered_s and barely:
             missing.append((start, end))
     tail = [(max(a, last), b) for a, b in inside if b - max(a, last) >= rules.min_uncovered_s]
     if tail:

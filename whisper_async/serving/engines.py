@@ -69,6 +69,10 @@ def _words(words: Any) -> list[Word]:
     return [_word(w.start, w.end, w.word, w.probability) for w in words or []]
 
 
+def _middle(word: Word) -> float:
+    return (float(word["start"]) + float(word["end"])) / 2
+
+
 def _segment(index: int, start: float, end: float, text: str, words: Any) -> Segment:
     segment: Segment = {"id": index, "start": round(start, 3), "end": round(end, 3), "text": text}
     if words is not None:
@@ -176,13 +180,15 @@ class FasterWhisperEngine:
             if kwargs["language"] is None:  # later passes keep the language of the first
                 kwargs = {**kwargs, "language": info.language}
                 language, probability = info.language, info.language_probability
-            decoded = [w for piece in found for w in _words(piece.words)]
-            words += decoded
+            # One piece per clip; its `seek` is the clip's start in 10 ms frames, rounded down.
+            by_frame = {piece.seek: _words(piece.words) for piece in found}
             left: list[Span] = []
             for chunk in chunks:
-                spans = [
-                    (w["start"], w["end"]) for w in decoded if chunk[0] <= w["start"] < chunk[1]
-                ]
+                frame = int(chunk[0] * 100)
+                near = [by_frame[f] for f in (frame, frame - 1, frame + 1) if f in by_frame]
+                decoded = near[0] if near else []
+                words += decoded
+                spans = [(w["start"], w["end"]) for w in decoded]
                 for stretch in uncovered(chunk, spans, regions, self.chunking):
                     if stretch == chunk:  # nothing decoded at all: once more would say the same
                         words += self._sequential_words(audio, stretch, kwargs)
@@ -190,6 +196,8 @@ class FasterWhisperEngine:
                         left.append(stretch)
             if not left:
                 break
+            # A stretch decoded again replaces the words an earlier pass put there.
+            words = [w for w in words if not any(a <= _middle(w) < b for a, b in left)]
             chunks = left
         words.sort(key=lambda w: w["start"])
         return str(language), float(probability), words
