@@ -104,7 +104,7 @@ FULL = Layout()
 # The smoke test's corpus: espeak-ng only (scripts/system-deps.sh installs it), so `make test`
 # needs none of the benchmark's synthesizers.
 QUICK = Layout(
-    short_clips=3,
+    short_clips=2,
     long_minutes=(0.3,),
     japanese_clips=0,
     italian_clips=1,
