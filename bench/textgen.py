@@ -3,8 +3,8 @@
 Sentences come from templates filled by a seeded random generator, so the same seed always gives
 the same text, and a different seed gives different text. Names and places are split between the
 two corpus splits (`Vocabulary.for_split`): the held-out split speaks names that the tuning split
-never contains. None of this text overlaps `bench/long_text.txt`, the text the engines were first
-tuned on.
+never contains. None of this text reuses the lighthouse-and-bread essay the engines were first
+measured on (bench/long_text.txt, now removed).
 """
 
 from __future__ import annotations
