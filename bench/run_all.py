@@ -218,12 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## 6. GPU",
         "",
-        "`bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine benchmark on CUDA "
-        "(float16 and int8_float16, sequential and batched, against the article's setup in fp16) and prints the same "
-        "table and its own duration. It has not been run yet: no GPU was lent to the sessions so far, so neither its "
-        "figures nor its duration on an H200 are measured. Expected well under the 5-minute limit (tiny.en loads in "
-        "about a second; the openai fp16 baseline on 12 minutes of audio dominates); `RUNS=1 bash bench/gpu.sh` "
-        "shortens it if needed.",
+        "`CORPUS=bench/.corpus RUNS=3 bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine and "
+        "language benchmarks on CUDA on the held-out split (float16 and int8_float16, sequential and batched, "
+        "faster-whisper's own batched pipeline, against the article's setup in fp16), and prints the same tables "
+        "and its own duration. Build the corpus first where its synthesizers are (`bash bench/system-deps.sh && "
+        "python -m bench.corpus bench/.corpus`); `RUNS=1` shortens the run.",
         "",
         "## The evaluation corpus",
         "",
