@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import client, corpus, engines, fixed_cost, languages, serving, thread_probe
+from bench import client, corpus, engines, fixed_cost, languages, serving, startup, thread_probe
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 PACKAGES = (
@@ -156,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         probe_result = thread_probe.measure(1 if args.quick else 5)
         print("client ...", file=sys.stderr, flush=True)
         client_result = client.measure(clips, 1 if args.quick else 3, workdir / "client")
+        print("start-up ...", file=sys.stderr, flush=True)
+        startup_result = startup.measure(2 if args.quick else 20)
     sections = [
         "# Benchmarks",
         "",
@@ -216,7 +218,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         client.report(client_result),
         "",
-        "## 6. GPU",
+        "## 6. CLI start-up",
+        "",
+        f"`python -m bench.startup --runs {startup_result['runs']}`: fresh processes, alternating with the "
+        "baseline; `wasync --version` and `--help` import no boto3/botocore.",
+        "",
+        startup.report(startup_result),
+        "",
+        "## 7. GPU",
         "",
         "`CORPUS=bench/.corpus RUNS=3 bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine and "
         "language benchmarks on CUDA on the held-out split (float16 and int8_float16, sequential and batched, "
