@@ -75,6 +75,7 @@ demo: $(VENV)/.installed-demo
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
 
 bench: $(VENV)/.installed-dev
+	bash bench/system-deps.sh $(PY)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m bench.run_all
 
 clean:
