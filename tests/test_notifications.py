@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.helpers.waiting import wait_until
@@ -65,18 +64,8 @@ EVENT_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 FIXED = ("awsRegion", "eventVersion", "eventSource", "eventName")
 
 
-def client(stack, service: str) -> Any:  # type: ignore[no-untyped-def]
-    """A plain boto3 client for the stack, as a user's script makes one."""
-    name = {"sns": "SNS", "sqs": "SQS", "s3": "S3", "sagemaker-runtime": "SAGEMAKER_RUNTIME"}
-    return boto3.session.Session(
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
-        region_name=stack.env["AWS_DEFAULT_REGION"],
-    ).client(service, endpoint_url=stack.env[f"AWS_ENDPOINT_URL_{name[service]}"])
-
-
 def subscribe_queue(stack, endpoint: str) -> str:  # type: ignore[no-untyped-def]
-    sqs, sns = client(stack, "sqs"), client(stack, "sns")
+    sqs, sns = stack.boto3_client("sqs"), stack.boto3_client("sns")
     queue_url = sqs.create_queue(QueueName=f"format-{endpoint}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -91,7 +80,7 @@ def subscribe_queue(stack, endpoint: str) -> str:  # type: ignore[no-untyped-def
 
 def receive(stack, queue_url: str, count: int) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
     """The notifications (SNS's Message, parsed) by inference id, once `count` have come."""
-    sqs, found = client(stack, "sqs"), {}
+    sqs, found = stack.boto3_client("sqs"), {}
 
     def all_came() -> bool:
         for message in sqs.receive_message(
@@ -123,7 +112,7 @@ def assert_shaped_like(message: dict[str, Any], documented: dict[str, Any], sent
 def test_notifications_match_aws_documented_success_and_failure(
     local_stack, own_endpoint: str, data_dir: Path
 ) -> None:
-    s3, runtime = client(local_stack, "s3"), client(local_stack, "sagemaker-runtime")
+    s3, runtime = local_stack.boto3_client("s3"), local_stack.boto3_client("sagemaker-runtime")
     queue_url = subscribe_queue(local_stack, own_endpoint)
     s3.upload_file(str(data_dir / "en_short.wav"), BUCKET, "format/en.wav")
     s3.upload_file(str(data_dir / "corrupt.mp3"), BUCKET, "format/corrupt.mp3")

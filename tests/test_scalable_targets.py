@@ -3,25 +3,12 @@ does (moto alone accepts any resource id); real variants register as before."""
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from whisper_async.local.scalabletargets import missing_variant
 
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-
-
-def autoscaling(stack):  # type: ignore[no-untyped-def]
-    """A plain boto3 client, as the article's notebook makes one."""
-    return boto3.session.Session(
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
-        region_name=stack.env["AWS_DEFAULT_REGION"],
-    ).client(
-        "application-autoscaling",
-        endpoint_url=stack.env["AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING"],
-    )
 
 
 def register(client, resource_id: str) -> dict:  # type: ignore[no-untyped-def]
@@ -48,7 +35,7 @@ def registered(client, resource_id: str) -> list:  # type: ignore[no-untyped-def
 def test_a_variant_the_endpoint_lacks_is_refused_and_nothing_is_registered(
     local_stack, own_endpoint: str
 ) -> None:
-    client = autoscaling(local_stack)
+    client = local_stack.boto3_client("application-autoscaling")
     wrong = f"endpoint/{own_endpoint}/variant/variant1"  # wasync's endpoints call it AllTraffic
     with pytest.raises(ClientError) as refused:
         register(client, wrong)

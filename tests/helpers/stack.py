@@ -47,6 +47,21 @@ class RunningStack:
             timeout=300,
         )
 
+    def boto3_client(self, service: str) -> Any:
+        """A plain boto3 client for the stack, as a user's script makes one after `local env`."""
+        import boto3
+
+        from whisper_async.settings import SERVICE_ENV_NAMES
+
+        return boto3.session.Session(
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+        ).client(
+            service,
+            endpoint_url=self.env[f"AWS_ENDPOINT_URL_{SERVICE_ENV_NAMES[service]}"],
+        )
+
     def endpoints(self) -> dict[str, dict[str, Any]]:
         """What `wasync local status` shows of each endpoint: status, queue, instances."""
         url = self.env["AWS_ENDPOINT_URL_SAGEMAKER"] + "/_wasync/status"
