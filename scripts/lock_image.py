@@ -23,16 +23,6 @@ INDEX = "https://pypi.org/simple"
 MIN_PYTHON = "3.11"
 
 
-def input_lines(extras: dict[str, list[str]], chosen: image_variants.Variant) -> list[str]:
-    lines = sorted({spec for extra in chosen.extras for spec in extras[extra]})
-    if chosen.torch:
-        lines = [line for line in lines if not line.startswith("torch")]
-        lines.append(
-            f"torch=={image_variants.TORCH_VERSION}  # the {image_variants.TORCH_CUDA_TAG} build"
-        )
-    return lines
-
-
 def main() -> int:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
@@ -43,7 +33,7 @@ def main() -> int:
     for chosen in image_variants.VARIANTS.values():
         source = folder / f"{chosen.name}.in"
         header = f"# The {chosen.name} image: pyproject extras {', '.join(chosen.extras)}. Written by `make lock-image`.\n"
-        source.write_text(header + "\n".join(input_lines(extras, chosen)) + "\n")
+        source.write_text(header + "\n".join(image_variants.lock_inputs(extras, chosen)) + "\n")
         lock = image_variants.lock_path(ROOT / "container", chosen)
         subprocess.run(
             [

@@ -87,7 +87,7 @@ def test_the_graph_holds_lazy_imports_with_their_owner_and_extra_blocks(
     assert owner(faster.module, faster.scope) == "serve"
     openai = found(engines, "OpenAIWhisperEngine.__init__", "whisper")
     assert owner(openai.module, openai.scope) == "openai"
-    boundary = found("whisper_async.cli.job_commands", "local_up", "whisper_async.local.stack")
+    boundary = found("whisper_async.cli.local_commands", "local_up", "whisper_async.local.stack")
     assert boundary.extras == {"local"}
     assert owner("whisper_async.cli.app") == "base"
 
@@ -100,7 +100,7 @@ def test_the_graph_holds_lazy_imports_with_their_owner_and_extra_blocks(
         ("serve", "faster-whisper", "whisper_async.serving.engines", "faster_whisper"),
         ("serve", "av", "whisper_async.serving.audio", "av"),
         ("openai", "torch", "whisper_async.serving.engines", "torch"),
-        ("base", "botocore", "whisper_async.clients", "botocore"),
+        ("base", "botocore", "whisper_async.aws", "botocore"),
         ("hub", "huggingface_hub", "whisper_async.models", "huggingface_hub"),
     ],
 )
@@ -120,7 +120,7 @@ def test_an_import_from_a_bigger_extra_without_a_needs_extra_block_is_caught(
         Import(i.module, i.scope, i.target, i.name, i.line, frozenset(), i.guarded) for i in imports
     ]
     problems = uncovered(unguarded, declared(pyproject()), import_providers(), owner)
-    assert any("whisper_async.cli.job_commands" in p and "local" in p for p in problems)
+    assert any("whisper_async.cli.local_commands" in p and "local" in p for p in problems)
 
 
 # --- what the metadata says -----------------------------------------------------------------

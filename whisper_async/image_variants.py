@@ -55,6 +55,33 @@ def variant(name: str) -> Variant:
         raise ValueError(f"unknown image variant {name!r}; known: {', '.join(VARIANTS)}") from None
 
 
+_SELF_EXTRA = re.compile(r"^wasync\[([a-z0-9,\s-]+)\]$")
+
+
+def lock_inputs(extras: dict[str, list[str]], chosen: Variant) -> list[str]:
+    """The requirement lines a variant's lock is compiled from: its pyproject extras, with
+    `wasync[...]` self-references expanded (PyPI's `wasync`, if any, is not this package), and
+    torch pinned to the build that matches the base image's CUDA."""
+    found: set[str] = set()
+    pending, seen = list(chosen.extras), set()
+    while pending:
+        extra = pending.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for spec in extras[extra]:
+            match = _SELF_EXTRA.match(spec)
+            if match:
+                pending += [name.strip() for name in match.group(1).split(",")]
+            else:
+                found.add(spec)
+    lines = sorted(found)
+    if chosen.torch:
+        lines = [line for line in lines if not line.startswith("torch")]
+        lines.append(f"torch=={TORCH_VERSION}  # the {TORCH_CUDA_TAG} build")
+    return lines
+
+
 def lock_path(container_dir: Path, chosen: Variant) -> Path:
     return container_dir / REQUIREMENTS_DIR / chosen.lock_name
 
