@@ -22,7 +22,7 @@ import pytest
 from tests.helpers import fake_container
 from tests.helpers.waiting import wait_until
 from whisper_async.local.deployment import Deployment
-from whisper_async.local.hosting import EndpointHost, HostingContext
+from whisper_async.local.hosting import EndpointHost, HostingContext, describe
 from whisper_async.local.jobqueue import Job, job_for
 from whisper_async.local.modelstore import ModelStore
 from whisper_async.local.runtime import Container, free_port
@@ -101,7 +101,7 @@ class Hosting:
 
 
 def stats(host: EndpointHost, index: int = 0) -> dict[str, int]:
-    url = host.describe()["instances"][index]["url"]
+    url = describe(host)["instances"][index]["url"]
     return dict(httpx.get(f"{url}/stats", timeout=10).json())
 
 
@@ -127,7 +127,6 @@ def hosting(moto_clients, tmp_path: Path) -> Iterator[Hosting]:  # type: ignore[
         models=ModelStore(state / "models", s3),
         launcher=fake_launcher,
         logs_dir=state / "logs",
-        metrics_period=0.05,
     )
     setup = Hosting(context, tmp_path / "gate", s3)
     yield setup
@@ -152,7 +151,7 @@ def test_update_to_a_lower_concurrency_runs_fewer_jobs_at_once(hosting: Hosting)
     hosting.release()
     assert [hosting.wait_result(job)[0] for job in jobs] == ["output"] * 3
     assert stats(host)["peak"] == 1 and stats(host)["served"] == 3
-    assert [i["workers"] for i in host.describe()["instances"]] == [1]
+    assert [i["workers"] for i in describe(host)["instances"]] == [1]
 
 
 def test_instances_share_the_endpoint_queue(hosting: Hosting) -> None:
@@ -204,7 +203,7 @@ def test_drain_fails_unfinished_jobs_once_and_drops_their_late_results(
     assert not host.accept(job_for(host.name, {}, host.deployment, None))
     hosting.release()
     wait_until(
-        lambda: stats(host)["served"] == 1 and host.describe()["instances"][0]["running"] == 0,
+        lambda: stats(host)["served"] == 1 and describe(host)["instances"][0]["running"] == 0,
         "the abandoned request to end",
     )
     key = running.output_location.split("/", 3)[3]

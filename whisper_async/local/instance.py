@@ -59,6 +59,12 @@ class Instance:
         return None
 
     @property
+    def busy(self) -> int:
+        """How many jobs its workers run now."""
+        with self._lock:
+            return self._busy
+
+    @property
     def healthy(self) -> bool:
         return self.supervisor.state == HEALTHY and not self._retiring
 
@@ -76,8 +82,7 @@ class Instance:
 
     def describe(self) -> dict[str, Any]:
         container = self.supervisor.container
-        with self._lock:
-            running = self._busy
+        running = self.busy
         return {
             "id": self.id,
             "state": "retiring" if self._retiring else self.supervisor.state,
