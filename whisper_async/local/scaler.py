@@ -269,6 +269,8 @@ class Scaler:
         now: float,
     ) -> None:
         activity = Activity(target.resource_id, before, after, cause, now, policy)
+        log.info("scaling %s: %s (%s)", target.resource_id, activity.to_api()["Description"], cause)
+        self.view.save_activity(activity)  # recorded before the endpoint starts to change
         endpoint, variant = target.endpoint_and_variant or ("", "")
         try:
             self.capacity.set_desired(endpoint, variant, after)
@@ -276,8 +278,7 @@ class Scaler:
         except CapacityRefused as refused:
             activity.status, activity.end = FAILED, now
             activity.message = f"Failed to set desired instance count to {after}. Reason: {refused}"
-        log.info("scaling %s: %s (%s)", target.resource_id, activity.to_api()["Description"], cause)
-        self.view.save_activity(activity)
+            self.view.save_activity(activity)
 
     def _settle(self, resource_id: str, now: float) -> None:
         activity = self._in_progress[resource_id]
