@@ -184,6 +184,13 @@ def read_stack(state_dir: Path) -> StackInfo | None:
         return None
 
 
+def time_scale(settings: Settings) -> float:
+    """AWS seconds per second of the clock the endpoint runs on: 1 on AWS; under the local
+    profile, the running stack's `--time-scale`."""
+    stack = read_stack(settings.state_dir) if settings.is_local else None
+    return stack.time_scale if stack else 1.0
+
+
 def apply_local_profile(settings: Settings) -> Settings:
     """Fill in the stack's URLs and region; explicit per-service URLs still win."""
     stack = read_stack(settings.state_dir)

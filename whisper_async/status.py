@@ -6,10 +6,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from . import scaling
+from . import capacity, scaling
 from .clients import Clients
 from .endpoint import describe
 from .errors import NotFoundError
+from .settings import time_scale
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,13 @@ class EndpointStatus:
     oldest_request_age_seconds: float | None
     created: dt.datetime | None
     modified: dt.datetime | None
+    capacity: capacity.CapacityReport
+    time_scale: float  # AWS seconds per second: 1, or the local stack's --time-scale
 
 
-def latest_metric(clients: Clients, endpoint: str, metric: str, minutes: int = 10) -> float | None:
+def latest_metric(clients: Clients, endpoint: str, metric: str, scale: float = 1.0) -> float | None:
+    """The metric's latest one-minute value (a minute of the stack's clock, locally)."""
+    period = max(1, round(60 / scale))
     now = dt.datetime.now(dt.timezone.utc)
     points = (
         clients.client("cloudwatch")
@@ -43,9 +48,9 @@ def latest_metric(clients: Clients, endpoint: str, metric: str, minutes: int = 1
             Namespace="AWS/SageMaker",
             MetricName=metric,
             Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
-            StartTime=now - dt.timedelta(minutes=minutes),
+            StartTime=now - dt.timedelta(seconds=10 * period),
             EndTime=now,
-            Period=60,
+            Period=period,
             Statistics=["Average"],
         )
         .get("Datapoints", [])
@@ -73,6 +78,9 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
         container = sagemaker.describe_model(ModelName=model_name).get("PrimaryContainer", {})
     async_config = described.get("AsyncInferenceConfig") or config.get("AsyncInferenceConfig") or {}
     output = async_config.get("OutputConfig", {})
+    scale = time_scale(clients.settings)
+    autoscaling = scaling.current(clients, endpoint)
+    variant_name = variant.get("VariantName", "AllTraffic")
     return EndpointStatus(
         endpoint=endpoint,
         status=described["EndpointStatus"],
@@ -90,11 +98,13 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
             "MaxConcurrentInvocationsPerInstance"
         ),
         notifications="NotificationConfig" in output,
-        autoscaling=scaling.current(clients, endpoint),
-        backlog=latest_metric(clients, endpoint, "ApproximateBacklogSize"),
+        autoscaling=autoscaling,
+        backlog=latest_metric(clients, endpoint, "ApproximateBacklogSize", scale),
         oldest_request_age_seconds=latest_metric(
-            clients, endpoint, "ApproximateAgeOfOldestRequest"
+            clients, endpoint, "ApproximateAgeOfOldestRequest", scale
         ),
         created=described.get("CreationTime"),
         modified=described.get("LastModifiedTime"),
+        capacity=capacity.report(clients, endpoint, variant_name, autoscaling is not None, scale),
+        time_scale=scale,
     )

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .app import app
 from .context import current, handled
 from .render import rich_progress_factory
+
+if TYPE_CHECKING:
+    from ..status import EndpointStatus
 
 
 @app.command()
@@ -199,9 +202,9 @@ def status(ctx: typer.Context) -> None:
     app_ctx = current(ctx)
     report = endpoint_status(app_ctx.clients)
     scaling = report.autoscaling
-    app_ctx.output.result(
-        report,
-        lambda o: app_ctx.output.key_values(
+
+    def human(o: object) -> None:
+        app_ctx.output.key_values(
             [
                 ("endpoint", report.endpoint),
                 (
@@ -231,9 +234,37 @@ def status(ctx: typer.Context) -> None:
                     if report.oldest_request_age_seconds is None
                     else f"{report.oldest_request_age_seconds:g}s",
                 ),
+                *capacity_lines(report),
             ]
-        ),
-    )
+        )
+        for warning in report.capacity.warnings:
+            app_ctx.output.warn(warning)
+
+    app_ctx.output.result(report, human)
+
+
+def capacity_lines(report: EndpointStatus) -> list[tuple[str, str]]:
+    """Each alarm on the endpoint's metrics, and the latest scaling activity, with ages in AWS
+    minutes (on the local stack's compressed clock too)."""
+    from ..capacity import age_minutes
+
+    scale = report.time_scale
+    lines = [
+        ("alarm", f"{a.name}: {a.state} for {age_minutes(a.since, scale)} min")
+        for a in report.capacity.alarms
+    ]
+    activity = report.capacity.latest_activity
+    if activity is not None:
+        lines.append(
+            (
+                "last scaling",
+                f"{activity.description} {activity.status}, "
+                f"{age_minutes(activity.start, scale)} min ago ({activity.cause})",
+            )
+        )
+    if scale != 1:
+        lines.append(("clock", f"local stack at --time-scale {scale:g}: minutes are AWS minutes"))
+    return lines
 
 
 @app.command()

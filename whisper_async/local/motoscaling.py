@@ -153,11 +153,18 @@ def _target_tracking_alarms(policy: Any) -> list[Any]:
     return alarms
 
 
+def serve_scaling_activities() -> None:
+    """moto's missing DescribeScalingActivities (for the stack, and for tests on moto)."""
+    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
+    ApplicationAutoScalingResponse.describe_scaling_activities = _describe_scaling_activities  # type: ignore[attr-defined]  # moto lacks this operation
+
+
 _installed = False
 
 
 def install() -> None:
-    """Teach the in-process moto what is listed above; once per process."""
+    """Teach the in-process moto everything listed above; once per process."""
     global _installed
     if _installed:
         return
@@ -165,10 +172,8 @@ def install() -> None:
         ApplicationAutoscalingBackend,
         FakeApplicationAutoscalingPolicy,
     )
-    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
 
-    ApplicationAutoScalingResponse.describe_scaling_activities = _describe_scaling_activities  # type: ignore[attr-defined]  # moto lacks this operation
-
+    serve_scaling_activities()
     create_alarms = FakeApplicationAutoscalingPolicy.create_alarms
 
     def with_sagemaker_alarms(policy: Any) -> None:

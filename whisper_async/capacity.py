@@ -1,0 +1,181 @@
+"""Does the endpoint have the capacity its work needs? The alarms on its metrics, its latest
+scaling activity, and how long requests have waited with no instance to run them.
+
+A scale-to-zero setup fails silently when its alarm never fires: a wrong threshold or
+statistic leaves the endpoint at zero instances while requests wait until their TTL. This
+report shows that as a warning, `backlog without capacity for N minutes`, with what it found
+wrong. Minutes are AWS minutes: on the local stack at `--time-scale 60` one passes per second,
+and the report reads the metric at that resolution.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from .clients import Clients
+from .errors import error_code
+
+WITHOUT_CAPACITY = "HasBacklogWithoutCapacity"
+LOOKBACK_MINUTES = 180  # how far back the run of backlog without capacity is traced
+ACCESS_DENIED = {"AccessDenied", "AccessDeniedException"}
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    name: str
+    metric: str
+    state: str  # OK, ALARM or INSUFFICIENT_DATA
+    since: dt.datetime | None
+    reason: str
+    actions: tuple[str, ...]  # what it invokes in ALARM
+
+
+@dataclass(frozen=True)
+class Activity:
+    description: str
+    status: str
+    cause: str
+    message: str
+    start: dt.datetime
+    end: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class CapacityReport:
+    alarms: tuple[AlarmState, ...]
+    latest_activity: Activity | None
+    backlog_without_capacity_minutes: int  # 0: there is capacity, or nothing waits
+    warnings: tuple[str, ...]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def endpoint_alarms(clients: Clients, endpoint: str) -> tuple[AlarmState, ...]:
+    """Every metric alarm on this endpoint's metrics: wasync's from-zero alarm and the ones
+    Application Auto Scaling made for the target tracking policy."""
+    found = []
+    paginator = clients.client("cloudwatch").get_paginator("describe_alarms")
+    for page in paginator.paginate():
+        for alarm in page.get("MetricAlarms", []):
+            if {"Name": "EndpointName", "Value": endpoint} not in alarm.get("Dimensions", []):
+                continue
+            found.append(
+                AlarmState(
+                    alarm["AlarmName"],
+                    alarm.get("MetricName", ""),
+                    alarm.get("StateValue", "INSUFFICIENT_DATA"),
+                    alarm.get("StateUpdatedTimestamp"),
+                    alarm.get("StateReason", ""),
+                    tuple(alarm.get("AlarmActions", [])),
+                )
+            )
+    return tuple(sorted(found, key=lambda a: a.name))
+
+
+def latest_activity(clients: Clients, resource_id: str) -> Activity | None:
+    try:
+        activities = clients.client("application-autoscaling").describe_scaling_activities(
+            ServiceNamespace="sagemaker", ResourceId=resource_id, MaxResults=1
+        )
+    except Exception as exc:  # an older user policy without it: status shows the rest
+        if error_code(exc) not in ACCESS_DENIED:
+            raise
+        return None
+    for found in activities.get("ScalingActivities", [])[:1]:
+        return Activity(
+            found.get("Description", ""),
+            found.get("StatusCode", ""),
+            found.get("Cause", ""),
+            found.get("StatusMessage", ""),
+            found["StartTime"],
+            found.get("EndTime"),
+        )
+    return None
+
+
+def minutes_without_capacity(clients: Clients, endpoint: str, time_scale: float = 1.0) -> int:
+    """How many minutes, up to now, HasBacklogWithoutCapacity has been 1 without a break."""
+    period = max(1, round(60 / time_scale))  # one AWS minute, in the stack's seconds
+    now = _now()
+    points = (
+        clients.client("cloudwatch")
+        .get_metric_statistics(
+            Namespace="AWS/SageMaker",
+            MetricName=WITHOUT_CAPACITY,
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
+            StartTime=now - dt.timedelta(seconds=LOOKBACK_MINUTES * period),
+            EndTime=now + dt.timedelta(seconds=period),  # whole seconds: keep the latest in
+            Period=period,
+            Statistics=["Maximum"],
+        )
+        .get("Datapoints", [])
+    )
+    points.sort(key=lambda p: p["Timestamp"], reverse=True)
+    if not points or now - points[0]["Timestamp"] > dt.timedelta(seconds=3 * period):
+        return 0  # no recent datapoint: nothing to say
+    run = 0
+    for point in points:
+        if point["Maximum"] < 1:
+            break
+        run += 1
+    return round(run * period * time_scale / 60)
+
+
+def diagnose(
+    minutes: int,
+    alarms: tuple[AlarmState, ...],
+    activity: Activity | None,
+    autoscaling_on: bool,
+) -> tuple[str, ...]:
+    """Why requests wait with no instance, when they do."""
+    if minutes < 1:
+        return ()
+    waiting = f"backlog without capacity for {minutes} minute{'s' if minutes != 1 else ''}"
+    from_zero = [a for a in alarms if a.metric == WITHOUT_CAPACITY and a.actions]
+    if not autoscaling_on:
+        return (f"{waiting}: autoscaling is off; `wasync autoscale --min 0` scales out from zero",)
+    if not from_zero:
+        return (
+            f"{waiting}: no alarm on {WITHOUT_CAPACITY} scales the endpoint out from zero; "
+            "`wasync autoscale` creates one",
+        )
+    silent = [a for a in from_zero if a.state != "ALARM"]
+    if silent:
+        names = ", ".join(f"{a.name} is {a.state}" for a in silent)
+        return (
+            f"{waiting}, and the alarm has not fired ({names}): check its threshold, "
+            "statistic and period (`wasync autoscale` puts the right ones back)",
+        )
+    if activity is not None and activity.status == "Failed":
+        return (f"{waiting}: the last scale-out failed: {activity.message}",)
+    if activity is not None and activity.status == "InProgress":
+        return ()  # an instance is on its way: that is the normal path out of zero
+    return (f"{waiting}: the alarm is in ALARM but no instance is starting",)
+
+
+def report(
+    clients: Clients,
+    endpoint: str,
+    variant: str,
+    autoscaling_on: bool,
+    time_scale: float = 1.0,
+) -> CapacityReport:
+    alarms = endpoint_alarms(clients, endpoint)
+    activity = latest_activity(clients, f"endpoint/{endpoint}/variant/{variant}")
+    minutes = minutes_without_capacity(clients, endpoint, time_scale)
+    return CapacityReport(
+        alarms, activity, minutes, diagnose(minutes, alarms, activity, autoscaling_on)
+    )
+
+
+def age_minutes(moment: Any, time_scale: float = 1.0) -> int:
+    """How many AWS minutes ago `moment` was."""
+    if not isinstance(moment, dt.datetime):
+        return 0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return max(0, int((_now() - moment).total_seconds() * time_scale / 60))
