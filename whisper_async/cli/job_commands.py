@@ -300,19 +300,27 @@ def local_up(
         int, typer.Option(help="moto's port (the emulator takes the next) [default: free ports]")
     ] = 0,
     runtime: Annotated[str, typer.Option(help="process (no Docker needed) or docker")] = "process",
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            help="AWS seconds per second: 60 makes CloudWatch periods, cooldowns and request "
+            "TTLs pass 60x faster (one minute per second); real work keeps its own pace"
+        ),
+    ] = 1.0,
 ) -> None:
     """Start the stack in the background and return once it answers."""
     from ..local import stack
 
     app_ctx = current(ctx)
     directory = _state_dir(ctx, state_dir)
-    info = stack.up(directory, port, runtime)
+    info = stack.up(directory, port, runtime, time_scale=time_scale)
     app_ctx.output.result(
         {
             "pid": info.pid,
             "moto_url": info.moto_url,
             "sagemaker_url": info.sagemaker_url,
             "state_dir": str(info.state_dir),
+            "time_scale": info.time_scale,
         },
         lambda o: o.print(
             f'local stack up (pid {info.pid}); run: eval "$(wasync local env'
@@ -358,12 +366,20 @@ def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
             return
         o.print(
             f"local stack pid {info['pid']}: moto {info['services']['moto']}, sagemaker {info['services']['sagemaker']}"
+            + (f", time scale {info['time_scale']:g}" if info["time_scale"] != 1 else "")
         )
         app_ctx.output.table(
             None,
-            ["endpoint", "status", "container pid", "queued", "running", "restarts"],
+            ["endpoint", "status", "instances", "queued", "running", "restarts"],
             [
-                (e["name"], e["status"], e["pid"], e["queued"], e["running"], e["restarts"])
+                (
+                    e["name"],
+                    e["status"],
+                    f"{e['current_instances']} of {e['desired_instances']}",
+                    e["queued"],
+                    e["running"],
+                    e["restarts"],
+                )
                 for e in info["endpoints"]
             ],
         )
