@@ -38,6 +38,7 @@ def test_every_benchmark_runs_at_a_tiny_size_and_renders_the_report() -> None:
         "plain boto3",
         "S3 requests per job",
         "model created on",
+        "ratio to `python -c pass`",
     ):
         assert measure in out
     assert "| goal | measured | verdict |" in out

@@ -20,6 +20,7 @@ from tests.helpers import models
 from tests.helpers.stack import RunningStack, running_stack
 from tests.helpers.waiting import wait_until
 from whisper_async.clients import Clients
+from whisper_async.errors import NotFoundError
 from whisper_async.settings import resolve
 
 pytestmark = pytest.mark.slow
@@ -132,7 +133,7 @@ def outcome(aws: Clients, job: dict[str, str]) -> tuple[str, bytes] | None:
         bucket, key = location.removeprefix("s3://").split("/", 1)
         try:
             return kind, s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
+        except NotFoundError:  # wasync's clients raise its own errors (aws.py)
             continue
     return None
 

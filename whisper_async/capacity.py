@@ -15,11 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .clients import Clients
-from .errors import error_code
+from .errors import AccessDeniedError
 
 WITHOUT_CAPACITY = "HasBacklogWithoutCapacity"
+QUEUE_METRICS = (
+    WITHOUT_CAPACITY,
+    "ApproximateBacklogSizePerInstance",
+    "ApproximateBacklogSize",
+    "ApproximateAgeOfOldestRequest",
+)
 LOOKBACK_MINUTES = 180  # how far back the run of backlog without capacity is traced
-ACCESS_DENIED = {"AccessDenied", "AccessDeniedException"}
 
 
 @dataclass(frozen=True)
@@ -55,25 +60,27 @@ def _now() -> dt.datetime:
 
 
 def endpoint_alarms(clients: Clients, endpoint: str) -> tuple[AlarmState, ...]:
-    """Every metric alarm on this endpoint's metrics: wasync's from-zero alarm and the ones
-    Application Auto Scaling made for the target tracking policy."""
-    found = []
-    paginator = clients.client("cloudwatch").get_paginator("describe_alarms")
-    for page in paginator.paginate():
-        for alarm in page.get("MetricAlarms", []):
-            if {"Name": "EndpointName", "Value": endpoint} not in alarm.get("Dimensions", []):
-                continue
-            found.append(
-                AlarmState(
-                    alarm["AlarmName"],
-                    alarm.get("MetricName", ""),
-                    alarm.get("StateValue", "INSUFFICIENT_DATA"),
-                    alarm.get("StateUpdatedTimestamp"),
-                    alarm.get("StateReason", ""),
-                    tuple(alarm.get("AlarmActions", [])),
-                )
+    """Every metric alarm on this endpoint's queue metrics: wasync's from-zero alarm, the ones
+    Application Auto Scaling made for the target tracking policy, and any of your own."""
+    cloudwatch = clients.client("cloudwatch")
+    dimension = {"Name": "EndpointName", "Value": endpoint}
+    found: dict[str, AlarmState] = {}
+    for metric in QUEUE_METRICS:
+        alarms = cloudwatch.describe_alarms_for_metric(
+            Namespace="AWS/SageMaker", MetricName=metric, Dimensions=[dimension]
+        ).get("MetricAlarms", [])
+        for alarm in alarms:
+            if dimension not in alarm.get("Dimensions", []):
+                continue  # an alarm on the same metric of another endpoint
+            found[alarm["AlarmName"]] = AlarmState(
+                alarm["AlarmName"],
+                alarm.get("MetricName", ""),
+                alarm.get("StateValue", "INSUFFICIENT_DATA"),
+                alarm.get("StateUpdatedTimestamp"),
+                alarm.get("StateReason", ""),
+                tuple(alarm.get("AlarmActions", [])),
             )
-    return tuple(sorted(found, key=lambda a: a.name))
+    return tuple(found[name] for name in sorted(found))
 
 
 def latest_activity(clients: Clients, resource_id: str) -> Activity | None:
@@ -81,9 +88,7 @@ def latest_activity(clients: Clients, resource_id: str) -> Activity | None:
         activities = clients.client("application-autoscaling").describe_scaling_activities(
             ServiceNamespace="sagemaker", ResourceId=resource_id, MaxResults=1
         )
-    except Exception as exc:  # an older user policy without it: status shows the rest
-        if error_code(exc) not in ACCESS_DENIED:
-            raise
+    except AccessDeniedError:  # an older user policy without it: status shows the rest
         return None
     for found in activities.get("ScalingActivities", [])[:1]:
         return Activity(

@@ -1,16 +1,17 @@
-"""The one boto3 client factory: every AWS call in wasync goes through a client made here."""
+"""The one boto3 client factory: every AWS call in wasync goes through a client made here.
+
+Clients are `aws.BoundaryClient`s (botocore errors leave them as wasync's typed errors) with
+adaptive retries. boto3 is imported on the first client, never at start-up.
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
 from typing import Any
 
-from botocore.config import Config
-
+from . import aws, naming
 from .errors import ConfigurationError
 from .settings import PLACEHOLDER_KEY, Settings
-
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10)
 
 
 class Clients:
@@ -38,8 +39,11 @@ class Clients:
                 aws_secret_access_key=PLACEHOLDER_KEY,
                 region_name=self.settings.region,
             )
-        return boto3.session.Session(
-            profile_name=self.settings.aws_profile, region_name=self.settings.region
+        return aws.call(
+            boto3.session.Session,
+            None,
+            profile_name=self.settings.aws_profile,
+            region_name=self.settings.region,
         )
 
     @property
@@ -53,12 +57,20 @@ class Clients:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            kwargs: dict[str, Any] = {"region_name": self.region, "config": RETRY_CONFIG}
+            kwargs: dict[str, Any] = {"region_name": self.region, "config": aws.retry_config()}
             url = self.settings.endpoint_urls.get(service)
             if url:
                 kwargs["endpoint_url"] = url
-            self._clients[service] = self.session.client(service, **kwargs)
+            raw = aws.call(self.session.client, service, service, **kwargs)
+            self._clients[service] = aws.BoundaryClient(raw, service)
         return self._clients[service]
+
+    @property
+    def partition(self) -> str:
+        return naming.partition(self.region)
+
+    def arn(self, service: str, resource: str) -> str:
+        return naming.arn(self.partition, service, self.region, self.account_id, resource)
 
     @cached_property
     def account_id(self) -> str:

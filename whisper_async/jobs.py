@@ -20,13 +20,13 @@ from typing import Any
 from . import formats, storage
 from .attributes import OptionError, encode_attributes
 from .clients import Clients
-from .endpoint import describe
-from .errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError, error_code
+from .errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
 from .files import write_atomically
 from .inputs import Input, content_type
 from .notifications import NotificationWatcher
 from .polling import RESULT_BACKOFF, Backoff
 from .progress import ProgressFactory, no_progress
+from .resources import find_endpoint
 
 INLINE_LIMIT = 128_000  # InvokeEndpointAsync accepts a Body of at most this many bytes
 DEFAULT_TTL = 6 * 3600
@@ -221,7 +221,7 @@ class JobRunner:
     def precheck(self) -> str | None:
         """The endpoint must exist and be async. Returns a note when it has no instances."""
         endpoint = self.clients.settings.endpoint
-        described = describe(self.clients, endpoint)
+        described = find_endpoint(self.clients, endpoint)
         if described is None:
             raise NotFoundError(
                 f"Endpoint {endpoint} does not exist.",
@@ -385,12 +385,10 @@ class JobRunner:
         uri = self.record_uri(inference_id)
         try:
             return JobRecord.from_json(storage.read_bytes(self.clients, uri))
-        except Exception as exc:
-            if error_code(exc) in {"NoSuchKey", "404", "NoSuchBucket"}:
-                raise NotFoundError(
-                    f"No job {inference_id} under {uri}.", "check the ID, --bucket and --prefix"
-                ) from exc
-            raise
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"No job {inference_id} under {uri}.", "check the ID, --bucket and --prefix"
+            ) from exc
 
 
 Emit = Callable[[str], None] | None  # where stdout transcripts go; None keeps them in Outcome.text
@@ -557,10 +555,8 @@ def list_jobs(
             Bucket=runner.bucket, Prefix=f"{runner.clients.prefix}jobs/"
         ):
             entries += [o for o in page.get("Contents", []) if o["LastModified"] >= cutoff]
-    except Exception as exc:
-        if error_code(exc) == "NoSuchBucket":
-            return []
-        raise
+    except NotFoundError:  # no bucket yet: no jobs
+        return []
     entries.sort(key=lambda o: o["LastModified"], reverse=True)
     found = []
     for entry in entries[:limit]:

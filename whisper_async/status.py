@@ -8,8 +8,7 @@ from typing import Any
 
 from . import capacity, scaling
 from .clients import Clients
-from .endpoint import describe
-from .errors import NotFoundError
+from .resources import find_endpoint_config, find_model, require_endpoint, variant_name
 from .settings import time_scale
 
 
@@ -17,6 +16,7 @@ from .settings import time_scale
 class EndpointStatus:
     endpoint: str
     status: str
+    variant: str
     failure_reason: str | None
     instance_type: str | None
     current_instances: int | None
@@ -29,7 +29,7 @@ class EndpointStatus:
     failure_path: str | None
     max_concurrency: int | None
     notifications: bool
-    autoscaling: dict[str, Any] | None
+    autoscaling: scaling.ScalingState | None
     backlog: float | None
     oldest_request_age_seconds: float | None
     created: dt.datetime | None
@@ -49,7 +49,7 @@ def latest_metric(clients: Clients, endpoint: str, metric: str, scale: float = 1
             MetricName=metric,
             Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
             StartTime=now - dt.timedelta(seconds=10 * period),
-            EndTime=now,
+            EndTime=now + dt.timedelta(seconds=period),  # whole seconds: keep the latest in
             Period=period,
             Statistics=["Average"],
         )
@@ -62,32 +62,34 @@ def latest_metric(clients: Clients, endpoint: str, metric: str, scale: float = 1
 
 def endpoint_status(clients: Clients) -> EndpointStatus:
     endpoint = clients.settings.endpoint
-    described = describe(clients, endpoint)
-    if described is None:
-        raise NotFoundError(
-            f"Endpoint {endpoint} does not exist.",
-            "deploy it with `wasync deploy`, or pass --endpoint",
-        )
-    sagemaker = clients.client("sagemaker")
-    variant = (described.get("ProductionVariants") or [{}])[0]
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
-    config_variant = (config.get("ProductionVariants") or [{}])[0]
-    model_name = config_variant.get("ModelName")
-    container: dict[str, Any] = {}
-    if model_name:
-        container = sagemaker.describe_model(ModelName=model_name).get("PrimaryContainer", {})
+    described = require_endpoint(
+        clients, endpoint, "deploy it with `wasync deploy`, or pass --endpoint"
+    )
+    variant = variant_name(described)
+    live: dict[str, Any] = next(
+        (v for v in described.get("ProductionVariants") or [] if v.get("VariantName") == variant),
+        {},
+    )
+    config = find_endpoint_config(clients, described["EndpointConfigName"]) or {}
+    configured: dict[str, Any] = next(
+        (v for v in config.get("ProductionVariants") or [] if v.get("VariantName") == variant),
+        {},
+    )
+    model_name = configured.get("ModelName")
+    model = find_model(clients, model_name) if model_name else None
+    container: dict[str, Any] = (model or {}).get("PrimaryContainer") or {}
     async_config = described.get("AsyncInferenceConfig") or config.get("AsyncInferenceConfig") or {}
     output = async_config.get("OutputConfig", {})
     scale = time_scale(clients.settings)
-    autoscaling = scaling.current(clients, endpoint)
-    variant_name = variant.get("VariantName", "AllTraffic")
+    autoscaling = scaling.current(clients, endpoint, variant)
     return EndpointStatus(
         endpoint=endpoint,
         status=described["EndpointStatus"],
+        variant=variant,
         failure_reason=described.get("FailureReason"),
-        instance_type=config_variant.get("InstanceType"),
-        current_instances=variant.get("CurrentInstanceCount"),
-        desired_instances=variant.get("DesiredInstanceCount"),
+        instance_type=configured.get("InstanceType"),
+        current_instances=live.get("CurrentInstanceCount"),
+        desired_instances=live.get("DesiredInstanceCount"),
         model_name=model_name,
         model_data=container.get("ModelDataUrl"),
         image=container.get("Image"),
@@ -105,6 +107,6 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
         ),
         created=described.get("CreationTime"),
         modified=described.get("LastModifiedTime"),
-        capacity=capacity.report(clients, endpoint, variant_name, autoscaling is not None, scale),
+        capacity=capacity.report(clients, endpoint, variant, autoscaling is not None, scale),
         time_scale=scale,
     )

@@ -1,18 +1,16 @@
-"""The everyday commands: transcribe, fetch and jobs."""
+"""The everyday commands: transcribe, fetch and jobs; `app.py` registers them."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer would evaluate every annotation
+# string of every command at start-up, which costs more than the annotations themselves.
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
 
-from .app import app
-from .context import current, handled
+from . import render
+from .context import current, finish
 
 STATE_STYLE = {
     "uploading": "cyan",
@@ -23,25 +21,24 @@ STATE_STYLE = {
 }
 
 
-def _table(outcomes: list) -> Table:
-    table = Table(show_header=True, header_style="bold", box=None)
-    for column in ("file", "state", "job", "result"):
-        table.add_column(column)
-    for outcome in outcomes:
-        if outcome is None:
-            continue
-        style = STATE_STYLE.get(outcome.state, "")
-        table.add_row(
-            outcome.input,
-            f"[{style}]{outcome.state}[/{style}]",
-            outcome.id or "",
-            outcome.error or outcome.output or "",
-        )
+def _table(outcomes: list) -> Any:
+    table = render.table(
+        ("file", "state", "job", "result"),
+        (
+            (
+                o.input,
+                render.text(o.state, STATE_STYLE.get(o.state, "")),
+                o.id,
+                o.error or o.output,
+            )
+            for o in outcomes
+            if o is not None
+        ),
+    )
+    table.box = None
     return table
 
 
-@app.command()
-@handled
 def transcribe(
     ctx: typer.Context,
     inputs: Annotated[
@@ -101,10 +98,13 @@ def transcribe(
     ] = None,
 ) -> None:
     """Upload audio, queue it on the async endpoint and (with --wait) write the transcripts."""
+    from rich.console import Group
+    from rich.live import Live
+
+    from ..durations import parse_duration
     from ..inputs import expand
     from ..jobs import JobRunner, TranscribeRequest
     from ..jobs import transcribe as run_transcribe
-    from ..logs import parse_duration
     from .render import rich_progress_factory
 
     app_ctx = current(ctx)
@@ -184,9 +184,7 @@ def transcribe(
     else:
         for outcome in report.outcomes:
             if outcome.state == "failed":
-                out.err.print(
-                    f"[red]failed:[/red] {outcome.input}: {outcome.error}", highlight=False
-                )
+                out.failed(outcome.input, outcome.error)
         if len(items) > 1 or not wait:
             out.err.print(_table(report.outcomes))
         counts = {
@@ -207,18 +205,9 @@ def transcribe(
             out.info(f"  wasync fetch {job_id} --wait")
     elif pending:
         out.info("fetch results with `wasync fetch ID --wait`")
-    code = (
-        report.exit_code
-        if wait
-        else (1 if any(o.state == "failed" for o in report.outcomes) else 0)
-    )
-    if report.interrupted:
-        code = 130
-    raise typer.Exit(code)
+    finish(report, waiting=wait)
 
 
-@app.command()
-@handled
 def fetch(
     ctx: typer.Context,
     reference: Annotated[
@@ -237,9 +226,9 @@ def fetch(
     timeout: Annotated[str, typer.Option(help="Longest wait, e.g. 30m")] = "1h",
 ) -> None:
     """Get a job's result (from any machine), converting it to the format asked for."""
+    from ..durations import parse_duration
     from ..jobs import JobRunner
     from ..jobs import fetch as run_fetch
-    from ..logs import parse_duration
 
     app_ctx = current(ctx)
     out = app_ctx.output
@@ -250,159 +239,32 @@ def fetch(
         output,
         wait,
         parse_duration(timeout),
-        emit=out.write,
+        # Under --json the transcript travels inside the document (its `text`), never bare.
+        emit=None if out.json_mode else out.write,
     )
-    if out.json_mode and output is not None:
-        out.json_line(outcome)
+    if out.json_mode:
+        out.show(outcome, lambda console, o: None)
     if outcome.state == "failed":
-        out.err.print(f"[red]failed:[/red] {outcome.input}: {outcome.error}", highlight=False)
-        raise typer.Exit(1)
-    if output is not None:
+        out.failed(outcome.input, outcome.error)
+    elif output is not None:
         out.info(f"wrote {output}")
+    finish(outcome)
 
 
-@app.command()
-@handled
 def jobs(
     ctx: typer.Context,
     since: Annotated[str, typer.Option(help="How far back, e.g. 1d, 6h")] = "1d",
     state: Annotated[str | None, typer.Option(help="pending, done or failed")] = None,
 ) -> None:
     """List recent jobs from their records, with their state."""
+    from ..durations import parse_duration
     from ..jobs import JobRunner, list_jobs
-    from ..logs import parse_duration
 
     app_ctx = current(ctx)
     found = list_jobs(JobRunner(app_ctx.clients), parse_duration(since), state)
-    app_ctx.output.result(found, lambda o: o.print(_table(found)) if found else o.print("no jobs"))
-
-
-local_app = typer.Typer(
-    help="The offline stack: the whole lifecycle on 127.0.0.1.", no_args_is_help=True
-)
-app.add_typer(local_app, name="local")
-StateDir = Annotated[
-    Path | None,
-    typer.Option("--state-dir", help="The stack's folder [default: ~/.local/state/wasync]"),
-]
-
-
-def _state_dir(ctx: typer.Context, state_dir: Path | None) -> Path:
-    return state_dir if state_dir is not None else current(ctx).settings.state_dir
-
-
-@local_app.command("up")
-@handled
-def local_up(
-    ctx: typer.Context,
-    state_dir: StateDir = None,
-    port: Annotated[
-        int, typer.Option(help="moto's port (the emulator takes the next) [default: free ports]")
-    ] = 0,
-    runtime: Annotated[str, typer.Option(help="process (no Docker needed) or docker")] = "process",
-    time_scale: Annotated[
-        float,
-        typer.Option(
-            help="AWS seconds per second: 60 makes CloudWatch periods, cooldowns and request "
-            "TTLs pass 60x faster (one minute per second); real work keeps its own pace"
-        ),
-    ] = 1.0,
-) -> None:
-    """Start the stack in the background and return once it answers."""
-    from ..local import stack
-
-    app_ctx = current(ctx)
-    directory = _state_dir(ctx, state_dir)
-    info = stack.up(directory, port, runtime, time_scale=time_scale)
-    app_ctx.output.result(
-        {
-            "pid": info.pid,
-            "moto_url": info.moto_url,
-            "sagemaker_url": info.sagemaker_url,
-            "state_dir": str(info.state_dir),
-            "time_scale": info.time_scale,
-        },
-        lambda o: o.print(
-            f'local stack up (pid {info.pid}); run: eval "$(wasync local env'
-            + (f" --state-dir {directory}" if state_dir else "")
-            + ')"'
-        ),
-    )
-
-
-@local_app.command("down")
-@handled
-def local_down(
-    ctx: typer.Context,
-    state_dir: StateDir = None,
-    grace: Annotated[float, typer.Option(help="Seconds to let running jobs finish")] = 30.0,
-) -> None:
-    """Stop everything the stack started; name every job it did not finish."""
-    from ..local import stack
-
-    app_ctx = current(ctx)
-    result = stack.down(_state_dir(ctx, state_dir), grace)
-
-    def human(o) -> None:
-        o.print("local stack stopped" if result.stopped else "no local stack was running")
-        for job in result.unfinished:
-            o.print(f"unfinished: {job['endpoint']} {job['inference_id']}")
-
-    app_ctx.output.result(result, human)
-
-
-@local_app.command("status")
-@handled
-def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
-    """The stack's services, endpoints, container processes and queue depths."""
-    from ..local import stack
-
-    app_ctx = current(ctx)
-    info = stack.status(_state_dir(ctx, state_dir))
-
-    def human(o) -> None:
-        if not info["running"]:
-            o.print(f"no local stack runs from {info['state_dir']}")
-            return
-        o.print(
-            f"local stack pid {info['pid']}: moto {info['services']['moto']}, sagemaker {info['services']['sagemaker']}"
-            + (f", time scale {info['time_scale']:g}" if info["time_scale"] != 1 else "")
-        )
-        app_ctx.output.table(
-            None,
-            ["endpoint", "status", "instances", "queued", "running", "restarts"],
-            [
-                (
-                    e["name"],
-                    e["status"],
-                    f"{e['current_instances']} of {e['desired_instances']}",
-                    e["queued"],
-                    e["running"],
-                    e["restarts"],
-                )
-                for e in info["endpoints"]
-            ],
-        )
-
-    app_ctx.output.result(info, human)
-    if not info["running"]:
-        raise typer.Exit(1)
-
-
-@local_app.command("env")
-@handled
-def local_env(ctx: typer.Context, state_dir: StateDir = None) -> None:
-    """Print export lines: eval "$(wasync local env)" points wasync, the AWS CLI and boto3 here."""
-    from ..local import stack
-
-    for line in stack.environment(_state_dir(ctx, state_dir)):
-        typer.echo(line)
-
-
-@local_app.command("logs")
-@handled
-def local_logs(ctx: typer.Context, state_dir: StateDir = None) -> None:
-    """Show the stack's log and its containers' logs."""
-    from ..local import stack
-
-    typer.echo(stack.log_text(_state_dir(ctx, state_dir)))
+    out = app_ctx.output
+    if out.json_mode:
+        for outcome in found:  # JSON lines, one per job
+            out.json_line(outcome)
+    else:
+        out.out.print(_table(found) if found else render.text("no jobs"))
