@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import client, engines, serving, startup, thread_probe
+from bench import client, engines, scaling, serving, startup, thread_probe
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 PACKAGES = (
@@ -49,7 +49,10 @@ def machine() -> str:
 
 
 def goals(
-    engine_result: dict[str, Any], serving_result: dict[str, Any], client_result: dict[str, Any]
+    engine_result: dict[str, Any],
+    serving_result: dict[str, Any],
+    client_result: dict[str, Any],
+    scaling_result: dict[str, Any],
 ) -> str:
     """Each goal from the issues, met or missed, from the figures above."""
     rows = engine_result["rows"]
@@ -77,6 +80,10 @@ def goals(
         f"{client_result['loop'].median / client_result['batch'].median:.2f}x and "
         f"{client_result['plain'].median / client_result['batch'].median:.2f}x | "
         f"{verdict(client_result['loop'].median > client_result['batch'].median < client_result['plain'].median)} |",
+        *(
+            f"| {goal} | {measured} | {verdict(met)} |"
+            for goal, measured, met in scaling.goals(scaling_result)
+        ),
     ]
     if speed < 3:
         lines += [
@@ -113,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         client_result = client.measure(clips, 1 if args.quick else 3, workdir / "client")
         print("start-up ...", file=sys.stderr, flush=True)
         startup_result = startup.measure(2 if args.quick else 20)
+        print("scaling ...", file=sys.stderr, flush=True)
+        jobs, cycles = (6, 1) if args.quick else (60, 3)
+        scaling_result = scaling.measure(jobs, cycles, 60.0, workdir / "scaling")
     sections = [
         "# Benchmarks",
         "",
@@ -127,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Goals",
         "",
-        goals(engine_result, serving_result, client_result),
+        goals(engine_result, serving_result, client_result, scaling_result),
         "",
         "## 1. Engines: speed, accuracy, memory (CPU)",
         "",
@@ -163,7 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         startup.report(startup_result),
         "",
-        "## 6. GPU",
+        "## 6. Scale to zero",
+        "",
+        f"`python -m bench.scaling --jobs {jobs} --cycles {cycles} --time-scale 60`: the local stack's "
+        "scaler acting on what `wasync autoscale --min 0 --max 3` configures (docs/local-stack.md).",
+        "",
+        scaling.report(scaling_result),
+        "",
+        "## 7. GPU",
         "",
         "`bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine benchmark on CUDA "
         "(float16 and int8_float16, sequential and batched, against the article's setup in fp16) and prints the same "

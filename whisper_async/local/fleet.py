@@ -109,6 +109,7 @@ class Fleet:
         return sum(instance.healthy for instance in serving)
 
     def describe(self) -> list[dict[str, Any]]:
+        """Every instance that runs (or is starting): what an endpoint is billed for."""
         with self._lock:
-            shown = [*self._serving, *self._retiring]
+            shown = [*self._serving, *self._retiring, *self._starting]
         return [instance.describe() for instance in shown]

@@ -91,6 +91,9 @@ class Instance:
             "workers": sum(worker.is_alive() for worker in self._workers),
             "running": running,
             "restarts": self.supervisor.restarts,
+            "started_at": container.started_at if container else None,
+            "answered_at": container.answered_at if container else None,
+            "healthy_at": container.healthy_at if container else None,
         }
 
     def stop_taking(self) -> None:
