@@ -428,3 +428,46 @@ def test_alarm_states_are_stored_only_when_they_change(setup: Setup) -> None:
     setup.run(20, backlog=0.0)
     assert setup.view.state_changes.count(("low", "ALARM")) == 1
     assert ("zero", "OK") not in setup.view.state_changes  # it started OK and stayed OK
+
+
+# ---- the minute clock ------------------------------------------------------------------------
+def test_each_minute_every_endpoint_publishes_before_the_scaler_looks() -> None:
+    import threading
+
+    from whisper_async.local.autoscaling import MinuteClock
+
+    events: list[tuple[str, float]] = []
+
+    @dataclass
+    class Publisher:
+        name: str
+
+        def publish_metrics(self, timestamp: float) -> None:
+            events.append((self.name, timestamp))
+
+    class Recorder:
+        def tick(self, now: float) -> None:
+            events.append(("scaler", now))
+
+    now = [100.2]
+    clock = MinuteClock(SCALE, lambda: [Publisher("a"), Publisher("b")], Recorder(), lambda: now[0])  # type: ignore[arg-type]
+    clock.tick(101.0)
+    assert events == [("a", 100.5), ("b", 100.5), ("scaler", 101.0)]
+
+    events.clear()
+    stop = threading.Event()
+
+    class StopAfterThree(Recorder):
+        def tick(self, now_: float) -> None:
+            super().tick(now_)
+            if len([e for e in events if e[0] == "scaler"]) == 3:
+                stop.set()
+
+    readings = iter([200.5])  # then the machine stalls: the clock reads 203.2 from now on
+
+    def stalled() -> float:
+        return next(readings, 203.2)
+
+    late = MinuteClock(SCALE, lambda: [], StopAfterThree(), stalled)  # type: ignore[arg-type]
+    late.run(stop)
+    assert [t for _, t in events] == [201.0, 202.0, 203.0]  # each missed minute, in order

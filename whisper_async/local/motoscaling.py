@@ -41,6 +41,8 @@ class AlarmKind(NamedTuple):
     comparison: str
 
 
+HISTORY_SLACK = 600.0  # stack seconds older than a window that a late datapoint may still be
+
 HIGH_ALARM = AlarmKind("AlarmHigh", 3, 1.0, "GreaterThanThreshold")
 LOW_ALARM = AlarmKind("AlarmLow", 15, 0.9, "LessThanThreshold")
 
@@ -259,13 +261,19 @@ class MotoScalingView:
 
         store = cloudwatch_backends[self.account][self.region]
         points = []
-        for datum in list(store.metric_data):  # a copy: moto's server appends as we read
+        # Newest first, and stop well before the window: moto keeps every datapoint, mostly in
+        # the order they came, so a long-running stack is not scanned whole every minute.
+        stored = store.metric_data  # moto only appends to it, so indexes below its length hold
+        for index in range(len(stored) - 1, -1, -1):
+            datum = stored[index]
+            moment = _seconds(datum.timestamp)
+            if moment < start - HISTORY_SLACK:
+                break
             value = getattr(datum, "value", None)
             if datum.name != metric.name or datum.namespace != metric.namespace or value is None:
                 continue
             if frozenset((d.name, d.value) for d in datum.dimensions) != metric.dimensions:
                 continue
-            moment = _seconds(datum.timestamp)
             if start <= moment < end:
                 points.append((moment, float(value)))
         return points

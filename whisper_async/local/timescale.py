@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 AWS_MINUTE = 60.0  # SageMaker publishes its metrics, and CloudWatch evaluates alarms, per minute
-MAX_TIME_SCALE = 3600.0  # one AWS hour per second: a minute is still 16 ms of stack time
+MAX_TIME_SCALE = 600.0  # ten AWS minutes per second: a minute is still 100 ms of stack time
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class TimeScale:
         if not 1.0 <= self.factor <= MAX_TIME_SCALE:
             raise ValueError(
                 f"a time scale of {self.factor:g} is out of range: use 1 (real time) to "
-                f"{MAX_TIME_SCALE:g} (one AWS hour per second)"
+                f"{MAX_TIME_SCALE:g} (ten AWS minutes per second)"
             )
 
     def stack_seconds(self, aws_seconds: float) -> float:
