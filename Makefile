@@ -4,24 +4,41 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: help test test-fast test-loaded lint format demo bench clean
+.PHONY: help test test-fast test-loaded test-image lint format demo bench clean lock-image
 
 help:
 	@echo "make test   - install everything the tests need (.venv, apt packages) and run them"
 	@echo "make test-loaded - the end-to-end tier confined to one CPU core, as on a loaded machine"
 	@echo "make demo   - the whole lifecycle offline on the local stack with a bundled model"
+	@echo "make test-image - build the serving image with podman and run it, alone and in the local stack"
 	@echo "make lint   - ruff format --check, ruff check, mypy"
 	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md"
 
+# setuptools prints an "Editable installation" notice wall for every editable install; it is
+# advice, not a problem, so PYTHONWARNINGS keeps it off the console.
 $(VENV)/.installed-%: pyproject.toml constraints.txt
 	bash scripts/system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PIP) -e '.[$*]'
+	PYTHONWARNINGS="ignore:Editable installation" $(PIP) -e '.[$*]'
 	touch $@
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Installs podman (apt), makes a Debian base with debootstrap (cached in ~/.cache/wasync), builds
+# the slim image with `wasync build --builder podman --no-push` and runs it. Without a usable
+# engine the tests are skipped, and the reason is printed first.
+test-image: $(VENV)/.installed-dev
+	bash scripts/podman-setup.sh
+	$(PY) -m tests.helpers.image_gate
+	WASYNC_IMAGE_TESTS=1 WASYNC_TEST_BASE_IMAGE="$$(bash scripts/image-base.sh podman || true)" \
+	  $(PY) -m pytest tests/test_image_container.py -ra $(PYTEST_ARGS)
+
+# Rewrites container/requirements/*.txt from pyproject's extras (run after changing an extra).
+lock-image: $(VENV)/.installed-dev
+	$(PY) -m pip install -q uv
+	$(PY) scripts/lock_image.py
 
 # The end-to-end tier (the local stack, its containers and the CLI) on one CPU core: the
 # suite must hold on a slow or loaded machine. Child processes inherit the affinity.
@@ -41,6 +58,7 @@ demo: $(VENV)/.installed-demo
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
 
 bench: $(VENV)/.installed-dev
+	bash bench/system-deps.sh $(PY)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m bench.run_all
 
 clean:

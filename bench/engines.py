@@ -1,7 +1,13 @@
-"""Engine speed, accuracy and memory on the same tiny.en weights.
+"""Engine speed, accuracy and boundary loss on the held-out split of the evaluation corpus.
 
-Each configuration runs in its own process, so its peak memory is its own.
-    python -m bench.engines [--runs 3] [--paragraphs N | --corpus DIR] [--device cpu]
+    python -m bench.engines [--runs 3] [--corpus DIR] [--quick] [--device cpu] [--configs a,b]
+
+All English rows use the same Whisper tiny.en weights. Every (run, configuration) pair is a fresh
+process, and the runs are interleaved (run 1 of every configuration, then run 2, ...), so a load
+spike on a shared machine falls on every row alike rather than on one. The article's setup
+samples at random when it falls back to higher temperatures: run i seeds torch (and
+CTranslate2, for the faster rows) with i, and each figure is the median over the runs with its
+[min-max] spread.
 """
 
 from __future__ import annotations
@@ -9,24 +15,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import corpus
-from bench.metrics import Spread, peak_rss_mib, reference_text, word_error_rate
+from bench import corpus, scoring
+from bench.metrics import Spread, peak_rss_mib
 
+ARTICLE = "article"
+DEFAULT = "wasync-default"
 CONFIGS = {
-    "article": "openai-whisper, model.transcribe(path), defaults (the article's setup)",
-    "openai-beam5": "openai-whisper, beam search 5",
-    "wasync-default": "wasync's default: faster-whisper, sequential 30 s windows, greedy (`batch_size=1`)",
-    "faster-batched": "faster-whisper BatchedInferencePipeline, batch 8, greedy, cues from word timings (`batch_size=8`)",
-    "faster-beam5": "faster-whisper, sequential, beam search 5 (`batch_size=1;beam_size=5`)",
+    ARTICLE: "openai-whisper, `model.transcribe(path)`, defaults (the article's setup)",
+    DEFAULT: "wasync's default: faster-whisper, sequential 30 s windows, greedy (`batch_size=1`)",
+    "faster-batched": "wasync's batched path (`batch_size=8`): chunks cut in silence, greedy, cues from word timings",
+    "stock-batched": "faster-whisper's own batched pipeline, batch 8: VAD regions glued into 30 s chunks (wasync's batched path before issue 18)",
 }
 GPU_CONFIGS = {
     "gpu-float16": ("float16", 1),
@@ -36,13 +45,27 @@ GPU_CONFIGS = {
 }
 
 
+def _seed(seed: int) -> None:
+    """The same random draws for every configuration's run `seed` (temperature fallback)."""
+    import torch
+
+    torch.manual_seed(seed)
+    try:
+        import ctranslate2
+
+        ctranslate2.set_random_seed(seed)
+    except ImportError:
+        pass
+
+
 def _transcriber(
-    config: str, model_dir: Path, checkpoint: Path, device: str
-) -> Callable[[Path], str]:
+    config: str, model_dir: Path, checkpoint: Path, device: str, model_name: str
+) -> Callable[[Path], tuple[str, str]]:
+    """A function from an audio path to (text, language) for one configuration."""
     from whisper_async.attributes import TranscribeOptions
     from whisper_async.serving.audio import decode_audio
 
-    if config in {"article", "openai-beam5"}:
+    if config in {ARTICLE, "openai-beam5"}:
         import whisper
 
         model = whisper.load_model(str(checkpoint), device=device)
@@ -50,153 +73,295 @@ def _transcriber(
         if device == "cuda":
             kwargs["fp16"] = True
 
-        def run_openai(path: Path) -> str:
+        def run_openai(path: Path) -> tuple[str, str]:
             with warnings.catch_warnings():
                 warnings.simplefilter(
                     "ignore"
                 )  # "FP16 is not supported on CPU", as the article saw
-                return str(model.transcribe(str(path), **kwargs)["text"])
+                result = model.transcribe(str(path), **kwargs)
+            return str(result["text"]), str(result["language"])
 
         return run_openai
+    if config in {"wasync-openai", "wasync-openai-beam5"}:
+        from whisper_async.serving.engines import OpenAIWhisperEngine
+
+        openai_engine = OpenAIWhisperEngine(checkpoint, model_name, device, fp16=device == "cuda")
+        beam = TranscribeOptions(beam_size=5 if config.endswith("beam5") else 1)
+
+        def run_wasync_openai(path: Path) -> tuple[str, str]:
+            found = openai_engine.transcribe(decode_audio(path), beam)
+            return found.text, found.language
+
+        return run_wasync_openai
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
     compute, batch = GPU_CONFIGS.get(config, ("int8" if device == "cpu" else "float16", 1))
-    engine = FasterWhisperEngine(model_dir, "tiny.en", device, compute, cpu_threads(os.environ))
+    engine = FasterWhisperEngine(model_dir, model_name, device, compute, cpu_threads(os.environ))
+    if config == "stock-batched":
+
+        def run_stock(path: Path) -> tuple[str, str]:
+            found, info = engine.batched.transcribe(
+                decode_audio(path), batch_size=8, vad_filter=True, beam_size=1
+            )
+            return "".join(piece.text for piece in found), str(info.language)
+
+        return run_stock
     options = {
-        "wasync-default": TranscribeOptions(),
+        DEFAULT: TranscribeOptions(),
+        "faster-sequential": TranscribeOptions(batch_size=1),
         "faster-batched": TranscribeOptions(batch_size=8),
         "faster-beam5": TranscribeOptions(batch_size=1, beam_size=5),
     }.get(config, TranscribeOptions(batch_size=batch))
 
-    def run_faster(path: Path) -> str:
-        return engine.transcribe(decode_audio(path), options).text
+    def run_faster(path: Path) -> tuple[str, str]:
+        found = engine.transcribe(decode_audio(path), options)
+        return found.text, found.language
 
     return run_faster
 
 
-def child(
-    config: str, clips: list[Path], runs: int, model_dir: Path, checkpoint: Path, device: str
-) -> dict[str, Any]:
-    transcribe = _transcriber(config, model_dir, checkpoint, device)
-    transcribe(clips[0])  # warm-up: first-call allocations are not the steady state
-    samples, texts_per_run = [], []
-    for _ in range(runs):
+def child(config: str, seed: int, paths: list[Path], args: argparse.Namespace) -> dict[str, Any]:
+    transcribe = _transcriber(config, args.model_dir, args.checkpoint, args.device, args.model_name)
+    transcribe(paths[0])  # warm-up: first-call allocations are not the steady state
+    _seed(seed)
+    texts, languages, seconds = [], [], []
+    for path in paths:
         started = time.perf_counter()
-        texts_per_run.append([transcribe(clip) for clip in clips])
-        samples.append(time.perf_counter() - started)
+        text, language = transcribe(path)
+        seconds.append(time.perf_counter() - started)
+        texts.append(text)
+        languages.append(language)
     return {
-        "config": config,
-        "seconds": samples,
-        "texts_per_run": texts_per_run,
+        "texts": texts,
+        "languages": languages,
+        "seconds": seconds,
         "peak_rss_mib": peak_rss_mib(),
     }
+
+
+def run_interleaved(
+    configs: list[str],
+    runs: int,
+    files: list[corpus.CorpusFile],
+    device: str,
+    model_dir: Path,
+    checkpoint: Path,
+    model_name: str,
+    once: frozenset[str] = frozenset(),
+) -> dict[str, list[dict[str, Any]]]:
+    """{config: [one child's result per run]}, run i of every config before run i+1 of any;
+    the configurations in `once` run only the first time."""
+    results: dict[str, list[dict[str, Any]]] = {config: [] for config in configs}
+    for seed in range(runs):
+        for config in configs:
+            if seed and config in once:
+                continue
+            command = [
+                sys.executable, "-m", "bench.engines", "--child", config, "--seed", str(seed),
+                "--device", device, "--model-dir", str(model_dir), "--checkpoint", str(checkpoint),
+                "--model-name", model_name, *[str(f.path) for f in files],
+            ]  # fmt: skip
+            out = subprocess.run(command, capture_output=True, text=True)
+            if out.returncode:
+                raise RuntimeError(f"{config} run {seed} failed:\n{out.stderr[-3000:]}")
+            results[config].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"  {model_name} {config} run {seed + 1}/{runs}: {sum(results[config][-1]['seconds']):.1f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    return results
+
+
+@dataclass
+class Row:
+    """One configuration's figures over its runs."""
+
+    name: str
+    description: str
+    timing: Spread
+    short_timing: Spread  # the short clips alone
+    wer: Spread
+    wer_by_synthesizer: dict[str, float]
+    deletions: dict[str, Spread]  # per long file
+    runs_of_three: dict[str, Spread]  # per long file
+    scored: list[list[scoring.Scored]]  # per run, per file
+    peak_rss_mib: float
+    lost: list[str] = field(default_factory=list)  # phrases of the median run
+
+
+def summarise(name: str, files: list[corpus.CorpusFile], results: list[dict[str, Any]]) -> Row:
+    scored = [
+        [scoring.score(f, t) for f, t in zip(files, r["texts"], strict=True)] for r in results
+    ]
+    longs = [i for i, f in enumerate(files) if f.kind == "long"]
+    shorts = [i for i, f in enumerate(files) if f.kind == "short"]
+    synthesizers = sorted({s for f in files for s in f.synthesizers})
+    wers = [scoring.rate(run) for run in scored]
+    median_run = sorted(range(len(scored)), key=lambda i: wers[i])[len(scored) // 2]
+    return Row(
+        name=name,
+        description=CONFIGS.get(name, name),
+        timing=Spread.of([sum(r["seconds"]) for r in results]),
+        short_timing=Spread.of([sum(r["seconds"][i] for i in shorts) for r in results]),
+        wer=Spread.of(wers),
+        wer_by_synthesizer={
+            s: statistics.median(scoring.rate(run, scoring.by_synthesizer(s)) for run in scored)
+            for s in synthesizers
+        },
+        deletions={files[i].name: Spread.of([run[i].deletions for run in scored]) for i in longs},
+        runs_of_three={
+            files[i].name: Spread.of([len(run[i].runs) for run in scored]) for i in longs
+        },
+        scored=scored,
+        peak_rss_mib=max(r["peak_rss_mib"] for r in results),
+        lost=[p for i in longs for p in scoring.lost_phrases(scored[median_run][i])],
+    )
+
+
+def unshared_runs(row: Row, baseline: Row) -> list[str]:
+    """Runs of >= 3 deleted words in any run of `row` that no seed of the baseline also has."""
+    found: list[str] = []
+    for run in row.scored:
+        for index, item in enumerate(run):
+            if item.file.kind != "long":
+                continue
+            others = [base_run[index].alignment for base_run in baseline.scored]
+            reference, _ = scoring.reference_tokens(item.file)
+            for span in item.runs:
+                phrase = f'{item.file.name}: "{" ".join(reference[span[0] : span[1]])}"'
+                if not scoring.shared_run(span, others) and phrase not in found:
+                    found.append(phrase)
+    return found
+
+
+@dataclass
+class Result:
+    files: list[corpus.CorpusFile]
+    rows: dict[str, Row]
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(f.duration for f in self.files)
+
+
+def english_files(directory: Path) -> list[corpus.CorpusFile]:
+    return [f for f in corpus.heldout_files(directory) if f.language == "en"]
 
 
 def measure(
     configs: list[str],
     runs: int,
-    paragraphs: int | None,
+    directory: Path,
     device: str,
     workdir: Path,
-    prebuilt: Path | None = None,
-) -> dict[str, Any]:
+    once: frozenset[str] = frozenset(),
+) -> Result:
     from tests.helpers import models
 
-    clips = (
-        corpus.existing(prebuilt)
-        if prebuilt
-        else corpus.build_speech(workdir / "clips", paragraphs)
-    )
-    audio = sum(corpus.audio_seconds(c) for c in clips)
+    files = english_files(directory)
     model_dir = models.tiny_en_ctranslate2()
     checkpoint = models.tiny_en_openai(workdir / "openai")
-    references = [reference_text(c) for c in clips]
-    rows = {}
-    for config in configs:
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.engines",
-                "--child",
-                config,
-                "--runs",
-                str(runs),
-                "--device",
-                device,
-                "--model-dir",
-                str(model_dir),
-                "--checkpoint",
-                str(checkpoint),
-                *map(str, clips),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        timing = Spread.of(result["seconds"])
-        rows[config] = {
-            "description": CONFIGS.get(config, config),
-            "timing": timing,
-            "rtf": timing.median / audio,
-            # Per run: the temperature fallback of sequential decoding samples at random, so
-            # WER can differ between runs of the same configuration.
-            "wer_runs": Spread.of(
-                [word_error_rate(references, texts) for texts in result["texts_per_run"]]
-            ),
-            "peak_rss_mib": result["peak_rss_mib"],
-        }
-    return {"audio_seconds": audio, "clips": [c.name for c in clips], "rows": rows}
+    results = run_interleaved(configs, runs, files, device, model_dir, checkpoint, "tiny.en", once)
+    return Result(files, {c: summarise(c, files, results[c]) for c in configs})
 
 
-def table(result: dict[str, Any], baseline: str) -> str:
-    base = result["rows"][baseline]
+def _spread(s: Spread, digits: int = 3) -> str:
+    if s.minimum == s.maximum:
+        return f"{s.median:.{digits}f}"
+    return f"{s.median:.{digits}f} [{s.minimum:.{digits}f}-{s.maximum:.{digits}f}]"
+
+
+def _count(s: Spread) -> str:
+    return (
+        f"{s.median:g}" if s.minimum == s.maximum else f"{s.median:g} [{s.minimum:g}-{s.maximum:g}]"
+    )
+
+
+def table(result: Result, baseline: str = ARTICLE) -> str:
+    base = result.rows[baseline]
+    files = result.files
+    synthesizers = sorted(base.wer_by_synthesizer)
+    longs = [f for f in files if f.kind == "long"]
+    shorts = [f for f in files if f.kind == "short"]
     lines = [
-        f"Audio: {result['audio_seconds'] / 60:.1f} min in {len(result['clips'])} files ({', '.join(result['clips'])}).",
+        f"Held-out split, English: {result.audio_seconds / 60:.1f} min in {len(files)} files: "
+        f"{len(shorts)} short clips ({sum(f.duration for f in shorts):.0f} s) and "
+        + ", ".join(f"{f.name} ({f.duration / 60:.1f} min)" for f in longs)
+        + f"; synthesizers {', '.join(synthesizers)}.",
         "",
-        "| configuration | RTF (median) | time median [min-max] | speed vs baseline | WER median [min-max] | WER - baseline | peak RSS |",
-        "|---|---|---|---|---|---|---|",
+        "| configuration | RTF | time median [min-max] | speed vs baseline | short clips: speed vs baseline | WER median [min-max] | WER - baseline | peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name, row in result["rows"].items():
-        t: Spread = row["timing"]
-        w: Spread = row["wer_runs"]
+    for name, row in result.rows.items():
+        t = row.timing
         lines.append(
-            f"| `{name}`: {row['description']} | {row['rtf']:.3f} | {t.median:.1f} s [{t.minimum:.1f}-{t.maximum:.1f}] "
-            f"| {t.ratio_to(base['timing']):.2f}x | {w.median:.3f} [{w.minimum:.3f}-{w.maximum:.3f}] "
-            f"| {w.median - base['wer_runs'].median:+.3f} | {row['peak_rss_mib']:.0f} MiB |"
+            f"| `{name}`: {row.description} | {t.median / result.audio_seconds:.3f} "
+            f"| {t.median:.1f} s [{t.minimum:.1f}-{t.maximum:.1f}] | {t.ratio_to(base.timing):.2f}x "
+            f"| {row.short_timing.ratio_to(base.short_timing):.2f}x | {_spread(row.wer)} "
+            f"| {row.wer.median - base.wer.median:+.3f} | {row.peak_rss_mib:.0f} MiB |"
         )
+    lines += [
+        "",
+        "WER per synthesizer (median over runs; long files count towards the synthesizer of each sentence):",
+        "",
+        "| configuration | " + " | ".join(synthesizers) + " |",
+        "|---|" + "---|" * len(synthesizers),
+    ]
+    for name, row in result.rows.items():
+        cells = [
+            f"{row.wer_by_synthesizer[s]:.3f} ({row.wer_by_synthesizer[s] - base.wer_by_synthesizer[s]:+.3f})"
+            for s in synthesizers
+        ]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Boundary loss on the long files: deleted words, and runs of 3 or more consecutive deleted "
+        "words, against the reference (median [min-max] over runs):",
+        "",
+        "| configuration | "
+        + " | ".join(f"{f.name}: deleted | runs >= 3" for f in longs)
+        + " | runs the baseline does not share |",
+        "|---|" + "---|---|" * len(longs) + "---|",
+    ]
+    for name, row in result.rows.items():
+        cells = [
+            f"{_count(row.deletions[f.name])} | {_count(row.runs_of_three[f.name])}" for f in longs
+        ]
+        unshared = "" if name == baseline else str(len(unshared_runs(row, base)))
+        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {unshared} |")
+    for name, row in result.rows.items():
+        if name != baseline and (missing := unshared_runs(row, base)):
+            lines.append("")
+            lines.append(
+                f"Lost by `{name}` and by no run of the baseline: "
+                + "; ".join(missing[:8])
+                + ("; ..." if len(missing) > 8 else "")
+                + "."
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--child")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument(
-        "--paragraphs", type=int, help="speak only the first N paragraphs of the long text"
-    )
-    parser.add_argument("--corpus", type=Path, help="a corpus built by `python -m bench.corpus`")
+    parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_DIR)
+    parser.add_argument("--quick", action="store_true", help="a tiny corpus (the smoke test)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--once", default="", help="configurations that run only the first time")
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--checkpoint", type=Path)
-    parser.add_argument("clips", nargs="*", type=Path)
+    parser.add_argument("--model-name", default="tiny.en")
+    parser.add_argument("paths", nargs="*", type=Path)
     args = parser.parse_args(argv)
     if args.child:
-        print(
-            json.dumps(
-                child(
-                    args.child, args.clips, args.runs, args.model_dir, args.checkpoint, args.device
-                )
-            )
-        )
+        print(json.dumps(child(args.child, args.seed, args.paths, args)))
         return 0
-    with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
-        configs = args.configs.split(",")
-        result = measure(
-            configs, args.runs, args.paragraphs, args.device, Path(directory), args.corpus
-        )
+    directory = corpus.prepare(args.corpus, args.quick)
+    configs = args.configs.split(",")
+    with tempfile.TemporaryDirectory(prefix="wasync-bench-") as workdir:
+        once = frozenset(filter(None, args.once.split(",")))
+        result = measure(configs, args.runs, directory, args.device, Path(workdir), once)
     print(table(result, configs[0]))
     return 0
 

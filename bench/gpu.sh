@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
-# Engine benchmark on CUDA: the article's setup (openai-whisper fp16) against faster-whisper in
-# float16 and int8_float16, sequential and batched (batch 16, wasync's GPU default). Run from the
-# repository root on a machine with an NVIDIA GPU, in an environment with `.[dev]` and a CUDA
-# build of torch (`make test` pins the CPU build; there, `pip install -e ".[dev]"` without
-# constraints.txt gets the CUDA one).
-# The corpus is synthesised with espeak-ng and sox; on a machine without them, build it elsewhere
-# (`python -m bench.corpus DIR`) and pass CORPUS=DIR. RUNS=1 shortens the run.
-# Not yet timed on a GPU (no device was lent so far); expected well under 5 minutes on an H200.
+# Engine and language benchmarks on CUDA, on the held-out split of the evaluation corpus:
+# the article's setup (openai-whisper fp16) against faster-whisper in float16 and int8_float16,
+# sequential and batched (batch 16: wasync's batched path, chunks cut in silence plus the passes
+# that decode what a chunk's text left out), and faster-whisper's own batched pipeline; then
+# language detection and CER/WER with the multilingual base model in every decoding mode.
+# Each table says what it checked: the files, WER per synthesizer, deleted words and runs of
+# >= 3 deleted words per long file, and language detection per file.
+#
+# Run from the repository root on a machine with an NVIDIA GPU, in an environment with `.[dev]`
+# and a CUDA build of torch (`make test` pins the CPU build; there, `pip install -e ".[dev]"`
+# without constraints.txt gets the CUDA one). The corpus needs flite, festival and kokoro to
+# build; build it where they are (`bash bench/system-deps.sh && python -m bench.corpus
+# bench/.corpus`) and copy the folder, or pass CORPUS=DIR. RUNS=1 shortens the run.
+# Not yet run on a GPU: about 14 processes each load a model; expected 4-8 minutes on an H200.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
+CORPUS=${CORPUS:-bench/.corpus}
+RUNS=${RUNS:-3}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-corpus=()
-[ -n "${CORPUS:-}" ] && corpus=(--corpus "$CORPUS")
 started=$SECONDS
-"$PY" -m bench.engines --device cuda --runs "${RUNS:-3}" "${corpus[@]}" \
-  --configs article,gpu-float16,gpu-int8_float16,gpu-float16-batched,gpu-int8_float16-batched
+echo "== English: held-out split of $CORPUS, tiny.en, $RUNS interleaved runs =="
+"$PY" -m bench.engines --device cuda --runs "$RUNS" --corpus "$CORPUS" --once stock-batched \
+  --configs article,gpu-float16,gpu-float16-batched,gpu-int8_float16-batched,stock-batched
+# One seed here: detection and CER/WER per language; the English runs above give the spread.
+echo "== Languages: held-out split of $CORPUS, multilingual base, one run =="
+"$PY" -m bench.languages --device cuda --runs 1 --corpus "$CORPUS"
 echo "bench/gpu.sh took $((SECONDS - started)) s"

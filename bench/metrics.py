@@ -83,3 +83,99 @@ def peak_rss_mib(pid: int | None = None) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+# --- alignment: which reference words a transcript lost -------------------------------------
+
+CJK_LANGUAGES = {"ja", "zh", "yue"}
+
+
+def _is_cjk(char: str) -> bool:
+    code = ord(char)
+    return (
+        0x3040 <= code <= 0x30FF  # kana
+        or 0x3400 <= code <= 0x9FFF  # CJK ideographs
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFF66 <= code <= 0xFF9F  # half-width kana
+    )
+
+
+def tokens(text: str, language: str) -> list[str]:
+    """The units errors are counted in: words after whisper's normaliser (English's for "en"),
+    characters for Japanese and Chinese. "mixed" splits CJK text into characters and the rest
+    into words, for files whose language changes."""
+    if language == "en":
+        return normalise(text).split()
+    from whisper.normalizers import BasicTextNormalizer
+
+    basic = str(BasicTextNormalizer()(text))
+    if language in CJK_LANGUAGES:
+        return [c for c in basic if not c.isspace()]
+    found: list[str] = []
+    for word in basic.split():
+        if language == "mixed" and any(_is_cjk(c) for c in word):
+            found += [c for c in word if not c.isspace()]
+        else:
+            found.append(word)
+    return found
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Each reference token's fate (equal, substitute, delete) and insertions after it."""
+
+    operations: tuple[str, ...]
+    insertions: tuple[int, ...]  # inserted tokens after reference position i (index -1 -> 0)
+
+    @classmethod
+    def of(cls, reference: Sequence[str], hypothesis: Sequence[str]) -> Alignment:
+        import jiwer
+
+        operations = ["equal"] * len(reference)
+        insertions = [0] * len(reference)
+        if not reference:
+            return cls((), ())
+        if not hypothesis:
+            return cls(tuple(["delete"] * len(reference)), tuple(insertions))
+        # Tokens are joined by spaces for jiwer; no token contains a space.
+        output = jiwer.process_words(" ".join(reference), " ".join(hypothesis))
+        for chunk in output.alignments[0]:
+            if chunk.type == "insert":
+                insertions[max(0, chunk.ref_start_idx - 1)] += (
+                    chunk.hyp_end_idx - chunk.hyp_start_idx
+                )
+            else:
+                for index in range(chunk.ref_start_idx, chunk.ref_end_idx):
+                    operations[index] = chunk.type
+        return cls(tuple(operations), tuple(insertions))
+
+    def errors(self, positions: Sequence[int] | None = None) -> tuple[int, int]:
+        """(errors, reference tokens) over the given reference positions (all by default)."""
+        chosen = range(len(self.operations)) if positions is None else positions
+        wrong = sum((self.operations[i] != "equal") + self.insertions[i] for i in chosen)
+        return wrong, len(chosen)
+
+    def deletions(self, positions: Sequence[int] | None = None) -> int:
+        chosen = range(len(self.operations)) if positions is None else positions
+        return sum(self.operations[i] == "delete" for i in chosen)
+
+    def deletion_runs(self, minimum: int = 3) -> list[tuple[int, int]]:
+        """[start, end) of each run of at least `minimum` consecutive deleted reference tokens."""
+        runs, start = [], None
+        for index, operation in enumerate([*self.operations, "end"]):
+            if operation == "delete":
+                start = index if start is None else start
+            elif start is not None:
+                if index - start >= minimum:
+                    runs.append((start, index))
+                start = None
+        return runs
+
+
+def error_rate(alignments: Sequence[tuple[Alignment, Sequence[int] | None]]) -> float:
+    """Errors over reference tokens, pooled over (alignment, positions) pairs."""
+    wrong = total = 0
+    for alignment, positions in alignments:
+        w, t = alignment.errors(positions)
+        wrong, total = wrong + w, total + t
+    return wrong / total if total else 0.0

@@ -75,9 +75,9 @@ def test_base_install_does_not_import_torch_or_engines() -> None:
 
 
 def test_base_dependencies_leave_out_torch_and_the_engines() -> None:
-    import tomllib
+    from tests.helpers.declared import pyproject as read_pyproject
 
-    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    pyproject = read_pyproject()
     base = " ".join(pyproject["project"]["dependencies"]).lower()
     for heavy in ("torch", "whisper", "starlette", "moto", "sagemaker"):
         assert heavy not in base

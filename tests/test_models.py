@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from whisper_async.errors import NotFoundError, UsageError, WasyncError
+from whisper_async.errors import UsageError, WasyncError
 from whisper_async.manifest import MANIFEST_NAME, read_manifest
-from whisper_async.models import download_checkpoint, push_model
+from whisper_async.models import choose_source, download_checkpoint, push_model
 from whisper_async.progress import no_progress
 from whisper_async.storage import S3Uri
 
@@ -98,8 +99,8 @@ def test_engine_that_contradicts_the_files_is_refused(moto_clients, tmp_path: Pa
         push_model(moto_clients, str(checkpoint), engine="faster")
 
 
-def test_unknown_source_names_the_known_models(moto_clients) -> None:
-    with pytest.raises(NotFoundError) as info:
+def test_unknown_source_is_a_usage_error_naming_the_known_models(moto_clients) -> None:
+    with pytest.raises(UsageError) as info:
         push_model(moto_clients, "huge-v9")
     assert "large-v3" in (info.value.hint or "")
 
@@ -121,3 +122,20 @@ def test_unreachable_download_suggests_a_local_path(tmp_path: Path) -> None:
             (tmp_path / "missing.pt").as_uri(), "0" * 64, tmp_path / "x.pt", no_progress
         )
     assert "local path" in (info.value.hint or "")
+
+
+def test_a_model_name_means_the_published_model_and_a_path_the_folder(
+    moto_clients, small_ctranslate2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(small_ctranslate2, work / "tiny")
+    monkeypatch.chdir(work)
+
+    by_name = choose_source("tiny")
+    assert by_name.path is None and by_name.shadowed == Path("tiny")
+    assert "published model 'tiny'" in by_name.description
+    assert "pass ./tiny" in by_name.description
+
+    result = push_model(moto_clients, "./tiny")
+    assert (result.engine, result.name) == ("faster", "tiny")
+    assert result.source == "local folder tiny"

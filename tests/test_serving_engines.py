@@ -46,10 +46,8 @@ def faster_base(base_dir: Path) -> FasterWhisperEngine:
 
 def test_multilingual_base_detects_german(faster_base: FasterWhisperEngine, data_dir: Path) -> None:
     audio = decode_audio(data_dir / "de_short.wav")
-    language, probability = faster_base.detect_language(audio)
-    assert language == "de" and probability > 0.5
     result = faster_base.transcribe(audio, TranscribeOptions())
-    assert result.language == "de"
+    assert result.language == "de" and result.language_probability > 0.5
     assert "morgen" in result.text.lower()
 
 
@@ -126,6 +124,7 @@ def test_helper_thread_returns_the_value_and_reraises_the_error() -> None:
     def fail() -> None:
         raise ValueError("bad weights")
 
-    assert on_helper_thread(lambda: threading.current_thread().name) == "ctranslate2-loader"
+    name = on_helper_thread(lambda: threading.current_thread().name)
+    assert name.startswith("ctranslate2-loader") and name != threading.current_thread().name
     with pytest.raises(ValueError, match="bad weights"):
         on_helper_thread(fail)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from . import aws, naming, state, storage
+from . import aws, image_capabilities, naming, state, storage
 from .attributes import OptionError, parse_value
 from .clients import Clients
 from .errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
@@ -237,10 +237,14 @@ def resolve_inputs(clients: Clients, request: DeployRequest) -> tuple[str, str, 
             f"{role_arn!r} is not an IAM role ARN", "expected arn:aws:iam::123456789012:role/NAME"
         )
     uri = storage.S3Uri.parse(model_uri)
-    if storage.head(clients, uri) is None:
+    model = storage.head(clients, uri)
+    if model is None:
         raise NotFoundError(
             f"Model {model_uri} does not exist.", "check the URI, or run `wasync push-model` again"
         )
+    image_capabilities.check_model_fits(
+        clients, image_uri, model.get("Metadata", {}).get("engine"), "deploy"
+    )
     _check_image(clients, image_uri)
     return model_uri, image_uri, role_arn
 

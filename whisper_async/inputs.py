@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import mimetypes
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,9 +85,19 @@ def content_type(suffix: str) -> str:
 
 
 def _walk(directory: Path) -> list[Path]:
-    return sorted(
-        p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-    )
+    """The audio and video files under `directory`; a folder that cannot be read is an error,
+    never a silent gap in the batch."""
+    unreadable: list[OSError] = []
+    found = []
+    for folder, _, names in os.walk(directory, onerror=unreadable.append):
+        found += [Path(folder) / n for n in names if Path(n).suffix.lower() in AUDIO_EXTENSIONS]
+    if unreadable:
+        error = unreadable[0]
+        raise UsageError(
+            f"cannot read folder {error.filename}: {error.strerror or error}",
+            "check its permissions, or pass the files you can read",
+        )
+    return sorted(p for p in found if p.is_file())
 
 
 def expand(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> list[Input]:

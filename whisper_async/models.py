@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tarfile
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from . import state, storage
+from . import image_capabilities, state, storage
 from .clients import Clients
-from .errors import NotFoundError, UsageError, WasyncError
+from .errors import UsageError, WasyncError
+from .extras import needs_extra
 from .manifest import MANIFEST_NAME, Manifest, ModelLayoutError, detect_layout
 from .progress import Advance, ProgressFactory, no_progress
 
@@ -71,6 +73,7 @@ class PushResult:
     sha256: str
     size: int
     skipped: bool
+    source: str = ""  # what SOURCE was taken for: "published model 'tiny'", "local folder ..."
 
 
 @dataclass(frozen=True)
@@ -117,13 +120,10 @@ def download_checkpoint(
 
 
 def _hub_download(name: str, workdir: Path) -> Path:
-    try:
+    with needs_extra(
+        "hub", "Downloading faster-whisper models by name", "pass a local CTranslate2 directory"
+    ):
         from huggingface_hub import snapshot_download
-    except ImportError:
-        raise WasyncError(
-            "Downloading faster-whisper models needs huggingface_hub.",
-            "pip install 'wasync[hub]', or pass a local CTranslate2 directory",
-        ) from None
     try:
         return Path(snapshot_download(FASTER_REPOS[name], local_dir=workdir / name))
     except Exception as exc:
@@ -133,12 +133,68 @@ def _hub_download(name: str, workdir: Path) -> Path:
         ) from exc
 
 
+@dataclass(frozen=True)
+class SourceChoice:
+    """What push-model's SOURCE was taken for: a published model name or a local path."""
+
+    source: str  # as the user typed it
+    path: Path | None  # the local file or folder; None for a published model name
+    shadowed: Path | None = None  # a local path with the same name that was not used
+
+    @property
+    def description(self) -> str:
+        if self.path is None:
+            text = f"published model {self.source!r}"
+            if self.shadowed is not None:
+                kind = "folder" if self.shadowed.is_dir() else "file"
+                text += (
+                    f" (a {kind} named {self.source} is here too; pass ./{self.source} "
+                    "to push it instead)"
+                )
+            return text
+        kind = "folder" if self.path.is_dir() else "file"
+        return f"local {kind} {self.path}"
+
+
+def _looks_like_path(source: str) -> bool:
+    separators = {"/", os.sep, os.altsep or "/"}
+    return (
+        any(s in source for s in separators)
+        or source.startswith((".", "~"))
+        or source.endswith(".pt")
+    )
+
+
+def choose_source(source: str) -> SourceChoice:
+    """A published model name wins over a file or folder of the same name, unless SOURCE
+    looks like a path (`./tiny`, `models/tiny`, `~/tiny`, `tiny.pt`); any other SOURCE that
+    exists is a path. So `push-model tiny` never depends on what the current folder holds."""
+    path = Path(source).expanduser()
+    if source in MODEL_NAMES and not _looks_like_path(source):
+        return SourceChoice(source, None, path if path.exists() else None)
+    if path.exists():
+        return SourceChoice(source, path)
+    if _looks_like_path(source):
+        raise UsageError(
+            f"{source} does not exist", "pass an existing .pt file or CTranslate2 folder"
+        )
+    raise UsageError(
+        f"{source!r} is neither a Whisper model name nor an existing file or folder",
+        f"known names: {', '.join(MODEL_NAMES)}",
+    )
+
+
 def resolve_source(
-    source: str, engine: str | None, name: str | None, workdir: Path, progress: ProgressFactory
+    source: str | SourceChoice,
+    engine: str | None,
+    name: str | None,
+    workdir: Path,
+    progress: ProgressFactory,
 ) -> ModelSource:
     """A local .pt file, a local model directory, or a published model name."""
-    path = Path(source).expanduser()
-    if path.exists():
+    choice = source if isinstance(source, SourceChoice) else choose_source(source)
+    path = choice.path
+    if path is not None:
         if path.is_file():
             if path.suffix != ".pt":
                 raise UsageError(
@@ -160,12 +216,8 @@ def resolve_source(
             for child in sorted(path.iterdir())
             if child.is_file() and child.name != MANIFEST_NAME
         )
-        return ModelSource("faster", name or path.name, files)
-    if source not in MODEL_NAMES:
-        raise NotFoundError(
-            f"{source!r} is neither an existing path nor a Whisper model name",
-            f"known names: {', '.join(MODEL_NAMES)}",
-        )
+        return ModelSource("faster", name or Path(os.path.abspath(path)).name, files)
+    source = choice.source
     engine = engine or "faster"
     if engine == "openai":
         url, sha = _openai_url(source)
@@ -242,7 +294,7 @@ def _workdir() -> Iterator[Path]:
 
 def push_model(
     clients: Clients,
-    source: str,
+    source: str | SourceChoice,
     engine: str | None = None,
     name: str | None = None,
     progress: ProgressFactory = no_progress,
@@ -253,8 +305,12 @@ def push_model(
         raise UsageError(
             f"model name {name!r} is not allowed", "use letters, digits, '.', '_' and '-'"
         )
+    choice = source if isinstance(source, SourceChoice) else choose_source(source)
     with _workdir() as workdir:
-        resolved = resolve_source(source, engine, name, workdir, progress)
+        resolved = resolve_source(choice, engine, name, workdir, progress)
+        image_capabilities.check_model_fits(
+            clients, image_capabilities.default_image(clients), resolved.engine, "push-model"
+        )
         if not NAME_PATTERN.match(resolved.name):
             raise UsageError(f"model name {resolved.name!r} is not allowed", "pass --name")
         sha256 = content_sha256(resolved, progress)
@@ -269,6 +325,7 @@ def push_model(
                 sha256,
                 int(existing["ContentLength"]),
                 True,
+                choice.description,
             )
         else:
             manifest = Manifest(engine=resolved.engine, name=resolved.name, sha256=sha256)
@@ -288,7 +345,13 @@ def push_model(
                 progress,
             )
             result = PushResult(
-                str(uri), resolved.engine, resolved.name, sha256, tarball.stat().st_size, False
+                str(uri),
+                resolved.engine,
+                resolved.name,
+                sha256,
+                tarball.stat().st_size,
+                False,
+                choice.description,
             )
     state.remember(clients.settings, clients.region, "model_uri", result.uri)
     return result

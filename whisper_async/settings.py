@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import tomllib
-
+from .config_file import read_config
 from .errors import ConfigurationError
 
 # name -> (environment variable, default)
@@ -76,16 +77,40 @@ class Settings:
         return replace(self, **values)
 
 
-def load_config_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except (tomllib.TOMLDecodeError, OSError) as exc:
+# botocore's own rules (a DNS host label; a URL with a scheme and a host), checked here so that a
+# bad value is a configuration error naming its source, not a ValueError from inside botocore.
+REGION_PATTERN = re.compile(r"^(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$")
+UNSAFE_URL_CHARACTERS = frozenset("\t\r\n ")
+
+
+def check_region(region: str | None, source: str) -> None:
+    if region is not None and not REGION_PATTERN.match(region):
         raise ConfigurationError(
-            f"Cannot read config file {path}: {exc}", "fix the TOML syntax or pass --config"
-        ) from exc
+            f"Region {region!r} (from {source}) is not a region name.",
+            "use a region code such as eu-west-1",
+        )
+
+
+def check_endpoint_url(service: str, url: str, source: str) -> None:
+    problem = None
+    if UNSAFE_URL_CHARACTERS.intersection(url):
+        problem = "it holds whitespace"
+    else:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - parsing the port is the check: it raises when it is not a number
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            if parts.scheme not in {"http", "https"}:
+                problem = "it does not start with http:// or https://"
+            elif not parts.hostname:
+                problem = "it names no host"
+    if problem:
+        raise ConfigurationError(
+            f"Endpoint URL {url!r} for {service} (from {source}) is not a URL: {problem}.",
+            "write it as http://HOST[:PORT] or https://HOST[:PORT]",
+        )
 
 
 def resolve(
@@ -100,15 +125,7 @@ def resolve(
         Path(environ["WASYNC_CONFIG"]) if "WASYNC_CONFIG" in environ else None
     )
     path = explicit_path or default_config_path()
-    if explicit_path and not explicit_path.is_file():
-        raise ConfigurationError(f"Config file {explicit_path} does not exist.", "check --config")
-    file_values = load_config_file(path)
-    unknown = set(file_values) - set(FIELDS) - {"endpoint_urls"}
-    if unknown:
-        raise ConfigurationError(
-            f"Unknown key(s) in {path}: {', '.join(sorted(unknown))}",
-            f"allowed keys: {', '.join(sorted(FIELDS))}, endpoint_urls",
-        )
+    file_values = read_config(path, explicit_path is not None, FIELDS, SERVICES)
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -118,7 +135,7 @@ def resolve(
         elif environ.get(env_var):
             values[name], sources[name] = environ[env_var], f"env {env_var}"
         elif name in file_values:
-            values[name], sources[name] = str(file_values[name]), f"file {path}"
+            values[name], sources[name] = file_values[name], f"file {path}"
         else:
             values[name], sources[name] = default, "default"
 
@@ -128,6 +145,7 @@ def resolve(
                 values["region"], sources["region"] = environ[env_var], f"env {env_var}"
                 break
 
+    check_region(values["region"], sources["region"])
     values["prefix"] = normalise_prefix(values["prefix"])
     values["state_dir"] = (
         Path(values["state_dir"]).expanduser() if values["state_dir"] else default_state_dir()
@@ -137,12 +155,15 @@ def resolve(
             f"Unknown profile {values['profile']!r}.", "use `aws` (the default) or `local`"
         )
 
-    urls: dict[str, str] = {
-        str(k): str(v) for k, v in dict(file_values.get("endpoint_urls", {})).items()
-    }
+    urls: dict[str, str] = {}
+    for service, url in file_values.get("endpoint_urls", {}).items():
+        check_endpoint_url(service, url, f"file {path}")
+        urls[service] = url
     for service, env_name in SERVICE_ENV_NAMES.items():
-        url = environ.get(f"WASYNC_ENDPOINT_URL_{env_name}")
+        env_var = f"WASYNC_ENDPOINT_URL_{env_name}"
+        url = environ.get(env_var)
         if url:
+            check_endpoint_url(service, url, f"env {env_var}")
             urls[service] = url
     if values["profile"] == "local":
         return apply_local_profile(Settings(**values, endpoint_urls=urls, sources=sources))

@@ -34,9 +34,6 @@ class SlowEngine:
             with self._lock:
                 self.running -= 1
 
-    def detect_language(self, audio: Any) -> tuple[str, float]:
-        return self.inner.detect_language(audio)
-
 
 class BrokenEngine:
     """Loads, then fails every transcription the way a CUDA out-of-memory would."""
@@ -46,9 +43,6 @@ class BrokenEngine:
     multilingual = True
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
-        raise RuntimeError("CUDA failed with error out of memory")
-
-    def detect_language(self, audio: Any) -> tuple[str, float]:
         raise RuntimeError("CUDA failed with error out of memory")
 
 

@@ -14,7 +14,18 @@ import httpx
 
 from whisper_async.local.runtime import free_port, process_argv
 
-__all__ = ["free_port", "serve_process", "wait_for_status"]
+__all__ = ["free_port", "serve_process", "stop", "wait_for_status"]
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 30) -> None:
+    """SIGTERM, as SageMaker and the emulator send it; SIGKILL if it is not gone after `grace`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def wait_for_status(url: str, status: int, timeout: float = 60.0) -> float:
@@ -49,12 +60,6 @@ def serve_process(
     try:
         yield process, f"http://127.0.0.1:{port}"
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
         if log_path:
             log.close()  # type: ignore[union-attr]

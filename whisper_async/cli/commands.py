@@ -21,21 +21,58 @@ DryRun = Annotated[
 def build(
     ctx: typer.Context,
     tag: Annotated[
-        str | None, typer.Option(help="Image tag [default: version plus content hash]")
+        str | None, typer.Option(help="Image tag [default: version, variant, content hash]")
     ] = None,
     platform: Annotated[str, typer.Option(help="Target platform")] = "linux/amd64",
     push: Annotated[
         bool, typer.Option("--push/--no-push", help="Push to ECR after building")
     ] = True,
     builder: Annotated[
-        str | None, typer.Option(help="docker, podman or finch [default: first found]")
+        str | None,
+        typer.Option(help="docker, podman or finch [default: the first one that works]"),
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="faster (slim, no torch) or openai (adds openai-whisper and torch)")
+    ] = "faster",
+    with_openai: Annotated[
+        bool, typer.Option("--with-openai", help="Same as --engine openai")
+    ] = False,
+    base_image: Annotated[
+        str | None, typer.Option(help="Base image [default: the CUDA 12.6 + cuDNN 9 runtime]")
+    ] = None,
+    build_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--build-arg", help="KEY=VALUE for the builder, repeatable (e.g. https_proxy)"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (build, ECR, login, push); do nothing")
+    ] = False,
 ) -> None:
     """Build the serving image and push it to ECR; the URI becomes deploy's default."""
-    from ..image import build_image
+    from ..image import BuildOptions, build_image, plan_build
+    from ..image_variants import BASE_IMAGE
 
     app = current(ctx)
-    result = build_image(app.clients, tag=tag, platform=platform, push=push, builder=builder)
+    options = BuildOptions(
+        tag=tag,
+        platform=platform,
+        push=push,
+        builder=builder,
+        variant="openai" if with_openai else engine,
+        base_image=base_image or BASE_IMAGE,
+        build_args=tuple(build_arg or ()),
+    )
+    if dry_run:
+        plan = plan_build(app.clients, options)
+        lines = [f"{n}. {step.render()}" for n, step in enumerate(plan.steps, 1)]
+        lines += [f"note: {note}" for note in plan.notes]
+        app.output.show(plan, lambda console, p: render.render_value(console, "\n".join(lines)))
+        return
+    result = build_image(app.clients, options)
+    for note in result.notes:
+        app.output.info(note)
     app.output.show(result, lambda console, r: render.render_value(console, r.image_uri))
 
 
@@ -56,14 +93,17 @@ def push_model(
     ] = None,
 ) -> None:
     """Package Whisper weights as model.tar.gz with a manifest and upload them to S3."""
+    from ..models import choose_source
     from ..models import push_model as push
 
     app = current(ctx)
     out = app.output
+    choice = choose_source(source)
+    out.info(f"pushing the {choice.description}")
     with out.transfer_progress() as bar:
         result = push(
             app.clients,
-            source,
+            choice,
             engine=engine,
             name=name,
             progress=render.rich_progress_factory(bar),

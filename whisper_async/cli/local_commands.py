@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..extras import needs_extra
 from . import render
 from .context import current, finish
 
@@ -27,7 +28,13 @@ def local_up(
     port: Annotated[
         int, typer.Option(help="moto's port (the emulator takes the next) [default: free ports]")
     ] = 0,
-    runtime: Annotated[str, typer.Option(help="process (no Docker needed) or docker")] = "process",
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help="process (the serving code as a local process; no engine needed), or podman, "
+            "docker or finch to run the built image with that engine"
+        ),
+    ] = "process",
     time_scale: Annotated[
         float,
         typer.Option(
@@ -37,7 +44,8 @@ def local_up(
     ] = 1.0,
 ) -> None:
     """Start the stack in the background and return once it answers."""
-    from ..local import stack
+    with needs_extra("local", "`wasync local`"):
+        from ..local import stack
 
     directory = _state_dir(ctx, state_dir)
     info = stack.up(directory, port, runtime, time_scale=time_scale)
@@ -56,7 +64,8 @@ def local_down(
     grace: Annotated[float, typer.Option(help="Seconds to let running jobs finish")] = 30.0,
 ) -> None:
     """Stop everything the stack started; name every job it did not finish."""
-    from ..local import stack
+    with needs_extra("local", "`wasync local`"):
+        from ..local import stack
 
     def human(console: Any, result: Any) -> None:
         console.print(
@@ -70,7 +79,8 @@ def local_down(
 
 def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
     """The stack's services, endpoints, container processes and queue depths."""
-    from ..local import stack
+    with needs_extra("local", "`wasync local`"):
+        from ..local import stack
 
     info = stack.status(_state_dir(ctx, state_dir))
 
@@ -110,7 +120,8 @@ def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
 def local_env(ctx: typer.Context, state_dir: StateDir = None) -> None:
     """Print export lines: eval "$(wasync local env)" points wasync, the AWS CLI and boto3 here
     (under --json, one document of the variables)."""
-    from ..local import stack
+    with needs_extra("local", "`wasync local`"):
+        from ..local import stack
 
     lines = stack.environment(_state_dir(ctx, state_dir))
     variables = dict(line.removeprefix("export ").split("=", 1) for line in lines)
@@ -121,7 +132,8 @@ def local_env(ctx: typer.Context, state_dir: StateDir = None) -> None:
 
 def local_logs(ctx: typer.Context, state_dir: StateDir = None) -> None:
     """Show the stack's log and its containers' logs."""
-    from ..local import stack
+    with needs_extra("local", "`wasync local`"):
+        from ..local import stack
 
     log = stack.log_text(_state_dir(ctx, state_dir))
     current(ctx).output.show({"log": log}, lambda console, _: console.print(render.text(log)))

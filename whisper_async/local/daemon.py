@@ -17,6 +17,7 @@ from pathlib import Path
 from ..clients import Clients
 from ..files import write_atomically
 from ..settings import SERVICES, Settings
+from .containers import RUNTIMES
 from .deployment import Deployment
 from .extraction import DEFAULT_MAX_MODEL_BYTES
 from .hosting import EndpointHost, HostingContext, Launcher
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wasync-local-daemon")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--runtime", choices=["process", "docker"], default="process")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="process")
     parser.add_argument("--max-model-bytes", type=int, default=DEFAULT_MAX_MODEL_BYTES)
     parser.add_argument("--time-scale", type=float, default=1.0)
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Run serving containers for the emulator: as `wasync-serve` processes, or with docker."""
+"""Run serving containers for the emulator: as `wasync-serve` processes, or with an engine."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import collections
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +18,8 @@ from typing import IO
 
 import httpx
 
+from ..errors import WasyncError
+from . import containers
 from .environment import serving_environment
 
 log = logging.getLogger("wasync.local")
@@ -40,8 +41,10 @@ class Container:
         port: int,
         log_path: Path,
         on_log: Callable[[str], None] = lambda line: None,
+        on_killed: Callable[[], None] = lambda: None,
     ) -> None:
         self.port = port
+        self._on_killed = on_killed
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
@@ -131,6 +134,7 @@ class Container:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+            self._on_killed()  # an engine's container outlives its killed client
 
 
 def process_argv(port: int, isolated: bool = False) -> list[str]:
@@ -157,30 +161,28 @@ def start_container(
     log_path: Path,
     on_log: Callable[[str], None],
 ) -> Container:
-    """`process`: the serving code as a local process. `docker`: `docker run IMAGE serve`."""
+    """`process`: the serving code as a local process. `podman`, `docker`, `finch`:
+    `ENGINE run IMAGE serve` with that engine (see containers.py)."""
     port = free_port()
-    if runtime == "docker":
-        docker = shutil.which("docker")
-        if docker is None:
-            raise RuntimeError("the docker runtime needs the docker CLI and a running engine")
-        argv = [
-            docker,
-            "run",
-            "--rm",
-            "-p",
-            f"127.0.0.1:{port}:8080",
-            "-v",
-            f"{model_dir}:/opt/ml/model:ro",
-        ]
-        for key, value in environment.items():
-            argv += ["-e", f"{key}={value}"]
-        argv += [image, "serve"]
-        env = dict(os.environ)
-    else:
-        argv = process_argv(port, isolated=True)
-        env, dropped = serving_environment(environment, model_dir)
-        if dropped:
-            note = f"wasync local: ignored {', '.join(dropped)} from the model's Environment"
-            log.warning("%s: they change how the serving process starts", note)
-            on_log(f"{note}: they change how the serving process starts")
+    if runtime != containers.PROCESS:
+        try:
+            engine = containers.engine_for(runtime)
+        except WasyncError as exc:  # e.g. the engine stopped since `local up`
+            raise RuntimeError(exc.message) from exc
+        assert engine is not None
+        argv = containers.run_argv(engine, image, port, model_dir, environment)
+        return Container(
+            argv,
+            dict(os.environ),
+            port,
+            log_path,
+            on_log,
+            on_killed=lambda: containers.remove_container(engine, port),
+        )
+    argv = process_argv(port, isolated=True)
+    env, dropped = serving_environment(environment, model_dir)
+    if dropped:
+        note = f"wasync local: ignored {', '.join(dropped)} from the model's Environment"
+        log.warning("%s: they change how the serving process starts", note)
+        on_log(f"{note}: they change how the serving process starts")
     return Container(argv, env, port, log_path, on_log)

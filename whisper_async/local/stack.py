@@ -16,6 +16,7 @@ import httpx
 
 from ..errors import UsageError, WasyncError
 from ..files import write_atomically
+from . import containers
 from .daemon import DOWN_REQUEST, UNFINISHED
 from .extraction import DEFAULT_MAX_MODEL_BYTES, MAX_MODEL_SIZE_ENV, parse_size
 from .profile import STACK_FILE, StackInfo, env_lines, read_stack
@@ -80,6 +81,7 @@ def up(
             f"A local stack already runs from {state_dir} (pid {existing.pid}).",
             "use it, stop it with `wasync local down`, or pass another --state-dir",
         )
+    containers.engine_for(runtime)  # refuse a missing or stopped engine before starting anything
     state_dir.mkdir(parents=True, exist_ok=True)
     for stale in (STACK_FILE, DOWN_REQUEST, UNFINISHED):
         (state_dir / stale).unlink(missing_ok=True)

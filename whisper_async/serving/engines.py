@@ -1,4 +1,4 @@
-"""The two engines behind one small interface: load, transcribe to segments, detect language.
+"""The two engines behind one small interface: load, then transcribe audio to segments.
 
 Heavy imports (ctranslate2, torch) happen inside the loaders, so importing the server stays
 fast and torch is imported only when the openai engine is used.
@@ -7,14 +7,15 @@ fast and torch is imported only when the openai engine is used.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageError
 from ..manifest import detect_layout
+from .chunks import SAMPLE_RATE, ChunkRules, Span, plan, uncovered
 from .cues import Word, cue_pieces
 
 Segment = dict[str, Any]
@@ -38,8 +39,6 @@ class Engine(Protocol):
     multilingual: bool
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription: ...
-
-    def detect_language(self, audio: Any) -> tuple[str, float]: ...
 
 
 def check_language(engine: Engine, options: TranscribeOptions) -> None:
@@ -70,6 +69,10 @@ def _words(words: Any) -> list[Word]:
     return [_word(w.start, w.end, w.word, w.probability) for w in words or []]
 
 
+def _middle(word: Word) -> float:
+    return (float(word["start"]) + float(word["end"])) / 2
+
+
 def _segment(index: int, start: float, end: float, text: str, words: Any) -> Segment:
     segment: Segment = {"id": index, "start": round(start, 3), "end": round(end, 3), "text": text}
     if words is not None:
@@ -88,20 +91,8 @@ def on_helper_thread(build: Callable[[], T]) -> T:
     machine; the cause is not known). The server's loader thread always avoided this; creating
     the model here gives every caller the fast path.
     """
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = build()
-        except BaseException as exc:  # re-raised on the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="ctranslate2-loader")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return cast(T, outcome["value"])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctranslate2-loader") as pool:
+        return pool.submit(build).result()
 
 
 class FasterWhisperEngine:
@@ -127,6 +118,7 @@ class FasterWhisperEngine:
         # pipeline dropped whole phrases at its VAD chunk edges (issue 18), and a user must never
         # get a shorter transcript in exchange for speed. Batching stays one option away.
         self.default_batch_size = 1
+        self.chunking = ChunkRules()
         self.batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
@@ -138,34 +130,89 @@ class FasterWhisperEngine:
             "initial_prompt": options.initial_prompt,
         }
         batch_size = options.batch_size or self.default_batch_size
-        if batch_size > 1:
-            # Chunks cut at voice activity, decoded side by side without timestamp tokens (the
-            # batched pipeline drops text after a chunk's last timestamp); word timings (about
-            # an eighth of the work on CPU) then re-cut the chunks into subtitle-sized cues.
-            found, info = self.batched.transcribe(
-                audio, batch_size=batch_size, vad_filter=True, word_timestamps=True, **kwargs
-            )
+        regions, chunks = self.batch_plan(audio) if batch_size > 1 else ([], [])
+        if chunks:
+            language, probability, words = self._batched(audio, regions, chunks, batch_size, kwargs)
+            pieces = cue_pieces([(words[0]["start"], words[-1]["end"], "", words)] if words else [])
         else:
+            batch_size = 1
             found, info = self.model.transcribe(
                 audio,
                 vad_filter=options.vad_filter,
                 word_timestamps=options.word_timestamps,
                 **kwargs,
             )
-        pieces = [(piece.start, piece.end, piece.text, _words(piece.words)) for piece in found]
-        if batch_size > 1:
-            pieces = cue_pieces(pieces)
+            language, probability = info.language, info.language_probability
+            pieces = [(p.start, p.end, p.text, _words(p.words)) for p in found]
         segments = [
             _segment(index, start, end, text, words if options.word_timestamps else None)
             for index, (start, end, text, words) in enumerate(pieces)
         ]
-        return Transcription(info.language, float(info.language_probability), segments, batch_size)
+        return Transcription(language, float(probability), segments, batch_size)
 
-    def detect_language(self, audio: Any) -> tuple[str, float]:
-        if not self.multilingual:
-            return "en", 1.0
-        language, probability, _ = self.model.detect_language(audio)
-        return str(language), float(probability)
+    def batch_plan(self, audio: Any) -> tuple[list[Span], list[Span]]:
+        """(voice regions, chunks) for the batched path, or no chunks when batching has nothing
+        to gain: audio that fits one window (no VAD, no word timings for a short file), or a
+        single chunk of speech."""
+        if len(audio) <= self.chunking.max_seconds * SAMPLE_RATE:
+            return [], []
+        regions, chunks = plan(audio, self.chunking)
+        return (regions, chunks) if len(chunks) > 1 else ([], [])
+
+    def _batched(
+        self,
+        audio: Any,
+        regions: list[Span],
+        chunks: list[Span],
+        batch_size: int,
+        kwargs: dict[str, Any],
+    ) -> tuple[str, float, list[Word]]:
+        """Decode chunks side by side without timestamp tokens (the batched pipeline drops text
+        after a chunk's last timestamp), with word timings; then decode again, side by side, the
+        speech each chunk's text left out (chunks.py says why), until none is left."""
+        words: list[Word] = []
+        language, probability = kwargs["language"], 1.0
+        for _ in range(self.chunking.max_passes):
+            clips = [{"start": start, "end": end} for start, end in chunks]
+            found, info = self.batched.transcribe(
+                audio, batch_size=batch_size, clip_timestamps=clips, word_timestamps=True, **kwargs
+            )
+            if kwargs["language"] is None:  # later passes keep the language of the first
+                kwargs = {**kwargs, "language": info.language}
+                language, probability = info.language, info.language_probability
+            # One piece per clip; its `seek` is the clip's start in 10 ms frames, rounded down.
+            by_frame = {piece.seek: _words(piece.words) for piece in found}
+            left: list[Span] = []
+            for chunk in chunks:
+                frame = int(chunk[0] * 100)
+                near = [by_frame[f] for f in (frame, frame - 1, frame + 1) if f in by_frame]
+                decoded = near[0] if near else []
+                words += decoded
+                spans = [(w["start"], w["end"]) for w in decoded]
+                for stretch in uncovered(chunk, spans, regions, self.chunking):
+                    if stretch == chunk:  # nothing decoded at all: once more would say the same
+                        words += self._sequential_words(audio, stretch, kwargs)
+                    else:
+                        left.append(stretch)
+            if not left:
+                break
+            # A stretch decoded again replaces the words an earlier pass put there.
+            words = [w for w in words if not any(a <= _middle(w) < b for a, b in left)]
+            chunks = left
+        words.sort(key=lambda w: w["start"])
+        return str(language), float(probability), words
+
+    def _sequential_words(self, audio: Any, span: Span, kwargs: dict[str, Any]) -> list[Word]:
+        """One stretch decoded the sequential way (timestamps, temperature fallback)."""
+        start = int(span[0] * SAMPLE_RATE)
+        found, _ = self.model.transcribe(
+            audio[start : int(span[1] * SAMPLE_RATE)], word_timestamps=True, **kwargs
+        )
+        return [
+            _word(w.start + span[0], w.end + span[0], w.word, w.probability)
+            for piece in found
+            for w in piece.words or []
+        ]
 
 
 class OpenAIWhisperEngine:
@@ -190,7 +237,7 @@ class OpenAIWhisperEngine:
             )
         language, probability = options.language, 1.0
         if language is None:
-            language, probability = self.detect_language(audio)
+            language, probability = self._detect_language(audio)
         result = self.model.transcribe(
             audio,
             language=language,
@@ -214,7 +261,7 @@ class OpenAIWhisperEngine:
             )
         return Transcription(language, probability, segments)
 
-    def detect_language(self, audio: Any) -> tuple[str, float]:
+    def _detect_language(self, audio: Any) -> tuple[str, float]:
         if not self.multilingual:
             return "en", 1.0
         import whisper

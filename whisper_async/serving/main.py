@@ -18,6 +18,12 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
     )
     serve.add_argument("--model-dir", default=None, help="overrides WASYNC_MODEL_DIR")
+    serve.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=os.environ.get("WASYNC_SHUTDOWN_GRACE", "25"),  # argparse applies `type`
+        help="seconds in-flight requests get to finish after SIGTERM (WASYNC_SHUTDOWN_GRACE)",
+    )
     sub.add_parser("train", help="not supported: this image only serves")
     return parser
 
@@ -54,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app,
         host=args.host,
         port=args.port,
-        timeout_graceful_shutdown=25,  # SIGTERM: finish in-flight work within 25 s, then exit
+        timeout_graceful_shutdown=args.shutdown_grace,  # SIGTERM: finish in-flight work, then exit
         timeout_keep_alive=75,  # longer than SageMaker's 60 s idle connection reuse
         log_config=None,
         access_log=os.environ.get("WASYNC_ACCESS_LOG", "0") == "1",

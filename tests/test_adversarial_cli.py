@@ -1,0 +1,258 @@
+"""Bad input to the CLI: each case is refused with its exit code and a message naming the problem.
+
+One table, CASES: argv, environment, config file and files on disk -> exit code + fragments the
+output must hold. Add a row to cover a new attack. No case may end in an "unexpected" error or
+a traceback, and none reaches AWS: each is refused before any call (the environment points at
+no real account).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from whisper_async.cli.app import app
+
+USAGE = 2
+FAILURE = 1
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    argv: tuple[str, ...]  # "{tmp}" and "{config}" are replaced by the case's folder and file
+    code: int
+    fragments: tuple[str, ...]  # each must appear in the output
+    env: Mapping[str, str] = field(default_factory=dict)
+    config: bytes | None = None  # written to {config}
+    files: Mapping[str, bytes] = field(default_factory=dict)  # relative to {tmp}
+    unreadable: tuple[str, ...] = ()  # folders (relative to {tmp}) made unreadable
+
+
+CONFIG = ("--config", "{config}")
+
+CASES = [
+    # configuration: exit 2, the file or variable and the key named
+    Case(
+        "endpoint-urls-not-a-table",
+        (*CONFIG, "config", "show"),
+        USAGE,
+        ("endpoint_urls must be a table", "a string", "config.toml"),
+        config=b'endpoint_urls = "x"\n',
+    ),
+    Case(
+        "endpoint-urls-unknown-service",
+        (*CONFIG, "config", "show"),
+        USAGE,
+        ("unknown service 's4'", "sagemaker-runtime"),
+        config=b'[endpoint_urls]\ns4 = "http://127.0.0.1:1"\n',
+    ),
+    Case(
+        "endpoint-urls-value-not-a-string",
+        (*CONFIG, "config", "show"),
+        USAGE,
+        ("endpoint_urls.s3 must be a string", "an integer"),
+        config=b"[endpoint_urls]\ns3 = 4566\n",
+    ),
+    Case(
+        "endpoint-url-in-file-not-a-url",
+        (*CONFIG, "config", "show"),
+        USAGE,
+        ("'localhost:4566'", "for s3", "config.toml", "http://"),
+        config=b'[endpoint_urls]\ns3 = "localhost:4566"\n',
+    ),
+    Case(
+        "config-not-utf8",
+        (*CONFIG, "config", "show"),
+        USAGE,
+        ("not UTF-8", "0xff", "line 2"),
+        config=b'endpoint = "asr"\nregion = "eu-west-1\xff"\n',
+    ),
+    Case(
+        "config-not-toml",
+        (*CONFIG, "config", "show"),
+        USAGE,
+        ("not valid TOML", "config.toml"),
+        config=b"region = \n",
+    ),
+    Case(
+        "config-endpoint-is-an-array",
+        (*CONFIG, "config", "show"),
+        USAGE,
+        ("endpoint must be a string", "an array", "['a']"),
+        config=b'endpoint = ["a"]\n',
+    ),
+    Case(
+        "config-region-is-a-number",
+        (*CONFIG, "config", "show"),
+        USAGE,
+        ("region must be a string", "an integer"),
+        config=b"region = 1\n",
+    ),
+    Case(
+        "config-unknown-key",
+        (*CONFIG, "config", "show"),
+        USAGE,
+        ("Unknown key", "endpiont", "allowed keys"),
+        config=b'endpiont = "asr"\n',
+    ),
+    Case(
+        "config-is-a-directory",
+        ("--config", "{tmp}", "config", "show"),
+        USAGE,
+        ("is a directory",),
+    ),
+    Case(
+        "config-does-not-exist",
+        ("--config", "{tmp}/missing.toml", "config", "show"),
+        USAGE,
+        ("does not exist",),
+    ),
+    Case(
+        "region-from-env-not-a-region",
+        ("status",),
+        USAGE,
+        ("'not a region!'", "WASYNC_REGION", "eu-west-1"),
+        env={"WASYNC_REGION": "not a region!"},
+    ),
+    Case(
+        "region-from-file-not-a-region",
+        (*CONFIG, "status"),
+        USAGE,
+        ("'eu west 1'", "config.toml"),
+        config=b'region = "eu west 1"\n',
+    ),
+    Case(
+        "endpoint-url-from-env-not-a-url",
+        ("status",),
+        USAGE,
+        ("'::bad'", "s3", "WASYNC_ENDPOINT_URL_S3"),
+        env={"WASYNC_ENDPOINT_URL_S3": "::bad"},
+    ),
+    Case(
+        "endpoint-url-from-env-bad-port",
+        ("status",),
+        USAGE,
+        ("http://127.0.0.1:99999", "sagemaker", "WASYNC_ENDPOINT_URL_SAGEMAKER"),
+        env={"WASYNC_ENDPOINT_URL_SAGEMAKER": "http://127.0.0.1:99999"},
+    ),
+    # push-model's SOURCE
+    Case(
+        "push-model-unknown-name",
+        ("push-model", "huge-v9"),
+        USAGE,
+        ("'huge-v9'", "neither a Whisper model name nor an existing", "large-v3"),
+    ),
+    Case(
+        "push-model-missing-path",
+        ("push-model", "./models/tiny-ct2"),
+        USAGE,
+        ("./models/tiny-ct2 does not exist",),
+    ),
+    Case(
+        # a folder named like a model does not change what `push-model tiny` means; the
+        # output says which was used (the download then fails: there is no hub offline)
+        "push-model-name-wins-over-a-folder-of-that-name",
+        ("push-model", "tiny"),
+        FAILURE,
+        ("published model 'tiny'", "pass ./tiny"),
+        env={"HF_HUB_OFFLINE": "1", "HF_HOME": "{tmp}/hf"},
+        files={"tiny/config.json": b"{}"},
+    ),
+    # transcribe's inputs
+    Case(
+        "transcribe-unreadable-folder",
+        ("transcribe", "{tmp}/recordings"),
+        USAGE,
+        ("cannot read folder", "recordings", "Permission denied"),
+        files={"recordings/a.wav": b"RIFF"},
+        unreadable=("recordings",),
+    ),
+    Case(
+        "transcribe-folder-without-audio",
+        ("transcribe", "{tmp}/notes"),
+        USAGE,
+        ("holds no audio",),
+        files={"notes/a.txt": b"text"},
+    ),
+]
+
+
+def base_env(tmp: Path) -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "XDG_CONFIG_HOME": str(tmp / "xdg-config"),
+        "WASYNC_STATE_DIR": str(tmp / "state"),
+    }
+
+
+def run_unprivileged(argv: list[str], env: Mapping[str, str], cwd: Path) -> tuple[int, str]:
+    """The CLI in a process that file permissions apply to, even when the tests run as root
+    (as CI does): root keeps its uid but loses the capabilities that bypass them."""
+    command = [sys.executable, "-m", "whisper_async.cli", *argv]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "setpriv (util-linux) is needed to drop root's file capabilities"
+        command = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--", *command]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WASYNC_", "AWS_"))}
+    result = subprocess.run(
+        command,
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_refused_with_its_exit_code_and_a_message_naming_it(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    if case.config is not None:
+        config.write_bytes(case.config)
+    for relative, content in case.files.items():
+        target = tmp_path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+
+    def fill(text: str) -> str:
+        return text.replace("{tmp}", str(tmp_path)).replace("{config}", str(config))
+
+    argv = [fill(a) for a in case.argv]
+    env = {**base_env(tmp_path), **{k: fill(v) for k, v in case.env.items()}}
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("WASYNC_")]:
+        monkeypatch.delenv(name)
+
+    if case.unreadable:
+        for relative in case.unreadable:
+            (tmp_path / relative).chmod(0)
+        try:
+            code, output = run_unprivileged(argv, env, tmp_path)
+        finally:
+            for relative in case.unreadable:
+                (tmp_path / relative).chmod(0o755)
+    else:
+        result = CliRunner().invoke(app, argv, env=env)
+        code, output = result.exit_code, result.output
+
+    assert code == case.code, output
+    for fragment in case.fragments:
+        assert fragment in output, f"{fragment!r} not in:\n{output}"
+    assert "unexpected" not in output
+    assert "Traceback" not in output

@@ -1,0 +1,100 @@
+"""No phrase lost at a chunk edge: one short file joined from three clips with pauses.
+
+The file is 41 s, so both decoding paths cut it: sequential decoding into 30 s windows, the
+batched path into chunks. faster-whisper's own batched pipeline glued voice regions together and
+lost whole phrases after pauses (issue 18); wasync cuts only in silence (serving/chunks.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.metrics import Alignment, reference_text, tokens
+from whisper_async.attributes import TranscribeOptions
+from whisper_async.serving.audio import SAMPLE_RATE, decode_audio
+from whisper_async.serving.chunks import ChunkRules, group_regions, plan, uncovered
+
+pytestmark = pytest.mark.slow
+
+CLIPS = ["en_numbers.wav", "en_30s.wav", "en_short.wav"]
+PAUSES = [2.0, 0.7]  # seconds of silence after the first and the second clip
+
+
+@pytest.fixture(scope="module")
+def joined(data_dir: Path) -> tuple[np.ndarray, str, list[tuple[float, float]]]:
+    """The audio, its reference, and where each pause lies (seconds): 41 s in all."""
+    parts: list[np.ndarray] = []
+    pauses: list[tuple[float, float]] = []
+    for name, pause in zip(CLIPS, [*PAUSES, 0.0], strict=True):
+        parts.append(decode_audio(data_dir / name))
+        start = sum(len(p) for p in parts) / SAMPLE_RATE
+        parts.append(np.zeros(int(pause * SAMPLE_RATE), np.float32))
+        pauses.append((start, start + pause))
+    reference = " ".join(reference_text(data_dir / name) for name in CLIPS)
+    return np.concatenate(parts), reference, pauses[:-1]
+
+
+def lost_phrases(reference: str, transcript: str) -> list[str]:
+    words = tokens(reference, "en")
+    alignment = Alignment.of(words, tokens(transcript, "en"))
+    return [" ".join(words[a:b]) for a, b in alignment.deletion_runs(3)]
+
+
+@pytest.mark.parametrize("batch_size", [None, 8], ids=["default", "batched"])
+def test_no_phrase_is_dropped_at_a_chunk_edge(faster_tiny_en, joined, batch_size) -> None:  # type: ignore[no-untyped-def]
+    audio, reference, _ = joined
+    result = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=batch_size))
+    assert lost_phrases(reference, result.text) == []
+    # The clips' first and last words, on both sides of each pause, are all there.
+    text = result.text.lower()
+    for word in ("please", "tomorrow", "speech", "second", "quick", "dog"):
+        assert word in text, (word, result.text)
+
+
+def test_batched_chunks_are_cut_only_between_voice_regions(faster_tiny_en, joined) -> None:  # type: ignore[no-untyped-def]
+    audio, _, _ = joined
+    regions, chunks = faster_tiny_en.batch_plan(audio)
+    assert len(chunks) >= 2  # 41 s does not fit one window
+    assert chunks[0][0] < 0.5 and chunks[-1][1] == pytest.approx(len(audio) / SAMPLE_RATE, abs=0.01)
+    for before, after in itertools.pairwise(chunks):
+        assert before[1] == after[0]  # contiguous: nothing is skipped
+        # Never inside a voice region (en_30s.wav alone is 31 s without a pause, so one cut
+        # must fall in it: at a gap between words, where VAD splits a region that long).
+        assert not any(start < before[1] < end for start, end in regions), (before, regions)
+    assert all(end - start <= 30.0 for start, end in chunks)
+
+
+def test_regions_are_grouped_into_whole_windows_cut_halfway_through_silence() -> None:
+    regions = [(1.0, 5.0), (6.0, 20.0), (22.0, 33.0)]
+    # 1-20 s fits one window; 22-33 s would make it 32 s, so the cut is at 21 s, mid-silence.
+    assert group_regions(regions, 40.0, 30.0) == [(0.5, 21.0), (21.0, 40.0)]
+    assert group_regions([], 40.0) == []
+
+
+def test_speech_after_a_chunks_last_word_is_decoded_again() -> None:
+    rules = ChunkRules()
+    regions = [(1.0, 5.0), (7.0, 12.0), (15.0, 20.0), (23.0, 28.0)]
+    chunk = (0.5, 30.0)
+    # The text stopped after the first sentence: the rest of the chunk, from mid-pause.
+    assert uncovered(chunk, [(1.1, 2.0), (2.2, 4.9)], regions, rules) == [(5.95, 30.0)]
+    # Every region has words: nothing to do.
+    words = [(1.2, 4.8), (7.1, 11.9), (15.2, 19.8), (23.1, 27.9)]
+    assert uncovered(chunk, words, regions, rules) == []
+    # A region in the middle that no word touches is decoded again on its own.
+    assert uncovered(chunk, [(1.2, 4.8), (15.2, 19.8), (23.1, 27.9)], regions, rules) == [
+        (7.0, 12.0)
+    ]
+    # No words at all: the whole chunk.
+    assert uncovered(chunk, [], regions, rules) == [(0.75, 30.0)]
+
+
+def test_a_file_that_fits_one_window_is_not_cut(faster_tiny_en, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    audio = decode_audio(data_dir / "en_30s.wav")[: 29 * SAMPLE_RATE]
+    assert faster_tiny_en.batch_plan(audio) == ([], [])
+    result = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=8))
+    assert result.batch_size == 1  # nothing to batch: the sequential path, no VAD
+    assert plan(np.zeros(5 * SAMPLE_RATE, np.float32)) == ([], [])

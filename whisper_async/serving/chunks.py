@@ -1,0 +1,106 @@
+"""How the batched path cuts audio into chunks, and finds the speech a chunk's text left out.
+
+The cause of lost phrases (issue 18; figures in docs/serving.md): the batched pipeline decodes
+each chunk without timestamp tokens, and Whisper often ends a chunk's text at a pause, although
+more sentences follow in the same chunk. Sequential decoding recovers, because it predicts
+timestamps and seeks to the last one for its next window; the batched pipeline has no next
+window, so everything after that pause was silently dropped. faster-whisper's own chunking makes
+this worse by gluing voice regions together without the silences between them.
+
+So, here:
+- a chunk is a contiguous stretch of the original audio, pauses included, cut only halfway
+  through a silence between voice-activity regions (`plan`);
+- after each batched pass, the word timings show which voice-activity regions of a chunk no word
+  covers; those stretches are decoded again, side by side, in the next pass (`uncovered`), as
+  sequential decoding's seek would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SAMPLE_RATE = 16000
+
+Span = tuple[float, float]  # (start, end) seconds
+
+
+@dataclass(frozen=True)
+class ChunkRules:
+    max_seconds: float = 30.0  # Whisper's window
+    min_silence_ms: int = 300  # a shorter gap between words is not a place to cut
+    speech_pad_ms: int = 200  # speech edges VAD tends to clip (soft consonants)
+    threshold: float = 0.5  # Silero's speech probability
+    min_uncovered_s: float = 0.5  # less speech than this without words is not a lost phrase
+    min_covered: float = 0.5  # a region whose words span less of it than this was left out
+    max_passes: int = 4  # decoding passes over what earlier passes left out
+
+
+def speech_regions(audio: Any, rules: ChunkRules) -> list[Span]:
+    """Voice-activity regions (seconds), none longer than the window."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(
+        threshold=rules.threshold,
+        min_silence_duration_ms=rules.min_silence_ms,
+        speech_pad_ms=rules.speech_pad_ms,
+        max_speech_duration_s=rules.max_seconds,
+    )
+    found = get_speech_timestamps(audio, options)
+    return [(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE) for r in found]
+
+
+def group_regions(regions: Sequence[Span], total: float, max_seconds: float = 30.0) -> list[Span]:
+    """Contiguous chunks of at most `max_seconds`, each holding whole regions and cut halfway
+    through the silence between two regions (or at the audio's ends)."""
+    groups: list[tuple[int, int]] = []
+    first = 0
+    for index in range(1, len(regions) + 1):
+        if index < len(regions) and regions[index][1] - regions[first][0] <= max_seconds:
+            continue  # the next region still fits in this chunk
+        groups.append((first, index - 1))
+        first = index
+    chunks: list[Span] = []
+    for first, last in groups:
+        before = regions[first - 1][1] if first > 0 else 0.0
+        after = regions[last + 1][0] if last + 1 < len(regions) else total
+        start = (before + regions[first][0]) / 2
+        end = (regions[last][1] + after) / 2 if last + 1 < len(regions) else total
+        start = max(start, regions[last][1] - max_seconds)  # the chunk must fit in the window
+        chunks.append((round(start, 3), round(min(end, start + max_seconds), 3)))
+    return chunks
+
+
+def plan(audio: Any, rules: ChunkRules = ChunkRules()) -> tuple[list[Span], list[Span]]:
+    """(voice-activity regions, chunks) of the audio; no chunks without speech."""
+    regions = speech_regions(audio, rules)
+    return regions, group_regions(regions, len(audio) / SAMPLE_RATE, rules.max_seconds)
+
+
+def uncovered(
+    chunk: Span, word_spans: Sequence[Span], regions: Sequence[Span], rules: ChunkRules
+) -> list[Span]:
+    """Stretches of `chunk` to decode again: from the end of its last word (or its start) to its
+    end when speech follows, and each voice region in between that its words barely cover."""
+    inside = [
+        (max(a, chunk[0]), min(b, chunk[1])) for a, b in regions if b > chunk[0] and a < chunk[1]
+    ]
+    last = max((end for _, end in word_spans), default=chunk[0])
+
+    def covered(span: Span) -> float:
+        return sum(max(0.0, min(b, span[1]) - max(a, span[0])) for a, b in word_spans)
+
+    missing: list[Span] = []
+    for start, end in inside:
+        # Before the last word, a region is left out when its words span too little of it.
+        length = end - start
+        barely = covered((start, end)) < rules.min_covered * length
+        if end <= last and length >= rules.min_uncovered_s and barely:
+            missing.append((start, end))
+    tail = [(max(a, last), b) for a, b in inside if b - max(a, last) >= rules.min_uncovered_s]
+    if tail:
+        # From halfway between the last word and the next speech, to the chunk's end: one
+        # stretch, so the sentences after the pause keep their context.
+        missing.append(((last + tail[0][0]) / 2 if tail[0][0] > last else last, chunk[1]))
+    return [(round(a, 3), round(b, 3)) for a, b in missing]
