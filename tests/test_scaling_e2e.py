@@ -117,6 +117,13 @@ def break_from_zero_alarm(aws: Clients, endpoint: str) -> None:
     )
 
 
+def stuck_at_zero(stack: RunningStack, aws: Clients, endpoint: str) -> None:
+    """Autoscaled with a from-zero alarm that never fires, and at zero instances."""
+    autoscale(stack, endpoint, "--max", "1")
+    break_from_zero_alarm(aws, endpoint)
+    scaled_to_zero(aws, endpoint)
+
+
 def invoke(aws: Clients, endpoint: str, audio: Path, **params: Any) -> dict[str, str]:
     key = f"scaling-tests/{uuid.uuid4().hex}{audio.suffix}"
     aws.client("s3").upload_file(str(audio), BUCKET, key)
@@ -222,9 +229,7 @@ def test_scale_in_drains_running_jobs_and_loses_none(
 def test_a_job_waits_at_zero_and_fails_when_its_ttl_passes(
     fast_stack: RunningStack, aws: Clients, endpoint: str, data_dir: Path
 ) -> None:
-    autoscale(fast_stack, endpoint, "--max", "1")
-    break_from_zero_alarm(aws, endpoint)
-    scaled_to_zero(aws, endpoint)
+    stuck_at_zero(fast_stack, aws, endpoint)
     job = invoke(aws, endpoint, data_dir / "en_short.wav", RequestTTLSeconds=300)
     kind, body = waited(aws, job)
     assert kind == "failure"
@@ -235,9 +240,7 @@ def test_a_job_waits_at_zero_and_fails_when_its_ttl_passes(
 def test_a_threshold_that_never_fires_leaves_work_queued_at_zero_until_fixed(
     fast_stack: RunningStack, aws: Clients, endpoint: str, data_dir: Path
 ) -> None:
-    autoscale(fast_stack, endpoint, "--max", "1")
-    break_from_zero_alarm(aws, endpoint)
-    scaled_to_zero(aws, endpoint)
+    stuck_at_zero(fast_stack, aws, endpoint)
     job = invoke(aws, endpoint, data_dir / "en_short.wav")
 
     def warned_for_five_minutes() -> str | None:
@@ -257,9 +260,7 @@ def test_delete_while_scaled_to_zero_removes_everything_and_fails_queued_work(
     fast_stack: RunningStack, aws: Clients, data_dir: Path
 ) -> None:
     with fast_stack.own_endpoint("--instance", "ml.g5.xlarge") as name:
-        autoscale(fast_stack, name, "--max", "1")
-        break_from_zero_alarm(aws, name)
-        scaled_to_zero(aws, name)
+        stuck_at_zero(fast_stack, aws, name)
         job = invoke(aws, name, data_dir / "en_short.wav")
         deleted = fast_stack.cli("-e", name, "delete", "--yes")
         assert deleted.exit_code == 0, deleted.output

@@ -102,31 +102,41 @@ def latest_activity(clients: Clients, resource_id: str) -> Activity | None:
     return None
 
 
-def minutes_without_capacity(clients: Clients, endpoint: str, time_scale: float = 1.0) -> int:
-    """How many minutes, up to now, HasBacklogWithoutCapacity has been 1 without a break."""
-    period = max(1, round(60 / time_scale))  # one AWS minute, in the stack's seconds
+def minute_points(
+    clients: Clients, endpoint: str, metric: str, statistic: str, minutes: int, time_scale: float
+) -> list[dict[str, Any]]:
+    """The endpoint's datapoints of `metric` for the last `minutes` AWS minutes, one per minute
+    (a minute of the stack's clock, locally), newest first."""
+    period = max(1, round(60 / time_scale))
     now = _now()
     points = (
         clients.client("cloudwatch")
         .get_metric_statistics(
             Namespace="AWS/SageMaker",
-            MetricName=WITHOUT_CAPACITY,
+            MetricName=metric,
             Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
-            StartTime=now - dt.timedelta(seconds=LOOKBACK_MINUTES * period),
+            StartTime=now - dt.timedelta(seconds=minutes * period),
             EndTime=now + dt.timedelta(seconds=period),  # whole seconds: keep the latest in
             Period=period,
-            Statistics=["Maximum"],
+            Statistics=[statistic],
         )
         .get("Datapoints", [])
     )
-    points.sort(key=lambda p: p["Timestamp"], reverse=True)
-    if not points or now - points[0]["Timestamp"] > dt.timedelta(seconds=3 * period):
-        return 0  # no recent datapoint: nothing to say
+    fresh = [p for p in points if now - p["Timestamp"] <= dt.timedelta(seconds=3 * period)]
+    return sorted(points, key=lambda p: p["Timestamp"], reverse=True) if fresh else []
+
+
+def minutes_without_capacity(clients: Clients, endpoint: str, time_scale: float = 1.0) -> int:
+    """How many minutes, up to now, HasBacklogWithoutCapacity has been 1 without a break."""
+    points = minute_points(
+        clients, endpoint, WITHOUT_CAPACITY, "Maximum", LOOKBACK_MINUTES, time_scale
+    )
     run = 0
     for point in points:
         if point["Maximum"] < 1:
             break
         run += 1
+    period = max(1, round(60 / time_scale))
     return round(run * period * time_scale / 60)
 
 

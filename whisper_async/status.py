@@ -39,25 +39,9 @@ class EndpointStatus:
 
 
 def latest_metric(clients: Clients, endpoint: str, metric: str, scale: float = 1.0) -> float | None:
-    """The metric's latest one-minute value (a minute of the stack's clock, locally)."""
-    period = max(1, round(60 / scale))
-    now = dt.datetime.now(dt.timezone.utc)
-    points = (
-        clients.client("cloudwatch")
-        .get_metric_statistics(
-            Namespace="AWS/SageMaker",
-            MetricName=metric,
-            Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
-            StartTime=now - dt.timedelta(seconds=10 * period),
-            EndTime=now + dt.timedelta(seconds=period),  # whole seconds: keep the latest in
-            Period=period,
-            Statistics=["Average"],
-        )
-        .get("Datapoints", [])
-    )
-    if not points:
-        return None
-    return float(max(points, key=lambda p: p["Timestamp"])["Average"])
+    """The metric's latest one-minute value in the last 10 minutes, if any."""
+    points = capacity.minute_points(clients, endpoint, metric, "Average", 10, scale)
+    return float(points[0]["Average"]) if points else None
 
 
 def endpoint_status(clients: Clients) -> EndpointStatus:
