@@ -16,7 +16,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import client, corpus, engines, fixed_cost, languages, serving, startup, thread_probe
+from bench import (
+    client,
+    corpus,
+    engines,
+    fixed_cost,
+    languages,
+    scaling,
+    serving,
+    startup,
+    thread_probe,
+)
 from bench import image as image_bench
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -96,6 +106,7 @@ def goals(
     language: dict[str, Any],
     serving_result: dict[str, Any],
     client_result: dict[str, Any],
+    scaling_result: dict[str, Any],
 ) -> str:
     """Each goal from the issues, met or missed, from the figures below."""
     overhead = serving_result["overhead"]["overhead"]
@@ -114,6 +125,10 @@ def goals(
         f"{client_result['loop'].median / client_result['batch'].median:.2f}x and "
         f"{client_result['plain'].median / client_result['batch'].median:.2f}x | "
         f"{_verdict(client_result['loop'].median > client_result['batch'].median < client_result['plain'].median)} |",
+        *(
+            f"| {goal} | {measured} | {_verdict(met)} |"
+            for goal, measured, met in scaling.goals(scaling_result)
+        ),
     ]
     return "\n".join(lines)
 
@@ -159,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         client_result = client.measure(clips, 1 if args.quick else 3, workdir / "client")
         print("start-up ...", file=sys.stderr, flush=True)
         startup_result = startup.measure(2 if args.quick else 20)
+        print("scaling ...", file=sys.stderr, flush=True)
+        jobs, cycles = (6, 1) if args.quick else (60, 3)
+        scaling_result = scaling.measure(jobs, cycles, 60.0, workdir / "scaling")
         print("image ...", file=sys.stderr, flush=True)
         image_result = (
             {"skipped": "not under --quick, which builds no image"}
@@ -183,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Goals",
         "",
-        goals(engine_result, language_result, serving_result, client_result),
+        goals(engine_result, language_result, serving_result, client_result, scaling_result),
         "",
         "## 1. Engines on the held-out split: speed, accuracy, boundary loss (CPU)",
         "",
@@ -232,7 +250,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         startup.report(startup_result),
         "",
-        "## 7. The serving image: size and cold start",
+        "## 7. Scale to zero",
+        "",
+        f"`python -m bench.scaling --jobs {jobs} --cycles {cycles} --time-scale 60`: the local stack's "
+        "scaler acting on what `wasync autoscale --min 0 --max 3` configures (docs/local-stack.md).",
+        "",
+        scaling.report(scaling_result),
+        "",
+        "## 8. The serving image: size and cold start",
         "",
         "`python -m bench.image --runs 3` (podman; the slim image built by `wasync build --no-push` on the "
         "Debian bookworm base that `scripts/image-base.sh` makes, since no registry is reachable here). "
@@ -240,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         image_bench.report(image_result),
         "",
-        "## 8. GPU",
+        "## 9. GPU",
         "",
         "`CORPUS=bench/.corpus RUNS=3 bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine and "
         "language benchmarks on CUDA on the held-out split (float16 and int8_float16, sequential and batched, "

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, offline: a local stack, the bundled tiny.en model, deploy, autoscale,
-# transcribe the example clips, show the results, stop the stack. No AWS account needed.
+# transcribe the example clips, show the results, watch the endpoint scale to zero and come
+# back for one more clip, stop the stack. No AWS account needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,8 +12,10 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "1. start the local stack (moto server + SageMaker emulator on 127.0.0.1)"
-wasync local up --state-dir "$STATE_DIR"
+TIME_SCALE=60  # one AWS minute per second: alarms and cooldowns in seconds, not minutes
+
+step "1. start the local stack (moto server + SageMaker emulator on 127.0.0.1), 60x clock"
+wasync local up --state-dir "$STATE_DIR" --time-scale "$TIME_SCALE"
 eval "$(wasync local env --state-dir "$STATE_DIR")"
 
 step "2. push the bundled Whisper tiny.en model (CTranslate2) to S3"
@@ -41,7 +44,52 @@ done
 step "7. the endpoint"
 wasync status
 
-step "8. stop the stack"
+# One value of `wasync --json status`, by a dotted path ("capacity.latest_activity.status").
+status_value() {
+  wasync --json status | python -c 'import json, sys
+value = json.load(sys.stdin)
+for key in sys.argv[1].split("."):
+    value = (value or {}).get(key)
+print("" if value is None else value)' "$1"
+}
+
+step "8. idle: the endpoint scales in to zero instances (its 15-minute alarm takes 15 s here)"
+for _ in $(seq 180); do
+  current=$(status_value current_instances)
+  desired=$(status_value desired_instances)
+  [ "$current" = 0 ] && [ "$desired" = 0 ] && [ "$(status_value capacity.latest_activity.status)" = Successful ] && break
+  sleep 1
+done
+echo "whisper has $current instances: $(status_value capacity.latest_activity.description) ($(status_value capacity.latest_activity.cause))"
+[ "$current" = 0 ] || { echo "the endpoint did not scale to zero" >&2; exit 1; }
+
+step "9. one more clip: the endpoint comes back from zero by itself"
+started=$(date +%s.%N)
+wasync transcribe tests/data/en_numbers.wav --wait
+ended=$(date +%s.%N)
+python - "$started" "$ended" "$TIME_SCALE" <<'PY'
+import sys
+
+import boto3  # the stack's endpoints come from `wasync local env`
+
+started, ended, scale = (float(v) for v in sys.argv[1:])
+activities = boto3.client("application-autoscaling").describe_scaling_activities(
+    ServiceNamespace="sagemaker", ResourceId="endpoint/whisper/variant/AllTraffic"
+)["ScalingActivities"]
+out = next(a for a in activities if a["Description"].endswith(" to 1."))
+requested = out["StartTime"].timestamp() - started
+ready = out["EndTime"].timestamp() - started if "EndTime" in out else None
+total = ended - started
+print(f"scaled out by: {out['Cause']}")
+print(f"  capacity requested {requested:.1f} s after the invoke ({requested * scale / 60:.1f} AWS minutes)")
+if ready is not None:
+    print(f"  instance in service {ready:.1f} s after the invoke")
+print(f"invoke to result from zero instances: {total:.1f} s on the stack's clock "
+      f"({total * scale / 60:.1f} AWS minutes at --time-scale {scale:g}: alarms and cooldowns "
+      "are compressed, starting the container and transcribing are not)")
+PY
+
+step "10. stop the stack"
 cleanup
 trap - EXIT
 echo "done"

@@ -69,8 +69,10 @@ def moto_clients(aws_env: Path):  # type: ignore[no-untyped-def]
     from moto import mock_aws
 
     from whisper_async.clients import Clients
+    from whisper_async.local.motoscaling import serve_scaling_activities
     from whisper_async.settings import resolve
 
+    serve_scaling_activities()  # an AWS API moto lacks; `wasync status` reads it
     with mock_aws():
         yield Clients(resolve({}))
 

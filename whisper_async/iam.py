@@ -271,6 +271,7 @@ def user_policy(scope: Scope, role_arn: str, queue: str) -> Document:
                 "Action": [
                     "application-autoscaling:DescribeScalableTargets",
                     "application-autoscaling:DescribeScalingPolicies",
+                    "application-autoscaling:DescribeScalingActivities",
                 ],
                 "Resource": ["*"],
             },
@@ -299,7 +300,7 @@ def user_policy(scope: Scope, role_arn: str, queue: str) -> Document:
             {
                 "Sid": "Metrics",
                 "Effect": "Allow",
-                "Action": ["cloudwatch:GetMetricStatistics"],
+                "Action": ["cloudwatch:GetMetricStatistics", "cloudwatch:DescribeAlarmsForMetric"],
                 "Resource": ["*"],
             },
             {

@@ -182,6 +182,7 @@ class StackInfo:
     moto_url: str
     sagemaker_url: str
     state_dir: Path
+    time_scale: float = 1.0  # AWS seconds per second of the stack (`local up --time-scale`)
 
     def endpoint_urls(self) -> dict[str, str]:
         urls = {service: self.moto_url for service in SERVICES}
@@ -193,10 +194,21 @@ def read_stack(state_dir: Path) -> StackInfo | None:
     try:
         data: dict[str, Any] = json.loads((state_dir / STACK_FILE).read_text())
         return StackInfo(
-            int(data["pid"]), str(data["moto_url"]), str(data["sagemaker_url"]), state_dir
+            int(data["pid"]),
+            str(data["moto_url"]),
+            str(data["sagemaker_url"]),
+            state_dir,
+            float(data.get("time_scale", 1.0)),
         )
     except (OSError, ValueError, KeyError):
         return None
+
+
+def time_scale(settings: Settings) -> float:
+    """AWS seconds per second of the clock the endpoint runs on: 1 on AWS; under the local
+    profile, the running stack's `--time-scale`."""
+    stack = read_stack(settings.state_dir) if settings.is_local else None
+    return stack.time_scale if stack else 1.0
 
 
 def apply_local_profile(settings: Settings) -> Settings:

@@ -6,9 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from . import scaling
+from . import capacity, scaling
 from .clients import Clients
 from .resources import find_endpoint_config, find_model, require_endpoint, variant_name
+from .settings import time_scale
 
 
 @dataclass(frozen=True)
@@ -33,26 +34,14 @@ class EndpointStatus:
     oldest_request_age_seconds: float | None
     created: dt.datetime | None
     modified: dt.datetime | None
+    capacity: capacity.CapacityReport
+    time_scale: float  # AWS seconds per second: 1, or the local stack's --time-scale
 
 
-def latest_metric(clients: Clients, endpoint: str, metric: str, minutes: int = 10) -> float | None:
-    now = dt.datetime.now(dt.timezone.utc)
-    points = (
-        clients.client("cloudwatch")
-        .get_metric_statistics(
-            Namespace="AWS/SageMaker",
-            MetricName=metric,
-            Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
-            StartTime=now - dt.timedelta(minutes=minutes),
-            EndTime=now,
-            Period=60,
-            Statistics=["Average"],
-        )
-        .get("Datapoints", [])
-    )
-    if not points:
-        return None
-    return float(max(points, key=lambda p: p["Timestamp"])["Average"])
+def latest_metric(clients: Clients, endpoint: str, metric: str, scale: float = 1.0) -> float | None:
+    """The metric's latest one-minute value in the last 10 minutes, if any."""
+    points = capacity.minute_points(clients, endpoint, metric, "Average", 10, scale)
+    return float(points[0]["Average"]) if points else None
 
 
 def endpoint_status(clients: Clients) -> EndpointStatus:
@@ -75,6 +64,8 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
     container: dict[str, Any] = (model or {}).get("PrimaryContainer") or {}
     async_config = described.get("AsyncInferenceConfig") or config.get("AsyncInferenceConfig") or {}
     output = async_config.get("OutputConfig", {})
+    scale = time_scale(clients.settings)
+    autoscaling = scaling.current(clients, endpoint, variant)
     return EndpointStatus(
         endpoint=endpoint,
         status=described["EndpointStatus"],
@@ -93,11 +84,13 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
             "MaxConcurrentInvocationsPerInstance"
         ),
         notifications="NotificationConfig" in output,
-        autoscaling=scaling.current(clients, endpoint, variant),
-        backlog=latest_metric(clients, endpoint, "ApproximateBacklogSize"),
+        autoscaling=autoscaling,
+        backlog=latest_metric(clients, endpoint, "ApproximateBacklogSize", scale),
         oldest_request_age_seconds=latest_metric(
-            clients, endpoint, "ApproximateAgeOfOldestRequest"
+            clients, endpoint, "ApproximateAgeOfOldestRequest", scale
         ),
         created=described.get("CreationTime"),
         modified=described.get("LastModifiedTime"),
+        capacity=capacity.report(clients, endpoint, variant, autoscaling is not None, scale),
+        time_scale=scale,
     )

@@ -4,7 +4,9 @@ speaks the container contract (/ping, /invocations) with no model, so tests run 
 Run as `python fake_container.py PORT`. Its behaviour comes from the environment (the
 model's `Environment`, as a real container's would):
 - FAKE_GATE: a file path; while that file exists, every /invocations waits (a job "runs");
-- FAKE_EXIT: exit with this code at start instead of serving (a model that cannot load).
+- FAKE_EXIT: exit with this code at start instead of serving (a model that cannot load);
+- FAKE_EXIT_IF: a file path; exit with code 4 at start while that file exists (instances
+  that start after the test creates it fail, those already serving go on).
 GET /stats answers {"running", "peak", "served"}: how many invocations run now, the most that
 ran at once, and how many finished.
 """
@@ -62,6 +64,9 @@ def main() -> int:
     if os.environ.get("FAKE_EXIT"):
         print("fake container: exiting as asked", flush=True)
         return int(os.environ["FAKE_EXIT"])
+    if os.environ.get("FAKE_EXIT_IF") and Path(os.environ["FAKE_EXIT_IF"]).exists():
+        print("fake container: exiting because the file exists", flush=True)
+        return 4
     server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
     server.daemon_threads = True
     print("fake container: serving", flush=True)

@@ -35,13 +35,20 @@ def local_up(
             "docker or finch to run the built image with that engine"
         ),
     ] = "process",
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            help="AWS seconds per second: 60 makes CloudWatch periods, cooldowns and request "
+            "TTLs pass 60x faster (one minute per second); real work keeps its own pace"
+        ),
+    ] = 1.0,
 ) -> None:
     """Start the stack in the background and return once it answers."""
     with needs_extra("local", "`wasync local`"):
         from ..local import stack
 
     directory = _state_dir(ctx, state_dir)
-    info = stack.up(directory, port, runtime)
+    info = stack.up(directory, port, runtime, time_scale=time_scale)
     hint = f" --state-dir {directory}" if state_dir else ""
     current(ctx).output.show(
         info,
@@ -82,16 +89,25 @@ def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
             console.print(render.text(f"no local stack runs from {info['state_dir']}"))
             return
         services = info["services"]
+        clock = f", time scale {info['time_scale']:g}" if info["time_scale"] != 1 else ""
         console.print(
             render.text(
-                f"local stack pid {info['pid']}: moto {services['moto']}, sagemaker {services['sagemaker']}"
+                f"local stack pid {info['pid']}: moto {services['moto']}, "
+                f"sagemaker {services['sagemaker']}{clock}"
             )
         )
         console.print(
             render.table(
-                ["endpoint", "status", "container pid", "queued", "running", "restarts"],
+                ["endpoint", "status", "instances", "queued", "running", "restarts"],
                 [
-                    (e["name"], e["status"], e["pid"], e["queued"], e["running"], e["restarts"])
+                    (
+                        e["name"],
+                        e["status"],
+                        f"{e['current_instances']} of {e['desired_instances']}",
+                        e["queued"],
+                        e["running"],
+                        e["restarts"],
+                    )
                     for e in info["endpoints"]
                 ],
             )

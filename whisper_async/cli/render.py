@@ -314,9 +314,36 @@ def render_status(console: Console, report: EndpointStatus) -> None:
                 ("autoscaling", autoscaling),
                 ("backlog", "no data" if report.backlog is None else f"{report.backlog:g}"),
                 ("oldest request", "no data" if age is None else f"{age:g}s"),
+                *capacity_lines(report),
             ]
         )
     )
+    for warning in report.capacity.warnings:
+        console.print(assemble(("warning:", "yellow"), " ", warning))
+
+
+def capacity_lines(report: EndpointStatus) -> list[tuple[str, str]]:
+    """Each alarm on the endpoint's metrics and the latest scaling activity, with ages in AWS
+    minutes (the local stack's compressed minutes too)."""
+    from ..capacity import age_minutes
+
+    scale = report.time_scale
+    lines = [
+        ("alarm", f"{a.name}: {a.state} for {age_minutes(a.since, scale)} min")
+        for a in report.capacity.alarms
+    ]
+    activity = report.capacity.latest_activity
+    if activity is not None:
+        ago = age_minutes(activity.start, scale)
+        lines.append(
+            (
+                "last scaling",
+                f"{activity.description} {activity.status}, {ago} min ago ({activity.cause})",
+            )
+        )
+    if scale != 1:
+        lines.append(("clock", f"local stack at --time-scale {scale:g}: minutes are AWS minutes"))
+    return lines
 
 
 def render_log_event(console: Console, event: LogEvent) -> None:

@@ -158,6 +158,30 @@ class ControlPlane:
         host.update(self._deployment(p["EndpointConfigName"]))
         return {"EndpointArn": self.endpoint_arns[host.name]}
 
+    def op_UpdateEndpointWeightsAndCapacities(self, p: dict[str, Any]) -> dict[str, Any]:
+        """What Application Auto Scaling calls: the variant's new DesiredInstanceCount."""
+        host = self._host(p["EndpointName"])
+        if host.state().status != "InService":
+            raise ApiError(
+                "ValidationException",
+                f'Cannot update in-progress endpoint "{self.endpoint_arns[host.name]}".',
+            )
+        config_name = host.deployment.config_name
+        config = self.configs.get(config_name) if config_name in self.configs else {}
+        variant = (config.get("ProductionVariants") or [{}])[0].get("VariantName", "AllTraffic")
+        for wanted in p["DesiredWeightsAndCapacities"]:
+            if wanted["VariantName"] != variant:
+                raise ApiError(
+                    "ValidationException",
+                    f"The variant name(s) [{wanted['VariantName']}] is/are not present in the "
+                    f"endpoint {host.name}.",
+                )
+            if "ServerlessUpdateConfig" in wanted:
+                raise ApiError("ValidationException", "The local stack runs no serverless variant")
+            if "DesiredInstanceCount" in wanted:
+                host.resize(int(wanted["DesiredInstanceCount"]))
+        return {"EndpointArn": self.endpoint_arns[host.name]}
+
     def op_DeleteEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
         host = self._host(p["EndpointName"])
         del self.endpoints[host.name]

@@ -27,6 +27,7 @@ from .runtime import free_port, start_container
 from .sdkconfig import default_bucket, write_sdk_config
 from .sink import AwsClients
 from .supervisor import ContainerHandle
+from .timescale import TimeScale
 
 DOWN_REQUEST = "down-request.json"
 UNFINISHED = "unfinished.json"
@@ -50,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--runtime", choices=RUNTIMES, default="process")
     parser.add_argument("--max-model-bytes", type=int, default=DEFAULT_MAX_MODEL_BYTES)
+    parser.add_argument("--time-scale", type=float, default=1.0)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -62,9 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
     from moto.server import ThreadedMotoServer
 
-    from . import scalabletargets
+    from . import motoscaling, scalabletargets
+    from .autoscaling import MinuteClock, SageMakerCapacity
     from .control import ControlPlane
     from .emulator import create_emulator
+    from .scaler import Scaler
+
+    motoscaling.install()  # before moto serves: scaling activities, target tracking alarms
+    time_scale = TimeScale(args.time_scale)
 
     state_dir: Path = args.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         models=models,
         launcher=launcher(args.runtime),
         logs_dir=state_dir / "logs",
+        time_scale=time_scale,
     )
     plane = ControlPlane(
         LOCAL_REGION, lambda name, deployment: EndpointHost(name, deployment, context)
@@ -119,11 +127,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "moto_url": moto_url,
                 "sagemaker_url": f"http://127.0.0.1:{emulator_port}",
                 "runtime": args.runtime,
+                "time_scale": time_scale.factor,
             },
             indent=2,
         ),
     )
-    log.info("local stack ready: moto %s, sagemaker http://127.0.0.1:%d", moto_url, emulator_port)
+    view = motoscaling.MotoScalingView(aws.client, LOCAL_ACCOUNT, LOCAL_REGION)
+    scaler = Scaler(view, SageMakerCapacity(plane.call), time_scale)
+    MinuteClock(time_scale, plane.hosts, scaler).start(stop)
+    log.info(
+        "local stack ready: moto %s, sagemaker http://127.0.0.1:%d, time scale %g",
+        moto_url,
+        emulator_port,
+        time_scale.factor,
+    )
     stop.wait()
 
     grace = 30.0

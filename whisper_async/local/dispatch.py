@@ -14,21 +14,24 @@ from .invocation import Outcome, invoke
 from .jobqueue import Job, JobQueue
 from .sink import AwsSink
 from .supervisor import ContainerHandle
+from .timescale import TimeScale
 
 log = logging.getLogger("wasync.local")
 
 
-def expired_outcome(job: Job) -> Outcome:
-    waited = int(time.time() - job.received)
+def expired_outcome(job: Job, time_scale: TimeScale) -> Outcome:
+    waited = int(time_scale.aws_seconds(time.time() - job.received))
     return Outcome.failure(
         "request_expired",
-        f"the request waited {waited}s, over its RequestTTLSeconds of {job.ttl_seconds}",
+        f"Request expired: it waited {waited}s in the queue, over its RequestTTLSeconds of "
+        f"{job.ttl_seconds}",
     )
 
 
 class Dispatcher:
-    def __init__(self, sink: AwsSink) -> None:
+    def __init__(self, sink: AwsSink, time_scale: TimeScale | None = None) -> None:
         self.sink = sink
+        self.time_scale = time_scale or TimeScale()
         self.queue = JobQueue()
 
     def accept(self, job: Job) -> bool:
@@ -42,8 +45,8 @@ class Dispatcher:
     def run(self, job: Job, container: ContainerHandle) -> None:
         """Run a job a worker took from the queue, on that worker's container."""
         try:
-            if job.expired(time.time()):
-                outcome = expired_outcome(job)
+            if job.expired(time.time(), self.time_scale.factor):
+                outcome = expired_outcome(job, self.time_scale)
             else:
                 outcome = invoke(job, container, self.sink.fetch_input)
         except Exception as exc:  # a bug here fails this job with the reason, not the worker
@@ -55,8 +58,8 @@ class Dispatcher:
             self._finish(job, outcome)
 
     def expire_waiting(self) -> None:
-        for job in self.queue.withdraw_expired(time.time()):
-            self._finish(job, expired_outcome(job))
+        for job in self.queue.withdraw_expired(time.time(), self.time_scale.factor):
+            self._finish(job, expired_outcome(job, self.time_scale))
 
     def fail_waiting(self, code: str, message: str) -> None:
         self._fail(self.queue.withdraw_waiting(), code, message)
@@ -75,9 +78,12 @@ class Dispatcher:
             "stack_stopped", "the local stack stopped before this job finished; submit it again"
         )
 
-    def publish_metrics(self, instances: int) -> None:
+    def publish_metrics(self, instances: int, timestamp: float) -> None:
+        """The queue's metrics at `timestamp`; the oldest request's age in AWS seconds."""
         waiting, running = self.queue.counts()
-        self.sink.put_metrics(waiting + running, instances, self.queue.oldest_received())
+        oldest = self.queue.oldest_received()
+        age = self.time_scale.aws_seconds(time.time() - oldest) if oldest else 0.0
+        self.sink.put_metrics(waiting + running, instances, age, timestamp)
 
     def _fail(self, jobs: list[Job], code: str, message: str) -> list[str]:
         for job in jobs:

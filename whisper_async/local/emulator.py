@@ -20,6 +20,7 @@ from starlette.routing import Route
 from ..storage import S3Uri
 from .catalog import ApiError
 from .control import SERVICE_MODELS, ControlPlane
+from .hosting import describe
 from .jobqueue import job_for
 from .profile import LOCAL_ACCOUNT
 from .validation import ValidationError, validate
@@ -108,7 +109,7 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
         )
 
     async def local_status(request: Request) -> Response:
-        return JSONResponse({"endpoints": [host.describe() for host in plane.hosts()]})
+        return JSONResponse({"endpoints": [describe(host) for host in plane.hosts()]})
 
     spool.mkdir(parents=True, exist_ok=True)
     return Starlette(

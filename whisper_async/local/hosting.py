@@ -1,10 +1,10 @@
 """One emulated endpoint: its status, its job queue and its instances, as SageMaker runs them.
 
 The parts each do one thing: the `Dispatcher` (the job queue, from invoke to result), the
-`Instance`s (a supervised container each, with MaxConcurrentInvocationsPerInstance workers that
-take jobs from the one queue), the `ModelStore` (extracted models) and the `AwsSink` (S3, SNS,
-CloudWatch). The host ties them together and owns the endpoint's status, config and instance
-list, behind its own lock.
+`Fleet` of `Instance`s (a supervised container each, with MaxConcurrentInvocationsPerInstance
+workers that take jobs from the one queue), the `ModelStore` (extracted models) and the
+`AwsSink` (S3, SNS, CloudWatch). The host ties them together and owns the endpoint's status,
+config and desired instance count, behind its own lock.
 """
 
 from __future__ import annotations
@@ -13,18 +13,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .deployment import Deployment
 from .dispatch import Dispatcher
+from .fleet import Fleet
 from .instance import Instance
 from .jobqueue import Job
 from .modelstore import ModelStore, ModelUnavailable
 from .sink import AwsClients, AwsSink
 from .supervisor import ContainerHandle
+from .timescale import TimeScale
 
 log = logging.getLogger("wasync.local")
 
@@ -40,7 +41,13 @@ class HostingContext:
     models: ModelStore
     launcher: Launcher
     logs_dir: Path
-    metrics_period: float = 2.0
+    time_scale: TimeScale = field(default_factory=TimeScale)
+
+    @property
+    def tick_period(self) -> float:
+        """How often an endpoint expires jobs past their TTL and ships its logs: every 2 s,
+        or every AWS minute if that is shorter."""
+        return min(2.0, self.time_scale.minute)
 
 
 @dataclass(frozen=True)
@@ -54,20 +61,37 @@ class HostState:
     desired_instances: int
 
 
+def container_launch(
+    endpoint: str, deployment: Deployment, model_dir: Path, context: HostingContext, sink: AwsSink
+) -> Callable[[str], ContainerHandle]:
+    """How an instance starts its container: a log file of its own, its lines to CloudWatch."""
+
+    def launch(instance_id: str) -> ContainerHandle:
+        log_path = context.logs_dir / f"{instance_id}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a") as header:  # names in file names could escape; not here
+            header.write(f"wasync local: endpoint {endpoint!r}, {deployment.config_name!r}\n")
+        return context.launcher(
+            deployment, model_dir, log_path, lambda line: sink.record_log(instance_id, line)
+        )
+
+    return launch
+
+
 class EndpointHost:
     def __init__(self, name: str, deployment: Deployment, context: HostingContext) -> None:
         self.name = name
         self.context = context
         self.sink = AwsSink(name, context.aws)
-        self.dispatcher = Dispatcher(self.sink)
+        self.dispatcher = Dispatcher(self.sink, context.time_scale)
+        self.fleet = Fleet()
         self.closing = threading.Event()
         self.created = time.time()
         self._lock = threading.Lock()  # guards everything below
         self._deployment = deployment
+        self._desired = deployment.instance_count
         self._status, self._modified = "Creating", self.created
         self._reason: str | None = None
-        self._instances: list[Instance] = []
-        self._starting: list[Instance] = []
         self._model_dir: Path | None = None
 
     @property
@@ -76,14 +100,23 @@ class EndpointHost:
             return self._deployment
 
     def start(self) -> None:
-        threading.Thread(target=self._create, name=f"create-{self.name}", daemon=True).start()
-        threading.Thread(target=self._tick, name=f"tick-{self.name}", daemon=True).start()
+        self._in_background(self._create)
+        self._in_background(self._tick)
 
     def update(self, deployment: Deployment) -> None:
         self._set_status("Updating", None)
-        threading.Thread(
-            target=self._update, args=(deployment,), name=f"update-{self.name}", daemon=True
-        ).start()
+        self._in_background(self._update, deployment)
+
+    def resize(self, count: int) -> None:
+        """UpdateEndpointWeightsAndCapacities: Updating until `count` instances serve."""
+        with self._lock:
+            self._desired = count
+        self._set_status("Updating", None)
+        self._in_background(self._resize, count)
+
+    def _in_background(self, work: Callable[..., None], *args: Any) -> None:
+        name = f"{work.__name__.strip('_')}-{self.name}"
+        threading.Thread(target=work, args=args, name=name, daemon=True).start()
 
     def accept(self, job: Job) -> bool:
         """Queue a job; False once the endpoint takes no more (it is going away)."""
@@ -91,7 +124,7 @@ class EndpointHost:
 
     def delete(self) -> None:
         self._set_status("Deleting", None)
-        threading.Thread(target=self.close, name=f"delete-{self.name}", daemon=True).start()
+        self._in_background(self.close)
 
     def drain(self, grace: float) -> list[str]:
         """Take no more jobs, give queued and running ones `grace` seconds, fail and name the
@@ -104,11 +137,9 @@ class EndpointHost:
         self.dispatcher.abandon(
             "endpoint_deleted", f"endpoint {self.name} was deleted before this job finished"
         )
+        self.fleet.close(grace)
         with self._lock:
-            instances, model_dir = [*self._instances, *self._starting], self._model_dir
-            self._instances, self._model_dir = [], None
-        for instance in instances:
-            instance.stop(grace)
+            model_dir, self._model_dir = self._model_dir, None
         if model_dir is not None:
             self.context.models.remove(model_dir)
         self.sink.flush_logs()
@@ -126,8 +157,7 @@ class EndpointHost:
             self._set_status("InService", f"Update to {deployment.config_name} failed: {reason}")
             return
         self._set_status("InService", None)
-        for instance in replaced:  # each finishes its running jobs, then stops
-            instance.retire()
+        self.fleet.retire(replaced)  # each finishes its running jobs, then stops
         if old_model is not None:
             self.context.models.remove(old_model)
 
@@ -139,44 +169,47 @@ class EndpointHost:
             model_dir = self.context.models.prepare(deployment.model_data)
         except ModelUnavailable as exc:
             return str(exc), [], None
-        instances = [
-            self._instance(deployment, model_dir) for _ in range(deployment.instance_count)
-        ]
+        instances, reason = self.fleet.start(
+            lambda: self._instance(deployment, model_dir), deployment.instance_count
+        )
         with self._lock:
-            self._starting += instances
-        with ThreadPoolExecutor(max(1, len(instances))) as pool:
-            reasons = list(pool.map(Instance.start, instances))
-        reason = next((r for r in reasons if r), None)
-        with self._lock:
-            self._starting = [i for i in self._starting if i not in instances]
-            if reason is None and self.closing.is_set():
-                reason = "the endpoint was deleted"
-            replaced, old_model = self._instances, self._model_dir
-            if reason is None:
-                self._deployment, self._instances = deployment, instances
-                self._model_dir = model_dir
-                for instance in replaced:  # from the switch on, new jobs go to new instances
-                    instance.stop_taking()
-        if reason is None:
+            old_model = self._model_dir
+            replaced = None if reason else self.fleet.replace(instances)
+            if replaced is not None:  # from the switch on, new jobs go to new instances
+                self._deployment, self._model_dir = deployment, model_dir
+                self._desired = deployment.instance_count
+        if replaced is not None:
             return None, replaced, old_model
-        for instance in instances:
-            instance.stop(grace=2)
         self.context.models.remove(model_dir)
-        return reason, [], None
+        return reason or "the endpoint was deleted", [], None
+
+    def _resize(self, count: int) -> None:
+        """Start the instances a larger count needs and serve them once healthy, or retire
+        the surplus (each finishes its running jobs first)."""
+        with self._lock:
+            deployment, model_dir = self._deployment, self._model_dir
+        serving, reason = self.fleet.size, None
+        if count > serving:
+            reason = self._grow(deployment, model_dir, count - serving)
+        elif count < serving:
+            self.fleet.shrink(count)
+        if reason is not None:
+            with self._lock:  # as a failed UpdateEndpoint: keep what serves, say why
+                self._desired = self.fleet.size
+            reason = f"Scaling to {count} instances failed: {reason}"
+        if not self.closing.is_set():
+            self._set_status("InService", reason)
+
+    def _grow(self, deployment: Deployment, model_dir: Path | None, count: int) -> str | None:
+        if model_dir is None:
+            return "the endpoint has no model to run"
+        instances, reason = self.fleet.start(lambda: self._instance(deployment, model_dir), count)
+        if reason is None and not self.fleet.add(instances):
+            reason = "the endpoint was deleted"
+        return reason
 
     def _instance(self, deployment: Deployment, model_dir: Path) -> Instance:
-        def launch(instance_id: str) -> ContainerHandle:
-            log_path = self.context.logs_dir / f"{instance_id}.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with log_path.open("a") as header:  # names in file names could escape; not here
-                header.write(f"wasync local: endpoint {self.name!r}, {deployment.config_name!r}\n")
-            return self.context.launcher(
-                deployment,
-                model_dir,
-                log_path,
-                lambda line: self.sink.record_log(instance_id, line),
-            )
-
+        launch = container_launch(self.name, deployment, model_dir, self.context, self.sink)
         return Instance(
             self.dispatcher.queue,
             deployment.max_concurrency,
@@ -187,25 +220,27 @@ class EndpointHost:
         )
 
     def _instance_failed(self, instance: Instance, reason: str) -> None:
-        with self._lock:
-            serving = instance in self._instances
-        if serving and not self.closing.is_set():
+        if self.fleet.serves(instance) and not self.closing.is_set():
             self._set_status("Failed", reason)
 
     def _tick(self) -> None:
-        """Every metrics period: expire queued jobs past their TTL, fail those of a failed
-        endpoint, publish the metrics and ship the container logs."""
-        while not self.closing.wait(self.context.metrics_period):
+        """Every tick period: expire queued jobs past their TTL, fail those of a failed
+        endpoint and ship the container logs."""
+        while not self.closing.wait(self.context.tick_period):
             try:
                 self.dispatcher.expire_waiting()
                 state = self.state()
                 if state.status == "Failed":
                     message = f"endpoint {self.name} is Failed: {state.failure_reason}"
                     self.dispatcher.fail_waiting("endpoint_unavailable", message)
-                self.dispatcher.publish_metrics(state.current_instances)
                 self.sink.flush_logs()
             except Exception:  # moto hiccups must not end the endpoint's reporting
-                log.exception("metrics and logs for %s", self.name)
+                log.exception("logs for %s", self.name)
+
+    def publish_metrics(self, timestamp: float) -> None:
+        """The metrics of the minute that just ended (the stack's minute clock calls this)."""
+        if not self.closing.is_set():
+            self.dispatcher.publish_metrics(self.fleet.healthy(), timestamp)
 
     # ---- status ----------------------------------------------------------------------------
     def _set_status(self, status: str, reason: str | None) -> None:
@@ -215,7 +250,7 @@ class EndpointHost:
 
     def state(self) -> HostState:
         with self._lock:
-            instances, deployment = list(self._instances), self._deployment
+            deployment, desired = self._deployment, self._desired
             status, reason, modified = self._status, self._reason, self._modified
         return HostState(
             status=status,
@@ -223,26 +258,28 @@ class EndpointHost:
             config_name=deployment.config_name,
             created=self.created,
             modified=modified,
-            current_instances=sum(instance.healthy for instance in instances),
-            desired_instances=deployment.instance_count,
+            current_instances=self.fleet.healthy(),
+            desired_instances=desired,
         )
 
-    def describe(self) -> dict[str, Any]:
-        """For `wasync local status`: the endpoint, its queue and its instances."""
-        state = self.state()
-        with self._lock:
-            instances = [instance.describe() for instance in self._instances]
-        waiting, running = self.dispatcher.queue.counts()
-        serving = next((i for i in instances if i["pid"]), instances[0] if instances else {})
-        return {
-            "name": self.name,
-            "status": state.status,
-            "failure_reason": state.failure_reason,
-            "config": state.config_name,
-            "pid": serving.get("pid"),
-            "url": serving.get("url"),
-            "queued": waiting,
-            "running": running,
-            "restarts": sum(i["restarts"] for i in instances),
-            "instances": instances,
-        }
+
+def describe(host: EndpointHost) -> dict[str, Any]:
+    """For `wasync local status`: the endpoint, its queue and its instances."""
+    state = host.state()
+    instances = host.fleet.describe()
+    waiting, running = host.dispatcher.queue.counts()
+    serving = next((i for i in instances if i["pid"]), instances[0] if instances else {})
+    return {
+        "name": host.name,
+        "status": state.status,
+        "failure_reason": state.failure_reason,
+        "config": state.config_name,
+        "pid": serving.get("pid"),
+        "url": serving.get("url"),
+        "queued": waiting,
+        "running": running,
+        "restarts": sum(i["restarts"] for i in instances),
+        "current_instances": state.current_instances,
+        "desired_instances": state.desired_instances,
+        "instances": instances,
+    }

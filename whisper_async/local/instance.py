@@ -59,6 +59,12 @@ class Instance:
         return None
 
     @property
+    def busy(self) -> int:
+        """How many jobs its workers run now."""
+        with self._lock:
+            return self._busy
+
+    @property
     def healthy(self) -> bool:
         return self.supervisor.state == HEALTHY and not self._retiring
 
@@ -76,8 +82,7 @@ class Instance:
 
     def describe(self) -> dict[str, Any]:
         container = self.supervisor.container
-        with self._lock:
-            running = self._busy
+        running = self.busy
         return {
             "id": self.id,
             "state": "retiring" if self._retiring else self.supervisor.state,
@@ -86,6 +91,9 @@ class Instance:
             "workers": sum(worker.is_alive() for worker in self._workers),
             "running": running,
             "restarts": self.supervisor.restarts,
+            "started_at": container.started_at if container else None,
+            "answered_at": container.answered_at if container else None,
+            "healthy_at": container.healthy_at if container else None,
         }
 
     def stop_taking(self) -> None:

@@ -40,8 +40,10 @@ class Job:
     received: float = field(default_factory=time.time)
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # InferenceIds may repeat
 
-    def expired(self, now: float) -> bool:
-        return now - self.received > self.ttl_seconds
+    def expired(self, now: float, time_scale: float = 1.0) -> bool:
+        """Past its RequestTTLSeconds (AWS seconds; the stack's clock runs `time_scale` times
+        faster)."""
+        return (now - self.received) * time_scale > self.ttl_seconds
 
 
 def job_for(
@@ -133,10 +135,10 @@ class JobQueue:
         with self._changed:
             return self._changed.wait_for(lambda: not self._waiting and not self._running, timeout)
 
-    def withdraw_expired(self, now: float) -> list[Job]:
+    def withdraw_expired(self, now: float, time_scale: float = 1.0) -> list[Job]:
         """Remove and return waiting jobs whose RequestTTLSeconds has passed."""
         with self._changed:
-            expired = [job for job in self._waiting if job.expired(now)]
+            expired = [job for job in self._waiting if job.expired(now, time_scale)]
             for job in expired:
                 self._waiting.remove(job)
             return expired

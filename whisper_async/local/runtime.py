@@ -49,6 +49,11 @@ class Container:
         self.log_path = log_path
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
         self._on_log = on_log
+        # When it started, first answered /ping (any status), and answered 200: the container's
+        # start-up and its model load, told apart.
+        self.started_at = time.time()
+        self.answered_at: float | None = None
+        self.healthy_at: float | None = None
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             argv,
@@ -106,7 +111,10 @@ class Container:
                     f"the container exited with code {self.process.returncode}: {self.last_lines()}"
                 )
             status = self.ping()
+            if status is not None and self.answered_at is None:
+                self.answered_at = time.time()
             if status == 200:
+                self.healthy_at = time.time()
                 return None
             if status == 500:
                 time.sleep(0.2)

@@ -5,6 +5,7 @@ inference metrics in CloudWatch."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import threading
@@ -97,19 +98,27 @@ class AwsSink:
                 self._streams.add(name)
             self.aws.logs.put_log_events(logGroupName=group, logStreamName=name, logEvents=events)
 
-    def put_metrics(self, backlog: int, instances: int, oldest: float | None) -> None:
-        """The metrics SageMaker publishes for async endpoints, which autoscaling reads."""
+    def put_metrics(self, backlog: int, instances: int, age: float, timestamp: float) -> None:
+        """The metrics SageMaker publishes for async endpoints, which autoscaling reads: one
+        datapoint each at `timestamp`; `age` is the oldest request's, in AWS seconds."""
         data = {
             "ApproximateBacklogSize": float(backlog),
             "ApproximateBacklogSizePerInstance": float(backlog) / max(instances, 1),
             "HasBacklogWithoutCapacity": 1.0 if backlog and not instances else 0.0,
-            "ApproximateAgeOfOldestRequest": time.time() - oldest if oldest else 0.0,
+            "ApproximateAgeOfOldestRequest": age,
         }
+        moment = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
         dimensions = [{"Name": "EndpointName", "Value": self.endpoint}]
         self.aws.cloudwatch.put_metric_data(
             Namespace="AWS/SageMaker",
             MetricData=[
-                {"MetricName": name, "Value": value, "Dimensions": dimensions, "Unit": "None"}
+                {
+                    "MetricName": name,
+                    "Value": value,
+                    "Dimensions": dimensions,
+                    "Timestamp": moment,
+                    "Unit": "None",
+                }
                 for name, value in data.items()
             ],
         )

@@ -20,6 +20,7 @@ from . import containers
 from .daemon import DOWN_REQUEST, UNFINISHED
 from .extraction import DEFAULT_MAX_MODEL_BYTES, MAX_MODEL_SIZE_ENV, parse_size
 from .profile import STACK_FILE, StackInfo, env_lines, read_stack
+from .timescale import TimeScale
 
 LOG_FILE = "stack.log"
 
@@ -63,11 +64,17 @@ def up(
     runtime: str = "process",
     timeout: float = 60,
     max_model_size: str | None = None,
+    time_scale: float = 1.0,
 ) -> StackInfo:
     """Start the stack's daemon and return once it answers. `max_model_size` caps what one
-    model.tar.gz may expand to (default: WASYNC_LOCAL_MAX_MODEL_SIZE, else 8 GiB)."""
+    model.tar.gz may expand to (default: WASYNC_LOCAL_MAX_MODEL_SIZE, else 8 GiB);
+    `time_scale` is how many AWS seconds pass in one second of the stack (`timescale.py`)."""
     state_dir = state_dir.expanduser().resolve()
     cap = max_model_bytes(max_model_size)
+    try:
+        TimeScale(time_scale)
+    except ValueError as exc:
+        raise UsageError(f"--time-scale: {exc}", "for example --time-scale 60") from None
     existing = running_stack(state_dir)
     if existing:
         raise UsageError(
@@ -88,6 +95,8 @@ def up(
         runtime,
         "--max-model-bytes",
         str(cap),
+        "--time-scale",
+        repr(float(time_scale)),
     ]
     if port:
         argv += ["--port", str(port)]
@@ -167,6 +176,7 @@ def status(state_dir: Path) -> dict[str, Any]:
         "running": True,
         "pid": stack.pid,
         "state_dir": str(state_dir),
+        "time_scale": stack.time_scale,
         "services": {"moto": stack.moto_url, "sagemaker": stack.sagemaker_url},
         "endpoints": endpoints,
     }

@@ -15,6 +15,9 @@ class ContainerHandle(Protocol):
     """What the stack needs of a running container (`runtime.Container` is one)."""
 
     url: str
+    started_at: float  # the process started
+    answered_at: float | None  # its /ping first answered (the server is up)
+    healthy_at: float | None  # its /ping answered 200 (the model is loaded)
 
     @property
     def pid(self) -> int: ...
