@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import client, engines, serving, thread_probe
+from bench import client, engines, long_audio, serving, thread_probe
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 PACKAGES = (
@@ -49,7 +49,10 @@ def machine() -> str:
 
 
 def goals(
-    engine_result: dict[str, Any], serving_result: dict[str, Any], client_result: dict[str, Any]
+    engine_result: dict[str, Any],
+    serving_result: dict[str, Any],
+    client_result: dict[str, Any],
+    long_rows: list[long_audio.Row],
 ) -> str:
     """Each goal from the issues, met or missed, from the figures above."""
     rows = engine_result["rows"]
@@ -78,6 +81,17 @@ def goals(
         f"{client_result['plain'].median / client_result['batch'].median:.2f}x | "
         f"{verdict(client_result['loop'].median > client_result['batch'].median < client_result['plain'].median)} |",
     ]
+    windowed = [r for r in long_rows if r.label == long_audio.WINDOWED and r.status == 200]
+    if len(windowed) >= 2:
+        short, long = windowed[0], windowed[-1]
+        growth = long.growth_mib / max(short.growth_mib, 1.0)
+        leftover = max(r.leftover_mib for r in windowed)
+        lines += [
+            f"| peak memory flat with duration: growth for {long.audio_hours:g} h vs {short.audio_hours:g} h "
+            f"(issue 12) | {growth:.2f}x ({long.growth_mib:.0f} vs {short.growth_mib:.0f} MiB) | {verdict(growth <= 1.2)} |",
+            f"| memory back near the baseline after a long request (< 128 MiB left) | "
+            f"{leftover:+.0f} MiB | {verdict(leftover < 128)} |",
+        ]
     if speed < 3:
         lines += [
             "",
@@ -97,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     runs, paragraphs, repeats, body, clips = (
         (1, 1, 1, 16, 3) if args.quick else (3, None, 20, 1024, 50)
     )
+    hours, whole_hours, refused_hours = (
+        ([0.01, 0.02], [0.01], 5.0) if args.quick else ([1.0, 4.0], [1.0], 10.0)
+    )
     with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
         workdir = Path(directory)
         print("engines ...", file=sys.stderr, flush=True)
@@ -111,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         probe_result = thread_probe.measure(1 if args.quick else 5)
         print("client ...", file=sys.stderr, flush=True)
         client_result = client.measure(clips, 1 if args.quick else 3, workdir / "client")
+        print("long audio ...", file=sys.stderr, flush=True)
+        long_rows = long_audio.measure(hours, whole_hours, refused_hours, workdir / "long")
     sections = [
         "# Benchmarks",
         "",
@@ -125,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Goals",
         "",
-        goals(engine_result, serving_result, client_result),
+        goals(engine_result, serving_result, client_result, long_rows),
         "",
         "## 1. Engines: speed, accuracy, memory (CPU)",
         "",
@@ -154,7 +173,15 @@ def main(argv: list[str] | None = None) -> int:
         "",
         client.report(client_result),
         "",
-        "## 5. GPU",
+        "## 5. Long audio: server memory",
+        "",
+        f"`python -m bench.long_audio --hours {' '.join(f'{h:g}' for h in hours)} "
+        f"--whole-hours {' '.join(f'{h:g}' for h in whole_hours)} --refused-hours {refused_hours:g}`. "
+        + long_audio.DESCRIPTION,
+        "",
+        long_audio.report(long_rows),
+        "",
+        "## 6. GPU",
         "",
         "`bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine benchmark on CUDA "
         "(float16 and int8_float16, sequential and batched, against the article's setup in fp16) and prints the same "

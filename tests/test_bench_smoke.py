@@ -38,6 +38,8 @@ def test_every_benchmark_runs_at_a_tiny_size_and_renders_the_report() -> None:
         "plain boto3",
         "S3 requests per job",
         "model created on",
+        "30 min windows",
+        "over the 4 h default limit",
     ):
         assert measure in out
     assert "| goal | measured | verdict |" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -34,6 +35,17 @@ def test_train_exits_non_zero_with_a_message() -> None:
     )
     assert result.returncode != 0
     assert "inference only" in result.stderr
+
+
+def test_a_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "whisper_async.serving.main", "serve", "--port", "1"],
+        env={**os.environ, "WASYNC_MODEL_DIR": str(tmp_path), "WASYNC_MAX_AUDIO_SECONDS": "4h"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "WASYNC_MAX_AUDIO_SECONDS='4h' is not a number" in result.stderr
 
 
 def test_serves_ping_then_transcribes_and_logs_one_line_per_request(

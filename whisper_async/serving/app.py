@@ -92,19 +92,20 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServerSettings:
-        concurrency = environ.get("WASYNC_MAX_CONCURRENCY")
+        """Settings from WASYNC_* variables; ValueError names a variable that is not valid."""
+        concurrency = int(_number(environ, "WASYNC_MAX_CONCURRENCY", 0)) or None
         defaults = cls()
         return cls(
             model_dir=Path(environ.get("WASYNC_MODEL_DIR", "/opt/ml/model")),
-            max_concurrency=int(concurrency) if concurrency else None,
-            max_body_bytes=int(environ.get("WASYNC_MAX_BODY_BYTES", ONE_GIB)),
+            max_concurrency=concurrency,
+            max_body_bytes=int(_number(environ, "WASYNC_MAX_BODY_BYTES", ONE_GIB)),
             tmp_dir=Path(environ["WASYNC_TMP_DIR"]) if environ.get("WASYNC_TMP_DIR") else None,
             defaults=defaults_from_env(environ),
             windows=WindowPlan(
                 window_seconds=_number(
                     environ,
                     "WASYNC_WINDOW_SECONDS",
-                    default_window_seconds(available_bytes(), int(concurrency or 1)),
+                    default_window_seconds(available_bytes(), concurrency or 1),
                 ),
                 max_seconds=_number(
                     environ, "WASYNC_MAX_AUDIO_SECONDS", defaults.windows.max_seconds
