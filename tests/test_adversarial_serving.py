@@ -8,8 +8,7 @@ nothing along the way wrote a traceback to its log.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 
 from tests.helpers import rawhttp
 from tests.helpers.audio import write_flac
-from tests.helpers.processes import serve_process, wait_for_status
+from tests.helpers.processes import serve_process, wait_for_status, wait_until
 from whisper_async import requestlog
 
 BODY_IDLE_SECONDS = 3
@@ -56,14 +55,6 @@ def assert_error(
     assert body["error"] == code
     for word in words:
         assert word in body["message"], body["message"]
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout:.0f}s")
-        time.sleep(0.05)
 
 
 # ---- bad bodies ---------------------------------------------------------------------------

@@ -7,15 +7,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from bench.metrics import peak_rss_mib
 from tests.helpers import rawhttp
-from tests.helpers.processes import serve_process, wait_for_status
+from tests.helpers.processes import serve_process, wait_for_status, wait_until
 from whisper_async import requestlog
 
 
@@ -112,15 +110,6 @@ def test_300_mb_body_streams_to_disk_without_buffering(tiny_en_dir: Path, tmp_pa
 def ping_in_flight(url: str) -> int:
     answer: int = httpx.get(f"{url}/ping", timeout=30).json()["in_flight"]
     return answer
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 600) -> None:
-    """Poll until `condition` holds: a state, however slow the machine."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout:.0f}s")
-        time.sleep(0.05)
 
 
 def test_sigterm_lets_a_request_in_flight_finish_then_exits(
