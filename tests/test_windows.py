@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from whisper_async.attributes import TranscribeOptions
-from whisper_async.serving.app import transcribe_file
 from whisper_async.serving.audio import SAMPLE_RATE, decode_audio, packet_seconds, stream_samples
 from whisper_async.serving.engines import Transcription
+from whisper_async.serving.transcription import transcribe_file
 from whisper_async.serving.windows import (
     SHORTEST_WINDOW,
     AudioTooLongError,

@@ -25,32 +25,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import formats
-from ..attributes import OptionError, TranscribeOptions, defaults_from_env, parse_attributes
-from .audio import packet_seconds, stream_samples
+from ..attributes import TranscribeOptions, defaults_from_env, parse_attributes
+from .body import receive_to_file
 from .drain import Drain
-from .engines import Engine, Transcription
+from .engines import Engine
 from .errors import (
     CLOSES_CONNECTION,
     CODE_BY_STATUS,
     STATUS_BY_ERROR,
-    BodyTimeoutError,
-    BodyTooLargeError,
-    EmptyBodyError,
-    EngineError,
     NotReadyError,
     ShuttingDownError,
     status_for,
 )
-from .memory import available_bytes, release_freed_memory
+from .memory import available_bytes
 from .request_log import RequestLog, details_of
-from .windows import (
-    AudioTooLongError,
-    WindowPlan,
-    cut_windows,
-    default_window_seconds,
-    too_long_message,
-    transcribe_windows,
-)
+from .transcription import transcribe_file
+from .windows import WindowPlan, default_window_seconds
 
 log = logging.getLogger("wasync.serve")
 
@@ -192,96 +182,6 @@ def request_options(request: Request, defaults: TranscribeOptions) -> Transcribe
     return defaults.with_values(values)
 
 
-async def _receive_to_file(request: Request, path: Path, settings: ServerSettings) -> int:
-    limit = settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(
-            f"the body is {int(declared)} bytes; the limit is {limit} (WASYNC_MAX_BODY_BYTES)"
-        )
-    size = 0
-    chunks = request.stream().__aiter__()
-    try:
-        with (
-            path.open("wb") as handle,
-            anyio.fail_after(settings.body_timeout_seconds),
-        ):
-            while True:
-                with anyio.fail_after(settings.body_idle_seconds):
-                    try:
-                        chunk = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        break
-                size += len(chunk)
-                details_of(request).body_bytes = size
-                if size > limit:
-                    raise BodyTooLargeError(
-                        f"the body exceeds the limit of {limit} bytes (WASYNC_MAX_BODY_BYTES)"
-                    )
-                handle.write(chunk)
-    except TimeoutError:
-        raise BodyTimeoutError(
-            f"the body stopped arriving: {size} bytes came in, then nothing for "
-            f"{settings.body_idle_seconds:g} s, or the whole body took over "
-            f"{settings.body_timeout_seconds:g} s (WASYNC_BODY_IDLE_SECONDS, "
-            "WASYNC_BODY_TIMEOUT_SECONDS); send the whole body without pauses"
-        ) from None
-    if size == 0:
-        raise EmptyBodyError("the request body is empty; send the audio file as the body")
-    return size
-
-
-def _guarded(engine: Engine) -> Callable[[Any, TranscribeOptions], Transcription]:
-    """`engine.transcribe`, with its failures (not the caller's bad options) as EngineError."""
-
-    def transcribe(samples: Any, options: TranscribeOptions) -> Transcription:
-        try:
-            return engine.transcribe(samples, options)
-        except OptionError:
-            raise
-        except Exception as exc:
-            log.exception("engine failed")
-            raise EngineError(
-                f"the {engine.name} engine failed: {type(exc).__name__}: {exc}"
-            ) from exc
-
-    return transcribe
-
-
-def transcribe_file(
-    engine: Engine, path: Path, options: TranscribeOptions, plan: WindowPlan
-) -> dict[str, Any]:
-    """Decode and transcribe a file window by window; refuse it first if it is too long."""
-    started = time.perf_counter()
-    try:
-        measured = packet_seconds(path, stop_after=plan.max_seconds)
-        if measured is not None and measured > plan.max_seconds:
-            raise AudioTooLongError(too_long_message(measured, plan))
-        merged = transcribe_windows(
-            _guarded(engine), cut_windows(stream_samples(path), plan), options
-        )
-    finally:
-        release_freed_memory()
-    elapsed = time.perf_counter() - started
-    seconds = merged.audio_seconds
-    return {
-        "text": merged.text,
-        "language": merged.language,
-        "language_probability": round(merged.language_probability, 4),
-        "duration": round(seconds, 3),
-        "segments": merged.segments,
-        "engine": engine.name,
-        "model": engine.model_name,
-        "task": options.task,
-        "batch_size": merged.batch_size,
-        "timings": {
-            "audio_seconds": round(seconds, 3),
-            "processing_seconds": round(elapsed, 3),
-            "real_time_factor": round(elapsed / seconds, 4) if seconds else None,
-        },
-    }
-
-
 async def invocations(request: Request) -> Response:
     state = _state(request)
     details = details_of(request)
@@ -319,7 +219,7 @@ async def _receive_and_transcribe(
     os.close(fd)
     path = Path(name)
     try:
-        await _receive_to_file(request, path, state.settings)
+        await receive_to_file(request, path, state.settings)
         # A request cut off by the drain deadline leaves its thread to finish on its own: the
         # process exits right after, and the answer must not wait for it.
         result: dict[str, Any] = await anyio.to_thread.run_sync(
