@@ -1,7 +1,7 @@
 """Server memory for long audio: peak and leftover RSS for hours of audio, against the RSS the
 same server process had before the request (its baseline, measured in the same run).
 
-    python -m bench.long_audio [--hours 1 4] [--whole-hours 1] [--refused-hours 10]
+    python -m bench.long_audio [--hours 1 4] [--whole-hours 1] [--refused-hours 10] [--no-untrimmed]
 
 Each row runs in a fresh `wasync-serve` process (faster engine, tiny.en, CPU): one short warm-up
 request, then the baseline RSS, then the long request with the peak reset just before it
@@ -101,24 +101,41 @@ def run_row(label: str, audio: Path, hours: float, env: dict[str, str]) -> Row:
 
 
 def measure(
-    hours: list[float], whole_hours: list[float], refused_hours: float, workdir: Path
+    hours: list[float],
+    whole_hours: list[float],
+    refused_hours: float,
+    workdir: Path,
+    untrimmed: bool = True,
 ) -> list[Row]:
+    """The rows, each printed to stderr as it completes (the 4 h rows take long on CPU)."""
     workdir.mkdir(parents=True, exist_ok=True)
     speech = DATA / "en_30s.wav"
-    files = {
-        h: write_flac(workdir / f"{h:g}h.flac", h * 3600, speech, every_seconds=SPEECH_EVERY)
-        for h in sorted({*hours, *whole_hours})
-    }
+
+    def audio(h: float) -> Path:  # written just before its row, removed after it
+        return write_flac(workdir / f"{h:g}h.flac", h * 3600, speech, every_seconds=SPEECH_EVERY)
+
     # the limit is raised above every file measured, so only the refused row meets it
-    base = {"WASYNC_MAX_AUDIO_SECONDS": str(max(files, default=0) * 3600 + 60)}
+    base = {"WASYNC_MAX_AUDIO_SECONDS": str(max([*hours, *whole_hours], default=0) * 3600 + 60)}
     windowed = {**base, "WASYNC_WINDOW_SECONDS": str(LONGEST_WINDOW)}
-    rows = [run_row(WINDOWED, files[h], h, windowed) for h in hours]
-    if hours:
-        untrimmed = {**windowed, "WASYNC_MALLOC_TRIM": "0"}
-        rows.append(run_row("30 min windows, no malloc_trim", files[hours[0]], hours[0], untrimmed))
+    plan: list[tuple[str, float, dict[str, str]]] = [(WINDOWED, h, windowed) for h in hours]
+    if hours and untrimmed:
+        plan.append(
+            ("30 min windows, no malloc_trim", hours[0], {**windowed, "WASYNC_MALLOC_TRIM": "0"})
+        )
     for h in whole_hours:
-        whole = {**base, "WASYNC_WINDOW_SECONDS": str(h * 3600 + 60)}
-        rows.append(run_row("one window: the whole file at once", files[h], h, whole))
+        plan.append(
+            (
+                "one window: the whole file at once",
+                h,
+                {**base, "WASYNC_WINDOW_SECONDS": str(h * 3600 + 60)},
+            )
+        )
+    rows = []
+    for label, h, env in plan:
+        path = audio(h)
+        rows.append(run_row(label, path, h, env))
+        path.unlink()
+        print(report(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     if refused_hours:
         silence = write_flac(workdir / "silence.flac", refused_hours * 3600)
         rows.append(run_row("silence, over the 4 h default limit", silence, refused_hours, {}))
@@ -147,9 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, nargs="*", default=[1.0, 4.0])
     parser.add_argument("--whole-hours", type=float, nargs="*", default=[1.0])
     parser.add_argument("--refused-hours", type=float, default=10.0)
+    parser.add_argument(
+        "--no-untrimmed", action="store_true", help="skip the row without malloc_trim"
+    )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
-        rows = measure(args.hours, args.whole_hours, args.refused_hours, Path(directory))
+    with tempfile.TemporaryDirectory(prefix="wasync-long-audio-") as directory:
+        rows = measure(
+            args.hours,
+            args.whole_hours,
+            args.refused_hours,
+            Path(directory),
+            untrimmed=not args.no_untrimmed,
+        )
     print(report(rows))
     return 0
 

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         (1, 1, 1, 16, 3) if args.quick else (3, None, 20, 1024, 50)
     )
     hours, whole_hours, refused_hours = (
-        ([0.01, 0.02], [0.01], 5.0) if args.quick else ([1.0, 4.0], [1.0], 10.0)
+        ([0.005, 0.01], [], 5.0) if args.quick else ([1.0, 4.0], [1.0], 10.0)
     )
     with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
         workdir = Path(directory)
@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         print("client ...", file=sys.stderr, flush=True)
         client_result = client.measure(clips, 1 if args.quick else 3, workdir / "client")
         print("long audio ...", file=sys.stderr, flush=True)
-        long_rows = long_audio.measure(hours, whole_hours, refused_hours, workdir / "long")
+        long_rows = long_audio.measure(
+            hours, whole_hours, refused_hours, workdir / "long", untrimmed=not args.quick
+        )
     sections = [
         "# Benchmarks",
         "",
@@ -176,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         "## 5. Long audio: server memory",
         "",
         f"`python -m bench.long_audio --hours {' '.join(f'{h:g}' for h in hours)} "
-        f"--whole-hours {' '.join(f'{h:g}' for h in whole_hours)} --refused-hours {refused_hours:g}`. "
-        + long_audio.DESCRIPTION,
+        f"--whole-hours {' '.join(f'{h:g}' for h in whole_hours)} --refused-hours {refused_hours:g}"
+        f"{' --no-untrimmed' if args.quick else ''}`. " + long_audio.DESCRIPTION,
         "",
         long_audio.report(long_rows),
         "",
