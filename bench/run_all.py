@@ -22,6 +22,7 @@ from bench import (
     engines,
     fixed_cost,
     languages,
+    long_audio,
     scaling,
     serving,
     startup,
@@ -107,6 +108,7 @@ def goals(
     serving_result: dict[str, Any],
     client_result: dict[str, Any],
     scaling_result: dict[str, Any],
+    long_rows: list[long_audio.Row],
 ) -> str:
     """Each goal from the issues, met or missed, from the figures below."""
     overhead = serving_result["overhead"]["overhead"]
@@ -130,6 +132,17 @@ def goals(
             for goal, measured, met in scaling.goals(scaling_result)
         ),
     ]
+    windowed = [r for r in long_rows if r.label == long_audio.WINDOWED and r.status == 200]
+    if len(windowed) >= 2:
+        short, long = windowed[0], windowed[-1]
+        growth = long.growth_mib / max(short.growth_mib, 1.0)
+        leftover = max(r.leftover_mib for r in windowed)
+        lines += [
+            f"| peak memory flat with duration: growth for {long.audio_hours:g} h vs {short.audio_hours:g} h "
+            f"(issue 12) | {growth:.2f}x ({long.growth_mib:.0f} vs {short.growth_mib:.0f} MiB) | {_verdict(growth <= 1.2)} |",
+            f"| memory back near the baseline after a long request (< 128 MiB left) | "
+            f"{leftover:+.0f} MiB | {_verdict(leftover < 128)} |",
+        ]
     return "\n".join(lines)
 
 
@@ -144,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     cost_runs = 1 if args.quick else 5
     directory_of_corpus = corpus.prepare(corpus.DEFAULT_DIR, args.quick)
     heldout = corpus.heldout_files(directory_of_corpus)
+    hours, whole_hours, refused_hours = (
+        ([0.005, 0.01], [], 5.0) if args.quick else ([1.0, 4.0], [1.0], 10.0)
+    )
     with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
         workdir = Path(directory)
         print("engines ...", file=sys.stderr, flush=True)
@@ -183,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.quick
             else image_bench.measure(3)
         )
+        print("long audio ...", file=sys.stderr, flush=True)
+        long_rows = long_audio.measure(
+            hours, whole_hours, refused_hours, workdir / "long", untrimmed=not args.quick
+        )
     sections = [
         "# Benchmarks",
         "",
@@ -201,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Goals",
         "",
-        goals(engine_result, language_result, serving_result, client_result, scaling_result),
+        goals(
+            engine_result, language_result, serving_result, client_result, scaling_result, long_rows
+        ),
         "",
         "## 1. Engines on the held-out split: speed, accuracy, boundary loss (CPU)",
         "",
@@ -243,21 +265,29 @@ def main(argv: list[str] | None = None) -> int:
         "",
         client.report(client_result),
         "",
-        "## 6. CLI start-up",
+        "## 6. Long audio: server memory",
+        "",
+        f"`python -m bench.long_audio --hours {' '.join(f'{h:g}' for h in hours)} "
+        f"--whole-hours {' '.join(f'{h:g}' for h in whole_hours)} --refused-hours {refused_hours:g}"
+        f"{' --no-untrimmed' if args.quick else ''}`. " + long_audio.DESCRIPTION,
+        "",
+        long_audio.report(long_rows),
+        "",
+        "## 7. CLI start-up",
         "",
         f"`python -m bench.startup --runs {startup_result['runs']}`: fresh processes, alternating with the "
         "baseline; `wasync --version` and `--help` import no boto3/botocore.",
         "",
         startup.report(startup_result),
         "",
-        "## 7. Scale to zero",
+        "## 8. Scale to zero",
         "",
         f"`python -m bench.scaling --jobs {jobs} --cycles {cycles} --time-scale 60`: the local stack's "
         "scaler acting on what `wasync autoscale --min 0 --max 3` configures (docs/local-stack.md).",
         "",
         scaling.report(scaling_result),
         "",
-        "## 8. The serving image: size and cold start",
+        "## 9. The serving image: size and cold start",
         "",
         "`python -m bench.image --runs 3` (podman; the slim image built by `wasync build --no-push` on the "
         "Debian bookworm base that `scripts/image-base.sh` makes, since no registry is reachable here). "
@@ -265,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         image_bench.report(image_result),
         "",
-        "## 9. GPU",
+        "## 10. GPU",
         "",
         "`CORPUS=bench/.corpus RUNS=3 bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine and "
         "language benchmarks on CUDA on the held-out split (float16 and int8_float16, sequential and batched, "

@@ -128,7 +128,7 @@ def serving(built: BuiltImage, tiny_en_dir: Path) -> Iterator[Running]:
         "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080",
         "-v", f"{tiny_en_dir}:/opt/ml/model:ro",
         # a grace no loaded machine outlasts: the SIGTERM test is about order, not speed
-        "-e", "WASYNC_SHUTDOWN_GRACE=600", built.tag, "serve",
+        "-e", "WASYNC_DRAIN_SECONDS=600", built.tag, "serve",
     )  # fmt: skip
     running = Running(name, f"http://127.0.0.1:{port}")
     try:

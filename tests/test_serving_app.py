@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -10,7 +11,14 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.helpers.engines import BrokenEngine, SlowEngine, failing_loader, slow_loader
+from tests.helpers.engines import (
+    BrokenEngine,
+    HeldEngine,
+    SlowEngine,
+    failing_loader,
+    slow_loader,
+)
+from whisper_async import requestlog
 from whisper_async.serving.app import ServerSettings, create_app
 
 
@@ -44,7 +52,7 @@ def test_ping_is_503_while_loading_then_200(faster_tiny_en, tmp_path: Path) -> N
         assert first.json() == {"status": "starting"}
         assert client.post("/invocations", content=b"x").status_code == 503
         wait_ready(client)
-        assert client.get("/ping").json() == {"status": "ready"}
+        assert client.get("/ping").json() == {"status": "ready", "in_flight": 0}
 
 
 def test_ping_is_500_with_the_reason_after_a_failed_load(
@@ -271,3 +279,96 @@ def test_ping_answers_promptly_while_transcriptions_queue_behind_the_bound(
     assert results == [200, 200, 200]
     assert slow.most_at_once == 1
     assert max(ping_times) < 2.0
+
+
+def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
+    parsed = [
+        requestlog.parse_line(record.getMessage())
+        for record in caplog.records
+        if record.name == "wasync.requests"
+    ]
+    return [line for line in parsed if line is not None]
+
+
+def test_each_request_leaves_one_json_line_with_its_figures(
+    client: TestClient, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="wasync.requests")
+    audio = (data_dir / "en_short.wav").read_bytes()
+    ok = client.post(
+        "/invocations",
+        content=audio,
+        headers={
+            "X-Amzn-SageMaker-Inference-Id": "4f1c-inference",
+            "X-Amzn-SageMaker-Custom-Attributes": "beam_size=2;initial_prompt=Secret%20name",
+        },
+    )
+    bad = client.post("/invocations", content=(data_dir / "corrupt.mp3").read_bytes())
+    assert client.get("/ping").status_code == 200  # not logged
+    assert (ok.status_code, bad.status_code) == (200, 415)
+    first, second = request_lines(caplog)
+    assert first["InferenceId"] == "4f1c-inference"
+    assert (first["Status"], first["Outcome"]) == (200, "ok")
+    assert first["ContentLength"] == len(audio) == first["BodyBytes"]
+    assert first["AudioSeconds"] == pytest.approx(3.44, abs=0.01)
+    assert first["ProcessingSeconds"] > 0
+    assert first["RealTimeFactor"] == pytest.approx(
+        first["ProcessingSeconds"] / first["AudioSeconds"], rel=0.01
+    )
+    assert (first["Engine"], first["Model"], first["Language"]) == ("faster", "tiny.en", "en")
+    assert first["Options"]["beam_size"] == 2
+    assert first["Options"]["initial_prompt_chars"] == len("Secret name")
+    assert "Secret" not in json.dumps(first)  # the user's prompt text stays out of the log
+    assert (second["Status"], second["Outcome"]) == (415, "undecodable_audio")
+    assert "cannot decode" in second["Message"]
+    metrics = [
+        {d.name for d in requestlog.metric_data(record.getMessage())}
+        for record in caplog.records
+        if record.name == "wasync.requests"
+    ]
+    assert metrics == [{"AudioSeconds", "ProcessingSeconds", "RealTimeFactor"}, {"Failures"}]
+
+
+def test_drain_deadline_answers_a_transcription_in_progress_with_a_reason(
+    faster_tiny_en, tmp_path: Path, data_dir: Path
+) -> None:
+    """SIGTERM's drain period ends while the engine works: 503 with why, not a bare 500."""
+    held = HeldEngine(faster_tiny_en)
+    settings = ServerSettings(model_dir=tmp_path, max_concurrency=1, drain_seconds=0.2)
+    app = create_app(settings, lambda: held)
+    responses = []
+    with TestClient(app) as client:
+        wait_ready(client)
+        worker = threading.Thread(
+            target=lambda: responses.append(
+                client.post("/invocations", content=(data_dir / "en_short.wav").read_bytes())
+            )
+        )
+        worker.start()
+        try:
+            assert held.entered.wait(300), "the transcription never started"
+            app.state.serving.drain.start()  # what SIGTERM does (main.py)
+            worker.join(300)
+        finally:
+            held.release.set()  # the abandoned thread may finish now
+    assert responses[0].status_code == 503
+    assert responses[0].json()["error"] == "shutting_down"
+    assert "WASYNC_DRAIN_SECONDS" in responses[0].json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code", "words"),
+    [
+        ("GET", "/invocations", 405, "method_not_allowed", "GET is not allowed"),
+        ("POST", "/predict", 404, "not_found", "POST /invocations"),
+        ("DELETE", "/ping", 405, "method_not_allowed", "GET"),
+    ],
+)
+def test_wrong_paths_and_methods_get_json_errors(
+    client: TestClient, method: str, path: str, status: int, code: str, words: str
+) -> None:
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == code
+    assert words in response.json()["message"]

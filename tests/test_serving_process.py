@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 
 from bench.metrics import peak_rss_mib
-from tests.helpers.processes import serve_process, wait_for_status
+from tests.helpers import rawhttp
+from tests.helpers.processes import serve_process, wait_for_status, wait_until
+from whisper_async import requestlog
 
 
 def wait_refused(url: str) -> bool:
@@ -33,16 +35,44 @@ def test_train_exits_non_zero_with_a_message() -> None:
     assert "inference only" in result.stderr
 
 
-def test_serves_ping_then_transcribes(tiny_en_dir: Path, data_dir: Path) -> None:
-    with serve_process(tiny_en_dir) as (_, url):
-        wait_for_status(f"{url}/ping", 200)
+def test_a_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "whisper_async.serving.main", "serve", "--port", "1"],
+        env={**os.environ, "WASYNC_MODEL_DIR": str(tmp_path), "WASYNC_MAX_AUDIO_SECONDS": "4h"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "WASYNC_MAX_AUDIO_SECONDS='4h' is not a number" in result.stderr
+
+
+def test_serves_ping_then_transcribes_and_logs_one_line_per_request(
+    tiny_en_dir: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "server.log"
+    with serve_process(tiny_en_dir, {"WASYNC_ENDPOINT_NAME": "whisper"}, log_path=log) as (
+        _,
+        url,
+    ):
+        wait_for_status(f"{url}/ping", 200, timeout=600)
         response = httpx.post(
-            f"{url}/invocations", content=(data_dir / "en_short.wav").read_bytes(), timeout=60
+            f"{url}/invocations",
+            content=(data_dir / "en_short.wav").read_bytes(),
+            headers={"X-Amzn-SageMaker-Inference-Id": "id-1"},
+            timeout=600,
         )
         assert response.status_code == 200
         assert int(response.headers["content-length"]) == len(response.content)
         assert "transfer-encoding" not in response.headers
         assert "lazy dog" in response.json()["text"].lower()
+    lines = log.read_text().splitlines()
+    records = [r for r in map(requestlog.parse_line, lines) if r is not None]
+    assert [(r["InferenceId"], r["Status"], r["Endpoint"]) for r in records] == [
+        ("id-1", 200, "whisper")
+    ]
+    # the request line is bare JSON (EMF), and faster-whisper's own chatter is gone
+    assert any(line.startswith('{"_aws":') for line in lines)
+    assert not any("Processing audio" in line for line in lines)
 
 
 def test_failed_load_makes_ping_500_and_logs_the_reason(tmp_path: Path) -> None:
@@ -77,22 +107,62 @@ def test_300_mb_body_streams_to_disk_without_buffering(tiny_en_dir: Path, tmp_pa
     assert list(spool.iterdir()) == []
 
 
-def test_sigterm_lets_in_flight_work_finish_then_exits(tiny_en_dir: Path, data_dir: Path) -> None:
+def ping_in_flight(url: str) -> int:
+    answer: int = httpx.get(f"{url}/ping", timeout=30).json()["in_flight"]
+    return answer
+
+
+def test_sigterm_lets_a_request_in_flight_finish_then_exits(
+    tiny_en_dir: Path, data_dir: Path
+) -> None:
+    """SIGTERM arrives while the body is still uploading (so the request is surely in flight,
+    however fast the machine); the server stops accepting, finishes the job, answers 200."""
     audio = (data_dir / "en_30s.wav").read_bytes()
-    with serve_process(tiny_en_dir) as (process, url):
-        wait_for_status(f"{url}/ping", 200)
+    resume = threading.Event()
+
+    def body():  # type: ignore[no-untyped-def]
+        yield audio[: len(audio) // 2]
+        resume.wait(600)
+        yield audio[len(audio) // 2 :]
+
+    # A drain period far beyond any machine's time for a 30 s clip: this test is about finishing.
+    env = {"WASYNC_DRAIN_SECONDS": "900", "WASYNC_BODY_IDLE_SECONDS": "900"}
+    with serve_process(tiny_en_dir, env) as (process, url):
+        wait_for_status(f"{url}/ping", 200, timeout=600)
         responses: list[httpx.Response] = []
         worker = threading.Thread(
             target=lambda: responses.append(
-                httpx.post(f"{url}/invocations", content=audio, timeout=60)
+                httpx.post(f"{url}/invocations", content=body(), timeout=900)
             )
         )
         worker.start()
-        time.sleep(0.5)
-        process.send_signal(signal.SIGTERM)
+        try:
+            wait_until(lambda: ping_in_flight(url) == 1, "the request reaching the server")
+            process.send_signal(signal.SIGTERM)
+            wait_until(lambda: wait_refused(url), "the server refusing new connections")
+        finally:
+            resume.set()
         worker.join()
         # uvicorn re-raises SIGTERM once drained, so the exit status says why it stopped.
-        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
-        assert wait_refused(url)
+        assert process.wait(timeout=600) in (0, -signal.SIGTERM)
     assert responses[0].status_code == 200
     assert "recognition has come a long way" in responses[0].json()["text"].lower()
+
+
+def test_sigterm_fails_a_request_that_outlasts_the_drain_period_with_a_reason(
+    tiny_en_dir: Path,
+) -> None:
+    """A body that never completes cannot finish before SIGKILL: when the drain period ends
+    the server answers 503 `shutting_down` with the reason, then exits."""
+    env = {"WASYNC_DRAIN_SECONDS": "1", "WASYNC_BODY_IDLE_SECONDS": "900"}
+    with serve_process(tiny_en_dir, env) as (process, url):
+        wait_for_status(f"{url}/ping", 200, timeout=600)
+        with rawhttp.connect(url, timeout=600) as sock:
+            sock.sendall(rawhttp.post_head("/invocations", 100_000) + b"\0" * 1000)
+            wait_until(lambda: ping_in_flight(url) == 1, "the request reaching the server")
+            process.send_signal(signal.SIGTERM)
+            response = rawhttp.read_response(sock)
+        assert process.wait(timeout=600) in (0, -signal.SIGTERM)
+    assert response.status == 503
+    assert response.json()["error"] == "shutting_down"
+    assert "WASYNC_DRAIN_SECONDS" in response.json()["message"]

@@ -35,6 +35,26 @@ class SlowEngine:
                 self.running -= 1
 
 
+class HeldEngine:
+    """The real engine, held at the start of each transcription until the test releases it."""
+
+    def __init__(self, inner: Engine) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.model_name = inner.model_name
+        self.multilingual = inner.multilingual
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
+        self.entered.set()
+        self.release.wait()
+        return self.inner.transcribe(audio, options)
+
+    def detect_language(self, audio: Any) -> tuple[str, float]:
+        return self.inner.detect_language(audio)
+
+
 class BrokenEngine:
     """Loads, then fails every transcription the way a CUDA out-of-memory would."""
 

@@ -7,14 +7,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
 
 from whisper_async.local.runtime import free_port, process_argv
 
-__all__ = ["free_port", "serve_process", "stop", "wait_for_status"]
+__all__ = ["free_port", "serve_process", "stop", "wait_for_status", "wait_until"]
 
 
 def stop(process: subprocess.Popen[bytes], grace: float = 30) -> None:
@@ -41,6 +41,15 @@ def wait_for_status(url: str, status: int, timeout: float = 60.0) -> float:
             last = exc
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer {status} within {timeout}s (last: {last})")
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 600) -> None:
+    """Poll until `condition` holds: a state, however slow the machine."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout:.0f}s")
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import logging
@@ -17,22 +18,29 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import formats
-from ..attributes import OptionError, TranscribeOptions, defaults_from_env, parse_attributes
-from .audio import SAMPLE_RATE, decode_audio
+from ..attributes import TranscribeOptions, defaults_from_env, parse_attributes
+from .body import receive_to_file
+from .drain import Drain
 from .engines import Engine
 from .errors import (
+    CLOSES_CONNECTION,
+    CODE_BY_STATUS,
     STATUS_BY_ERROR,
-    BodyTooLargeError,
-    EmptyBodyError,
-    EngineError,
     NotReadyError,
+    ShuttingDownError,
     status_for,
 )
+from .memory import available_bytes
+from .request_log import RequestLog, details_of
+from .transcription import transcribe_file
+from .windows import WindowPlan, default_window_seconds
 
 log = logging.getLogger("wasync.serve")
 
@@ -46,6 +54,19 @@ class Health(enum.Enum):
     FAILED = "failed"
 
 
+def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r} must be above 0")
+    return value
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     model_dir: Path = Path("/opt/ml/model")
@@ -53,16 +74,41 @@ class ServerSettings:
     max_body_bytes: int = ONE_GIB
     tmp_dir: Path | None = None
     defaults: TranscribeOptions = field(default_factory=TranscribeOptions)
+    windows: WindowPlan = field(default_factory=WindowPlan)
+    body_idle_seconds: float = 60.0  # longest wait for the next piece of the body
+    body_timeout_seconds: float = 900.0  # longest time to receive a whole body
+    drain_seconds: float = 25.0  # after SIGTERM; SageMaker sends SIGKILL 30 s after it
+    endpoint_name: str = "unknown"  # the request log's Endpoint dimension
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServerSettings:
-        concurrency = environ.get("WASYNC_MAX_CONCURRENCY")
+        """Settings from WASYNC_* variables; ValueError names a variable that is not valid."""
+        concurrency = int(_number(environ, "WASYNC_MAX_CONCURRENCY", 0)) or None
+        defaults = cls()
         return cls(
             model_dir=Path(environ.get("WASYNC_MODEL_DIR", "/opt/ml/model")),
-            max_concurrency=int(concurrency) if concurrency else None,
-            max_body_bytes=int(environ.get("WASYNC_MAX_BODY_BYTES", ONE_GIB)),
+            max_concurrency=concurrency,
+            max_body_bytes=int(_number(environ, "WASYNC_MAX_BODY_BYTES", ONE_GIB)),
             tmp_dir=Path(environ["WASYNC_TMP_DIR"]) if environ.get("WASYNC_TMP_DIR") else None,
             defaults=defaults_from_env(environ),
+            windows=WindowPlan(
+                window_seconds=_number(
+                    environ,
+                    "WASYNC_WINDOW_SECONDS",
+                    default_window_seconds(available_bytes(), concurrency or 1),
+                ),
+                max_seconds=_number(
+                    environ, "WASYNC_MAX_AUDIO_SECONDS", defaults.windows.max_seconds
+                ),
+            ),
+            body_idle_seconds=_number(
+                environ, "WASYNC_BODY_IDLE_SECONDS", defaults.body_idle_seconds
+            ),
+            body_timeout_seconds=_number(
+                environ, "WASYNC_BODY_TIMEOUT_SECONDS", defaults.body_timeout_seconds
+            ),
+            drain_seconds=_number(environ, "WASYNC_DRAIN_SECONDS", defaults.drain_seconds),
+            endpoint_name=environ.get("WASYNC_ENDPOINT_NAME") or defaults.endpoint_name,
         )
 
 
@@ -75,6 +121,8 @@ class ServingState:
         self.engine: Engine | None = None
         self.failure: str | None = None
         self.concurrency = settings.max_concurrency or 1
+        self.in_flight = 0  # requests being received, queued or transcribed
+        self.drain = Drain(settings.drain_seconds)
         self._limiter: anyio.CapacityLimiter | None = None
 
     def load(self, loader: Callable[[], Engine]) -> None:
@@ -93,11 +141,14 @@ class ServingState:
         self.engine = engine
         self.health = Health.READY
         log.info(
-            "model %s loaded with the %s engine in %.2fs; concurrency %d",
+            "model %s loaded with the %s engine in %.2fs; concurrency %d; audio up to %.0f s "
+            "in windows of %.0f s",
             engine.model_name,
             engine.name,
             time.perf_counter() - started,
             self.concurrency,
+            self.settings.windows.max_seconds,
+            self.settings.windows.window_seconds,
         )
 
     @property
@@ -116,7 +167,7 @@ def _state(request: Request) -> ServingState:
 async def ping(request: Request) -> Response:
     state = _state(request)
     if state.health is Health.READY:
-        return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "ready", "in_flight": state.in_flight})
     if state.health is Health.FAILED:
         return JSONResponse({"status": "failed", "error": state.failure}, status_code=500)
     return JSONResponse({"status": "starting"}, status_code=503)
@@ -131,77 +182,102 @@ def request_options(request: Request, defaults: TranscribeOptions) -> Transcribe
     return defaults.with_values(values)
 
 
-async def _receive_to_file(request: Request, path: Path, limit: int) -> int:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(f"the body is {int(declared)} bytes; the limit is {limit}")
-    size = 0
-    with path.open("wb") as handle:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLargeError(f"the body exceeds the limit of {limit} bytes")
-            handle.write(chunk)
-    if size == 0:
-        raise EmptyBodyError("the request body is empty; send the audio file as the body")
-    return size
-
-
-def transcribe_file(engine: Engine, path: Path, options: TranscribeOptions) -> dict[str, Any]:
-    started = time.perf_counter()
-    audio = decode_audio(path)
-    try:
-        transcription = engine.transcribe(audio, options)
-    except OptionError:
-        raise
-    except Exception as exc:
-        log.exception("engine failed")
-        raise EngineError(f"the {engine.name} engine failed: {type(exc).__name__}: {exc}") from exc
-    elapsed = time.perf_counter() - started
-    audio_seconds = len(audio) / SAMPLE_RATE
-    return {
-        "text": transcription.text,
-        "language": transcription.language,
-        "language_probability": round(transcription.language_probability, 4),
-        "duration": round(audio_seconds, 3),
-        "segments": transcription.segments,
-        "engine": engine.name,
-        "model": engine.model_name,
-        "task": options.task,
-        "batch_size": transcription.batch_size,
-        "timings": {
-            "audio_seconds": round(audio_seconds, 3),
-            "processing_seconds": round(elapsed, 3),
-            "real_time_factor": round(elapsed / audio_seconds, 4) if audio_seconds else None,
-        },
-    }
-
-
 async def invocations(request: Request) -> Response:
     state = _state(request)
+    details = details_of(request)
     if state.health is not Health.READY or state.engine is None:
         reason = state.failure or "the model is still loading"
         raise NotReadyError(f"the model is not ready: {reason}; retry when /ping returns 200")
+    engine = state.engine
+    details.engine, details.model = engine.name, engine.model_name
     options = request_options(request, state.settings.defaults)
-    fd, name = tempfile.mkstemp(prefix="wasync-", suffix=".audio", dir=state.settings.tmp_dir)
-    os.close(fd)
-    path = Path(name)
+    details.set_options(options)
+    state.in_flight += 1
     try:
-        await _receive_to_file(request, path, state.settings.max_body_bytes)
-        result = await anyio.to_thread.run_sync(
-            transcribe_file, state.engine, path, options, limiter=state.limiter
-        )
+        with state.drain.bounded() as scope:
+            result = await _receive_and_transcribe(request, state, engine, options)
     finally:
-        path.unlink(missing_ok=True)
+        state.in_flight -= 1
+    if scope.cancelled_caught:
+        raise ShuttingDownError(
+            "the server is shutting down (SIGTERM: the instance is being stopped, e.g. by "
+            f"scale-in) and this request did not finish within the {state.drain.seconds:g} s "
+            "drain period (WASYNC_DRAIN_SECONDS); nothing was transcribed: submit it again"
+        )
+    timings = result["timings"]
+    details.audio_seconds = timings["audio_seconds"]
+    details.processing_seconds = timings["processing_seconds"]
+    details.language = result["language"]
     body = formats.render(result, options.format).encode("utf-8")
     return Response(body, media_type=formats.CONTENT_TYPES[options.format])
 
 
+async def _receive_and_transcribe(
+    request: Request, state: ServingState, engine: Engine, options: TranscribeOptions
+) -> dict[str, Any]:
+    fd, name = tempfile.mkstemp(prefix="wasync-", suffix=".audio", dir=state.settings.tmp_dir)
+    os.close(fd)
+    path = Path(name)
+    try:
+        await receive_to_file(request, path, state.settings)
+        # A request cut off by the drain deadline leaves its thread to finish on its own: the
+        # process exits right after, and the answer must not wait for it.
+        result: dict[str, Any] = await anyio.to_thread.run_sync(
+            transcribe_file,
+            engine,
+            path,
+            options,
+            state.settings.windows,
+            limiter=state.limiter,
+            abandon_on_cancel=True,
+        )
+        return result
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> Response:
+    details = details_of(request)
+    details.error, details.message = code, message
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
 async def handle_error(request: Request, exc: Exception) -> Response:
     status, code = status_for(exc)
-    if status >= 500:
-        log.error("%s %s -> %d %s", request.method, request.url.path, status, exc)
-    return JSONResponse({"error": code, "message": str(exc)}, status_code=status)
+    if isinstance(exc, ClientDisconnect):
+        received = details_of(request).body_bytes or 0
+        log.info("client disconnected during the upload after %d bytes", received)
+        message = f"the client disconnected after sending {received} bytes of the body"
+    else:
+        message = str(exc)  # the request log line carries it; engine failures log their own
+    response = error_response(request, status, code, message)
+    if isinstance(exc, CLOSES_CONNECTION):
+        response.headers["connection"] = "close"
+    return response
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    """The router's own errors (unknown path, wrong method) in the same JSON shape."""
+    assert isinstance(exc, HTTPException)  # registered for HTTPException only
+    status = exc.status_code
+    allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
+    if status == 404:
+        message = f"no such path {request.url.path!r}; this server answers GET /ping and POST /invocations"
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+    else:
+        message = exc.detail
+    response = error_response(request, status, CODE_BY_STATUS.get(status, "http_error"), message)
+    if allowed:
+        response.headers["allow"] = allowed
+    return response
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    """A bug: JSON like every other answer (uvicorn still logs the traceback)."""
+    return error_response(
+        request, 500, "internal_error", f"unexpected server error: {type(exc).__name__}"
+    )
 
 
 def create_app(settings: ServerSettings, engine_loader: Callable[[], Engine]) -> Starlette:
@@ -210,17 +286,23 @@ def create_app(settings: ServerSettings, engine_loader: Callable[[], Engine]) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.serving = state
+        state.drain.bind(asyncio.get_running_loop())
         threading.Thread(
             target=state.load, args=(engine_loader,), name="model-loader", daemon=True
         ).start()
         yield
 
-    return Starlette(
+    handlers: dict[Any, Any] = {error_type: handle_error for error_type, _, _ in STATUS_BY_ERROR}
+    handlers[HTTPException] = handle_http_error
+    handlers[Exception] = handle_unexpected
+    app = Starlette(
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
         ],
+        middleware=[Middleware(RequestLog, endpoint=settings.endpoint_name)],
         lifespan=lifespan,
-        exception_handlers={error_type: handle_error for error_type, _, _ in STATUS_BY_ERROR},
+        exception_handlers=handlers,
     )
+    app.state.serving = state  # here, not in the lifespan: main.py hands SIGTERM to its drain
+    return app

@@ -1,7 +1,10 @@
-"""Decode any audio or video file once, with PyAV, to 16 kHz mono float32 samples."""
+"""Read any audio or video file with PyAV: its length from the container's packets, and its
+samples as a stream of 16 kHz mono float32 chunks, so no caller needs the whole file in memory."""
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,31 +15,99 @@ class AudioDecodeError(ValueError):
     """The body is not audio we can decode."""
 
 
-def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> Any:
+def _open(path: Path) -> Any:
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise _decode_error(exc) from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise AudioDecodeError(f"cannot decode the audio: {exc}") from exc
+
+
+def _decode_error(exc: Any) -> AudioDecodeError:
+    # strerror leaves out the server's temporary file name
+    return AudioDecodeError(f"cannot decode the audio: {exc.strerror or exc}")
+
+
+def _audio_stream(container: Any) -> Any:
+    streams = [s for s in container.streams if s.type == "audio"]
+    if not streams:
+        raise AudioDecodeError(
+            "the file has no audio stream (a video without sound, or not a media file)"
+        )
+    return streams[0]
+
+
+def packet_seconds(path: Path, stop_after: float) -> float | None:
+    """The audio stream's length from its packets' durations, without decoding anything.
+
+    Counting stops once it passes `stop_after` seconds, so a huge file costs no more than the
+    limit it is checked against; the length returned then is the container's own figure if it
+    is larger (for the error message). None when the packets carry no durations (the length is
+    then known only by decoding).
+    """
+    import av
+
+    container = _open(path)
+    try:
+        stream = _audio_stream(container)
+        if stream.time_base is None:
+            return None
+        ticks = 0
+        limit = stop_after / float(stream.time_base)
+        for packet in container.demux(stream):
+            ticks += packet.duration or 0
+            if ticks > limit:
+                declared = (container.duration or 0) / av.time_base
+                return max(float(ticks * stream.time_base), declared)
+        return float(ticks * stream.time_base) if ticks else None
+    except av.error.FFmpegError as exc:
+        raise _decode_error(exc) from exc
+    finally:
+        container.close()
+
+
+def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
+    """The first audio stream as 16 kHz mono float32 numpy chunks, in order, as they decode.
+
+    Samples pass through signed 16-bit, as ffmpeg's `-f s16le` does for whisper.load_audio and
+    faster-whisper's decode_audio, so transcripts match theirs.
+    """
     import av
     import numpy as np
 
-    chunks = []
+    container = _open(path)
+    produced = 0
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            streams = [s for s in container.streams if s.type == "audio"]
-            if not streams:
-                raise AudioDecodeError("the file has no audio stream")
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
-            for frame in container.decode(streams[0]):
-                for resampled in resampler.resample(frame):  # type: ignore[arg-type]  # audio stream: AudioFrames only
-                    chunks.append(resampled.to_ndarray().reshape(-1))
-            for resampled in resampler.resample(None):
-                chunks.append(resampled.to_ndarray().reshape(-1))
+        stream = _audio_stream(container)
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+        for frame in container.decode(stream):
+            for resampled in resampler.resample(frame):
+                chunk = resampled.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+                produced += len(chunk)
+                yield chunk
+        for resampled in resampler.resample(None):
+            chunk = resampled.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+            produced += len(chunk)
+            yield chunk
     except AudioDecodeError:
         raise
     except av.error.FFmpegError as exc:
-        # strerror leaves out the server's temporary file name
-        raise AudioDecodeError(f"cannot decode the audio: {exc.strerror or exc}") from exc
+        raise _decode_error(exc) from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise AudioDecodeError(f"cannot decode the audio: {exc}") from exc
-    if not chunks:
+    finally:
+        container.close()
+        # PyAV's resampler graph is freed only by a collection (faster-whisper issue 390)
+        gc.collect()
+    if not produced:
         raise AudioDecodeError("the file decodes to no audio samples")
-    samples = np.concatenate(chunks).astype(np.float32)
-    samples /= 32768.0
-    return samples
+
+
+def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> Any:
+    """The whole file in memory: for short clips (tests, benchmarks); the server uses windows."""
+    import numpy as np
+
+    return np.concatenate(list(stream_samples(path, sample_rate)))

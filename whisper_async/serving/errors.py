@@ -2,40 +2,73 @@
 
 from __future__ import annotations
 
+from starlette.requests import ClientDisconnect
+
 from ..attributes import OptionError, UnsupportedLanguageError
 from .audio import AudioDecodeError
+from .windows import AudioTooLongError
 
 
 class ServingError(Exception):
-    code = "serving_error"
+    pass
 
 
 class EmptyBodyError(ServingError):
-    code = "empty_body"
+    pass
 
 
 class BodyTooLargeError(ServingError):
-    code = "body_too_large"
+    pass
+
+
+class BodyTimeoutError(ServingError):
+    pass
 
 
 class NotReadyError(ServingError):
-    code = "model_not_ready"
+    pass
 
 
 class EngineError(ServingError):
-    code = "engine_error"
+    pass
 
+
+class ShuttingDownError(ServingError):
+    """SIGTERM's drain period ended before this request finished."""
+
+
+# The client went away (499 is nginx's "client closed request"; nobody receives it, but the
+# request log records it).
+CLIENT_CLOSED_REQUEST = 499
 
 # Checked in order: the first matching class decides (subclasses before their bases).
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (EmptyBodyError, 400, "empty_body"),
+    (BodyTimeoutError, 408, "body_timeout"),
     (BodyTooLargeError, 413, "body_too_large"),
+    (AudioTooLongError, 413, "audio_too_long"),
     (AudioDecodeError, 415, "undecodable_audio"),
     (UnsupportedLanguageError, 409, "unsupported_language"),
     (OptionError, 422, "invalid_option"),
+    (ClientDisconnect, CLIENT_CLOSED_REQUEST, "client_disconnected"),
     (NotReadyError, 503, "model_not_ready"),
+    (ShuttingDownError, 503, "shutting_down"),
     (EngineError, 500, "engine_error"),
 )
+
+# Errors raised before the body was read to its end: the answer closes the connection, so the
+# server does not go on reading (and discarding) what the client still sends.
+CLOSES_CONNECTION = (BodyTimeoutError, BodyTooLargeError, ClientDisconnect)
+
+# Errors the router raises itself, as HTTP status codes, with their codes for the JSON body.
+CODE_BY_STATUS = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "body_timeout",
+    413: "body_too_large",
+    500: "internal_error",
+}
 
 
 def status_for(error: Exception) -> tuple[int, str]:

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,12 +19,6 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, default=int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
     )
     serve.add_argument("--model-dir", default=None, help="overrides WASYNC_MODEL_DIR")
-    serve.add_argument(
-        "--shutdown-grace",
-        type=float,
-        default=os.environ.get("WASYNC_SHUTDOWN_GRACE", "25"),  # argparse applies `type`
-        help="seconds in-flight requests get to finish after SIGTERM (WASYNC_SHUTDOWN_GRACE)",
-    )
     sub.add_parser("train", help="not supported: this image only serves")
     return parser
 
@@ -37,18 +32,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(
-        level=os.environ.get("WASYNC_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
+    configure_logging(os.environ.get("WASYNC_LOG_LEVEL", "INFO").upper())
     import uvicorn
 
     from .app import ServerSettings, create_app
+    from .protocol import JsonErrorH11Protocol
 
     if args.model_dir:
         os.environ["WASYNC_MODEL_DIR"] = args.model_dir
-    settings = ServerSettings.from_env()
+    try:
+        settings = ServerSettings.from_env()
+    except ValueError as exc:
+        print(f"wasync-serve: {exc}", file=sys.stderr)
+        return 2
 
     def load() -> object:
         from .engines import load_engine
@@ -56,17 +52,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         return load_engine(settings.model_dir)
 
     app = create_app(settings, load)  # type: ignore[arg-type]
+    drain = app.state.serving.drain
+
+    class Server(uvicorn.Server):
+        """uvicorn's server; SIGTERM also starts the app's drain period (see drain.py)."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            drain.start()
+            super().handle_exit(sig, frame)
+
     config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
-        timeout_graceful_shutdown=args.shutdown_grace,  # SIGTERM: finish in-flight work, then exit
+        http=JsonErrorH11Protocol,
+        ws="none",  # no WebSocket upgrades: such a request is an ordinary (refused) one
+        # The app answers every request by the end of its drain period; uvicorn's own limit,
+        # which would cancel requests with a plain 500, only backs it up.
+        timeout_graceful_shutdown=int(settings.drain_seconds) + 3,
         timeout_keep_alive=75,  # longer than SageMaker's 60 s idle connection reuse
         log_config=None,
         access_log=os.environ.get("WASYNC_ACCESS_LOG", "0") == "1",
     )
-    uvicorn.Server(config).run()
+    Server(config).run()
     return 0
+
+
+def configure_logging(level: str) -> None:
+    """Plain lines on stdout; the request log's JSON lines bare, so CloudWatch reads them as
+    EMF; the engines' per-file chatter (faster-whisper's "Processing audio with duration ...")
+    only at DEBUG, since the request line says the same and more."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    requests = logging.getLogger("wasync.requests")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    requests.addHandler(handler)
+    requests.setLevel(logging.INFO)
+    requests.propagate = False
+    if level != "DEBUG":
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,311 @@
+"""Issue 12's adversarial campaign against the serving container, kept as tests.
+
+One real `wasync-serve` process (uvicorn, the real app, tiny.en) takes every attack: bad
+bodies, bad custom attributes, broken HTTP. Each case checks the status code and that the JSON
+message names the problem; the last test checks that the server still transcribes, and that
+nothing along the way wrote a traceback to its log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import rawhttp
+from tests.helpers.audio import write_flac
+from tests.helpers.processes import serve_process, wait_for_status, wait_until
+from whisper_async import requestlog
+
+BODY_IDLE_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def server(tiny_en_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("adversarial") / "server.log"
+    env = {"WASYNC_BODY_IDLE_SECONDS": str(BODY_IDLE_SECONDS)}
+    with serve_process(tiny_en_dir, env, log_path=log) as (_, url):
+        wait_for_status(f"{url}/ping", 200, timeout=600)
+        yield Server(url, log)
+
+
+def post(
+    server: Server, content: bytes, headers: dict[str, str | bytes] | None = None
+) -> httpx.Response:
+    return httpx.post(f"{server.url}/invocations", content=content, headers=headers, timeout=600)
+
+
+def assert_error(
+    response: httpx.Response | rawhttp.RawResponse, status: int, code: str, *words: str
+) -> None:
+    """The status, the JSON shape docs/serving.md promises, and a message naming the problem."""
+    got = response.status_code if isinstance(response, httpx.Response) else response.status
+    body = response.json()
+    assert got == status, body
+    assert set(body) == {"error", "message"}
+    assert body["error"] == code
+    for word in words:
+        assert word in body["message"], body["message"]
+
+
+# ---- bad bodies ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ten_hours_of_silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_flac(tmp_path_factory.mktemp("silence") / "ten-hours.flac", 10 * 3600)
+
+
+@pytest.fixture(scope="module")
+def video_without_sound(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import av
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("video") / "silent-film.mp4"
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"  # type: ignore[union-attr]  # a video stream
+        for _ in range(10):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            for packet in stream.encode(frame):  # type: ignore[union-attr]
+                container.mux(packet)
+        for packet in stream.encode(None):  # type: ignore[union-attr]
+            container.mux(packet)
+    return path
+
+
+def test_empty_body(server: Server) -> None:
+    assert_error(post(server, b""), 400, "empty_body", "body is empty")
+
+
+def test_body_truncated_to_its_header(server: Server, data_dir: Path) -> None:
+    header_only = (data_dir / "en_short.wav").read_bytes()[:44]
+    assert_error(post(server, header_only), 415, "undecodable_audio", "no audio samples")
+
+
+def test_body_truncated_half_way_is_transcribed_as_far_as_it_goes(
+    server: Server, data_dir: Path
+) -> None:
+    whole = (data_dir / "en_short.wav").read_bytes()
+    response = post(server, whole[: len(whole) // 2])
+    assert response.status_code == 200
+    assert 1.5 < response.json()["duration"] < 1.9
+
+
+def test_corrupt_body(server: Server, data_dir: Path) -> None:
+    corrupt = (data_dir / "corrupt.mp3").read_bytes()
+    assert_error(post(server, corrupt), 415, "undecodable_audio", "cannot decode")
+
+
+def test_huge_declared_length_is_refused_before_reading(server: Server) -> None:
+    request = rawhttp.post_head("/invocations", 5 << 30) + b"x" * 100
+    response = rawhttp.exchange(server.url, request)
+    assert_error(response, 413, "body_too_large", "5368709120 bytes", "WASYNC_MAX_BODY_BYTES")
+    assert response.headers["connection"] == "close"
+
+
+def test_wrong_content_type_with_a_json_body(server: Server) -> None:
+    response = post(server, b'{"audio": "aGVsbG8="}', {"Content-Type": "application/json"})
+    assert_error(response, 415, "undecodable_audio", "cannot decode")
+
+
+def test_video_with_no_audio(server: Server, video_without_sound: Path) -> None:
+    response = post(server, video_without_sound.read_bytes(), {"Content-Type": "video/mp4"})
+    assert_error(response, 415, "undecodable_audio", "no audio stream")
+
+
+def test_ten_hours_of_silence_is_refused_by_its_length_without_decoding(
+    server: Server, ten_hours_of_silence: Path
+) -> None:
+    assert ten_hours_of_silence.stat().st_size < 1 << 20  # under a megabyte on the wire
+    response = post(server, ten_hours_of_silence.read_bytes())
+    assert_error(
+        response, 413, "audio_too_long", "10:00:00 long", "4:00:00", "WASYNC_MAX_AUDIO_SECONDS"
+    )
+
+
+def test_a_tenth_of_a_second_gets_times_within_it(server: Server, data_dir: Path) -> None:
+    import io
+    import wave
+
+    with wave.open(str(data_dir / "en_numbers.wav"), "rb") as source:
+        rate = source.getframerate()
+        source.setpos(int(1.5 * rate))
+        frames = source.readframes(rate // 10)
+        params = source.getparams()
+    clip = io.BytesIO()
+    with wave.open(clip, "wb") as out:
+        out.setparams(params)
+        out.writeframes(frames)
+    response = post(server, clip.getvalue())
+    assert response.status_code == 200
+    result = response.json()
+    assert result["duration"] == pytest.approx(0.1, abs=0.001)
+    for segment in result["segments"]:
+        assert 0 <= segment["start"] <= segment["end"] <= result["duration"]
+
+
+# ---- bad custom attributes ----------------------------------------------------------------
+
+ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+@pytest.mark.parametrize(
+    ("header", "code", "words"),
+    [
+        pytest.param(
+            "initial_prompt=" + "a" * 1100, "invalid_option", ["limit is 1024"], id="too-long"
+        ),
+        pytest.param(
+            "language=d\xe9".encode("latin-1"),
+            "invalid_option",
+            ["printable ASCII"],
+            id="non-ascii",
+        ),
+        pytest.param(
+            "colour=red", "invalid_option", ["unknown option 'colour'", "allowed"], id="unknown-key"
+        ),
+        pytest.param(
+            "beam_size=999", "invalid_option", ["beam_size=999", "out of range"], id="bad-value"
+        ),
+        pytest.param(
+            "word_timestamps=maybe", "invalid_option", ["not a boolean"], id="bad-boolean"
+        ),
+        pytest.param("language", "invalid_option", ["not key=value"], id="no-value"),
+        pytest.param(
+            "format=json%0d%0aSet-Cookie:%20a=1",
+            "invalid_option",
+            ["is invalid", "allowed"],
+            id="header-injection",
+        ),
+        pytest.param(
+            "language=en';DROP TABLE jobs;--",
+            "unsupported_language",
+            ["not a Whisper language code"],
+            id="sql-like",
+        ),
+        pytest.param(
+            "task=$(reboot)", "invalid_option", ["task='$(reboot)' is invalid"], id="shell-like"
+        ),
+        pytest.param(
+            "format=../../etc/passwd",
+            "invalid_option",
+            ["format='../../etc/passwd'"],
+            id="path-like",
+        ),
+    ],
+)
+def test_bad_custom_attributes(
+    server: Server, header: str | bytes, code: str, words: list[str]
+) -> None:
+    status = 409 if code == "unsupported_language" else 422
+    assert_error(post(server, b"x", {ATTRIBUTES: header}), status, code, *words)
+
+
+# ---- broken HTTP --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(b"HELLO\r\n\r\n", id="malformed-request-line"),
+        pytest.param(
+            b"POST /invocations HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n", id="header-without-colon"
+        ),
+        pytest.param(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n",
+            id="content-length-not-a-number",
+        ),
+        pytest.param(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            id="conflicting-lengths",
+        ),
+        pytest.param(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            id="unsupported-transfer-encoding",
+        ),
+    ],
+)
+def test_malformed_http_gets_a_json_400(server: Server, request_bytes: bytes) -> None:
+    response = rawhttp.exchange(server.url, request_bytes)
+    assert response.headers["content-type"] == "application/json"
+    assert_error(response, 400, "bad_request", "not valid HTTP/1.1")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code", "words"),
+    [
+        ("GET", "/invocations", 405, "method_not_allowed", ["GET is not allowed", "POST"]),
+        ("PUT", "/ping", 405, "method_not_allowed", ["PUT is not allowed"]),
+        ("POST", "/predict", 404, "not_found", ["/predict", "POST /invocations"]),
+        ("GET", "/../../etc/passwd", 404, "not_found", ["no such path"]),
+    ],
+)
+def test_wrong_method_or_path(
+    server: Server, method: str, path: str, status: int, code: str, words: list[str]
+) -> None:
+    response = rawhttp.exchange(
+        server.url, f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert_error(response, status, code, *words)
+
+
+def test_abandoned_uploads_leave_one_short_line_each_and_no_traceback(server: Server) -> None:
+    """Issue 12: 600 aborted uploads wrote 25,000 log lines of tracebacks."""
+    short_line = "client disconnected during the upload"
+
+    def counts() -> tuple[int, int]:
+        lines = server.log.read_text().splitlines()
+        records = [requestlog.parse_line(line) for line in lines]
+        abandoned = [r for r in records if r and r["Outcome"] == "client_disconnected"]
+        return sum(short_line in line for line in lines), len(abandoned)
+
+    before = counts()
+    lines_before = len(server.log.read_text().splitlines())
+    uploads = 20
+    for _ in range(uploads):
+        with rawhttp.connect(server.url) as sock:
+            sock.sendall(rawhttp.post_head("/invocations", 1 << 20) + b"\0" * 65536)
+    expected = (before[0] + uploads, before[1] + uploads)
+    wait_until(lambda: counts() == expected, "the server logging every abandoned upload")
+    new_lines = server.log.read_text().splitlines()[lines_before:]
+    # nothing but the short line and the request line (of these, or of the test before)
+    assert [
+        line for line in new_lines if short_line not in line and not requestlog.parse_line(line)
+    ] == []
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_body_that_stops_arriving_gets_a_408(server: Server) -> None:
+    with rawhttp.connect(server.url) as sock:
+        sock.sendall(rawhttp.post_head("/invocations", 100_000) + b"\0" * 1000)
+        response = rawhttp.read_response(sock)  # the server's idle timeout answers
+    assert_error(
+        response,
+        408,
+        "body_timeout",
+        "1000 bytes came in",
+        f"{BODY_IDLE_SECONDS} s",
+        "WASYNC_BODY_IDLE_SECONDS",
+    )
+    assert response.headers["connection"] == "close"
+
+
+# ---- and after all that -------------------------------------------------------------------
+
+
+def test_after_every_attack_the_server_still_transcribes(server: Server, data_dir: Path) -> None:
+    assert httpx.get(f"{server.url}/ping", timeout=60).status_code == 200
+    response = post(server, (data_dir / "en_short.wav").read_bytes(), {"Accept": "text/plain"})
+    assert response.status_code == 200
+    assert "lazy dog" in response.text.lower()
+    assert "Traceback" not in server.log.read_text()

@@ -1,0 +1,65 @@
+"""Receive a request body into a file: bounded in size, and in time while it arrives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+from starlette.requests import Request
+
+from .errors import BodyTimeoutError, BodyTooLargeError, EmptyBodyError
+from .request_log import details_of
+
+
+class BodyLimits(Protocol):
+    @property
+    def max_body_bytes(self) -> int: ...
+
+    @property
+    def body_idle_seconds(self) -> float: ...
+
+    @property
+    def body_timeout_seconds(self) -> float: ...
+
+
+async def receive_to_file(request: Request, path: Path, limits: BodyLimits) -> int:
+    """Stream the body to `path`; return its size. Refuses a body over `max_body_bytes` (by
+    its declared length before reading, else as soon as it passes), one that pauses for
+    `body_idle_seconds`, and one that takes longer than `body_timeout_seconds` in all."""
+    limit = limits.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(
+            f"the body is {int(declared)} bytes; the limit is {limit} (WASYNC_MAX_BODY_BYTES)"
+        )
+    size = 0
+    chunks = request.stream().__aiter__()
+    with path.open("wb") as handle, anyio.move_on_after(limits.body_timeout_seconds) as whole:
+        while True:
+            with anyio.move_on_after(limits.body_idle_seconds) as idle:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+            if idle.cancelled_caught:
+                raise BodyTimeoutError(
+                    f"the body stopped arriving: {size} bytes came in, then nothing for "
+                    f"{limits.body_idle_seconds:g} s (WASYNC_BODY_IDLE_SECONDS); send the "
+                    "whole body without pauses"
+                )
+            size += len(chunk)
+            details_of(request).body_bytes = size
+            if size > limit:
+                raise BodyTooLargeError(
+                    f"the body exceeds the limit of {limit} bytes (WASYNC_MAX_BODY_BYTES)"
+                )
+            handle.write(chunk)
+    if whole.cancelled_caught:
+        raise BodyTimeoutError(
+            f"the body took over {limits.body_timeout_seconds:g} s to arrive "
+            f"(WASYNC_BODY_TIMEOUT_SECONDS); {size} bytes came in"
+        )
+    if size == 0:
+        raise EmptyBodyError("the request body is empty; send the audio file as the body")
+    return size

@@ -1,0 +1,194 @@
+"""Long audio in bounded windows: memory stays flat however long the file is.
+
+The engines transcribe a whole array at once, and their feature extraction costs about a
+quarter of a megabyte per second of audio, so ten hours would need gigabytes. Here the decoded
+stream is cut into windows of `window_seconds` (normal files are one window), each cut placed
+at the quietest moment near the window's end so that no word is split. Each window is
+transcribed on its own, conditioned on the previous window's last text as whisper conditions
+its own 30 s windows, and the pieces are merged with their timestamps shifted into place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..attributes import TranscribeOptions
+from .audio import SAMPLE_RATE
+from .engines import Segment, Transcription
+
+FRAME = SAMPLE_RATE // 100  # 10 ms energy frames when looking for a quiet place to cut
+SMOOTHING_FRAMES = 20  # a pause is quiet for 200 ms, not a single quiet frame
+PROMPT_CHARACTERS = 600  # whisper keeps at most 223 prompt tokens; this is more than that
+
+# faster-whisper's feature extraction (a float64 STFT of the whole array) peaks at about 1 MiB
+# per second of audio (bench/long_audio.py); openai-whisper's torch STFT needs less.
+BYTES_PER_AUDIO_SECOND = 1 << 20
+MEMORY_SHARE = 0.25  # of the memory available at start, for all windows in flight together
+SHORTEST_WINDOW, LONGEST_WINDOW = 300.0, 1800.0
+
+
+class AudioTooLongError(ValueError):
+    """The audio is longer than the server accepts (`WASYNC_MAX_AUDIO_SECONDS`)."""
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    window_seconds: float = 1800.0
+    max_seconds: float = 4 * 3600.0
+
+    @property
+    def search_seconds(self) -> float:
+        """How far before a window's end a cut may move to find silence."""
+        return min(30.0, self.window_seconds / 4)
+
+
+def default_window_seconds(available_bytes: int | None, concurrency: int) -> float:
+    """The longest window whose transcription fits a quarter of the memory available, shared
+    by the transcriptions that may run at once: 30 minutes on any instance with 8 GiB free,
+    never under 5 minutes."""
+    if available_bytes is None:
+        return SHORTEST_WINDOW
+    budget = available_bytes * MEMORY_SHARE / max(1, concurrency)
+    return max(SHORTEST_WINDOW, min(LONGEST_WINDOW, budget / BYTES_PER_AUDIO_SECOND))
+
+
+def too_long_message(seconds: float | None, plan: WindowPlan) -> str:
+    """The 413 message: the audio's length when known, the limit, and the setting to change."""
+    limit = f"{clock(plan.max_seconds)} (WASYNC_MAX_AUDIO_SECONDS={plan.max_seconds:g})"
+    length = f"is {clock(seconds)} long" if seconds is not None else "runs past the limit"
+    return (
+        f"the audio {length}; this endpoint accepts at most {limit}: split the file, or "
+        "deploy with a higher WASYNC_MAX_AUDIO_SECONDS"
+    )
+
+
+def clock(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def quietest_cut(samples: Any, start: int, end: int) -> int:
+    """The sample index between `start` and `end` at the middle of the quietest 200 ms."""
+    import numpy as np
+
+    frames = (end - start) // FRAME
+    if frames <= SMOOTHING_FRAMES:
+        return end
+    region = samples[start : start + frames * FRAME].reshape(frames, FRAME)
+    energy = np.einsum("ij,ij->i", region, region)
+    smoothed = np.convolve(energy, np.ones(SMOOTHING_FRAMES), mode="valid")
+    quietest = int(np.argmin(smoothed))
+    return start + (quietest + SMOOTHING_FRAMES // 2) * FRAME
+
+
+def cut_windows(chunks: Iterable[Any], plan: WindowPlan) -> Iterator[tuple[int, Any]]:
+    """(first sample, samples) for each window of the stream, in order.
+
+    One buffer of `window_seconds` is reused for every window; a window's array is a view into
+    it and is valid until the next one is asked for. Raises AudioTooLongError as soon as the
+    stream passes `max_seconds` (for files whose packets hid their length).
+    """
+    import numpy as np
+
+    size = max(int(plan.window_seconds * SAMPLE_RATE), SAMPLE_RATE)
+    search = int(plan.search_seconds * SAMPLE_RATE)
+    limit = int(plan.max_seconds * SAMPLE_RATE)
+    buffer = np.empty(size, dtype=np.float32)
+    filled = 0  # samples in the buffer
+    offset = 0  # stream position of buffer[0]
+    for chunk in chunks:
+        if offset + filled + len(chunk) > limit:
+            raise AudioTooLongError(too_long_message(None, plan))
+        position = 0
+        while position < len(chunk):
+            taken = min(size - filled, len(chunk) - position)
+            buffer[filled : filled + taken] = chunk[position : position + taken]
+            filled += taken
+            position += taken
+            if filled == size:
+                cut = quietest_cut(buffer, size - search, size)
+                yield offset, buffer[:cut]
+                kept = size - cut
+                buffer[:kept] = buffer[cut:size].copy()
+                offset += cut
+                filled = kept
+    if filled:
+        yield offset, buffer[:filled]
+
+
+@dataclass
+class Merged:
+    """A whole file's transcript, merged from its windows."""
+
+    language: str
+    language_probability: float
+    batch_size: int
+    audio_seconds: float
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(segment["text"] for segment in self.segments).strip()
+
+
+def _shifted(piece: dict[str, Any], offset: float, end: float) -> dict[str, Any]:
+    """`piece` (a segment or a word) moved by `offset`, its times clamped to [offset, end].
+
+    Whisper's timestamps can run past the audio it was given (a 0.1 s clip came back with a
+    segment ending at 0.48 s); no time in the result lies outside the audio.
+    """
+    start = min(max(float(piece["start"]) + offset, offset), end)
+    stop = min(max(float(piece["end"]) + offset, start), end)
+    return {**piece, "start": round(start, 3), "end": round(stop, 3)}
+
+
+def transcribe_windows(
+    transcribe: Callable[[Any, TranscribeOptions], Transcription],
+    windows: Iterable[tuple[int, Any]],
+    options: TranscribeOptions,
+) -> Merged:
+    """Transcribe each window and merge the results into one transcript.
+
+    After the first window that has speech, the language is fixed to what it detected (whisper
+    detects once per file too), and with sequential decoding each window is prompted with the
+    text before it. `transcribe` is an engine's; its errors propagate unchanged.
+    """
+    merged: Merged | None = None
+    current = options
+    for first_sample, samples in windows:
+        offset = first_sample / SAMPLE_RATE
+        end = offset + len(samples) / SAMPLE_RATE
+        part = transcribe(samples, current)
+        if merged is None:
+            merged = Merged(part.language, part.language_probability, part.batch_size, 0.0)
+        merged.audio_seconds = end
+        for segment in part.segments:
+            moved = _shifted(segment, offset, end)
+            moved["id"] = len(merged.segments)
+            if "words" in segment:
+                moved["words"] = [_shifted(word, offset, end) for word in segment["words"]]
+            merged.segments.append(moved)
+        if part.segments and current.language is None:
+            merged.language = part.language
+            merged.language_probability = part.language_probability
+            current = current.with_values({"language": part.language})
+        if part.segments and part.batch_size <= 1:
+            current = current.with_values({"initial_prompt": _tail(merged.segments)})
+    if merged is None:
+        raise ValueError("no windows: the stream had no samples")
+    return merged
+
+
+def _tail(segments: list[Segment]) -> str:
+    """The last words before a window, as its prompt: at most PROMPT_CHARACTERS, whole words."""
+    text = ""
+    for segment in reversed(segments):
+        text = segment["text"] + text
+        if len(text) >= PROMPT_CHARACTERS:
+            break
+    text = text.strip()
+    if len(text) > PROMPT_CHARACTERS:
+        text = text[-PROMPT_CHARACTERS:].split(" ", 1)[-1]
+    return text
