@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from typing import Any
 
@@ -14,12 +15,17 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_t
 
 
 class Clients:
-    """Lazily built, cached boto3 clients for one set of settings."""
+    """Lazily built, cached boto3 clients for one set of settings.
+
+    Clients are made under a lock: worker threads ask for them, and boto3's Session is not
+    thread-safe (a client, once made, is).
+    """
 
     def __init__(self, settings: Settings, session: Any | None = None) -> None:
         self.settings = settings
         self._session = session
         self._clients: dict[str, Any] = {}
+        self._lock = threading.RLock()
 
     @cached_property
     def session(self) -> Any:
@@ -51,14 +57,22 @@ class Clients:
             )
         return str(region)
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            kwargs: dict[str, Any] = {"region_name": self.region, "config": RETRY_CONFIG}
-            url = self.settings.endpoint_urls.get(service)
-            if url:
-                kwargs["endpoint_url"] = url
-            self._clients[service] = self.session.client(service, **kwargs)
-        return self._clients[service]
+    def client(self, service: str, config: Config | None = None) -> Any:
+        """The shared client for a service; with `config` (merged over the standard retries),
+        a new client of its own, e.g. adaptive retries and a larger connection pool."""
+        with self._lock:
+            if config is not None:
+                return self._make(service, RETRY_CONFIG.merge(config))
+            if service not in self._clients:
+                self._clients[service] = self._make(service, RETRY_CONFIG)
+            return self._clients[service]
+
+    def _make(self, service: str, config: Config) -> Any:
+        kwargs: dict[str, Any] = {"region_name": self.region, "config": config}
+        url = self.settings.endpoint_urls.get(service)
+        if url:
+            kwargs["endpoint_url"] = url
+        return self.session.client(service, **kwargs)
 
     @cached_property
     def account_id(self) -> str:
