@@ -168,6 +168,7 @@ def test_an_existing_unrelated_file_is_kept_and_its_input_not_sent(s3, bucket, t
     assert (tmp_path / "out" / "clip0000.txt").read_text() == "mine"
     failed = next(o for o in outcomes if o.state == "failed")
     assert "--overwrite" in (failed.error or "") and len(endpoint.accepted) == 1
+    assert (report.done, report.failed) == (1, 1)
     _, again, _ = run(
         environment(s3, bucket, endpoint),
         expand([str(p) for p in paths]),

@@ -127,11 +127,14 @@ def test_notifications_one_per_job_with_the_right_status(local_stack, data_dir: 
     clients = clients_for(local_stack)
     sqs = clients.client("sqs")
     queue_url = subscribed_queue(clients, "wasync-notes")
-    good = json.loads(
-        local_stack.cli("--json", "transcribe", str(data_dir / "en_short.wav"), "--wait").stdout
-    )
-    bad = json.loads(
-        local_stack.cli("--json", "transcribe", str(data_dir / "corrupt.mp3"), "--wait").stdout
+    # --rerun: a new job each, even if an earlier test transcribed the same file
+    good, bad = (
+        json.loads(
+            local_stack.cli(
+                "--json", "transcribe", str(data_dir / name), "--wait", "--rerun"
+            ).stdout.splitlines()[0]
+        )
+        for name in ("en_short.wav", "corrupt.mp3")
     )
     messages: list[dict] = []
     deadline = time.monotonic() + 20
@@ -140,7 +143,7 @@ def test_notifications_one_per_job_with_the_right_status(local_stack, data_dir: 
             QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
         ).get("Messages", []):
             messages.append(json.loads(json.loads(message["Body"])["Message"]))
-    by_id = {m["inferenceId"]: m for m in messages}
+    by_id = {m["inferenceId"].split("-")[0]: m for m in messages}  # job id, then the run
     assert len(messages) == 2 and set(by_id) == {good["id"], bad["id"]}
     assert by_id[good["id"]]["invocationStatus"] == "Completed"
     assert by_id[good["id"]]["responseParameters"]["outputLocation"].endswith(".out")
@@ -155,7 +158,9 @@ def test_killing_the_container_mid_job_fails_that_job_and_later_jobs_succeed(
     from bench.corpus import build
 
     long_clip = build(tmp_path, long_repeats=3)[-1]  # seconds of work: still running at the kill
-    submitted = json.loads(local_stack.cli("--json", "transcribe", str(long_clip)).stdout)
+    submitted = json.loads(
+        local_stack.cli("--json", "transcribe", str(long_clip), "--rerun").stdout.splitlines()[0]
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         endpoint = json.loads(
@@ -278,14 +283,20 @@ def test_second_up_says_so_and_down_names_unfinished_jobs(tmp_path: Path, data_d
         assert stack.cli("push-model", str(tiny_en_ctranslate2())).exit_code == 0
         assert stack.cli("deploy", "--instance", "ml.g5.xlarge").exit_code == 0
         ids = [
-            json.loads(stack.cli("--json", "transcribe", str(data_dir / "en_30s.wav")).stdout)["id"]
+            json.loads(
+                stack.cli(
+                    "--json", "transcribe", str(data_dir / "en_30s.wav"), "--rerun"
+                ).stdout.splitlines()[0]
+            )["id"]
             for _ in range(3)
         ]
         down = stack.cli(
             "--json", "local", "down", "--state-dir", str(stack.state_dir), "--grace", "0"
         )
         assert down.exit_code == 0, down.output
-        unfinished = {job["inference_id"] for job in json.loads(down.stdout)["unfinished"]}
+        unfinished = {
+            job["inference_id"].split("-")[0] for job in json.loads(down.stdout)["unfinished"]
+        }
         assert unfinished and unfinished <= set(ids)
         with pytest.raises(httpx.TransportError):
             httpx.get(stack.env["AWS_ENDPOINT_URL_SAGEMAKER"] + "/_wasync/status", timeout=2)
@@ -302,6 +313,7 @@ def test_transcribe_waits_on_sqs_notifications_instead_of_polling(
         str(data_dir / "en_numbers.wav"),
         str(data_dir / "corrupt.mp3"),
         "--wait",
+        "--rerun",  # new jobs, so their notifications are what the wait sees
         "--notify-queue",
         queue_url,
         "-o",
@@ -310,7 +322,7 @@ def test_transcribe_waits_on_sqs_notifications_instead_of_polling(
     assert result.exit_code == 1, result.output
     assert "tomorrow" in (tmp_path / "en_numbers.txt").read_text().lower()
     assert "corrupt.mp3: cannot decode" in result.stderr
-    # No HEAD polling: per job one record PUT, then one HEAD (or two) and one GET.
+    # No polling: per job one record PUT and one GET, plus the batch's heartbeat.
     requests = int(result.stderr.split(" S3 requests")[0].rsplit(" ", 1)[-1])
     assert requests <= 7
 

@@ -439,6 +439,7 @@ class Batch:
         """Another run (or an earlier one) started this job: wait for its result."""
         record = stored.record
         job = OpenJob(self._watch_for(record, [context]), record, stored.etag, "waiting")
+        job.watch.adopted = True
         job.foreign = record.batch != self.batch_id and record.version >= 2
         if not self._open_job(job):
             return

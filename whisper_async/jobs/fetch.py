@@ -160,7 +160,7 @@ def fetch(
             fmt or record.format,
             error=failure_message(found[0]),
         )
-    return _deliver(record.job_id, record.source, found, fmt or record.format, output)
+    return _deliver(record.job_id, record.source, found, fmt, output, record.format)
 
 
 def _deliver(
@@ -169,8 +169,9 @@ def _deliver(
     found: tuple[bytes, str | None],
     fmt: str | None,
     output: Path | None,
+    json_default: str = "txt",
 ) -> Fetched:
-    rendered = render(found[0], found[1], fmt)
+    rendered = render(found[0], found[1], fmt, json_default)
     if output is None:
         return Fetched(
             job_id, source, "done", rendered.format, text=rendered.text, note=rendered.note

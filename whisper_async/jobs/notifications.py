@@ -74,11 +74,14 @@ class QueueCompletions:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._last_listing = clock()
+        self._unlisted_adopted = False
         self._thread: threading.Thread | None = None
 
     def expect(self, watch: Watch) -> None:
         with self._lock:
             self._expected.add(watch.inference_id)
+            # A job another run started may have ended before anyone listened: list soon.
+            self._unlisted_adopted = self._unlisted_adopted or watch.adopted
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._receive, name="sqs-notifications", daemon=True
@@ -101,8 +104,9 @@ class QueueCompletions:
                     found.append((watch, state))
         receiver_alive = self._thread is not None and self._thread.is_alive()
         due = self.clock() - self._last_listing >= self.fallback_seconds
-        if waiting and (due or not receiver_alive):
+        if waiting and (due or not receiver_alive or self._unlisted_adopted):
             self._last_listing = self.clock()
+            self._unlisted_adopted = False
             found += self.listing.poll(waiting)
         return found
 

@@ -98,15 +98,18 @@ def parse_cues(text: str, fmt: str) -> list[dict[str, Any]] | None:
     return segments
 
 
-def render(body: bytes, content_type: str | None, wanted: str | None) -> Rendered:
-    """The result as `wanted` (None: as the job asked, JSON results as txt)."""
+def render(
+    body: bytes, content_type: str | None, wanted: str | None, json_default: str = "txt"
+) -> Rendered:
+    """The result as `wanted`; when nothing is asked, a JSON result as `json_default` (the
+    job's format) and any other result as it is."""
     text = body.decode("utf-8", "replace")
     try:
         document = json.loads(text)
     except ValueError:
         document = None
     if isinstance(document, dict) and isinstance(document.get("segments"), list):
-        fmt = wanted or "txt"
+        fmt = wanted or json_default
         return Rendered(formats.render(document, fmt), fmt)
     native = native_format(text, content_type)
     if wanted is None or wanted == native:

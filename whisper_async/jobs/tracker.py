@@ -42,6 +42,7 @@ class Watch:
     deadline: float
     contexts: list[Any] = field(default_factory=list)
     added_at: float = 0.0
+    adopted: bool = False  # started by another run: it may have finished long ago
 
 
 @dataclass(frozen=True)

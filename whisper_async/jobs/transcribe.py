@@ -111,9 +111,7 @@ def connect(
     source: Any = listing
     close: Callable[[], None] = nothing
     if notify_queue:
-        sqs = clients.client("sqs")
-        check_queue(sqs, notify_queue)
-        source = QueueCompletions(sqs, notify_queue, listing)
+        source = QueueCompletions(clients.client("sqs"), notify_queue, listing)
         close = source.stop
     env = BatchEnv(
         s3=s3,
@@ -160,6 +158,8 @@ def transcribe(
     its progress). Returns the batch and its report; Ctrl-C ends it with the report marked
     interrupted."""
     check_request(request)
+    if notify_queue:
+        check_queue(clients.client("sqs"), notify_queue)
     target = describe_target(clients)
     connection = connect(clients, target, workers, notify_queue)
     batch = Batch(connection.env, request, on_outcome)

@@ -42,7 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
     from moto.server import ThreadedMotoServer
 
+    from .conditional_writes import serialise_object_writes
     from .emulator import ControlPlane, create_emulator
+
+    serialise_object_writes()  # S3's conditional writes are atomic; moto's must be too
 
     state_dir: Path = args.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)

@@ -10,12 +10,14 @@ to its own input.
 It is never chosen by default: only a model whose `wasync-model.json` says `"engine":
 "standin"` loads it (`push-model` never writes that; tests build such a model by hand). An
 optional `standin.json` next to it, `{"seconds": 2}`, makes each request take that long, for
-tests that need a job to still be running.
+tests that need a job to still be running. Each request logs one line, `stand-in transcribed
+level N`, so a test can count how often each input reached the container.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from .audio import SAMPLE_RATE
 from .engines import Transcription
 
 SETTINGS_FILE = "standin.json"
+log = logging.getLogger("wasync.serve.standin")
 
 
 class StandInEngine:
@@ -41,6 +44,7 @@ class StandInEngine:
         samples = len(audio)
         level = round(float(audio.mean()) * 32768) if samples else 0
         text = f" stand-in transcript: {samples} samples, level {level}"
+        log.info("stand-in transcribed level %d", level)
         segment = {"id": 0, "start": 0.0, "end": round(samples / SAMPLE_RATE, 3), "text": text}
         return Transcription(options.language or "en", 1.0, [segment])
 
