@@ -127,7 +127,7 @@ def test_the_listing_window_covers_only_the_pending_keys() -> None:
 
 def test_cadence_is_quick_at_first_slows_while_nothing_ends_and_speeds_up_on_results() -> None:
     clock, bucket = FakeClock(), FakeBucket()
-    cadence = Cadence(first=0.25, factor=2, floor_cap=2, cap=8)
+    cadence = Cadence(first=0.25, factor=2, floor_cap=2, cap=8, unknown_cap=8)
     tracker = JobTracker(ListingCompletions(bucket), lambda f: None, clock, cadence, clock.pause)
     watches = [tracker.add(job(n, deadline=10_000)) for n in range(1, 4)]
     delays = [tracker.tick() for _ in range(8)]

@@ -93,17 +93,15 @@ def transcribe(
     rerun: Rerun = False,
     notify_queue: NotifyQueue = None,
 ) -> None:
-    """Upload audio, queue it on the async endpoint and (with --wait) write the transcripts.
-
-    Re-running the same command resumes: jobs already started are waited for, not sent again."""
+    """Queue audio on the async endpoint; with --wait, write the transcripts (re-run: resume)."""
     from ..inputs import check_argument, iter_inputs
     from ..jobs import TranscribeRequest
     from ..jobs import transcribe as run_transcribe
     from ..logs import parse_duration
-    from .job_render import BatchView, exit_code
+    from .job_render import BatchView, exit_code, leave
 
     app_ctx = current(ctx)
-    for argument in inputs:
+    for argument in inputs:  # a typo is a usage error before anything is sent
         check_argument(argument)
     options = request_options(
         language, task, word_timestamps, vad, initial_prompt, beam_size, batch_size
@@ -129,7 +127,7 @@ def transcribe(
             app_ctx.clients, items, request, view.outcome, view.start, concurrency, notify_queue
         )
     view.summary(report)
-    raise typer.Exit(exit_code(report))
+    leave(exit_code(report), app_ctx.output)
 
 
 def request_options(

@@ -38,7 +38,7 @@ DEFAULT_TTL = 6 * 3600
 KEEP_FAILURES = 20  # failed rows kept for the summary; --json has every one
 KEEP_PENDING = 20
 ORPHAN_CHECK_SECONDS = 10.0
-RELEASE_GRACE = 0.5  # seconds Ctrl-C gives to un-claiming jobs that were never sent
+RELEASE_GRACE = 0.3  # seconds Ctrl-C gives to un-claiming jobs that were never sent
 
 
 @dataclass(frozen=True)
@@ -291,8 +291,8 @@ class Batch:
         job_id = job_id_for(env.target.identity, request.options, prepared.content_id)
         with self._lock:
             existing = self._open.get(job_id)
-            if existing is not None:  # the same content twice in one batch: one job
-                existing.watch.contexts.append(context)
+            if existing is not None and existing.stage != "delivered":
+                existing.watch.contexts.append(context)  # the same content twice: one job
                 return
         # An existing transcript is kept, unless it came from this very job (a resumed batch).
         path = context.destination
@@ -359,10 +359,10 @@ class Batch:
         another input of the batch got there first."""
         with self._lock:
             existing = self._open.get(job.record.job_id)
-            if existing is not None:
+            if existing is not None and existing.stage != "delivered":
                 existing.watch.contexts.extend(job.watch.contexts)
                 return False
-            self._open[job.record.job_id] = job
+            self._open[job.record.job_id] = job  # a delivered one leaves by identity (_close)
             return True
 
     def _send(self, record: JobRecord, etag: str, prepared: Prepared, context: Context) -> None:
@@ -425,9 +425,11 @@ class Batch:
 
     def _track(self, job: OpenJob, record: JobRecord) -> None:
         if not self.request.wait:
-            self._close(job)
+            with self._lock:
+                job.stage = "delivered"
             for context in job.watch.contexts:
                 self._emit(JobOutcome(record.job_id, context.input, "pending"))
+            self._close(job)
             return
         with self._lock:
             if self.cancel.is_set():
@@ -459,13 +461,12 @@ class Batch:
             job = self._open.get(watch.job_id)
             if job is None or self.cancel.is_set():
                 return
-            if finished.state is JobState.TIMED_OUT:
-                del self._open[watch.job_id]
-            else:
-                job.stage = "collecting"
-        if finished.state is JobState.TIMED_OUT:
+            timed_out = finished.state is JobState.TIMED_OUT
+            job.stage = "delivered" if timed_out else "collecting"
+        if timed_out:
             for context in watch.contexts:
                 self._emit(JobOutcome(watch.job_id, context.input, "pending"))
+            self._close(job)
             self._check_done()
             return
         self._lanes.put_urgent(lambda: self._collect(job, finished.state))
@@ -487,12 +488,13 @@ class Batch:
                 if self.cancel.is_set():
                     return  # reported pending by _interrupt
                 finished = len(watch.contexts) == delivered
-                if finished and self._open.get(watch.job_id) is job:
-                    del self._open[watch.job_id]
+                if finished:
+                    job.stage = "delivered"  # no input joins it any more
             for outcome in outcomes:
                 self._emit(outcome)
             if finished:
                 break
+        self._close(job)  # only now: the batch is not done while an outcome is on its way
         self._check_done()
 
     def _read_result(self, watch: Watch, state: JobState) -> tuple[str, str | None] | str:

@@ -64,17 +64,19 @@ class CompletionSource(Protocol):
 @dataclass(frozen=True)
 class Cadence:
     """Quick while results arrive; slower by `factor` after each empty tick, up to a cap that
-    grows with how long jobs take (a tenth of the typical job, within [floor_cap, cap])."""
+    grows with how long jobs take (a tenth of the typical job, within [floor_cap, cap]; until
+    a first job has finished, `unknown_cap`)."""
 
     first: float = 0.25
     factor: float = 1.5
     floor_cap: float = 2.0
     cap: float = 30.0
+    unknown_cap: float = 5.0
 
     def next(self, delay: float, found: int, typical_job: float | None) -> float:
         if found:
             return max(self.first, delay / 2)
-        ceiling = self.cap if typical_job is None else self.ceiling(typical_job)
+        ceiling = self.unknown_cap if typical_job is None else self.ceiling(typical_job)
         return min(ceiling, delay * self.factor)
 
     def ceiling(self, typical_job: float) -> float:

@@ -158,6 +158,8 @@ def transcribe(
     its progress). Returns the batch and its report; Ctrl-C ends it with the report marked
     interrupted."""
     check_request(request)
+    if workers is not None and workers < 1:
+        raise UsageError("--concurrency must be at least 1")
     if notify_queue:
         check_queue(clients.client("sqs"), notify_queue)
     target = describe_target(clients)
