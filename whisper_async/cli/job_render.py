@@ -46,7 +46,7 @@ def leave(code: int, output: Output) -> None:
     if code == INTERRUPTED and sys.stdout is sys.__stdout__:
         for stream in (output.out.file, output.err.file, sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
-                stream.flush()
+                stream.flush()  # type: ignore[union-attr]  # None only if closed: suppressed
         os._exit(code)
     raise typer.Exit(code)
 
