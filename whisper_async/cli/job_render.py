@@ -149,9 +149,8 @@ class BatchView:
 
     def summary(self, report: BatchReport) -> None:
         out = self.output
-        if out.json_mode:
+        if out.json_mode:  # the data on stdout; the messages below still go to stderr
             out.json_line({"summary": summary_json(report)})
-            return
         if self.live_enabled:
             for failure in report.failures:
                 out.err.print(Text(f"failed: {failure.input}: {failure.error}", "red"))
@@ -160,7 +159,7 @@ class BatchView:
                     f"… and {report.failed - len(report.failures)} more failures: "
                     f"`wasync jobs --batch {report.batch} --state failed`"
                 )
-        if self.rows and (len(self.rows) > 1 or not self.wait):
+        if self.rows and (len(self.rows) > 1 or not self.wait) and not out.json_mode:
             out.err.print(outcome_table(self.rows))
         total = report.done + report.failed + report.pending
         per_job = f" ({report.s3_requests / total:.1f} per job)" if total else ""

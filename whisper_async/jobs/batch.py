@@ -232,8 +232,8 @@ class Batch:
 
     def _destination(self, item: Input) -> Path | JobOutcome | None:
         request = self.request
-        if request.to_stdout:
-            return None
+        if request.to_stdout or not request.wait:
+            return None  # nothing is written: without --wait the results stay in S3
         name = f"{item.stem}.{request.fmt}"
         if request.output_dir is not None:
             path = request.output_dir / name
