@@ -23,9 +23,10 @@ from tests.helpers.fake_endpoint import (
     write_inputs,
 )
 from whisper_async.inputs import expand
-from whisper_async.jobs.batch import Batch, TranscribeRequest
+from whisper_async.jobs.batch import Batch
 from whisper_async.jobs.ownership import IdleProbe
 from whisper_async.jobs.records import JobRecord, RecordStore, job_id_for
+from whisper_async.jobs.request import TranscribeRequest
 from whisper_async.jobs.submission import prepare
 from whisper_async.local.conditional_writes import serialise_object_writes
 
@@ -235,7 +236,7 @@ def test_a_dead_runs_unsent_claim_is_taken_over_once_the_endpoint_is_idle(
     outcomes = []
     request = TranscribeRequest(options={}, output_dir=tmp_path / "out", timeout=600)
     batch = Batch(env, request, outcomes.append)
-    batch.orphan_check_seconds = 0.0
+    batch.orphans.every = 0.0
     done = threading.Event()
     threading.Thread(target=lambda: (batch.run(inputs), done.set()), daemon=True).start()
     # The other two finish; the claimed one waits: the endpoint might still have it queued.

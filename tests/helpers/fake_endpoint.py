@@ -19,10 +19,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from whisper_async.jobs.batch import Batch, BatchEnv, JobOutcome, TranscribeRequest
+from whisper_async.jobs.batch import Batch, BatchEnv
 from whisper_async.jobs.listing import ListingCompletions, s3_lister
+from whisper_async.jobs.outcomes import JobOutcome
 from whisper_async.jobs.ownership import Heartbeats
 from whisper_async.jobs.records import RecordStore
+from whisper_async.jobs.request import TranscribeRequest
 from whisper_async.jobs.target import EndpointTarget
 from whisper_async.storage import S3Uri
 

@@ -9,10 +9,12 @@ is claimed in its record (`records.py`) and submitted (`submission.py`), one `Jo
 
 from __future__ import annotations
 
-from .batch import Batch, BatchReport, JobOutcome, Progress, TranscribeRequest
+from .batch import Batch
 from .fetch import Fetched, fetch
 from .history import JobEntry, list_jobs
+from .outcomes import BatchReport, JobOutcome, Progress
 from .records import JobRecord
+from .request import TranscribeRequest
 from .results import failure_message
 from .transcribe import check_request, transcribe
 

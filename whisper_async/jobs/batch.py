@@ -5,20 +5,25 @@ hash, claim, upload, invoke; fetch and write results) and one scheduler (`tracke
 job's state, one listing per tick, heartbeats, takeovers). One cancel event stops them all;
 the caller's thread returns at once with what is known, and jobs already queued go on at the
 endpoint for a later run (the same command again) to collect.
+
+A job the batch follows is an `OpenJob`, in one of these stages: claimed (its record is ours,
+nothing sent), invoking (it may be queued from here on), waiting (in the tracker),
+collecting (its result is being read and written) and delivered (every input has its
+outcome); then it leaves the batch's table.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import logging
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,80 +31,18 @@ from ..attributes import encode_attributes
 from ..inputs import Input, content_type
 from ..storage import S3Uri
 from .lanes import Lanes
+from .outcomes import BatchReport, InputError, JobOutcome, Progress, Tally, describe_error
 from .ownership import HEARTBEAT_SECONDS, Heartbeats, IdleProbe, utc_now
 from .records import JobRecord, Owner, RecordStore, Stored, job_id_for
-from .results import failure_message, render, write_transcript
-from .submission import Cancelled, Prepared, Refused, Unanswered, invoke, prepare, stage
+from .request import TranscribeRequest
+from .results import Rendered, deliver, read_result
+from .submission import Cancelled, Prepared, Unanswered, invoke, prepare, stage
+from .takeover import Orphans
 from .target import EndpointTarget
 from .tracker import CompletionSource, Finished, JobState, JobTracker, Watch
 
 log = logging.getLogger("wasync.jobs")
-DEFAULT_TTL = 6 * 3600
-KEEP_FAILURES = 20  # failed rows kept for the summary; --json has every one
-KEEP_PENDING = 20
-ORPHAN_CHECK_SECONDS = 10.0
 RELEASE_GRACE = 0.3  # seconds Ctrl-C gives to un-claiming jobs that were never sent
-
-
-@dataclass(frozen=True)
-class TranscribeRequest:
-    options: Mapping[str, Any]
-    fmt: str = "txt"
-    output_dir: Path | None = None
-    overwrite: bool = False
-    wait: bool = True
-    timeout: float = 3600
-    inline: bool = True
-    request_ttl: int = DEFAULT_TTL
-    invocation_timeout: int = 3600
-    rerun: bool = False
-    to_stdout: bool = False  # one input, no --output-dir: the transcript goes to stdout
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """One input's end in this run: done (written), failed, or pending (the job goes on)."""
-
-    id: str | None
-    input: str
-    state: str
-    output: str | None = None
-    error: str | None = None
-    text: str | None = None  # the transcript, when it goes to stdout
-    note: str | None = None
-
-
-@dataclass
-class BatchReport:
-    batch: str
-    done: int = 0
-    failed: int = 0
-    pending: int = 0
-    waited: bool = True
-    interrupted: bool = False
-    s3_requests: int = 0
-    throttled: int = 0
-    seconds: float = 0.0
-    failures: list[JobOutcome] = field(default_factory=list)  # the latest KEEP_FAILURES
-    pending_ids: list[str] = field(default_factory=list)  # the first KEEP_PENDING
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What the live view shows, read from any thread."""
-
-    read: int
-    submitted: int
-    adopted: int
-    done: int
-    failed: int
-    pending: int
-    throttled: int
-    waiting: int
-    seconds: float
-    inputs_done: bool
-    latest_failures: tuple[JobOutcome, ...]
-    problem: str | None
 
 
 @dataclass(frozen=True)
@@ -136,9 +79,8 @@ class OpenJob:
     watch: Watch
     record: JobRecord
     etag: str
-    stage: str  # claimed, invoking, waiting, collecting (closed jobs leave the batch's table)
+    stage: str
     foreign: bool = False  # claimed by another run, or sent without a clear answer
-    orphan_since: dt.datetime | None = None
 
 
 def new_batch_id(now: dt.datetime | None = None) -> str:
@@ -157,44 +99,37 @@ class Batch:
     ) -> None:
         self.env = env
         self.request = request
-        self.on_outcome = on_outcome
         self.clock = clock
         self.batch_id = batch_id or new_batch_id()
         self.extension = f"{utc_now():%Y/%m/%d}/{self.batch_id}"
         self.owner = Owner.this_process(self.batch_id)
         self.cancel = threading.Event()
         self.report = BatchReport(self.batch_id, waited=request.wait)
+        self.tally = Tally(self.report, on_outcome)
         self.attributes = encode_attributes({**request.options, "format": "json"})
         self.tracker = JobTracker(env.source, self._finished, clock=clock)
+        self.orphans = Orphans(env.heartbeats, env.idle, clock)
+        self._lanes: Lanes | None = None
         self._lock = threading.Lock()
         self._open: dict[str, OpenJob] = {}
         self._destinations: set[str] = set()
         self._sequence = itertools.count(1)
-        self._latest_failures: deque[JobOutcome] = deque(maxlen=KEEP_FAILURES)
-        self._read = self._submitted = self._adopted = 0
         self._submits = 0  # submissions queued or running
         self._inputs_done = False
         self._all_done = threading.Event()
         self._started = clock()
         self._deadline = self._started + request.timeout
-        self._next_orphan_check = 0.0
-        self.orphan_check_seconds = ORPHAN_CHECK_SECONDS
         self._next_beat = 0.0
 
     # ---- running -------------------------------------------------------------------------
     def run(self, inputs: Iterable[Input]) -> BatchReport:
         """Submit every input and, with `wait`, collect every result. Returns on completion,
         on timeout, or at once on Ctrl-C (KeyboardInterrupt) with `interrupted` set."""
-        lanes = Lanes(self.env.workers, self.cancel)
-        self._lanes = lanes
-        scheduler = None
+        self._lanes = Lanes(self.env.workers, self.cancel)
         try:
             self._beat()
             if self.request.wait:
-                scheduler = threading.Thread(
-                    target=self._schedule, name="wasync-tracker", daemon=True
-                )
-                scheduler.start()
+                threading.Thread(target=self._schedule, name="wasync-tracker", daemon=True).start()
             for item in inputs:
                 if not self._queue(item):
                     break
@@ -206,29 +141,52 @@ class Batch:
         except KeyboardInterrupt:
             self._interrupt()
         finally:
-            lanes.close()
-        return self._final_report()
+            self._lanes.close()
+        self.report.failures = self.tally.latest_failures()
+        self.report.s3_requests = self.env.count_s3()
+        self.report.seconds = self.clock() - self._started
+        return self.report
+
+    def fail_input(self, item: Input) -> None:
+        """An input that names nothing: a failed row, the batch goes on."""
+        self.tally.count("read")
+        self.tally.emit(JobOutcome(None, item.display, "failed", error=item.problem))
+
+    def progress(self) -> Progress:
+        tally, report = self.tally, self.report
+        return Progress(
+            read=tally.read,
+            submitted=tally.submitted,
+            adopted=tally.adopted,
+            done=report.done,
+            failed=report.failed,
+            pending=report.pending,
+            throttled=report.throttled,
+            waiting=len(self.tracker),
+            seconds=self.clock() - self._started,
+            inputs_done=self._inputs_done,
+            latest_failures=tuple(tally.latest_failures()[-5:]),
+            problem=self.tracker.last_error,
+        )
+
+    @property
+    def lanes(self) -> Lanes:
+        assert self._lanes is not None, "the batch is not running"
+        return self._lanes
 
     def _queue(self, item: Input) -> bool:
-        with self._lock:
-            self._read += 1
+        self.tally.count("read")
         destination = self._destination(item)
         if isinstance(destination, JobOutcome):
-            self._emit(destination)
+            self.tally.emit(destination)
             return True
         with self._lock:
             self._submits += 1
-        queued = self._lanes.put(lambda: self._submit_task(item, destination))
+        queued = self.lanes.put(functools.partial(self._submit_task, item, destination))
         if not queued:
             with self._lock:
                 self._submits -= 1
         return queued
-
-    def fail_input(self, item: Input) -> None:
-        """An input that names nothing: a failed row, the batch goes on."""
-        with self._lock:
-            self._read += 1
-        self._emit(JobOutcome(None, item.display, "failed", error=item.problem))
 
     def _destination(self, item: Input) -> Path | JobOutcome | None:
         request = self.request
@@ -244,18 +202,13 @@ class Batch:
         key = str(path.absolute())
         with self._lock:
             if key in self._destinations:
-                return JobOutcome(
-                    None,
-                    item.display,
-                    "failed",
-                    error=f"another input of this batch already writes {path}; "
-                    "use --output-dir per batch, or rename",
-                )
+                error = f"another input of this batch already writes {path}; rename one"
+                return JobOutcome(None, item.display, "failed", error=error)
             self._destinations.add(key)
         return path
 
     def _schedule(self) -> None:
-        self.tracker.run(self._more_to_come, periodic=[self._beat, self._check_orphans])
+        self.tracker.run(self._more_to_come, periodic=[self._beat, self._take_over_orphans])
 
     def _more_to_come(self) -> bool:
         with self._lock:
@@ -274,7 +227,7 @@ class Batch:
         except Cancelled:
             pass
         except Exception as exc:
-            self._emit(JobOutcome(None, item.display, "failed", error=describe_error(exc)))
+            self.tally.emit(JobOutcome(None, item.display, "failed", error=describe_error(exc)))
         finally:
             with self._lock:
                 self._submits -= 1
@@ -311,18 +264,16 @@ class Batch:
             stored = env.records.read(job_id)
             if stored is None:  # released between our claim and our read: try once more
                 etag = env.records.claim(record)
-                if etag is None:
-                    stored = env.records.read(job_id)
-            if stored is not None and etag is None:
+                stored = None if etag else env.records.read(job_id)
+            if stored is not None:
                 self._adopt(stored, context)
                 return
             if etag is None:
                 raise InputError("another run keeps claiming and releasing this job; re-run")
-        self._send(record, etag or "", prepared, context)
+        self._send(record, etag, prepared, context)
 
     def _new_record(self, job_id: str, prepared: Prepared) -> JobRecord:
-        sequence = next(self._sequence)
-        filename = f"{sequence:07d}-{job_id}"
+        filename = f"{next(self._sequence):07d}-{job_id}"
         output, failure = self.env.target.locations(self.extension, filename)
         return JobRecord(
             job_id=job_id,
@@ -365,6 +316,26 @@ class Batch:
             self._open[job.record.job_id] = job  # a delivered one leaves by identity (_close)
             return True
 
+    def _params(
+        self, record: JobRecord, prepared: Prepared, location: str | None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "EndpointName": self.env.target.name,
+            "ContentType": content_type(prepared.item.suffix),
+            "Accept": "application/json",  # the client converts: any format later
+            "CustomAttributes": self.attributes,
+            "InferenceId": record.inference_id,
+            "RequestTTLSeconds": self.request.request_ttl,
+            "InvocationTimeoutSeconds": self.request.invocation_timeout,
+            "S3OutputPathExtension": self.extension,
+            "Filename": record.output_location.rsplit("/", 1)[-1].removesuffix(".out"),
+        }
+        if prepared.body is not None:
+            params["Body"] = prepared.body
+        else:
+            params["InputLocation"] = location
+        return params
+
     def _send(self, record: JobRecord, etag: str, prepared: Prepared, context: Context) -> None:
         env = self.env
         job = OpenJob(self._watch_for(record, [context]), record, etag, "claimed")
@@ -373,31 +344,20 @@ class Batch:
             return
         try:
             location = stage(prepared, env.s3, env.bucket, env.prefix, self.cancel)
-            params: dict[str, Any] = {
-                "EndpointName": env.target.name,
-                "ContentType": content_type(prepared.item.suffix),
-                "Accept": "application/json",
-                "CustomAttributes": self.attributes,
-                "InferenceId": record.inference_id,
-                "RequestTTLSeconds": self.request.request_ttl,
-                "InvocationTimeoutSeconds": self.request.invocation_timeout,
-                "S3OutputPathExtension": self.extension,
-                "Filename": record.output_location.rsplit("/", 1)[-1].removesuffix(".out"),
-            }
-            if prepared.body is not None:
-                params["Body"] = prepared.body
-            else:
-                params["InputLocation"] = location
+            params = self._params(record, prepared, location)
             with self._lock:
                 if self.cancel.is_set():
                     raise Cancelled()
                 job.stage = "invoking"  # from here on the job may be queued: never released
-            response = invoke(env.runtime, params, self.cancel, self._throttled)
+            response = invoke(
+                env.runtime, params, self.cancel, lambda: self.tally.count("throttled")
+            )
         except Unanswered as exc:
-            # It may be queued or not: wait for it as for a dead run's claim, which is taken
-            # over only once the endpoint has drained (ownership.py).
+            # Queued or not, nobody can say: wait for it, and take it over only once the
+            # endpoint has drained, as for a dead run's claim (ownership.py).
             log.warning("no clear answer invoking %s: %s", record.job_id, exc)
-            job.foreign, job.orphan_since = True, utc_now()
+            job.foreign = True
+            self.orphans.mark_unsure(record.job_id)
             self._track(job, record)
             return
         except BaseException:
@@ -406,8 +366,7 @@ class Batch:
                 env.records.release(record.job_id, etag)
             raise
         record = self._confirm(record, response, job)
-        with self._lock:
-            self._submitted += 1
+        self.tally.count("submitted")
         self._track(job, record)
 
     def _confirm(self, record: JobRecord, response: Mapping[str, Any], job: OpenJob) -> JobRecord:
@@ -428,7 +387,7 @@ class Batch:
             with self._lock:
                 job.stage = "delivered"
             for context in job.watch.contexts:
-                self._emit(JobOutcome(record.job_id, context.input, "pending"))
+                self.tally.emit(JobOutcome(record.job_id, context.input, "pending"))
             self._close(job)
             return
         with self._lock:
@@ -445,13 +404,8 @@ class Batch:
         job.foreign = record.batch != self.batch_id and record.version >= 2
         if not self._open_job(job):
             return
-        with self._lock:
-            self._adopted += 1
+        self.tally.count("adopted")
         self._track(job, record)
-
-    def _throttled(self) -> None:
-        with self._lock:
-            self.report.throttled += 1
 
     # ---- results ---------------------------------------------------------------------------
     def _finished(self, finished: Finished) -> None:
@@ -463,26 +417,30 @@ class Batch:
                 return
             timed_out = finished.state is JobState.TIMED_OUT
             job.stage = "delivered" if timed_out else "collecting"
+        self.orphans.forget(watch.job_id)
         if timed_out:
             for context in watch.contexts:
-                self._emit(JobOutcome(watch.job_id, context.input, "pending"))
+                self.tally.emit(JobOutcome(watch.job_id, context.input, "pending"))
             self._close(job)
             self._check_done()
             return
-        self._lanes.put_urgent(lambda: self._collect(job, finished.state))
+        self.lanes.put_urgent(functools.partial(self._collect, job, finished.state))
 
     def _collect(self, job: OpenJob, state: JobState) -> None:
-        """Fetch a finished job's result once and deliver it to every input waiting on it,
+        """Read a finished job's result once and deliver it to every input waiting on it,
         including one that joined while this ran."""
         watch, delivered = job.watch, 0
+        failed = state is JobState.FAILED
+        uri = watch.failure if failed else watch.output
+        assert uri is not None
         try:
-            result = self._read_result(watch, state)
+            result = read_result(self.env.s3, uri, failed, self.request.fmt)
         except Exception as exc:
             result = f"reading the result failed: {describe_error(exc)}"
         while True:
             with self._lock:
                 contexts = watch.contexts[delivered:]
-            outcomes = [self._outcome(watch.job_id, c, state, result) for c in contexts]
+            outcomes = [self._outcome(watch.job_id, c, result) for c in contexts]
             delivered += len(contexts)
             with self._lock:
                 if self.cancel.is_set():
@@ -491,104 +449,49 @@ class Batch:
                 if finished:
                     job.stage = "delivered"  # no input joins it any more
             for outcome in outcomes:
-                self._emit(outcome)
+                self.tally.emit(outcome)
             if finished:
                 break
         self._close(job)  # only now: the batch is not done while an outcome is on its way
         self._check_done()
 
-    def _read_result(self, watch: Watch, state: JobState) -> tuple[str, str | None] | str:
-        """(text, note) for a result, or the failure's message (a str)."""
-        uri = watch.output if state is JobState.DONE else watch.failure
-        assert uri is not None
-        response = self.env.s3.get_object(Bucket=uri.bucket, Key=uri.key)
-        body = response["Body"].read()
-        if state is JobState.FAILED:
-            return failure_message(body)
-        rendered = render(body, response.get("ContentType"), self.request.fmt)
-        return rendered.text, rendered.note
-
-    def _outcome(
-        self, job_id: str, context: Context, state: JobState, result: tuple[str, str | None] | str
-    ) -> JobOutcome:
+    def _outcome(self, job_id: str, context: Context, result: Rendered | str) -> JobOutcome:
         if isinstance(result, str):
             return JobOutcome(job_id, context.input, "failed", error=result)
-        return self._deliver(job_id, context, *result)
+        return deliver(job_id, context.input, context.destination, result, self.request.overwrite)
 
-    def _deliver(self, job_id: str, context: Context, text: str, note: str | None) -> JobOutcome:
-        path = context.destination
-        if path is None:
-            return JobOutcome(job_id, context.input, "done", output="-", text=text, note=note)
-        try:
-            written = write_transcript(path, text, self.request.overwrite)
-        except FileExistsError as exc:
-            return JobOutcome(job_id, context.input, "failed", error=str(exc))
-        except OSError as exc:
-            return JobOutcome(
-                job_id,
-                context.input,
-                "failed",
-                error=f"could not write {path}: {exc.strerror or exc}; the transcript is kept: "
-                f"`wasync fetch {job_id} -o FILE`",
-            )
-        return JobOutcome(
-            job_id,
-            context.input,
-            "done",
-            output=str(path),
-            note=note or (written if written == "unchanged" else None),
-        )
-
-    # ---- background checks (scheduler thread) --------------------------------------------
+    # ---- background work (scheduler thread) ----------------------------------------------
     def _beat(self) -> None:
         if self.clock() < self._next_beat:
             return
         self._next_beat = self.clock() + HEARTBEAT_SECONDS
         self.env.heartbeats.beat(self.owner, {"endpoint": self.env.target.name})
 
-    def _check_orphans(self) -> None:
-        """Take over jobs whose claiming run died before it could send them (ownership.py)."""
-        if self.clock() < self._next_orphan_check:
-            return
-        self._next_orphan_check = self.clock() + self.orphan_check_seconds
+    def _take_over_orphans(self) -> None:
+        """Send the jobs whose claiming run died before it could (takeover.py)."""
         with self._lock:
-            foreign = [j for j in self._open.values() if j.foreign and j.stage == "waiting"]
-        now = utc_now()
-        for job in foreign:
-            if job.orphan_since is None and not self.env.heartbeats.alive(job.record.owner):
-                job.orphan_since = now
-        orphans = [j for j in foreign if j.orphan_since is not None]
-        if not orphans:
-            return
-        earliest = min(j.orphan_since for j in orphans if j.orphan_since is not None)
-        drained = self.env.idle.idle_since(earliest + dt.timedelta(seconds=5))
-        for job in orphans:
-            if drained or self._expired(job.record, now):
-                self._take_over(job)
-
-    @staticmethod
-    def _expired(record: JobRecord, now: dt.datetime) -> bool:
-        submitted = record.submitted
-        if submitted is None:
-            return False
-        limit = record.request_ttl + record.invocation_timeout + 60
-        return (now - submitted).total_seconds() > limit
+            foreign = {
+                j.record.job_id: j
+                for j in self._open.values()
+                if j.foreign and j.stage == "waiting"
+            }
+        for record in self.orphans.ready([j.record for j in foreign.values()]):
+            job = foreign[record.job_id]
+            watch = self.tracker.remove(job.watch.job_id)
+            if watch is None:
+                continue
+            # Look once more: a result written before the queue drained is listed now.
+            seen = dict(self.env.source.poll([watch]))
+            if watch in seen:
+                self._finished(Finished(watch, seen[watch]))
+                continue
+            self.orphans.forget(record.job_id)
+            with self._lock:
+                job.stage = "claimed"
+                self._submits += 1
+            self.lanes.put_urgent(functools.partial(self._take_over, job))
 
     def _take_over(self, job: OpenJob) -> None:
-        watch = self.tracker.remove(job.watch.job_id)
-        if watch is None:
-            return
-        # Look once more: a result written before the queue drained is listed now.
-        for seen, state in self.env.source.poll([watch]):
-            if seen is watch:
-                self._finished(Finished(watch, state))
-                return
-        with self._lock:
-            job.stage = "claimed"
-            self._submits += 1
-        self._lanes.put_urgent(lambda: self._take_over_task(job))
-
-    def _take_over_task(self, job: OpenJob) -> None:
         contexts = list(job.watch.contexts)
         try:
             self._close(job)
@@ -609,12 +512,9 @@ class Batch:
         except Cancelled:
             pass
         except Exception as exc:
+            error = describe_error(exc)
             for context in contexts:
-                self._emit(
-                    JobOutcome(
-                        job.record.job_id, context.input, "failed", error=describe_error(exc)
-                    )
-                )
+                self.tally.emit(JobOutcome(job.record.job_id, context.input, "failed", error=error))
         finally:
             with self._lock:
                 self._submits -= 1
@@ -626,22 +526,6 @@ class Batch:
             if self._open.get(job.record.job_id) is job:
                 del self._open[job.record.job_id]
 
-    def _emit(self, outcome: JobOutcome) -> None:
-        with self._lock:
-            if outcome.state == "done":
-                self.report.done += 1
-            elif outcome.state == "failed":
-                self.report.failed += 1
-                self._latest_failures.append(outcome)
-            else:
-                self.report.pending += 1
-                if outcome.id and len(self.report.pending_ids) < KEEP_PENDING:
-                    self.report.pending_ids.append(outcome.id)
-        try:
-            self.on_outcome(outcome)
-        except Exception:
-            log.exception("showing an outcome failed")
-
     def _interrupt(self) -> None:
         """Ctrl-C: stop everything now. Claims never sent are released (briefly, in the
         background); jobs already queued are reported pending for a later run."""
@@ -650,61 +534,17 @@ class Batch:
             self.report.interrupted = True
             jobs = list(self._open.values())
         self.tracker.cancel()
-        self._lanes.close()
+        self.lanes.close()
         unsent = [j for j in jobs if j.stage == "claimed" and not j.foreign]
-        releaser = threading.Thread(target=self._release_quietly, args=(unsent,), daemon=True)
+        releaser = threading.Thread(target=self._release, args=(unsent,), daemon=True)
         releaser.start()
         releaser.join(RELEASE_GRACE)
         for job in jobs:
             if job.stage in {"invoking", "waiting", "collecting"}:
                 for context in job.watch.contexts:
-                    self._emit(JobOutcome(job.record.job_id, context.input, "pending"))
+                    self.tally.emit(JobOutcome(job.record.job_id, context.input, "pending"))
 
-    def _release_quietly(self, jobs: list[OpenJob]) -> None:
+    def _release(self, jobs: list[OpenJob]) -> None:
         for job in jobs:
             with contextlib.suppress(Exception):
                 self.env.records.release(job.record.job_id, job.etag)
-
-    def _final_report(self) -> BatchReport:
-        report = self.report
-        with self._lock:
-            report.failures = list(self._latest_failures)
-        report.s3_requests = self.env.count_s3()
-        report.seconds = self.clock() - self._started
-        return report
-
-    def progress(self) -> Progress:
-        with self._lock:
-            report = self.report
-            return Progress(
-                read=self._read,
-                submitted=self._submitted,
-                adopted=self._adopted,
-                done=report.done,
-                failed=report.failed,
-                pending=report.pending,
-                throttled=report.throttled,
-                waiting=len(self.tracker),
-                seconds=self.clock() - self._started,
-                inputs_done=self._inputs_done,
-                latest_failures=tuple(self._latest_failures)[-5:],
-                problem=self.tracker.last_error,
-            )
-
-
-class InputError(Exception):
-    """This input cannot be submitted; its row fails, the batch goes on."""
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for a failed row: our messages as they are, AWS errors translated."""
-    if isinstance(exc, Refused | Unanswered) and exc.__cause__ is not None:
-        exc = exc.__cause__
-    if isinstance(exc, InputError | ValueError):
-        return str(exc)
-    from ..errors import translate
-
-    translated = translate(exc)
-    if translated is not None:
-        return str(translated)
-    return f"unexpected {type(exc).__name__}: {exc}"

@@ -16,6 +16,8 @@ from typing import Any
 
 from .. import formats
 from ..files import write_atomically
+from ..storage import S3Uri
+from .outcomes import JobOutcome
 
 CONTENT_TYPE_FORMATS = {
     "application/json": "json",
@@ -139,3 +141,34 @@ def write_transcript(path: Path, text: str, overwrite: bool) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, text)
     return "written"
+
+
+def read_result(s3: Any, uri: S3Uri, failed: bool, fmt: str) -> Rendered | str:
+    """A finished job's result as `fmt`, or (for a failed job) its failure's message."""
+    response = s3.get_object(Bucket=uri.bucket, Key=uri.key)
+    body = response["Body"].read()
+    if failed:
+        return failure_message(body)
+    return render(body, response.get("ContentType"), fmt)
+
+
+def deliver(
+    job_id: str, source: str, path: Path | None, result: Rendered, overwrite: bool
+) -> JobOutcome:
+    """Write one input's transcript (or hand it over for stdout when `path` is None)."""
+    if path is None:
+        return JobOutcome(job_id, source, "done", output="-", text=result.text, note=result.note)
+    try:
+        written = write_transcript(path, result.text, overwrite)
+    except FileExistsError as exc:
+        return JobOutcome(job_id, source, "failed", error=str(exc))
+    except OSError as exc:  # a full disk, a read-only folder, a folder where the file goes
+        return JobOutcome(
+            job_id,
+            source,
+            "failed",
+            error=f"could not write {path}: {exc.strerror or exc}; the transcript is kept: "
+            f"`wasync fetch {job_id} -o FILE`",
+        )
+    note = result.note or ("unchanged" if written == "unchanged" else None)
+    return JobOutcome(job_id, source, "done", output=str(path), note=note)

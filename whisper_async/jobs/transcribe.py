@@ -17,12 +17,14 @@ from ..attributes import OptionError, encode_attributes
 from ..clients import Clients
 from ..errors import UsageError
 from ..inputs import Input
-from .batch import Batch, BatchEnv, BatchReport, JobOutcome, TranscribeRequest
+from .batch import Batch, BatchEnv
 from .lanes import default_workers
 from .listing import ListingCompletions, s3_lister
 from .notifications import QueueCompletions, check_queue
+from .outcomes import BatchReport, JobOutcome
 from .ownership import Heartbeats, IdleProbe
 from .records import RecordStore
+from .request import TranscribeRequest
 from .target import EndpointTarget, describe_target
 
 
