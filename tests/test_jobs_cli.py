@@ -222,6 +222,13 @@ def test_output_dir_that_is_a_file_exits_2_before_any_upload(s3, bucket, clip, t
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
 
 
+def test_an_output_dir_nobody_can_write_exits_2_before_any_upload(s3, bucket, clip) -> None:
+    result = cli("transcribe", str(clip), "--wait", "-o", "/proc/wasync-transcripts")
+    assert result.exit_code == 2, result.output
+    assert "cannot write to --output-dir /proc/wasync-transcripts" in result.stderr
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
 def test_a_notify_queue_that_does_not_exist_exits_2(s3, clip) -> None:
     queue = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
     result = cli("transcribe", str(clip), "--wait", "--notify-queue", queue)

@@ -12,6 +12,7 @@ import collections
 import os
 import random
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -61,13 +62,22 @@ class StandIn:
             *args,
         ]
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
+    def start(self, *args: str, limit_file_size: int | None = None) -> subprocess.Popen[str]:
+        """The CLI as a user's shell runs it; `limit_file_size` makes every bigger file write
+        fail as on a full disk (RLIMIT_FSIZE: EFBIG instead of ENOSPC, the same code path)."""
+
+        def limit() -> None:
+            if limit_file_size is not None:
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
+
         return subprocess.Popen(
             self.command(*args),
             env={**os.environ, **self.env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=limit,  # only resource limits, set before exec
         )
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -175,3 +185,23 @@ def test_ctrl_c_at_each_stage_exits_130_and_a_rerun_finishes_every_job_once(
     again = endpoint.run(*args)
     assert again.returncode == 0, again.stderr[-2000:]
     assert_complete(out, count, endpoint)
+
+
+def test_a_disk_that_fills_up_fails_those_rows_with_their_ids_and_a_rerun_writes_them(
+    standin, tmp_path
+) -> None:
+    endpoint = standin()
+    clips, out = tmp_path / "clips", tmp_path / "out"
+    write_clips(clips, 3)
+    full = endpoint.start(str(clips), "--wait", "-o", str(out), limit_file_size=20)
+    _, stderr = full.communicate(timeout=600)
+    assert full.returncode == 1, stderr[-2000:]
+    failed = [line for line in stderr.splitlines() if line.startswith("failed:")]
+    assert len(failed) == 3, stderr[-2000:]
+    # Each row names the problem and the job to fetch later; the counts still come.
+    assert all("File too large" in line and "wasync fetch " in line for line in failed)
+    assert "0 done, 3 failed, 0 pending" in stderr
+    assert not list(out.glob("*"))  # nothing half-written
+    again = endpoint.run(str(clips), "--wait", "-o", str(out))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert_complete(out, 3, endpoint)
