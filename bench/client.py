@@ -21,7 +21,6 @@ import collections
 import json
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
@@ -34,10 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.standin import missing_or_wrong, upload_model, write_clips
+from bench.standin import invocations, missing_or_wrong, upload_model, write_clips
 
 BUCKET = "sagemaker-us-east-1-123456789012"
-LOGGED = re.compile(r"stand-in transcribed level (\d+)")
 STAGES = ("upload", "invoke", "wait")
 
 
@@ -135,10 +133,7 @@ class Bench:
         return folder, levels
 
     def invocations(self, endpoint: str) -> collections.Counter[int]:
-        counts: collections.Counter[int] = collections.Counter()
-        for log in (self.state_dir / "logs").glob(f"{endpoint}-*.log"):
-            counts.update(int(n) for n in LOGGED.findall(log.read_text(errors="replace")))
-        return counts
+        return invocations(self.state_dir, endpoint)
 
     def objects(self, prefix: str) -> int:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)

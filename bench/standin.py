@@ -7,8 +7,10 @@ so its transcript ends in `level N` and a test can check that each result is its
 
 from __future__ import annotations
 
+import collections
 import io
 import json
+import re
 import tarfile
 import wave
 from collections.abc import Iterator
@@ -74,3 +76,17 @@ def missing_or_wrong(out: Path, levels: range, fmt: str = "txt") -> Iterator[str
             yield f"{path.name}: missing"
         elif expected_text(level) not in path.read_text():
             yield f"{path.name}: {path.read_text().strip()!r}"
+
+
+_LOGGED = re.compile(r"stand-in transcribed level (\d+)")
+
+
+def invocations(state_dir: Path, endpoint: str) -> collections.Counter[int]:
+    """How often each level reached an endpoint's containers: the stand-in logs a line per
+    request, and each instance's log (`logs/<instance>.log`) opens with its endpoint's name."""
+    counts: collections.Counter[int] = collections.Counter()
+    for log in (state_dir / "logs").glob("*.log"):
+        text = log.read_text(errors="replace")
+        if text.startswith(f"wasync local: endpoint {endpoint!r},"):
+            counts.update(int(n) for n in _LOGGED.findall(text))
+    return counts

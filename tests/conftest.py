@@ -76,7 +76,7 @@ def moto_clients(aws_env: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def shared_stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One local stack for the session, with tiny.en deployed as `whisper`."""
     from tests.helpers.stack import running_stack
 
@@ -86,3 +86,18 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
         deployed = stack.cli("deploy", "--instance", "ml.g5.xlarge", "--notify")
         assert deployed.exit_code == 0, deployed.output
         yield stack
+
+
+@pytest.fixture
+def local_stack(shared_stack):  # type: ignore[no-untyped-def]
+    """The shared stack, once the jobs earlier tests left behind have finished."""
+    shared_stack.wait_idle()
+    return shared_stack
+
+
+@pytest.fixture
+def own_endpoint(local_stack):  # type: ignore[no-untyped-def]
+    """An endpoint for this test alone on the shared stack (tiny.en, SNS topics), deleted after:
+    no other test's job queues on it, and no job it leaves behind delays another test."""
+    with local_stack.own_endpoint() as name:
+        yield name

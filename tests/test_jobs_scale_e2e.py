@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import os
 import random
-import re
 import resource
 import signal
 import subprocess
@@ -23,13 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.standin import missing_or_wrong, upload_model, write_clips
+from bench.standin import invocations, missing_or_wrong, upload_model, write_clips
 from whisper_async.clients import Clients
 from whisper_async.settings import resolve
 
 pytestmark = pytest.mark.slow
 BUCKET = "sagemaker-us-east-1-123456789012"
-LOGGED = re.compile(r"stand-in transcribed level (\d+)")
 
 
 def wait_until(condition: Callable[[], bool], what: str, limit: float = 600) -> None:
@@ -90,11 +88,8 @@ class StandIn:
         )
 
     def invocations(self) -> collections.Counter[int]:
-        """How often each level reached the container."""
-        counts: collections.Counter[int] = collections.Counter()
-        for log in (self.state_dir / "logs").glob(f"{self.name}-*.log"):
-            counts.update(int(n) for n in LOGGED.findall(log.read_text(errors="replace")))
-        return counts
+        """How often each level reached the endpoint's containers."""
+        return invocations(self.state_dir, self.name)
 
     def objects(self, part: str) -> int:
         s3 = Clients(resolve({}, self.env)).client("s3")

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
+import tempfile
 from pathlib import Path
 
 import boto3
@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.helpers.stack import running_stack
+from tests.helpers.waiting import wait_until
 from whisper_async.clients import Clients
 from whisper_async.settings import resolve
 
@@ -47,13 +48,14 @@ def upload_tarball(
     return f"s3://{BUCKET}/{key}"
 
 
-def subscribed_queue(clients: Clients, name: str) -> str:
-    """An SQS queue subscribed to the `whisper` endpoint's success and error topics."""
+def subscribed_queue(clients: Clients, name: str, endpoint: str) -> str:
+    """An SQS queue subscribed to one endpoint's success and error topics."""
     sqs, sns = clients.client("sqs"), clients.client("sns")
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    topics = {f"wasync-{endpoint}-success", f"wasync-{endpoint}-error"}
     for topic in sns.list_topics()["Topics"]:
-        if topic["TopicArn"].split(":")[-1] in {"wasync-whisper-success", "wasync-whisper-error"}:
+        if topic["TopicArn"].split(":")[-1] in topics:
             sns.subscribe(
                 TopicArn=topic["TopicArn"],
                 Protocol="sqs",
@@ -63,7 +65,7 @@ def subscribed_queue(clients: Clients, name: str) -> str:
 
 
 def test_aws_cli_invokes_and_copies_a_transcript(
-    local_stack, data_dir: Path, tmp_path: Path
+    local_stack, own_endpoint: str, data_dir: Path, tmp_path: Path
 ) -> None:
     env = {**os.environ, **local_stack.env}
     beside = Path(sys.executable).with_name("aws")  # awscli from the test extras, in this venv
@@ -80,7 +82,7 @@ def test_aws_cli_invokes_and_copies_a_transcript(
             "sagemaker-runtime",
             "invoke-endpoint-async",
             "--endpoint-name",
-            "whisper",
+            own_endpoint,
             "--input-location",
             f"s3://{BUCKET}/cli/en.wav",
             "--content-type",
@@ -94,14 +96,15 @@ def test_aws_cli_invokes_and_copies_a_transcript(
         text=True,
     )
     output = json.loads(invoked.stdout)["OutputLocation"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        copied = subprocess.run(
-            [*aws, "s3", "cp", output, str(tmp_path / "out.txt")], env=env, capture_output=True
-        )
-        if copied.returncode == 0:
-            break
-        time.sleep(0.5)
+    wait_until(
+        lambda: (
+            subprocess.run(
+                [*aws, "s3", "cp", output, str(tmp_path / "out.txt")], env=env, capture_output=True
+            ).returncode
+            == 0
+        ),
+        "the transcript in S3",
+    )
     assert "lazy dog" in (tmp_path / "out.txt").read_text().lower()
 
 
@@ -123,69 +126,69 @@ def test_emulator_validates_like_aws(local_stack) -> None:
     assert 'Could not find endpoint "never-made"' in str(missing.value)
 
 
-def test_notifications_one_per_job_with_the_right_status(local_stack, data_dir: Path) -> None:
+def test_notifications_one_per_job_with_the_right_status(
+    local_stack, own_endpoint: str, data_dir: Path
+) -> None:
     clients = clients_for(local_stack)
     sqs = clients.client("sqs")
-    queue_url = subscribed_queue(clients, "wasync-notes")
-    # --rerun: a new job each, even if an earlier test transcribed the same file
-    good, bad = (
-        json.loads(
-            local_stack.cli(
-                "--json", "transcribe", str(data_dir / name), "--wait", "--rerun"
-            ).stdout.splitlines()[0]
-        )
-        for name in ("en_short.wav", "corrupt.mp3")
+    queue_url = subscribed_queue(clients, f"notes-{own_endpoint}", own_endpoint)
+    good = json.loads(
+        local_stack.cli(
+            "--json", "-e", own_endpoint, "transcribe", str(data_dir / "en_short.wav"), "--wait"
+        ).stdout.splitlines()[0]  # the job's line; the summary follows
+    )
+    bad = json.loads(
+        local_stack.cli(
+            "--json", "-e", own_endpoint, "transcribe", str(data_dir / "corrupt.mp3"), "--wait"
+        ).stdout.splitlines()[0]
     )
     messages: list[dict] = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(messages) < 2:
+
+    def received_two() -> bool:
         for message in sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
         ).get("Messages", []):
             messages.append(json.loads(json.loads(message["Body"])["Message"]))
+        return len(messages) >= 2
+
+    wait_until(received_two, "both notifications")
     by_id = {m["inferenceId"].split("-")[0]: m for m in messages}  # job id, then the run
     assert len(messages) == 2 and set(by_id) == {good["id"], bad["id"]}
     assert by_id[good["id"]]["invocationStatus"] == "Completed"
     assert by_id[good["id"]]["responseParameters"]["outputLocation"].endswith(".out")
     assert by_id[bad["id"]]["invocationStatus"] == "Failed"
     assert "decode" in by_id[bad["id"]]["failureReason"]
-    assert by_id[bad["id"]]["requestParameters"]["endpointName"] == "whisper"
+    assert by_id[bad["id"]]["requestParameters"]["endpointName"] == own_endpoint
 
 
 def test_killing_the_container_mid_job_fails_that_job_and_later_jobs_succeed(
-    local_stack, data_dir: Path, tmp_path: Path
+    local_stack, own_endpoint: str, data_dir: Path, tmp_path: Path
 ) -> None:
     from bench.corpus import build
 
+    def endpoint() -> dict:
+        status = local_stack.cli(
+            "--json", "local", "status", "--state-dir", str(local_stack.state_dir)
+        )
+        return next(e for e in json.loads(status.stdout)["endpoints"] if e["name"] == own_endpoint)
+
     long_clip = build(tmp_path, long_repeats=3)[-1]  # seconds of work: still running at the kill
     submitted = json.loads(
-        local_stack.cli("--json", "transcribe", str(long_clip), "--rerun").stdout.splitlines()[0]
+        local_stack.cli(
+            "--json", "-e", own_endpoint, "transcribe", str(long_clip)
+        ).stdout.splitlines()[0]
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        endpoint = json.loads(
-            local_stack.cli(
-                "--json", "local", "status", "--state-dir", str(local_stack.state_dir)
-            ).stdout
-        )["endpoints"][0]
-        if endpoint["running"]:
-            break
-        time.sleep(0.05)
-    time.sleep(0.3)
-    os.kill(endpoint["pid"], signal.SIGKILL)
-    fetched = local_stack.cli("fetch", submitted["id"], "--wait", "--timeout", "60s")
+    # Running: a worker has taken the job to this container, so the kill ends this job.
+    running = wait_until(lambda: endpoint()["running"] and endpoint(), "the job running")
+    os.kill(running["pid"], signal.SIGKILL)
+    fetched = local_stack.cli("-e", own_endpoint, "fetch", submitted["id"], "--wait")
     assert fetched.exit_code == 1
     assert "container exited" in fetched.stderr
     later = local_stack.cli(
-        "transcribe", str(data_dir / "en_short.wav"), "--wait", "--timeout", "120s"
+        "-e", own_endpoint, "transcribe", str(data_dir / "en_short.wav"), "--wait"
     )
     assert later.exit_code == 0 and "lazy dog" in later.stdout.lower()
-    status = json.loads(
-        local_stack.cli(
-            "--json", "local", "status", "--state-dir", str(local_stack.state_dir)
-        ).stdout
-    )
-    assert status["endpoints"][0]["restarts"] >= 1
+    assert endpoint()["restarts"] >= 1
 
 
 def test_path_traversal_tarball_is_refused_and_the_endpoint_fails(local_stack) -> None:
@@ -232,6 +235,7 @@ def test_lifecycle_update_to_a_second_model_then_delete(
     )  # not a model
     from tests.helpers.models import tiny_en_ctranslate2
 
+    before = model_folders(stack)
     assert (
         stack.cli(
             "-e",
@@ -248,6 +252,7 @@ def test_lifecycle_update_to_a_second_model_then_delete(
         ).exit_code
         == 0
     )
+    [first_model] = model_folders(stack) - before
     assert stack.cli("-e", "multi", "autoscale", "--min", "0", "--max", "2").exit_code == 0
     second = json.loads(stack.cli("--json", "push-model", str(base_dir), "--name", "base").stdout)
     updated = stack.cli(
@@ -260,12 +265,15 @@ def test_lifecycle_update_to_a_second_model_then_delete(
         "-e", "multi", "transcribe", str(data_dir / "de_short.wav"), "--wait", "-f", "json"
     )
     assert json.loads(german.stdout)["language"] == "de"
+    wait_until(lambda: first_model not in model_folders(stack), "the superseded model to go")
+    [second_model] = model_folders(stack) - before
     status = json.loads(stack.cli("--json", "-e", "multi", "status").stdout)
     assert status["model_data"] == second["uri"] and status["autoscaling"]["min"] == 0
     logs = stack.cli("-e", "multi", "logs", "--since", "10m")
     assert logs.exit_code == 0 and "model" in logs.stdout.lower()
     deleted = stack.cli("--json", "-e", "multi", "delete", "--yes")
     assert "endpoint/multi" in json.loads(deleted.stdout)["removed"]
+    wait_until(lambda: second_model not in model_folders(stack), "the deleted endpoint's model")
     sagemaker = clients_for(stack).client("sagemaker")
     assert not [
         c
@@ -304,11 +312,13 @@ def test_second_up_says_so_and_down_names_unfinished_jobs(tmp_path: Path, data_d
 
 
 def test_transcribe_waits_on_sqs_notifications_instead_of_polling(
-    local_stack, data_dir: Path, tmp_path: Path
+    local_stack, own_endpoint: str, data_dir: Path, tmp_path: Path
 ) -> None:
     clients = clients_for(local_stack)
-    queue_url = subscribed_queue(clients, "wasync-wait")
+    queue_url = subscribed_queue(clients, f"wait-{own_endpoint}", own_endpoint)
     result = local_stack.cli(
+        "-e",
+        own_endpoint,
         "transcribe",
         str(data_dir / "en_numbers.wav"),
         str(data_dir / "corrupt.mp3"),
@@ -327,7 +337,9 @@ def test_transcribe_waits_on_sqs_notifications_instead_of_polling(
     assert requests <= 7
 
 
-def test_invocation_timeout_ends_in_the_failure_location(local_stack, tmp_path: Path) -> None:
+def test_invocation_timeout_ends_in_the_failure_location(
+    local_stack, own_endpoint: str, tmp_path: Path
+) -> None:
     from bench.corpus import build
 
     long_clip = build(tmp_path, long_repeats=3)[-1]  # 93 s of speech: seconds of work, over 1 s
@@ -335,16 +347,167 @@ def test_invocation_timeout_ends_in_the_failure_location(local_stack, tmp_path: 
     s3, runtime = clients.client("s3"), clients.client("sagemaker-runtime")
     s3.upload_file(str(long_clip), BUCKET, "limits/long.wav")
     response = runtime.invoke_endpoint_async(
-        EndpointName="whisper",
+        EndpointName=own_endpoint,
         InputLocation=f"s3://{BUCKET}/limits/long.wav",
         InvocationTimeoutSeconds=1,
     )
     failure = response["FailureLocation"].split("/", 3)[3]
-    body = b""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not body:
+
+    def failure_body() -> bytes:
         try:
-            body = s3.get_object(Bucket=BUCKET, Key=failure)["Body"].read()
+            return bytes(s3.get_object(Bucket=BUCKET, Key=failure)["Body"].read())
         except s3.exceptions.NoSuchKey:
-            time.sleep(0.2)
+            return b""
+
+    body = wait_until(failure_body, "the failure object")
     assert b"InvocationTimeoutSeconds (1s)" in body
+
+
+def tiny_model_uri(stack) -> str:  # type: ignore[no-untyped-def]
+    """The tiny.en model the session pushed (pushing again finds it and uploads nothing)."""
+    from tests.helpers.models import tiny_en_ctranslate2
+
+    pushed = stack.cli("--json", "push-model", str(tiny_en_ctranslate2()), "--name", "tiny.en")
+    return str(json.loads(pushed.stdout)["uri"])
+
+
+def async_config(bucket: str = BUCKET) -> dict:
+    return {"OutputConfig": {"S3OutputPath": f"s3://{bucket}/attack-out/"}}
+
+
+def model_folders(stack) -> set[Path]:  # type: ignore[no-untyped-def]
+    root = stack.state_dir / "models"
+    return set(root.iterdir()) if root.exists() else set()
+
+
+def test_names_that_are_paths_are_refused_and_nothing_is_written_outside(
+    local_stack, tmp_path: Path
+) -> None:
+    from botocore.exceptions import ClientError
+
+    sagemaker = clients_for(local_stack).client("sagemaker")
+    outside = Path(tempfile.mkdtemp(prefix="w", dir="/tmp"))  # short: names have 63 characters
+    escape = local_stack.state_dir.parent / f"escape-{outside.name}"
+    role = "arn:aws:iam::123456789012:role/wasync"
+    model = f"names-{outside.name.lower()}"
+    container = {"Image": "local", "ModelDataUrl": tiny_model_uri(local_stack)}
+    sagemaker.create_model(ModelName=model, PrimaryContainer=container, ExecutionRoleArn=role)
+    variants = [{"VariantName": "AllTraffic", "ModelName": model, "InstanceType": "ml.g5.xlarge"}]
+    try:
+        attacks = [
+            lambda: sagemaker.create_endpoint_config(
+                EndpointConfigName=f"{outside}/cfg",
+                ProductionVariants=variants,
+                AsyncInferenceConfig=async_config(),
+            ),
+            lambda: sagemaker.create_model(
+                ModelName="../m", PrimaryContainer=container, ExecutionRoleArn=role
+            ),
+        ]
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=model,
+            ProductionVariants=variants,
+            AsyncInferenceConfig=async_config(),
+        )
+        attacks += [
+            lambda: sagemaker.create_endpoint(
+                EndpointName=f"a/../../../{escape.name}", EndpointConfigName=model
+            ),
+            lambda: sagemaker.create_endpoint(
+                EndpointName="../../../../tmp/x/epname", EndpointConfigName=model
+            ),
+        ]
+        for attack in attacks:
+            with pytest.raises(ClientError) as refused:
+                attack()
+            assert refused.value.response["Error"]["Code"] == "ValidationException"
+            assert "failed to satisfy constraint" in str(refused.value)
+        assert list(outside.iterdir()) == []
+        assert not escape.exists()
+        assert not [e for e in sagemaker.list_endpoints()["Endpoints"] if "/" in e["EndpointName"]]
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+        sagemaker.delete_endpoint_config(EndpointConfigName=model)
+        sagemaker.delete_model(ModelName=model)
+
+
+def test_a_models_environment_cannot_run_code_as_the_stacks_user(
+    local_stack, tmp_path: Path
+) -> None:
+    from tests.helpers.models import tiny_en_ctranslate2
+
+    marker = tmp_path / "marker"
+    code = f"open({str(marker)!r}, 'w').write('ran')\n"
+    planted = tmp_path / "planted"  # a folder the attacker knows the path of
+    planted.mkdir()
+    (planted / "sitecustomize.py").write_text(code)
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_en_ctranslate2(), model_dir)
+    (model_dir / "sitecustomize.py").write_text(code)  # and one in model.tar.gz itself
+    pushed = local_stack.cli("--json", "push-model", str(model_dir), "--name", "planted")
+    assert pushed.exit_code == 0, pushed.output
+    name = f"env{os.getpid()}"
+    # Where the stack used to extract models, and the attacker's own folder.
+    old_layout = local_stack.state_dir / "endpoints" / name / name / "model"
+    environment = {
+        "PYTHONPATH": f"{old_layout}{os.pathsep}{planted}",
+        "LD_PRELOAD": str(planted / "x.so"),
+        "WASYNC_LOG_LEVEL": "INFO",
+    }
+    sagemaker = clients_for(local_stack).client("sagemaker")
+    container = {
+        "Image": "local",
+        "ModelDataUrl": json.loads(pushed.stdout)["uri"],
+        "Environment": environment,
+    }
+    sagemaker.create_model(
+        ModelName=name,
+        PrimaryContainer=container,
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/wasync",
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.g5.xlarge"}
+        ],
+        AsyncInferenceConfig=async_config(),
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    try:
+        state = wait_until(
+            lambda: (
+                sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"]
+                in {"InService", "Failed"}
+                and sagemaker.describe_endpoint(EndpointName=name)
+            ),
+            "the endpoint to start",
+        )
+        assert state["EndpointStatus"] == "InService", state.get("FailureReason")
+        assert not marker.exists()
+        wait_until(
+            lambda: (
+                "ignored LD_PRELOAD, PYTHONPATH"
+                in local_stack.cli("-e", name, "logs", "--since", "1h").stdout
+            ),
+            "the stack to say which variables it ignored",
+        )
+    finally:
+        sagemaker.delete_endpoint(EndpointName=name)
+        sagemaker.delete_endpoint_config(EndpointConfigName=name)
+        sagemaker.delete_model(ModelName=name)
+
+
+def test_a_model_that_expands_past_the_cap_fails_the_endpoint_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WASYNC_LOCAL_MAX_MODEL_SIZE", "1MiB")
+    with running_stack(tmp_path / "capped") as stack:
+        clients_for(stack).client("s3").create_bucket(Bucket=BUCKET)
+        uri = upload_tarball(
+            stack, "bomb/model.tar.gz", {"model.bin": bytes(2 * 1024 * 1024), "config.json": b"{}"}
+        )
+        result = stack.cli("-e", "bomb", "deploy", "--model", uri, "--instance", "ml.g5.xlarge")
+        assert result.exit_code == 1
+        assert "expands to more than 1.0 MiB" in result.stderr
+        assert "WASYNC_LOCAL_MAX_MODEL_SIZE" in result.stderr
+        assert model_folders(stack) == set()

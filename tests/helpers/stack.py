@@ -1,19 +1,31 @@
-"""A real local stack for tests: started in a private state folder, stopped afterwards."""
+"""A real local stack for tests: started in a private state folder, stopped afterwards.
+
+Tests that share one stack must not see each other's jobs. Two tools keep them apart:
+`own_endpoint()` deploys an endpoint for one test and deletes it afterwards (its topics and
+its queue are its own, and a long job left behind dies with it), and `wait_idle()` waits until
+no endpoint has a queued or running job, which the shared fixture does before every test.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 from typer.testing import CliRunner, Result
 
+from tests.helpers.waiting import wait_until
 from whisper_async.cli.app import app
 from whisper_async.local import stack
+
+_names = itertools.count(1)
 
 
 @dataclass
@@ -35,10 +47,34 @@ class RunningStack:
             timeout=300,
         )
 
+    def endpoints(self) -> dict[str, dict[str, Any]]:
+        """What `wasync local status` shows of each endpoint: status, queue, instances."""
+        url = self.env["AWS_ENDPOINT_URL_SAGEMAKER"] + "/_wasync/status"
+        return {e["name"]: e for e in httpx.get(url, timeout=30).json()["endpoints"]}
+
+    def wait_idle(self) -> None:
+        """Wait until no endpoint has a job queued or running."""
+        wait_until(
+            lambda: not any(e["queued"] or e["running"] for e in self.endpoints().values()),
+            "every endpoint of the shared stack to finish its jobs",
+        )
+
+    @contextlib.contextmanager
+    def own_endpoint(self, *deploy_args: str) -> Iterator[str]:
+        """A new endpoint of the last pushed model, with SNS topics, for one test."""
+        name = f"t{os.getpid()}-{next(_names)}"
+        deployed = self.cli("-e", name, "deploy", "--notify", *deploy_args)
+        assert deployed.exit_code == 0, deployed.output
+        try:
+            yield name
+        finally:
+            self.cli("-e", name, "delete", "--yes")
+
 
 @contextlib.contextmanager
-def running_stack(state_dir: Path) -> Iterator[RunningStack]:
-    info = stack.up(state_dir)
+def running_stack(state_dir: Path, **options: Any) -> Iterator[RunningStack]:
+    """`wasync local up` in `state_dir` (options as `stack.up` takes them), then down."""
+    info = stack.up(state_dir, **options)
     env = dict(line.removeprefix("export ").split("=", 1) for line in stack.environment(state_dir))
     env["XDG_CONFIG_HOME"] = str(state_dir / "config")
     try:

@@ -10,19 +10,36 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..clients import Clients
 from ..files import write_atomically
 from ..settings import SERVICES, Settings
-from .hosting import EndpointHost
+from .deployment import Deployment
+from .extraction import DEFAULT_MAX_MODEL_BYTES
+from .hosting import EndpointHost, HostingContext, Launcher
+from .modelstore import ModelStore
 from .profile import LOCAL_REGION, PLACEHOLDER_KEY, STACK_FILE
-from .runtime import free_port
+from .runtime import free_port, start_container
+from .sink import AwsClients
+from .supervisor import ContainerHandle
 
 DOWN_REQUEST = "down-request.json"
 UNFINISHED = "unfinished.json"
 log = logging.getLogger("wasync.local")
+
+
+def launcher(runtime: str) -> Launcher:
+    def launch(
+        deployment: Deployment, model_dir: Path, log_path: Path, on_log: Callable[[str], None]
+    ) -> ContainerHandle:
+        return start_container(
+            runtime, deployment.image, model_dir, deployment.environment, log_path, on_log
+        )
+
+    return launch
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--runtime", choices=["process", "docker"], default="process")
+    parser.add_argument("--max-model-bytes", type=int, default=DEFAULT_MAX_MODEL_BYTES)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -43,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from moto.server import ThreadedMotoServer
 
     from .conditional_writes import serialise_object_writes
-    from .emulator import ControlPlane, create_emulator
+    from .control import ControlPlane
+    from .emulator import create_emulator
 
     serialise_object_writes()  # S3's conditional writes are atomic; moto's must be too
 
@@ -63,9 +82,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         Settings(region=LOCAL_REGION, endpoint_urls=dict.fromkeys(SERVICES, moto_url)),
         session=session,
     )
+    models = ModelStore(state_dir / "models", aws.client("s3"), args.max_model_bytes)
+    models.clear()  # what a stack that crashed left behind
+    context = HostingContext(
+        aws=AwsClients.from_clients(aws),  # made here, once, before any thread needs one
+        models=models,
+        launcher=launcher(args.runtime),
+        logs_dir=state_dir / "logs",
+    )
     plane = ControlPlane(
-        LOCAL_REGION,
-        lambda name, deployment: EndpointHost(name, deployment, aws, state_dir, args.runtime),
+        LOCAL_REGION, lambda name, deployment: EndpointHost(name, deployment, context)
     )
     app = create_emulator(plane, state_dir / "spool")
     server = uvicorn.Server(
@@ -103,11 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         grace = float(json.loads((state_dir / DOWN_REQUEST).read_text())["grace"])
     log.info("stopping: waiting up to %.0fs for running jobs", grace)
     unfinished: list[dict[str, str]] = []
-    hosts = list(plane.endpoints.values())
+    hosts = plane.hosts()
     for host in hosts:
-        host.accepting = False
+        host.dispatcher.close()
+    deadline = time.monotonic() + grace
     for host in hosts:
-        unfinished += [{"endpoint": host.name, "inference_id": i} for i in host.drain(grace)]
+        left = max(0.0, deadline - time.monotonic())
+        unfinished += [{"endpoint": host.name, "inference_id": i} for i in host.drain(left)]
     for host in hosts:
         host.close(grace=5)
     write_atomically(state_dir / UNFINISHED, json.dumps(unfinished, indent=2))

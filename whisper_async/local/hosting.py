@@ -1,153 +1,83 @@
-"""One emulated endpoint: its container, its job queue and workers, its metrics and logs.
+"""One emulated endpoint: its status, its job queue and its instances, as SageMaker runs them.
 
-It behaves as SageMaker async inference does: jobs queue per endpoint, run up to
-MaxConcurrentInvocationsPerInstance at once, and end as an output or a failure object, with
-an SNS notification. No job is lost silently: a container that dies mid-job fails that job
-with the reason, and is restarted.
+The parts each do one thing: the `Dispatcher` (the job queue, from invoke to result), the
+`Instance`s (a supervised container each, with MaxConcurrentInvocationsPerInstance workers that
+take jobs from the one queue), the `ModelStore` (extracted models) and the `AwsSink` (S3, SNS,
+CloudWatch). The host ties them together and owns the endpoint's status, config and instance
+list, behind its own lock.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import json
 import logging
-import queue
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from .. import naming
-from ..clients import Clients
-from ..storage import S3Uri
-from .runtime import Container, ExtractionError, safe_extract, start_container
+from .deployment import Deployment
+from .dispatch import Dispatcher
+from .instance import Instance
+from .jobqueue import Job
+from .modelstore import ModelStore, ModelUnavailable
+from .sink import AwsClients, AwsSink
+from .supervisor import ContainerHandle
 
 log = logging.getLogger("wasync.local")
 
-
-@dataclass
-class Job:
-    inference_id: str
-    endpoint: str
-    content_type: str | None
-    accept: str | None
-    custom_attributes: str | None
-    input_location: str | None
-    body_path: Path | None
-    output_location: str
-    failure_location: str
-    ttl_seconds: int
-    invocation_timeout: int
-    received: float = field(default_factory=time.time)
+# (deployment, model folder, log file, log line callback) -> a started container
+Launcher = Callable[[Deployment, Path, Path, Callable[[str], None]], ContainerHandle]
 
 
-@dataclass
-class Deployment:
-    """What a config says to run: the model's image, data, environment and async settings."""
+@dataclass(frozen=True)
+class HostingContext:
+    """What every endpoint of one stack shares."""
 
+    aws: AwsClients
+    models: ModelStore
+    launcher: Launcher
+    logs_dir: Path
+    metrics_period: float = 2.0
+
+
+@dataclass(frozen=True)
+class HostState:
+    status: str
+    failure_reason: str | None
     config_name: str
-    model_name: str
-    image: str
-    model_data: str
-    environment: dict[str, str]
-    max_concurrency: int
-    startup_timeout: int
-    output_path: str
-    failure_path: str
-    success_topic: str | None
-    error_topic: str | None
-
-
-def iso_now() -> str:
-    return (
-        dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    created: float
+    modified: float
+    current_instances: int
+    desired_instances: int
 
 
 class EndpointHost:
-    def __init__(
-        self, name: str, deployment: Deployment, aws: Clients, state_dir: Path, runtime: str
-    ) -> None:
+    def __init__(self, name: str, deployment: Deployment, context: HostingContext) -> None:
         self.name = name
-        self.deployment = deployment
-        self.aws = aws
-        self.state_dir = state_dir
-        self.runtime = runtime
-        self.status = "Creating"
-        self.failure_reason: str | None = None
-        self.container: Container | None = None
-        self.healthy = threading.Event()
-        self.queue: queue.Queue[Job | None] = queue.Queue()
-        self.in_flight: dict[str, Job] = {}
-        self.accepting = True
+        self.context = context
+        self.sink = AwsSink(name, context.aws)
+        self.dispatcher = Dispatcher(self.sink)
         self.closing = threading.Event()
-        self._lock = threading.Lock()
-        self._workers: list[threading.Thread] = []
-        self._log_buffer: list[dict[str, Any]] = []
-        self._log_lock = threading.Lock()
         self.created = time.time()
-        self.modified = time.time()
-        self.restarts = 0
+        self._lock = threading.Lock()  # guards everything below
+        self._deployment = deployment
+        self._status, self._modified = "Creating", self.created
+        self._reason: str | None = None
+        self._instances: list[Instance] = []
+        self._starting: list[Instance] = []
+        self._model_dir: Path | None = None
 
-    # ---- provisioning -------------------------------------------------------------------
-    def _prepare_model(self, deployment: Deployment) -> Path:
-        target = self.state_dir / "endpoints" / self.name / deployment.config_name
-        archive = target / "model.tar.gz"
-        target.mkdir(parents=True, exist_ok=True)
-        uri = S3Uri.parse(deployment.model_data)
-        self.aws.client("s3").download_file(uri.bucket, uri.key, str(archive))
-        model_dir = target / "model"
-        safe_extract(archive, model_dir)
-        archive.unlink()
-        return model_dir
-
-    def _launch(self, deployment: Deployment) -> tuple[Container | None, str | None]:
-        """Start a container for a deployment and wait until healthy: (container, None) or
-        (None, reason)."""
-        try:
-            model_dir = self._prepare_model(deployment)
-        except ExtractionError as exc:
-            return None, str(exc)
-        except Exception as exc:
-            return None, f"could not download the model data {deployment.model_data}: {exc}"
-        log_path = self.state_dir / "logs" / f"{self.name}-{deployment.config_name}.log"
-        try:
-            container = start_container(
-                self.runtime,
-                deployment.image,
-                model_dir,
-                deployment.environment,
-                log_path,
-                self._collect_log,
-            )
-        except (OSError, RuntimeError) as exc:
-            return None, f"could not start the container: {exc}"
-        reason = container.wait_healthy(deployment.startup_timeout, self.closing.is_set)
-        if reason:
-            container.stop(grace=2)
-            return None, reason
-        return container, None
+    @property
+    def deployment(self) -> Deployment:
+        with self._lock:
+            return self._deployment
 
     def start(self) -> None:
         threading.Thread(target=self._create, name=f"create-{self.name}", daemon=True).start()
-        threading.Thread(target=self._watch, name=f"watch-{self.name}", daemon=True).start()
-        threading.Thread(target=self._report, name=f"metrics-{self.name}", daemon=True).start()
-
-    def _create(self) -> None:
-        container, reason = self._launch(self.deployment)
-        if container is None:
-            self._set_status("Failed", reason)
-            return
-        self.container = container
-        self._start_workers(self.deployment.max_concurrency)
-        self.healthy.set()
-        self._set_status("InService", None)
+        threading.Thread(target=self._tick, name=f"tick-{self.name}", daemon=True).start()
 
     def update(self, deployment: Deployment) -> None:
         self._set_status("Updating", None)
@@ -155,331 +85,164 @@ class EndpointHost:
             target=self._update, args=(deployment,), name=f"update-{self.name}", daemon=True
         ).start()
 
+    def accept(self, job: Job) -> bool:
+        """Queue a job; False once the endpoint takes no more (it is going away)."""
+        return self.dispatcher.accept(job)
+
+    def delete(self) -> None:
+        self._set_status("Deleting", None)
+        threading.Thread(target=self.close, name=f"delete-{self.name}", daemon=True).start()
+
+    def drain(self, grace: float) -> list[str]:
+        """Take no more jobs, give queued and running ones `grace` seconds, fail and name the
+        rest."""
+        return self.dispatcher.drain(grace)
+
+    def close(self, grace: float = 5.0) -> None:
+        """Fail what is left, stop every instance, remove the extracted model."""
+        self.closing.set()
+        self.dispatcher.abandon(
+            "endpoint_deleted", f"endpoint {self.name} was deleted before this job finished"
+        )
+        with self._lock:
+            instances, model_dir = [*self._instances, *self._starting], self._model_dir
+            self._instances, self._model_dir = [], None
+        for instance in instances:
+            instance.stop(grace)
+        if model_dir is not None:
+            self.context.models.remove(model_dir)
+        self.sink.flush_logs()
+
+    # ---- bringing instances up and down ---------------------------------------------------
+    def _create(self) -> None:
+        reason, _, _ = self._bring_up(self.deployment)
+        if not self.closing.is_set():
+            self._set_status("Failed" if reason else "InService", reason)
+
     def _update(self, deployment: Deployment) -> None:
-        container, reason = self._launch(deployment)
-        if container is None:
+        reason, replaced, old_model = self._bring_up(deployment)
+        if reason:
             # As SageMaker does: keep serving the old config and report why the update failed.
             self._set_status("InService", f"Update to {deployment.config_name} failed: {reason}")
             return
-        old, self.container = self.container, container
-        previous_concurrency = self.deployment.max_concurrency
-        self.deployment = deployment
-        if deployment.max_concurrency > previous_concurrency:
-            self._start_workers(deployment.max_concurrency - previous_concurrency)
-        self.healthy.set()
         self._set_status("InService", None)
-        if old is not None:
-            old.stop()  # SIGTERM: the old server finishes in-flight work, then exits
+        for instance in replaced:  # each finishes its running jobs, then stops
+            instance.retire()
+        if old_model is not None:
+            self.context.models.remove(old_model)
 
+    def _bring_up(self, deployment: Deployment) -> tuple[str | None, list[Instance], Path | None]:
+        """Extract the model and start its instances; once all are healthy they replace the
+        current ones. Returns (None, the replaced instances, their model folder), or (why
+        they could not start, [], None), with nothing new left running."""
+        try:
+            model_dir = self.context.models.prepare(deployment.model_data)
+        except ModelUnavailable as exc:
+            return str(exc), [], None
+        instances = [
+            self._instance(deployment, model_dir) for _ in range(deployment.instance_count)
+        ]
+        with self._lock:
+            self._starting += instances
+        with ThreadPoolExecutor(max(1, len(instances))) as pool:
+            reasons = list(pool.map(Instance.start, instances))
+        reason = next((r for r in reasons if r), None)
+        with self._lock:
+            self._starting = [i for i in self._starting if i not in instances]
+            if reason is None and self.closing.is_set():
+                reason = "the endpoint was deleted"
+            replaced, old_model = self._instances, self._model_dir
+            if reason is None:
+                self._deployment, self._instances = deployment, instances
+                self._model_dir = model_dir
+                for instance in replaced:  # from the switch on, new jobs go to new instances
+                    instance.stop_taking()
+        if reason is None:
+            return None, replaced, old_model
+        for instance in instances:
+            instance.stop(grace=2)
+        self.context.models.remove(model_dir)
+        return reason, [], None
+
+    def _instance(self, deployment: Deployment, model_dir: Path) -> Instance:
+        def launch(instance_id: str) -> ContainerHandle:
+            log_path = self.context.logs_dir / f"{instance_id}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with log_path.open("a") as header:  # names in file names could escape; not here
+                header.write(f"wasync local: endpoint {self.name!r}, {deployment.config_name!r}\n")
+            return self.context.launcher(
+                deployment,
+                model_dir,
+                log_path,
+                lambda line: self.sink.record_log(instance_id, line),
+            )
+
+        return Instance(
+            self.dispatcher.queue,
+            deployment.max_concurrency,
+            launch,
+            deployment.startup_timeout,
+            self.dispatcher.run,
+            self._instance_failed,
+        )
+
+    def _instance_failed(self, instance: Instance, reason: str) -> None:
+        with self._lock:
+            serving = instance in self._instances
+        if serving and not self.closing.is_set():
+            self._set_status("Failed", reason)
+
+    def _tick(self) -> None:
+        """Every metrics period: expire queued jobs past their TTL, fail those of a failed
+        endpoint, publish the metrics and ship the container logs."""
+        while not self.closing.wait(self.context.metrics_period):
+            try:
+                self.dispatcher.expire_waiting()
+                state = self.state()
+                if state.status == "Failed":
+                    message = f"endpoint {self.name} is Failed: {state.failure_reason}"
+                    self.dispatcher.fail_waiting("endpoint_unavailable", message)
+                self.dispatcher.publish_metrics(state.current_instances)
+                self.sink.flush_logs()
+            except Exception:  # moto hiccups must not end the endpoint's reporting
+                log.exception("metrics and logs for %s", self.name)
+
+    # ---- status ----------------------------------------------------------------------------
     def _set_status(self, status: str, reason: str | None) -> None:
-        self.status, self.failure_reason, self.modified = status, reason, time.time()
+        with self._lock:
+            self._status, self._reason, self._modified = status, reason, time.time()
         log.info("endpoint %s: %s%s", self.name, status, f" ({reason})" if reason else "")
 
-    def _watch(self) -> None:
-        """Restart a container that died while the endpoint is in service."""
-        while not self.closing.wait(0.3):
-            container = self.container
-            if (
-                container is None
-                or container.alive()
-                or self.status not in {"InService", "Updating"}
-            ):
-                continue
-            self.healthy.clear()
-            self.restarts += 1
-            log.warning(
-                "endpoint %s: container exited (%s); restarting",
-                self.name,
-                container.process.returncode,
-            )
-            replacement, reason = self._launch(self.deployment)
-            if replacement is None:
-                self._set_status("Failed", f"the container died and could not restart: {reason}")
-                continue
-            self.container = replacement
-            self.healthy.set()
-
-    # ---- jobs ----------------------------------------------------------------------------
-    def _start_workers(self, count: int) -> None:
-        for index in range(count):
-            worker = threading.Thread(
-                target=self._work, name=f"job-{self.name}-{len(self._workers) + index}", daemon=True
-            )
-            worker.start()
-            self._workers.append(worker)
-
-    def enqueue(self, job: Job) -> None:
-        self.queue.put(job)
-
-    def backlog(self) -> int:
-        return self.queue.qsize() + len(self.in_flight)
-
-    def _work(self) -> None:
-        while True:
-            job = self.queue.get()
-            if job is None:
-                return
-            with self._lock:
-                self.in_flight[job.inference_id] = job
-            try:
-                self._run(job)
-            except Exception as exc:
-                log.exception("job %s", job.inference_id)
-                self._fail(job, "internal_error", f"the local stack failed to run the job: {exc}")
-            finally:
-                with self._lock:
-                    self.in_flight.pop(job.inference_id, None)
-                if job.body_path:
-                    job.body_path.unlink(missing_ok=True)
-
-    def _run(self, job: Job) -> None:
-        waited = time.time() - job.received
-        if waited > job.ttl_seconds:
-            self._fail(
-                job,
-                "request_expired",
-                f"the request waited {int(waited)}s, over its RequestTTLSeconds of {job.ttl_seconds}",
-            )
-            return
-        while not self.healthy.wait(1.0):
-            if self.closing.is_set() or self.status == "Failed":
-                self._fail(
-                    job,
-                    "endpoint_unavailable",
-                    f"endpoint {self.name} is {self.status}: {self.failure_reason}",
-                )
-                return
-        container = self.container
-        assert container is not None
-        with tempfile.TemporaryDirectory(prefix="wasync-job-") as scratch:
-            payload = job.body_path
-            if payload is None:
-                assert job.input_location is not None
-                source = S3Uri.parse(job.input_location)
-                payload = Path(scratch) / "input"
-                try:
-                    self.aws.client("s3").download_file(source.bucket, source.key, str(payload))
-                except Exception as exc:
-                    self._fail(job, "input_unreadable", f"cannot read {job.input_location}: {exc}")
-                    return
-            headers = {"Content-Type": job.content_type or "application/octet-stream"}
-            if job.accept:
-                headers["Accept"] = job.accept
-            if job.custom_attributes:
-                headers["X-Amzn-SageMaker-Custom-Attributes"] = job.custom_attributes
-            try:
-                with payload.open("rb") as body:
-                    response = httpx.post(
-                        f"{container.url}/invocations",
-                        content=body,
-                        headers=headers,
-                        timeout=httpx.Timeout(job.invocation_timeout, connect=10),
-                    )
-            except httpx.TimeoutException:
-                self._fail(
-                    job,
-                    "invocation_timeout",
-                    f"the model did not answer within InvocationTimeoutSeconds ({job.invocation_timeout}s)",
-                )
-                return
-            except httpx.TransportError as exc:
-                time.sleep(0.3)
-                code = container.process.poll()
-                detail = (
-                    f"the container exited with code {code}"
-                    if code is not None
-                    else f"the connection to the container failed ({exc})"
-                )
-                self._fail(
-                    job,
-                    "container_failed",
-                    f"{detail} while processing this request: {container.last_lines(3)}",
-                )
-                return
-        if response.status_code == 200:
-            self._put(job.output_location, response.content, response.headers.get("content-type"))
-            self._notify(job, success=True)
-        else:
-            self._put(job.failure_location, response.content, response.headers.get("content-type"))
-            reason = f'Received client error ({response.status_code}) from primary with message "{response.text[:500]}"'
-            if response.status_code >= 500:
-                reason = reason.replace("client error", "server error")
-            self._notify(job, success=False, reason=reason)
-
-    def _put(self, location: str, body: bytes, content_type: str | None) -> None:
-        uri = S3Uri.parse(location)
-        self.aws.client("s3").put_object(
-            Bucket=uri.bucket,
-            Key=uri.key,
-            Body=body,
-            ContentType=content_type or "application/octet-stream",
+    def state(self) -> HostState:
+        with self._lock:
+            instances, deployment = list(self._instances), self._deployment
+            status, reason, modified = self._status, self._reason, self._modified
+        return HostState(
+            status=status,
+            failure_reason=reason,
+            config_name=deployment.config_name,
+            created=self.created,
+            modified=modified,
+            current_instances=sum(instance.healthy for instance in instances),
+            desired_instances=deployment.instance_count,
         )
-
-    def _fail(self, job: Job, code: str, message: str) -> None:
-        self._put(
-            job.failure_location,
-            json.dumps({"error": code, "message": message}).encode(),
-            "application/json",
-        )
-        self._notify(job, success=False, reason=message)
-
-    def _notify(self, job: Job, success: bool, reason: str | None = None) -> None:
-        topic = self.deployment.success_topic if success else self.deployment.error_topic
-        if not topic:
-            return
-        message: dict[str, Any] = {
-            "awsRegion": self.aws.region,
-            "eventTime": iso_now(),
-            "receivedTime": dt.datetime.fromtimestamp(job.received, dt.timezone.utc)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "invocationStatus": "Completed" if success else "Failed",
-            "requestParameters": {
-                "accept": job.accept,
-                "contentType": job.content_type,
-                "customAttributes": job.custom_attributes,
-                "endpointName": self.name,
-                "inputLocation": job.input_location,
-            },
-            "responseParameters": (
-                {"contentType": job.accept, "outputLocation": job.output_location}
-                if success
-                else {"failureLocation": job.failure_location}
-            ),
-            "inferenceId": job.inference_id,
-            "eventVersion": "1.0",
-            "eventSource": "aws:sagemaker",
-            "eventName": "InferenceResult",
-        }
-        if not success:
-            message["failureReason"] = reason
-        try:
-            self.aws.client("sns").publish(TopicArn=topic, Message=json.dumps(message))
-        except Exception:
-            log.exception("SNS publish to %s failed", topic)
-
-    # ---- logs and metrics --------------------------------------------------------------
-    def _collect_log(self, line: str) -> None:
-        with self._log_lock:
-            self._log_buffer.append({"timestamp": int(time.time() * 1000), "message": line})
-
-    def _flush_logs(self) -> None:
-        with self._log_lock:
-            events, self._log_buffer = self._log_buffer, []
-        if not events:
-            return
-        logs = self.aws.client("logs")
-        group, stream = naming.log_group(self.name), f"{naming.VARIANT}/local-{self.name}"
-        for create in (
-            lambda: logs.create_log_group(logGroupName=group),
-            lambda: logs.create_log_stream(logGroupName=group, logStreamName=stream),
-        ):
-            with contextlib.suppress(Exception):  # it exists already
-                create()
-        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
-
-    def _report(self) -> None:
-        while not self.closing.wait(2.0):
-            try:
-                self.publish_metrics()
-                self._flush_logs()
-            except Exception:
-                log.exception("metrics for %s", self.name)
-        self._flush_logs()
-
-    def publish_metrics(self) -> None:
-        backlog = self.backlog()
-        oldest = min((j.received for j in list(self.in_flight.values())), default=None)
-        instances = 1 if self.healthy.is_set() else 0
-        dimensions = [{"Name": "EndpointName", "Value": self.name}]
-        data = [
-            {"MetricName": "ApproximateBacklogSize", "Value": float(backlog)},
-            {
-                "MetricName": "ApproximateBacklogSizePerInstance",
-                "Value": float(backlog) / max(instances, 1),
-            },
-            {
-                "MetricName": "HasBacklogWithoutCapacity",
-                "Value": 1.0 if backlog and not instances else 0.0,
-            },
-            {
-                "MetricName": "ApproximateAgeOfOldestRequest",
-                "Value": time.time() - oldest if oldest else 0.0,
-            },
-        ]
-        self.aws.client("cloudwatch").put_metric_data(
-            Namespace="AWS/SageMaker",
-            MetricData=[{**d, "Dimensions": dimensions, "Unit": "None"} for d in data],
-        )
-
-    # ---- shutdown ------------------------------------------------------------------------
-    def drain(self, grace: float) -> list[str]:
-        """Stop taking jobs, give running ones `grace` seconds, fail and name the rest."""
-        self.accepting = False
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and self.backlog():
-            time.sleep(0.2)
-        unfinished: list[Job] = []
-        while True:
-            try:
-                job = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                unfinished.append(job)
-        unfinished += list(self.in_flight.values())
-        for job in unfinished:
-            self._fail(
-                job,
-                "stack_stopped",
-                "the local stack stopped before this job finished; submit it again",
-            )
-        return [job.inference_id for job in unfinished]
-
-    def close(self, grace: float = 5.0) -> None:
-        self.closing.set()
-        self.healthy.clear()
-        for _ in self._workers:
-            self.queue.put(None)
-        if self.container is not None:
-            self.container.stop(grace)
-        self._flush_logs()
 
     def describe(self) -> dict[str, Any]:
+        """For `wasync local status`: the endpoint, its queue and its instances."""
+        state = self.state()
+        with self._lock:
+            instances = [instance.describe() for instance in self._instances]
+        waiting, running = self.dispatcher.queue.counts()
+        serving = next((i for i in instances if i["pid"]), instances[0] if instances else {})
         return {
             "name": self.name,
-            "status": self.status,
-            "failure_reason": self.failure_reason,
-            "config": self.deployment.config_name,
-            "pid": self.container.pid if self.container and self.container.alive() else None,
-            "url": self.container.url if self.container else None,
-            "queued": self.queue.qsize(),
-            "running": len(self.in_flight),
-            "restarts": self.restarts,
+            "status": state.status,
+            "failure_reason": state.failure_reason,
+            "config": state.config_name,
+            "pid": serving.get("pid"),
+            "url": serving.get("url"),
+            "queued": waiting,
+            "running": running,
+            "restarts": sum(i["restarts"] for i in instances),
+            "instances": instances,
         }
-
-
-def deployment_from(config: dict[str, Any], model: dict[str, Any]) -> Deployment:
-    variant = config["ProductionVariants"][0]
-    async_config = config.get("AsyncInferenceConfig") or {}
-    output = async_config.get("OutputConfig", {})
-    notify = output.get("NotificationConfig", {})
-    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
-    return Deployment(
-        config_name=config["EndpointConfigName"],
-        model_name=variant["ModelName"],
-        image=container.get("Image", ""),
-        model_data=container.get("ModelDataUrl", ""),
-        environment=dict(container.get("Environment", {})),
-        max_concurrency=int(
-            async_config.get("ClientConfig", {}).get("MaxConcurrentInvocationsPerInstance", 1)
-        ),
-        startup_timeout=int(variant.get("ContainerStartupHealthCheckTimeoutInSeconds", 600)),
-        output_path=output.get("S3OutputPath", ""),
-        failure_path=output.get("S3FailurePath", output.get("S3OutputPath", "")),
-        success_topic=notify.get("SuccessTopic"),
-        error_topic=notify.get("ErrorTopic"),
-    )
-
-
-Factory = Callable[[str, Deployment], EndpointHost]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,31 +19,9 @@ from typing import IO
 
 import httpx
 
+from .environment import serving_environment
 
-class ExtractionError(ValueError):
-    pass
-
-
-def safe_extract(archive: Path, target: Path) -> None:
-    """Unpack model.tar.gz, refusing absolute paths, `..`, links and devices."""
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar.getmembers():
-                name = member.name
-                if name.startswith("/") or ".." in Path(name).parts:
-                    raise ExtractionError(
-                        f"model.tar.gz entry {name!r} points outside the model directory"
-                    )
-                if member.issym() or member.islnk():
-                    raise ExtractionError(
-                        f"model.tar.gz entry {name!r} is a link; links are not allowed"
-                    )
-                if not (member.isfile() or member.isdir()):
-                    raise ExtractionError(f"model.tar.gz entry {name!r} is not a regular file")
-            tar.extractall(target, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise ExtractionError(f"cannot unpack model.tar.gz: {exc}") from exc
+log = logging.getLogger("wasync.local")
 
 
 def free_port() -> int:
@@ -97,6 +75,13 @@ class Container:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def wait_exit(self, timeout: float | None = None) -> int | None:
+        """The exit code once the process has exited, or None if it still runs after `timeout`."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def last_lines(self, count: int = 8) -> str:
         self._reader.join(timeout=0.5) if not self.alive() else None
         return " | ".join(list(self.tail)[-count:])
@@ -140,9 +125,12 @@ class Container:
             self.process.wait()
 
 
-def process_argv(port: int) -> list[str]:
+def process_argv(port: int, isolated: bool = False) -> list[str]:
+    """The serving command; `isolated` (`python -I -u`) ignores PYTHON* variables, the user's
+    site-packages and the current folder, as the local stack's containers must."""
     return [
         sys.executable,
+        *(["-I", "-u"] if isolated else []),
         "-m",
         "whisper_async.serving.main",
         "serve",
@@ -181,11 +169,10 @@ def start_container(
         argv += [image, "serve"]
         env = dict(os.environ)
     else:
-        argv = process_argv(port)
-        env = {
-            **os.environ,
-            **environment,
-            "WASYNC_MODEL_DIR": str(model_dir),
-            "PYTHONUNBUFFERED": "1",
-        }
+        argv = process_argv(port, isolated=True)
+        env, dropped = serving_environment(environment, model_dir)
+        if dropped:
+            note = f"wasync local: ignored {', '.join(dropped)} from the model's Environment"
+            log.warning("%s: they change how the serving process starts", note)
+            on_log(f"{note}: they change how the serving process starts")
     return Container(argv, env, port, log_path, on_log)

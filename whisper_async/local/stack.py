@@ -17,6 +17,7 @@ import httpx
 from ..errors import UsageError, WasyncError
 from ..files import write_atomically
 from .daemon import DOWN_REQUEST, UNFINISHED
+from .extraction import DEFAULT_MAX_MODEL_BYTES, MAX_MODEL_SIZE_ENV, parse_size
 from .profile import STACK_FILE, StackInfo, env_lines, read_stack
 
 LOG_FILE = "stack.log"
@@ -44,8 +45,28 @@ def _log_tail(state_dir: Path, lines: int = 15) -> str:
         return ""
 
 
-def up(state_dir: Path, port: int = 0, runtime: str = "process", timeout: float = 60) -> StackInfo:
+def max_model_bytes(setting: str | None) -> int:
+    """The extraction cap: the argument, else WASYNC_LOCAL_MAX_MODEL_SIZE, else 8 GiB."""
+    text = setting or os.environ.get(MAX_MODEL_SIZE_ENV)
+    if not text:
+        return DEFAULT_MAX_MODEL_BYTES
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"{MAX_MODEL_SIZE_ENV}: {exc}", "for example 8GiB") from None
+
+
+def up(
+    state_dir: Path,
+    port: int = 0,
+    runtime: str = "process",
+    timeout: float = 60,
+    max_model_size: str | None = None,
+) -> StackInfo:
+    """Start the stack's daemon and return once it answers. `max_model_size` caps what one
+    model.tar.gz may expand to (default: WASYNC_LOCAL_MAX_MODEL_SIZE, else 8 GiB)."""
     state_dir = state_dir.expanduser().resolve()
+    cap = max_model_bytes(max_model_size)
     existing = running_stack(state_dir)
     if existing:
         raise UsageError(
@@ -63,6 +84,8 @@ def up(state_dir: Path, port: int = 0, runtime: str = "process", timeout: float 
         str(state_dir),
         "--runtime",
         runtime,
+        "--max-model-bytes",
+        str(cap),
     ]
     if port:
         argv += ["--port", str(port)]
@@ -74,7 +97,6 @@ def up(state_dir: Path, port: int = 0, runtime: str = "process", timeout: float 
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    (state_dir / "stack.pid").write_text(str(process.pid))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -1,7 +1,12 @@
-"""Validate requests as AWS does, from botocore's service model (types, required, limits)."""
+"""Validate requests as AWS does, from botocore's service model (types, required, limits,
+patterns).
+
+AWS matches a pattern against the whole value (Java's `Pattern.matches`), so this does too:
+`re.search` let `a/../../b` pass EndpointName's `^[a-zA-Z0-9](-*[a-zA-Z0-9])*`."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -13,24 +18,30 @@ class ValidationError(ValueError):
     pass
 
 
-# botocore's patterns use Java regex classes that Python lacks.
+# botocore's patterns use Java regex classes that Python's `re` lacks. Inside a character
+# class, Python's `\w` is exactly Unicode letters, numbers and `_` (str.isalnum() or `_`),
+# and \p{Z} is the fixed set of Unicode separators (Zs, Zl, Zp).
 _JAVA_CLASSES = {
     r"[\p{Print}]": r"[\x20-\x7E]",
     r"[\p{ASCII}]": r"[\x00-\x7F]",
     r"\p{ASCII}": r"[\x00-\x7F]",
     r"\p{Print}": r"[\x20-\x7E]",
+    r"\p{L}\p{Z}\p{N}": r"\w\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000",
     r"\A": "^",
     r"\z": "$",
 }
 
 
-def _pattern(raw: str) -> re.Pattern[str] | None:
+@functools.cache
+def pattern(raw: str) -> re.Pattern[str]:
+    """botocore's pattern as a Python regex; an error for one we cannot translate, so that no
+    pattern is silently skipped (a test compiles every pattern of the emulated operations)."""
+    translated = raw
     for java, python in _JAVA_CLASSES.items():
-        raw = raw.replace(java, python)
-    try:
-        return re.compile(raw)
-    except re.error:
-        return None
+        translated = translated.replace(java, python)
+    if r"\p{" in translated:
+        raise ValueError(f"no translation for the Java class in {raw!r}")
+    return re.compile(translated)
 
 
 def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
@@ -40,8 +51,7 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
             problems.append(
                 f"Value at '{path}' failed to satisfy constraint: Member must have length less than or equal to {meta['max']}"
             )
-        pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
-        if pattern is not None and not pattern.search(value):
+        if "pattern" in meta and not pattern(meta["pattern"]).fullmatch(value):
             problems.append(
                 f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {meta['pattern']}"
             )
@@ -59,6 +69,10 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
         for name, member in shape.members.items():  # type: ignore[attr-defined]
             if name in value:
                 _check(member, value[name], f"{path}.{name}" if path else name, problems)
+    elif shape.type_name == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            _check(shape.key, key, f"{path}.{key}", problems)  # type: ignore[attr-defined]
+            _check(shape.value, item, f"{path}.{key}", problems)  # type: ignore[attr-defined]
     elif shape.type_name == "list" and isinstance(value, list):
         if "max" in meta and len(value) > meta["max"]:
             problems.append(

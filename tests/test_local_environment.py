@@ -1,0 +1,81 @@
+"""Serving processes start with a clean environment: a model's Environment cannot make them
+run code from the model archive (issue 12: PYTHONPATH plus a sitecustomize.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from whisper_async.local.environment import serving_environment
+from whisper_async.local.runtime import start_container
+
+SITE = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def planted(model_dir: Path, marker: Path) -> dict[str, str]:
+    """Code that writes `marker` if Python runs it at start-up, and the variables that would
+    make it run: PYTHONPATH to a sitecustomize.py, HOME to a user site-packages .pth file."""
+    payload = f"open({str(marker)!r}, 'w').write('ran')\n"
+    (model_dir / "sitecustomize.py").write_text(payload)
+    user_site = model_dir / ".local" / "lib" / SITE / "site-packages"
+    user_site.mkdir(parents=True)
+    (user_site / "evil.pth").write_text(f"import os; {payload}")
+    return {"PYTHONPATH": str(model_dir), "HOME": str(model_dir), "PYTHONSTARTUP": "x"}
+
+
+@pytest.mark.parametrize("variable", ["PYTHONPATH", "HOME"])
+def test_a_model_cannot_run_code_at_the_serving_process_start(
+    tmp_path: Path, variable: str
+) -> None:
+    model_dir = tmp_path / "store" / "model"
+    model_dir.mkdir(parents=True)
+    marker = tmp_path / "marker"
+    attack = planted(model_dir, marker)
+    lines: list[str] = []
+    container = start_container(
+        "process", "", model_dir, {variable: attack[variable]}, tmp_path / "log", lines.append
+    )
+    try:
+        # An empty model folder: the server starts, fails to load, and says so on /ping.
+        reason = container.wait_healthy(300)
+        assert reason is not None and "model load failed" in reason
+    finally:
+        container.stop(grace=5)
+    assert not marker.exists()
+    assert any(f"ignored {variable}" in line for line in lines)
+
+
+def test_the_environment_holds_the_models_variables_and_nothing_of_the_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOST_SECRET_CANARY", "do-not-leak")
+    model_dir = tmp_path / "abc" / "model"
+    environment, dropped = serving_environment(
+        {
+            "WASYNC_MAX_CONCURRENCY": "2",
+            "OMP_NUM_THREADS": "3",
+            "PYTHONPATH": "/x",
+            "LD_PRELOAD": "/x.so",
+            "DYLD_INSERT_LIBRARIES": "/x",
+            "GCONV_PATH": "/x",
+            "PATH": "/x",
+        },
+        model_dir,
+    )
+    assert dropped == ["DYLD_INSERT_LIBRARIES", "GCONV_PATH", "LD_PRELOAD", "PATH", "PYTHONPATH"]
+    assert "HOST_SECRET_CANARY" not in environment
+    assert environment["WASYNC_MAX_CONCURRENCY"] == "2" and environment["OMP_NUM_THREADS"] == "3"
+    assert environment["WASYNC_MODEL_DIR"] == str(model_dir)
+    assert environment["HOME"] == str(tmp_path / "abc" / "home")
+    assert "/x" not in environment["PATH"].split(":")
+    assert not any(name.startswith(("LD_", "DYLD_")) for name in environment)
+    assert set(environment) - {"WASYNC_MAX_CONCURRENCY", "OMP_NUM_THREADS"} == {
+        "PATH",
+        "HOME",
+        "XDG_CACHE_HOME",
+        "TMPDIR",
+        "LANG",
+        "WASYNC_MODEL_DIR",
+    }

@@ -1,0 +1,77 @@
+"""model.tar.gz extraction: safe paths, no links, and a cap on the expanded size."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from whisper_async.local.extraction import (
+    ExtractionError,
+    parse_size,
+    safe_extract,
+)
+
+MIB = 1024 * 1024
+
+
+def archive(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_an_archive_that_expands_past_the_cap_is_refused_and_nothing_stays(
+    tmp_path: Path,
+) -> None:
+    bomb = archive(tmp_path / "bomb.tar.gz", {"a.bin": bytes(MIB), "b.bin": bytes(2 * MIB)})
+    assert bomb.stat().st_size < 20_000  # 3 MiB of zeros compress to a few KB
+    target = tmp_path / "model"
+    with pytest.raises(ExtractionError) as refused:
+        safe_extract(bomb, target, max_bytes=2 * MIB)
+    assert "expands to more than 2.0 MiB" in str(refused.value)
+    assert "WASYNC_LOCAL_MAX_MODEL_SIZE" in str(refused.value)
+    assert not target.exists()
+
+
+def test_an_archive_within_the_cap_is_extracted(tmp_path: Path) -> None:
+    model = archive(tmp_path / "m.tar.gz", {"dir/a.bin": bytes(MIB), "config.json": b"{}"})
+    safe_extract(model, tmp_path / "model", max_bytes=MIB + 2)
+    assert (tmp_path / "model" / "dir" / "a.bin").stat().st_size == MIB
+    assert (tmp_path / "model" / "config.json").read_text() == "{}"
+
+
+def test_too_many_entries_are_refused(tmp_path: Path) -> None:
+    many = archive(tmp_path / "many.tar.gz", {f"f{i}": b"" for i in range(11)})
+    with pytest.raises(ExtractionError, match="more than 10 entries"):
+        safe_extract(many, tmp_path / "model", max_members=10)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("../escape.txt", "points outside"), ("/abs.txt", "points outside")],
+)
+def test_paths_outside_the_model_are_refused(tmp_path: Path, name: str, message: str) -> None:
+    bad = archive(tmp_path / "bad.tar.gz", {"ok.bin": b"x", name: b"x"})
+    with pytest.raises(ExtractionError, match=message):
+        safe_extract(bad, tmp_path / "deep" / "model")
+    assert not (tmp_path / "deep" / "escape.txt").exists()
+    assert not (tmp_path / "deep" / "model").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("8GiB", 8 * 1024**3), ("500MB", 500_000_000), ("2g", 2_000_000_000), ("1024", 1024)],
+)
+def test_sizes_read_as_people_write_them(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+def test_a_size_that_is_not_one_says_how_to_write_it() -> None:
+    with pytest.raises(ValueError, match="write it as 8GiB"):
+        parse_size("lots")

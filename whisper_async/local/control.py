@@ -1,0 +1,193 @@
+"""The SageMaker control plane for the operations wasync (and most users) need.
+
+Requests are validated against botocore's service model first; resources live in memory.
+Endpoints are handed to a host factory: the control plane never runs containers itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import botocore.session
+
+from ..storage import S3Uri
+from .catalog import ApiError, Catalog, Tags, already_exists, arn, not_found
+from .deployment import Deployment, deployment_from
+from .hosting import EndpointHost
+from .validation import ValidationError, validate
+
+SERVICE_MODELS = botocore.session.get_session()
+HostFactory = Callable[[str, Deployment], EndpointHost]
+
+
+class ControlPlane:
+    def __init__(self, region: str, host_factory: HostFactory) -> None:
+        self.region = region
+        self.host_factory = host_factory
+        self.tags = Tags()
+        self.models = Catalog("model", "model", "Model", region, self.tags)
+        self.configs = Catalog(
+            "endpoint-config", "endpoint configuration", "EndpointConfig", region, self.tags
+        )
+        self.endpoints: dict[str, EndpointHost] = {}
+        self.endpoint_arns: dict[str, str] = {}
+        self.lock = threading.RLock()
+        self.service = SERVICE_MODELS.get_service_model("sagemaker")
+
+    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        handler = getattr(self, f"op_{operation}", None)
+        if handler is None or operation not in self.service.operation_names:
+            raise ApiError(
+                "UnknownOperationException", f"The local stack does not implement {operation}"
+            )
+        try:
+            validate(self.service.operation_model(operation), params)
+        except ValidationError as exc:
+            raise ApiError("ValidationException", str(exc)) from None
+        with self.lock:
+            return dict(handler(params))
+
+    def endpoint(self, name: str) -> EndpointHost | None:
+        with self.lock:
+            return self.endpoints.get(name)
+
+    def hosts(self) -> list[EndpointHost]:
+        with self.lock:
+            return list(self.endpoints.values())
+
+    # -- models and endpoint configs
+    def op_CreateModel(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"ModelArn": self.models.create(p)}
+
+    def op_DescribeModel(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self.models.describe(p["ModelName"])
+
+    def op_DeleteModel(self, p: dict[str, Any]) -> dict[str, Any]:
+        self.models.delete(p["ModelName"])
+        return {}
+
+    def op_ListModels(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Models": self.models.summaries(p.get("NameContains", ""))}
+
+    def op_CreateEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:
+        for variant in p["ProductionVariants"]:
+            if variant.get("ModelName") not in self.models:
+                raise not_found("model", str(variant.get("ModelName")))
+        output = p.get("AsyncInferenceConfig", {}).get("OutputConfig", {})
+        for key in ("S3OutputPath", "S3FailurePath"):
+            if key in output:
+                S3Uri.parse(output[key].rstrip("/") + "/x")
+        return {"EndpointConfigArn": self.configs.create(p)}
+
+    def op_DescribeEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:
+        return self.configs.describe(p["EndpointConfigName"])
+
+    def op_DeleteEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:
+        self.configs.delete(p["EndpointConfigName"])
+        return {}
+
+    def op_ListEndpointConfigs(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"EndpointConfigs": self.configs.summaries(p.get("NameContains", ""))}
+
+    # -- endpoints
+    def _deployment(self, config_name: str) -> Deployment:
+        config = self.configs.get(config_name)
+        model = self.models.get(config["ProductionVariants"][0]["ModelName"])
+        if not config.get("AsyncInferenceConfig"):
+            raise ApiError(
+                "ValidationException",
+                "The local stack emulates asynchronous endpoints only; add AsyncInferenceConfig",
+            )
+        return deployment_from(config, model)
+
+    def _host(self, name: str) -> EndpointHost:
+        host = self.endpoints.get(name)
+        if host is None:
+            raise not_found("endpoint", name)
+        return host
+
+    def op_CreateEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
+        name = p["EndpointName"]
+        endpoint_arn = arn(self.region, "endpoint", name)
+        if name in self.endpoints:
+            raise already_exists("endpoint", endpoint_arn)
+        host = self.host_factory(name, self._deployment(p["EndpointConfigName"]))
+        self.endpoints[name], self.endpoint_arns[name] = host, endpoint_arn
+        self.tags.set(endpoint_arn, p.get("Tags", []))
+        host.start()
+        return {"EndpointArn": endpoint_arn}
+
+    def op_DescribeEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
+        host = self._host(p["EndpointName"])
+        state = host.state()
+        config = self.configs.get(state.config_name) if state.config_name in self.configs else {}
+        variant = (config.get("ProductionVariants") or [{}])[0]
+        response: dict[str, Any] = {
+            "EndpointName": host.name,
+            "EndpointArn": self.endpoint_arns[host.name],
+            "EndpointConfigName": state.config_name,
+            "ProductionVariants": [
+                {
+                    "VariantName": variant.get("VariantName", "AllTraffic"),
+                    "CurrentWeight": 1.0,
+                    "DesiredWeight": 1.0,
+                    "CurrentInstanceCount": state.current_instances,
+                    "DesiredInstanceCount": state.desired_instances,
+                }
+            ],
+            "EndpointStatus": state.status,
+            "CreationTime": state.created,
+            "LastModifiedTime": state.modified,
+        }
+        if state.failure_reason:
+            response["FailureReason"] = state.failure_reason
+        if config.get("AsyncInferenceConfig"):
+            response["AsyncInferenceConfig"] = copy.deepcopy(config["AsyncInferenceConfig"])
+        return response
+
+    def op_UpdateEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
+        host = self._host(p["EndpointName"])
+        if host.state().status in {"Creating", "Updating", "Deleting"}:
+            raise ApiError(
+                "ValidationException",
+                f'Cannot update in-progress endpoint "{self.endpoint_arns[host.name]}".',
+            )
+        host.update(self._deployment(p["EndpointConfigName"]))
+        return {"EndpointArn": self.endpoint_arns[host.name]}
+
+    def op_DeleteEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
+        host = self._host(p["EndpointName"])
+        del self.endpoints[host.name]
+        self.tags.forget(self.endpoint_arns.pop(host.name))
+        host.delete()
+        return {}
+
+    def op_ListEndpoints(self, p: dict[str, Any]) -> dict[str, Any]:
+        summaries = []
+        for host in self.endpoints.values():
+            if p.get("NameContains", "") in host.name:
+                state = host.state()
+                summaries.append(
+                    {
+                        "EndpointName": host.name,
+                        "EndpointArn": self.endpoint_arns[host.name],
+                        "EndpointStatus": state.status,
+                        "CreationTime": state.created,
+                        "LastModifiedTime": state.modified,
+                    }
+                )
+        return {"Endpoints": summaries}
+
+    # -- tags
+    def op_ListTags(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Tags": list(self.tags.of(p["ResourceArn"]))}
+
+    def op_AddTags(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"Tags": self.tags.add(p["ResourceArn"], p["Tags"])}
+
+    def op_DeleteTags(self, p: dict[str, Any]) -> dict[str, Any]:
+        self.tags.delete(p["ResourceArn"], p["TagKeys"])
+        return {}

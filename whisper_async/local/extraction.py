@@ -1,0 +1,118 @@
+"""Unpack a model.tar.gz safely: no path outside the target, no links or devices, and a cap on
+how much it may expand to (a 2.8 MB archive once expanded to 2.1 GB)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tarfile
+from pathlib import Path
+
+MAX_MODEL_SIZE_ENV = "WASYNC_LOCAL_MAX_MODEL_SIZE"
+DEFAULT_MAX_MODEL_BYTES = 8 * 1024**3  # every Whisper model fits, float32 large-v3 (6.2 GB) too
+MAX_MEMBERS = 100_000
+_CHUNK = 1024 * 1024
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+class ExtractionError(ValueError):
+    pass
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `8GiB`, `500MB`, `2g` or a plain number of bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", text.lower())
+    if match is None or (match.group(3) and not match.group(2)):
+        raise ValueError(f"{text!r} is not a size; write it as 8GiB, 500MB or a number of bytes")
+    number, unit, binary = match.groups()
+    scale = 1024 ** "bkmgt".index(unit) if binary else _UNITS[unit]
+    return int(float(number) * scale)
+
+
+def human_size(count: int) -> str:
+    if count < 1024:
+        return f"{count} B"
+    size = float(count)
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def _too_big(size: int, limit: int) -> ExtractionError:
+    return ExtractionError(
+        f"model.tar.gz expands to more than {human_size(limit)} (at least {human_size(size)}), "
+        f"over the local stack's limit; raise it with {MAX_MODEL_SIZE_ENV} "
+        "before `wasync local up` if the model really is that large"
+    )
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if name.startswith("/") or ".." in Path(name).parts:
+        raise ExtractionError(f"model.tar.gz entry {name!r} points outside the model directory")
+    if member.issym() or member.islnk():
+        raise ExtractionError(f"model.tar.gz entry {name!r} is a link; links are not allowed")
+    if not (member.isfile() or member.isdir()):
+        raise ExtractionError(f"model.tar.gz entry {name!r} is not a regular file")
+
+
+def _copy_capped(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, budget: int) -> int:
+    """Write one member's bytes, counting what is really written; return the bytes."""
+    source = tar.extractfile(member)
+    assert source is not None  # a regular file
+    written = 0
+    with source, path.open("wb") as sink:
+        while chunk := source.read(_CHUNK):
+            written += len(chunk)
+            if written > budget:
+                raise _too_big(written, budget)
+            sink.write(chunk)
+    return written
+
+
+def safe_extract(
+    archive: Path,
+    target: Path,
+    max_bytes: int = DEFAULT_MAX_MODEL_BYTES,
+    max_members: int = MAX_MEMBERS,
+) -> None:
+    """Unpack model.tar.gz into `target`, refusing absolute paths, `..`, links, devices and
+    more than `max_bytes` in all: checked from the members' sizes before anything is written,
+    and again while writing. On any refusal nothing stays in `target`."""
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = []
+            declared = 0
+            for member in tar:  # streams the headers; a bomb of entries stops at the cap
+                _check_member(member)
+                members.append(member)
+                if len(members) > max_members:
+                    raise ExtractionError(
+                        f"model.tar.gz has more than {max_members:,} entries; "
+                        "a model needs a handful of files"
+                    )
+                declared += member.size if member.isfile() else 0
+                if declared > max_bytes:
+                    raise _too_big(declared, max_bytes)
+            written = 0
+            root = target.resolve()
+            for member in members:
+                path = target / member.name
+                if not path.resolve().is_relative_to(root):
+                    raise ExtractionError(
+                        f"model.tar.gz entry {member.name!r} points outside the model directory"
+                    )
+                if member.isdir():
+                    path.mkdir(parents=True, exist_ok=True)
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                written += _copy_capped(tar, member, path, max_bytes - written)
+    except ExtractionError:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    except (tarfile.TarError, OSError) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise ExtractionError(f"cannot unpack model.tar.gz: {exc}") from exc

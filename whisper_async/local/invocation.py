@@ -1,0 +1,87 @@
+"""Run one job on one container: read its input, POST /invocations, and say how it ended."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .jobqueue import Job
+from .supervisor import ContainerHandle
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What goes to the job's output (success) or failure location, and the SNS reason."""
+
+    success: bool
+    body: bytes
+    content_type: str
+    reason: str | None = None
+
+    @classmethod
+    def failure(cls, code: str, message: str) -> Outcome:
+        body = json.dumps({"error": code, "message": message}).encode()
+        return cls(False, body, "application/json", message)
+
+
+def invoke(
+    job: Job, container: ContainerHandle, fetch_input: Callable[[str, Path], None]
+) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix="wasync-job-") as scratch:
+        payload = job.body_path
+        if payload is None:
+            assert job.input_location is not None  # the emulator requires one or the other
+            payload = Path(scratch) / "input"
+            try:
+                fetch_input(job.input_location, payload)
+            except Exception as exc:  # any reason the input cannot be read fails this job only
+                return Outcome.failure(
+                    "input_unreadable", f"cannot read {job.input_location}: {exc}"
+                )
+        return _post(job, container, payload)
+
+
+def _post(job: Job, container: ContainerHandle, payload: Path) -> Outcome:
+    headers = {"Content-Type": job.content_type or "application/octet-stream"}
+    if job.accept:
+        headers["Accept"] = job.accept
+    if job.custom_attributes:
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = job.custom_attributes
+    try:
+        with payload.open("rb") as body:
+            response = httpx.post(
+                f"{container.url}/invocations",
+                content=body,
+                headers=headers,
+                timeout=httpx.Timeout(job.invocation_timeout, connect=10),
+            )
+    except httpx.TimeoutException:
+        return Outcome.failure(
+            "invocation_timeout",
+            f"the model did not answer within InvocationTimeoutSeconds ({job.invocation_timeout}s)",
+        )
+    except httpx.TransportError as exc:
+        code = container.wait_exit(timeout=2.0)  # a dying container takes a moment to exit
+        detail = (
+            f"the container exited with code {code}"
+            if code is not None
+            else f"the connection to the container failed ({exc})"
+        )
+        return Outcome.failure(
+            "container_failed",
+            f"{detail} while processing this request: {container.last_lines(3)}",
+        )
+    content_type = response.headers.get("content-type") or "application/octet-stream"
+    if response.status_code == 200:
+        return Outcome(True, response.content, content_type)
+    kind = "server" if response.status_code >= 500 else "client"
+    reason = (
+        f"Received {kind} error ({response.status_code}) from primary with message "
+        f'"{response.text[:500]}"'
+    )
+    return Outcome(False, response.content, content_type, reason)

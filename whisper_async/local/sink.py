@@ -1,0 +1,149 @@
+"""Where one endpoint's work shows in AWS: inputs read from and results written to S3, SNS
+notifications in SageMaker's message format, container logs in CloudWatch Logs, and the async
+inference metrics in CloudWatch."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import naming
+from ..clients import Clients
+from ..storage import S3Uri
+from .invocation import Outcome
+from .jobqueue import Job
+
+log = logging.getLogger("wasync.local")
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    """The stack's own clients, made once: boto3 sessions are not safe to share across the
+    threads that would otherwise create clients lazily."""
+
+    s3: Any
+    sns: Any
+    logs: Any
+    cloudwatch: Any
+    region: str
+
+    @classmethod
+    def from_clients(cls, clients: Clients) -> AwsClients:
+        return cls(
+            clients.client("s3"),
+            clients.client("sns"),
+            clients.client("logs"),
+            clients.client("cloudwatch"),
+            clients.region,
+        )
+
+
+def iso_time(timestamp: float) -> str:
+    moment = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def notification(job: Job, outcome: Outcome, region: str) -> dict[str, Any]:
+    """SageMaker's async inference notification for one finished job."""
+    message: dict[str, Any] = {
+        "awsRegion": region,
+        "eventTime": iso_time(time.time()),
+        "receivedTime": iso_time(job.received),
+        "invocationStatus": "Completed" if outcome.success else "Failed",
+        "requestParameters": {
+            "accept": job.accept,
+            "contentType": job.content_type,
+            "customAttributes": job.custom_attributes,
+            "endpointName": job.endpoint,
+            "inputLocation": job.input_location,
+        },
+        "responseParameters": (
+            {"contentType": job.accept, "outputLocation": job.output_location}
+            if outcome.success
+            else {"failureLocation": job.failure_location}
+        ),
+        "inferenceId": job.inference_id,
+        "eventVersion": "1.0",
+        "eventSource": "aws:sagemaker",
+        "eventName": "InferenceResult",
+    }
+    if not outcome.success:
+        message["failureReason"] = outcome.reason
+    return message
+
+
+class AwsSink:
+    def __init__(self, endpoint: str, aws: AwsClients) -> None:
+        self.endpoint = endpoint
+        self.aws = aws
+        self._log_lock = threading.Lock()
+        self._log_buffer: dict[str, list[dict[str, Any]]] = {}
+        self._flush_lock = threading.Lock()  # one flush at a time keeps each stream in order
+        self._streams: set[str] = set()
+
+    def fetch_input(self, location: str, path: Path) -> None:
+        uri = S3Uri.parse(location)
+        self.aws.s3.download_file(uri.bucket, uri.key, str(path))
+
+    def deliver(self, job: Job, outcome: Outcome) -> None:
+        """Write the result or failure object, then notify the job's topic, if any."""
+        uri = S3Uri.parse(job.output_location if outcome.success else job.failure_location)
+        self.aws.s3.put_object(
+            Bucket=uri.bucket, Key=uri.key, Body=outcome.body, ContentType=outcome.content_type
+        )
+        topic = job.success_topic if outcome.success else job.error_topic
+        if not topic:
+            return
+        try:
+            message = json.dumps(notification(job, outcome, self.aws.region))
+            self.aws.sns.publish(TopicArn=topic, Message=message)
+        except Exception:  # a lost notification must not lose the result already written
+            log.exception("SNS publish to %s failed", topic)
+
+    def record_log(self, stream: str, line: str) -> None:
+        """Buffer one container log line for the instance's stream (`AllTraffic/{id}`)."""
+        event = {"timestamp": int(time.time() * 1000), "message": line}
+        with self._log_lock:
+            self._log_buffer.setdefault(stream, []).append(event)
+
+    def flush_logs(self) -> None:
+        with self._flush_lock:
+            with self._log_lock:
+                buffered, self._log_buffer = self._log_buffer, {}
+            self._ship(buffered)
+
+    def _ship(self, buffered: dict[str, list[dict[str, Any]]]) -> None:
+        group = naming.log_group(self.endpoint)
+        for stream, events in buffered.items():
+            name = f"{naming.VARIANT}/{stream}"
+            if name not in self._streams:
+                with contextlib.suppress(Exception):  # it exists already
+                    self.aws.logs.create_log_group(logGroupName=group)
+                with contextlib.suppress(Exception):
+                    self.aws.logs.create_log_stream(logGroupName=group, logStreamName=name)
+                self._streams.add(name)
+            self.aws.logs.put_log_events(logGroupName=group, logStreamName=name, logEvents=events)
+
+    def put_metrics(self, backlog: int, instances: int, oldest: float | None) -> None:
+        """The metrics SageMaker publishes for async endpoints, which autoscaling reads."""
+        data = {
+            "ApproximateBacklogSize": float(backlog),
+            "ApproximateBacklogSizePerInstance": float(backlog) / max(instances, 1),
+            "HasBacklogWithoutCapacity": 1.0 if backlog and not instances else 0.0,
+            "ApproximateAgeOfOldestRequest": time.time() - oldest if oldest else 0.0,
+        }
+        dimensions = [{"Name": "EndpointName", "Value": self.endpoint}]
+        self.aws.cloudwatch.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {"MetricName": name, "Value": value, "Dimensions": dimensions, "Unit": "None"}
+                for name, value in data.items()
+            ],
+        )
