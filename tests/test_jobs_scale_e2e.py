@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.standin import invocations, missing_or_wrong, upload_model, write_clips
@@ -200,3 +201,21 @@ def test_a_disk_that_fills_up_fails_those_rows_with_their_ids_and_a_rerun_writes
     again = endpoint.run(str(clips), "--wait", "-o", str(out))
     assert again.returncode == 0, again.stderr[-2000:]
     assert_complete(out, 3, endpoint)
+
+
+def test_throttling_from_the_endpoint_slows_the_batch_and_fails_no_job(standin, tmp_path) -> None:
+    endpoint = standin()
+    emulator = endpoint.env["AWS_ENDPOINT_URL_SAGEMAKER"]
+    switched = httpx.put(
+        f"{emulator}/_wasync/endpoints/{endpoint.name}/throttle", json={"fraction": 0.5}, timeout=30
+    )
+    assert switched.status_code == 200, switched.text
+    clips, out = tmp_path / "clips", tmp_path / "out"
+    write_clips(clips, 200)
+    result = endpoint.run(str(clips), "--wait", "-o", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_complete(out, 200, endpoint)
+    status = httpx.get(f"{emulator}/_wasync/status", timeout=30).json()
+    counts = next(e for e in status["endpoints"] if e["name"] == endpoint.name)
+    # Every other call was refused: at least as many refusals as jobs, minus rounding.
+    assert counts["invocations"] == 200 and counts["throttled"] >= 199

@@ -163,9 +163,10 @@ class BatchView:
             out.err.print(outcome_table(self.rows))
         total = report.done + report.failed + report.pending
         per_job = f" ({report.s3_requests / total:.1f} per job)" if total else ""
+        throttled = f"; throttled {report.throttled}x, slowed down" if report.throttled else ""
         out.info(
             f"{report.done} done, {report.failed} failed, {report.pending} pending; "
-            f"{report.s3_requests} S3 requests{per_job}; batch {report.batch}"
+            f"{report.s3_requests} S3 requests{per_job}{throttled}; batch {report.batch}"
         )
         if report.pending and report.waited:
             why = "interrupted" if report.interrupted else "timed out"

@@ -71,6 +71,7 @@ class BatchEnv:
     idle: IdleProbe
     source: CompletionSource
     count_s3: Callable[[], int] = lambda: 0
+    count_throttled: Callable[[], int] = lambda: 0  # throttled attempts botocore retried
     workers: int = 8
 
 
@@ -144,6 +145,7 @@ class Batch:
             self._lanes.close()
         self.report.failures = self.tally.latest_failures()
         self.report.s3_requests = self.env.count_s3()
+        self.report.throttled += self.env.count_throttled()
         self.report.seconds = self.clock() - self._started
         return self.report
 
@@ -161,7 +163,7 @@ class Batch:
             done=report.done,
             failed=report.failed,
             pending=report.pending,
-            throttled=report.throttled,
+            throttled=report.throttled + self.env.count_throttled(),
             waiting=len(self.tracker),
             seconds=self.clock() - self._started,
             inputs_done=self._inputs_done,

@@ -25,6 +25,7 @@ from .outcomes import BatchReport, JobOutcome
 from .ownership import Heartbeats, IdleProbe
 from .records import RecordStore
 from .request import TranscribeRequest
+from .submission import THROTTLE_CODES
 from .target import EndpointTarget, describe_target
 
 
@@ -106,8 +107,12 @@ def connect(
         pool.merge(Config(retries={"mode": "adaptive", "max_attempts": 10})),
     )
     cloudwatch = clients.client("cloudwatch")
-    requests = RequestCounter()
+    requests, throttled = RequestCounter(), RequestCounter()
     s3.meta.events.register("before-call.s3.*", requests.count)
+    # Throttled answers botocore retried by itself, so the report shows every one.
+    runtime.meta.events.register(
+        "needs-retry.sagemaker-runtime.InvokeEndpointAsync", throttled.count_throttling
+    )
     bucket, prefix = clients.bucket, clients.prefix
     listing = ListingCompletions(s3_lister(s3))
     source: Any = listing
@@ -126,6 +131,7 @@ def connect(
         idle=IdleProbe(cloudwatch, target.name),
         source=source,
         count_s3=lambda: requests.total,
+        count_throttled=lambda: throttled.total,
         workers=workers,
     )
     return Connection(env, close)
@@ -136,7 +142,7 @@ def nothing() -> None:
 
 
 class RequestCounter:
-    """Counts every S3 request a batch makes (a botocore event hook), for its report."""
+    """Counts a batch's requests (from botocore event hooks), for its report."""
 
     def __init__(self) -> None:
         self.total = 0
@@ -145,6 +151,12 @@ class RequestCounter:
     def count(self, **_: Any) -> None:
         with self._lock:
             self.total += 1
+
+    def count_throttling(self, response: Any = None, **_: Any) -> None:
+        """needs-retry: count the attempts that were throttled; decide nothing (None)."""
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
+        if parsed.get("Error", {}).get("Code") in THROTTLE_CODES:
+            self.count()
 
 
 def transcribe(
