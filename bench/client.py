@@ -33,10 +33,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.standin import invocations, missing_or_wrong, upload_model, write_clips
+from bench.standin import (
+    invocations,
+    logged_levels,
+    missing_or_wrong,
+    upload_model,
+    write_clips,
+)
 
 BUCKET = "sagemaker-us-east-1-123456789012"
 STAGES = ("upload", "invoke", "wait")
+STANDIN_CONCURRENCY = 8
+WORKERS = 8  # the client's pool on this 2-core machine (4 per core, at least 8)
 
 
 @dataclass(frozen=True)
@@ -85,8 +93,60 @@ def measured(
     )
 
 
+def max_displacement(order: list[int]) -> int:
+    """How far from first-in first-out the containers took the jobs: the largest gap between
+    a job's place in the processing order and its place in the submission order."""
+    ranks = {level: rank for rank, level in enumerate(sorted(order))}
+    return max((abs(position - ranks[level]) for position, level in enumerate(order)), default=0)
+
+
+class StackSampler:
+    """While a batch runs: the most jobs the endpoint ran at once, and the stack's RSS."""
+
+    def __init__(self, emulator: str, endpoint: str, pid: int) -> None:
+        self.url = f"{emulator}/_wasync/status"
+        self.endpoint = endpoint
+        self.pid = pid
+        self.most_running = 0
+        self.first_rss = self.last_rss = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> StackSampler:
+        self.first_rss = rss_mib(self.pid)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.last_rss = rss_mib(self.pid)
+
+    def _sample(self) -> None:
+        import httpx
+
+        while not self._stop.wait(0.2):
+            try:
+                endpoints = httpx.get(self.url, timeout=5).json()["endpoints"]
+            except (httpx.HTTPError, ValueError):
+                continue
+            for endpoint in endpoints:
+                if endpoint["name"] == self.endpoint:
+                    self.most_running = max(self.most_running, int(endpoint["running"]))
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory now (VmRSS) of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 class Bench:
-    def __init__(self, env: dict[str, str], state_dir: Path, workdir: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], state_dir: Path, workdir: Path, stack_pid: int = 0
+    ) -> None:
         from whisper_async.clients import Clients
         from whisper_async.settings import resolve
         from whisper_async.storage import ensure_bucket
@@ -94,6 +154,7 @@ class Bench:
         self.env = env
         self.state_dir = state_dir
         self.workdir = workdir
+        self.stack_pid = stack_pid
         self.next_level = 1
         clients = Clients(resolve({}, env))
         ensure_bucket(clients)
@@ -143,15 +204,29 @@ class Bench:
     def batch(self, count: int, endpoint: str = "standin") -> dict[str, Any]:
         folder, levels = self.clips(count)
         out = self.workdir / f"out-{levels.start}"
-        run = measured(
-            self.wasync(
-                "--json", "-e", endpoint, "transcribe", str(folder), "--wait", "-o", str(out)
-            ),
-            self.env,
-        )
+        sampler = StackSampler(self.env["AWS_ENDPOINT_URL_SAGEMAKER"], endpoint, self.stack_pid)
+        with sampler:
+            run = measured(
+                self.wasync(
+                    "--json", "-e", endpoint, "transcribe", str(folder), "--wait", "-o", str(out)
+                ),
+                self.env,
+            )
         summary = json.loads(run.stdout.strip().splitlines()[-1])["summary"]
         wrong = list(missing_or_wrong(out, levels))
-        return {"count": count, "run": run, "summary": summary, "wrong": wrong}
+        invoked = self.invocations(endpoint)
+        order = [level for level in logged_levels(self.state_dir, endpoint) if level in levels]
+        return {
+            "count": count,
+            "run": run,
+            "summary": summary,
+            "wrong": wrong,
+            "lost": sum(1 for level in levels if invoked[level] == 0),
+            "twice": sum(1 for level in levels if invoked[level] > 1),
+            "displacement": max_displacement(order),
+            "most_running": sampler.most_running,
+            "stack_rss": (sampler.first_rss, sampler.last_rss),
+        }
 
     def kill_and_resume(self, count: int, endpoint: str = "standin") -> dict[str, Any]:
         folder, levels = self.clips(count)
@@ -247,8 +322,8 @@ def measure(jobs: int, small: int, interrupts: int, workdir: Path) -> dict[str, 
             ),
             "XDG_CONFIG_HOME": str(workdir / "config"),
         }
-        bench = Bench(env, info.state_dir, workdir)
-        bench.deploy("standin")
+        bench = Bench(env, info.state_dir, workdir, info.pid)
+        bench.deploy("standin", concurrency=STANDIN_CONCURRENCY)
         bench.deploy("standin-slow", seconds=0.5, concurrency=1)
         result: dict[str, Any] = {"jobs": jobs, "small": small}
         result["small_batch"] = bench.batch(small)
@@ -311,6 +386,9 @@ def goal_rows(result: dict[str, Any]) -> list[str]:
         f"| ... and flat: {large['count']:,} vs {result['small']:,} jobs within 20% | {f['flat']:.2f}x | "
         f"{verdict(0.8 <= f['flat'] <= 1.2)} |",
         f"| S3 requests per job <= 3 | {f['requests']:.2f} | {verdict(f['requests'] <= 3)} |",
+        f"| the local stack keeps up: none lost, none twice, at most {STANDIN_CONCURRENCY} running | "
+        f"{large['lost']} lost, {large['twice']} twice, {large['most_running']} at most | "
+        f"{verdict(not large['lost'] and not large['twice'] and large['most_running'] <= STANDIN_CONCURRENCY)} |",
         f"| kill -9 at a random point of {kill['count']:,} jobs, then again: all present, none invoked twice | "
         f"{len(kill['wrong'])} missing, {kill['twice']} twice | {verdict(f['resumed'])} |",
         f"| Ctrl-C to exit, p99 of each stage < 1 s | {f['p99']:.2f} s (worst stage) | {verdict(f['p99'] < 1)} |",
@@ -322,7 +400,7 @@ def report(result: dict[str, Any]) -> str:
     small, large, plain, kill = (result[k] for k in ("small_batch", "large_batch", "plain", "kill"))
     rows = [
         "The stand-in engine (whisper_async/serving/standin.py) answers at once, so these are the client's and "
-        "the local stack's figures. Endpoint `standin`: MaxConcurrentInvocationsPerInstance 8; each clip is 0.1 s, "
+        f"the local stack's figures. Endpoint `standin`: MaxConcurrentInvocationsPerInstance {STANDIN_CONCURRENCY}; each clip is 0.1 s, "
         "sent inline. Peak RSS and CPU time are the client process's own (wait4).",
         "",
         "| run | jobs | time | jobs/s | client CPU per job | client peak RSS | S3 requests per job |",
@@ -345,6 +423,13 @@ def report(result: dict[str, Any]) -> str:
         f"{prun.peak_rss_mib:.0f} MB | - |"
     )
     rows += [
+        "",
+        f"The local stack during the {large['count']:,}-job batch (endpoint concurrency "
+        f"{STANDIN_CONCURRENCY}, one instance): {large['lost']} jobs lost, {large['twice']} run twice "
+        f"(counted in the container's log), at most {large['most_running']} running at once, jobs taken "
+        f"at most {large['displacement']} places from first-in first-out order (the client submits "
+        f"from {WORKERS} threads), stack RSS {large['stack_rss'][0]:.0f} MB before and "
+        f"{large['stack_rss'][1]:.0f} MB after.",
         "",
         f"wasync is {prun.seconds / small['run'].seconds:.2f}x as fast as the plain script end to end on "
         f"{small['count']:,} jobs ({len(plain['wrong'])} of the script's results missing or wrong).",

@@ -81,12 +81,18 @@ def missing_or_wrong(out: Path, levels: range, fmt: str = "txt") -> Iterator[str
 _LOGGED = re.compile(r"stand-in transcribed level (\d+)")
 
 
-def invocations(state_dir: Path, endpoint: str) -> collections.Counter[int]:
-    """How often each level reached an endpoint's containers: the stand-in logs a line per
-    request, and each instance's log (`logs/<instance>.log`) opens with its endpoint's name."""
-    counts: collections.Counter[int] = collections.Counter()
-    for log in (state_dir / "logs").glob("*.log"):
+def logged_levels(state_dir: Path, endpoint: str) -> list[int]:
+    """The levels an endpoint's containers transcribed, in the order each took them: the
+    stand-in logs a line per request, and each instance's log (`logs/<instance>.log`) opens
+    with its endpoint's name."""
+    levels: list[int] = []
+    for log in sorted((state_dir / "logs").glob("*.log")):
         text = log.read_text(errors="replace")
         if text.startswith(f"wasync local: endpoint {endpoint!r},"):
-            counts.update(int(n) for n in _LOGGED.findall(text))
-    return counts
+            levels += [int(n) for n in _LOGGED.findall(text)]
+    return levels
+
+
+def invocations(state_dir: Path, endpoint: str) -> collections.Counter[int]:
+    """How often each level reached an endpoint's containers."""
+    return collections.Counter(logged_levels(state_dir, endpoint))

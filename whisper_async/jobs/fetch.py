@@ -12,6 +12,7 @@ from ..clients import Clients
 from ..errors import NotFoundError, UsageError, WaitTimeoutError
 from ..files import UnsafeDestinationError, final_target, write_atomically
 from ..storage import S3Uri
+from .codes import aws_code
 from .listing import ListingCompletions, s3_lister
 from .records import JOB_ID_LENGTH, MISSING_CODES, JobRecord, RecordStore
 from .results import failure_message, render
@@ -108,9 +109,7 @@ class Fetcher:
         try:
             response = self.s3.get_object(Bucket=uri.bucket, Key=uri.key)
         except Exception as exc:
-            from ..errors import error_code
-
-            if error_code(exc) in MISSING_CODES:
+            if aws_code(exc) in MISSING_CODES:
                 return None
             raise
         return response["Body"].read(), response.get("ContentType")

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clients import Clients
-from ..errors import UsageError, error_code
+from ..errors import UsageError
 from ..storage import S3Uri
+from .codes import aws_code
 from .listing import ListingCompletions, s3_lister
 from .records import JobRecord
 from .results import failure_message
@@ -46,7 +47,7 @@ def list_jobs(
         ):
             entries += [o for o in page.get("Contents", []) if o["LastModified"] >= cutoff]
     except Exception as exc:
-        if error_code(exc) == "NoSuchBucket":
+        if aws_code(exc) == "NoSuchBucket":
             return []
         raise
     entries.sort(key=lambda o: o["LastModified"], reverse=True)

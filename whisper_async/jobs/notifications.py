@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import UsageError, error_code
+from ..errors import UsageError
+from .codes import aws_code
 from .listing import ListingCompletions
 from .tracker import JobState, Watch
 
@@ -29,7 +30,7 @@ def check_queue(sqs: Any, queue_url: str) -> None:
     try:
         sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     except Exception as exc:
-        if error_code(exc) in MISSING_QUEUE or "does not exist" in str(exc).lower():
+        if aws_code(exc) in MISSING_QUEUE or "does not exist" in str(exc).lower():
             raise UsageError(
                 f"The SQS queue {queue_url} does not exist.",
                 "pass the URL of a queue subscribed to the endpoint's topics "

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import error_code
+from .codes import aws_code
 from .records import MISSING_CODES, Owner
 
 HEARTBEAT_SECONDS = 30.0
@@ -90,7 +90,7 @@ class Heartbeats:
             body = self.s3.get_object(Bucket=self.bucket, Key=self.key(batch))["Body"].read()
             updated: dt.datetime | None = dt.datetime.fromisoformat(json.loads(body)["updated_at"])
         except Exception as exc:
-            if error_code(exc) not in MISSING_CODES and not isinstance(exc, ValueError | KeyError):
+            if aws_code(exc) not in MISSING_CODES and not isinstance(exc, ValueError | KeyError):
                 raise
             updated = None
         cache[batch] = (time.monotonic(), updated)

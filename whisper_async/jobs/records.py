@@ -21,13 +21,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from ..errors import error_code
 from ..storage import S3Uri
+from .codes import CONFLICT, MISSING, aws_code
 
 RECORD_VERSION = 2
 JOB_ID_LENGTH = 24  # hex digits (96 bits); with a 7-digit sequence it fills Filename's 32
-CONFLICT_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
-MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+CONFLICT_CODES = CONFLICT
+MISSING_CODES = MISSING
 
 
 def job_id_for(endpoint_identity: str, options: Mapping[str, Any], content: str) -> str:
@@ -130,7 +130,7 @@ class RecordStore:
                 **condition,
             )
         except Exception as exc:
-            if error_code(exc) in CONFLICT_CODES:
+            if aws_code(exc) in CONFLICT_CODES:
                 return None
             raise
         return str(response.get("ETag", ""))
@@ -152,7 +152,7 @@ class RecordStore:
         try:
             response = self.s3.get_object(Bucket=uri.bucket, Key=uri.key)
         except Exception as exc:
-            if error_code(exc) in MISSING_CODES:
+            if aws_code(exc) in MISSING_CODES:
                 return None
             raise
         return Stored(JobRecord.from_json(response["Body"].read()), str(response.get("ETag", "")))
@@ -162,7 +162,7 @@ class RecordStore:
         try:
             self.s3.head_object(Bucket=uri.bucket, Key=uri.key)
         except Exception as exc:
-            if error_code(exc) in MISSING_CODES:
+            if aws_code(exc) in MISSING_CODES:
                 return False
             raise
         return True
@@ -173,7 +173,7 @@ class RecordStore:
         try:
             self.s3.delete_object(Bucket=uri.bucket, Key=uri.key, IfMatch=etag)
         except Exception as exc:
-            if error_code(exc) not in CONFLICT_CODES | MISSING_CODES:
+            if aws_code(exc) not in CONFLICT_CODES | MISSING_CODES:
                 raise
 
 

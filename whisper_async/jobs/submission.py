@@ -12,10 +12,10 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 
-from ..errors import error_code
 from ..inputs import Input, content_type
 from ..polling import Backoff
 from ..storage import S3Uri
+from .codes import MISSING, aws_code, botocore_error
 
 INLINE_LIMIT = 128_000  # InvokeEndpointAsync takes a Body of at most this many bytes
 # Throttling refuses a request outright, so retrying it cannot queue a job twice: retried until
@@ -50,6 +50,7 @@ def never_sent(exc: BaseException) -> bool:
     """Did this error leave the job certainly not queued?"""
     from botocore.exceptions import ClientError, ConnectionError, ParamValidationError
 
+    exc = botocore_error(exc)
     if isinstance(exc, ConnectionError | ParamValidationError):  # no connection was made
         return True
     if isinstance(exc, ClientError):
@@ -106,7 +107,7 @@ def head_object(s3: Any, uri: S3Uri) -> dict[str, Any] | None:
     try:
         return dict(s3.head_object(Bucket=uri.bucket, Key=uri.key))
     except Exception as exc:
-        if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+        if aws_code(exc) in MISSING:
             return None
         raise
 
@@ -167,7 +168,7 @@ def invoke(
         try:
             return dict(runtime.invoke_endpoint_async(**params))
         except Exception as exc:
-            if error_code(exc) not in THROTTLE_CODES:
+            if aws_code(exc) not in THROTTLE_CODES:
                 raise (Refused if never_sent(exc) else Unanswered)(exc) from exc
             on_throttled()
         if cancel.wait(next(delays)):
