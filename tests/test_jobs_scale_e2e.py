@@ -207,7 +207,7 @@ def test_throttling_from_the_endpoint_slows_the_batch_and_fails_no_job(standin, 
     endpoint = standin()
     emulator = endpoint.env["AWS_ENDPOINT_URL_SAGEMAKER"]
     switched = httpx.put(
-        f"{emulator}/_wasync/endpoints/{endpoint.name}/throttle", json={"fraction": 0.5}, timeout=30
+        f"{emulator}/_wasync/endpoints/{endpoint.name}/throttle", json={"fraction": 0.1}, timeout=30
     )
     assert switched.status_code == 200, switched.text
     clips, out = tmp_path / "clips", tmp_path / "out"
@@ -217,5 +217,6 @@ def test_throttling_from_the_endpoint_slows_the_batch_and_fails_no_job(standin, 
     assert_complete(out, 200, endpoint)
     status = httpx.get(f"{emulator}/_wasync/status", timeout=30).json()
     counts = next(e for e in status["endpoints"] if e["name"] == endpoint.name)
-    # Every other call was refused: at least as many refusals as jobs, minus rounding.
-    assert counts["invocations"] == 200 and counts["throttled"] >= 199
+    # Every tenth call was refused: 200 accepted took at least 222 calls. (botocore's adaptive
+    # retries slow the whole client down after each refusal, as against AWS.)
+    assert counts["invocations"] == 200 and counts["throttled"] >= 22

@@ -130,13 +130,27 @@ def test_cadence_is_quick_at_first_slows_while_nothing_ends_and_speeds_up_on_res
     cadence = Cadence(first=0.25, factor=2, floor_cap=2, cap=8, unknown_cap=8)
     tracker = JobTracker(ListingCompletions(bucket), lambda f: None, clock, cadence, clock.pause)
     watches = [tracker.add(job(n, deadline=10_000)) for n in range(1, 4)]
-    delays = [tracker.tick() for _ in range(8)]
+    delays = []
+    for _ in range(8):
+        delays.append(tracker.tick())
+        clock.now += delays[-1]
     assert delays[0] == 0.5 and delays[-1] == 8  # doubling from 0.25, up to the cap
     bucket.land(watches[0].output.key)
-    assert tracker.tick() == 4  # a result: halve
+    assert tracker.tick() < 8  # a result: look again sooner
     # Jobs that took ~10 s make the tracker look at least every 2 s (a tenth, floored at 2).
     assert tracker.typical_job is not None
     assert cadence.ceiling(10.0) == 2 and cadence.ceiling(3600) == 8
+
+
+def test_while_results_flow_each_listing_reads_several_of_them() -> None:
+    cadence = Cadence(first=0.25, per_tick=8)
+    # 4 results a second: wait for about 8 of them, 2 s (within the ceiling for ~20 s jobs).
+    assert cadence.next(0.25, 4, 20.0, rate=4.0, pending=1000) == pytest.approx(2.0)
+    # A fast stream is read at the quickest cadence; one pending job is not kept waiting for 8.
+    assert cadence.next(0.25, 50, 20.0, rate=200.0, pending=1000) == 0.25
+    assert cadence.next(1.0, 1, 20.0, rate=4.0, pending=1) == 0.25
+    # Sparse results never push the next look past the ceiling (a tenth of a 20 s job: 2 s).
+    assert cadence.next(1.0, 1, 20.0, rate=0.1, pending=1000) == 2.0
 
 
 def test_the_next_tick_is_never_later_than_the_next_deadline() -> None:

@@ -63,21 +63,38 @@ class CompletionSource(Protocol):
 
 @dataclass(frozen=True)
 class Cadence:
-    """Quick while results arrive; slower by `factor` after each empty tick, up to a cap that
-    grows with how long jobs take (a tenth of the typical job, within [floor_cap, cap]; until
-    a first job has finished, `unknown_cap`)."""
+    """When to look next.
+
+    While results arrive, wait for about `per_tick` of them (at the rate they have been
+    arriving; once no more jobs will come, never for more than are pending), within the
+    ceiling: a listing then reads several results at once, so its cost per job stays small,
+    and no job waits long. While nothing arrives,
+    slow down by `factor` per tick, up to a ceiling that grows with how long jobs take (a tenth
+    of the typical job, within [floor_cap, cap]; `unknown_cap` until a first job has ended).
+    """
 
     first: float = 0.25
     factor: float = 1.5
     floor_cap: float = 2.0
     cap: float = 30.0
     unknown_cap: float = 5.0
+    per_tick: int = 8
 
-    def next(self, delay: float, found: int, typical_job: float | None) -> float:
-        if found:
-            return max(self.first, delay / 2)
+    def next(
+        self,
+        delay: float,
+        found: int,
+        typical_job: float | None,
+        rate: float = 0.0,
+        pending: int = 0,
+    ) -> float:
         ceiling = self.unknown_cap if typical_job is None else self.ceiling(typical_job)
-        return min(ceiling, delay * self.factor)
+        if not found:
+            return min(ceiling, delay * self.factor)
+        wanted = max(1, min(self.per_tick, pending))
+        if rate <= 0:
+            return max(self.first, delay / 2)
+        return min(ceiling, max(self.first, wanted / rate))
 
     def ceiling(self, typical_job: float) -> float:
         return min(self.cap, max(self.floor_cap, typical_job / 10))
@@ -105,6 +122,9 @@ class JobTracker:
         self.pause = pause
         self.delay = cadence.first
         self.typical_job: float | None = None  # moving average of submission-to-result time
+        self.rate = 0.0  # moving average of jobs ending per second
+        self._last_tick: float | None = None
+        self._more_to_come: Callable[[], bool] = lambda: False
         self.ticks = 0
         self.last_error: str | None = None
         self._pending: dict[str, Watch] = {}
@@ -125,7 +145,10 @@ class JobTracker:
             was_idle = not self._pending
             self._pending[watch.job_id] = watch
         self.source.expect(watch)
-        if was_idle:  # a new job after a quiet spell: look soon, not at the slow cadence
+        if was_idle and not self.rate:
+            # The first job, or one after a quiet spell: look soon, not at the slow cadence.
+            # (While results flow, the cadence set by their rate is kept: jobs trickling in one
+            # at a time would otherwise each cost a few listings of their own.)
             self.delay = self.cadence.first
             self.source.wake.set()
         return watch
@@ -156,9 +179,9 @@ class JobTracker:
     def tick(self) -> float:
         """Look once; hand every job that ended to `on_finished`. Returns the next delay."""
         watches = self.pending()
-        found: list[tuple[Watch, JobState]] = []
-        if watches:
-            found = self.source.poll(watches)
+        if not watches:
+            return self.delay  # nothing to look for: the cadence stays as it was
+        found = self.source.poll(watches)
         now = self.clock()
         ended: list[Finished] = []
         with self._lock:
@@ -175,12 +198,22 @@ class JobTracker:
                     ended.append(Finished(watch, JobState.TIMED_OUT))
             next_deadline = min((w.deadline for w in self._pending.values()), default=None)
         self.ticks += 1
+        self._measure_rate(now, len(found))
         for finished in ended:
             self.on_finished(finished)
-        self.delay = self.cadence.next(self.delay, len(found), self.typical_job)
+        expected = len(self) + (self.cadence.per_tick if self._more_to_come() else 0)
+        self.delay = self.cadence.next(
+            self.delay, len(found), self.typical_job, self.rate, expected
+        )
         if next_deadline is not None:
             self.delay = max(0.0, min(self.delay, next_deadline - now))
         return self.delay
+
+    def _measure_rate(self, now: float, found: int) -> None:
+        last, self._last_tick = self._last_tick, now
+        if last is not None and now > last:
+            current = found / (now - last)
+            self.rate = current if not self.rate else 0.7 * self.rate + 0.3 * current
 
     def _learn(self, seconds: float) -> None:
         average = self.typical_job
@@ -194,6 +227,7 @@ class JobTracker:
         """Tick until cancelled, or until nothing is pending and no more jobs will come.
         A failing tick is logged and retried at the slower cadence: this thread never dies
         silently while jobs wait on it."""
+        self._more_to_come = more_to_come
         while not self._cancelled.is_set():
             try:
                 delay = self.tick()
