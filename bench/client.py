@@ -429,14 +429,17 @@ def report(result: dict[str, Any]) -> str:
         f"(counted in the container's log), at most {large['most_running']} running at once, jobs taken "
         f"at most {large['displacement']} places from first-in first-out order (the client submits "
         f"from {WORKERS} threads), stack RSS {large['stack_rss'][0]:.0f} MB before and "
-        f"{large['stack_rss'][1]:.0f} MB after.",
+        f"{large['stack_rss'][1]:.0f} MB after (moto keeps every object of the run in memory: records, "
+        "inputs and results; a job that ended leaves nothing in the emulator's queues).",
         "",
         f"wasync is {prun.seconds / small['run'].seconds:.2f}x as fast as the plain script end to end on "
         f"{small['count']:,} jobs ({len(plain['wrong'])} of the script's results missing or wrong).",
         "",
         f"kill -9 after {kill['point']:,} of {kill['count']:,} results, then the same command: "
         f"{kill['resumed'].seconds:.1f} s to finish, {len(kill['wrong'])} results missing or wrong, "
-        f"{kill['twice']} clips invoked twice, {kill['never']} never (counted in the container's log).",
+        f"{kill['twice']} clips invoked twice, {kill['never']} never (counted in the container's log). "
+        "The second run sends the jobs the killed one had claimed but may not have sent only once the "
+        "endpoint has drained (docs/jobs.md).",
         "",
         "Ctrl-C: seconds from SIGINT to the client's exit (exit code 130 each time):",
         "",
