@@ -288,3 +288,18 @@ def test_records_are_claimed_once_and_released_only_by_their_etag(s3, bucket) ->
     store.release(record.job_id, etag)
     assert not store.exists(record.job_id)
     assert json.loads(record.to_json())["version"] == 2
+
+
+def test_inputs_that_stop_reading_part_way_fail_one_row_and_the_rest_are_collected(
+    s3, bucket, tmp_path
+) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 3)])
+
+    def then_broken():  # type: ignore[no-untyped-def]
+        yield from inputs
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    _, report, outcomes = run(environment(s3, bucket, endpoint), then_broken(), tmp_path / "out")
+    assert (report.done, report.failed) == (3, 1)
+    assert any("reading the inputs stopped" in (o.error or "") for o in outcomes)

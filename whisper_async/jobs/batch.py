@@ -131,9 +131,7 @@ class Batch:
             self._beat()
             if self.request.wait:
                 threading.Thread(target=self._schedule, name="wasync-tracker", daemon=True).start()
-            for item in inputs:
-                if not self._queue(item):
-                    break
+            self._read_all(inputs)
             with self._lock:
                 self._inputs_done = True
             self._check_done()
@@ -148,6 +146,17 @@ class Batch:
         self.report.throttled += self.env.count_throttled()
         self.report.seconds = self.clock() - self._started
         return self.report
+
+    def _read_all(self, inputs: Iterable[Input]) -> None:
+        """Queue every input; if reading them fails part-way (stdin that is not text, say),
+        that is one failed row and the jobs already sent are still collected."""
+        try:
+            for item in inputs:
+                if not self._queue(item):
+                    return
+        except Exception as exc:
+            error = f"reading the inputs stopped: {describe_error(exc)}"
+            self.tally.emit(JobOutcome(None, "(inputs)", "failed", error=error))
 
     def fail_input(self, item: Input) -> None:
         """An input that names nothing: a failed row, the batch goes on."""
