@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import client, engines, serving, thread_probe
+from bench import client, engines, serving, startup, thread_probe
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 PACKAGES = (
@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         probe_result = thread_probe.measure(1 if args.quick else 5)
         print("client ...", file=sys.stderr, flush=True)
         client_result = client.measure(jobs, small, interrupts, workdir / "client")
+        print("start-up ...", file=sys.stderr, flush=True)
+        startup_result = startup.measure(2 if args.quick else 20)
     sections = [
         "# Benchmarks",
         "",
@@ -150,7 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         "",
         client.report(client_result),
         "",
-        "## 5. GPU",
+        "## 5. CLI start-up",
+        "",
+        f"`python -m bench.startup --runs {startup_result['runs']}`: fresh processes, alternating with the "
+        "baseline; `wasync --version` and `--help` import no boto3/botocore.",
+        "",
+        startup.report(startup_result),
+        "",
+        "## 6. GPU",
         "",
         "`bash bench/gpu.sh` on a machine with an NVIDIA GPU runs the engine benchmark on CUDA "
         "(float16 and int8_float16, sequential and batched, against the article's setup in fp16) and prints the same "

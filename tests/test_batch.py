@@ -303,3 +303,33 @@ def test_inputs_that_stop_reading_part_way_fail_one_row_and_the_rest_are_collect
     _, report, outcomes = run(environment(s3, bucket, endpoint), then_broken(), tmp_path / "out")
     assert (report.done, report.failed) == (3, 1)
     assert any("reading the inputs stopped" in (o.error or "") for o in outcomes)
+
+
+def test_a_refused_request_fails_its_row_and_a_rerun_sends_it(s3, bucket, tmp_path) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket), errors=[(400, "ValidationError")])
+    env = environment(s3, bucket, endpoint)
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 1)])
+    _, report, outcomes = run(env, inputs, tmp_path / "out")
+    assert report.failed == 1 and "ValidationError" in (outcomes[0].error or "")
+    _, again, _ = run(env, inputs, tmp_path / "out")  # the claim was released: sent now
+    assert again.done == 1 and len(endpoint.accepted) == 1
+
+
+def test_a_request_whose_answer_was_lost_is_sent_again_only_once_the_endpoint_is_idle(
+    s3, bucket, tmp_path
+) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket), errors=[(500, "InternalFailure")])
+    idle = NeverIdle()
+    env = environment(s3, bucket, endpoint, idle)
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 1)])
+    outcomes: list = []
+    batch = Batch(env, TranscribeRequest(options={}, output_dir=tmp_path / "out"), outcomes.append)
+    batch.orphans.every = 0.0
+    done = threading.Event()
+    threading.Thread(target=lambda: (batch.run(inputs), done.set()), daemon=True).start()
+    while endpoint.attempts < 1 or not batch.tracker.pending():  # answered 500, now waiting
+        done.wait(0.05)
+    assert endpoint.accepted == [] and not done.is_set()  # it may be queued: not sent again
+    idle.idle = True
+    assert done.wait(60)
+    assert [o.state for o in outcomes] == ["done"] and len(endpoint.accepted) == 1

@@ -39,6 +39,7 @@ def test_every_benchmark_runs_at_a_tiny_size_and_renders_the_report() -> None:
         "Ctrl-C",
         "kill -9",
         "model created on",
+        "ratio to `python -c pass`",
     ):
         assert measure in out
     assert "| goal | measured | verdict |" in out

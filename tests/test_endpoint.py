@@ -65,21 +65,35 @@ def test_deploy_creates_model_config_and_async_endpoint(moto_clients, model_uri:
     assert {"Key": "managed-by", "Value": "wasync"} in tags
 
 
-def test_notify_creates_topics_once_and_sets_notification_config(
+def params(plan, operation: str) -> dict:  # type: ignore[no-untyped-def]
+    """The parameters of the plan's one step that calls `operation`."""
+    (found,) = [s.params for s in plan.steps if s.operation == operation]
+    return found
+
+
+def test_notify_plans_the_topics_creates_them_once_and_sets_notification_config(
     moto_clients, model_uri: str
 ) -> None:
+    """Planning creates nothing (the topics are steps); deploying creates them once."""
+    sns = moto_clients.client("sns")
     first = plan_deploy(moto_clients, request(notify=True))
-    second = plan_deploy(moto_clients, request(notify=True))
-    notification = first.calls[1].params["AsyncInferenceConfig"]["OutputConfig"][
-        "NotificationConfig"
+    assert sns.list_topics()["Topics"] == []
+    assert [s.params["Name"] for s in first.steps if s.operation == "create_topic"] == [
+        "wasync-whisper-success",
+        "wasync-whisper-error",
     ]
-    assert notification["SuccessTopic"].endswith(":wasync-whisper-success")
-    assert notification["ErrorTopic"].endswith(":wasync-whisper-error")
-    assert (
-        second.calls[1].params["AsyncInferenceConfig"]["OutputConfig"]["NotificationConfig"]
-        == notification
+    config = params(first, "create_endpoint_config")
+    notification = config["AsyncInferenceConfig"]["OutputConfig"]["NotificationConfig"]
+    assert notification == {
+        "SuccessTopic": "arn:aws:sns:us-east-1:123456789012:wasync-whisper-success",
+        "ErrorTopic": "arn:aws:sns:us-east-1:123456789012:wasync-whisper-error",
+    }
+    deploy(moto_clients, first, sleep=lambda s: None)
+    assert sorted(t["TopicArn"] for t in sns.list_topics()["Topics"]) == sorted(
+        notification.values()
     )
-    assert len(moto_clients.client("sns").list_topics()["Topics"]) == 2
+    second = plan_deploy(moto_clients, request(notify=True))
+    assert not [s for s in second.steps if s.operation == "create_topic"]
 
 
 @pytest.mark.parametrize(
@@ -147,11 +161,20 @@ def describe_response(status: str, config: str, reason: str | None = None) -> di
 def test_update_path_calls_update_endpoint_and_removes_superseded(
     moto_clients, model_uri: str
 ) -> None:
-    """Moto has no UpdateEndpoint: Stubber checks the request against botocore's model."""
+    """Moto has no UpdateEndpoint: Stubber checks the request against botocore's model.
+    (A changed setting, since re-deploying the same settings is a no-op.)"""
     first = deploy(moto_clients, plan_deploy(moto_clients, request()), sleep=lambda s: None)
-    plan = plan_deploy(moto_clients, request(), now=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    plan = plan_deploy(
+        moto_clients,
+        request(max_concurrency=3),
+        now=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc),
+    )
     assert plan.action == "update" and plan.previous_config == first.config_name
-    update = plan.calls[-1]
+    assert plan.changes == (
+        "environment: (('WASYNC_MAX_CONCURRENCY', '2'),) -> (('WASYNC_MAX_CONCURRENCY', '3'),)",
+        "max_concurrency: 2 -> 3",
+    )
+    update = plan.steps[-1]
     assert update.operation == "update_endpoint"
     assert update.params == {"EndpointName": "whisper", "EndpointConfigName": plan.config_name}
 
@@ -161,12 +184,12 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(
         stub.add_response(
             "create_model",
             {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x"},
-            plan.calls[0].params,
+            params(plan, "create_model"),
         )
         stub.add_response(
             "create_endpoint_config",
             {"EndpointConfigArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/x"},
-            plan.calls[1].params,
+            params(plan, "create_endpoint_config"),
         )
         stub.add_response(
             "update_endpoint",
@@ -183,16 +206,16 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(
             describe_response("InService", plan.config_name),
             {"EndpointName": "whisper"},
         )
-        from whisper_async.endpoint import execute
+        from whisper_async.plan import execute
 
-        execute(moto_clients, plan)
+        execute(moto_clients, plan.plan)
         state = wait_for_endpoint(moto_clients, "whisper", sleep=lambda s: None)
         stub.assert_no_pending_responses()
     assert state.status == "InService" and state.config_name == plan.config_name
     # Superseded clean-up runs on moto: create the new config for real, then remove the old.
-    real_create_model(**plan.calls[0].params)
-    real_create_config(**plan.calls[1].params)
-    from whisper_async.endpoint import remove_superseded
+    real_create_model(**params(plan, "create_model"))
+    real_create_config(**params(plan, "create_endpoint_config"))
+    from whisper_async.resources import remove_superseded
 
     removed = remove_superseded(moto_clients, "whisper", keep=plan.config_name)
     assert (

@@ -55,3 +55,101 @@ def test_create_role_is_idempotent_and_remembered(moto_clients) -> None:
     from whisper_async.state import recall
 
     assert recall(moto_clients.settings, "us-east-1", "role_arn") == first.role_arn
+
+
+READ_VERBS = ("Describe", "List", "Get", "BatchGet", "BatchCheck", "Head")
+
+
+def all_documents(docs: iam.IamDocuments) -> dict[str, dict]:
+    return {
+        "trust": docs.trust_policy,
+        "execution": docs.execution_policy,
+        "user": docs.user_policy,
+    }
+
+
+def test_no_write_action_is_granted_on_every_resource_without_a_condition(moto_clients) -> None:
+    for name, document in all_documents(iam.documents(moto_clients)).items():
+        if name == "trust":
+            continue
+        for entry in document["Statement"]:
+            actions = entry["Action"] if isinstance(entry["Action"], list) else [entry["Action"]]
+            writes = [a for a in actions if not a.split(":", 1)[1].startswith(READ_VERBS)]
+            if "*" in entry["Resource"] and writes:
+                assert entry.get("Condition"), (name, entry["Sid"], writes)
+
+
+def test_moto_iam_accepts_every_document(moto_clients) -> None:
+    client = moto_clients.client("iam")
+    docs = iam.documents(
+        moto_clients, "https://sqs.us-east-1.amazonaws.com/123456789012/team-queue"
+    )
+    for name, document in all_documents(docs).items():
+        if name == "trust":
+            client.create_role(RoleName="probe", AssumeRolePolicyDocument=json.dumps(document))
+        else:
+            client.create_policy(PolicyName=f"wasync-{name}", PolicyDocument=json.dumps(document))
+
+
+def test_sagemaker_changes_only_to_what_wasync_tagged(moto_clients) -> None:
+    policy = iam.documents(moto_clients).user_policy
+    change = statement(policy, "SageMakerChangeOwn")
+    assert set(change["Action"]) == {
+        "sagemaker:UpdateEndpoint",
+        "sagemaker:DeleteEndpoint",
+        "sagemaker:DeleteEndpointConfig",
+        "sagemaker:DeleteModel",
+    }
+    assert change["Condition"] == {"StringEquals": {"aws:ResourceTag/managed-by": "wasync"}}
+    create = statement(policy, "SageMakerCreateTagged")
+    assert create["Condition"] == {"StringEquals": {"aws:RequestTag/managed-by": "wasync"}}
+    granted = {a for s in policy["Statement"] for a in s["Action"]}
+    assert not {
+        a for a in granted if a.startswith("sagemaker:") and ("Delete" in a or "Update" in a)
+    } - set(change["Action"])
+
+
+def test_autoscaling_writes_are_limited_to_sagemaker_variants_and_the_reason_is_given(
+    moto_clients,
+) -> None:
+    docs = iam.documents(moto_clients)
+    writes = statement(docs.user_policy, "AutoscalingVariants")
+    assert writes["Condition"]["StringEquals"] == {
+        "application-autoscaling:service-namespace": "sagemaker",
+        "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    assert any("scalable-target/ID" in note for note in docs.notes)
+    from typer.testing import CliRunner
+
+    from whisper_async.cli.app import app
+
+    printed = CliRunner().invoke(app, ["iam"])
+    assert printed.exit_code == 0 and "does not allow" in printed.stdout
+
+
+def test_notify_queue_permissions_are_scoped_to_the_queue_and_nothing_subscribes(
+    moto_clients,
+) -> None:
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/team-queue"
+    policy = iam.documents(moto_clients, queue).user_policy
+    sqs = statement(policy, "NotificationQueue")
+    assert sqs["Resource"] == ["arn:aws:sqs:us-east-1:123456789012:team-queue"]
+    assert set(sqs["Action"]) == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    }
+    granted = {a for s in policy["Statement"] for a in s["Action"]}
+    assert "sns:Subscribe" not in granted
+    default = statement(iam.documents(moto_clients).user_policy, "NotificationQueue")
+    assert default["Resource"] == ["arn:aws:sqs:us-east-1:123456789012:wasync-*"]
+
+
+def test_a_queue_that_is_not_a_url_is_refused(moto_clients) -> None:
+    from typer.testing import CliRunner
+
+    from whisper_async.cli.app import app
+
+    result = CliRunner().invoke(app, ["iam", "--notify-queue", "team-queue"])
+    assert result.exit_code == 2 and "is not an SQS queue URL" in result.stderr

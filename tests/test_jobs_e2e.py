@@ -191,7 +191,7 @@ def test_existing_output_is_kept_without_overwrite(
 def test_jobs_lists_recent_jobs_with_state(local_stack, data_dir: Path) -> None:
     local_stack.cli("transcribe", str(data_dir / "corrupt.mp3"), "--wait")
     listed = local_stack.cli("--json", "jobs", "--since", "1h", "--state", "failed")
-    jobs = [json.loads(line) for line in listed.stdout.splitlines()]
+    jobs = [json.loads(line) for line in listed.stdout.splitlines()]  # JSON lines
     assert jobs and all(j["state"] == "failed" for j in jobs)
     assert any(j["input"].endswith("corrupt.mp3") and "decode" in j["error"] for j in jobs)
 

@@ -21,6 +21,7 @@ import pytest
 
 from tests.helpers import fake_container
 from tests.helpers.waiting import wait_until
+from whisper_async.errors import NotFoundError
 from whisper_async.local.deployment import Deployment
 from whisper_async.local.hosting import EndpointHost, HostingContext
 from whisper_async.local.jobqueue import Job, job_for
@@ -86,7 +87,7 @@ class Hosting:
             key = location.split("/", 3)[3]
             try:
                 return kind, self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-            except self.s3.exceptions.NoSuchKey:
+            except NotFoundError:  # wasync's clients raise its own errors (aws.py)
                 continue
         return None
 

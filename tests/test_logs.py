@@ -4,8 +4,9 @@ import time
 
 import pytest
 
+from whisper_async.durations import parse_duration
 from whisper_async.errors import NotFoundError, UsageError
-from whisper_async.logs import parse_duration, read_events
+from whisper_async.logs import read_events
 
 
 def test_reads_the_endpoints_log_group(moto_clients) -> None:

@@ -87,7 +87,7 @@ def test_rerun_updates_in_place_without_duplicates(moto_clients, endpoint: str) 
         ]
         == 5.0
     )
-    assert scaling.current(moto_clients, "whisper")["max"] == 6
+    assert scaling.current(moto_clients, "whisper", "AllTraffic").max_capacity == 6
     assert len(moto_clients.client("cloudwatch").describe_alarms()["MetricAlarms"]) == 1
 
 
@@ -102,10 +102,10 @@ def test_min_above_zero_drops_the_step_policy_and_alarm(moto_clients, endpoint: 
 def test_off_removes_target_policies_and_alarm(moto_clients, endpoint: str) -> None:
     scaling.configure(moto_clients, 0, 2, 2)
     removed = scaling.disable(moto_clients)
-    assert len(removed) == 4
-    assert scaling.current(moto_clients, "whisper") is None
+    assert len(removed.removed) == 4
+    assert scaling.current(moto_clients, "whisper", "AllTraffic") is None
     assert moto_clients.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
-    assert scaling.disable(moto_clients) == []
+    assert scaling.disable(moto_clients).removed == ()
 
 
 def test_bad_range_and_missing_endpoint_are_refused(moto_clients) -> None:

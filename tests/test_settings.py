@@ -73,3 +73,17 @@ def test_broken_toml_names_the_file(tmp_path: Path) -> None:
     config = write_config(tmp_path, "region = \n")
     with pytest.raises(ConfigurationError, match=str(config)):
         resolve({}, {}, config)
+
+
+def test_one_service_name_map_for_wasync_and_aws_endpoint_variables(tmp_path: Path) -> None:
+    """WASYNC_ENDPOINT_URL_<NAME> uses botocore's names, the ones `local env` exports."""
+    from whisper_async.local.profile import env_lines
+    from whisper_async.settings import SERVICE_ENV_NAMES, StackInfo
+
+    settings = resolve({}, {"WASYNC_ENDPOINT_URL_CLOUDWATCH_LOGS": "http://127.0.0.1:9"})
+    assert settings.endpoint_urls == {"logs": "http://127.0.0.1:9"}
+    exported = env_lines(StackInfo(1, "http://m", "http://s", tmp_path))
+    for service, name in SERVICE_ENV_NAMES.items():
+        assert any(line.startswith(f"export AWS_ENDPOINT_URL_{name}=") for line in exported), (
+            service
+        )

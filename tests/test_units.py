@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from whisper_async.errors import ConfigurationError, ExitCode, translate
+from whisper_async.aws import translate
+from whisper_async.errors import ConfigurationError, ExitCode
 from whisper_async.inputs import expand
 from whisper_async.jobs import failure_message
 from whisper_async.polling import Backoff

@@ -1,4 +1,8 @@
-"""The one boto3 client factory: every AWS call in wasync goes through a client made here."""
+"""The one boto3 client factory: every AWS call in wasync goes through a client made here.
+
+Clients are `aws.BoundaryClient`s (botocore errors leave them as wasync's typed errors) with
+adaptive retries. boto3 is imported on the first client, never at start-up.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,9 @@ import threading
 from functools import cached_property
 from typing import Any
 
-from botocore.config import Config
-
+from . import aws, naming
 from .errors import ConfigurationError
 from .settings import PLACEHOLDER_KEY, Settings
-
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10)
 
 
 class Clients:
@@ -44,8 +45,11 @@ class Clients:
                 aws_secret_access_key=PLACEHOLDER_KEY,
                 region_name=self.settings.region,
             )
-        return boto3.session.Session(
-            profile_name=self.settings.aws_profile, region_name=self.settings.region
+        return aws.call(
+            boto3.session.Session,
+            None,
+            profile_name=self.settings.aws_profile,
+            region_name=self.settings.region,
         )
 
     @property
@@ -57,22 +61,30 @@ class Clients:
             )
         return str(region)
 
-    def client(self, service: str, config: Config | None = None) -> Any:
-        """The shared client for a service; with `config` (merged over the standard retries),
-        a new client of its own, e.g. adaptive retries and a larger connection pool."""
+    def client(self, service: str, config: Any | None = None) -> Any:
+        """The shared client for a service; with `config` (a botocore Config merged over the
+        adaptive retries), a new client of its own, e.g. with a larger connection pool."""
         with self._lock:
             if config is not None:
-                return self._make(service, RETRY_CONFIG.merge(config))
+                return self._make(service, aws.retry_config().merge(config))
             if service not in self._clients:
-                self._clients[service] = self._make(service, RETRY_CONFIG)
+                self._clients[service] = self._make(service, aws.retry_config())
             return self._clients[service]
 
-    def _make(self, service: str, config: Config) -> Any:
+    def _make(self, service: str, config: Any) -> Any:
         kwargs: dict[str, Any] = {"region_name": self.region, "config": config}
         url = self.settings.endpoint_urls.get(service)
         if url:
             kwargs["endpoint_url"] = url
-        return self.session.client(service, **kwargs)
+        raw = aws.call(self.session.client, service, service, **kwargs)
+        return aws.BoundaryClient(raw, service)
+
+    @property
+    def partition(self) -> str:
+        return naming.partition(self.region)
+
+    def arn(self, service: str, resource: str) -> str:
+        return naming.arn(self.partition, service, self.region, self.account_id, resource)
 
     @cached_property
     def account_id(self) -> str:

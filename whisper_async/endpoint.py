@@ -1,4 +1,4 @@
-"""deploy, status and delete: the SageMaker model, endpoint config and async endpoint."""
+"""deploy: the SageMaker model, endpoint config and async endpoint, planned then executed."""
 
 from __future__ import annotations
 
@@ -6,20 +6,24 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from . import naming, state, storage
+from . import aws, naming, state, storage
 from .attributes import OptionError, parse_value
 from .clients import Clients
-from .errors import (
-    DeploymentFailedError,
-    NotFoundError,
-    UsageError,
-    WaitTimeoutError,
-    error_code,
-)
+from .errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
+from .plan import Plan, Step, execute
 from .polling import Backoff
+from .resources import (
+    delete_config_and_models,
+    find_endpoint,
+    find_endpoint_config,
+    find_model,
+    remove_superseded,
+    require_endpoint,
+    variant_name,
+)
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 ECR_IMAGE = re.compile(
@@ -93,22 +97,77 @@ def request_defaults(request: DeployRequest) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class ApiCall:
-    operation: str
-    params: dict[str, Any]
+class Deployment:
+    """What `deploy` compares to decide that an endpoint is up to date: every setting a
+    request can change, as SageMaker describes it back."""
+
+    image: str | None
+    model_data: str | None
+    role_arn: str | None
+    environment: tuple[tuple[str, str], ...]
+    instance_type: str | None
+    initial_count: int | None
+    startup_timeout: int | None
+    download_timeout: int | None
+    max_concurrency: int | None
+    output_path: str | None
+    failure_path: str | None
+    success_topic: str | None
+    error_topic: str | None
+
+    @classmethod
+    def of(cls, model: Mapping[str, Any], config: Mapping[str, Any]) -> Deployment:
+        """From CreateModel/DescribeModel and CreateEndpointConfig/DescribeEndpointConfig."""
+        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        variants = config.get("ProductionVariants") or [{}]
+        variant = variants[0] if len(variants) == 1 else {}
+        async_config = config.get("AsyncInferenceConfig") or {}
+        output = async_config.get("OutputConfig") or {}
+        notify = output.get("NotificationConfig") or {}
+        return cls(
+            image=container.get("Image"),
+            model_data=container.get("ModelDataUrl"),
+            role_arn=model.get("ExecutionRoleArn"),
+            environment=tuple(sorted((container.get("Environment") or {}).items())),
+            instance_type=variant.get("InstanceType"),
+            initial_count=variant.get("InitialInstanceCount"),
+            startup_timeout=variant.get("ContainerStartupHealthCheckTimeoutInSeconds"),
+            download_timeout=variant.get("ModelDataDownloadTimeoutInSeconds"),
+            max_concurrency=(async_config.get("ClientConfig") or {}).get(
+                "MaxConcurrentInvocationsPerInstance"
+            ),
+            output_path=output.get("S3OutputPath"),
+            failure_path=output.get("S3FailurePath"),
+            success_topic=notify.get("SuccessTopic"),
+            error_topic=notify.get("ErrorTopic"),
+        )
+
+    def changes(self, other: Deployment) -> tuple[str, ...]:
+        """The settings that differ, as `name: old -> new` (other is the new one)."""
+        return tuple(
+            f"{f.name}: {getattr(self, f.name)} -> {getattr(other, f.name)}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        )
 
 
 @dataclass(frozen=True)
 class DeployPlan:
     endpoint: str
-    action: str  # "create" or "update"
+    action: str  # "create", "update" or "unchanged"
     model_name: str
     config_name: str
     model_uri: str
     image_uri: str
-    calls: tuple[ApiCall, ...]
+    variant: str
+    steps: tuple[Step, ...]
     previous_config: str | None = None
+    changes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+
+    @property
+    def plan(self) -> Plan:
+        return Plan(self.steps)
 
 
 @dataclass(frozen=True)
@@ -192,40 +251,50 @@ def _check_image(clients: Clients, image_uri: str) -> None:
         return  # a public or non-ECR registry: SageMaker checks it at deploy time
     _, _, repository, tag, digest = match.groups()
     image_id = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
-    try:
-        clients.client("ecr").describe_images(repositoryName=repository, imageIds=[image_id])
-    except Exception as exc:
-        if error_code(exc) in {"ImageNotFoundException", "RepositoryNotFoundException"}:
-            raise NotFoundError(
-                f"Image {image_uri} does not exist in ECR.", "run `wasync build`, or check --image"
-            ) from exc
-        raise
+    found = aws.find(
+        clients.client("ecr").describe_images, repositoryName=repository, imageIds=[image_id]
+    )
+    if found is None:
+        raise NotFoundError(
+            f"Image {image_uri} does not exist in ECR.", "run `wasync build`, or check --image"
+        )
 
 
-def describe(clients: Clients, endpoint: str) -> dict[str, Any] | None:
-    try:
-        return dict(clients.client("sagemaker").describe_endpoint(EndpointName=endpoint))
-    except Exception as exc:
-        if error_code(exc) == "ValidationException" and "ould not find" in str(exc):
-            return None
-        raise
+def current_deployment(
+    clients: Clients, described: Mapping[str, Any]
+) -> tuple[str, Deployment] | None:
+    """(model name, what the endpoint runs now); None when its config or model cannot be read
+    back or it has several variants."""
+    config = find_endpoint_config(clients, str(described.get("EndpointConfigName")))
+    variants = (config or {}).get("ProductionVariants") or []
+    if config is None or len(variants) != 1:
+        return None
+    model_name = str(variants[0].get("ModelName"))
+    model = find_model(clients, model_name)
+    return None if model is None else (model_name, Deployment.of(model, config))
 
 
-def ensure_topics(clients: Clients, endpoint: str) -> tuple[str, str]:
-    """SNS success and error topics; CreateTopic returns the existing ARN when one exists."""
+def topics_plan(clients: Clients, endpoint: str) -> tuple[Plan, str, str]:
+    """The success and error topics' ARNs, and the steps that create those that are missing."""
     sns = clients.client("sns")
-    arns = [
-        sns.create_topic(Name=name, Tags=naming.tags(endpoint))["TopicArn"]
-        for name in naming.topic_names(endpoint)
-    ]
-    return arns[0], arns[1]
+    steps = []
+    arns = []
+    for name in naming.topic_names(endpoint):
+        arn = clients.arn("sns", name)
+        arns.append(arn)
+        if aws.find(sns.get_topic_attributes, TopicArn=arn) is None:
+            steps.append(
+                Step(
+                    "sns",
+                    "create_topic",
+                    {"Name": name, "Tags": naming.tags(endpoint)},
+                    f"create SNS topic {name}",
+                )
+            )
+    return Plan(tuple(steps)), arns[0], arns[1]
 
 
-def plan_deploy(
-    clients: Clients, request: DeployRequest, now: dt.datetime | None = None
-) -> DeployPlan:
-    settings = clients.settings
-    endpoint = settings.endpoint
+def _validate(request: DeployRequest) -> dict[str, str]:
     if request.max_concurrency < 1 or request.initial_count < 1:
         raise UsageError("--max-concurrency and --initial-count must be at least 1")
     for name, value in (
@@ -234,95 +303,155 @@ def plan_deploy(
     ):
         if not 60 <= value <= 3600:
             raise UsageError(f"--{name}-timeout must be between 60 and 3600 seconds, not {value}")
-    defaults = request_defaults(request)
-    notes = [w for w in [check_instance_type(request.instance_type)] if w]
-    model_uri, image_uri, role_arn = resolve_inputs(clients, request)
-    bucket = storage.ensure_bucket(clients)
-    name = naming.unique_name(endpoint, now)
+    return request_defaults(request)
+
+
+def _environment(request: DeployRequest, defaults: Mapping[str, str]) -> dict[str, str]:
     environment = {"WASYNC_MAX_CONCURRENCY": str(request.max_concurrency), **request.environment}
     if request.compute_type:
         environment["WASYNC_COMPUTE_TYPE"] = request.compute_type
-    environment.update(defaults)
+    return {**environment, **defaults}
+
+
+def _model_params(
+    name: str,
+    role_arn: str,
+    image_uri: str,
+    model_uri: str,
+    environment: Mapping[str, str],
+    tags: list[dict[str, str]],
+) -> dict[str, Any]:
+    return {
+        "ModelName": name,
+        "ExecutionRoleArn": role_arn,
+        "PrimaryContainer": {
+            "Image": image_uri,
+            "ModelDataUrl": model_uri,
+            "Environment": dict(environment),
+        },
+        "Tags": tags,
+    }
+
+
+def _config_params(
+    name: str,
+    variant: str,
+    request: DeployRequest,
+    output_config: Mapping[str, Any],
+    tags: list[dict[str, str]],
+) -> dict[str, Any]:
+    return {
+        "EndpointConfigName": name,
+        "ProductionVariants": [
+            {
+                "VariantName": variant,
+                "ModelName": name,
+                "InstanceType": request.instance_type,
+                "InitialInstanceCount": request.initial_count,
+                "ContainerStartupHealthCheckTimeoutInSeconds": request.startup_timeout,
+                "ModelDataDownloadTimeoutInSeconds": request.download_timeout,
+            }
+        ],
+        "AsyncInferenceConfig": {
+            "ClientConfig": {"MaxConcurrentInvocationsPerInstance": request.max_concurrency},
+            "OutputConfig": dict(output_config),
+        },
+        "Tags": tags,
+    }
+
+
+def _endpoint_step(endpoint: str, name: str, create: bool, tags: list[dict[str, str]]) -> Step:
+    if create:
+        return Step(
+            "sagemaker",
+            "create_endpoint",
+            {"EndpointName": endpoint, "EndpointConfigName": name, "Tags": tags},
+            f"create async endpoint {endpoint}",
+        )
+    return Step(
+        "sagemaker",
+        "update_endpoint",
+        {"EndpointName": endpoint, "EndpointConfigName": name},
+        f"update endpoint {endpoint} in place to config {name}",
+    )
+
+
+def plan_deploy(
+    clients: Clients, request: DeployRequest, now: dt.datetime | None = None
+) -> DeployPlan:
+    """Every step deploy would take, found by reading only: the bucket and topics when
+    missing, then a new model and config and CreateEndpoint or UpdateEndpoint, or nothing
+    when the endpoint already runs exactly what is asked."""
+    settings = clients.settings
+    endpoint = settings.endpoint
+    defaults = _validate(request)
+    notes = [w for w in [check_instance_type(request.instance_type)] if w]
+    model_uri, image_uri, role_arn = resolve_inputs(clients, request)
+    prerequisites = storage.bucket_plan(clients)
+    bucket = clients.bucket
     output_config: dict[str, Any] = {
         "S3OutputPath": f"s3://{bucket}/{naming.output_prefix(settings.prefix, endpoint)}",
         "S3FailurePath": f"s3://{bucket}/{naming.failure_prefix(settings.prefix, endpoint)}",
     }
     if request.notify:
-        success, error = ensure_topics(clients, endpoint)
+        topics, success, error = topics_plan(clients, endpoint)
+        prerequisites += topics
         output_config["NotificationConfig"] = {"SuccessTopic": success, "ErrorTopic": error}
-    existing = describe(clients, endpoint)
+    existing = find_endpoint(clients, endpoint)
+    if existing is not None and existing["EndpointStatus"] in IN_PROGRESS:
+        raise UsageError(
+            f"Endpoint {endpoint} is {existing['EndpointStatus']}; it cannot be updated now.",
+            "wait for it (`wasync status`), then deploy again",
+        )
+    variant = naming.VARIANT if existing is None else variant_name(existing)
+    name = naming.unique_name(endpoint, now)
     tags = naming.tags(endpoint)
-    calls = [
-        ApiCall(
-            "create_model",
-            {
-                "ModelName": name,
-                "ExecutionRoleArn": role_arn,
-                "PrimaryContainer": {
-                    "Image": image_uri,
-                    "ModelDataUrl": model_uri,
-                    "Environment": environment,
-                },
-                "Tags": tags,
-            },
-        ),
-        ApiCall(
-            "create_endpoint_config",
-            {
-                "EndpointConfigName": name,
-                "ProductionVariants": [
-                    {
-                        "VariantName": naming.VARIANT,
-                        "ModelName": name,
-                        "InstanceType": request.instance_type,
-                        "InitialInstanceCount": request.initial_count,
-                        "ContainerStartupHealthCheckTimeoutInSeconds": request.startup_timeout,
-                        "ModelDataDownloadTimeoutInSeconds": request.download_timeout,
-                    }
-                ],
-                "AsyncInferenceConfig": {
-                    "ClientConfig": {
-                        "MaxConcurrentInvocationsPerInstance": request.max_concurrency
-                    },
-                    "OutputConfig": output_config,
-                },
-                "Tags": tags,
-            },
-        ),
-    ]
-    if existing is None:
-        calls.append(
-            ApiCall(
-                "create_endpoint",
-                {"EndpointName": endpoint, "EndpointConfigName": name, "Tags": tags},
-            )
-        )
-    else:
-        if existing["EndpointStatus"] in IN_PROGRESS:
-            raise UsageError(
-                f"Endpoint {endpoint} is {existing['EndpointStatus']}; it cannot be updated now.",
-                "wait for it (`wasync status`), then deploy again",
-            )
-        calls.append(
-            ApiCall("update_endpoint", {"EndpointName": endpoint, "EndpointConfigName": name})
-        )
-    return DeployPlan(
+    model_params = _model_params(
+        name, role_arn, image_uri, model_uri, _environment(request, defaults), tags
+    )
+    config_params = _config_params(name, variant, request, output_config, tags)
+    wanted = Deployment.of(model_params, config_params)
+    plan = DeployPlan(
         endpoint=endpoint,
-        action="create" if existing is None else "update",
+        action="create",
         model_name=name,
         config_name=name,
         model_uri=model_uri,
         image_uri=image_uri,
-        calls=tuple(calls),
-        previous_config=existing.get("EndpointConfigName") if existing else None,
+        variant=variant,
+        steps=(),
         warnings=tuple(notes),
     )
-
-
-def execute(clients: Clients, plan: DeployPlan) -> None:
-    sagemaker = clients.client("sagemaker")
-    for call in plan.calls:
-        getattr(sagemaker, call.operation)(**call.params)
+    if existing is not None:
+        running = current_deployment(clients, existing)
+        changes = running[1].changes(wanted) if running else ("the running config is unreadable",)
+        plan = replace(
+            plan,
+            action="update",
+            previous_config=existing.get("EndpointConfigName"),
+            changes=changes,
+        )
+        if running is not None and not changes and existing["EndpointStatus"] == "InService":
+            # Nothing to change: UpdateEndpoint would start a blue/green deployment of several
+            # minutes for nothing.
+            return replace(
+                plan,
+                action="unchanged",
+                model_name=running[0],
+                config_name=str(existing["EndpointConfigName"]),
+                steps=prerequisites.steps,
+            )
+    sagemaker_steps = (
+        Step("sagemaker", "create_model", model_params, f"create model {name}"),
+        Step(
+            "sagemaker",
+            "create_endpoint_config",
+            config_params,
+            f"create endpoint config {name} ({request.instance_type} x{request.initial_count})",
+        ),
+        _endpoint_step(endpoint, name, existing is None, tags),
+    )
+    return replace(plan, steps=prerequisites.steps + sagemaker_steps)
 
 
 def wait_for_endpoint(
@@ -338,11 +467,7 @@ def wait_for_endpoint(
     started = clock()
     delays = backoff.delays()
     while True:
-        described = describe(clients, endpoint)
-        if described is None:
-            raise NotFoundError(
-                f"Endpoint {endpoint} does not exist.", "deploy it with `wasync deploy`"
-            )
+        described = require_endpoint(clients, endpoint, "deploy it with `wasync deploy`")
         status = str(described["EndpointStatus"])
         elapsed = clock() - started
         if on_status:
@@ -367,56 +492,6 @@ def wait_for_endpoint(
         sleep(min(next(delays), max(timeout - elapsed, 0.1)))
 
 
-def _tag_value(clients: Clients, arn: str, key: str) -> str | None:
-    tags = clients.client("sagemaker").list_tags(ResourceArn=arn).get("Tags", [])
-    return next((t["Value"] for t in tags if t["Key"] == key), None)
-
-
-def delete_config_and_models(clients: Clients, config_name: str) -> list[str]:
-    """Delete one wasync-managed endpoint config and its models; skip what is not ours."""
-    sagemaker = clients.client("sagemaker")
-    removed: list[str] = []
-    try:
-        config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-    except Exception as exc:
-        if error_code(exc) == "ValidationException":
-            return removed
-        raise
-    if _tag_value(clients, config["EndpointConfigArn"], "managed-by") != "wasync":
-        return removed
-    sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
-    removed.append(f"endpoint-config/{config_name}")
-    for variant in config.get("ProductionVariants", []):
-        model = variant.get("ModelName")
-        try:
-            sagemaker.delete_model(ModelName=model)
-            removed.append(f"model/{model}")
-        except Exception as exc:
-            if error_code(exc) != "ValidationException":
-                raise
-    return removed
-
-
-def managed_config_names(clients: Clients, endpoint: str) -> list[str]:
-    """Endpoint configs wasync created for this endpoint (by name and tag)."""
-    sagemaker = clients.client("sagemaker")
-    names: list[str] = []
-    paginator = sagemaker.get_paginator("list_endpoint_configs")
-    for page in paginator.paginate(NameContains=f"{endpoint[:38]}-"):
-        for config in page.get("EndpointConfigs", []):
-            if _tag_value(clients, config["EndpointConfigArn"], "wasync-endpoint") == endpoint:
-                names.append(config["EndpointConfigName"])
-    return names
-
-
-def remove_superseded(clients: Clients, endpoint: str, keep: str | None) -> tuple[str, ...]:
-    removed: list[str] = []
-    for name in managed_config_names(clients, endpoint):
-        if name != keep:
-            removed += delete_config_and_models(clients, name)
-    return tuple(removed)
-
-
 def deploy(
     clients: Clients,
     plan: DeployPlan,
@@ -427,17 +502,17 @@ def deploy(
     clock: Callable[[], float] = time.monotonic,
 ) -> DeployResult:
     """Run a plan; with `wait`, wait for InService and remove superseded configs and models."""
-    execute(clients, plan)
+    execute(clients, plan.plan)
     result = DeployResult(
         plan.endpoint,
         plan.action,
-        "Pending",
+        "InService" if plan.action == "unchanged" else "Pending",
         plan.model_name,
         plan.config_name,
         plan.model_uri,
         plan.image_uri,
     )
-    if not wait:
+    if not wait or plan.action == "unchanged":
         return result
     final = wait_for_endpoint(clients, plan.endpoint, timeout, on_status, sleep, clock)
     if final.config_name != plan.config_name:
@@ -448,13 +523,4 @@ def deploy(
             f"the endpoint still serves {final.config_name}",
         )
     removed = remove_superseded(clients, plan.endpoint, keep=plan.config_name)
-    return DeployResult(
-        plan.endpoint,
-        plan.action,
-        final.status,
-        plan.model_name,
-        plan.config_name,
-        plan.model_uri,
-        plan.image_uri,
-        removed,
-    )
+    return replace(result, status=final.status, removed=removed)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -11,6 +10,7 @@ class ExitCode(IntEnum):
     FAILURE = 1
     USAGE = 2
     TIMEOUT = 3
+    INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 class WasyncError(Exception):
@@ -31,10 +31,6 @@ class UsageError(WasyncError):
     exit_code = ExitCode.USAGE
 
 
-class NotFoundError(WasyncError):
-    pass
-
-
 class ConfigurationError(WasyncError):
     exit_code = ExitCode.USAGE
 
@@ -48,64 +44,32 @@ class DeploymentFailedError(WasyncError):
 
 
 class AwsError(WasyncError):
-    pass
+    """An AWS call failed. `code` and `operation` are AWS's, when the failure came from AWS."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.code = code
+        self.operation = operation
 
 
-_HINTS_BY_CODE = {
-    "ExpiredToken": "refresh your credentials, e.g. `aws sso login`",
-    "ExpiredTokenException": "refresh your credentials, e.g. `aws sso login`",
-    "InvalidClientTokenId": "check AWS_ACCESS_KEY_ID or the profile you selected",
-    "UnrecognizedClientException": "check AWS_ACCESS_KEY_ID or the profile you selected",
-    "SignatureDoesNotMatch": "check AWS_SECRET_ACCESS_KEY or the profile you selected",
-    "ThrottlingException": "AWS is throttling requests; wait a moment and re-run",
-    "ResourceLimitExceeded": "request a quota increase in Service Quotas, or pick another instance type",
-}
+class NotFoundError(AwsError):
+    """A resource, object or job that was named does not exist."""
 
 
-def translate(exc: BaseException) -> WasyncError | None:
-    """Turn a botocore exception into a WasyncError, or None if it is not one we know."""
-    from botocore import exceptions as bce
-
-    if isinstance(exc, WasyncError):
-        return exc
-    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
-        return ConfigurationError(
-            "No AWS credentials found.",
-            "run `aws configure` or `aws sso login`, set AWS_PROFILE, or use `--local` "
-            "for the offline stack",
-        )
-    if isinstance(exc, bce.NoRegionError):
-        return ConfigurationError(
-            "No AWS region set.", "pass --region, set WASYNC_REGION or AWS_REGION"
-        )
-    if isinstance(exc, bce.ProfileNotFound):
-        return ConfigurationError(str(exc), "check --profile / WASYNC_AWS_PROFILE")
-    if isinstance(exc, bce.EndpointConnectionError):
-        return AwsError(
-            f"Could not reach {exc.kwargs.get('endpoint_url', 'AWS')}.",
-            "check the network, the region, or start the local stack with `wasync local up`",
-        )
-    if isinstance(exc, bce.ClientError):
-        return from_client_error(exc)
-    return None
+class AlreadyExistsError(AwsError):
+    """A create call met a resource of the same name."""
 
 
-def from_client_error(exc: Any) -> WasyncError:
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", "Unknown"))
-    message = str(error.get("Message", "")).strip() or code
-    operation = getattr(exc, "operation_name", "the request")
-    if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
-        return AwsError(
-            f"Access denied for {operation}: {message}",
-            "grant the missing permission named above; `wasync iam` prints the policy wasync needs",
-        )
-    return AwsError(f"{operation} failed ({code}): {message}", _HINTS_BY_CODE.get(code))
+class ThrottledError(AwsError):
+    """AWS kept throttling after the adaptive retries gave up."""
 
 
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a ClientError, else None."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", "")) or None
-    return None
+class AccessDeniedError(AwsError):
+    """The credentials lack a permission; `wasync iam` prints what wasync needs."""

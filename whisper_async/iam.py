@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
-from . import naming, state
+from . import aws, naming, state
 from .clients import Clients
-from .errors import error_code
+from .errors import UsageError
+from .plan import Plan, Step, execute
 
 Document = dict[str, Any]
+QUEUE_URL = re.compile(r"^https?://[^/]+/(\d{12})/([\w-]{1,80}(?:\.fifo)?)$")
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,48 @@ class Scope:
         return f"{self.bucket_arn}/{self.prefix}{folder}/*"
 
     def arn(self, service: str, resource: str, region: bool = True) -> str:
-        return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account}:{resource}"
+        return naming.arn(
+            self.partition, service, self.region if region else "", self.account, resource
+        )
 
 
 def scope_for(clients: Clients) -> Scope:
-    partition = "aws-cn" if clients.region.startswith("cn-") else "aws"
-    return Scope(partition, clients.region, clients.account_id, clients.bucket, clients.prefix)
+    return Scope(
+        clients.partition, clients.region, clients.account_id, clients.bucket, clients.prefix
+    )
+
+
+def queue_arn(scope: Scope, queue_url: str | None) -> str:
+    """The ARN of the queue `transcribe --notify-queue` reads; without one, wasync-* queues."""
+    if queue_url is None:
+        return scope.arn("sqs", "wasync-*")
+    match = QUEUE_URL.match(queue_url)
+    if not match:
+        raise UsageError(
+            f"{queue_url!r} is not an SQS queue URL",
+            "expected https://sqs.REGION.amazonaws.com/ACCOUNT/NAME",
+        )
+    account, name = match.groups()
+    return naming.arn(scope.partition, "sqs", scope.region, account, name)
+
+
+MANAGED = {"StringEquals": {"aws:ResourceTag/managed-by": "wasync"}}
+TAGGED_REQUEST = {"StringEquals": {"aws:RequestTag/managed-by": "wasync"}}
+VARIANT_SCALING = {
+    "StringEquals": {
+        "application-autoscaling:service-namespace": "sagemaker",
+        "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+}
+NOTES = (
+    "Application Auto Scaling names a scalable target in IAM by a generated id "
+    "(scalable-target/ID), not by the endpoint variant's resource id, so AWS does not allow "
+    "its write actions to be limited to this endpoint's variants; they are limited by "
+    "condition to SageMaker variant instance counts instead.",
+    "UpdateEndpoint, DeleteEndpoint, DeleteEndpointConfig and DeleteModel are allowed only on "
+    "resources tagged managed-by=wasync, and wasync's Create calls must carry that tag: "
+    "endpoints made by other tools are left alone.",
+)
 
 
 TRUST_POLICY: Document = {
@@ -119,7 +158,7 @@ def execution_role_policy(scope: Scope) -> Document:
     }
 
 
-def user_policy(scope: Scope, role_arn: str) -> Document:
+def user_policy(scope: Scope, role_arn: str, queue: str) -> Document:
     """What a person or CI job running every wasync command needs."""
     sagemaker = [
         scope.arn("sagemaker", f"{kind}/*") for kind in ("endpoint", "endpoint-config", "model")
@@ -134,24 +173,40 @@ def user_policy(scope: Scope, role_arn: str) -> Document:
                 "Resource": ["*"],
             },
             {
-                "Sid": "SageMaker",
+                "Sid": "SageMakerRead",
                 "Effect": "Allow",
                 "Action": [
-                    "sagemaker:CreateModel",
                     "sagemaker:DescribeModel",
-                    "sagemaker:DeleteModel",
-                    "sagemaker:CreateEndpointConfig",
                     "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DeleteEndpointConfig",
-                    "sagemaker:CreateEndpoint",
-                    "sagemaker:UpdateEndpoint",
                     "sagemaker:DescribeEndpoint",
-                    "sagemaker:DeleteEndpoint",
-                    "sagemaker:AddTags",
                     "sagemaker:ListTags",
                     "sagemaker:InvokeEndpointAsync",
                 ],
                 "Resource": sagemaker,
+            },
+            {
+                "Sid": "SageMakerCreateTagged",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:CreateModel",
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:CreateEndpoint",
+                    "sagemaker:AddTags",
+                ],
+                "Resource": sagemaker,
+                "Condition": TAGGED_REQUEST,
+            },
+            {
+                "Sid": "SageMakerChangeOwn",
+                "Effect": "Allow",
+                "Action": [
+                    "sagemaker:UpdateEndpoint",
+                    "sagemaker:DeleteEndpoint",
+                    "sagemaker:DeleteEndpointConfig",
+                    "sagemaker:DeleteModel",
+                ],
+                "Resource": sagemaker,
+                "Condition": MANAGED,
             },
             {
                 "Sid": "SageMakerList",
@@ -169,7 +224,12 @@ def user_policy(scope: Scope, role_arn: str) -> Document:
             {
                 "Sid": "Bucket",
                 "Effect": "Allow",
-                "Action": ["s3:CreateBucket", "s3:PutBucketPublicAccessBlock", "s3:ListBucket"],
+                "Action": [
+                    "s3:CreateBucket",
+                    "s3:PutBucketPublicAccessBlock",
+                    "s3:PutLifecycleConfiguration",
+                    "s3:ListBucket",
+                ],
                 "Resource": [scope.bucket_arn],
             },
             {
@@ -206,17 +266,25 @@ def user_policy(scope: Scope, role_arn: str) -> Document:
                 "Resource": ["*"],
             },
             {
-                "Sid": "Autoscaling",
+                "Sid": "AutoscalingRead",
+                "Effect": "Allow",
+                "Action": [
+                    "application-autoscaling:DescribeScalableTargets",
+                    "application-autoscaling:DescribeScalingPolicies",
+                ],
+                "Resource": ["*"],
+            },
+            {
+                "Sid": "AutoscalingVariants",
                 "Effect": "Allow",
                 "Action": [
                     "application-autoscaling:RegisterScalableTarget",
                     "application-autoscaling:DeregisterScalableTarget",
-                    "application-autoscaling:DescribeScalableTargets",
                     "application-autoscaling:PutScalingPolicy",
                     "application-autoscaling:DeleteScalingPolicy",
-                    "application-autoscaling:DescribeScalingPolicies",
                 ],
                 "Resource": ["*"],
+                "Condition": VARIANT_SCALING,
             },
             {
                 "Sid": "Alarms",
@@ -240,16 +308,21 @@ def user_policy(scope: Scope, role_arn: str) -> Document:
                 "Action": [
                     "sns:CreateTopic",
                     "sns:DeleteTopic",
-                    "sns:Subscribe",
+                    "sns:GetTopicAttributes",
                     "sns:TagResource",
                 ],
                 "Resource": [scope.arn("sns", "wasync-*")],
             },
             {
-                "Sid": "TopicList",
+                "Sid": "NotificationQueue",
                 "Effect": "Allow",
-                "Action": ["sns:ListTopics"],
-                "Resource": ["*"],
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+                "Resource": [queue],
             },
             {
                 "Sid": "Logs",
@@ -268,53 +341,111 @@ class IamDocuments:
     trust_policy: Document
     execution_policy: Document
     user_policy: Document
+    notes: tuple[str, ...] = ()
     created: bool = False
 
 
-def documents(clients: Clients) -> IamDocuments:
+@dataclass(frozen=True)
+class RolePlan:
+    """What `iam --create` would change (nothing when the role is up to date)."""
+
+    role_name: str
+    steps: tuple[Step, ...]
+    documents: IamDocuments
+
+    @property
+    def plan(self) -> Plan:
+        return Plan(self.steps)
+
+
+def documents(clients: Clients, queue_url: str | None = None) -> IamDocuments:
     scope = scope_for(clients)
-    role_arn = (
-        clients.settings.role_arn
-        or f"arn:{scope.partition}:iam::{scope.account}:role/{naming.ROLE_NAME}"
+    role_arn = clients.settings.role_arn or scope.arn(
+        "iam", f"role/{naming.ROLE_NAME}", region=False
     )
+    queue = queue_arn(scope, queue_url)
+    notes: tuple[str, ...] = NOTES
+    if queue_url is None:
+        notes += (
+            f"The notification queue is assumed to be named wasync-* ({queue}); pass "
+            "--notify-queue URL to scope the policy to the queue you use.",
+        )
     return IamDocuments(
         naming.ROLE_NAME,
         role_arn,
         TRUST_POLICY,
         execution_role_policy(scope),
-        user_policy(scope, role_arn),
+        user_policy(scope, role_arn, queue),
+        notes,
     )
 
 
-def create_role(clients: Clients) -> IamDocuments:
-    """Create the execution role, or bring an existing one's policies up to date."""
-    docs = documents(clients)
+EXECUTION_POLICY_NAME = "wasync-execution"
+
+
+def plan_role(clients: Clients, queue_url: str | None = None) -> RolePlan:
+    """Create the execution role, or bring an existing one's policies up to date; found by
+    reading only."""
+    docs = documents(clients, queue_url)
     iam = clients.client("iam")
-    try:
-        role = iam.create_role(
-            RoleName=docs.role_name,
-            AssumeRolePolicyDocument=json.dumps(docs.trust_policy),
-            Description="SageMaker execution role for wasync endpoints",
-            Tags=[naming.MANAGED_TAG],
-        )["Role"]
-    except Exception as exc:
-        if error_code(exc) != "EntityAlreadyExists":
-            raise
-        iam.update_assume_role_policy(
-            RoleName=docs.role_name, PolicyDocument=json.dumps(docs.trust_policy)
+    name = docs.role_name
+    role = aws.find(iam.get_role, RoleName=name)
+    steps: list[Step] = []
+    if role is None:
+        steps.append(
+            Step(
+                "iam",
+                "create_role",
+                {
+                    "RoleName": name,
+                    "AssumeRolePolicyDocument": json.dumps(docs.trust_policy),
+                    "Description": "SageMaker execution role for wasync endpoints",
+                    "Tags": [naming.MANAGED_TAG],
+                },
+                f"create role {name}",
+            )
         )
-        role = iam.get_role(RoleName=docs.role_name)["Role"]
-    iam.put_role_policy(
-        RoleName=docs.role_name,
-        PolicyName="wasync-execution",
-        PolicyDocument=json.dumps(docs.execution_policy),
+        role_arn = naming.arn(clients.partition, "iam", "", clients.account_id, f"role/{name}")
+    else:
+        role_arn = str(role["Role"]["Arn"])
+        if _document(role["Role"].get("AssumeRolePolicyDocument")) != docs.trust_policy:
+            steps.append(
+                Step(
+                    "iam",
+                    "update_assume_role_policy",
+                    {"RoleName": name, "PolicyDocument": json.dumps(docs.trust_policy)},
+                    f"update the trust policy of role {name}",
+                )
+            )
+    inline = (
+        None
+        if role is None
+        else aws.find(iam.get_role_policy, RoleName=name, PolicyName=EXECUTION_POLICY_NAME)
     )
-    state.remember(clients.settings, clients.region, "role_arn", role["Arn"])
-    return IamDocuments(
-        docs.role_name,
-        role["Arn"],
-        docs.trust_policy,
-        docs.execution_policy,
-        docs.user_policy,
-        created=True,
-    )
+    if inline is None or _document(inline.get("PolicyDocument")) != docs.execution_policy:
+        steps.append(
+            Step(
+                "iam",
+                "put_role_policy",
+                {
+                    "RoleName": name,
+                    "PolicyName": EXECUTION_POLICY_NAME,
+                    "PolicyDocument": json.dumps(docs.execution_policy),
+                },
+                f"put inline policy {EXECUTION_POLICY_NAME} on role {name}",
+            )
+        )
+    return RolePlan(name, tuple(steps), replace(docs, role_arn=role_arn))
+
+
+def _document(value: Any) -> Any:
+    """A policy document as botocore returns it (decoded), or as JSON text."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def create_role(clients: Clients, plan: RolePlan | None = None) -> IamDocuments:
+    """Run a role plan (made now when not given) and remember the role for `deploy`."""
+    plan = plan or plan_role(clients)
+    execute(clients, plan.plan)
+    state.remember(clients.settings, clients.region, "role_arn", plan.documents.role_arn)
+    return replace(plan.documents, created=True)

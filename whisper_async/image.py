@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import __version__, naming, state
 from .clients import Clients
-from .errors import UsageError, WasyncError, error_code
+from .errors import NotFoundError, UsageError, WasyncError
 
 BUILDERS = ("docker", "podman", "finch")
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -88,9 +88,7 @@ def ensure_repository(clients: Clients) -> str:
     ecr = clients.client("ecr")
     try:
         repo = ecr.describe_repositories(repositoryNames=[naming.REPOSITORY])["repositories"][0]
-    except Exception as exc:
-        if error_code(exc) != "RepositoryNotFoundException":
-            raise
+    except NotFoundError:
         repo = ecr.create_repository(
             repositoryName=naming.REPOSITORY,
             imageScanningConfiguration={"scanOnPush": True},

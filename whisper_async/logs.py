@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import naming
 from .clients import Clients
-from .errors import NotFoundError, UsageError, error_code
-
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> int:
-    """`90s`, `10m`, `1h`, `2d` (or plain seconds) to seconds."""
-    text = text.strip().lower()
-    if text.isdigit():
-        return int(text)
-    match = _DURATION.match(text)
-    if not match:
-        raise UsageError(f"{text!r} is not a duration", "use e.g. 90s, 10m, 1h or 2d")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+from .errors import NotFoundError
 
 
 @dataclass(frozen=True)
@@ -60,9 +45,7 @@ def read_events(
                         event.get("logStreamName", ""),
                         event["message"].rstrip("\n"),
                     )
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
+        except NotFoundError as exc:  # the log group appears with the first instance
             if not follow:
                 raise NotFoundError(
                     f"No logs for endpoint {clients.settings.endpoint} yet ({group}).",

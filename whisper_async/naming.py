@@ -31,11 +31,30 @@ def failure_prefix(prefix: str, endpoint: str) -> str:
     return f"{prefix}failures/{endpoint}/"
 
 
-def scaling_resource_id(endpoint: str) -> str:
-    return f"endpoint/{endpoint}/variant/{VARIANT}"
+def arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:{partition}:{service}:{region}:{account}:{resource}"
 
 
-def alarm_name(endpoint: str) -> str:
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def scaling_resource_id(endpoint: str, variant: str) -> str:
+    """Application Auto Scaling's id for an endpoint variant (read the variant's name from
+    DescribeEndpoint: endpoints made by other tools rarely call it AllTraffic)."""
+    return f"endpoint/{endpoint}/variant/{variant}"
+
+
+def target_policy_name(endpoint: str) -> str:
+    return f"wasync-{endpoint}-backlog-per-instance"
+
+
+def scale_out_from_zero_name(endpoint: str) -> str:
+    """The step scaling policy and the CloudWatch alarm that triggers it share this name."""
     return f"wasync-{endpoint}-scale-out-from-zero"
 
 

@@ -1,22 +1,63 @@
-"""autoscale: target tracking on the backlog per instance, plus step scaling out from zero."""
+"""autoscale: target tracking on the backlog per instance, plus step scaling out from zero.
+
+Every change is planned first (reading only), so `autoscale --dry-run` prints the exact
+policies and alarm. The variant is read from DescribeEndpoint: endpoints made by other tools
+name theirs as they like (`variant1`), and a scalable target must name the real one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from . import naming
 from .clients import Clients
-from .endpoint import describe
-from .errors import NotFoundError, UsageError, error_code
+from .errors import UsageError
+from .plan import Output, Plan, Step, deleted_names, execute
+from .resources import require_endpoint, variant_name
 
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 NAMESPACE = "sagemaker"
 
 
 @dataclass(frozen=True)
+class ScalingRequest:
+    min_capacity: int = 0
+    max_capacity: int = 1
+    target_backlog: float = 2.0
+    scale_in_cooldown: int = 600
+    scale_out_cooldown: int = 60
+
+    def __post_init__(self) -> None:
+        if self.min_capacity < 0 or self.max_capacity < 1 or self.max_capacity < self.min_capacity:
+            raise UsageError(
+                f"--min {self.min_capacity} / --max {self.max_capacity} is not a valid range",
+                "use 0 <= min <= max and max >= 1",
+            )
+        if self.target_backlog <= 0:
+            raise UsageError("--target must be greater than 0 (queued requests per instance)")
+        if self.scale_in_cooldown < 0 or self.scale_out_cooldown < 0:
+            raise UsageError("cooldowns must be 0 seconds or more")
+
+
+@dataclass(frozen=True)
+class ScalingState:
+    """What Application Auto Scaling has registered for one variant now."""
+
+    resource_id: str
+    min_capacity: int
+    max_capacity: int
+    target_backlog_per_instance: float | None
+    policies: tuple[str, ...]
+    scale_out_from_zero: bool
+
+
+@dataclass(frozen=True)
 class ScalingSettings:
+    """The result of `autoscale`: what is (or, for a plan, will be) in force."""
+
     endpoint: str
+    variant: str
+    resource_id: str
     min_capacity: int
     max_capacity: int
     target_backlog: float
@@ -27,12 +68,238 @@ class ScalingSettings:
     alarm: str | None
 
 
-def target_policy_name(endpoint: str) -> str:
-    return f"wasync-{endpoint}-backlog-per-instance"
+@dataclass(frozen=True)
+class ScalingPlan:
+    endpoint: str
+    variant: str
+    resource_id: str
+    steps: tuple[Step, ...]
+    settings: ScalingSettings | None  # None when the plan turns autoscaling off
+
+    @property
+    def plan(self) -> Plan:
+        return Plan(self.steps)
 
 
-def step_policy_name(endpoint: str) -> str:
-    return f"wasync-{endpoint}-scale-out-from-zero"
+@dataclass(frozen=True)
+class ScalingRemoved:
+    """The result of `autoscale --off`."""
+
+    endpoint: str
+    removed: tuple[str, ...]
+
+
+def _resource(resource_id: str) -> dict[str, str]:
+    return {
+        "ServiceNamespace": NAMESPACE,
+        "ResourceId": resource_id,
+        "ScalableDimension": DIMENSION,
+    }
+
+
+def current(clients: Clients, endpoint: str, variant: str) -> ScalingState | None:
+    """The registered scaling of one variant, or None when autoscaling is off."""
+    scaling = clients.client("application-autoscaling")
+    resource_id = naming.scaling_resource_id(endpoint, variant)
+    targets = scaling.describe_scalable_targets(
+        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id], ScalableDimension=DIMENSION
+    ).get("ScalableTargets", [])
+    if not targets:
+        return None
+    policies = scaling.describe_scaling_policies(
+        ServiceNamespace=NAMESPACE, ResourceId=resource_id, ScalableDimension=DIMENSION
+    ).get("ScalingPolicies", [])
+    target_value = next(
+        (
+            p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
+            for p in policies
+            if p["PolicyType"] == "TargetTrackingScaling"
+        ),
+        None,
+    )
+    return ScalingState(
+        resource_id=resource_id,
+        min_capacity=int(targets[0]["MinCapacity"]),
+        max_capacity=int(targets[0]["MaxCapacity"]),
+        target_backlog_per_instance=None if target_value is None else float(target_value),
+        policies=tuple(sorted(p["PolicyName"] for p in policies)),
+        scale_out_from_zero=any(p["PolicyType"] == "StepScaling" for p in policies),
+    )
+
+
+def _alarm_exists(clients: Clients, name: str) -> bool:
+    found = clients.client("cloudwatch").describe_alarms(AlarmNames=[name])
+    return bool(found.get("MetricAlarms"))
+
+
+def _delete_policy(resource_id: str, policy: str) -> Step:
+    return Step(
+        "application-autoscaling",
+        "delete_scaling_policy",
+        {"PolicyName": policy, **_resource(resource_id)},
+        f"delete policy/{policy}",
+        missing_ok=True,
+    )
+
+
+def _delete_alarm(name: str) -> Step:
+    return Step("cloudwatch", "delete_alarms", {"AlarmNames": [name]}, f"delete alarm/{name}", True)
+
+
+def _step_scaling_removal(
+    clients: Clients, endpoint: str, resource_id: str, state: ScalingState | None
+) -> list[Step]:
+    name = naming.scale_out_from_zero_name(endpoint)
+    steps = []
+    if state is not None and name in state.policies:
+        steps.append(_delete_policy(resource_id, name))
+    if _alarm_exists(clients, name):
+        steps.append(_delete_alarm(name))
+    return steps
+
+
+def plan_configure(clients: Clients, request: ScalingRequest) -> ScalingPlan:
+    """Create or update in place: the scalable target, both policies and the alarm."""
+    endpoint = clients.settings.endpoint
+    described = require_endpoint(clients, endpoint, "deploy it first with `wasync deploy`")
+    variant = variant_name(described)
+    resource_id = naming.scaling_resource_id(endpoint, variant)
+    resource = _resource(resource_id)
+    target_policy = naming.target_policy_name(endpoint)
+    steps = [
+        Step(
+            "application-autoscaling",
+            "register_scalable_target",
+            {
+                **resource,
+                "MinCapacity": request.min_capacity,
+                "MaxCapacity": request.max_capacity,
+            },
+            f"register scalable target {resource_id} "
+            f"({request.min_capacity}-{request.max_capacity} instances)",
+        ),
+        Step(
+            "application-autoscaling",
+            "put_scaling_policy",
+            {
+                "PolicyName": target_policy,
+                **resource,
+                "PolicyType": "TargetTrackingScaling",
+                "TargetTrackingScalingPolicyConfiguration": {
+                    "TargetValue": float(request.target_backlog),
+                    "CustomizedMetricSpecification": {
+                        "MetricName": "ApproximateBacklogSizePerInstance",
+                        "Namespace": "AWS/SageMaker",
+                        "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+                        "Statistic": "Average",
+                    },
+                    "ScaleInCooldown": request.scale_in_cooldown,
+                    "ScaleOutCooldown": request.scale_out_cooldown,
+                },
+            },
+            f"put target tracking policy {target_policy} "
+            f"({request.target_backlog:g} queued requests per instance)",
+        ),
+    ]
+    step_policy = alarm = None
+    if request.min_capacity == 0:
+        # Target tracking cannot leave zero instances by itself: a step policy does that,
+        # triggered by an alarm on HasBacklogWithoutCapacity.
+        step_policy = alarm = naming.scale_out_from_zero_name(endpoint)
+        steps.append(
+            Step(
+                "application-autoscaling",
+                "put_scaling_policy",
+                {
+                    "PolicyName": step_policy,
+                    **resource,
+                    "PolicyType": "StepScaling",
+                    "StepScalingPolicyConfiguration": {
+                        "AdjustmentType": "ChangeInCapacity",
+                        "MetricAggregationType": "Average",
+                        "Cooldown": request.scale_out_cooldown,
+                        "StepAdjustments": [
+                            {"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 1}
+                        ],
+                    },
+                },
+                f"put step scaling policy {step_policy} (+1 instance)",
+            )
+        )
+        steps.append(
+            Step(
+                "cloudwatch",
+                "put_metric_alarm",
+                {
+                    "AlarmName": alarm,
+                    "AlarmDescription": f"Scale {endpoint} out from zero when requests wait without capacity (wasync)",
+                    "Namespace": "AWS/SageMaker",
+                    "MetricName": "HasBacklogWithoutCapacity",
+                    "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+                    "Statistic": "Average",
+                    "Period": 60,
+                    "EvaluationPeriods": 2,
+                    "DatapointsToAlarm": 2,
+                    "Threshold": 1.0,
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    "TreatMissingData": "missing",
+                    "AlarmActions": [Output(len(steps) - 1, "PolicyARN")],
+                },
+                f"put alarm {alarm} (HasBacklogWithoutCapacity >= 1 for 2 minutes)",
+            )
+        )
+    else:
+        state = current(clients, endpoint, variant)
+        steps += _step_scaling_removal(clients, endpoint, resource_id, state)
+    settings = ScalingSettings(
+        endpoint,
+        variant,
+        resource_id,
+        request.min_capacity,
+        request.max_capacity,
+        float(request.target_backlog),
+        request.scale_in_cooldown,
+        request.scale_out_cooldown,
+        target_policy,
+        step_policy,
+        alarm,
+    )
+    return ScalingPlan(endpoint, variant, resource_id, tuple(steps), settings)
+
+
+def removal_steps(clients: Clients, endpoint: str, variant: str) -> tuple[Step, ...]:
+    """The steps that remove a variant's scalable target, both policies and the alarm; only
+    for what exists."""
+    resource_id = naming.scaling_resource_id(endpoint, variant)
+    state = current(clients, endpoint, variant)
+    steps = _step_scaling_removal(clients, endpoint, resource_id, state)
+    if state is not None:
+        target_policy = naming.target_policy_name(endpoint)
+        if target_policy in state.policies:
+            steps.append(_delete_policy(resource_id, target_policy))
+        steps.append(
+            Step(
+                "application-autoscaling",
+                "deregister_scalable_target",
+                _resource(resource_id),
+                f"delete scalable-target/{resource_id}",
+                missing_ok=True,
+            )
+        )
+    return tuple(steps)
+
+
+def plan_disable(clients: Clients) -> ScalingPlan:
+    endpoint = clients.settings.endpoint
+    described = require_endpoint(clients, endpoint, "check --endpoint")
+    variant = variant_name(described)
+    return ScalingPlan(
+        endpoint,
+        variant,
+        naming.scaling_resource_id(endpoint, variant),
+        removal_steps(clients, endpoint, variant),
+        None,
+    )
 
 
 def configure(
@@ -43,171 +310,17 @@ def configure(
     scale_in_cooldown: int = 600,
     scale_out_cooldown: int = 60,
 ) -> ScalingSettings:
-    """Create or update in place: the scalable target, both policies and the alarm."""
-    endpoint = clients.settings.endpoint
-    if min_capacity < 0 or max_capacity < 1 or max_capacity < min_capacity:
-        raise UsageError(
-            f"--min {min_capacity} / --max {max_capacity} is not a valid range",
-            "use 0 <= min <= max and max >= 1",
-        )
-    if target_backlog <= 0:
-        raise UsageError("--target must be greater than 0 (queued requests per instance)")
-    if describe(clients, endpoint) is None:
-        raise NotFoundError(
-            f"Endpoint {endpoint} does not exist.", "deploy it first with `wasync deploy`"
-        )
-    scaling = clients.client("application-autoscaling")
-    resource_id = naming.scaling_resource_id(endpoint)
-    scaling.register_scalable_target(
-        ServiceNamespace=NAMESPACE,
-        ResourceId=resource_id,
-        ScalableDimension=DIMENSION,
-        MinCapacity=min_capacity,
-        MaxCapacity=max_capacity,
+    """Plan and apply in one go (what `autoscale` does without --dry-run)."""
+    request = ScalingRequest(
+        min_capacity, max_capacity, target_backlog, scale_in_cooldown, scale_out_cooldown
     )
-    scaling.put_scaling_policy(
-        PolicyName=target_policy_name(endpoint),
-        ServiceNamespace=NAMESPACE,
-        ResourceId=resource_id,
-        ScalableDimension=DIMENSION,
-        PolicyType="TargetTrackingScaling",
-        TargetTrackingScalingPolicyConfiguration={
-            "TargetValue": float(target_backlog),
-            "CustomizedMetricSpecification": {
-                "MetricName": "ApproximateBacklogSizePerInstance",
-                "Namespace": "AWS/SageMaker",
-                "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
-                "Statistic": "Average",
-            },
-            "ScaleInCooldown": scale_in_cooldown,
-            "ScaleOutCooldown": scale_out_cooldown,
-        },
-    )
-    step_policy = alarm = None
-    if min_capacity == 0:
-        # Target tracking cannot leave zero instances by itself: a step policy does that.
-        step_policy = step_policy_name(endpoint)
-        policy_arn = scaling.put_scaling_policy(
-            PolicyName=step_policy,
-            ServiceNamespace=NAMESPACE,
-            ResourceId=resource_id,
-            ScalableDimension=DIMENSION,
-            PolicyType="StepScaling",
-            StepScalingPolicyConfiguration={
-                "AdjustmentType": "ChangeInCapacity",
-                "MetricAggregationType": "Average",
-                "Cooldown": scale_out_cooldown,
-                "StepAdjustments": [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 1}],
-            },
-        )["PolicyARN"]
-        alarm = naming.alarm_name(endpoint)
-        clients.client("cloudwatch").put_metric_alarm(
-            AlarmName=alarm,
-            AlarmDescription=f"Scale {endpoint} out from zero when requests wait without capacity (wasync)",
-            Namespace="AWS/SageMaker",
-            MetricName="HasBacklogWithoutCapacity",
-            Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
-            Statistic="Average",
-            Period=60,
-            EvaluationPeriods=2,
-            DatapointsToAlarm=2,
-            Threshold=1.0,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            TreatMissingData="missing",
-            AlarmActions=[policy_arn],
-        )
-    else:
-        _remove_step_scaling(clients, endpoint)
-    return ScalingSettings(
-        endpoint,
-        min_capacity,
-        max_capacity,
-        float(target_backlog),
-        scale_in_cooldown,
-        scale_out_cooldown,
-        target_policy_name(endpoint),
-        step_policy,
-        alarm,
-    )
+    plan = plan_configure(clients, request)
+    execute(clients, plan.plan)
+    assert plan.settings is not None
+    return plan.settings
 
 
-def _ignore_missing(call: Any, **params: Any) -> bool:
-    try:
-        call(**params)
-        return True
-    except Exception as exc:
-        if error_code(exc) in {
-            "ObjectNotFoundException",
-            "ResourceNotFound",
-            "ValidationException",
-        }:
-            return False
-        raise
-
-
-def _remove_step_scaling(clients: Clients, endpoint: str) -> list[str]:
-    removed = []
-    resource = {
-        "ServiceNamespace": NAMESPACE,
-        "ResourceId": naming.scaling_resource_id(endpoint),
-        "ScalableDimension": DIMENSION,
-    }
-    if _ignore_missing(
-        clients.client("application-autoscaling").delete_scaling_policy,
-        PolicyName=step_policy_name(endpoint),
-        **resource,
-    ):
-        removed.append(f"policy/{step_policy_name(endpoint)}")
-    cloudwatch = clients.client("cloudwatch")
-    if cloudwatch.describe_alarms(AlarmNames=[naming.alarm_name(endpoint)]).get("MetricAlarms"):
-        cloudwatch.delete_alarms(AlarmNames=[naming.alarm_name(endpoint)])
-        removed.append(f"alarm/{naming.alarm_name(endpoint)}")
-    return removed
-
-
-def disable(clients: Clients, endpoint: str | None = None) -> list[str]:
-    """Remove the scalable target, both policies and the alarm; missing pieces are skipped."""
-    endpoint = endpoint or clients.settings.endpoint
-    scaling = clients.client("application-autoscaling")
-    resource = {
-        "ServiceNamespace": NAMESPACE,
-        "ResourceId": naming.scaling_resource_id(endpoint),
-        "ScalableDimension": DIMENSION,
-    }
-    removed = _remove_step_scaling(clients, endpoint)
-    if _ignore_missing(
-        scaling.delete_scaling_policy, PolicyName=target_policy_name(endpoint), **resource
-    ):
-        removed.append(f"policy/{target_policy_name(endpoint)}")
-    if _ignore_missing(scaling.deregister_scalable_target, **resource):
-        removed.append(f"scalable-target/{resource['ResourceId']}")
-    return removed
-
-
-def current(clients: Clients, endpoint: str) -> dict[str, Any] | None:
-    """The registered scaling settings, or None when autoscaling is off."""
-    scaling = clients.client("application-autoscaling")
-    resource_id = naming.scaling_resource_id(endpoint)
-    targets = scaling.describe_scalable_targets(
-        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id]
-    ).get("ScalableTargets", [])
-    if not targets:
-        return None
-    policies = scaling.describe_scaling_policies(
-        ServiceNamespace=NAMESPACE, ResourceId=resource_id
-    ).get("ScalingPolicies", [])
-    target_value = next(
-        (
-            p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
-            for p in policies
-            if p["PolicyType"] == "TargetTrackingScaling"
-        ),
-        None,
-    )
-    return {
-        "min": targets[0]["MinCapacity"],
-        "max": targets[0]["MaxCapacity"],
-        "target_backlog_per_instance": target_value,
-        "policies": sorted(p["PolicyName"] for p in policies),
-        "scale_out_from_zero": any(p["PolicyType"] == "StepScaling" for p in policies),
-    }
+def disable(clients: Clients) -> ScalingRemoved:
+    plan = plan_disable(clients)
+    execute(clients, plan.plan)
+    return ScalingRemoved(plan.endpoint, deleted_names(plan.steps))

@@ -26,19 +26,22 @@ FIELDS: dict[str, tuple[str, str | None]] = {
     "state_dir": ("WASYNC_STATE_DIR", None),
 }
 
-SERVICES = (
-    "s3",
-    "sts",
-    "iam",
-    "ecr",
-    "sns",
-    "sqs",
-    "cloudwatch",
-    "logs",
-    "application-autoscaling",
-    "sagemaker",
-    "sagemaker-runtime",
-)
+# Every service wasync calls -> its name in environment variables: botocore's service id, as
+# in AWS_ENDPOINT_URL_<NAME>; WASYNC_ENDPOINT_URL_<NAME> uses the same names.
+SERVICE_ENV_NAMES: dict[str, str] = {
+    "s3": "S3",
+    "sts": "STS",
+    "iam": "IAM",
+    "ecr": "ECR",
+    "sns": "SNS",
+    "sqs": "SQS",
+    "cloudwatch": "CLOUDWATCH",
+    "logs": "CLOUDWATCH_LOGS",
+    "application-autoscaling": "APPLICATION_AUTO_SCALING",
+    "sagemaker": "SAGEMAKER",
+    "sagemaker-runtime": "SAGEMAKER_RUNTIME",
+}
+SERVICES = tuple(SERVICE_ENV_NAMES)
 
 
 def default_config_path() -> Path:
@@ -49,10 +52,6 @@ def default_config_path() -> Path:
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "wasync"
-
-
-def env_name_for_service(service: str) -> str:
-    return service.upper().replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -141,8 +140,8 @@ def resolve(
     urls: dict[str, str] = {
         str(k): str(v) for k, v in dict(file_values.get("endpoint_urls", {})).items()
     }
-    for service in SERVICES:
-        url = environ.get(f"WASYNC_ENDPOINT_URL_{env_name_for_service(service)}")
+    for service, env_name in SERVICE_ENV_NAMES.items():
+        url = environ.get(f"WASYNC_ENDPOINT_URL_{env_name}")
         if url:
             urls[service] = url
     if values["profile"] == "local":

@@ -8,14 +8,14 @@ from typing import Any
 
 from . import scaling
 from .clients import Clients
-from .endpoint import describe
-from .errors import NotFoundError
+from .resources import find_endpoint_config, find_model, require_endpoint, variant_name
 
 
 @dataclass(frozen=True)
 class EndpointStatus:
     endpoint: str
     status: str
+    variant: str
     failure_reason: str | None
     instance_type: str | None
     current_instances: int | None
@@ -28,7 +28,7 @@ class EndpointStatus:
     failure_path: str | None
     max_concurrency: int | None
     notifications: bool
-    autoscaling: dict[str, Any] | None
+    autoscaling: scaling.ScalingState | None
     backlog: float | None
     oldest_request_age_seconds: float | None
     created: dt.datetime | None
@@ -57,29 +57,32 @@ def latest_metric(clients: Clients, endpoint: str, metric: str, minutes: int = 1
 
 def endpoint_status(clients: Clients) -> EndpointStatus:
     endpoint = clients.settings.endpoint
-    described = describe(clients, endpoint)
-    if described is None:
-        raise NotFoundError(
-            f"Endpoint {endpoint} does not exist.",
-            "deploy it with `wasync deploy`, or pass --endpoint",
-        )
-    sagemaker = clients.client("sagemaker")
-    variant = (described.get("ProductionVariants") or [{}])[0]
-    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
-    config_variant = (config.get("ProductionVariants") or [{}])[0]
-    model_name = config_variant.get("ModelName")
-    container: dict[str, Any] = {}
-    if model_name:
-        container = sagemaker.describe_model(ModelName=model_name).get("PrimaryContainer", {})
+    described = require_endpoint(
+        clients, endpoint, "deploy it with `wasync deploy`, or pass --endpoint"
+    )
+    variant = variant_name(described)
+    live: dict[str, Any] = next(
+        (v for v in described.get("ProductionVariants") or [] if v.get("VariantName") == variant),
+        {},
+    )
+    config = find_endpoint_config(clients, described["EndpointConfigName"]) or {}
+    configured: dict[str, Any] = next(
+        (v for v in config.get("ProductionVariants") or [] if v.get("VariantName") == variant),
+        {},
+    )
+    model_name = configured.get("ModelName")
+    model = find_model(clients, model_name) if model_name else None
+    container: dict[str, Any] = (model or {}).get("PrimaryContainer") or {}
     async_config = described.get("AsyncInferenceConfig") or config.get("AsyncInferenceConfig") or {}
     output = async_config.get("OutputConfig", {})
     return EndpointStatus(
         endpoint=endpoint,
         status=described["EndpointStatus"],
+        variant=variant,
         failure_reason=described.get("FailureReason"),
-        instance_type=config_variant.get("InstanceType"),
-        current_instances=variant.get("CurrentInstanceCount"),
-        desired_instances=variant.get("DesiredInstanceCount"),
+        instance_type=configured.get("InstanceType"),
+        current_instances=live.get("CurrentInstanceCount"),
+        desired_instances=live.get("DesiredInstanceCount"),
         model_name=model_name,
         model_data=container.get("ModelDataUrl"),
         image=container.get("Image"),
@@ -90,7 +93,7 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
             "MaxConcurrentInvocationsPerInstance"
         ),
         notifications="NotificationConfig" in output,
-        autoscaling=scaling.current(clients, endpoint),
+        autoscaling=scaling.current(clients, endpoint, variant),
         backlog=latest_metric(clients, endpoint, "ApproximateBacklogSize"),
         oldest_request_age_seconds=latest_metric(
             clients, endpoint, "ApproximateAgeOfOldestRequest"

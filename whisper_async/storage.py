@@ -8,15 +8,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from boto3.s3.transfer import TransferConfig
-
+from . import aws
 from .clients import Clients
-from .errors import UsageError, error_code
+from .errors import UsageError
+from .plan import Plan, Step, execute
 from .progress import ProgressFactory, no_progress
 
-TRANSFER_CONFIG = TransferConfig(
-    multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=8
-)
+PART_SIZE = 16 * 1024 * 1024
+
+
+def transfer_config() -> Any:
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(
+        multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=8
+    )
 
 
 @dataclass(frozen=True)
@@ -37,40 +43,74 @@ class S3Uri:
         return cls(bucket, key)
 
 
-def ensure_bucket(clients: Clients) -> str:
-    """The wasync bucket, created if missing (as the SageMaker SDK does for its default)."""
-    s3 = clients.client("s3")
+# Parts of an interrupted multipart upload are billed until aborted; a client killed mid-upload
+# leaves them behind. The rule covers wasync's prefix only: the default bucket
+# (sagemaker-{region}-{account}) is shared with the SageMaker SDK and other tools.
+ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 1
+LIFECYCLE_RULE_ID = "wasync-abort-incomplete-multipart-uploads"
+
+
+def lifecycle_rule(prefix: str) -> dict[str, Any]:
+    return {
+        "ID": LIFECYCLE_RULE_ID,
+        "Status": "Enabled",
+        "Filter": {"Prefix": prefix},
+        "AbortIncompleteMultipartUpload": {
+            "DaysAfterInitiation": ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS
+        },
+    }
+
+
+def bucket_plan(clients: Clients) -> Plan:
+    """The steps that create wasync's bucket (private, with the lifecycle rule); none when it
+    exists. A bucket users bring keeps its own settings."""
     bucket = clients.bucket
-    try:
-        s3.head_bucket(Bucket=bucket)
-        return bucket
-    except Exception as exc:
-        if error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
-            raise
+    if aws.find(clients.client("s3").head_bucket, Bucket=bucket) is not None:
+        return Plan()
     params: dict[str, Any] = {"Bucket": bucket}
     if clients.region != "us-east-1":
         params["CreateBucketConfiguration"] = {"LocationConstraint": clients.region}
-    s3.create_bucket(**params)
-    s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
+    return Plan(
+        (
+            Step("s3", "create_bucket", params, f"create bucket {bucket}"),
+            Step(
+                "s3",
+                "put_public_access_block",
+                {
+                    "Bucket": bucket,
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "IgnorePublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                },
+                f"block public access to {bucket}",
+            ),
+            Step(
+                "s3",
+                "put_bucket_lifecycle_configuration",
+                {
+                    "Bucket": bucket,
+                    "LifecycleConfiguration": {"Rules": [lifecycle_rule(clients.prefix)]},
+                },
+                f"abort incomplete uploads under s3://{bucket}/{clients.prefix} after "
+                f"{ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS} day",
+            ),
+        )
     )
-    return bucket
+
+
+def ensure_bucket(clients: Clients) -> str:
+    """The wasync bucket, created if missing (as the SageMaker SDK does for its default)."""
+    execute(clients, bucket_plan(clients))
+    return clients.bucket
 
 
 def head(clients: Clients, uri: S3Uri) -> dict[str, Any] | None:
     """HeadObject, or None when the object does not exist."""
-    try:
-        return dict(clients.client("s3").head_object(Bucket=uri.bucket, Key=uri.key))
-    except Exception as exc:
-        if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-            return None
-        raise
+    found = aws.find(clients.client("s3").head_object, Bucket=uri.bucket, Key=uri.key)
+    return None if found is None else dict(found)
 
 
 def upload(
@@ -89,7 +129,7 @@ def upload(
         extra["Metadata"] = dict(metadata)
     advance = progress(f"upload {path.name}", path.stat().st_size)
     clients.client("s3").upload_file(
-        str(path), uri.bucket, uri.key, ExtraArgs=extra, Callback=advance, Config=TRANSFER_CONFIG
+        str(path), uri.bucket, uri.key, ExtraArgs=extra, Callback=advance, Config=transfer_config()
     )
 
 

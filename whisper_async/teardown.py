@@ -1,13 +1,30 @@
-"""delete: the endpoint and everything wasync made for it; S3 data only when asked."""
+"""delete: the endpoint and everything wasync made for it; S3 data only when asked.
+
+Planned first (reading only), so `delete --dry-run` lists what would go, and the confirmation
+prompt can name it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import naming, scaling
+from . import aws, naming, scaling
 from .clients import Clients
-from .endpoint import delete_config_and_models, describe, managed_config_names
-from .errors import error_code
+from .plan import Plan, Step, deleted_names, execute
+from .resources import config_cleanup_plan, find_endpoint, managed_config_names
+
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+
+
+@dataclass(frozen=True)
+class DeletePlan:
+    endpoint: str
+    steps: tuple[Step, ...]
+    purge_objects: int
+
+    @property
+    def plan(self) -> Plan:
+        return Plan(self.steps)
 
 
 @dataclass(frozen=True)
@@ -17,55 +34,85 @@ class DeleteResult:
     purged_objects: int
 
 
-def delete_endpoint(clients: Clients, topics: bool = False, purge: bool = False) -> DeleteResult:
+def plan_delete(clients: Clients, topics: bool = False, purge: bool = False) -> DeletePlan:
     endpoint = clients.settings.endpoint
-    sagemaker = clients.client("sagemaker")
-    removed: list[str] = list(scaling.disable(clients, endpoint))
-    described = describe(clients, endpoint)
+    described = find_endpoint(clients, endpoint)
+    variants = [
+        str(v["VariantName"]) for v in (described or {}).get("ProductionVariants") or []
+    ] or [naming.VARIANT]
+    steps: list[Step] = []
+    for variant in variants:
+        steps += scaling.removal_steps(clients, endpoint, variant)
     if described is not None:
-        sagemaker.delete_endpoint(EndpointName=endpoint)
-        removed.append(f"endpoint/{endpoint}")
+        steps.append(
+            Step(
+                "sagemaker",
+                "delete_endpoint",
+                {"EndpointName": endpoint},
+                f"delete endpoint/{endpoint}",
+                missing_ok=True,
+            )
+        )
     for config in managed_config_names(clients, endpoint):
-        removed += delete_config_and_models(clients, config)
+        steps += config_cleanup_plan(clients, config).steps
     if topics:
-        removed += _delete_topics(clients, endpoint)
-    purged = _purge(clients, endpoint) if purge else 0
-    return DeleteResult(endpoint, tuple(removed), purged)
+        steps += _topic_steps(clients, endpoint)
+    purge_steps, count = _purge_steps(clients, endpoint) if purge else ([], 0)
+    return DeletePlan(endpoint, tuple(steps + purge_steps), count)
 
 
-def _delete_topics(clients: Clients, endpoint: str) -> list[str]:
+def delete(clients: Clients, plan: DeletePlan) -> DeleteResult:
+    execute(clients, plan.plan)
+    return DeleteResult(plan.endpoint, deleted_names(plan.steps), plan.purge_objects)
+
+
+def delete_endpoint(clients: Clients, topics: bool = False, purge: bool = False) -> DeleteResult:
+    """Plan and delete in one go."""
+    return delete(clients, plan_delete(clients, topics, purge))
+
+
+def _topic_steps(clients: Clients, endpoint: str) -> list[Step]:
     sns = clients.client("sns")
-    wanted = set(naming.topic_names(endpoint))
-    removed = []
-    for page in sns.get_paginator("list_topics").paginate():
-        for topic in page.get("Topics", []):
-            arn = topic["TopicArn"]
-            if arn.rsplit(":", 1)[-1] in wanted:
-                sns.delete_topic(TopicArn=arn)
-                removed.append(f"topic/{arn.rsplit(':', 1)[-1]}")
-    return removed
+    steps = []
+    for name in naming.topic_names(endpoint):
+        arn = clients.arn("sns", name)
+        if aws.find(sns.get_topic_attributes, TopicArn=arn) is not None:
+            steps.append(
+                Step("sns", "delete_topic", {"TopicArn": arn}, f"delete topic/{name}", True)
+            )
+    return steps
 
 
-def _purge(clients: Clients, endpoint: str) -> int:
+def _purge_steps(clients: Clients, endpoint: str) -> tuple[list[Step], int]:
     """Delete this endpoint's outputs and failure objects. Inputs and job records are shared
     between endpoints and stay."""
     s3 = clients.client("s3")
+    bucket = clients.bucket
+    if aws.find(s3.head_bucket, Bucket=bucket) is None:
+        return [], 0
+    steps = []
     count = 0
-    try:
-        s3.head_bucket(Bucket=clients.bucket)
-    except Exception as exc:
-        if error_code(exc) in {"404", "NoSuchBucket", "NotFound"}:
-            return 0
-        raise
     for prefix in (
         naming.output_prefix(clients.prefix, endpoint),
         naming.failure_prefix(clients.prefix, endpoint),
     ):
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=clients.bucket, Prefix=prefix
-        ):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=clients.bucket, Delete={"Objects": keys, "Quiet": True})
-                count += len(keys)
-    return count
+        keys = [
+            item["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", [])
+        ]
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            steps.append(
+                Step(
+                    "s3",
+                    "delete_objects",
+                    {
+                        "Bucket": bucket,
+                        "Delete": {"Objects": [{"Key": k} for k in batch], "Quiet": True},
+                    },
+                    f"purge {len(batch)} objects under s3://{bucket}/{prefix}",
+                )
+            )
+        count += len(keys)
+    return steps, count

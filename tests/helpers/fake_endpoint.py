@@ -54,6 +54,7 @@ class FakeEndpoint:
     hold: bool = False  # keep jobs queued until release()
     throttle_every: int = 0  # every n-th request is throttled
     fail_inputs: tuple[bytes, ...] = ()
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (status, code) to answer next
     on_invoke: Callable[[int], None] = lambda accepted: None
     accepted: list[str] = field(default_factory=list)  # job ids, in order
     attempts: int = 0
@@ -63,6 +64,15 @@ class FakeEndpoint:
     def invoke_endpoint_async(self, **params: Any) -> dict[str, Any]:
         with self._lock:
             self.attempts += 1
+            if self.errors:
+                status, code = self.errors.pop(0)
+                raise ClientError(
+                    {
+                        "Error": {"Code": code, "Message": f"{code} from the fake"},
+                        "ResponseMetadata": {"HTTPStatusCode": status},
+                    },
+                    "InvokeEndpointAsync",
+                )
             if self.throttle_every and self.attempts % self.throttle_every == 0:
                 raise ClientError(
                     {

@@ -1,27 +1,74 @@
-"""The `wasync` command line: parse options, call a capability module, render its result."""
+"""The `wasync` command line: global options, and the explicit list of commands.
 
-from __future__ import annotations
+Commands are plain functions in `commands.py`, `job_commands.py` and `local_commands.py`; this
+module registers them (no registration by side-effect imports, so `cli/` has no import
+cycle). Global options are accepted before the command and after it, as users of the AWS CLI
+and gh expect: `wasync status --region eu-west-1`, `wasync transcribe a.mp3 --json`.
+"""
 
+import copy
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from .. import __version__
-from ..settings import FIELDS
-from .context import AppContext, current, handled
-from .render import Output
+from . import commands, job_commands, local_commands
+from .context import GLOBAL_OPTION_NAMES, AppContext, GlobalOptions, current, handled
+
+_AFTER = "wasync_after_"  # the name a global option takes when it follows the command
+
+
+def _accept_global_options(command: Any, shared: list[Any]) -> None:
+    """Give a command (every command of a group) hidden copies of the global options, and
+    hand their values to the AppContext before the command runs."""
+    if hasattr(command, "commands"):
+        for sub in command.commands.values():
+            _accept_global_options(sub, shared)
+        return
+    if any(p.name.startswith(_AFTER) for p in command.params):
+        return
+    for option in shared:
+        clone = copy.copy(option)
+        clone.name = _AFTER + option.name
+        clone.hidden = True
+        command.params.append(clone)
+    run = command.invoke
+
+    def invoke(ctx: Any) -> Any:
+        later = {
+            name[len(_AFTER) :]: ctx.params.pop(name)
+            for name in list(ctx.params)
+            if name.startswith(_AFTER)
+        }
+        current(ctx).apply(later)
+        return run(ctx)
+
+    command.invoke = invoke
+
+
+class GlobalOptionsGroup(TyperGroup):
+    """The top-level group: its global options also work after any command."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        shared = [p for p in self.params if p.name in GLOBAL_OPTION_NAMES]
+        for command in self.commands.values():
+            _accept_global_options(command, shared)
+
 
 app = typer.Typer(
     name="wasync",
-    help="Whisper on SageMaker Asynchronous Inference: build, deploy, scale to zero, transcribe.",
+    cls=GlobalOptionsGroup,
+    help="Whisper on SageMaker Asynchronous Inference: build, deploy, scale to zero, transcribe. "
+    "Global options may come before or after the command.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
 
 
 def _version(value: bool) -> None:
@@ -57,45 +104,69 @@ def main_options(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and results")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail")] = False,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version")
     ] = False,
 ) -> None:
-    flags = {
-        "region": region,
-        "aws_profile": aws_profile,
-        "endpoint": endpoint,
-        "bucket": bucket,
-        "prefix": prefix,
-        "role_arn": role,
-        "image_uri": image,
-        "profile": "local" if local else None,
-    }
     ctx.obj = AppContext(
-        flags=flags,
-        config_path=config,
-        output=Output(json_mode=json_output, quiet=quiet, verbose=verbose),
-        debug=debug,
+        GlobalOptions(
+            region=region,
+            aws_profile=aws_profile,
+            endpoint=endpoint,
+            bucket=bucket,
+            prefix=prefix,
+            role=role,
+            image=image,
+            local=local,
+            config=config,
+            json_output=json_output,
+            quiet=quiet,
+            verbose=verbose,
+            debug=debug,
+        )
     )
 
 
-@config_app.command("show")
-@handled
-def config_show(ctx: typer.Context) -> None:
-    """Print every setting with where its value came from (flag, env, file or default)."""
-    app_ctx = current(ctx)
-    settings = app_ctx.settings
-    rows = [(name, getattr(settings, name), settings.sources.get(name, "")) for name in FIELDS]
-    rows += [(f"endpoint_url.{k}", v, "") for k, v in sorted(settings.endpoint_urls.items())]
-    data = {name: {"value": value, "source": source} for name, value, source in rows}
-    app_ctx.output.result(
-        data, lambda _: app_ctx.output.table(None, ["setting", "value", "source"], rows)
-    )
+Command = tuple[str, Callable[..., Any]]
+
+COMMANDS: tuple[Command, ...] = (
+    ("build", commands.build),
+    ("push-model", commands.push_model),
+    ("deploy", commands.deploy),
+    ("autoscale", commands.autoscale),
+    ("transcribe", job_commands.transcribe),
+    ("fetch", job_commands.fetch),
+    ("jobs", job_commands.jobs),
+    ("status", commands.status),
+    ("logs", commands.logs),
+    ("delete", commands.delete),
+    ("iam", commands.iam),
+)
+CONFIG_COMMANDS: tuple[Command, ...] = (("show", commands.config_show),)
+LOCAL_COMMANDS: tuple[Command, ...] = (
+    ("up", local_commands.local_up),
+    ("down", local_commands.local_down),
+    ("status", local_commands.local_status),
+    ("env", local_commands.local_env),
+    ("logs", local_commands.local_logs),
+)
+
+
+def _register(target: typer.Typer, entries: tuple[Command, ...]) -> None:
+    for name, function in entries:
+        target.command(name)(handled(function))
+
+
+_register(app, COMMANDS)
+for group_name, group_help, entries in (
+    ("local", "The offline stack: the whole lifecycle on 127.0.0.1.", LOCAL_COMMANDS),
+    ("config", "Show the resolved configuration.", CONFIG_COMMANDS),
+):
+    group = typer.Typer(help=group_help, no_args_is_help=True)
+    _register(group, entries)
+    app.add_typer(group, name=group_name)
 
 
 def main() -> None:
     app()
-
-
-from . import commands  # noqa: E402,F401 - registers the subcommands on `app`

@@ -1,20 +1,23 @@
-"""The lifecycle commands: build, push-model, deploy, autoscale, status, logs, delete, iam."""
+"""The lifecycle commands: build, push-model, deploy, autoscale, status, logs, delete, iam,
+config show. Each parses, calls one capability and renders its result; `app.py` registers
+them. Capability modules are imported inside each command, so start-up stays fast."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer would evaluate every annotation
+# string of every command at start-up, which costs more than the annotations themselves.
 
-import datetime as dt
-import json
 from typing import Annotated
 
 import typer
 
-from .app import app
-from .context import current, handled
-from .render import rich_progress_factory
+from ..errors import ExitCode
+from . import render
+from .context import current
+
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="Print the API calls it would make and change nothing")
+]
 
 
-@app.command()
-@handled
 def build(
     ctx: typer.Context,
     tag: Annotated[
@@ -31,13 +34,11 @@ def build(
     """Build the serving image and push it to ECR; the URI becomes deploy's default."""
     from ..image import build_image
 
-    app_ctx = current(ctx)
-    result = build_image(app_ctx.clients, tag=tag, platform=platform, push=push, builder=builder)
-    app_ctx.output.result(result, lambda out: out.print(result.image_uri))
+    app = current(ctx)
+    result = build_image(app.clients, tag=tag, platform=platform, push=push, builder=builder)
+    app.output.show(result, lambda console, r: render.render_value(console, r.image_uri))
 
 
-@app.command("push-model")
-@handled
 def push_model(
     ctx: typer.Context,
     source: Annotated[
@@ -57,20 +58,23 @@ def push_model(
     """Package Whisper weights as model.tar.gz with a manifest and upload them to S3."""
     from ..models import push_model as push
 
-    app_ctx = current(ctx)
-    with app_ctx.output.transfer_progress() as bar:
+    app = current(ctx)
+    out = app.output
+    with out.transfer_progress() as bar:
         result = push(
-            app_ctx.clients, source, engine=engine, name=name, progress=rich_progress_factory(bar)
+            app.clients,
+            source,
+            engine=engine,
+            name=name,
+            progress=render.rich_progress_factory(bar),
         )
     if result.skipped:
-        app_ctx.output.info(
+        out.info(
             f"{result.uri} already holds these weights (sha256 {result.sha256[:12]}); upload skipped"
         )
-    app_ctx.output.result(result, lambda out: out.print(result.uri))
+    out.show(result, lambda console, r: render.render_value(console, r.uri))
 
 
-@app.command()
-@handled
 def deploy(
     ctx: typer.Context,
     instance: Annotated[
@@ -104,20 +108,21 @@ def deploy(
         int | None,
         typer.Option(
             help="Default batch size for requests that set none; 1 decodes in sequence "
-            "[default: the engine's: 8 on CPU, 16 on GPU]"
+            "[default: the engine's]"
         ),
     ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until InService")] = True,
     timeout: Annotated[str, typer.Option(help="How long to wait, e.g. 30m")] = "45m",
-    dry_run: Annotated[bool, typer.Option(help="Print the API calls and change nothing")] = False,
+    dry_run: DryRun = False,
 ) -> None:
-    """Create (or update in place) the model, endpoint config and async endpoint."""
+    """Create (or update in place) the model, endpoint config and async endpoint; nothing when
+    the endpoint already runs exactly this."""
+    from ..durations import parse_duration
     from ..endpoint import DeployRequest, plan_deploy
     from ..endpoint import deploy as run_deploy
-    from ..logs import parse_duration
 
-    app_ctx = current(ctx)
-    out = app_ctx.output
+    app = current(ctx)
+    out = app.output
     wait_seconds = parse_duration(timeout)
     request = DeployRequest(
         instance_type=instance,
@@ -132,29 +137,25 @@ def deploy(
         default_language=language,
         default_batch_size=batch_size,
     )
-    plan = plan_deploy(app_ctx.clients, request)
+    plan = plan_deploy(app.clients, request)
     for warning in plan.warnings:
         out.warn(warning)
     if dry_run:
-        calls = "\n".join(f"{c.operation}({json.dumps(c.params, indent=2)})" for c in plan.calls)
-        out.result(plan, lambda o: o.print(calls, markup=False))
+        out.show(plan, render.render_deploy_plan)
         return
-    out.info(f"{plan.action.capitalize()} endpoint {plan.endpoint} with {plan.model_uri}")
+    if plan.action != "unchanged":
+        out.info(f"{plan.action.capitalize()} endpoint {plan.endpoint} with {plan.model_uri}")
     with out.live_line() as update:
 
         def on_status(status: str, elapsed: float) -> None:
             update(f"{plan.endpoint}: {status} ({int(elapsed)}s elapsed)")
 
-        result = run_deploy(
-            app_ctx.clients, plan, wait=wait, timeout=wait_seconds, on_status=on_status
-        )
+        result = run_deploy(app.clients, plan, wait=wait, timeout=wait_seconds, on_status=on_status)
     for removed in result.removed:
         out.debug(f"removed superseded {removed}")
-    out.result(result, lambda o: o.print(f"{result.endpoint}: {result.status}"))
+    out.show(result, render.render_deploy)
 
 
-@app.command()
-@handled
 def autoscale(
     ctx: typer.Context,
     min_capacity: Annotated[
@@ -165,79 +166,39 @@ def autoscale(
     scale_in_cooldown: Annotated[int, typer.Option(help="Seconds between scale-ins")] = 600,
     scale_out_cooldown: Annotated[int, typer.Option(help="Seconds between scale-outs")] = 60,
     off: Annotated[bool, typer.Option("--off", help="Remove autoscaling")] = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Scale to zero when idle and out from zero when work arrives (re-run updates in place)."""
     from .. import scaling
+    from ..plan import deleted_names, execute
 
-    app_ctx = current(ctx)
+    app = current(ctx)
     if off:
-        removed = scaling.disable(app_ctx.clients)
-        app_ctx.output.result(
-            {"removed": removed},
-            lambda o: o.print(f"autoscaling off ({len(removed)} resources removed)"),
+        plan = scaling.plan_disable(app.clients)
+    else:
+        request = scaling.ScalingRequest(
+            min_capacity, max_capacity, target, scale_in_cooldown, scale_out_cooldown
         )
+        plan = scaling.plan_configure(app.clients, request)
+    if dry_run:
+        app.output.show(plan, render.render_scaling_plan)
         return
-    result = scaling.configure(
-        app_ctx.clients, min_capacity, max_capacity, target, scale_in_cooldown, scale_out_cooldown
-    )
-    app_ctx.output.result(
-        result,
-        lambda o: o.print(
-            f"{result.endpoint}: {result.min_capacity}-{result.max_capacity} instances, target backlog "
-            f"{result.target_backlog:g}/instance"
-            + (", scales out from zero" if result.alarm else "")
-        ),
-    )
+    execute(app.clients, plan.plan)
+    if plan.settings is None:
+        removed = scaling.ScalingRemoved(plan.endpoint, deleted_names(plan.steps))
+        app.output.show(removed, render.render_scaling_removed)
+    else:
+        app.output.show(plan.settings, render.render_scaling)
 
 
-@app.command()
-@handled
 def status(ctx: typer.Context) -> None:
     """The endpoint's state, instances, model, image, autoscaling and backlog."""
     from ..status import endpoint_status
 
-    app_ctx = current(ctx)
-    report = endpoint_status(app_ctx.clients)
-    scaling = report.autoscaling
-    app_ctx.output.result(
-        report,
-        lambda o: app_ctx.output.key_values(
-            [
-                ("endpoint", report.endpoint),
-                (
-                    "status",
-                    report.status
-                    + (f" ({report.failure_reason})" if report.failure_reason else ""),
-                ),
-                (
-                    "instances",
-                    f"{report.current_instances} of {report.desired_instances} desired, {report.instance_type}",
-                ),
-                ("model", report.model_data),
-                ("image", report.image),
-                ("outputs", report.output_path),
-                ("concurrency", report.max_concurrency),
-                (
-                    "autoscaling",
-                    f"{scaling['min']}-{scaling['max']}, target {scaling['target_backlog_per_instance']}"
-                    + (", from zero" if scaling["scale_out_from_zero"] else "")
-                    if scaling
-                    else "off",
-                ),
-                ("backlog", "no data" if report.backlog is None else f"{report.backlog:g}"),
-                (
-                    "oldest request",
-                    "no data"
-                    if report.oldest_request_age_seconds is None
-                    else f"{report.oldest_request_age_seconds:g}s",
-                ),
-            ]
-        ),
-    )
+    app = current(ctx)
+    app.output.show(endpoint_status(app.clients), render.render_status)
 
 
-@app.command()
-@handled
 def logs(
     ctx: typer.Context,
     follow: Annotated[
@@ -245,24 +206,15 @@ def logs(
     ] = False,
     since: Annotated[str, typer.Option(help="How far back, e.g. 10m, 2h")] = "10m",
 ) -> None:
-    """Print the endpoint's CloudWatch logs."""
-    from ..logs import parse_duration, read_events
+    """Print the endpoint's CloudWatch logs (JSON lines under --json)."""
+    from ..durations import parse_duration
+    from ..logs import read_events
 
-    app_ctx = current(ctx)
-    for event in read_events(app_ctx.clients, parse_duration(since), follow):
-        if app_ctx.output.json_mode:
-            app_ctx.output.json_line(event)
-        else:
-            stamp = dt.datetime.fromtimestamp(event.timestamp / 1000, dt.timezone.utc).strftime(
-                "%H:%M:%S"
-            )
-            app_ctx.output.out.print(
-                f"[dim]{stamp}[/dim] {event.message}", markup=True, highlight=False
-            )
+    app = current(ctx)
+    for event in read_events(app.clients, parse_duration(since), follow):
+        app.output.show_line(event, render.render_log_event)
 
 
-@app.command()
-@handled
 def delete(
     ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
@@ -270,53 +222,60 @@ def delete(
     purge: Annotated[
         bool, typer.Option(help="Also delete this endpoint's outputs and failures in S3")
     ] = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Delete the endpoint, its wasync configs and models, and its autoscaling."""
-    from ..teardown import delete_endpoint
+    from ..teardown import delete as run_delete
+    from ..teardown import plan_delete
 
-    app_ctx = current(ctx)
-    name = app_ctx.settings.endpoint
-    if not yes and not typer.confirm(
-        f"Delete endpoint {name}" + (" and its S3 results" if purge else "") + "?", err=True
-    ):
-        raise typer.Exit(1)
-    result = delete_endpoint(app_ctx.clients, topics=topics, purge=purge)
-    app_ctx.output.result(
-        result,
-        lambda o: o.print(
-            f"deleted {len(result.removed)} resources"
-            + (f", {result.purged_objects} objects" if purge else "")
-            if result.removed or result.purged_objects
-            else f"nothing to delete for {name}"
-        ),
-    )
+    app = current(ctx)
+    plan = plan_delete(app.clients, topics=topics, purge=purge)
+    if dry_run:
+        app.output.show(plan, render.render_delete_plan)
+        return
+    if plan.steps and not yes:
+        render.render_steps(app.output.err, plan.steps)
+        if not typer.confirm(f"Delete {len(plan.steps)} resources of {plan.endpoint}?", err=True):
+            raise typer.Exit(int(ExitCode.FAILURE))
+    app.output.show(run_delete(app.clients, plan), render.render_delete)
 
 
-@app.command()
-@handled
 def iam(
     ctx: typer.Context,
     create: Annotated[
         bool, typer.Option("--create", help="Create or update the execution role")
     ] = False,
+    notify_queue: Annotated[
+        str | None,
+        typer.Option(
+            help="The SQS queue URL `transcribe --notify-queue` reads [default: wasync-*]"
+        ),
+    ] = None,
+    dry_run: DryRun = False,
 ) -> None:
     """Print least-privilege policies: the execution role's and a user policy for wasync."""
-    from .. import iam as iam_docs
+    from .. import iam as policies
 
-    app_ctx = current(ctx)
-    docs = iam_docs.create_role(app_ctx.clients) if create else iam_docs.documents(app_ctx.clients)
-
-    def human(o) -> None:
-        o.print(
-            f"# execution role {docs.role_arn}" + (" (created/updated)" if docs.created else "")
-        )
-        o.print("# trust policy", json.dumps(docs.trust_policy, indent=2), sep="\n")
-        o.print("# execution role policy", json.dumps(docs.execution_policy, indent=2), sep="\n")
-        o.print(
-            "# user policy for running wasync", json.dumps(docs.user_policy, indent=2), sep="\n"
-        )
-
-    app_ctx.output.result(docs, human)
+    app = current(ctx)
+    if not create:
+        app.output.show(policies.documents(app.clients, notify_queue), render.render_iam)
+        return
+    plan = policies.plan_role(app.clients, notify_queue)
+    if dry_run:
+        app.output.show(plan, render.render_role_plan)
+        return
+    app.output.show(policies.create_role(app.clients, plan), render.render_iam)
 
 
-from . import job_commands  # noqa: E402,F401 - registers transcribe, fetch, jobs, local
+def config_show(ctx: typer.Context) -> None:
+    """Print every setting with where its value came from (flag, env, file or default)."""
+    from ..settings import FIELDS
+
+    settings = current(ctx).settings
+    rows = [(name, getattr(settings, name), settings.sources.get(name, "")) for name in FIELDS]
+    rows += [(f"endpoint_url.{k}", v, "") for k, v in sorted(settings.endpoint_urls.items())]
+    report = {name: {"value": value, "source": source} for name, value, source in rows}
+    current(ctx).output.show(
+        report,
+        lambda console, _: console.print(render.table(["setting", "value", "source"], rows)),
+    )

@@ -4,46 +4,119 @@ from __future__ import annotations
 
 import functools
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from ..clients import Clients
-from ..errors import WasyncError, translate
-from ..settings import Settings, resolve
-from .render import Output
+from ..errors import ExitCode, WasyncError
+from .render import Output, exit_code
+
+if TYPE_CHECKING:  # imported when first used: start-up stays fast
+    from ..clients import Clients
+    from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """The options every command accepts, before or after the command's name."""
+
+    region: str | None = None
+    aws_profile: str | None = None
+    endpoint: str | None = None
+    bucket: str | None = None
+    prefix: str | None = None
+    role: str | None = None
+    image: str | None = None
+    local: bool = False
+    config: Path | None = None
+    json_output: bool = False
+    quiet: bool = False
+    verbose: bool = False
+    debug: bool = False
+
+    def merged(self, later: Mapping[str, Any]) -> GlobalOptions:
+        """These options overridden by those given again after the command."""
+        given = {k: v for k, v in later.items() if v is not None and v is not False}
+        return replace(self, **given)
+
+    @property
+    def flags(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "aws_profile": self.aws_profile,
+            "endpoint": self.endpoint,
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "role_arn": self.role,
+            "image_uri": self.image,
+            "profile": "local" if self.local else None,
+        }
+
+
+GLOBAL_OPTION_NAMES = frozenset(f.name for f in fields(GlobalOptions))
 
 
 @dataclass
 class AppContext:
-    flags: dict[str, Any]
-    config_path: Path | None
-    output: Output
-    debug: bool = False
+    options: GlobalOptions = field(default_factory=GlobalOptions)
+    _output: Output | None = field(default=None, repr=False)
     _settings: Settings | None = field(default=None, repr=False)
     _clients: Clients | None = field(default=None, repr=False)
+
+    def apply(self, later: Mapping[str, Any]) -> None:
+        """Global options given after the command (`wasync status --json`)."""
+        self.options = self.options.merged(later)
+        self._output = self._settings = self._clients = None
+
+    @property
+    def debug(self) -> bool:
+        return self.options.debug
+
+    @property
+    def output(self) -> Output:
+        if self._output is None:
+            o = self.options
+            self._output = Output(json_mode=o.json_output, quiet=o.quiet, verbose=o.verbose)
+        return self._output
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = resolve(self.flags, config_path=self.config_path)
+            from ..settings import resolve
+
+            self._settings = resolve(self.options.flags, config_path=self.options.config)
         return self._settings
 
     @property
     def clients(self) -> Clients:
         if self._clients is None:
-            self._clients = Clients(self.settings)
+            from ..clients import Clients
+
+            settings = self.settings
+            self.output.debug(
+                f"profile {settings.profile}, region {settings.region or '(from the AWS profile)'}, "
+                f"endpoint {settings.endpoint}"
+            )
+            self._clients = Clients(settings)
         return self._clients
 
 
 def current(ctx: typer.Context) -> AppContext:
     obj = ctx.find_object(AppContext)
     if obj is None:  # a command invoked without the app's callback (only in odd embeddings)
-        obj = AppContext(flags={}, config_path=None, output=Output())
+        obj = AppContext()
+        ctx.obj = obj
     return obj
+
+
+def finish(result: object, waiting: bool = True) -> None:
+    """End a command with the exit code its result calls for (nothing to do for 0)."""
+    code = exit_code(result, waiting)
+    if code != ExitCode.OK:
+        raise typer.Exit(int(code))
 
 
 def _is_cli_exception(exc: BaseException) -> bool:
@@ -66,11 +139,13 @@ def handled(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except KeyboardInterrupt:
-            app.output.err.print("[yellow]interrupted[/yellow]")
-            raise typer.Exit(130) from None
+            app.output.err.print("interrupted", style="yellow", markup=False)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except Exception as exc:
             if _is_cli_exception(exc):
                 raise
+            from ..aws import translate
+
             error = translate(exc)
             if app.debug:
                 app.output.err.print(traceback.format_exc(), markup=False)

@@ -1,6 +1,8 @@
-"""The everyday commands: transcribe, fetch and jobs."""
+"""The everyday commands: transcribe, fetch and jobs; `app.py` registers them. They parse,
+call one capability (`jobs/`) and hand its result to a renderer (`job_render.py`)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer would evaluate every annotation
+# string of every command at start-up, which costs more than the annotations themselves.
 
 import sys
 from pathlib import Path
@@ -8,8 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .app import app
-from .context import current, handled
+from .context import current, finish
 
 # Options, one line each in the command signatures below.
 Inputs = Annotated[
@@ -69,8 +70,6 @@ NotifyQueue = Annotated[
 ]
 
 
-@app.command()
-@handled
 def transcribe(
     ctx: typer.Context,
     inputs: Inputs,
@@ -94,10 +93,10 @@ def transcribe(
     notify_queue: NotifyQueue = None,
 ) -> None:
     """Queue audio on the async endpoint; with --wait, write the transcripts (re-run: resume)."""
+    from ..durations import parse_duration
     from ..inputs import check_argument, iter_inputs
     from ..jobs import TranscribeRequest
     from ..jobs import transcribe as run_transcribe
-    from ..logs import parse_duration
     from .job_render import BatchView, exit_code, leave
 
     app_ctx = current(ctx)
@@ -152,8 +151,6 @@ def request_options(
     return {k: v for k, v in options.items() if v is not None}
 
 
-@app.command()
-@handled
 def fetch(
     ctx: typer.Context,
     reference: Annotated[
@@ -173,19 +170,18 @@ def fetch(
     timeout: Annotated[str, typer.Option(help="Longest wait, e.g. 30m")] = "1h",
 ) -> None:
     """Get a job's result (from any machine), converting it to the format asked for."""
+    from ..durations import parse_duration
     from ..jobs import fetch as run_fetch
-    from ..logs import parse_duration
     from .job_render import show_fetched
 
     app_ctx = current(ctx)
     fetched = run_fetch(
         app_ctx.clients, reference, fmt, output, wait, parse_duration(timeout), overwrite
     )
-    raise typer.Exit(show_fetched(app_ctx.output, fetched, output is not None))
+    show_fetched(app_ctx.output, fetched, output is not None)
+    finish(fetched)
 
 
-@app.command()
-@handled
 def jobs(
     ctx: typer.Context,
     since: Annotated[str, typer.Option(help="How far back, e.g. 1d, 6h")] = "1d",
@@ -193,8 +189,8 @@ def jobs(
     batch: Annotated[str | None, typer.Option(help="Only this batch's jobs")] = None,
 ) -> None:
     """List recent jobs from their records, with their state (JSON lines under --json)."""
+    from ..durations import parse_duration
     from ..jobs import list_jobs
-    from ..logs import parse_duration
     from .job_render import outcome_table
 
     app_ctx = current(ctx)
@@ -207,118 +203,3 @@ def jobs(
         out.out.print(outcome_table(found))
     else:
         out.out.print("no jobs")
-
-
-local_app = typer.Typer(
-    help="The offline stack: the whole lifecycle on 127.0.0.1.", no_args_is_help=True
-)
-app.add_typer(local_app, name="local")
-StateDir = Annotated[
-    Path | None,
-    typer.Option("--state-dir", help="The stack's folder [default: ~/.local/state/wasync]"),
-]
-
-
-def _state_dir(ctx: typer.Context, state_dir: Path | None) -> Path:
-    return state_dir if state_dir is not None else current(ctx).settings.state_dir
-
-
-@local_app.command("up")
-@handled
-def local_up(
-    ctx: typer.Context,
-    state_dir: StateDir = None,
-    port: Annotated[
-        int, typer.Option(help="moto's port (the emulator takes the next) [default: free ports]")
-    ] = 0,
-    runtime: Annotated[str, typer.Option(help="process (no Docker needed) or docker")] = "process",
-) -> None:
-    """Start the stack in the background and return once it answers."""
-    from ..local import stack
-
-    app_ctx = current(ctx)
-    directory = _state_dir(ctx, state_dir)
-    info = stack.up(directory, port, runtime)
-    app_ctx.output.result(
-        {
-            "pid": info.pid,
-            "moto_url": info.moto_url,
-            "sagemaker_url": info.sagemaker_url,
-            "state_dir": str(info.state_dir),
-        },
-        lambda o: o.print(
-            f'local stack up (pid {info.pid}); run: eval "$(wasync local env'
-            + (f" --state-dir {directory}" if state_dir else "")
-            + ')"'
-        ),
-    )
-
-
-@local_app.command("down")
-@handled
-def local_down(
-    ctx: typer.Context,
-    state_dir: StateDir = None,
-    grace: Annotated[float, typer.Option(help="Seconds to let running jobs finish")] = 30.0,
-) -> None:
-    """Stop everything the stack started; name every job it did not finish."""
-    from ..local import stack
-
-    app_ctx = current(ctx)
-    result = stack.down(_state_dir(ctx, state_dir), grace)
-
-    def human(o) -> None:
-        o.print("local stack stopped" if result.stopped else "no local stack was running")
-        for job in result.unfinished:
-            o.print(f"unfinished: {job['endpoint']} {job['inference_id']}")
-
-    app_ctx.output.result(result, human)
-
-
-@local_app.command("status")
-@handled
-def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
-    """The stack's services, endpoints, container processes and queue depths."""
-    from ..local import stack
-
-    app_ctx = current(ctx)
-    info = stack.status(_state_dir(ctx, state_dir))
-
-    def human(o) -> None:
-        if not info["running"]:
-            o.print(f"no local stack runs from {info['state_dir']}")
-            return
-        o.print(
-            f"local stack pid {info['pid']}: moto {info['services']['moto']}, sagemaker {info['services']['sagemaker']}"
-        )
-        app_ctx.output.table(
-            None,
-            ["endpoint", "status", "container pid", "queued", "running", "restarts"],
-            [
-                (e["name"], e["status"], e["pid"], e["queued"], e["running"], e["restarts"])
-                for e in info["endpoints"]
-            ],
-        )
-
-    app_ctx.output.result(info, human)
-    if not info["running"]:
-        raise typer.Exit(1)
-
-
-@local_app.command("env")
-@handled
-def local_env(ctx: typer.Context, state_dir: StateDir = None) -> None:
-    """Print export lines: eval "$(wasync local env)" points wasync, the AWS CLI and boto3 here."""
-    from ..local import stack
-
-    for line in stack.environment(_state_dir(ctx, state_dir)):
-        typer.echo(line)
-
-
-@local_app.command("logs")
-@handled
-def local_logs(ctx: typer.Context, state_dir: StateDir = None) -> None:
-    """Show the stack's log and its containers' logs."""
-    from ..local import stack
-
-    typer.echo(stack.log_text(_state_dir(ctx, state_dir)))

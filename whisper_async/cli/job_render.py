@@ -20,7 +20,7 @@ from ..errors import ExitCode
 from ..jobs import Batch, BatchReport, Fetched, JobEntry, JobOutcome, Progress
 from .render import Output
 
-INTERRUPTED = 130  # the shell's code for SIGINT
+INTERRUPTED = int(ExitCode.INTERRUPTED)  # 130, the shell's code for SIGINT
 TABLE_ROWS = 20  # a batch this small also gets a table of every job at the end
 STATE_STYLE = {"done": "green", "failed": "red", "pending": "magenta"}
 
@@ -112,7 +112,7 @@ class BatchView:
             elif outcome.text is not None:
                 self.output.write(outcome.text)
             if outcome.state == "failed" and not self.output.json_mode and not self.live_enabled:
-                self.output.err.print(Text(f"failed: {outcome.input}: {outcome.error}", "red"))
+                self.output.failed(outcome.input, outcome.error)
             if outcome.note and outcome.note != "unchanged" and not self.output.json_mode:
                 self.output.warn(f"{outcome.input}: {outcome.note}")
             if self.rows is not None:
@@ -153,9 +153,9 @@ class BatchView:
             out.json_line({"summary": summary_json(report)})
         if self.live_enabled:
             for failure in report.failures:
-                out.err.print(Text(f"failed: {failure.input}: {failure.error}", "red"))
+                out.failed(failure.input, failure.error)
             if report.failed > len(report.failures):
-                out.err.print(
+                out.info(
                     f"… and {report.failed - len(report.failures)} more failures: "
                     f"`wasync jobs --batch {report.batch} --state failed`"
                 )
@@ -199,32 +199,30 @@ def summary_json(report: BatchReport) -> dict[str, Any]:
 
 
 def outcome_table(rows: Sequence[JobOutcome | JobEntry]) -> Table:
-    table = Table(show_header=True, header_style="bold", box=None)
-    for column in ("file", "state", "job", "result"):
-        table.add_column(column)
-    for row in rows:
-        style = STATE_STYLE.get(row.state, "")
-        table.add_row(
-            Text(row.input),
-            Text(row.state, style),
-            Text(row.id or ""),
-            Text(row.error or row.output or ""),
-        )
-    return table
+    """One row per job: its input, state, id and result (or error), all as literal text."""
+    from .render import table, text
+
+    grid = table(
+        ("file", "state", "job", "result"),
+        (
+            (r.input, text(r.state, STATE_STYLE.get(r.state, "")), r.id, r.error or r.output)
+            for r in rows
+        ),
+    )
+    grid.box = None
+    return grid
 
 
-def show_fetched(output: Output, fetched: Fetched, to_file: bool) -> int:
+def show_fetched(output: Output, fetched: Fetched, to_file: bool) -> None:
+    """fetch's result: the transcript on stdout (or one JSON document), the failure on
+    stderr; the exit code comes from the result (`context.finish`)."""
     if fetched.note:
         output.warn(fetched.note)
-    if fetched.state == "failed":
-        if output.json_mode:
-            output.json_line(fetched)
-        output.err.print(Text(f"failed: {fetched.input}: {fetched.error}", "red"))
-        return int(ExitCode.FAILURE)
     if output.json_mode:
         output.json_line(fetched)
     elif fetched.text is not None:
         output.write(fetched.text)
-    if to_file:
+    if fetched.state == "failed":
+        output.failed(fetched.input, fetched.error)
+    elif to_file:
         output.info(f"wrote {fetched.output}")
-    return int(ExitCode.OK)

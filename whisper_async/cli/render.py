@@ -1,4 +1,15 @@
-"""Rendering: rich text for people on stderr/stdout, or one JSON document for scripts."""
+"""Rendering: one renderer per result type, as rich text for people or JSON for scripts.
+
+The pattern every command follows (docs/architecture.md):
+
+    result = capability(app.clients, ...)      # a frozen dataclass, never printed by its maker
+    app.output.show(result, render_status)     # JSON document under --json, else the renderer
+    finish(result)                             # the exit code, from `exit_code(result)`
+
+A renderer takes (console, result) and prints. Text that comes from users or AWS (file names,
+S3 keys, log lines, error messages) is always passed as `Text`/`markup=False`, never as rich
+markup, so `[` and `]` print as themselves.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +19,35 @@ import datetime as dt
 import enum
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from rich.console import Console
-from rich.live import Live
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-from rich.text import Text
-
-from ..errors import WasyncError
+from ..errors import ExitCode, WasyncError
 from ..progress import Advance, ProgressFactory
+
+if TYPE_CHECKING:  # rich is imported when something is printed: `--version` stays fast
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..endpoint import DeployPlan, DeployResult
+    from ..iam import IamDocuments, RolePlan
+    from ..logs import LogEvent
+    from ..plan import Step
+    from ..scaling import ScalingPlan, ScalingRemoved, ScalingSettings
+    from ..status import EndpointStatus
+    from ..teardown import DeletePlan, DeleteResult
+
+R = TypeVar("R")
+Renderer = Callable[["Console", R], None]
 
 
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]
@@ -43,6 +58,20 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     return value
+
+
+def text(value: Any, style: str = "") -> Text:
+    """A value as literal text: never parsed as markup."""
+    from rich.text import Text
+
+    return Text("" if value is None else str(value), style=style)
+
+
+def assemble(*parts: str | tuple[str, str]) -> Text:
+    """Literal pieces, some styled: ("error:", "red"), " ", message."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
 
 
 class Output:
@@ -56,49 +85,70 @@ class Output:
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
     ) -> None:
+        from rich.console import Console
+
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose
         self.out = Console(file=stdout or sys.stdout, soft_wrap=True, highlight=False)
         self.err = Console(file=stderr or sys.stderr, soft_wrap=True, highlight=False)
 
-    def result(self, data: Any, human: Callable[[Console], None] | None = None) -> None:
-        """Print a command's result: JSON on stdout, or the human rendering."""
+    def show(self, result: R, renderer: Renderer[R]) -> None:
+        """A command's one result: a JSON document on stdout, or the renderer's text."""
         if self.json_mode:
-            self.out.file.write(json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
+            self.out.file.write(json.dumps(to_jsonable(result), indent=2, sort_keys=True) + "\n")
             self.out.file.flush()
-        elif human is not None:
-            human(self.out)
+        else:
+            renderer(self.out, result)
 
-    def write(self, text: str) -> None:
-        """Raw text on stdout (a transcript), unstyled."""
-        self.out.file.write(text)
-        self.out.file.flush()
+    def show_line(self, item: R, renderer: Renderer[R]) -> None:
+        """One item of a stream (`transcribe`, `jobs`, `logs`): a JSON line, or text."""
+        if self.json_mode:
+            self.json_line(item)
+        else:
+            renderer(self.out, item)
 
     def json_line(self, data: Any) -> None:
         self.out.file.write(json.dumps(to_jsonable(data), sort_keys=True) + "\n")
         self.out.file.flush()
 
+    def write(self, raw: str) -> None:
+        """Raw text on stdout (a transcript), unstyled."""
+        self.out.file.write(raw)
+        self.out.file.flush()
+
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(message)
+            self.err.print(text(message))
 
     def debug(self, message: str) -> None:
         if self.verbose:
-            self.err.print(f"[dim]{message}[/dim]")
+            self.err.print(text(message, "dim"))
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {message}")
+        self.err.print(assemble(("warning:", "yellow"), " ", message))
+
+    def failed(self, what: str, reason: str | None) -> None:
+        self.err.print(assemble(("failed:", "red"), f" {what}: {reason or ''}"))
 
     def error(self, error: WasyncError) -> None:
-        self.err.print(f"[red]error:[/red] {error.message}", markup=True)
+        self.err.print(assemble(("error:", "red"), " ", error.message))
         if error.hint:
-            self.err.print(f"[dim]hint: {error.hint}[/dim]")
+            self.err.print(text(f"hint: {error.hint}", "dim"))
 
     def transfer_progress(self) -> Progress:
         """A byte-counting progress bar on stderr, silent under --quiet."""
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         return Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -112,28 +162,36 @@ class Output:
     def live_line(self) -> Iterator[Callable[[str], None]]:
         """A one-line live display on stderr (a no-op under --quiet); yields `update(text)`."""
         if self.quiet:
-            yield lambda text: None
+            yield lambda message: None
             return
-        with Live(Text(""), console=self.err, transient=True, refresh_per_second=4) as live:
-            yield lambda text: live.update(Text(text))
+        from rich.live import Live
 
-    def table(
-        self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-    ) -> None:
-        table = Table(title=title, show_header=True, header_style="bold")
-        for column in columns:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        self.out.print(table)
+        with Live(text(""), console=self.err, transient=True, refresh_per_second=4) as live:
+            yield lambda message: live.update(text(message))
 
-    def key_values(self, pairs: Iterable[tuple[str, Any]]) -> None:
-        table = Table(show_header=False, box=None, pad_edge=False)
-        table.add_column(style="bold")
-        table.add_column()
-        for key, value in pairs:
-            table.add_row(key, "" if value is None else str(value))
-        self.out.print(table)
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
+    """A table whose cells are literal text (a `Text` cell keeps its own style)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table(title=title, show_header=True, header_style="bold")
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*(v if isinstance(v, Text) else text(v) for v in row))
+    return grid
+
+
+def key_values(pairs: Iterable[tuple[str, Any]]) -> Table:
+    from rich.table import Table
+
+    grid = Table(show_header=False, box=None, pad_edge=False)
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, value in pairs:
+        grid.add_row(text(key), text(value))
+    return grid
 
 
 def rich_progress_factory(progress: Progress) -> ProgressFactory:
@@ -144,3 +202,159 @@ def rich_progress_factory(progress: Progress) -> ProgressFactory:
         return lambda amount: progress.advance(task, amount)
 
     return factory
+
+
+# The exit code of every command comes from here (errors carry their own: errors.py).
+
+
+def exit_code(result: object, waiting: bool = True) -> ExitCode:
+    """A command's exit code from its result: 1 when any job failed, 3 when waiting ran out
+    with jobs pending, 130 when interrupted, else 0. `waiting` says whether the command was
+    asked to wait (without it, pending is the expected state)."""
+    if getattr(result, "interrupted", False):
+        return ExitCode.INTERRUPTED
+    outcomes = getattr(result, "outcomes", None)
+    states = [getattr(o, "state", None) for o in outcomes] if outcomes is not None else []
+    state = getattr(result, "state", None)
+    if state is not None:
+        states.append(state)
+    if "failed" in states:
+        return ExitCode.FAILURE
+    if waiting and "pending" in states:
+        return ExitCode.TIMEOUT
+    if isinstance(result, Mapping) and result.get("running") is False:
+        return ExitCode.FAILURE  # `local status` with no stack running
+    return ExitCode.OK
+
+
+# Renderers, one per result type.
+
+
+def render_steps(console: Console, steps: Sequence[Step]) -> None:
+    """A plan as its API calls: what `--dry-run` prints."""
+    from ..plan import Output as StepOutput
+
+    def placeholder(value: Any) -> Any:
+        if isinstance(value, StepOutput):
+            return f"<{value.key} returned by step {value.step + 1}>"
+        if isinstance(value, Mapping):
+            return {k: placeholder(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [placeholder(v) for v in value]
+        return value
+
+    if not steps:
+        console.print(text("nothing to change"))
+    for number, step in enumerate(steps, 1):
+        console.print(text(f"{number}. {step.summary}", "bold"))
+        params = json.dumps(placeholder(dict(step.params)), indent=2, default=str)
+        console.print(text(f"   {step.service}.{step.operation}({params})"))
+
+
+def render_deploy_plan(console: Console, plan: DeployPlan) -> None:
+    if plan.action == "unchanged":
+        console.print(text(f"{plan.endpoint} is up to date: nothing to deploy"))
+    else:
+        console.print(text(f"{plan.action} endpoint {plan.endpoint} with {plan.model_uri}"))
+    for change in plan.changes if plan.action == "update" else ():
+        console.print(text(f"  changes {change}"))
+    render_steps(console, plan.steps)
+
+
+def render_deploy(console: Console, result: DeployResult) -> None:
+    if result.action == "unchanged":
+        console.print(text(f"{result.endpoint} is up to date ({result.config_name}); no update"))
+    else:
+        console.print(text(f"{result.endpoint}: {result.status}"))
+
+
+def render_scaling_plan(console: Console, plan: ScalingPlan) -> None:
+    render_steps(console, plan.steps)
+
+
+def render_scaling(console: Console, result: ScalingSettings) -> None:
+    console.print(
+        text(
+            f"{result.endpoint} ({result.variant}): {result.min_capacity}-{result.max_capacity} "
+            f"instances, target backlog {result.target_backlog:g}/instance"
+            + (", scales out from zero" if result.alarm else "")
+        )
+    )
+
+
+def render_scaling_removed(console: Console, result: ScalingRemoved) -> None:
+    console.print(text(f"autoscaling off ({len(result.removed)} resources removed)"))
+
+
+def render_status(console: Console, report: EndpointStatus) -> None:
+    scaling = report.autoscaling
+    autoscaling = "off"
+    if scaling is not None:
+        autoscaling = (
+            f"{scaling.min_capacity}-{scaling.max_capacity}, target "
+            f"{scaling.target_backlog_per_instance}"
+            + (", from zero" if scaling.scale_out_from_zero else "")
+        )
+    status = report.status + (f" ({report.failure_reason})" if report.failure_reason else "")
+    age = report.oldest_request_age_seconds
+    console.print(
+        key_values(
+            [
+                ("endpoint", report.endpoint),
+                ("status", status),
+                (
+                    "instances",
+                    f"{report.current_instances} of {report.desired_instances} desired, "
+                    f"{report.instance_type} (variant {report.variant})",
+                ),
+                ("model", report.model_data),
+                ("image", report.image),
+                ("outputs", report.output_path),
+                ("concurrency", report.max_concurrency),
+                ("autoscaling", autoscaling),
+                ("backlog", "no data" if report.backlog is None else f"{report.backlog:g}"),
+                ("oldest request", "no data" if age is None else f"{age:g}s"),
+            ]
+        )
+    )
+
+
+def render_log_event(console: Console, event: LogEvent) -> None:
+    stamp = dt.datetime.fromtimestamp(event.timestamp / 1000, dt.timezone.utc)
+    console.print(assemble((f"{stamp:%H:%M:%S}", "dim"), " ", event.message))
+
+
+def render_delete_plan(console: Console, plan: DeletePlan) -> None:
+    render_steps(console, plan.steps)
+
+
+def render_delete(console: Console, result: DeleteResult) -> None:
+    if not result.removed and not result.purged_objects:
+        console.print(text(f"nothing to delete for {result.endpoint}"))
+        return
+    purged = f", {result.purged_objects} objects" if result.purged_objects else ""
+    console.print(text(f"deleted {len(result.removed)} resources{purged}"))
+
+
+def render_iam(console: Console, docs: IamDocuments) -> None:
+    created = " (created/updated)" if docs.created else ""
+    console.print(text(f"# execution role {docs.role_arn}{created}"))
+    for note in docs.notes:
+        console.print(text(f"# note: {note}"))
+    for title, document in (
+        ("trust policy", docs.trust_policy),
+        ("execution role policy", docs.execution_policy),
+        ("user policy for running wasync", docs.user_policy),
+    ):
+        console.print(text(f"# {title}"))
+        console.print(text(json.dumps(document, indent=2)))
+
+
+def render_role_plan(console: Console, plan: RolePlan) -> None:
+    console.print(text(f"# role {plan.role_name}: {len(plan.steps)} changes"))
+    render_steps(console, plan.steps)
+
+
+def render_value(console: Console, value: Any) -> None:
+    """A one-value result (a URI): the value alone, so shells can capture it."""
+    console.print(text(value))

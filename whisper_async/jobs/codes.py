@@ -1,5 +1,5 @@
-"""AWS error codes, whichever way an error arrives: as botocore's ClientError, or as one of
-wasync's AwsErrors that carries AWS's code (with botocore's error as its cause)."""
+"""AWS error codes, whichever way an error arrives: as one of wasync's AwsErrors (aws.py's
+boundary), which carries AWS's code, or as a raw ClientError (a test's stubbed client)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,3 @@ def aws_code(exc: BaseException | None) -> str | None:
                 return found
         exc, seen = exc.__cause__, seen + 1
     return None
-
-
-def botocore_error(exc: BaseException) -> BaseException:
-    """The botocore exception behind a translated one (or the exception itself)."""
-    seen = 0
-    while (
-        exc.__cause__ is not None and seen < 3 and not type(exc).__module__.startswith("botocore")
-    ):
-        exc, seen = exc.__cause__, seen + 1
-    return exc

@@ -106,11 +106,11 @@ class InputError(Exception):
 
 def describe_error(exc: BaseException) -> str:
     """One line for a failed row: our messages as they are, AWS errors translated."""
-    from ..errors import translate
+    from ..aws import translate
     from .submission import Refused, Unanswered
 
     if isinstance(exc, Refused | Unanswered) and exc.__cause__ is not None:
-        exc = exc.__cause__  # the botocore error behind it
+        exc = exc.__cause__  # the error behind it
     if isinstance(exc, InputError | ValueError):
         return str(exc)
     translated = translate(exc)

@@ -12,10 +12,11 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 
+from .. import aws
 from ..inputs import Input, content_type
 from ..polling import Backoff
 from ..storage import S3Uri
-from .codes import MISSING, aws_code, botocore_error
+from .codes import MISSING, aws_code
 
 INLINE_LIMIT = 128_000  # InvokeEndpointAsync takes a Body of at most this many bytes
 # Throttling refuses a request outright, so retrying it cannot queue a job twice: retried until
@@ -44,19 +45,6 @@ class Refused(Exception):
 
 class Unanswered(Exception):
     """The request may or may not have been queued (a timeout or a 5xx after retries)."""
-
-
-def never_sent(exc: BaseException) -> bool:
-    """Did this error leave the job certainly not queued?"""
-    from botocore.exceptions import ClientError, ConnectionError, ParamValidationError
-
-    exc = botocore_error(exc)
-    if isinstance(exc, ConnectionError | ParamValidationError):  # no connection was made
-        return True
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 400
-        return int(status) < 500
-    return False
 
 
 @dataclass(frozen=True)
@@ -169,7 +157,7 @@ def invoke(
             return dict(runtime.invoke_endpoint_async(**params))
         except Exception as exc:
             if aws_code(exc) not in THROTTLE_CODES:
-                raise (Refused if never_sent(exc) else Unanswered)(exc) from exc
+                raise (Refused if aws.never_sent(exc) else Unanswered)(exc) from exc
             on_throttled()
         if cancel.wait(next(delays)):
             raise Cancelled()

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clients import Clients
-from ..endpoint import describe
-from ..errors import NotFoundError, UsageError
+from ..errors import UsageError
+from ..resources import find_model, require_endpoint
 
 SERVING_STATES = {"InService", "Updating", "SystemUpdating"}
 
@@ -41,11 +41,9 @@ def _with_slash(path: str | None) -> str | None:
 def describe_target(clients: Clients) -> EndpointTarget:
     """The endpoint must exist, be asynchronous and serve."""
     name = clients.settings.endpoint
-    described = describe(clients, name)
-    if described is None:
-        raise NotFoundError(
-            f"Endpoint {name} does not exist.", "deploy it with `wasync deploy`, or pass --endpoint"
-        )
+    described = require_endpoint(
+        clients, name, "deploy it with `wasync deploy`, or pass --endpoint"
+    )
     sagemaker = clients.client("sagemaker")
     config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
     async_config = config.get("AsyncInferenceConfig")
@@ -87,8 +85,8 @@ def _identity(clients: Clients, name: str, config: dict[str, Any]) -> str:
     concurrency. A redeploy of another model therefore starts new jobs."""
     facts: dict[str, Any] = {"endpoint": name}
     model_name = (config.get("ProductionVariants") or [{}])[0].get("ModelName")
-    if model_name:
-        model = clients.client("sagemaker").describe_model(ModelName=model_name)
+    model = find_model(clients, model_name) if model_name else None
+    if model is not None:
         container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
         facts["model"] = container.get("ModelDataUrl")
         facts["image"] = container.get("Image")

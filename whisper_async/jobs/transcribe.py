@@ -102,10 +102,7 @@ def connect(
     workers = workers or default_workers()
     pool = Config(max_pool_connections=workers + 4)
     s3 = clients.client("s3", pool)
-    runtime = clients.client(
-        "sagemaker-runtime",
-        pool.merge(Config(retries={"mode": "adaptive", "max_attempts": 10})),
-    )
+    runtime = clients.client("sagemaker-runtime", pool)  # adaptive retries: clients.py
     cloudwatch = clients.client("cloudwatch")
     requests, throttled = RequestCounter(), RequestCounter()
     s3.meta.events.register("before-call.s3.*", requests.count)

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from ..settings import LOCAL_REGION, PLACEHOLDER_KEY, STACK_FILE, StackInfo, read_stack
+from ..settings import (
+    LOCAL_REGION,
+    PLACEHOLDER_KEY,
+    SERVICE_ENV_NAMES,
+    STACK_FILE,
+    StackInfo,
+    read_stack,
+)
 
 __all__ = ["LOCAL_REGION", "PLACEHOLDER_KEY", "STACK_FILE", "StackInfo", "env_lines", "read_stack"]
 
 LOCAL_ACCOUNT = "123456789012"
-
-# botocore's environment variable names (AWS_ENDPOINT_URL_<service id>)
-SERVICE_ENV_NAMES = {
-    "s3": "S3",
-    "sts": "STS",
-    "iam": "IAM",
-    "ecr": "ECR",
-    "sns": "SNS",
-    "sqs": "SQS",
-    "cloudwatch": "CLOUDWATCH",
-    "logs": "CLOUDWATCH_LOGS",
-    "application-autoscaling": "APPLICATION_AUTO_SCALING",
-    "sagemaker": "SAGEMAKER",
-    "sagemaker-runtime": "SAGEMAKER_RUNTIME",
-}
 
 
 def env_lines(stack: StackInfo) -> list[str]:

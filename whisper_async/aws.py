@@ -1,0 +1,255 @@
+"""The AWS boundary: the one place where botocore's errors become wasync's.
+
+Every client `Clients.client()` hands out is a `BoundaryClient`. Its calls raise the typed
+errors of `errors.py` (NotFoundError, AlreadyExistsError, ThrottledError, AccessDeniedError,
+AwsError), never botocore's, so the capabilities catch what they mean ("not found") instead of
+inspecting error codes. `find()` turns "not found" into None. botocore is imported only when a
+client is made or an error is translated, so commands that need no AWS start fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .errors import (
+    AccessDeniedError,
+    AlreadyExistsError,
+    AwsError,
+    ConfigurationError,
+    NotFoundError,
+    ThrottledError,
+    WasyncError,
+)
+
+# Adaptive mode: standard retries (exponential backoff with jitter) plus a client-side rate
+# limiter that slows this client down while AWS throttles it.
+MAX_ATTEMPTS = 10
+CONNECT_TIMEOUT = 10
+
+
+def retry_config() -> Any:
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT,
+    )
+
+
+@dataclass(frozen=True)
+class Match:
+    """An AWS error code, and where AWS uses one code for several faults, text its message holds."""
+
+    code: str
+    message: str | None = None
+
+    def matches(self, code: str, message: str) -> bool:
+        return code == self.code and (self.message is None or self.message in message)
+
+
+# What each service answers when the thing named does not exist (per service, because the same
+# code means different things elsewhere: SageMaker says ValidationException for a missing
+# endpoint, and also for a bad parameter).
+NOT_FOUND: Mapping[str, tuple[Match, ...]] = {
+    "s3": (Match("404"), Match("NoSuchKey"), Match("NoSuchBucket"), Match("NotFound")),
+    "sagemaker": (Match("ValidationException", "Could not find"), Match("ResourceNotFound")),
+    "sagemaker-runtime": (Match("ValidationError", "not found"),),
+    "application-autoscaling": (Match("ObjectNotFoundException"),),
+    "cloudwatch": (Match("ResourceNotFound"), Match("ResourceNotFoundException")),
+    "logs": (Match("ResourceNotFoundException"),),
+    "ecr": (Match("RepositoryNotFoundException"), Match("ImageNotFoundException")),
+    "iam": (Match("NoSuchEntity"),),
+    "sns": (Match("NotFound"), Match("NotFoundException")),
+    "sqs": (Match("AWS.SimpleQueueService.NonExistentQueue"), Match("QueueDoesNotExist")),
+}
+
+ALREADY_EXISTS: Mapping[str, tuple[Match, ...]] = {
+    "s3": (Match("BucketAlreadyOwnedByYou"), Match("BucketAlreadyExists")),
+    "sagemaker": (Match("ValidationException", "already existing"),),
+    "ecr": (Match("RepositoryAlreadyExistsException"),),
+    "iam": (Match("EntityAlreadyExists"),),
+}
+
+# The codes botocore's retry logic treats as throttling (botocore.retries.standard); a test
+# keeps this list a superset of botocore's.
+THROTTLED = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+
+ACCESS_DENIED = frozenset(
+    {"AccessDenied", "AccessDeniedException", "AuthorizationError", "UnauthorizedOperation"}
+)
+
+_HINTS_BY_CODE = {
+    "ExpiredToken": "refresh your credentials, e.g. `aws sso login`",
+    "ExpiredTokenException": "refresh your credentials, e.g. `aws sso login`",
+    "InvalidClientTokenId": "check AWS_ACCESS_KEY_ID or the profile you selected",
+    "UnrecognizedClientException": "check AWS_ACCESS_KEY_ID or the profile you selected",
+    "SignatureDoesNotMatch": "check AWS_SECRET_ACCESS_KEY or the profile you selected",
+    "ResourceLimitExceeded": "request a quota increase in Service Quotas, or pick another instance type",
+}
+
+
+def _is(table: Mapping[str, tuple[Match, ...]], service: str | None, code: str, text: str) -> bool:
+    return any(m.matches(code, text) for m in table.get(service or "", ()))
+
+
+def from_client_error(exc: Any, service: str | None = None) -> AwsError:
+    """A botocore ClientError as the typed error it stands for."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "Unknown"))
+    message = str(error.get("Message", "")).strip() or code
+    operation = getattr(exc, "operation_name", None) or "the request"
+    where = {"code": code, "operation": operation}
+    if _is(NOT_FOUND, service, code, message):
+        return NotFoundError(f"{operation}: {message}", **where)
+    if _is(ALREADY_EXISTS, service, code, message):
+        return AlreadyExistsError(f"{operation}: {message}", **where)
+    if code in THROTTLED:
+        return ThrottledError(
+            f"AWS kept throttling {operation} ({code}) through every retry.",
+            "wait a moment and re-run, or lower --concurrency",
+            **where,
+        )
+    if code in ACCESS_DENIED:
+        return AccessDeniedError(
+            f"Access denied for {operation}: {message}",
+            "grant the missing permission named above; `wasync iam` prints the policy wasync needs",
+            **where,
+        )
+    return AwsError(f"{operation} failed ({code}): {message}", _HINTS_BY_CODE.get(code), **where)
+
+
+def translate(exc: BaseException, service: str | None = None) -> WasyncError | None:
+    """A botocore or boto3 exception as a WasyncError; None if it is neither."""
+    if isinstance(exc, WasyncError):
+        return exc
+    from boto3 import exceptions as boto3_errors
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.ClientError):
+        return from_client_error(exc, service)
+    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
+        return ConfigurationError(
+            "No AWS credentials found.",
+            "run `aws configure` or `aws sso login`, set AWS_PROFILE, or use `--local` "
+            "for the offline stack",
+        )
+    if isinstance(exc, bce.NoRegionError):
+        return ConfigurationError(
+            "No AWS region set.", "pass --region, set WASYNC_REGION or AWS_REGION"
+        )
+    if isinstance(exc, bce.ProfileNotFound):
+        return ConfigurationError(str(exc), "check --aws-profile / WASYNC_AWS_PROFILE")
+    if isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError):
+        return AwsError(
+            f"Could not reach {exc.kwargs.get('endpoint_url', 'AWS')}.",
+            "check the network, the region, or start the local stack with `wasync local up`",
+        )
+    if isinstance(exc, bce.BotoCoreError | boto3_errors.Boto3Error):
+        return AwsError(str(exc))
+    return None
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Did this failed call certainly not reach the service? True for a connection that was
+    never made, a request botocore refused to build, or an answer in the 4xx range: the
+    request was refused, not half-done. Callers that must not repeat a non-idempotent call
+    (transcribe's InvokeEndpointAsync) ask this before treating it as not done."""
+    from botocore import exceptions as bce
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, bce.BotoCoreError | bce.ClientError):
+        cause = cause.__cause__
+    if isinstance(cause, bce.ConnectionError | bce.ParamValidationError):
+        return True
+    if isinstance(cause, bce.ClientError):
+        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 400
+        return int(status) < 500
+    return False
+
+
+T = TypeVar("T")
+
+
+def call(fn: Callable[..., T], service: str | None, *args: Any, **kwargs: Any) -> T:
+    """Run one botocore call; its errors leave as wasync's."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        error = translate(exc, service)
+        if error is None or error is exc:
+            raise
+        raise error from exc
+
+
+def find(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """The call's response, or None when what it names does not exist."""
+    try:
+        return fn(*args, **kwargs)
+    except NotFoundError:
+        return None
+
+
+class BoundaryPaginator:
+    """A paginator whose pages raise wasync's errors."""
+
+    def __init__(self, paginator: Any, service: str) -> None:
+        self._paginator = paginator
+        self._service = service
+
+    def paginate(self, **params: Any) -> Iterator[dict[str, Any]]:
+        pages = call(self._paginator.paginate, self._service, **params)
+        iterator = iter(pages)
+        while True:
+            try:
+                page = call(next, self._service, iterator)
+            except StopIteration:
+                return
+            yield page
+
+
+class BoundaryClient:
+    """A boto3 client whose calls raise wasync's errors; everything else passes through
+    (`meta`, so botocore's Stubber and event hooks work on it as on the client itself)."""
+
+    _PASS_THROUGH = frozenset({"meta", "exceptions", "can_paginate", "get_waiter"})
+
+    def __init__(self, client: Any, service: str) -> None:
+        self._client = client
+        self._service = service
+
+    @property
+    def service(self) -> str:
+        return self._service
+
+    def get_paginator(self, operation: str) -> BoundaryPaginator:
+        return BoundaryPaginator(self._client.get_paginator(operation), self._service)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name in self._PASS_THROUGH or name.startswith("_") or not callable(attribute):
+            return attribute
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            return call(attribute, self._service, *args, **kwargs)
+
+        bounded.__name__ = name
+        return bounded

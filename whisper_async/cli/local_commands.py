@@ -1,0 +1,111 @@
+"""`wasync local up|down|status|env|logs`: the offline stack. `app.py` registers them."""
+
+# No `from __future__ import annotations` here: Typer would evaluate every annotation
+# string of every command at start-up, which costs more than the annotations themselves.
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import render
+from .context import current, finish
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="The stack's folder [default: ~/.local/state/wasync]"),
+]
+
+
+def _state_dir(ctx: typer.Context, state_dir: Path | None) -> Path:
+    return state_dir if state_dir is not None else current(ctx).settings.state_dir
+
+
+def local_up(
+    ctx: typer.Context,
+    state_dir: StateDir = None,
+    port: Annotated[
+        int, typer.Option(help="moto's port (the emulator takes the next) [default: free ports]")
+    ] = 0,
+    runtime: Annotated[str, typer.Option(help="process (no Docker needed) or docker")] = "process",
+) -> None:
+    """Start the stack in the background and return once it answers."""
+    from ..local import stack
+
+    directory = _state_dir(ctx, state_dir)
+    info = stack.up(directory, port, runtime)
+    hint = f" --state-dir {directory}" if state_dir else ""
+    current(ctx).output.show(
+        info,
+        lambda console, i: console.print(
+            render.text(f'local stack up (pid {i.pid}); run: eval "$(wasync local env{hint})"')
+        ),
+    )
+
+
+def local_down(
+    ctx: typer.Context,
+    state_dir: StateDir = None,
+    grace: Annotated[float, typer.Option(help="Seconds to let running jobs finish")] = 30.0,
+) -> None:
+    """Stop everything the stack started; name every job it did not finish."""
+    from ..local import stack
+
+    def human(console: Any, result: Any) -> None:
+        console.print(
+            render.text("local stack stopped" if result.stopped else "no local stack was running")
+        )
+        for job in result.unfinished:
+            console.print(render.text(f"unfinished: {job['endpoint']} {job['inference_id']}"))
+
+    current(ctx).output.show(stack.down(_state_dir(ctx, state_dir), grace), human)
+
+
+def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
+    """The stack's services, endpoints, container processes and queue depths."""
+    from ..local import stack
+
+    info = stack.status(_state_dir(ctx, state_dir))
+
+    def human(console: Any, info: Any) -> None:
+        if not info["running"]:
+            console.print(render.text(f"no local stack runs from {info['state_dir']}"))
+            return
+        services = info["services"]
+        console.print(
+            render.text(
+                f"local stack pid {info['pid']}: moto {services['moto']}, sagemaker {services['sagemaker']}"
+            )
+        )
+        console.print(
+            render.table(
+                ["endpoint", "status", "container pid", "queued", "running", "restarts"],
+                [
+                    (e["name"], e["status"], e["pid"], e["queued"], e["running"], e["restarts"])
+                    for e in info["endpoints"]
+                ],
+            )
+        )
+
+    current(ctx).output.show(info, human)
+    finish(info)
+
+
+def local_env(ctx: typer.Context, state_dir: StateDir = None) -> None:
+    """Print export lines: eval "$(wasync local env)" points wasync, the AWS CLI and boto3 here
+    (under --json, one document of the variables)."""
+    from ..local import stack
+
+    lines = stack.environment(_state_dir(ctx, state_dir))
+    variables = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+    current(ctx).output.show(
+        variables, lambda console, _: console.print(render.text("\n".join(lines)))
+    )
+
+
+def local_logs(ctx: typer.Context, state_dir: StateDir = None) -> None:
+    """Show the stack's log and its containers' logs."""
+    from ..local import stack
+
+    log = stack.log_text(_state_dir(ctx, state_dir))
+    current(ctx).output.show({"log": log}, lambda console, _: console.print(render.text(log)))

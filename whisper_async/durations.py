@@ -1,0 +1,21 @@
+"""Durations as users type them (`90s`, `10m`, `1h`, `2d`), for every command that takes one."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import UsageError
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """`90s`, `10m`, `1h`, `2d` (or plain seconds) to seconds."""
+    text = text.strip().lower()
+    if text.isdigit():
+        return int(text)
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(f"{text!r} is not a duration", "use e.g. 90s, 10m, 1h or 2d")
+    return int(match.group(1)) * _UNITS[match.group(2)]
