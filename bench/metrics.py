@@ -179,3 +179,8 @@ def error_rate(alignments: Sequence[tuple[Alignment, Sequence[int] | None]]) -> 
         w, t = alignment.errors(positions)
         wrong, total = wrong + w, total + t
     return wrong / total if total else 0.0
+
+
+def verdict(ok: bool) -> str:
+    """A goal's verdict in docs/benchmarks.md."""
+    return "met" if ok else "**missed**"

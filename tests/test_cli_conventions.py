@@ -151,15 +151,13 @@ def test_table_cells_with_brackets_print_as_text(moto_clients) -> None:  # type:
     bucket = "sagemaker-us-east-1-123456789012"
     s3.create_bucket(Bucket=bucket)
     record = JobRecord(
-        "job1",
-        "whisper",
-        "[bold]talk[/x].wav",
-        None,
-        f"s3://{bucket}/wasync/outputs/whisper/job1.out",
-        f"s3://{bucket}/wasync/failures/whisper/job1-error.out",
-        {},
-        "txt",
-        "2026-01-01T00:00:00+00:00",
+        job_id="job1",
+        inference_id="job1",
+        endpoint="whisper",
+        source="[bold]talk[/x].wav",
+        output_location=f"s3://{bucket}/wasync/outputs/whisper/job1.out",
+        failure_location=f"s3://{bucket}/wasync/failures/whisper/job1-error.out",
+        submitted_at="2026-01-01T00:00:00+00:00",
     )
     s3.put_object(Bucket=bucket, Key="wasync/jobs/job1.json", Body=record.to_json().encode())
     result = run("jobs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -42,42 +43,40 @@ def test_batch_of_twenty_writes_twenty_correct_outputs(
     )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(lines) == 20 and {line["state"] for line in lines} == {"done"}
+    jobs, summary = lines[:-1], lines[-1]["summary"]
+    assert len(jobs) == 20 and {line["state"] for line in jobs} == {"done"}
+    assert summary["done"] == 20 and not summary["interrupted"]
     outputs = sorted((tmp_path / "out").glob("*.txt"))
     assert len(outputs) == 20
     references = [reference_text(data_dir / sources[i % 2]) for i in range(20)]
     assert word_error_rate(references, [p.read_text() for p in outputs]) <= 0.3
 
 
-def test_rerun_skips_uploads_already_in_s3(local_stack, data_dir: Path, tmp_path: Path) -> None:
+def test_rerun_finds_the_job_and_uploads_nothing(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
     from whisper_async.clients import Clients
-    from whisper_async.inputs import expand
-    from whisper_async.jobs import JobRunner, TranscribeRequest, transcribe
     from whisper_async.settings import resolve
 
     clip = tmp_path / "long.wav"
     shutil.copy(data_dir / "en_30s.wav", clip)  # over 128,000 bytes: uploaded, not inline
-    uploads: list[str] = []
+    s3 = Clients(resolve({}, local_stack.env)).client("s3")
+    bucket = "sagemaker-us-east-1-123456789012"
 
-    def run_once() -> None:
-        clients = Clients(resolve({}, local_stack.env))
-        s3 = clients.client("s3")
-        for operation in ("PutObject", "CreateMultipartUpload"):
-            s3.meta.events.register(
-                f"provide-client-params.s3.{operation}",
-                lambda params, **_: uploads.append(params["Key"]),
-            )
-        request = TranscribeRequest(expand([str(clip)]), {}, wait=False)
-        report = transcribe(JobRunner(clients), request)
-        assert report.outcomes[0].state == "pending"
+    def uploaded() -> dict[str, object]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="wasync/inputs/").get("Contents", [])
+        return {o["Key"]: o["LastModified"] for o in listed}
 
-    run_once()
-    first = [key for key in uploads if "/inputs/" in key]
-    uploads.clear()
-    run_once()
-    assert len(first) == 1
-    assert [key for key in uploads if "/inputs/" in key] == []
-    assert any("/jobs/" in key for key in uploads)  # the job record is still written
+    first = local_stack.cli("--json", "transcribe", str(clip), "--no-inline")
+    assert first.exit_code == 0, first.output
+    after_first = uploaded()
+    again = local_stack.cli("--json", "transcribe", str(clip), "--no-inline")
+    assert again.exit_code == 0, again.output
+    first_id = json.loads(first.stdout.splitlines()[0])["id"]
+    assert json.loads(again.stdout.splitlines()[0])["id"] == first_id  # the same job
+    assert uploaded() == after_first  # nothing uploaded again
+    records = s3.list_objects_v2(Bucket=bucket, Prefix=f"wasync/jobs/{first_id}")
+    assert len(records["Contents"]) == 1
 
 
 def test_corrupt_file_fails_with_the_servers_message_while_the_rest_succeed(
@@ -105,6 +104,7 @@ def test_timeout_exits_3_and_fetch_later_completes_the_job(
         "transcribe",
         str(data_dir / "en_30s.wav"),
         "--wait",
+        "--rerun",  # a new job, still running when the wait ends
         "--timeout",
         "0s",
         "-o",
@@ -113,6 +113,7 @@ def test_timeout_exits_3_and_fetch_later_completes_the_job(
     assert result.exit_code == 3, result.output
     job = json.loads(result.stdout.splitlines()[0])
     assert job["state"] == "pending"
+    assert json.loads(result.stdout.splitlines()[-1])["summary"]["pending"] == 1
     assert f"wasync fetch {job['id']} --wait" in result.stderr
     fetched = local_stack.cli("fetch", job["id"], "--wait", "-o", str(tmp_path / "later.txt"))
     assert fetched.exit_code == 0, fetched.output
@@ -121,7 +122,7 @@ def test_timeout_exits_3_and_fetch_later_completes_the_job(
 
 def test_fetch_from_a_fresh_process_with_only_the_id(local_stack, data_dir: Path) -> None:
     submitted = local_stack.cli("--json", "transcribe", str(data_dir / "en_numbers.wav"))
-    job_id = json.loads(submitted.stdout)["id"]
+    job_id = json.loads(submitted.stdout.splitlines()[0])["id"]
     fetched = local_stack.subprocess("fetch", job_id, "--wait")
     assert fetched.returncode == 0, fetched.stderr
     assert "tomorrow" in fetched.stdout.lower()
@@ -131,7 +132,7 @@ def test_every_format_through_fetch(local_stack, data_dir: Path) -> None:
     submitted = local_stack.cli(
         "--json", "transcribe", str(data_dir / "en_short.wav"), "--wait", "-f", "json"
     )
-    job_id = json.loads(submitted.stdout)["id"]
+    job_id = json.loads(submitted.stdout.splitlines()[0])["id"]
     outputs = {
         fmt: local_stack.cli("fetch", job_id, "-f", fmt).stdout
         for fmt in ("json", "txt", "srt", "vtt", "tsv")
@@ -180,9 +181,11 @@ def test_existing_output_is_kept_without_overwrite(
         "-o",
         str(tmp_path),
     )
-    assert result.exit_code == 2
-    assert "--overwrite" in result.stderr
+    assert result.exit_code == 1  # that input's row fails; the other is written
+    # Refused before sending it, or (when an earlier test already ran this job) at writing.
+    assert "en_short.txt already exists" in result.stderr and "pass --overwrite" in result.stderr
     assert (tmp_path / "en_short.txt").read_text() == "mine"
+    assert "tomorrow" in (tmp_path / "en_numbers.txt").read_text().lower()
 
 
 def test_jobs_lists_recent_jobs_with_state(local_stack, data_dir: Path) -> None:
@@ -206,7 +209,8 @@ def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
     import signal
     import subprocess
     import sys
-    import time
+
+    import httpx
 
     from bench.corpus import build
 
@@ -219,6 +223,7 @@ def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
             "transcribe",
             str(long_clip),
             "--wait",
+            "--rerun",
             "-o",
             str(tmp_path),
         ],
@@ -226,7 +231,11 @@ def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3)
+    status_url = local_stack.env["AWS_ENDPOINT_URL_SAGEMAKER"] + "/_wasync/status"
+    waiting = threading.Event()
+    while not any(e["running"] for e in httpx.get(status_url, timeout=10).json()["endpoints"]):
+        assert process.poll() is None
+        waiting.wait(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130

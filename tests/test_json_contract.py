@@ -29,6 +29,7 @@ class Shape:
     required: frozenset[str]
     optional: frozenset[str]
     fixed: bool  # False for "one key per setting/variable"
+    last: frozenset[str] | None = None  # the keys of a different last line ("; last line `x`")
 
 
 def contract() -> dict[str, Shape]:
@@ -38,12 +39,14 @@ def contract() -> dict[str, Shape]:
     shapes = {}
     for row in table.splitlines()[2:]:
         command, kind, keys = (cell.strip() for cell in row.strip("|").split("|"))
+        keys, _, last = keys.partition("; last line ")
         names = re.findall(r"`([a-z0-9_]+\??)`", keys)
         shapes[command.strip("`")] = Shape(
             lines=kind == "JSON lines",
             required=frozenset(n for n in names if not n.endswith("?")),
             optional=frozenset(n.rstrip("?") for n in names if n.endswith("?")),
             fixed=bool(names),
+            last=frozenset(re.findall(r"`([a-z0-9_]+)`", last)) or None,
         )
     return shapes
 
@@ -54,6 +57,9 @@ def check(command: str, stdout: str) -> list[dict[str, Any]]:
         [json.loads(line) for line in stdout.splitlines()] if shape.lines else [json.loads(stdout)]
     )
     assert documents, f"{command} printed nothing"
+    if shape.last is not None:
+        assert set(documents[-1]) == shape.last, (command, "last line", sorted(documents[-1]))
+        documents = documents[:-1]
     for document in documents:
         assert isinstance(document, dict), command
         if shape.fixed:
@@ -136,7 +142,13 @@ def _finished_job(clients: Any) -> str:
     s3.create_bucket(Bucket=bucket)
     output = f"s3://{bucket}/wasync/outputs/whisper/job1.out"
     record = JobRecord(
-        "job1", "whisper", "talk.wav", None, output, f"{output}.failed", {}, "txt", "2026-01-01"
+        job_id="job1",
+        inference_id="job1",
+        endpoint="whisper",
+        source="talk.wav",
+        output_location=output,
+        failure_location=f"{output}.failed",
+        submitted_at="2026-01-01T00:00:00+00:00",
     )
     s3.put_object(Bucket=bucket, Key="wasync/jobs/job1.json", Body=record.to_json().encode())
     result = {

@@ -168,6 +168,24 @@ def translate(exc: BaseException, service: str | None = None) -> WasyncError | N
     return None
 
 
+def never_sent(exc: BaseException) -> bool:
+    """Did this failed call certainly not reach the service? True for a connection that was
+    never made, a request botocore refused to build, or an answer in the 4xx range: the
+    request was refused, not half-done. Callers that must not repeat a non-idempotent call
+    (transcribe's InvokeEndpointAsync) ask this before treating it as not done."""
+    from botocore import exceptions as bce
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, bce.BotoCoreError | bce.ClientError):
+        cause = cause.__cause__
+    if isinstance(cause, bce.ConnectionError | bce.ParamValidationError):
+        return True
+    if isinstance(cause, bce.ClientError):
+        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 400
+        return int(status) < 500
+    return False
+
+
 T = TypeVar("T")
 
 

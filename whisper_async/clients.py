@@ -6,6 +6,7 @@ adaptive retries. boto3 is imported on the first client, never at start-up.
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from typing import Any
 
@@ -15,12 +16,17 @@ from .settings import PLACEHOLDER_KEY, Settings
 
 
 class Clients:
-    """Lazily built, cached boto3 clients for one set of settings."""
+    """Lazily built, cached boto3 clients for one set of settings.
+
+    Clients are made under a lock: worker threads ask for them, and boto3's Session is not
+    thread-safe (a client, once made, is).
+    """
 
     def __init__(self, settings: Settings, session: Any | None = None) -> None:
         self.settings = settings
         self._session = session
         self._clients: dict[str, Any] = {}
+        self._lock = threading.RLock()
 
     @cached_property
     def session(self) -> Any:
@@ -55,15 +61,23 @@ class Clients:
             )
         return str(region)
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            kwargs: dict[str, Any] = {"region_name": self.region, "config": aws.retry_config()}
-            url = self.settings.endpoint_urls.get(service)
-            if url:
-                kwargs["endpoint_url"] = url
-            raw = aws.call(self.session.client, service, service, **kwargs)
-            self._clients[service] = aws.BoundaryClient(raw, service)
-        return self._clients[service]
+    def client(self, service: str, config: Any | None = None) -> Any:
+        """The shared client for a service; with `config` (a botocore Config merged over the
+        adaptive retries), a new client of its own, e.g. with a larger connection pool."""
+        with self._lock:
+            if config is not None:
+                return self._make(service, aws.retry_config().merge(config))
+            if service not in self._clients:
+                self._clients[service] = self._make(service, aws.retry_config())
+            return self._clients[service]
+
+    def _make(self, service: str, config: Any) -> Any:
+        kwargs: dict[str, Any] = {"region_name": self.region, "config": config}
+        url = self.settings.endpoint_urls.get(service)
+        if url:
+            kwargs["endpoint_url"] = url
+        raw = aws.call(self.session.client, service, service, **kwargs)
+        return aws.BoundaryClient(raw, service)
 
     @property
     def partition(self) -> str:

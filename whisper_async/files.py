@@ -3,18 +3,66 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+import threading
 from pathlib import Path
 
+_UMASK_LOCK = threading.Lock()
 
-def write_atomically(path: Path, text: str | bytes) -> None:
-    """Write via a temporary file in the same folder and rename: never a half-written file."""
+
+class UnsafeDestinationError(OSError):
+    """The destination exists and is not a regular file (a device, a folder, a FIFO...)."""
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (os.umask can only
+    read by setting, which would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def final_target(path: Path) -> Path:
+    """Where writing `path` really lands: a symlink is followed (its target is replaced, the
+    link stays); anything that exists and is not a regular file is refused."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    if not stat.S_ISREG(mode):
+        raise UnsafeDestinationError(f"{path} is not a regular file; refusing to replace it")
+    return target
+
+
+def write_atomically(path: Path, text: str | bytes) -> Path:
+    """Write via a temporary file in the same folder and rename: never a half-written file.
+
+    Links are written through, special files refused; an existing file keeps its mode, a new
+    one gets the mode `open()` would give it (0666 less the umask). Returns the file written.
+    """
     data = text.encode("utf-8") if isinstance(text, str) else text
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = final_target(path)
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~current_umask()
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(data)
-        os.replace(temp, path)
+        os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+    return target

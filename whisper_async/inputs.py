@@ -1,11 +1,16 @@
-"""Turn what the user typed (files, folders, globs, s3:// URIs, `-`) into a list of inputs."""
+"""Turn what the user typed (files, folders, globs, s3:// URIs, `-`) into inputs, lazily.
+
+The arguments are checked up front (a typo is a usage error before anything is uploaded);
+folders, globs and stdin are then read one input at a time, so a batch of 10,000 files never
+holds them all in memory. A line of stdin that names nothing becomes a failed row.
+"""
 
 from __future__ import annotations
 
 import glob
 import mimetypes
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,11 +64,13 @@ CONTENT_TYPES = {
 
 @dataclass(frozen=True)
 class Input:
-    """One thing to transcribe: a local file or an object already in S3."""
+    """One thing to transcribe: a local file or an object already in S3 (or, with `problem`
+    set, a line of stdin that names neither)."""
 
     display: str
     path: Path | None = None
     s3_uri: str | None = None
+    problem: str | None = None
 
     @property
     def stem(self) -> str:
@@ -84,75 +91,93 @@ def content_type(suffix: str) -> str:
     )
 
 
-def _walk(directory: Path) -> list[Path]:
-    """The audio and video files under `directory`; a folder that cannot be read is an error,
-    never a silent gap in the batch."""
-    unreadable: list[OSError] = []
-    found = []
-    for folder, _, names in os.walk(directory, onerror=unreadable.append):
-        found += [Path(folder) / n for n in names if Path(n).suffix.lower() in AUDIO_EXTENSIONS]
-    if unreadable:
-        error = unreadable[0]
-        raise UsageError(
-            f"cannot read folder {error.filename}: {error.strerror or error}",
-            "check its permissions, or pass the files you can read",
-        )
-    return sorted(p for p in found if p.is_file())
+def is_audio(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_EXTENSIONS
+
+
+def _unreadable(error: OSError) -> None:
+    raise UsageError(
+        f"cannot read folder {error.filename}: {error.strerror or error}",
+        "check its permissions, or pass the files you can read",
+    )
+
+
+def walk(directory: Path) -> Iterator[Path]:
+    """Audio files under a folder in sorted order, one folder's listing in memory at a time.
+    A folder that cannot be read is an error, never a silent gap in the batch."""
+    for root, folders, files in os.walk(directory, onerror=_unreadable):
+        folders.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            if is_audio(path) and path.is_file():
+                yield path
+
+
+NO_INPUT_HINT = "pass audio files, folders, globs, s3:// URIs or - for stdin"
+
+
+def check_argument(argument: str) -> None:
+    """Refuse an argument that names nothing, before any upload."""
+    argument = argument.strip()
+    if argument in {"", "-"} or argument.startswith("s3://"):
+        return
+    path = Path(argument).expanduser()
+    if path.is_dir():
+        # the whole tree, so an unreadable folder deep inside is refused before any upload
+        if sum(1 for _ in walk(path)) == 0:
+            raise UsageError(
+                f"{argument} holds no audio or video files",
+                f"extensions: {' '.join(sorted(AUDIO_EXTENSIONS))}",
+            )
+    elif path.is_file():
+        return
+    elif glob.has_magic(argument):
+        if not any(Path(m).is_file() for m in glob.iglob(str(path), recursive=True)):
+            raise UsageError(f"{argument} matches no files")
+    else:
+        raise UsageError(f"{argument} does not exist", NO_INPUT_HINT)
+
+
+def _inputs_of(argument: str, from_stdin: bool) -> Iterator[Input]:
+    argument = argument.strip()
+    if not argument:
+        return
+    if argument.startswith("s3://"):
+        yield Input(argument, s3_uri=argument)
+        return
+    path = Path(argument).expanduser()
+    if path.is_dir():
+        for file in walk(path):
+            yield Input(str(file), path=file)
+    elif path.is_file():
+        yield Input(argument, path=path)
+    elif glob.has_magic(argument):
+        for match in sorted(glob.iglob(str(path), recursive=True)):
+            if Path(match).is_file():
+                yield Input(match, path=Path(match))
+    elif from_stdin:
+        yield Input(argument, problem=f"{argument} does not exist")
+
+
+def iter_inputs(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> Iterator[Input]:
+    """Every input in order, without duplicates; `-` takes paths from stdin, one per line.
+    Call check_argument on each argument first."""
+    seen: set[str] = set()
+    for argument in arguments:
+        lines = stdin_lines if argument == "-" else [argument]
+        for line in lines:
+            for item in _inputs_of(line, argument == "-"):
+                key = item.s3_uri or str(item.path.resolve() if item.path else item.display)
+                if key not in seen:
+                    seen.add(key)
+                    yield item
 
 
 def expand(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> list[Input]:
-    """Expand arguments in order, without duplicates; `-` takes paths from stdin, one per line."""
-    found: list[Input] = []
-    seen: set[str] = set()
-
-    def add(item: Input) -> None:
-        key = item.s3_uri or str(item.path.resolve() if item.path else item.display)
-        if key not in seen:
-            seen.add(key)
-            found.append(item)
-
-    def add_argument(argument: str) -> None:
-        argument = argument.strip()
-        if not argument:
-            return
-        if argument.startswith("s3://"):
-            add(Input(argument, s3_uri=argument))
-            return
-        path = Path(argument).expanduser()
-        if path.is_dir():
-            files = _walk(path)
-            if not files:
-                raise UsageError(
-                    f"{argument} holds no audio or video files",
-                    f"extensions: {' '.join(sorted(AUDIO_EXTENSIONS))}",
-                )
-            for file in files:
-                add(Input(str(file), path=file))
-        elif path.is_file():
-            add(Input(argument, path=path))
-        elif glob.has_magic(argument):
-            matches = sorted(
-                Path(m) for m in glob.glob(str(path), recursive=True) if Path(m).is_file()
-            )
-            if not matches:
-                raise UsageError(f"{argument} matches no files")
-            for match in matches:
-                add(Input(str(match), path=match))
-        else:
-            raise UsageError(
-                f"{argument} does not exist",
-                "pass audio files, folders, globs, s3:// URIs or - for stdin",
-            )
-
+    """All inputs as a list (for small batches and tests); usage errors for bad arguments."""
     for argument in arguments:
-        if argument == "-":
-            for line in stdin_lines:
-                add_argument(line)
-        else:
-            add_argument(argument)
+        check_argument(argument)
+    found = list(iter_inputs(arguments, stdin_lines))
     if not found:
-        raise UsageError(
-            "No inputs to transcribe.",
-            "pass audio files, folders, globs, s3:// URIs or - for stdin",
-        )
+        raise UsageError("No inputs to transcribe.", NO_INPUT_HINT)
     return found

@@ -8,7 +8,7 @@ from pathlib import Path
 
 MANIFEST_NAME = "wasync-model.json"
 FORMAT_VERSION = 1
-ENGINES = ("faster", "openai")
+ENGINES = ("faster", "openai", "standin")  # standin: tests only (serving/standin.py)
 
 
 class ModelLayoutError(ValueError):
@@ -81,6 +81,8 @@ def detect_layout(model_dir: Path) -> ModelLayout:
                 f"{model_dir} holds {found}: expected one *.pt checkpoint (openai-whisper) or "
                 "model.bin plus config.json (faster-whisper)"
             )
+    if engine == "standin":  # named by a test manifest only, never detected
+        return ModelLayout("standin", model_dir, manifest.name if manifest else "standin", manifest)
     if engine == "openai":
         if len(checkpoints) != 1:
             raise ModelLayoutError(f"{model_dir} must hold exactly one *.pt checkpoint")

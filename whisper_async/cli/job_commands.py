@@ -1,217 +1,160 @@
-"""The everyday commands: transcribe, fetch and jobs; `app.py` registers them."""
+"""The everyday commands: transcribe, fetch and jobs; `app.py` registers them. They parse,
+call one capability (`jobs/`) and hand its result to a renderer (`job_render.py`)."""
 
 # No `from __future__ import annotations` here: Typer would evaluate every annotation
 # string of every command at start-up, which costs more than the annotations themselves.
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from . import render
 from .context import current, finish
 
-STATE_STYLE = {
-    "uploading": "cyan",
-    "queued": "yellow",
-    "done": "green",
-    "failed": "red",
-    "pending": "magenta",
-}
-
-
-def _table(outcomes: list) -> Any:
-    table = render.table(
-        ("file", "state", "job", "result"),
-        (
-            (
-                o.input,
-                render.text(o.state, STATE_STYLE.get(o.state, "")),
-                o.id,
-                o.error or o.output,
-            )
-            for o in outcomes
-            if o is not None
-        ),
-    )
-    table.box = None
-    return table
+# Options, one line each in the command signatures below.
+Inputs = Annotated[
+    list[str],
+    typer.Argument(help="Files, folders, globs, s3:// URIs, or - to read paths from stdin"),
+]
+Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the results")]
+OutputDir = Annotated[
+    Path | None,
+    typer.Option("--output-dir", "-o", help="Where transcripts go [default: next to each input]"),
+]
+Format = Annotated[str, typer.Option("--format", "-f", help="txt, json, srt, vtt or tsv")]
+Language = Annotated[
+    str | None, typer.Option(help="Language code, e.g. en, de, ja [default: detect]")
+]
+Task = Annotated[str, typer.Option(help="transcribe, or translate to English")]
+WordTimestamps = Annotated[bool, typer.Option("--word-timestamps", help="Word-level timings")]
+Vad = Annotated[
+    bool,
+    typer.Option(
+        "--vad", help="Skip silence with voice activity detection (batched decoding always does)"
+    ),
+]
+InitialPrompt = Annotated[
+    str | None, typer.Option(help="Text to prime the decoder (names, jargon)")
+]
+BeamSize = Annotated[int | None, typer.Option(help="Beam size [default: the endpoint's]")]
+BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        help="Voice chunks decoded side by side; 1 decodes 30 s windows in sequence "
+        "[default: the endpoint's]"
+    ),
+]
+Concurrency = Annotated[
+    int | None, typer.Option(help="Uploads and requests in flight [default: 4 per core, 8-32]")
+]
+Timeout = Annotated[str, typer.Option(help="Longest wait for results, e.g. 30m, 1h")]
+Overwrite = Annotated[bool, typer.Option(help="Replace existing transcripts")]
+Inline = Annotated[
+    bool, typer.Option("--inline/--no-inline", help="Send files up to 128,000 bytes in the request")
+]
+RequestTtl = Annotated[
+    str, typer.Option(help="Drop a request still queued after this long (1m-6h)")
+]
+InvocationTimeout = Annotated[
+    str, typer.Option(help="Fail a request still running after this long (1s-1h)")
+]
+Rerun = Annotated[
+    bool, typer.Option("--rerun", help="Start new jobs even for inputs already transcribed")
+]
+NotifyQueue = Annotated[
+    str | None,
+    typer.Option(
+        help="SQS queue URL subscribed to the endpoint's SNS topics: wait on it instead of listing S3"
+    ),
+]
 
 
 def transcribe(
     ctx: typer.Context,
-    inputs: Annotated[
-        list[str],
-        typer.Argument(help="Files, folders, globs, s3:// URIs, or - to read paths from stdin"),
-    ],
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the results")] = False,
-    output_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--output-dir", "-o", help="Where transcripts go [default: next to each input]"
-        ),
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="txt, json, srt, vtt or tsv")] = "txt",
-    language: Annotated[
-        str | None, typer.Option(help="Language code, e.g. en, de, ja [default: detect]")
-    ] = None,
-    task: Annotated[str, typer.Option(help="transcribe, or translate to English")] = "transcribe",
-    word_timestamps: Annotated[
-        bool, typer.Option("--word-timestamps", help="Word-level timings")
-    ] = False,
-    vad: Annotated[
-        bool,
-        typer.Option(
-            "--vad",
-            help="Skip silence with voice activity detection (batched decoding always does)",
-        ),
-    ] = False,
-    initial_prompt: Annotated[
-        str | None, typer.Option(help="Text to prime the decoder (names, jargon)")
-    ] = None,
-    beam_size: Annotated[
-        int | None, typer.Option(help="Beam size [default: the endpoint's]")
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Voice chunks decoded side by side; 1 decodes 30 s windows in sequence "
-            "[default: the endpoint's]"
-        ),
-    ] = None,
-    concurrency: Annotated[int, typer.Option(help="Files in flight at once")] = 8,
-    timeout: Annotated[str, typer.Option(help="Longest wait for results, e.g. 30m, 1h")] = "1h",
-    overwrite: Annotated[bool, typer.Option(help="Replace existing transcripts")] = False,
-    inline: Annotated[
-        bool,
-        typer.Option("--inline/--no-inline", help="Send files up to 128,000 bytes in the request"),
-    ] = True,
-    request_ttl: Annotated[
-        str, typer.Option(help="Drop a request still queued after this long")
-    ] = "6h",
-    notify_queue: Annotated[
-        str | None,
-        typer.Option(
-            help="SQS queue URL subscribed to the endpoint's SNS topics: wait on it instead of polling S3"
-        ),
-    ] = None,
+    inputs: Inputs,
+    wait: Wait = False,
+    output_dir: OutputDir = None,
+    fmt: Format = "txt",
+    language: Language = None,
+    task: Task = "transcribe",
+    word_timestamps: WordTimestamps = False,
+    vad: Vad = False,
+    initial_prompt: InitialPrompt = None,
+    beam_size: BeamSize = None,
+    batch_size: BatchSize = None,
+    concurrency: Concurrency = None,
+    timeout: Timeout = "1h",
+    overwrite: Overwrite = False,
+    inline: Inline = True,
+    request_ttl: RequestTtl = "6h",
+    invocation_timeout: InvocationTimeout = "1h",
+    rerun: Rerun = False,
+    notify_queue: NotifyQueue = None,
 ) -> None:
-    """Upload audio, queue it on the async endpoint and (with --wait) write the transcripts."""
-    from rich.console import Group
-    from rich.live import Live
-
+    """Queue audio on the async endpoint; with --wait, write the transcripts (re-run: resume)."""
     from ..durations import parse_duration
-    from ..inputs import expand
-    from ..jobs import JobRunner, TranscribeRequest
+    from ..inputs import check_argument, iter_inputs
+    from ..jobs import TranscribeRequest
     from ..jobs import transcribe as run_transcribe
-    from .render import rich_progress_factory
+    from .job_render import BatchView, exit_code, leave
 
     app_ctx = current(ctx)
-    out = app_ctx.output
-    stdin_lines = sys.stdin if "-" in inputs else []
-    items = expand(inputs, stdin_lines)
-    options = {
-        "language": language,
-        "task": task,
-        "word_timestamps": word_timestamps or None,
-        "vad_filter": vad or None,
-        "initial_prompt": initial_prompt,
-        "beam_size": beam_size,
-        "batch_size": batch_size,
-    }
-    options = {k: v for k, v in options.items() if v is not None}
-    if task == "transcribe":
-        options.pop("task", None)
+    for argument in inputs:  # a typo is a usage error before anything is sent
+        check_argument(argument)
+    options = request_options(
+        language, task, word_timestamps, vad, initial_prompt, beam_size, batch_size
+    )
+    single = len(inputs) == 1 and "-" not in inputs and Path(inputs[0]).is_file()
     request = TranscribeRequest(
-        inputs=items,
         options=options,
         fmt=fmt,
         output_dir=output_dir,
         overwrite=overwrite,
         wait=wait,
         timeout=parse_duration(timeout),
-        concurrency=concurrency,
         inline=inline,
         request_ttl=parse_duration(request_ttl),
+        invocation_timeout=parse_duration(invocation_timeout),
+        rerun=rerun,
+        to_stdout=single and output_dir is None and wait,
     )
-    runner = JobRunner(app_ctx.clients)
-    if notify_queue:
-        from ..notifications import NotificationWatcher
-
-        runner.notifications = NotificationWatcher(app_ctx.clients, notify_queue)
-    note = runner.precheck()
-    if note:
-        out.warn(note)
-    outcomes: list = [None] * len(items)
-    show_table = not out.quiet and not out.json_mode and len(items) > 1
-    with (
-        out.transfer_progress() as bar,
-        Live(
-            Group(bar, _table(outcomes)),
-            console=out.err,
-            transient=True,
-            refresh_per_second=4,
-            auto_refresh=show_table,
-        ) as live,
-    ):
-
-        def on_update(index: int, outcome) -> None:
-            outcomes[index] = outcome
-            if show_table:
-                live.update(Group(bar, _table(outcomes)))
-
-        emit = None if out.json_mode else out.write
-        try:
-            report = run_transcribe(
-                runner, request, on_update=on_update, emit=emit, progress=rich_progress_factory(bar)
-            )
-        finally:
-            if runner.notifications is not None:
-                runner.notifications.stop()
-    if out.json_mode:
-        for outcome in report.outcomes:
-            line = {
-                "id": outcome.id,
-                "input": outcome.input,
-                "state": outcome.state,
-                "output": outcome.output,
-                "error": outcome.error,
-            }
-            if outcome.text is not None:
-                line["text"] = outcome.text
-            out.json_line(line)
-    else:
-        for outcome in report.outcomes:
-            if outcome.state == "failed":
-                out.failed(outcome.input, outcome.error)
-        if len(items) > 1 or not wait:
-            out.err.print(_table(report.outcomes))
-        counts = {
-            s: sum(1 for o in report.outcomes if o.state == s)
-            for s in ("done", "failed", "pending")
-        }
-        out.info(
-            f"{counts['done']} done, {counts['failed']} failed, {counts['pending']} pending; "
-            f"{report.s3_requests} S3 requests"
+    view = BatchView(app_ctx.output, wait)
+    items = iter_inputs(inputs, sys.stdin if "-" in inputs else [])
+    with view.live():
+        report = run_transcribe(
+            app_ctx.clients, items, request, view.outcome, view.start, concurrency, notify_queue
         )
-    pending = [o.id for o in report.outcomes if o.state == "pending" and o.id]
-    if pending and wait:
-        out.info(
-            ("interrupted" if report.interrupted else "timed out")
-            + "; the jobs continue on the endpoint. Fetch them later:"
-        )
-        for job_id in pending:
-            out.info(f"  wasync fetch {job_id} --wait")
-    elif pending:
-        out.info("fetch results with `wasync fetch ID --wait`")
-    finish(report, waiting=wait)
+    view.summary(report)
+    leave(exit_code(report), app_ctx.output)
+
+
+def request_options(
+    language: str | None,
+    task: str,
+    word_timestamps: bool,
+    vad: bool,
+    initial_prompt: str | None,
+    beam_size: int | None,
+    batch_size: int | None,
+) -> dict[str, object]:
+    """The request options the server reads, without the defaults it applies itself."""
+    options = {
+        "language": language,
+        "task": None if task == "transcribe" else task,
+        "word_timestamps": word_timestamps or None,
+        "vad_filter": vad or None,
+        "initial_prompt": initial_prompt,
+        "beam_size": beam_size,
+        "batch_size": batch_size,
+    }
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def fetch(
     ctx: typer.Context,
     reference: Annotated[
-        str, typer.Argument(help="A job ID (inference ID) or the job's s3:// output URI")
+        str, typer.Argument(help="A job ID (or inference ID), or the job's s3:// output URI")
     ],
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait until the job finishes")
@@ -223,48 +166,40 @@ def fetch(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
     ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file")] = False,
     timeout: Annotated[str, typer.Option(help="Longest wait, e.g. 30m")] = "1h",
 ) -> None:
     """Get a job's result (from any machine), converting it to the format asked for."""
     from ..durations import parse_duration
-    from ..jobs import JobRunner
     from ..jobs import fetch as run_fetch
+    from .job_render import show_fetched
 
     app_ctx = current(ctx)
-    out = app_ctx.output
-    outcome = run_fetch(
-        JobRunner(app_ctx.clients),
-        reference,
-        fmt,
-        output,
-        wait,
-        parse_duration(timeout),
-        # Under --json the transcript travels inside the document (its `text`), never bare.
-        emit=None if out.json_mode else out.write,
+    fetched = run_fetch(
+        app_ctx.clients, reference, fmt, output, wait, parse_duration(timeout), overwrite
     )
-    if out.json_mode:
-        out.show(outcome, lambda console, o: None)
-    if outcome.state == "failed":
-        out.failed(outcome.input, outcome.error)
-    elif output is not None:
-        out.info(f"wrote {output}")
-    finish(outcome)
+    show_fetched(app_ctx.output, fetched, output is not None)
+    finish(fetched)
 
 
 def jobs(
     ctx: typer.Context,
     since: Annotated[str, typer.Option(help="How far back, e.g. 1d, 6h")] = "1d",
     state: Annotated[str | None, typer.Option(help="pending, done or failed")] = None,
+    batch: Annotated[str | None, typer.Option(help="Only this batch's jobs")] = None,
 ) -> None:
-    """List recent jobs from their records, with their state."""
+    """List recent jobs from their records, with their state (JSON lines under --json)."""
     from ..durations import parse_duration
-    from ..jobs import JobRunner, list_jobs
+    from ..jobs import list_jobs
+    from .job_render import outcome_table
 
     app_ctx = current(ctx)
-    found = list_jobs(JobRunner(app_ctx.clients), parse_duration(since), state)
     out = app_ctx.output
+    found = list_jobs(app_ctx.clients, parse_duration(since), state, batch)
     if out.json_mode:
-        for outcome in found:  # JSON lines, one per job
-            out.json_line(outcome)
+        for entry in found:
+            out.json_line(entry)
+    elif found:
+        out.out.print(outcome_table(found))
     else:
-        out.out.print(_table(found) if found else render.text("no jobs"))
+        out.out.print("no jobs")

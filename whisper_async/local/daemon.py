@@ -66,12 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from . import motoscaling, scalabletargets
     from .autoscaling import MinuteClock, SageMakerCapacity
+    from .conditional_writes import serialise_object_writes
     from .control import ControlPlane
     from .emulator import create_emulator
     from .scaler import Scaler
 
     motoscaling.install()  # before moto serves: scaling activities, target tracking alarms
     time_scale = TimeScale(args.time_scale)
+
+    serialise_object_writes()  # S3's conditional writes are atomic; moto's must be too
 
     state_dir: Path = args.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from .control import SERVICE_MODELS, ControlPlane
 from .hosting import describe
 from .jobqueue import job_for
 from .profile import LOCAL_ACCOUNT
+from .throttle import Throttles
 from .validation import ValidationError, validate
 
 
@@ -42,7 +43,17 @@ def _validation_error(message: str) -> Response:
     )
 
 
+def _throttling_error() -> Response:
+    """What SageMaker answers a client that calls too fast; botocore retries it as throttling."""
+    return JSONResponse(
+        {"message": "Rate exceeded"},
+        status_code=400,
+        headers={"x-amzn-ErrorType": "ThrottlingException"},
+    )
+
+
 def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
+    throttles = Throttles()
     runtime_model = SERVICE_MODELS.get_service_model("sagemaker-runtime").operation_model(
         "InvokeEndpointAsync"
     )
@@ -88,6 +99,8 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
         host = plane.endpoint(name)
         if host is None:
             return _validation_error(f"Endpoint {name} of account {LOCAL_ACCOUNT} not found.")
+        if throttles.refuse(name):
+            return _throttling_error()
         body_path = None
         if body:
             handle = tempfile.NamedTemporaryFile(prefix="inline-", dir=spool, delete=False)  # noqa: SIM115 - closed here, removed once the job ends
@@ -99,6 +112,7 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
             if body_path:
                 body_path.unlink()
             return _validation_error(f"Endpoint {name} is being deleted or the stack is stopping.")
+        throttles.accepted(name)
         return JSONResponse(
             {"InferenceId": job.inference_id},
             status_code=202,
@@ -109,7 +123,18 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
         )
 
     async def local_status(request: Request) -> Response:
-        return JSONResponse({"endpoints": [describe(host) for host in plane.hosts()]})
+        endpoints = [{**describe(host), **throttles.describe(host.name)} for host in plane.hosts()]
+        return JSONResponse({"endpoints": endpoints})
+
+    async def set_throttle(request: Request) -> Response:
+        """The test switch (throttle.py): PUT {"fraction": 0.3}."""
+        name = request.path_params["name"]
+        try:
+            fraction = float(json.loads(await request.body())["fraction"])
+            throttles.set(name, fraction)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _validation_error(f'expected {{"fraction": 0 to 0.99}}: {exc}')
+        return JSONResponse({"endpoint": name, **throttles.describe(name)})
 
     spool.mkdir(parents=True, exist_ok=True)
     return Starlette(
@@ -117,5 +142,6 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
             Route("/", control, methods=["POST"]),
             Route("/endpoints/{name}/async-invocations", invoke_async, methods=["POST"]),
             Route("/_wasync/status", local_status, methods=["GET"]),
+            Route("/_wasync/endpoints/{name}/throttle", set_throttle, methods=["PUT"]),
         ]
     )

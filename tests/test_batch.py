@@ -1,0 +1,335 @@
+"""A batch against moto's S3 and a fake endpoint: results, resuming, two runs at once,
+Ctrl-C at each stage, throttling, and taking over a dead run's claims."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.fake_endpoint import (
+    FakeEndpoint,
+    NeverIdle,
+    ctrl_c,
+    environment,
+    run,
+    target,
+    write_inputs,
+)
+from whisper_async.inputs import expand
+from whisper_async.jobs.batch import Batch
+from whisper_async.jobs.ownership import IdleProbe
+from whisper_async.jobs.records import JobRecord, RecordStore, job_id_for
+from whisper_async.jobs.request import TranscribeRequest
+from whisper_async.jobs.submission import prepare
+from whisper_async.local.conditional_writes import serialise_object_writes
+
+
+@pytest.fixture
+def s3(moto_clients):  # type: ignore[no-untyped-def]
+    serialise_object_writes()
+    client = moto_clients.client("s3")
+    client.create_bucket(Bucket=moto_clients.bucket)
+    return client
+
+
+@pytest.fixture
+def bucket(moto_clients) -> str:  # type: ignore[no-untyped-def]
+    return str(moto_clients.bucket)
+
+
+def transcripts(out: Path) -> dict[str, str]:
+    return {p.stem: p.read_text().strip() for p in sorted(out.glob("*.txt"))}
+
+
+def test_every_result_is_written_and_each_input_invoked_once(s3, bucket, tmp_path) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 30)])
+    _, report, outcomes = run(environment(s3, bucket, endpoint), inputs, tmp_path / "out")
+    assert (report.done, report.failed, report.pending) == (30, 0, 0)
+    assert transcripts(tmp_path / "out")["clip0007"] == "heard audio-0007"
+    assert len(transcripts(tmp_path / "out")) == 30
+    assert set(endpoint.invocations().values()) == {1} and len(endpoint.accepted) == 30
+    assert {o.state for o in outcomes} == {"done"}
+    # A claim, a result and a share of the listings per job; inline bodies need no upload.
+    assert report.s3_requests == 0 or report.s3_requests <= 3 * 30
+
+
+def test_rerunning_a_finished_batch_invokes_nothing_and_keeps_the_files(
+    s3, bucket, tmp_path
+) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    env = environment(s3, bucket, endpoint)
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 10)])
+    run(env, inputs, tmp_path / "out")
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
+    _, report, outcomes = run(env, inputs, tmp_path / "out")
+    assert report.done == 10 and len(endpoint.accepted) == 10
+    assert {o.note for o in outcomes} == {"unchanged"}
+    assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
+
+
+def test_rerun_flag_starts_new_jobs(s3, bucket, tmp_path) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    env = environment(s3, bucket, endpoint)
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 3)])
+    run(env, inputs, tmp_path / "out")
+    _, report, _ = run(env, inputs, tmp_path / "out", rerun=True, overwrite=True)
+    assert report.done == 3 and set(endpoint.invocations().values()) == {2}
+
+
+def test_identical_inputs_share_one_job(s3, bucket, tmp_path) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    (tmp_path / "in").mkdir()
+    for name in ("a.wav", "b.wav", "c.wav"):
+        (tmp_path / "in" / name).write_bytes(b"the same audio")
+    _, report, _ = run(
+        environment(s3, bucket, endpoint), expand([str(tmp_path / "in")]), tmp_path / "out"
+    )
+    assert report.done == 3 and len(endpoint.accepted) == 1
+    assert set(transcripts(tmp_path / "out").values()) == {"heard the same audio"}
+
+
+def test_two_runs_of_one_batch_at_once_invoke_each_input_once(s3, bucket, tmp_path) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 40)])
+    reports = []
+
+    def one_run(out: str) -> None:
+        reports.append(run(environment(s3, bucket, endpoint), inputs, tmp_path / out)[1])
+
+    runs = [threading.Thread(target=one_run, args=(f"out{n}",)) for n in range(2)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join()
+    assert [r.done for r in reports] == [40, 40]
+    assert len(endpoint.accepted) == 40 and set(endpoint.invocations().values()) == {1}
+    assert transcripts(tmp_path / "out0") == transcripts(tmp_path / "out1")
+
+
+def test_throttling_slows_the_batch_and_fails_no_job(s3, bucket, tmp_path) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket), throttle_every=3)
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 20)])
+    _, report, _ = run(environment(s3, bucket, endpoint), inputs, tmp_path / "out")
+    assert (report.done, report.failed) == (20, 0)
+    assert report.throttled > 0 and endpoint.attempts > 20
+    assert set(endpoint.invocations().values()) == {1}
+
+
+def test_a_failed_job_fails_its_row_only(s3, bucket, tmp_path) -> None:
+    paths = write_inputs(tmp_path / "in", 5)
+    endpoint = FakeEndpoint(s3, target(bucket), fail_inputs=(paths[2].read_bytes(),))
+    _, report, outcomes = run(
+        environment(s3, bucket, endpoint), expand([str(tmp_path / "in")]), tmp_path / "out"
+    )
+    assert (report.done, report.failed) == (4, 1)
+    failed = next(o for o in outcomes if o.state == "failed")
+    assert failed.input.endswith("clip0002.wav") and failed.error == "cannot decode the audio"
+    assert failed.id is not None
+
+
+def test_an_unreadable_input_and_an_unwritable_output_fail_their_rows_only(
+    s3, bucket, tmp_path
+) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    paths = write_inputs(tmp_path / "in", 4)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "clip0003.txt").mkdir()  # a folder where a transcript should go
+    inputs = expand([str(p) for p in paths])
+    broken = type(inputs[1])(
+        str(tmp_path / "in" / "vanished.wav"), path=tmp_path / "in" / "vanished.wav"
+    )
+    _, report, outcomes = run(
+        environment(s3, bucket, endpoint), [*inputs, broken], tmp_path / "out", overwrite=True
+    )
+    by_input = {Path(o.input).name: o for o in outcomes}
+    assert by_input["vanished.wav"].state == "failed"
+    assert "cannot read" in (by_input["vanished.wav"].error or "")
+    assert by_input["clip0003.wav"].state == "failed"
+    assert "could not write" in (by_input["clip0003.wav"].error or "")
+    assert by_input["clip0003.wav"].id  # the job id reaches the user: fetch it later
+    assert report.done == 3
+
+
+def test_an_existing_unrelated_file_is_kept_and_its_input_not_sent(s3, bucket, tmp_path) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    paths = write_inputs(tmp_path / "in", 2)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "clip0000.txt").write_text("mine")
+    _, report, outcomes = run(
+        environment(s3, bucket, endpoint), expand([str(p) for p in paths]), tmp_path / "out"
+    )
+    assert (tmp_path / "out" / "clip0000.txt").read_text() == "mine"
+    failed = next(o for o in outcomes if o.state == "failed")
+    assert "--overwrite" in (failed.error or "") and len(endpoint.accepted) == 1
+    assert (report.done, report.failed) == (1, 1)
+    _, again, _ = run(
+        environment(s3, bucket, endpoint),
+        expand([str(p) for p in paths]),
+        tmp_path / "out",
+        overwrite=True,
+    )
+    assert again.done == 2 and (tmp_path / "out" / "clip0000.txt").read_text().startswith("heard")
+
+
+@pytest.mark.parametrize("stage", ["upload", "invoke", "wait"])
+def test_ctrl_c_at_each_stage_then_the_same_run_again_finishes_without_double_invocations(
+    s3, bucket, tmp_path, stage
+) -> None:
+    size = 200_000 if stage == "upload" else 0  # past the inline limit: uploaded
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 30, size)])
+    endpoint = FakeEndpoint(s3, target(bucket), hold=stage == "wait")
+    if stage == "upload":
+        uploads = []
+
+        def on_upload(**_: object) -> None:
+            uploads.append(1)
+            if len(uploads) == 3:
+                ctrl_c()
+
+        s3.meta.events.register("before-call.s3.PutObject", on_upload)
+    elif stage == "invoke":
+        endpoint.on_invoke = lambda accepted: ctrl_c() if accepted == 5 else None
+    else:
+        endpoint.on_invoke = lambda accepted: ctrl_c() if accepted == 30 else None
+    env = environment(s3, bucket, endpoint)
+    _, report, outcomes = run(env, inputs, tmp_path / "out")
+    assert report.interrupted
+    pending_ids = {o.id for o in outcomes if o.state == "pending"}
+    assert pending_ids <= set(endpoint.accepted)  # what is reported pending was queued
+    if stage == "upload":
+        s3.meta.events.unregister("before-call.s3.PutObject", on_upload)
+    endpoint.hold = False
+    endpoint.release()
+    _, again, _ = run(env, inputs, tmp_path / "out")
+    assert (again.done, again.failed, again.pending) == (30, 0, 0)
+    assert len(transcripts(tmp_path / "out")) == 30
+    assert set(endpoint.invocations().values()) == {1}
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_dead_runs_unsent_claim_is_taken_over_once_the_endpoint_is_idle(
+    s3, bucket, tmp_path
+) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    idle = NeverIdle()
+    env = environment(s3, bucket, endpoint, idle)
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 3)])
+    # A run that claimed the first input and died before sending it (kill -9).
+    prepared = prepare(inputs[0], True, s3, threading.Event())
+    job_id = job_id_for(env.target.identity, {}, prepared.content_id)
+    record = Batch(env, TranscribeRequest(options={}))._new_record(job_id, prepared)
+    record = replace(record, batch="dead-run", pid=dead_pid())
+    assert RecordStore(s3, bucket, "wasync/").claim(record)
+    outcomes = []
+    request = TranscribeRequest(options={}, output_dir=tmp_path / "out", timeout=600)
+    batch = Batch(env, request, outcomes.append)
+    batch.orphans.every = 0.0
+    done = threading.Event()
+    threading.Thread(target=lambda: (batch.run(inputs), done.set()), daemon=True).start()
+    # The other two finish; the claimed one waits: the endpoint might still have it queued.
+    while len([o for o in outcomes if o.state == "done"]) < 2:
+        done.wait(0.05)
+    assert not done.is_set() and len(endpoint.accepted) == 2
+    idle.idle = True  # CloudWatch now shows the queue empty after the claimer died
+    assert done.wait(60)
+    assert len(endpoint.accepted) == 3 and set(endpoint.invocations().values()) == {1}
+    assert len(transcripts(tmp_path / "out")) == 3
+
+
+def test_idle_probe_counts_only_datapoints_after_the_moment_asked(moto_clients) -> None:
+    cloudwatch = moto_clients.client("cloudwatch")
+    probe = IdleProbe(cloudwatch, "whisper")
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
+
+    def sample(value: float, at: dt.datetime) -> None:
+        cloudwatch.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {
+                    "MetricName": "ApproximateBacklogSize",
+                    "Dimensions": [{"Name": "EndpointName", "Value": "whisper"}],
+                    "Value": value,
+                    "Timestamp": at,
+                }
+            ],
+        )
+
+    sample(0.0, since - dt.timedelta(seconds=30))  # idle, but before: proves nothing
+    sample(4.0, since + dt.timedelta(seconds=30))
+    assert not probe.idle_since(since)
+    sample(0.0, since + dt.timedelta(minutes=3))
+    assert probe.idle_since(since)
+
+
+def test_records_are_claimed_once_and_released_only_by_their_etag(s3, bucket) -> None:
+    store = RecordStore(s3, bucket, "wasync/")
+    record = JobRecord(
+        "a" * 24, "a" * 24 + "-run", "whisper", "x.wav", "s3://b/o.out", "s3://b/f.out"
+    )
+    etag = store.claim(record)
+    assert etag and store.claim(record) is None
+    store.release(record.job_id, '"not-the-etag"')
+    assert store.exists(record.job_id)
+    stored = store.read(record.job_id)
+    assert stored is not None and stored.record == record
+    store.release(record.job_id, etag)
+    assert not store.exists(record.job_id)
+    assert json.loads(record.to_json())["version"] == 2
+
+
+def test_inputs_that_stop_reading_part_way_fail_one_row_and_the_rest_are_collected(
+    s3, bucket, tmp_path
+) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 3)])
+
+    def then_broken():  # type: ignore[no-untyped-def]
+        yield from inputs
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    _, report, outcomes = run(environment(s3, bucket, endpoint), then_broken(), tmp_path / "out")
+    assert (report.done, report.failed) == (3, 1)
+    assert any("reading the inputs stopped" in (o.error or "") for o in outcomes)
+
+
+def test_a_refused_request_fails_its_row_and_a_rerun_sends_it(s3, bucket, tmp_path) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket), errors=[(400, "ValidationError")])
+    env = environment(s3, bucket, endpoint)
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 1)])
+    _, report, outcomes = run(env, inputs, tmp_path / "out")
+    assert report.failed == 1 and "ValidationError" in (outcomes[0].error or "")
+    _, again, _ = run(env, inputs, tmp_path / "out")  # the claim was released: sent now
+    assert again.done == 1 and len(endpoint.accepted) == 1
+
+
+def test_a_request_whose_answer_was_lost_is_sent_again_only_once_the_endpoint_is_idle(
+    s3, bucket, tmp_path
+) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket), errors=[(500, "InternalFailure")])
+    idle = NeverIdle()
+    env = environment(s3, bucket, endpoint, idle)
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 1)])
+    outcomes: list = []
+    batch = Batch(env, TranscribeRequest(options={}, output_dir=tmp_path / "out"), outcomes.append)
+    batch.orphans.every = 0.0
+    done = threading.Event()
+    threading.Thread(target=lambda: (batch.run(inputs), done.set()), daemon=True).start()
+    while endpoint.attempts < 1 or not batch.tracker.pending():  # answered 500, now waiting
+        done.wait(0.05)
+    assert endpoint.accepted == [] and not done.is_set()  # it may be queued: not sent again
+    idle.idle = True
+    assert done.wait(60)
+    assert [o.state for o in outcomes] == ["done"] and len(endpoint.accepted) == 1

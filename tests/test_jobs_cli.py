@@ -1,0 +1,256 @@
+"""transcribe, fetch and jobs at the command line, against moto: data safety, clear errors and
+exit codes (issue 12 §6-8, 11, 12; issue 17 §3). Each case reproduces an attack or a misuse
+first, then checks the exit code, the message, and that no data was lost or replaced."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from whisper_async.cli.app import app
+from whisper_async.jobs.records import JobRecord, RecordStore
+
+SRT = "1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n2\n00:00:01,500 --> 00:00:03,000\nGeneral Kenobi.\n\n"
+RESULT = {
+    "text": "Hello there.",
+    "language": "en",
+    "segments": [{"id": 0, "start": 0.0, "end": 1.5, "text": " Hello there."}],
+}
+
+
+@pytest.fixture
+def s3(moto_clients):  # type: ignore[no-untyped-def]
+    client = moto_clients.client("s3")
+    client.create_bucket(Bucket=moto_clients.bucket)
+    return client
+
+
+@pytest.fixture
+def bucket(moto_clients) -> str:  # type: ignore[no-untyped-def]
+    return str(moto_clients.bucket)
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def put_job(
+    s3,  # type: ignore[no-untyped-def]
+    bucket: str,
+    job_id: str,
+    result: bytes | None = None,
+    failure: bytes | None = None,
+    content_type: str = "application/json",
+) -> JobRecord:
+    name = f"0000001-{job_id}"
+    record = JobRecord(
+        job_id=job_id,
+        inference_id=f"{job_id}-run",
+        endpoint="whisper",
+        source="talk.wav",
+        output_location=f"s3://{bucket}/wasync/outputs/whisper/run/{name}.out",
+        failure_location=f"s3://{bucket}/wasync/failures/whisper/run/{name}-error.out",
+        format="txt",
+    )
+    RecordStore(s3, bucket, "wasync/").claim(record)
+    for body, location in ((result, record.output_location), (failure, record.failure_location)):
+        if body is not None:
+            key = location.split("/", 3)[3]
+            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    return record
+
+
+@pytest.fixture
+def done_job(s3, bucket) -> JobRecord:  # type: ignore[no-untyped-def]
+    return put_job(s3, bucket, "a" * 24, result=json.dumps(RESULT).encode())
+
+
+@pytest.fixture
+def umask() -> Iterator[None]:
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+# ---- fetch -o: never replace what it should not (issue 12 §6) ---------------------------------
+def test_fetch_refuses_an_existing_file_without_overwrite(done_job, tmp_path) -> None:
+    target = tmp_path / "mine.txt"
+    target.write_text("my notes")
+    result = cli("fetch", done_job.job_id, "-o", str(target))
+    assert result.exit_code == 2, result.output
+    assert "already exists" in result.stderr and "--overwrite" in result.stderr
+    assert target.read_text() == "my notes"
+
+
+def test_fetch_overwrite_replaces_the_file_and_keeps_its_mode(done_job, tmp_path, umask) -> None:
+    target = tmp_path / "shared.txt"
+    target.write_text("old")
+    target.chmod(0o640)
+    result = cli("fetch", done_job.job_id, "-o", str(target), "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert target.read_text() == "Hello there.\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_fetch_writes_through_a_symlink(done_job, tmp_path) -> None:
+    real = tmp_path / "real.txt"
+    real.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    result = cli("fetch", done_job.job_id, "-o", str(link), "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and real.read_text() == "Hello there.\n"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_fetch_refuses_a_special_file_even_with_overwrite(done_job, tmp_path, kind) -> None:
+    target = tmp_path / "special"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    result = cli("fetch", done_job.job_id, "-o", str(target), "--overwrite")
+    assert result.exit_code == 2, result.output
+    assert "not a regular file" in result.stderr
+    assert stat.S_ISFIFO(target.stat().st_mode) if kind == "fifo" else target.is_dir()
+
+
+# ---- transcripts respect the umask (issue 12 §7) ------------------------------------------
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_new_transcript_gets_the_mode_open_would_give_it(done_job, tmp_path, mask, mode) -> None:
+    previous = os.umask(mask)
+    try:
+        result = cli("fetch", done_job.job_id, "-o", str(tmp_path / "new.txt"))
+    finally:
+        os.umask(previous)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == mode
+
+
+# ---- fetch says what happened (issue 12 §12) ----------------------------------------------
+def test_fetch_of_a_missing_result_with_no_record_is_not_found(s3, bucket) -> None:
+    result = cli("fetch", f"s3://{bucket}/wasync/outputs/whisper/missing.out")
+    assert result.exit_code == 1, result.output
+    assert "No result at" in result.stderr and "no wasync job record" in result.stderr
+    assert "--wait" not in result.stderr
+
+
+def test_fetch_by_result_uri_of_a_failed_job_reports_the_failure(s3, bucket) -> None:
+    failure = b'Received client error (415) from primary with message "{\\"message\\": \\"cannot decode the audio\\"}"'
+    record = put_job(s3, bucket, "b" * 24, failure=failure)
+    result = cli("fetch", record.output_location)
+    assert result.exit_code == 1, result.output
+    assert "cannot decode the audio" in result.stderr
+
+
+def test_fetch_of_an_unknown_id_is_not_found(s3) -> None:
+    result = cli("fetch", "c" * 24)
+    assert result.exit_code == 1 and "No job" in result.stderr
+
+
+def test_fetch_of_a_pending_job_exits_3_and_says_how_to_wait(s3, bucket) -> None:
+    record = put_job(s3, bucket, "d" * 24)
+    result = cli("fetch", record.job_id)
+    assert result.exit_code == 3, result.output
+    assert f"wasync fetch {record.job_id} --wait" in result.stderr
+
+
+# ---- fetch of a result requested in another format (issue 17 §3) ---------------------------
+def test_a_result_asked_for_in_srt_comes_back_as_srt(s3, bucket) -> None:
+    record = put_job(s3, bucket, "e" * 24, result=SRT.encode(), content_type="application/x-subrip")
+    as_is = cli("fetch", record.output_location)
+    assert as_is.exit_code == 0, as_is.output
+    assert as_is.stdout == SRT
+    assert cli("fetch", record.output_location, "-f", "srt").stdout == SRT
+    converted = cli("fetch", record.job_id, "-f", "txt")
+    assert converted.exit_code == 0 and converted.stdout == "Hello there.\nGeneral Kenobi.\n"
+
+
+def test_a_plain_text_result_is_handed_back_when_it_cannot_be_converted(s3, bucket) -> None:
+    record = put_job(s3, bucket, "f" * 24, result=b"just words\n", content_type="text/plain")
+    result = cli("fetch", record.output_location, "-f", "srt")
+    assert result.exit_code == 0 and result.stdout == "just words\n"
+    assert "cannot be converted to srt" in result.stderr
+
+
+def test_fetch_json_is_one_document_with_the_text(done_job) -> None:
+    result = cli("--json", "fetch", done_job.job_id)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["state"] == "done" and document["text"] == "Hello there.\n"
+
+
+# ---- transcribe refuses what it can check before any upload (issue 12 §8, §11) -------------
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    path = tmp_path / "clip.wav"
+    path.write_bytes(b"RIFF....WAVE")
+    return path
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--request-ttl", "30s"],
+            "--request-ttl 30s is out of range: SageMaker accepts 60s to 21600s",
+        ),
+        (["--request-ttl", "30d"], "--request-ttl 2592000s is out of range"),
+        (["--invocation-timeout", "2h"], "--invocation-timeout 7200s is out of range"),
+        (["-f", "docx"], "unknown format 'docx'"),
+        (["--beam-size", "0"], "beam_size"),
+    ],
+)
+def test_out_of_range_options_exit_2_before_any_upload(s3, bucket, clip, flags, message) -> None:
+    result = cli("transcribe", str(clip), "--wait", *flags)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_output_dir_that_is_a_file_exits_2_before_any_upload(s3, bucket, clip, tmp_path) -> None:
+    (tmp_path / "out").write_text("a file")
+    result = cli("transcribe", str(clip), "--wait", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert "is a file, not a folder" in result.stderr
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_an_output_dir_nobody_can_write_exits_2_before_any_upload(s3, bucket, clip) -> None:
+    result = cli("transcribe", str(clip), "--wait", "-o", "/proc/wasync-transcripts")
+    assert result.exit_code == 2, result.output
+    assert "cannot write to --output-dir /proc/wasync-transcripts" in result.stderr
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_a_notify_queue_that_does_not_exist_exits_2(s3, clip) -> None:
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
+    result = cli("transcribe", str(clip), "--wait", "--notify-queue", queue)
+    assert result.exit_code == 2, result.output
+    assert "no-such-queue does not exist" in result.stderr
+
+
+def test_a_typo_in_the_arguments_exits_2(s3, tmp_path) -> None:
+    result = cli("transcribe", str(tmp_path / "missing.wav"))
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+# ---- jobs ---------------------------------------------------------------------------------
+def test_jobs_lists_json_lines_with_each_state(s3, bucket, done_job) -> None:
+    put_job(s3, bucket, "b" * 24, failure=b'{"message": "bad audio"}')
+    put_job(s3, bucket, "d" * 24)
+    result = cli("--json", "jobs", "--since", "1h")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {line["id"]: line["state"] for line in lines} == {
+        "a" * 24: "done",
+        "b" * 24: "failed",
+        "d" * 24: "pending",
+    }
+    assert next(line for line in lines if line["state"] == "failed")["error"] == "bad audio"

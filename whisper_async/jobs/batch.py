@@ -1,0 +1,561 @@
+"""One `transcribe` batch: stream the inputs, claim, submit and wait, collect the results.
+
+Threads: the caller's (reads inputs, waits, takes Ctrl-C), a pool of workers (`lanes.py`:
+hash, claim, upload, invoke; fetch and write results) and one scheduler (`tracker.py`: every
+job's state, one listing per tick, heartbeats, takeovers). One cancel event stops them all;
+the caller's thread returns at once with what is known, and jobs already queued go on at the
+endpoint for a later run (the same command again) to collect.
+
+A job the batch follows is an `OpenJob`, in one of these stages: claimed (its record is ours,
+nothing sent), invoking (it may be queued from here on), waiting (in the tracker),
+collecting (its result is being read and written) and delivered (every input has its
+outcome); then it leaves the batch's table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import itertools
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..attributes import encode_attributes
+from ..inputs import Input, content_type
+from ..storage import S3Uri
+from .lanes import Lanes
+from .outcomes import BatchReport, InputError, JobOutcome, Progress, Tally, describe_error
+from .ownership import HEARTBEAT_SECONDS, Heartbeats, IdleProbe, utc_now
+from .records import JobRecord, Owner, RecordStore, Stored, job_id_for
+from .request import TranscribeRequest
+from .results import Rendered, deliver, read_result
+from .submission import Cancelled, Prepared, Unanswered, invoke, prepare, stage
+from .takeover import Orphans
+from .target import EndpointTarget
+from .tracker import CompletionSource, Finished, JobState, JobTracker, Watch
+
+log = logging.getLogger("wasync.jobs")
+RELEASE_GRACE = 0.3  # seconds Ctrl-C gives to un-claiming jobs that were never sent
+
+
+@dataclass(frozen=True)
+class Context:
+    """One input waiting on a job (identical inputs share a job)."""
+
+    item: Input
+    destination: Path | None
+
+    @property
+    def input(self) -> str:
+        return self.item.display
+
+
+@dataclass
+class BatchEnv:
+    """What a batch talks to; `transcribe.py` builds it from the CLI's clients."""
+
+    s3: Any
+    runtime: Any
+    bucket: str
+    prefix: str
+    target: EndpointTarget
+    records: RecordStore
+    heartbeats: Heartbeats
+    idle: IdleProbe
+    source: CompletionSource
+    count_s3: Callable[[], int] = lambda: 0
+    count_throttled: Callable[[], int] = lambda: 0  # throttled attempts botocore retried
+    workers: int = 8
+
+
+@dataclass
+class OpenJob:
+    watch: Watch
+    record: JobRecord
+    etag: str
+    stage: str
+    foreign: bool = False  # claimed by another run, or sent without a clear answer
+
+
+def new_batch_id(now: dt.datetime | None = None) -> str:
+    now = now or utc_now()
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class Batch:
+    def __init__(
+        self,
+        env: BatchEnv,
+        request: TranscribeRequest,
+        on_outcome: Callable[[JobOutcome], None] = lambda outcome: None,
+        clock: Callable[[], float] = time.monotonic,
+        batch_id: str | None = None,
+    ) -> None:
+        self.env = env
+        self.request = request
+        self.clock = clock
+        self.batch_id = batch_id or new_batch_id()
+        self.extension = f"{utc_now():%Y/%m/%d}/{self.batch_id}"
+        self.owner = Owner.this_process(self.batch_id)
+        self.cancel = threading.Event()
+        self.report = BatchReport(self.batch_id, waited=request.wait)
+        self.tally = Tally(self.report, on_outcome)
+        self.attributes = encode_attributes({**request.options, "format": "json"})
+        self.tracker = JobTracker(env.source, self._finished, clock=clock)
+        self.orphans = Orphans(env.heartbeats, env.idle, clock)
+        self._lanes: Lanes | None = None
+        self._lock = threading.Lock()
+        self._open: dict[str, OpenJob] = {}
+        self._destinations: set[str] = set()
+        self._sequence = itertools.count(1)
+        self._submits = 0  # submissions queued or running
+        self._inputs_done = False
+        self._all_done = threading.Event()
+        self._started = clock()
+        self._deadline = self._started + request.timeout
+        self._next_beat = 0.0
+
+    # ---- running -------------------------------------------------------------------------
+    def run(self, inputs: Iterable[Input]) -> BatchReport:
+        """Submit every input and, with `wait`, collect every result. Returns on completion,
+        on timeout, or at once on Ctrl-C (KeyboardInterrupt) with `interrupted` set."""
+        self._lanes = Lanes(self.env.workers, self.cancel)
+        try:
+            self._beat()
+            if self.request.wait:
+                threading.Thread(target=self._schedule, name="wasync-tracker", daemon=True).start()
+            self._read_all(inputs)
+            with self._lock:
+                self._inputs_done = True
+            self._check_done()
+            while not self._all_done.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            self._interrupt()
+        finally:
+            self._lanes.close()
+        self.report.failures = self.tally.latest_failures()
+        self.report.s3_requests = self.env.count_s3()
+        self.report.throttled += self.env.count_throttled()
+        self.report.seconds = self.clock() - self._started
+        return self.report
+
+    def _read_all(self, inputs: Iterable[Input]) -> None:
+        """Queue every input; if reading them fails part-way (stdin that is not text, say),
+        that is one failed row and the jobs already sent are still collected."""
+        try:
+            for item in inputs:
+                if not self._queue(item):
+                    return
+        except Exception as exc:
+            error = f"reading the inputs stopped: {describe_error(exc)}"
+            self.tally.emit(JobOutcome(None, "(inputs)", "failed", error=error))
+
+    def fail_input(self, item: Input) -> None:
+        """An input that names nothing: a failed row, the batch goes on."""
+        self.tally.count("read")
+        self.tally.emit(JobOutcome(None, item.display, "failed", error=item.problem))
+
+    def progress(self) -> Progress:
+        tally, report = self.tally, self.report
+        return Progress(
+            read=tally.read,
+            submitted=tally.submitted,
+            adopted=tally.adopted,
+            done=report.done,
+            failed=report.failed,
+            pending=report.pending,
+            throttled=report.throttled + self.env.count_throttled(),
+            waiting=len(self.tracker),
+            seconds=self.clock() - self._started,
+            inputs_done=self._inputs_done,
+            latest_failures=tuple(tally.latest_failures()[-5:]),
+            problem=self.tracker.last_error,
+        )
+
+    @property
+    def lanes(self) -> Lanes:
+        assert self._lanes is not None, "the batch is not running"
+        return self._lanes
+
+    def _queue(self, item: Input) -> bool:
+        self.tally.count("read")
+        destination = self._destination(item)
+        if isinstance(destination, JobOutcome):
+            self.tally.emit(destination)
+            return True
+        with self._lock:
+            self._submits += 1
+        queued = self.lanes.put(functools.partial(self._submit_task, item, destination))
+        if not queued:
+            with self._lock:
+                self._submits -= 1
+        return queued
+
+    def _destination(self, item: Input) -> Path | JobOutcome | None:
+        request = self.request
+        if request.to_stdout or not request.wait:
+            return None  # nothing is written: without --wait the results stay in S3
+        name = f"{item.stem}.{request.fmt}"
+        if request.output_dir is not None:
+            path = request.output_dir / name
+        elif item.path is not None:
+            path = item.path.with_name(name)
+        else:
+            path = Path.cwd() / name
+        key = str(path.absolute())
+        with self._lock:
+            if key in self._destinations:
+                error = f"another input of this batch already writes {path}; rename one"
+                return JobOutcome(None, item.display, "failed", error=error)
+            self._destinations.add(key)
+        return path
+
+    def _schedule(self) -> None:
+        self.tracker.run(self._more_to_come, periodic=[self._beat, self._take_over_orphans])
+
+    def _more_to_come(self) -> bool:
+        with self._lock:
+            return not (self._inputs_done and self._submits == 0) and not self.cancel.is_set()
+
+    def _check_done(self) -> None:
+        with self._lock:
+            done = self._inputs_done and self._submits == 0 and not self._open
+        if done:
+            self._all_done.set()
+
+    # ---- submitting ----------------------------------------------------------------------
+    def _submit_task(self, item: Input, destination: Path | None) -> None:
+        try:
+            self._submit(Context(item, destination))
+        except Cancelled:
+            pass
+        except Exception as exc:
+            self.tally.emit(JobOutcome(None, item.display, "failed", error=describe_error(exc)))
+        finally:
+            with self._lock:
+                self._submits -= 1
+            self._check_done()
+
+    def _submit(self, context: Context) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+        env, request, item = self.env, self.request, context.item
+        try:
+            prepared = prepare(item, request.inline, env.s3, self.cancel)
+        except OSError as exc:
+            raise InputError(f"cannot read {item.display}: {exc.strerror or exc}") from None
+        job_id = job_id_for(env.target.identity, request.options, prepared.content_id)
+        with self._lock:
+            existing = self._open.get(job_id)
+            if existing is not None and existing.stage != "delivered":
+                existing.watch.contexts.append(context)  # the same content twice: one job
+                return
+        # An existing transcript is kept, unless it came from this very job (a resumed batch).
+        path = context.destination
+        exists = path is not None and path.exists() and not request.overwrite
+        record = self._new_record(job_id, prepared)
+        if request.rerun:
+            if exists:
+                raise InputError(f"{path} already exists; pass --overwrite with --rerun")
+            etag: str | None = env.records.overwrite(record)
+        else:
+            etag = env.records.claim(record)
+            if etag is not None and exists:
+                env.records.release(job_id, etag)
+                raise InputError(f"{path} already exists; pass --overwrite to replace it")
+        if etag is None:
+            stored = env.records.read(job_id)
+            if stored is None:  # released between our claim and our read: try once more
+                etag = env.records.claim(record)
+                stored = None if etag else env.records.read(job_id)
+            if stored is not None:
+                self._adopt(stored, context)
+                return
+            if etag is None:
+                raise InputError("another run keeps claiming and releasing this job; re-run")
+        self._send(record, etag, prepared, context)
+
+    def _new_record(self, job_id: str, prepared: Prepared) -> JobRecord:
+        filename = f"{next(self._sequence):07d}-{job_id}"
+        output, failure = self.env.target.locations(self.extension, filename)
+        return JobRecord(
+            job_id=job_id,
+            inference_id=f"{job_id}-{self.batch_id}",
+            endpoint=self.env.target.name,
+            source=prepared.item.display,
+            output_location=output,
+            failure_location=failure or "",
+            input_sha256=None if prepared.item.s3_uri else prepared.content_id,
+            input_location=prepared.location,
+            options=dict(self.request.options),
+            format=self.request.fmt,
+            batch=self.batch_id,
+            host=self.owner.host,
+            pid=self.owner.pid,
+            submitted_at=utc_now().isoformat(),
+            request_ttl=self.request.request_ttl,
+            invocation_timeout=self.request.invocation_timeout,
+        )
+
+    def _watch_for(self, record: JobRecord, contexts: list[Context]) -> Watch:
+        failure = S3Uri.parse(record.failure_location) if record.failure_location else None
+        return Watch(
+            job_id=record.job_id,
+            inference_id=record.inference_id,
+            output=S3Uri.parse(record.output_location),
+            failure=failure,
+            deadline=self._deadline,
+            contexts=list(contexts),
+        )
+
+    def _open_job(self, job: OpenJob) -> bool:
+        """Register a job this run now follows; False (and the input joins the open job) when
+        another input of the batch got there first."""
+        with self._lock:
+            existing = self._open.get(job.record.job_id)
+            if existing is not None and existing.stage != "delivered":
+                existing.watch.contexts.extend(job.watch.contexts)
+                return False
+            self._open[job.record.job_id] = job  # a delivered one leaves by identity (_close)
+            return True
+
+    def _params(
+        self, record: JobRecord, prepared: Prepared, location: str | None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "EndpointName": self.env.target.name,
+            "ContentType": content_type(prepared.item.suffix),
+            "Accept": "application/json",  # the client converts: any format later
+            "CustomAttributes": self.attributes,
+            "InferenceId": record.inference_id,
+            "RequestTTLSeconds": self.request.request_ttl,
+            "InvocationTimeoutSeconds": self.request.invocation_timeout,
+            "S3OutputPathExtension": self.extension,
+            "Filename": record.output_location.rsplit("/", 1)[-1].removesuffix(".out"),
+        }
+        if prepared.body is not None:
+            params["Body"] = prepared.body
+        else:
+            params["InputLocation"] = location
+        return params
+
+    def _send(self, record: JobRecord, etag: str, prepared: Prepared, context: Context) -> None:
+        env = self.env
+        job = OpenJob(self._watch_for(record, [context]), record, etag, "claimed")
+        if not self._open_job(job):
+            env.records.release(record.job_id, etag)
+            return
+        try:
+            location = stage(prepared, env.s3, env.bucket, env.prefix, self.cancel)
+            params = self._params(record, prepared, location)
+            with self._lock:
+                if self.cancel.is_set():
+                    raise Cancelled()
+                job.stage = "invoking"  # from here on the job may be queued: never released
+            response = invoke(
+                env.runtime, params, self.cancel, lambda: self.tally.count("throttled")
+            )
+        except Unanswered as exc:
+            # Queued or not, nobody can say: wait for it, and take it over only once the
+            # endpoint has drained, as for a dead run's claim (ownership.py).
+            log.warning("no clear answer invoking %s: %s", record.job_id, exc)
+            job.foreign = True
+            self.orphans.mark_unsure(record.job_id)
+            self._track(job, record)
+            return
+        except BaseException:
+            self._close(job)  # certainly not queued: a later run may submit it
+            with contextlib.suppress(Exception):
+                env.records.release(record.job_id, etag)
+            raise
+        record = self._confirm(record, response, job)
+        self.tally.count("submitted")
+        self._track(job, record)
+
+    def _confirm(self, record: JobRecord, response: Mapping[str, Any], job: OpenJob) -> JobRecord:
+        """Use where SageMaker says the result will land; rewrite the record if it differs
+        from the prediction (endpoints not made by wasync may name files differently)."""
+        output = str(response.get("OutputLocation") or record.output_location)
+        failure = str(response.get("FailureLocation") or record.failure_location)
+        if (output, failure) == (record.output_location, record.failure_location):
+            return record
+        record = replace(record, output_location=output, failure_location=failure)
+        job.etag = self.env.records.overwrite(record)
+        job.record = record
+        job.watch = self._watch_for(record, job.watch.contexts)
+        return record
+
+    def _track(self, job: OpenJob, record: JobRecord) -> None:
+        if not self.request.wait:
+            with self._lock:
+                job.stage = "delivered"
+            for context in job.watch.contexts:
+                self.tally.emit(JobOutcome(record.job_id, context.input, "pending"))
+            self._close(job)
+            return
+        with self._lock:
+            if self.cancel.is_set():
+                return
+            job.stage = "waiting"
+        self.tracker.add(job.watch)
+
+    def _adopt(self, stored: Stored, context: Context) -> None:
+        """Another run (or an earlier one) started this job: wait for its result."""
+        record = stored.record
+        job = OpenJob(self._watch_for(record, [context]), record, stored.etag, "waiting")
+        job.watch.adopted = True
+        job.foreign = record.batch != self.batch_id and record.version >= 2
+        if not self._open_job(job):
+            return
+        self.tally.count("adopted")
+        self._track(job, record)
+
+    # ---- results ---------------------------------------------------------------------------
+    def _finished(self, finished: Finished) -> None:
+        """The tracker saw a job end (scheduler thread)."""
+        watch = finished.watch
+        with self._lock:
+            job = self._open.get(watch.job_id)
+            if job is None or self.cancel.is_set():
+                return
+            timed_out = finished.state is JobState.TIMED_OUT
+            job.stage = "delivered" if timed_out else "collecting"
+        self.orphans.forget(watch.job_id)
+        if timed_out:
+            for context in watch.contexts:
+                self.tally.emit(JobOutcome(watch.job_id, context.input, "pending"))
+            self._close(job)
+            self._check_done()
+            return
+        self.lanes.put_urgent(functools.partial(self._collect, job, finished.state))
+
+    def _collect(self, job: OpenJob, state: JobState) -> None:
+        """Read a finished job's result once and deliver it to every input waiting on it,
+        including one that joined while this ran."""
+        watch, delivered = job.watch, 0
+        failed = state is JobState.FAILED
+        uri = watch.failure if failed else watch.output
+        assert uri is not None
+        try:
+            result = read_result(self.env.s3, uri, failed, self.request.fmt)
+        except Exception as exc:
+            result = f"reading the result failed: {describe_error(exc)}"
+        while True:
+            with self._lock:
+                contexts = watch.contexts[delivered:]
+            outcomes = [self._outcome(watch.job_id, c, result) for c in contexts]
+            delivered += len(contexts)
+            with self._lock:
+                if self.cancel.is_set():
+                    return  # reported pending by _interrupt
+                finished = len(watch.contexts) == delivered
+                if finished:
+                    job.stage = "delivered"  # no input joins it any more
+            for outcome in outcomes:
+                self.tally.emit(outcome)
+            if finished:
+                break
+        self._close(job)  # only now: the batch is not done while an outcome is on its way
+        self._check_done()
+
+    def _outcome(self, job_id: str, context: Context, result: Rendered | str) -> JobOutcome:
+        if isinstance(result, str):
+            return JobOutcome(job_id, context.input, "failed", error=result)
+        return deliver(job_id, context.input, context.destination, result, self.request.overwrite)
+
+    # ---- background work (scheduler thread) ----------------------------------------------
+    def _beat(self) -> None:
+        if self.clock() < self._next_beat:
+            return
+        self._next_beat = self.clock() + HEARTBEAT_SECONDS
+        self.env.heartbeats.beat(self.owner, {"endpoint": self.env.target.name})
+
+    def _take_over_orphans(self) -> None:
+        """Send the jobs whose claiming run died before it could (takeover.py)."""
+        with self._lock:
+            foreign = {
+                j.record.job_id: j
+                for j in self._open.values()
+                if j.foreign and j.stage == "waiting"
+            }
+        for record in self.orphans.ready([j.record for j in foreign.values()]):
+            job = foreign[record.job_id]
+            watch = self.tracker.remove(job.watch.job_id)
+            if watch is None:
+                continue
+            # Look once more: a result written before the queue drained is listed now.
+            seen = dict(self.env.source.poll([watch]))
+            if watch in seen:
+                self._finished(Finished(watch, seen[watch]))
+                continue
+            self.orphans.forget(record.job_id)
+            with self._lock:
+                job.stage = "claimed"
+                self._submits += 1
+            self.lanes.put_urgent(functools.partial(self._take_over, job))
+
+    def _take_over(self, job: OpenJob) -> None:
+        contexts = list(job.watch.contexts)
+        try:
+            self._close(job)
+            prepared = prepare(contexts[0].item, self.request.inline, self.env.s3, self.cancel)
+            record = self._new_record(job.record.job_id, prepared)
+            etag = self.env.records.take_over(record, job.etag)
+            if etag is None:  # another run took it over first: follow that one
+                stored = self.env.records.read(job.record.job_id)
+                if stored is not None:
+                    for context in contexts:
+                        self._adopt(stored, context)
+                return
+            self._send(record, etag, prepared, contexts[0])
+            with self._lock:
+                opened = self._open.get(record.job_id)
+                if opened is not None:
+                    opened.watch.contexts.extend(contexts[1:])
+        except Cancelled:
+            pass
+        except Exception as exc:
+            error = describe_error(exc)
+            for context in contexts:
+                self.tally.emit(JobOutcome(job.record.job_id, context.input, "failed", error=error))
+        finally:
+            with self._lock:
+                self._submits -= 1
+            self._check_done()
+
+    # ---- ending ----------------------------------------------------------------------------
+    def _close(self, job: OpenJob) -> None:
+        with self._lock:
+            if self._open.get(job.record.job_id) is job:
+                del self._open[job.record.job_id]
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: stop everything now. Claims never sent are released (briefly, in the
+        background); jobs already queued are reported pending for a later run."""
+        with self._lock:
+            self.cancel.set()
+            self.report.interrupted = True
+            jobs = list(self._open.values())
+        self.tracker.cancel()
+        self.lanes.close()
+        unsent = [j for j in jobs if j.stage == "claimed" and not j.foreign]
+        releaser = threading.Thread(target=self._release, args=(unsent,), daemon=True)
+        releaser.start()
+        releaser.join(RELEASE_GRACE)
+        for job in jobs:
+            if job.stage in {"invoking", "waiting", "collecting"}:
+                for context in job.watch.contexts:
+                    self.tally.emit(JobOutcome(job.record.job_id, context.input, "pending"))
+
+    def _release(self, jobs: list[OpenJob]) -> None:
+        for job in jobs:
+            with contextlib.suppress(Exception):
+                self.env.records.release(job.record.job_id, job.etag)

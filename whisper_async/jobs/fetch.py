@@ -1,0 +1,179 @@
+"""`fetch`: one job's result, by job id, inference id or result URI, from any machine."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..clients import Clients
+from ..errors import NotFoundError, UsageError, WaitTimeoutError
+from ..files import UnsafeDestinationError, final_target, write_atomically
+from ..storage import S3Uri
+from .codes import aws_code
+from .listing import ListingCompletions, s3_lister
+from .records import JOB_ID_LENGTH, MISSING_CODES, JobRecord, RecordStore
+from .results import failure_message, render
+from .tracker import JobState, JobTracker, Watch
+
+_FILENAME = re.compile(rf"^\d{{7}}-(?P<job>[0-9a-f]{{{JOB_ID_LENGTH}}})$")
+_JOB_ID = re.compile(rf"^(?P<job>[0-9a-f]{{{JOB_ID_LENGTH}}})(-.+)?$")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    id: str | None
+    input: str
+    state: str  # done, failed
+    format: str
+    output: str | None = None  # the file written; None when the text goes to stdout
+    text: str | None = None
+    error: str | None = None
+    note: str | None = None
+
+
+def record_id(reference: str) -> str:
+    """The record a reference names: a job id, an inference id (job id + run), or the id of
+    a record written by an older wasync (its inference id)."""
+    match = _JOB_ID.match(reference)
+    return match.group("job") if match else reference
+
+
+def id_from_location(uri: S3Uri) -> str | None:
+    name = uri.key.rsplit("/", 1)[-1].removesuffix(".out").removesuffix("-error")
+    match = _FILENAME.match(name)
+    return match.group("job") if match else (name or None)
+
+
+def check_output(output: Path | None, overwrite: bool) -> None:
+    """Refuse, before anything is read, an -o that exists (without --overwrite) or that is
+    not a regular file: a device, a folder or a FIFO is never replaced."""
+    if output is None:
+        return
+    try:
+        target = final_target(output)
+    except UnsafeDestinationError as exc:
+        raise UsageError(str(exc), "pass the path of a regular file") from None
+    if target.exists() and not overwrite:
+        raise UsageError(f"{output} already exists", "pass --overwrite to replace it")
+    if not target.parent.is_dir():
+        raise UsageError(f"the folder of {output} does not exist", "create it first")
+
+
+class Fetcher:
+    def __init__(self, clients: Clients, clock: Callable[[], float] = time.monotonic) -> None:
+        self.s3 = clients.client("s3")
+        self.records = RecordStore(self.s3, clients.bucket, clients.prefix)
+        self.listing = ListingCompletions(s3_lister(self.s3))
+        self.clock = clock
+
+    def find(self, reference: str) -> tuple[JobRecord | None, S3Uri | None]:
+        """(record, None) for a job id; (record or None, uri) for an s3:// result URI."""
+        if reference.startswith("s3://"):
+            uri = S3Uri.parse(reference)
+            job_id = id_from_location(uri)
+            stored = self.records.read(job_id) if job_id else None
+            if stored is not None and reference in {
+                stored.record.output_location,
+                stored.record.failure_location,
+            }:
+                return stored.record, uri
+            return None, uri
+        stored = self.records.read(record_id(reference))
+        if stored is None:
+            raise NotFoundError(
+                f"No job {reference} under {self.records.uri(record_id(reference))}.",
+                "check the ID, --bucket and --prefix",
+            )
+        return stored.record, None
+
+    def state(self, record: JobRecord, wait: bool, timeout: float) -> tuple[JobState, Watch]:
+        """One look, or with `wait` as many as it takes (one listing per tick)."""
+        failure = S3Uri.parse(record.failure_location) if record.failure_location else None
+        watch = Watch(
+            record.job_id,
+            record.inference_id,
+            S3Uri.parse(record.output_location),
+            failure,
+            deadline=self.clock() + (timeout if wait else 0.0),
+        )
+        ended: list[JobState] = []
+        tracker = JobTracker(self.listing, lambda f: ended.append(f.state), clock=self.clock)
+        tracker.add(watch)
+        tracker.run(more_to_come=lambda: False)
+        return (ended[0] if ended else JobState.TIMED_OUT), watch
+
+    def read(self, uri: S3Uri) -> tuple[bytes, str | None] | None:
+        try:
+            response = self.s3.get_object(Bucket=uri.bucket, Key=uri.key)
+        except Exception as exc:
+            if aws_code(exc) in MISSING_CODES:
+                return None
+            raise
+        return response["Body"].read(), response.get("ContentType")
+
+
+def fetch(
+    clients: Clients,
+    reference: str,
+    fmt: str | None = None,
+    output: Path | None = None,
+    wait: bool = False,
+    timeout: float = 3600,
+    overwrite: bool = False,
+) -> Fetched:
+    """A job's result in the format asked for (converted when it can be); a failed job's
+    reason; NotFoundError, or WaitTimeoutError while it is still pending."""
+    check_output(output, overwrite)
+    fetcher = Fetcher(clients)
+    record, uri = fetcher.find(reference)
+    if record is None:
+        assert uri is not None
+        found = fetcher.read(uri)
+        if found is None:
+            raise NotFoundError(
+                f"No result at {reference}, and no wasync job record for it.",
+                "check the URI; a job's result appears only once it is done",
+            )
+        return _deliver(None, reference, found, fmt, output)
+    state, watch = fetcher.state(record, wait, timeout)
+    if state is JobState.TIMED_OUT:
+        raise WaitTimeoutError(
+            f"Job {record.job_id} is still pending.",
+            f"wait with `wasync fetch {reference} --wait`"
+            if not wait
+            else "the endpoint may be scaled to zero or busy; try again later",
+        )
+    location = watch.output if state is JobState.DONE else watch.failure
+    assert location is not None
+    found = fetcher.read(location)
+    if found is None:
+        raise NotFoundError(f"The result of job {record.job_id} at {location} was removed.")
+    if state is JobState.FAILED:
+        return Fetched(
+            record.job_id,
+            record.source,
+            "failed",
+            fmt or record.format,
+            error=failure_message(found[0]),
+        )
+    return _deliver(record.job_id, record.source, found, fmt, output, record.format)
+
+
+def _deliver(
+    job_id: str | None,
+    source: str,
+    found: tuple[bytes, str | None],
+    fmt: str | None,
+    output: Path | None,
+    json_default: str = "txt",
+) -> Fetched:
+    rendered = render(found[0], found[1], fmt, json_default)
+    if output is None:
+        return Fetched(
+            job_id, source, "done", rendered.format, text=rendered.text, note=rendered.note
+        )
+    write_atomically(output, rendered.text)
+    return Fetched(job_id, source, "done", rendered.format, output=str(output), note=rendered.note)

@@ -1,0 +1,97 @@
+"""`jobs`: recent jobs from their records, with their state, newest first."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from ..clients import Clients
+from ..errors import UsageError
+from ..storage import S3Uri
+from .codes import aws_code
+from .listing import ListingCompletions, s3_lister
+from .records import JobRecord
+from .results import failure_message
+from .tracker import JobState, Watch
+
+STATES = ("pending", "done", "failed")
+
+
+@dataclass(frozen=True)
+class JobEntry:
+    id: str
+    input: str
+    state: str
+    batch: str
+    submitted_at: str
+    output: str | None = None
+    error: str | None = None
+
+
+def list_jobs(
+    clients: Clients,
+    since_seconds: int,
+    state: str | None = None,
+    batch: str | None = None,
+    limit: int = 1000,
+) -> list[JobEntry]:
+    if state not in {None, *STATES}:
+        raise UsageError(f"unknown state {state!r}", "use pending, done or failed")
+    s3 = clients.client("s3")
+    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=since_seconds)
+    entries: list[dict[str, Any]] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=clients.bucket, Prefix=f"{clients.prefix}jobs/"
+        ):
+            entries += [o for o in page.get("Contents", []) if o["LastModified"] >= cutoff]
+    except Exception as exc:
+        if aws_code(exc) == "NoSuchBucket":
+            return []
+        raise
+    entries.sort(key=lambda o: o["LastModified"], reverse=True)
+    records = []
+    for listed in entries[:limit]:
+        body = s3.get_object(Bucket=clients.bucket, Key=listed["Key"])["Body"].read()
+        try:
+            record = JobRecord.from_json(body)
+        except (ValueError, TypeError):
+            continue  # not a record of ours
+        if batch is None or record.batch == batch:
+            records.append(record)
+    watches = [
+        Watch(
+            r.job_id,
+            r.inference_id,
+            S3Uri.parse(r.output_location),
+            S3Uri.parse(r.failure_location) if r.failure_location else None,
+            deadline=0.0,
+        )
+        for r in records
+    ]
+    # One listing per result folder for all the records, instead of a HEAD per job.
+    states = {w.job_id: s for w, s in ListingCompletions(s3_lister(s3)).poll(watches)}
+    found: list[JobEntry] = []
+    for record, watch in zip(records, watches, strict=True):
+        job_state = states.get(record.job_id, JobState.PENDING)
+        if state is not None and job_state.value != state:
+            continue
+        output = error = None
+        if job_state is JobState.DONE:
+            output = str(watch.output)
+        elif job_state is JobState.FAILED and watch.failure is not None:
+            failure = s3.get_object(Bucket=watch.failure.bucket, Key=watch.failure.key)
+            error = failure_message(failure["Body"].read())
+        found.append(
+            JobEntry(
+                record.job_id,
+                record.source,
+                job_state.value,
+                record.batch,
+                record.submitted_at,
+                output,
+                error,
+            )
+        )
+    return found

@@ -1,0 +1,181 @@
+"""Job records: one small JSON object per job in S3, and the claim that makes a batch
+resumable and idempotent.
+
+A job's id is a digest of what decides its result: the input's content, the request options
+and the endpoint (its name, model and deployment defaults). The record lives at
+`{prefix}jobs/{job_id}.json`. It is created with `IfNoneMatch='*'` *before* the endpoint is
+invoked, so of two processes running the same batch exactly one wins each job; the other, and
+any later re-run, finds the record and waits for that job's result instead of invoking again.
+The record also says where the result and the failure will land, so `fetch ID` works from any
+machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from ..storage import S3Uri
+from .codes import CONFLICT, MISSING, aws_code
+
+RECORD_VERSION = 2
+JOB_ID_LENGTH = 24  # hex digits (96 bits); with a 7-digit sequence it fills Filename's 32
+CONFLICT_CODES = CONFLICT
+MISSING_CODES = MISSING
+
+
+def job_id_for(endpoint_identity: str, options: Mapping[str, Any], content: str) -> str:
+    """The same input, options and endpoint always give the same id (output format is not
+    part of it: the server returns JSON and the client converts)."""
+    canonical = json.dumps(
+        {"content": content, "endpoint": endpoint_identity, "options": dict(options)},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:JOB_ID_LENGTH]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Which process claimed a job: a re-run uses it to tell a live run from a dead one."""
+
+    batch: str
+    host: str
+    pid: int
+
+    @classmethod
+    def this_process(cls, batch: str) -> Owner:
+        return cls(batch, socket.gethostname(), os.getpid())
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    inference_id: str
+    endpoint: str
+    source: str
+    output_location: str
+    failure_location: str
+    input_location: str | None = None
+    input_sha256: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    format: str = "txt"
+    batch: str = ""
+    host: str = ""
+    pid: int = 0
+    submitted_at: str = ""
+    request_ttl: int = 21600
+    invocation_timeout: int = 3600
+    version: int = RECORD_VERSION
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.batch, self.host, self.pid)
+
+    @property
+    def submitted(self) -> dt.datetime | None:
+        try:
+            return dt.datetime.fromisoformat(self.submitted_at)
+        except ValueError:
+            return None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> JobRecord:
+        """Also reads version 1 records, which were keyed by their inference id."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or "output_location" not in data:
+            raise ValueError("not a wasync job record")
+        data.setdefault("job_id", data.get("inference_id"))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known and v is not None})
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A record as read from S3, with the ETag that a takeover must match."""
+
+    record: JobRecord
+    etag: str
+
+
+class RecordStore:
+    """The job records of one bucket and prefix."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def uri(self, job_id: str) -> S3Uri:
+        return S3Uri(self.bucket, f"{self.prefix}jobs/{job_id}.json")
+
+    def _put(self, record: JobRecord, **condition: str) -> str | None:
+        """PUT the record; its ETag, or None when the condition did not hold."""
+        uri = self.uri(record.job_id)
+        try:
+            response = self.s3.put_object(
+                Bucket=uri.bucket,
+                Key=uri.key,
+                Body=record.to_json().encode(),
+                ContentType="application/json",
+                **condition,
+            )
+        except Exception as exc:
+            if aws_code(exc) in CONFLICT_CODES:
+                return None
+            raise
+        return str(response.get("ETag", ""))
+
+    def claim(self, record: JobRecord) -> str | None:
+        """Create the record unless it exists: the ETag if this process won the job."""
+        return self._put(record, IfNoneMatch="*")
+
+    def take_over(self, record: JobRecord, etag: str) -> str | None:
+        """Replace a record only if nobody changed it since it was read as `etag`."""
+        return self._put(record, IfMatch=etag)
+
+    def overwrite(self, record: JobRecord) -> str:
+        """`--rerun`: a new attempt replaces the record, whoever held it."""
+        return self._put(record) or ""
+
+    def read(self, job_id: str) -> Stored | None:
+        uri = self.uri(job_id)
+        try:
+            response = self.s3.get_object(Bucket=uri.bucket, Key=uri.key)
+        except Exception as exc:
+            if aws_code(exc) in MISSING_CODES:
+                return None
+            raise
+        return Stored(JobRecord.from_json(response["Body"].read()), str(response.get("ETag", "")))
+
+    def exists(self, job_id: str) -> bool:
+        uri = self.uri(job_id)
+        try:
+            self.s3.head_object(Bucket=uri.bucket, Key=uri.key)
+        except Exception as exc:
+            if aws_code(exc) in MISSING_CODES:
+                return False
+            raise
+        return True
+
+    def release(self, job_id: str, etag: str) -> None:
+        """Delete a claim this process made and never acted on, so a re-run invokes it."""
+        uri = self.uri(job_id)
+        try:
+            self.s3.delete_object(Bucket=uri.bucket, Key=uri.key, IfMatch=etag)
+        except Exception as exc:
+            if aws_code(exc) not in CONFLICT_CODES | MISSING_CODES:
+                raise
+
+
+def with_locations(record: JobRecord, output: str, failure: str) -> JobRecord:
+    return replace(record, output_location=output, failure_location=failure)

@@ -1,0 +1,174 @@
+"""A job's result object, in whatever format it was requested, as the format the user wants.
+
+wasync's own requests always ask the server for JSON, which converts to every format. A result
+requested otherwise (e.g. `--custom-attributes format=srt` with the AWS CLI) is handed back as
+it is, and converted only when it can be: srt, vtt and tsv carry timings, so they convert to
+each other, to txt and to JSON; plain text converts to nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import formats
+from ..files import write_atomically
+from ..storage import S3Uri
+from .outcomes import JobOutcome
+
+CONTENT_TYPE_FORMATS = {
+    "application/json": "json",
+    "text/plain": "txt",
+    "application/x-subrip": "srt",
+    "text/vtt": "vtt",
+    "text/tab-separated-values": "tsv",
+}
+_TIMING = re.compile(
+    r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})\s*-->\s*(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})"
+)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    format: str  # the format of `text`
+    note: str | None = None  # set when the result could not be converted as asked
+
+
+def failure_message(body: bytes) -> str:
+    """One line from a failure object: the server's JSON message, else the text itself."""
+    text = body.decode("utf-8", "replace").strip()
+    start, end = text.find("{"), text.rfind("}") + 1
+    # SageMaker wraps the container's body: 'Received client error (415) from primary with
+    # message "{...}"', sometimes with the quotes escaped.
+    for candidate in (text[start:end], text[start:end].replace('\\"', '"')) if start >= 0 else ():
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and data.get("message"):
+            return str(data["message"])
+    return " ".join(text.split()) or "the job failed without a message"
+
+
+def native_format(text: str, content_type: str | None) -> str:
+    """What a result object holds: by its Content-Type, else by its first line."""
+    declared = (content_type or "").split(";")[0].strip().lower()
+    if declared in CONTENT_TYPE_FORMATS and declared != "application/octet-stream":
+        return CONTENT_TYPE_FORMATS[declared]
+    head = text.lstrip()
+    if head.startswith("WEBVTT"):
+        return "vtt"
+    if head.startswith("start\tend\ttext"):
+        return "tsv"
+    if _TIMING.search(head.split("\n\n", 1)[0]):
+        return "srt"
+    return "txt"
+
+
+def _seconds(hours: str | None, minutes: str, seconds: str, millis: str) -> float:
+    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + int(millis) / 1000
+
+
+def parse_cues(text: str, fmt: str) -> list[dict[str, Any]] | None:
+    """Segments from srt, vtt or tsv; None for formats without timings."""
+    segments: list[dict[str, Any]] = []
+    if fmt == "tsv":
+        for line in text.splitlines()[1:]:
+            start, end, cue = [*line.split("\t", 2), "", ""][:3]
+            if start.isdigit() and end.isdigit():
+                segments.append({"start": int(start) / 1000, "end": int(end) / 1000, "text": cue})
+    elif fmt in {"srt", "vtt"}:
+        for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+            lines = block.strip().split("\n")
+            for index, line in enumerate(lines):
+                match = _TIMING.search(line)
+                if match:
+                    g = match.groups()
+                    cue = "\n".join(lines[index + 1 :]).strip()
+                    segments.append(
+                        {"start": _seconds(*g[:4]), "end": _seconds(*g[4:]), "text": " " + cue}
+                    )
+                    break
+    else:
+        return None
+    for index, segment in enumerate(segments):
+        segment["id"] = index
+    return segments
+
+
+def render(
+    body: bytes, content_type: str | None, wanted: str | None, json_default: str = "txt"
+) -> Rendered:
+    """The result as `wanted`; when nothing is asked, a JSON result as `json_default` (the
+    job's format) and any other result as it is."""
+    text = body.decode("utf-8", "replace")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("segments"), list):
+        fmt = wanted or json_default
+        return Rendered(formats.render(document, fmt), fmt)
+    native = native_format(text, content_type)
+    if wanted is None or wanted == native:
+        return Rendered(text, native)
+    segments = parse_cues(text, native)
+    if segments is None:
+        return Rendered(
+            text,
+            native,
+            f"the result is {native} and cannot be converted to {wanted}; it is given as it is",
+        )
+    document = {"text": "".join(s["text"] for s in segments).strip(), "segments": segments}
+    return Rendered(formats.render(document, wanted), wanted)
+
+
+def write_transcript(path: Path, text: str, overwrite: bool) -> str:
+    """Write a transcript; 'written' or 'unchanged'. Without overwrite, an existing file is
+    kept: if it already holds this transcript (a resumed batch wrote it) that is success."""
+    if path.exists() and not overwrite:
+        try:
+            same = path.read_text(encoding="utf-8") == text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if same:
+            return "unchanged"
+        raise FileExistsError(f"{path} already exists with other content; pass --overwrite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, text)
+    return "written"
+
+
+def read_result(s3: Any, uri: S3Uri, failed: bool, fmt: str) -> Rendered | str:
+    """A finished job's result as `fmt`, or (for a failed job) its failure's message."""
+    response = s3.get_object(Bucket=uri.bucket, Key=uri.key)
+    body = response["Body"].read()
+    if failed:
+        return failure_message(body)
+    return render(body, response.get("ContentType"), fmt)
+
+
+def deliver(
+    job_id: str, source: str, path: Path | None, result: Rendered, overwrite: bool
+) -> JobOutcome:
+    """Write one input's transcript (or hand it over for stdout when `path` is None)."""
+    if path is None:
+        return JobOutcome(job_id, source, "done", output="-", text=result.text, note=result.note)
+    try:
+        written = write_transcript(path, result.text, overwrite)
+    except FileExistsError as exc:
+        return JobOutcome(job_id, source, "failed", error=str(exc))
+    except OSError as exc:  # a full disk, a read-only folder, a folder where the file goes
+        return JobOutcome(
+            job_id,
+            source,
+            "failed",
+            error=f"could not write {path}: {exc.strerror or exc}; the transcript is kept: "
+            f"`wasync fetch {job_id} -o FILE`",
+        )
+    note = result.note or ("unchanged" if written == "unchanged" else None)
+    return JobOutcome(job_id, source, "done", output=str(path), note=note)

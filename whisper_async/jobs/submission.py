@@ -1,0 +1,163 @@
+"""Getting one input to the endpoint: read and hash it, upload it if it is too big to send
+inline, and invoke, retrying throttling for as long as it takes (a throttled request slows the
+client down; it never fails a job). Everything here stops at the batch's cancel event."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+
+from .. import aws
+from ..inputs import Input, content_type
+from ..polling import Backoff
+from ..storage import S3Uri
+from .codes import MISSING, aws_code
+
+INLINE_LIMIT = 128_000  # InvokeEndpointAsync takes a Body of at most this many bytes
+# Throttling refuses a request outright, so retrying it cannot queue a job twice: retried until
+# it passes (after botocore's adaptive retries, which already slow the request rate).
+THROTTLE_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+}
+# Uploads run on the worker's own thread, so Ctrl-C never waits for transfer threads.
+UPLOAD_CONFIG = TransferConfig(
+    multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, use_threads=False
+)
+THROTTLE_BACKOFF = Backoff(first=0.5, factor=1.6, cap=20.0)
+
+
+class Cancelled(Exception):
+    """The batch was cancelled before this step reached AWS."""
+
+
+class Refused(Exception):
+    """The endpoint did not queue the job (a 4xx answer, or no connection at all)."""
+
+
+class Unanswered(Exception):
+    """The request may or may not have been queued (a timeout or a 5xx after retries)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An input read and identified: its content id, and its bytes when small enough to go
+    inline (so small files are read once)."""
+
+    item: Input
+    content_id: str
+    size: int
+    body: bytes | None = None
+    location: str | None = None  # already in S3 (an s3:// input)
+
+
+def prepare(item: Input, inline: bool, s3: Any, cancel: threading.Event) -> Prepared:
+    """Read and hash a local file (OSError when it cannot be read), or identify an S3 object
+    by its ETag."""
+    if item.s3_uri:
+        uri = S3Uri.parse(item.s3_uri)
+        found = head_object(s3, uri)
+        if found is None:
+            raise FileNotFoundError(f"{item.s3_uri} does not exist")
+        return Prepared(
+            item,
+            f"{item.s3_uri}#{found.get('ETag', '')}",
+            int(found.get("ContentLength", 0)),
+            location=item.s3_uri,
+        )
+    assert item.path is not None
+    digest = hashlib.sha256()
+    size = 0
+    chunks: list[bytes] = []
+    with item.path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            if cancel.is_set():
+                raise Cancelled()
+            digest.update(chunk)
+            size += len(chunk)
+            if size <= INLINE_LIMIT:
+                chunks.append(chunk)
+    if size == 0:
+        raise ValueError(f"{item.display} is empty")
+    body = b"".join(chunks) if inline and size <= INLINE_LIMIT else None
+    return Prepared(item, digest.hexdigest(), size, body)
+
+
+def head_object(s3: Any, uri: S3Uri) -> dict[str, Any] | None:
+    try:
+        return dict(s3.head_object(Bucket=uri.bucket, Key=uri.key))
+    except Exception as exc:
+        if aws_code(exc) in MISSING:
+            return None
+        raise
+
+
+def stage(
+    prepared: Prepared,
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    cancel: threading.Event,
+    on_bytes: Callable[[int], None] = lambda n: None,
+) -> str | None:
+    """The InputLocation for a job: None for an inline body; an S3 input as it is; else the
+    content-addressed `inputs/{sha256}{ext}`, uploaded unless it is there already."""
+    if prepared.body is not None:
+        return None
+    if prepared.location is not None:
+        return prepared.location
+    item = prepared.item
+    assert item.path is not None
+    uri = S3Uri(bucket, f"{prefix}inputs/{prepared.content_id}{item.suffix}")
+    if head_object(s3, uri) is not None:
+        return str(uri)
+
+    def progress(amount: int) -> None:
+        if cancel.is_set():
+            raise Cancelled()  # s3transfer aborts the multipart upload
+        on_bytes(amount)
+
+    with item.path.open("rb") as handle:
+        s3.upload_fileobj(
+            handle,
+            uri.bucket,
+            uri.key,
+            ExtraArgs={
+                "ContentType": content_type(item.suffix),
+                "Metadata": {"sha256": prepared.content_id},
+            },
+            Callback=progress,
+            Config=UPLOAD_CONFIG,
+        )
+    return str(uri)
+
+
+def invoke(
+    runtime: Any,
+    params: Mapping[str, Any],
+    cancel: threading.Event,
+    on_throttled: Callable[[], None] = lambda: None,
+    backoff: Backoff = THROTTLE_BACKOFF,
+) -> dict[str, Any]:
+    """InvokeEndpointAsync, retried on throttling until accepted or the batch is cancelled.
+    Cancelled and Refused mean the job was certainly not queued; Unanswered that it may be."""
+    delays = backoff.delays()
+    while True:
+        if cancel.is_set():
+            raise Cancelled()
+        try:
+            return dict(runtime.invoke_endpoint_async(**params))
+        except Exception as exc:
+            if aws_code(exc) not in THROTTLE_CODES:
+                raise (Refused if aws.never_sent(exc) else Unanswered)(exc) from exc
+            on_throttled()
+        if cancel.wait(next(delays)):
+            raise Cancelled()

@@ -1,0 +1,99 @@
+"""The endpoint a batch runs on: checked before anything is uploaded, and described enough to
+know where every job's result will land before it is invoked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..clients import Clients
+from ..errors import UsageError
+from ..resources import find_model, require_endpoint
+
+SERVING_STATES = {"InService", "Updating", "SystemUpdating"}
+
+
+@dataclass(frozen=True)
+class EndpointTarget:
+    name: str
+    identity: str  # digest of what decides a result: name, model data, image, defaults
+    output_path: str  # AsyncInferenceConfig.OutputConfig.S3OutputPath, ending in "/"
+    failure_path: str | None
+    parallelism: int  # jobs it runs at once: MaxConcurrentInvocationsPerInstance x instances
+    note: str | None = None
+
+    def locations(self, extension: str, filename: str) -> tuple[str, str | None]:
+        """Where SageMaker writes a job's result and failure (the predicted keys; the
+        response's OutputLocation confirms them)."""
+        output = f"{self.output_path}{extension}/{filename}.out"
+        failure = (
+            f"{self.failure_path}{extension}/{filename}-error.out" if self.failure_path else None
+        )
+        return output, failure
+
+
+def _with_slash(path: str | None) -> str | None:
+    return None if not path else path if path.endswith("/") else path + "/"
+
+
+def describe_target(clients: Clients) -> EndpointTarget:
+    """The endpoint must exist, be asynchronous and serve."""
+    name = clients.settings.endpoint
+    described = require_endpoint(
+        clients, name, "deploy it with `wasync deploy`, or pass --endpoint"
+    )
+    sagemaker = clients.client("sagemaker")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    async_config = config.get("AsyncInferenceConfig")
+    if not async_config:
+        raise UsageError(
+            f"Endpoint {name} is not an asynchronous endpoint.", "deploy it with `wasync deploy`"
+        )
+    if described["EndpointStatus"] not in SERVING_STATES:
+        raise UsageError(
+            f"Endpoint {name} is {described['EndpointStatus']}.", "see `wasync status`"
+        )
+    output = async_config.get("OutputConfig", {})
+    variants = described.get("ProductionVariants") or [{}]
+    instances = variants[0].get("CurrentInstanceCount")
+    per_instance = async_config.get("ClientConfig", {}).get(
+        "MaxConcurrentInvocationsPerInstance", 1
+    )
+    note = None
+    if instances == 0:
+        note = f"{name} is scaled to zero: the first result will take several minutes while an instance starts"
+    if not output.get("S3FailurePath"):
+        note = (
+            f"{name} has no S3FailurePath: a failed job shows only as timed out "
+            "(redeploy with `wasync deploy` to add one)"
+        )
+    return EndpointTarget(
+        name=name,
+        identity=_identity(clients, name, config),
+        output_path=_with_slash(output.get("S3OutputPath")) or "",
+        failure_path=_with_slash(output.get("S3FailurePath")),
+        parallelism=int(per_instance) * max(1, int(instances or 1)),
+        note=note,
+    )
+
+
+def _identity(clients: Clients, name: str, config: dict[str, Any]) -> str:
+    """What a job's result depends on besides its input and options: the model's data and
+    image and the deployment's request defaults (WASYNC_DEFAULT_*), not its instance type or
+    concurrency. A redeploy of another model therefore starts new jobs."""
+    facts: dict[str, Any] = {"endpoint": name}
+    model_name = (config.get("ProductionVariants") or [{}])[0].get("ModelName")
+    model = find_model(clients, model_name) if model_name else None
+    if model is not None:
+        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+        facts["model"] = container.get("ModelDataUrl")
+        facts["image"] = container.get("Image")
+        facts["defaults"] = {
+            k: v
+            for k, v in (container.get("Environment") or {}).items()
+            if k.startswith("WASYNC_DEFAULT_")
+        }
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return f"{name}@{digest[:16]}"

@@ -1,0 +1,192 @@
+"""`transcribe` as one capability: check everything that can be checked before any upload,
+connect a batch to the endpoint, run it."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.config import Config
+
+from .. import formats
+from ..attributes import OptionError, encode_attributes
+from ..clients import Clients
+from ..errors import UsageError
+from ..inputs import Input
+from .batch import Batch, BatchEnv
+from .lanes import default_workers
+from .listing import ListingCompletions, s3_lister
+from .notifications import QueueCompletions, check_queue
+from .outcomes import BatchReport, JobOutcome
+from .ownership import Heartbeats, IdleProbe
+from .records import RecordStore
+from .request import TranscribeRequest
+from .submission import THROTTLE_CODES
+from .target import EndpointTarget, describe_target
+
+
+def api_range(member: str) -> tuple[int, int]:
+    """InvokeEndpointAsync's limits for a member, from botocore's service model (so they
+    follow AWS's): RequestTTLSeconds 60-21600, InvocationTimeoutSeconds 1-3600 today."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    shape = model.operation_model("InvokeEndpointAsync").input_shape
+    assert shape is not None
+    metadata = shape.members[member].metadata
+    return int(metadata["min"]), int(metadata["max"])
+
+
+def _check_seconds(flag: str, member: str, value: float) -> None:
+    low, high = api_range(member)
+    if not low <= value <= high:
+        raise UsageError(
+            f"{flag} {int(value)}s is out of range: SageMaker accepts {low}s to {high}s",
+            f"e.g. {flag} {low if value < low else high}s",
+        )
+
+
+def check_output_dir(path: Path) -> None:
+    """-o must be a folder we can write, created if missing; found out before any upload."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--output-dir {path} is a file, not a folder", "pass a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to --output-dir {path}: {exc.strerror or exc}",
+            "pass a folder you can write to",
+        ) from None
+
+
+def check_request(request: TranscribeRequest) -> None:
+    """Refuse bad options before anything touches AWS, let alone uploads (exit 2)."""
+    if request.fmt not in formats.FORMATS:
+        raise UsageError(
+            f"unknown format {request.fmt!r}", f"choose one of {', '.join(formats.FORMATS)}"
+        )
+    try:
+        encode_attributes({**request.options, "format": "json"})
+    except OptionError as exc:
+        raise UsageError(str(exc), "see `wasync transcribe --help`") from None
+    _check_seconds("--request-ttl", "RequestTTLSeconds", request.request_ttl)
+    _check_seconds("--invocation-timeout", "InvocationTimeoutSeconds", request.invocation_timeout)
+    if request.timeout < 0:
+        raise UsageError("--timeout must not be negative")
+    if request.output_dir is not None:
+        check_output_dir(request.output_dir)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A batch environment and what to close when the batch ends."""
+
+    env: BatchEnv
+    close: Callable[[], None]
+
+
+def connect(
+    clients: Clients,
+    target: EndpointTarget,
+    workers: int | None = None,
+    notify_queue: str | None = None,
+) -> Connection:
+    """Clients made here, up front, on one thread: adaptive retries for the endpoint (a
+    throttled client slows itself down) and a connection pool as large as the worker pool."""
+    workers = workers or default_workers()
+    pool = Config(max_pool_connections=workers + 4)
+    s3 = clients.client("s3", pool)
+    runtime = clients.client("sagemaker-runtime", pool)  # adaptive retries: clients.py
+    cloudwatch = clients.client("cloudwatch")
+    requests, throttled = RequestCounter(), RequestCounter()
+    s3.meta.events.register("before-call.s3.*", requests.count)
+    # Throttled answers botocore retried by itself, so the report shows every one.
+    runtime.meta.events.register(
+        "needs-retry.sagemaker-runtime.InvokeEndpointAsync", throttled.count_throttling
+    )
+    bucket, prefix = clients.bucket, clients.prefix
+    listing = ListingCompletions(s3_lister(s3))
+    source: Any = listing
+    close: Callable[[], None] = nothing
+    if notify_queue:
+        source = QueueCompletions(clients.client("sqs"), notify_queue, listing)
+        close = source.stop
+    env = BatchEnv(
+        s3=s3,
+        runtime=runtime,
+        bucket=bucket,
+        prefix=prefix,
+        target=target,
+        records=RecordStore(s3, bucket, prefix),
+        heartbeats=Heartbeats(s3, bucket, prefix),
+        idle=IdleProbe(cloudwatch, target.name),
+        source=source,
+        count_s3=lambda: requests.total,
+        count_throttled=lambda: throttled.total,
+        workers=workers,
+    )
+    return Connection(env, close)
+
+
+def nothing() -> None:
+    return None
+
+
+class RequestCounter:
+    """Counts a batch's requests (from botocore event hooks), for its report."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._lock = threading.Lock()
+
+    def count(self, **_: Any) -> None:
+        with self._lock:
+            self.total += 1
+
+    def count_throttling(self, response: Any = None, **_: Any) -> None:
+        """needs-retry: count the attempts that were throttled; decide nothing (None)."""
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
+        if parsed.get("Error", {}).get("Code") in THROTTLE_CODES:
+            self.count()
+
+
+def transcribe(
+    clients: Clients,
+    inputs: Iterable[Input],
+    request: TranscribeRequest,
+    on_outcome: Callable[[JobOutcome], None] = lambda outcome: None,
+    on_start: Callable[[Batch, EndpointTarget], None] = lambda batch, target: None,
+    workers: int | None = None,
+    notify_queue: str | None = None,
+) -> BatchReport:
+    """Check, connect, run. `on_start` sees the batch before it runs (the live view reads
+    its progress). Returns the batch and its report; Ctrl-C ends it with the report marked
+    interrupted."""
+    check_request(request)
+    if workers is not None and workers < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if notify_queue:
+        check_queue(clients.client("sqs"), notify_queue)
+    target = describe_target(clients)
+    connection = connect(clients, target, workers, notify_queue)
+    batch = Batch(connection.env, request, on_outcome)
+    on_start(batch, target)
+    try:
+        return batch.run(_skip_problems(inputs, batch))
+    finally:
+        connection.close()
+
+
+def _skip_problems(inputs: Iterable[Input], batch: Batch) -> Iterable[Input]:
+    """Inputs that name nothing (a bad stdin line) become failed rows, not submissions."""
+    for item in inputs:
+        if item.problem:
+            batch.fail_input(item)
+        else:
+            yield item
