@@ -50,22 +50,22 @@ def request_records(stack, endpoint: str) -> list[dict[str, Any]]:  # type: igno
 
 
 def test_every_request_leaves_one_line_and_its_metrics(
-    local_stack, own_endpoint: str, data_dir: Path
+    local_stack, own_endpoint: str, data_dir: Path, tmp_path: Path
 ) -> None:
-    jobs = [
-        json.loads(line)
-        for line in local_stack.cli(
-            "--json",
-            "-e",
-            own_endpoint,
-            "transcribe",
-            str(data_dir / "en_short.wav"),
-            str(data_dir / "corrupt.mp3"),
-            "--wait",
-        ).stdout.splitlines()
-    ]
+    transcribed = local_stack.cli(
+        "--json",
+        "-e",
+        own_endpoint,
+        "transcribe",
+        str(data_dir / "en_short.wav"),
+        str(data_dir / "corrupt.mp3"),
+        "--wait",
+        "-o",
+        str(tmp_path),
+    )
+    jobs = [json.loads(line) for line in transcribed.stdout.splitlines()]
     ids = {job["input"].rsplit("/", 1)[-1]: job["id"] for job in jobs}
-    assert set(ids) == {"en_short.wav", "corrupt.mp3"}
+    assert set(ids) == {"en_short.wav", "corrupt.mp3"}, transcribed.output
 
     def both_logged() -> list[dict[str, Any]]:
         records = request_records(local_stack, own_endpoint)

@@ -329,7 +329,7 @@ REQUEST_COLUMNS = (
     ("TIME", 8),
     ("INFERENCE ID", 36),
     ("STATUS", 6),
-    ("OUTCOME", 16),
+    ("OUTCOME", 18),
     ("AUDIO S", 8),
     ("PROC S", 7),
     ("RTF", 6),
