@@ -1,12 +1,13 @@
-"""logs: read (and follow) the endpoint's CloudWatch log group."""
+"""logs: read (and follow) the endpoint's CloudWatch log group, or only its request lines."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from . import naming
+from . import naming, requestlog
 from .clients import Clients
 from .errors import NotFoundError
 
@@ -54,3 +55,59 @@ def read_events(
         if not follow:
             return
         sleep(poll)
+
+
+@dataclass(frozen=True)
+class RequestLine:
+    """One request the serving container answered, from its JSON request line (docs/serving.md)."""
+
+    timestamp: int
+    stream: str
+    inference_id: str | None
+    status: int | None
+    outcome: str | None
+    message: str | None
+    audio_seconds: float | None
+    processing_seconds: float | None
+    real_time_factor: float | None
+    request_seconds: float | None
+    engine: str | None
+    model: str | None
+    language: str | None
+    options: dict[str, Any] | None
+
+
+def request_lines(events: Iterable[LogEvent]) -> Iterator[RequestLine]:
+    """The request lines among `events`; every other line is skipped."""
+    for event in events:
+        record = requestlog.parse_line(event.message)
+        if record is None:
+            continue
+        options = record.get("Options")
+        yield RequestLine(
+            timestamp=event.timestamp,
+            stream=event.stream,
+            inference_id=_text(record.get("InferenceId")),
+            status=_number(record.get("Status"), int),
+            outcome=_text(record.get("Outcome")),
+            message=_text(record.get("Message")),
+            audio_seconds=_number(record.get("AudioSeconds"), float),
+            processing_seconds=_number(record.get("ProcessingSeconds"), float),
+            real_time_factor=_number(record.get("RealTimeFactor"), float),
+            request_seconds=_number(record.get("RequestSeconds"), float),
+            engine=_text(record.get("Engine")),
+            model=_text(record.get("Model")),
+            language=_text(record.get("Language")),
+            options=options if isinstance(options, dict) else None,
+        )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any, kind: Callable[[Any], Any]) -> Any:
+    """A number a line says, or None when it says none (or something that is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return kind(value)

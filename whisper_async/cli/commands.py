@@ -245,14 +245,28 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing new events")
     ] = False,
     since: Annotated[str, typer.Option(help="How far back, e.g. 10m, 2h")] = "10m",
+    requests: Annotated[
+        bool,
+        typer.Option("--requests", help="Only the request lines, as a table: id, status, timings"),
+    ] = False,
 ) -> None:
     """Print the endpoint's CloudWatch logs (JSON lines under --json)."""
     from ..durations import parse_duration
-    from ..logs import read_events
+    from ..logs import read_events, request_lines
 
     app = current(ctx)
-    for event in read_events(app.clients, parse_duration(since), follow):
-        app.output.show_line(event, render.render_log_event)
+    events = read_events(app.clients, parse_duration(since), follow)
+    if not requests:
+        for event in events:
+            app.output.show_line(event, render.render_log_event)
+        return
+    row = render.request_table()
+    shown = 0
+    for line in request_lines(events):
+        app.output.show_line(line, row)
+        shown += 1
+    if not shown:
+        app.output.info(f"no request lines in the last {since}")
 
 
 def delete(

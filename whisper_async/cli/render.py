@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # rich is imported when something is printed: `--version` sta
 
     from ..endpoint import DeployPlan, DeployResult
     from ..iam import IamDocuments, RolePlan
-    from ..logs import LogEvent
+    from ..logs import LogEvent, RequestLine
     from ..plan import Step
     from ..scaling import ScalingPlan, ScalingRemoved, ScalingSettings
     from ..status import EndpointStatus
@@ -349,6 +349,60 @@ def capacity_lines(report: EndpointStatus) -> list[tuple[str, str]]:
 def render_log_event(console: Console, event: LogEvent) -> None:
     stamp = dt.datetime.fromtimestamp(event.timestamp / 1000, dt.timezone.utc)
     console.print(assemble((f"{stamp:%H:%M:%S}", "dim"), " ", event.message))
+
+
+# (heading, width) of each column of `logs --requests`
+REQUEST_COLUMNS = (
+    ("TIME", 8),
+    ("INFERENCE ID", 36),
+    ("STATUS", 6),
+    ("OUTCOME", 18),
+    ("AUDIO S", 8),
+    ("PROC S", 7),
+    ("RTF", 6),
+    ("ENGINE", 6),
+    ("MODEL", 10),
+    ("LANG", 4),
+)
+
+
+def _cells(values: Sequence[str]) -> str:
+    return "  ".join(
+        f"{value:<{width}}" for value, (_, width) in zip(values, REQUEST_COLUMNS, strict=True)
+    ).rstrip()
+
+
+def _figure(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def request_table() -> Renderer[RequestLine]:
+    """A renderer that prints request lines as the rows of one table, its heading before the
+    first row: rows appear as requests come in, under --follow too."""
+    started = False
+
+    def row(console: Console, line: RequestLine) -> None:
+        nonlocal started
+        if not started:
+            console.print(text(_cells([name for name, _ in REQUEST_COLUMNS]), "bold"))
+            started = True
+        stamp = dt.datetime.fromtimestamp(line.timestamp / 1000, dt.timezone.utc)
+        cells = [
+            f"{stamp:%H:%M:%S}",
+            line.inference_id or "-",
+            "-" if line.status is None else str(line.status),
+            line.outcome or "-",
+            _figure(line.audio_seconds, 1),
+            _figure(line.processing_seconds, 2),
+            _figure(line.real_time_factor, 3),
+            line.engine or "-",
+            line.model or "-",
+            line.language or "-",
+        ]
+        style = "" if line.outcome == "ok" else "red"
+        console.print(text(_cells(cells), style))
+
+    return row
 
 
 def render_delete_plan(console: Console, plan: DeletePlan) -> None:

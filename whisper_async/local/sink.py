@@ -1,6 +1,6 @@
 """Where one endpoint's work shows in AWS: inputs read from and results written to S3, SNS
-notifications in SageMaker's message format, container logs in CloudWatch Logs, and the async
-inference metrics in CloudWatch."""
+notifications in SageMaker's message format, container logs in CloudWatch Logs (and the
+metrics of their EMF lines), and the async inference metrics in CloudWatch."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 from .. import naming
 from ..clients import Clients
 from ..storage import S3Uri
+from . import emf
 from .invocation import Outcome
 from .jobqueue import Job
 from .notifications import notification
@@ -81,10 +82,17 @@ class AwsSink:
             self._log_buffer.setdefault(stream, []).append(event)
 
     def flush_logs(self) -> None:
+        """Ship the buffered lines to CloudWatch Logs, then record the metrics of those that
+        are EMF documents, as CloudWatch Logs does on AWS."""
         with self._flush_lock:
             with self._log_lock:
                 buffered, self._log_buffer = self._log_buffer, {}
             self._ship(buffered)
+            lines = (event["message"] for events in buffered.values() for event in events)
+            try:
+                emf.put_metrics(self.aws.cloudwatch, emf.metrics_in(lines))
+            except Exception:  # the lines are shipped; a metric CloudWatch refuses loses no log
+                log.exception("EMF metrics of endpoint %s were not recorded", self.endpoint)
 
     def _ship(self, buffered: dict[str, list[dict[str, Any]]]) -> None:
         group = naming.log_group(self.endpoint)
