@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    accuracy,
     client,
     corpus,
-    engines,
-    fixed_cost,
-    languages,
     long_audio,
     scaling,
     serving,
@@ -61,47 +59,8 @@ def machine() -> str:
     )
 
 
-def accuracy_goals(
-    english: engines.Result, language: dict[str, Any], candidate: str = engines.DEFAULT
-) -> list[str]:
-    """Issue 18's goals for the default engine on the held-out split, met or missed, and why."""
-    rows = english.rows
-    base, default = rows[engines.ARTICLE], rows[candidate]
-    lang_rows = language["rows"]
-    # Speed over the whole held-out split: English (tiny.en) and the other languages (base).
-    # Non-article language rows run once, so their first run is set against the article's first.
-    lang_base = sum(lang_rows[engines.ARTICLE].seconds[0]) if engines.ARTICLE in lang_rows else 0.0
-    lang_default = sum(lang_rows[candidate].seconds[0]) if candidate in lang_rows else 0.0
-    speed = (base.timing.median + lang_base) / (default.timing.median + lang_default)
-    english_speed = default.timing.ratio_to(base.timing)
-    wer_delta = default.wer.median - base.wer.median
-    worst = max(
-        default.wer_by_synthesizer,
-        key=lambda s: default.wer_by_synthesizer[s] - base.wer_by_synthesizer[s],
-    )
-    worst_delta = default.wer_by_synthesizer[worst] - base.wer_by_synthesizer[worst]
-    unshared = engines.unshared_runs(default, base)
-    detection = lang_rows[candidate].detected
-    correct = sum(c for c, _ in detection.values())
-    total = sum(t for _, t in detection.values())
-    rates = ", ".join(
-        f"{languages.NAMES[x]} {languages.unit(x)} {lang_rows[candidate].rate[x]:.3f} vs {lang_rows[engines.ARTICLE].rate[x]:.3f}"
-        for x in sorted(detection)
-    )
-    lines = [
-        f"| default engine >= 3x the article's speed over the whole held-out split | {speed:.2f}x (English alone {english_speed:.2f}x) | {verdict(speed >= 3)} |",
-        f"| WER no worse than the article's on the held-out split (+0.005 tolerance; medians over seeds) | {wer_delta:+.3f} | {verdict(wer_delta <= 0.005)} |",
-        f"| ... and on each synthesizer's part | worst: {worst} {worst_delta:+.3f} | {verdict(worst_delta <= 0.005)} |",
-        f"| no run of >= 3 deleted words that the article does not also have | {len(unshared)} | {verdict(not unshared)} |",
-        f"| language detection correct on every non-English file | {correct}/{total} | {verdict(correct == total)} |",
-        f"| CER/WER per language, default vs the article | {rates} | reported |",
-    ]
-    return lines
-
-
 def goals(
-    english: engines.Result,
-    language: dict[str, Any],
+    measured: accuracy.Accuracy,
     serving_result: dict[str, Any],
     client_result: dict[str, Any],
     scaling_result: dict[str, Any],
@@ -115,7 +74,7 @@ def goals(
     lines = [
         "| goal | measured | verdict |",
         "|---|---|---|",
-        *accuracy_goals(english, language),
+        *accuracy.goals(measured),
         f"| `/invocations` overhead < 5% on a 30 s clip | {100 * overhead:+.1f}% | {verdict(overhead < 0.05)} |",
         f"| `/ping` p99 < 50 ms during a long transcription | {ping:.1f} ms | {verdict(ping < 50)} |",
         f"| < 64 MiB growth for a 1 GB body | {growth:.1f} MiB | {verdict(growth < 64)} |",
@@ -157,24 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs, small, interrupts = (20, 10, 1) if args.quick else (10_000, 1_000, 10)
     with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
         workdir = Path(directory)
-        print("engines ...", file=sys.stderr, flush=True)
-        engine_result = engines.measure(
-            list(engines.CONFIGS),
-            runs,
-            directory_of_corpus,
-            "cpu",
-            workdir / "engines",
-            once=frozenset({"stock-batched"}),  # a reference row: one run shows its losses
-        )
-        print("languages ...", file=sys.stderr, flush=True)
-        language_configs = list(languages.CONFIGS)
-        if args.quick:  # the smoke test: each engine once
-            language_configs = [engines.ARTICLE, "wasync-openai", engines.DEFAULT]
-        language_result = languages.measure(
-            language_configs, runs, directory_of_corpus, "cpu", workdir / "languages"
-        )
-        print("fixed cost ...", file=sys.stderr, flush=True)
-        cost_result = fixed_cost.measure(cost_runs, directory_of_corpus, workdir / "cost")
+        measured = accuracy.measure(runs, cost_runs, directory_of_corpus, workdir, args.quick)
         print("serving ...", file=sys.stderr, flush=True)
         serving_result = serving.measure(
             max(runs, 5) if not args.quick else 1, body, repeats, workdir / "serving"
@@ -216,31 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Goals",
         "",
-        goals(
-            engine_result, language_result, serving_result, client_result, scaling_result, long_rows
-        ),
+        goals(measured, serving_result, client_result, scaling_result, long_rows),
         "",
-        "## 1. Engines on the held-out split: speed, accuracy, boundary loss (CPU)",
-        "",
-        f"`python -m bench.engines --runs {runs}`. Baseline: the article's setup; run i seeds torch and "
-        "CTranslate2 with i, so the article's temperature fallback samples the same way in every invocation. "
-        "RTF = processing seconds / audio seconds. WER after whisper's `EnglishTextNormalizer`. "
-        "Peak RSS of each configuration's own process.",
-        "",
-        engines.table(engine_result, "article"),
-        "",
-        "## 2. Languages (multilingual base model)",
-        "",
-        f"`python -m bench.languages --runs {runs}`: `language` is left to detection in every row.",
-        "",
-        languages.table(language_result),
-        "",
-        "## 3. One request on a short file: the fixed cost",
-        "",
-        f"`python -m bench.fixed_cost --runs {cost_runs}` (tiny.en, int8, CPU; language detection with base).",
-        "",
-        fixed_cost.report(cost_result),
-        "",
+        *accuracy.sections(measured),
         "## 4. Serving overhead and cold start",
         "",
         f"`python -m bench.serving --runs {max(runs, 5)} --body-mib {body} --long-repeats {repeats}` (faster engine, tiny.en, CPU).",
