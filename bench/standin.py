@@ -8,14 +8,14 @@ so its transcript ends in `level N` and a test can check that each result is its
 from __future__ import annotations
 
 import collections
-import io
 import json
 import re
-import tarfile
 import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from tests.helpers.archives import gzip_tar
 
 CLIP_SAMPLES = 1600
 
@@ -28,13 +28,7 @@ def model_archive(seconds: float = 0.0) -> bytes:
         ).encode(),
         "standin.json": json.dumps({"seconds": seconds}).encode(),
     }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return gzip_tar(members)
 
 
 def upload_model(s3: Any, bucket: str, seconds: float = 0.0) -> str:

@@ -77,6 +77,22 @@ def moto_clients(aws_env: Path):  # type: ignore[no-untyped-def]
         yield Clients(resolve({}))
 
 
+@pytest.fixture
+def s3(moto_clients):  # type: ignore[no-untyped-def]
+    """moto's S3 with wasync's bucket, its conditional writes atomic as on S3 (job claims)."""
+    from whisper_async.local.conditional_writes import serialise_object_writes
+
+    serialise_object_writes()
+    client = moto_clients.client("s3")
+    client.create_bucket(Bucket=moto_clients.bucket)
+    return client
+
+
+@pytest.fixture
+def bucket(moto_clients) -> str:  # type: ignore[no-untyped-def]
+    return str(moto_clients.bucket)
+
+
 @pytest.fixture(scope="session")
 def shared_stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One local stack for the session, with tiny.en deployed as `whisper`."""

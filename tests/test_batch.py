@@ -28,20 +28,6 @@ from whisper_async.jobs.ownership import IdleProbe
 from whisper_async.jobs.records import JobRecord, RecordStore, job_id_for
 from whisper_async.jobs.request import TranscribeRequest
 from whisper_async.jobs.submission import prepare
-from whisper_async.local.conditional_writes import serialise_object_writes
-
-
-@pytest.fixture
-def s3(moto_clients):  # type: ignore[no-untyped-def]
-    serialise_object_writes()
-    client = moto_clients.client("s3")
-    client.create_bucket(Bucket=moto_clients.bucket)
-    return client
-
-
-@pytest.fixture
-def bucket(moto_clients) -> str:  # type: ignore[no-untyped-def]
-    return str(moto_clients.bucket)
 
 
 def transcripts(out: Path) -> dict[str, str]:

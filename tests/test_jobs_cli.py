@@ -24,18 +24,6 @@ RESULT = {
 }
 
 
-@pytest.fixture
-def s3(moto_clients):  # type: ignore[no-untyped-def]
-    client = moto_clients.client("s3")
-    client.create_bucket(Bucket=moto_clients.bucket)
-    return client
-
-
-@pytest.fixture
-def bucket(moto_clients) -> str:  # type: ignore[no-untyped-def]
-    return str(moto_clients.bucket)
-
-
 def cli(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import boto3
 import httpx
 import pytest
 
+from tests.helpers.archives import gzip_tar
 from tests.helpers.stack import running_stack
 from tests.helpers.waiting import wait_until
 from whisper_async.clients import Clients
@@ -33,18 +32,7 @@ def clients_for(stack) -> Clients:  # type: ignore[no-untyped-def]
 def upload_tarball(
     stack, key: str, members: dict[str, bytes], link: tuple[str, str] | None = None
 ) -> str:  # type: ignore[no-untyped-def]
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        if link:
-            info = tarfile.TarInfo(link[0])
-            info.type = tarfile.SYMTYPE
-            info.linkname = link[1]
-            tar.addfile(info)
-    clients_for(stack).client("s3").put_object(Bucket=BUCKET, Key=key, Body=buffer.getvalue())
+    clients_for(stack).client("s3").put_object(Bucket=BUCKET, Key=key, Body=gzip_tar(members, link))
     return f"s3://{BUCKET}/{key}"
 
 

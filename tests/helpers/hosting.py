@@ -3,10 +3,8 @@ container contract without a model, so each test takes seconds) and moto in-proc
 
 from __future__ import annotations
 
-import io
 import os
 import sys
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ import httpx
 import pytest
 
 from tests.helpers import fake_container
+from tests.helpers.archives import gzip_tar
 from tests.helpers.waiting import wait_until
 from whisper_async.errors import NotFoundError
 from whisper_async.local.deployment import Deployment
@@ -112,12 +111,7 @@ def model_folders(hosting: Hosting) -> list[Path]:
 def hosting(moto_clients, tmp_path: Path) -> Iterator[Hosting]:  # type: ignore[no-untyped-def]
     s3 = moto_clients.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        info = tarfile.TarInfo("model.bin")
-        info.size = 5
-        tar.addfile(info, io.BytesIO(b"bytes"))
-    s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=archive.getvalue())
+    s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=gzip_tar({"model.bin": b"bytes"}))
     s3.put_object(Bucket=BUCKET, Key="input.bin", Body=b"audio")
     state = tmp_path / "state"
     context = HostingContext(

@@ -21,30 +21,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..processes import pid_alive
 from .codes import aws_code
 from .records import MISSING_CODES, Owner
 
 HEARTBEAT_SECONDS = 30.0
 STALE_AFTER = 120.0
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def utc_now() -> dt.datetime:

@@ -16,6 +16,7 @@ import httpx
 
 from ..errors import UsageError, WasyncError
 from ..files import write_atomically
+from ..processes import pid_alive
 from . import containers
 from .daemon import DOWN_REQUEST, UNFINISHED
 from .extraction import DEFAULT_MAX_MODEL_BYTES, MAX_MODEL_SIZE_ENV, parse_size
@@ -23,16 +24,6 @@ from .profile import STACK_FILE, StackInfo, env_lines, read_stack
 from .timescale import TimeScale
 
 LOG_FILE = "stack.log"
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def running_stack(state_dir: Path) -> StackInfo | None:
