@@ -64,8 +64,10 @@ echo "whisper has $current instances: $(status_value capacity.latest_activity.de
 [ "$current" = 0 ] || { echo "the endpoint did not scale to zero" >&2; exit 1; }
 
 step "9. one more clip: the endpoint comes back from zero by itself"
+# Step 5 transcribed this clip already, so without --rerun wasync would hand back that
+# result and send nothing (a re-run resumes); --rerun makes it a new job for the endpoint.
 started=$(date +%s.%N)
-wasync transcribe tests/data/en_numbers.wav --wait
+wasync transcribe tests/data/en_numbers.wav --wait --rerun
 ended=$(date +%s.%N)
 python - "$started" "$ended" "$TIME_SCALE" <<'PY'
 import sys
