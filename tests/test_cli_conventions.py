@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 import time
@@ -115,6 +116,42 @@ def test_global_options_after_a_group_command_and_with_values_after_options(
     assert json.loads(result.stdout) == {"running": False, "state_dir": str(aws_env / "nowhere")}
     both = run("--region", "us-west-2", "config", "show", "--region", "eu-north-1", "--json")
     assert json.loads(both.stdout)["region"]["value"] == "eu-north-1"  # the later one wins
+
+
+@pytest.mark.parametrize("argv", [["config", "show"], ["--json", "config", "show"]])
+def test_a_reader_that_closes_stdout_ends_the_command_quietly(
+    aws_env: Path, argv: list[str]
+) -> None:
+    """`wasync jobs | head -1`: the reader is gone, so the command finishes its work with its
+    own exit code and says nothing; no "unexpected BrokenPipeError", no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before wasync writes a byte: every write is EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "whisper_async.cli", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0
+    assert done.stderr == ""
+
+
+def test_output_drops_lines_once_the_reader_of_stdout_is_gone() -> None:
+    """transcribe writes its JSON lines from worker threads: none of them may raise."""
+    from whisper_async.cli.render import Output
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "w") as stream:
+        output = Output(json_mode=True, stdout=stream)
+        for n in range(3):
+            output.json_line({"n": n})
+            output.write("transcript\n")
+        output.out.print("a table")
 
 
 def test_an_error_with_brackets_prints_as_text(aws_env: Path) -> None:

@@ -142,7 +142,9 @@ def handled(fn: F) -> F:
             app.output.err.print("interrupted", style="yellow", markup=False)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except Exception as exc:
-            if _is_cli_exception(exc):
+            # Output drops what a closed stdout cannot take (`| head`); a closed stderr is
+            # left to click's own handler: exit 1, no message, nothing printed at exit
+            if _is_cli_exception(exc) or isinstance(exc, BrokenPipeError):
                 raise
             from ..aws import translate
 

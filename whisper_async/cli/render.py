@@ -18,10 +18,11 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 
 from ..errors import ExitCode, WasyncError
 from ..progress import Advance, ProgressFactory
@@ -74,6 +75,42 @@ def assemble(*parts: str | tuple[str, str]) -> Text:
     return Text.assemble(*parts)
 
 
+class ReaderGone:
+    """stdout whose reader may leave (`wasync jobs | head -1`). Once a write finds the pipe
+    closed, the rest of the output is dropped and the command finishes its work (a batch still
+    writes its transcripts) with its own exit code, without a word: there is nobody to tell.
+    The descriptor is pointed at /dev/null, so the interpreter's flush at exit cannot fail."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def write(self, data: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(data)
+            except BrokenPipeError:
+                self._leave()
+        return len(data)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._leave()
+
+    def _leave(self) -> None:
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError):  # a stream with no descriptor (tests)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding: the stream's own
+        return getattr(self._stream, name)
+
+
 class Output:
     """Where every command's output goes. JSON mode keeps stdout for machine-readable data."""
 
@@ -90,7 +127,8 @@ class Output:
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose
-        self.out = Console(file=stdout or sys.stdout, soft_wrap=True, highlight=False)
+        stdout_guard = cast("TextIO", ReaderGone(stdout or sys.stdout))
+        self.out = Console(file=stdout_guard, soft_wrap=True, highlight=False)
         self.err = Console(file=stderr or sys.stderr, soft_wrap=True, highlight=False)
 
     def show(self, result: R, renderer: Renderer[R]) -> None:
