@@ -35,13 +35,14 @@ def put_job(
     result: bytes | None = None,
     failure: bytes | None = None,
     content_type: str = "application/json",
+    source: str = "talk.wav",
 ) -> JobRecord:
     name = f"0000001-{job_id}"
     record = JobRecord(
         job_id=job_id,
         inference_id=f"{job_id}-run",
         endpoint="whisper",
-        source="talk.wav",
+        source=source,
         output_location=f"s3://{bucket}/wasync/outputs/whisper/run/{name}.out",
         failure_location=f"s3://{bucket}/wasync/failures/whisper/run/{name}-error.out",
         format="txt",
@@ -242,3 +243,16 @@ def test_jobs_lists_json_lines_with_each_state(s3, bucket, done_job) -> None:
         "d" * 24: "pending",
     }
     assert next(line for line in lines if line["state"] == "failed")["error"] == "bad audio"
+
+
+def test_the_jobs_table_shows_whole_job_ids_on_an_80_column_terminal(s3, bucket) -> None:
+    """The id is what `wasync fetch` takes: a table that cuts it short is no use."""
+    ids = ["e" * 24, "f" * 24]
+    sources = ["s3://my-team-audio/2026/11/30/standup-meeting.flac", "x.wav"]
+    for job_id, source in zip(ids, sources, strict=True):
+        put_job(s3, bucket, job_id, result=json.dumps(RESULT).encode(), source=source)
+    result = CliRunner().invoke(app, ["jobs"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    for job_id in ids:
+        assert job_id in result.stdout, result.stdout

@@ -210,6 +210,10 @@ def outcome_table(rows: Sequence[JobOutcome | JobEntry]) -> Table:
         ),
     )
     grid.box = None
+    # the id is what `wasync fetch` takes: other columns give way before it is cut short
+    job = grid.columns[2]
+    job.no_wrap = True
+    job.min_width = max((len(r.id or "") for r in rows), default=0)
     return grid
 
 
