@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError, NoCredentialsError
 
 from whisper_async.aws import translate
 from whisper_async.errors import ConfigurationError, ExitCode
-from whisper_async.inputs import expand
+from whisper_async.inputs import expand, is_one_input
 from whisper_async.jobs import failure_message
 from whisper_async.polling import Backoff
 
@@ -60,6 +60,22 @@ def test_expand_refuses_what_does_not_exist(tmp_path: Path, argument: str) -> No
 
     with pytest.raises(UsageError):
         expand([str(tmp_path / argument)])
+
+
+def test_one_file_or_one_s3_object_is_one_input_and_its_transcript_can_go_to_stdout(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "talk.wav").write_bytes(b"x")
+    assert is_one_input([str(tmp_path / "talk.wav")])
+    assert is_one_input(["s3://team-audio/2026/standup.flac"])
+    for arguments in (
+        [str(tmp_path)],  # a folder
+        [str(tmp_path / "*.wav")],  # a glob
+        ["s3://team-audio/2026/"],  # a prefix
+        ["-"],
+        [str(tmp_path / "talk.wav"), "s3://team-audio/2026/standup.flac"],
+    ):
+        assert not is_one_input(arguments), arguments
 
 
 def test_backoff_grows_to_its_cap_with_bounded_jitter() -> None:

@@ -138,6 +138,17 @@ def check_argument(argument: str) -> None:
         raise UsageError(f"{argument} does not exist", NO_INPUT_HINT)
 
 
+def is_one_input(arguments: Sequence[str]) -> bool:
+    """The arguments name one file or one S3 object (not a folder, glob, prefix or stdin), so
+    its transcript can go to stdout."""
+    if len(arguments) != 1:
+        return False
+    argument = arguments[0].strip()
+    if argument.startswith("s3://"):
+        return not argument.endswith("/")
+    return argument != "-" and Path(argument).expanduser().is_file()
+
+
 def _inputs_of(argument: str, from_stdin: bool) -> Iterator[Input]:
     argument = argument.strip()
     if not argument:

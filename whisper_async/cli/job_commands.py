@@ -94,7 +94,7 @@ def transcribe(
 ) -> None:
     """Queue audio on the async endpoint; with --wait, write the transcripts (re-run: resume)."""
     from ..durations import parse_duration
-    from ..inputs import check_argument, iter_inputs
+    from ..inputs import check_argument, is_one_input, iter_inputs
     from ..jobs import TranscribeRequest
     from ..jobs import transcribe as run_transcribe
     from .job_render import BatchView, exit_code, leave
@@ -105,7 +105,6 @@ def transcribe(
     options = request_options(
         language, task, word_timestamps, vad, initial_prompt, beam_size, batch_size
     )
-    single = len(inputs) == 1 and "-" not in inputs and Path(inputs[0]).is_file()
     request = TranscribeRequest(
         options=options,
         fmt=fmt,
@@ -117,7 +116,7 @@ def transcribe(
         request_ttl=parse_duration(request_ttl),
         invocation_timeout=parse_duration(invocation_timeout),
         rerun=rerun,
-        to_stdout=single and output_dir is None and wait,
+        to_stdout=is_one_input(inputs) and output_dir is None and wait,
     )
     view = BatchView(app_ctx.output, wait)
     items = iter_inputs(inputs, sys.stdin if "-" in inputs else [])
