@@ -101,3 +101,18 @@ def test_emf_lines_become_cloudwatch_metrics(moto_clients) -> None:  # type: ign
     listed = cloudwatch.list_metrics(Namespace="wasync")["Metrics"]
     assert {m["MetricName"] for m in listed} == {d.name for d in data}
     assert all(m["Dimensions"] == [{"Name": "Endpoint", "Value": "whisper"}] for m in listed)
+
+
+def test_the_heading_lines_up_with_a_wasync_inference_id() -> None:
+    """wasync's inference ids (job id, batch id) are longer than AWS's UUIDs; the columns after
+    them must still sit under their headings."""
+    inference_id = "1a1b1d5e341257a93a45326e-20261130-035302-f173f7"
+    line = dict(OK, InferenceId=inference_id)
+    out = io.StringIO()
+    output = Output(stdout=out)
+    row = request_table()
+    for found in request_lines([LogEvent(STAMP, "AllTraffic/i-1", format_line(line, STAMP))]):
+        output.show_line(found, row)
+    heading, first = out.getvalue().splitlines()
+    assert first.index(" 200 ") + 1 == heading.index("STATUS")
+    assert first.index(" faster ") + 1 == heading.index("ENGINE")

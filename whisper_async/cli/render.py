@@ -392,7 +392,9 @@ def render_log_event(console: Console, event: LogEvent) -> None:
 # (heading, width) of each column of `logs --requests`
 REQUEST_COLUMNS = (
     ("TIME", 8),
-    ("INFERENCE ID", 36),
+    # a wasync job's inference id: its 24-digit id, "-", the 22-character batch id (AWS's
+    # own are 36-character UUIDs)
+    ("INFERENCE ID", 47),
     ("STATUS", 6),
     ("OUTCOME", 18),
     ("AUDIO S", 8),
