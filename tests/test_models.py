@@ -139,3 +139,17 @@ def test_a_model_name_means_the_published_model_and_a_path_the_folder(
     result = push_model(moto_clients, "./tiny")
     assert (result.engine, result.name) == ("faster", "tiny")
     assert result.source == "local folder tiny"
+
+
+def test_a_folder_of_anything_but_weights_is_refused_in_one_short_line(tmp_path: Path) -> None:
+    """`wasync push-model ~/Downloads`: the error names a few of the files, not all of them."""
+    from whisper_async.manifest import ModelLayoutError, detect_layout
+
+    for n in range(300):
+        (tmp_path / f"notes-{n:03d}.txt").write_text("x")
+    with pytest.raises(ModelLayoutError) as refused:
+        detect_layout(tmp_path)
+    message = str(refused.value)
+    assert "notes-000.txt" in message and "and 295 more" in message
+    assert "notes-299.txt" not in message and len(message) < 300
+    assert "expected one *.pt checkpoint" in message

@@ -62,6 +62,19 @@ def read_manifest(model_dir: Path) -> Manifest | None:
     return manifest
 
 
+SHOWN_NAMES = 5  # a folder of thousands (the wrong one) must not become a page of error
+
+
+def _some_names(folder: Path) -> str:
+    """The first few names in a folder, and how many more there are."""
+    names = sorted(p.name for p in folder.iterdir())
+    if not names:
+        return "nothing"
+    shown = ", ".join(names[:SHOWN_NAMES])
+    more = len(names) - SHOWN_NAMES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 def detect_layout(model_dir: Path) -> ModelLayout:
     """Use the manifest if there is one; else recognise a .pt checkpoint or a CTranslate2 dir."""
     if not model_dir.is_dir():
@@ -76,7 +89,7 @@ def detect_layout(model_dir: Path) -> ModelLayout:
         elif is_ctranslate2:
             engine = "faster"
         else:
-            found = ", ".join(sorted(p.name for p in model_dir.iterdir())) or "nothing"
+            found = _some_names(model_dir)
             raise ModelLayoutError(
                 f"{model_dir} holds {found}: expected one *.pt checkpoint (openai-whisper) or "
                 "model.bin plus config.json (faster-whisper)"
