@@ -256,3 +256,17 @@ def test_the_jobs_table_shows_whole_job_ids_on_an_80_column_terminal(s3, bucket)
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
     for job_id in ids:
         assert job_id in result.stdout, result.stdout
+
+
+# ---- fetch --wait of a request wasync did not send (no record) ----------------------------
+def test_the_failure_of_an_unrecorded_request_lies_beside_its_output(bucket) -> None:
+    from tests.helpers.fake_endpoint import target
+    from whisper_async.jobs.fetch import failure_beside
+
+    endpoint = target(bucket)
+    output = f"{endpoint.output_path}2026/11/30/abc-123.out"
+    assert (
+        failure_beside(output, endpoint) == f"{endpoint.failure_path}2026/11/30/abc-123-error.out"
+    )
+    assert failure_beside(f"s3://{bucket}/elsewhere/abc.out", endpoint) is None
+    assert failure_beside(output, None) is None

@@ -243,3 +243,34 @@ def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
     job_id = stderr.split("wasync fetch ")[1].split()[0]
     fetched = local_stack.cli("fetch", job_id, "--wait", "-f", "txt")
     assert fetched.exit_code == 0 and "recognition" in fetched.stdout.lower()
+
+
+@pytest.mark.parametrize(
+    ("clip", "exit_code", "expected"),
+    [("en_numbers.wav", 0, "tomorrow"), ("corrupt.mp3", 1, "cannot decode")],
+)
+def test_fetch_wait_of_a_request_another_client_sent(
+    local_stack, data_dir: Path, clip: str, exit_code: int, expected: str
+) -> None:
+    """A request sent without wasync (as the AWS CLI or the SDK would) has no job record:
+    `fetch OUTPUT --wait` waits for its result, or for its failure beside it under the
+    endpoint's S3FailurePath, and says which."""
+    runtime = local_stack.boto3_client("sagemaker-runtime")
+    sent = runtime.invoke_endpoint_async(
+        EndpointName="whisper",
+        InputLocation=_uploaded(local_stack, data_dir / clip),
+        ContentType="application/octet-stream",
+    )
+    fetched = local_stack.subprocess("fetch", sent["OutputLocation"], "--wait")
+    assert fetched.returncode == exit_code, fetched.stderr
+    assert expected in (fetched.stdout + fetched.stderr).lower()
+
+
+def _uploaded(stack, path: Path) -> str:  # type: ignore[no-untyped-def]
+    from whisper_async.clients import Clients
+    from whisper_async.settings import resolve
+
+    bucket = Clients(resolve({}, stack.env)).bucket
+    key = f"other-client/{path.name}"
+    stack.boto3_client("s3").upload_file(str(path), bucket, key)
+    return f"s3://{bucket}/{key}"

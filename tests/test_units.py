@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from whisper_async.aws import translate
-from whisper_async.errors import ConfigurationError, ExitCode
+from whisper_async.errors import ConfigurationError, ExitCode, UsageError
 from whisper_async.inputs import expand, is_one_input
 from whisper_async.jobs import failure_message
 from whisper_async.polling import Backoff
@@ -101,3 +101,16 @@ def test_backoff_grows_to_its_cap_with_bounded_jitter() -> None:
 )
 def test_failure_message_is_one_line(body: bytes, message: str) -> None:
     assert failure_message(body) == message
+
+
+def test_an_s3_prefix_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(UsageError) as refused:
+        expand(["s3://team-audio/2026/"])
+    assert "S3 prefix" in refused.value.message and "aws s3 ls" in (refused.value.hint or "")
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0.4, "0s"), (184.576, "3m 05s"), (7800, "2h 10m")])
+def test_durations_read_as_a_person_reads_them(seconds: float, shown: str) -> None:
+    from whisper_async.durations import format_duration
+
+    assert format_duration(seconds) == shown

@@ -19,3 +19,13 @@ def parse_duration(text: str) -> int:
     if not match:
         raise UsageError(f"{text!r} is not a duration", "use e.g. 90s, 10m, 1h or 2d")
     return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as a person reads them: `45s`, `3m 05s`, `2h 10m`."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"

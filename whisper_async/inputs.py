@@ -119,6 +119,12 @@ NO_INPUT_HINT = "pass audio files, folders, globs, s3:// URIs or - for stdin"
 def check_argument(argument: str) -> None:
     """Refuse an argument that names nothing, before any upload."""
     argument = argument.strip()
+    if argument.startswith("s3://") and argument.endswith("/"):
+        raise UsageError(
+            f"{argument} is an S3 prefix; wasync takes S3 objects one by one",
+            f"list them into stdin: aws s3 ls --recursive {argument} | "
+            "awk '{print \"s3://BUCKET/\" $4}' | wasync transcribe -",
+        )
     if argument in {"", "-"} or argument.startswith("s3://"):
         return
     path = Path(argument).expanduser()

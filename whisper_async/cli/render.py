@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 
+from ..durations import format_duration
 from ..errors import ExitCode, WasyncError
 from ..progress import Advance, ProgressFactory
 
@@ -351,7 +352,7 @@ def render_status(console: Console, report: EndpointStatus) -> None:
                 ("concurrency", report.max_concurrency),
                 ("autoscaling", autoscaling),
                 ("backlog", "no data" if report.backlog is None else f"{report.backlog:g}"),
-                ("oldest request", "no data" if age is None else f"{age:g}s"),
+                ("oldest request", "no data" if age is None else format_duration(age)),
                 *capacity_lines(report),
             ]
         )

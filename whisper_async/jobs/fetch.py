@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..clients import Clients
-from ..errors import NotFoundError, UsageError, WaitTimeoutError
+from ..errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
 from ..files import UnsafeDestinationError, final_target, write_atomically
 from ..storage import S3Uri
 from .codes import aws_code
 from .listing import ListingCompletions, s3_lister
 from .records import JOB_ID_LENGTH, MISSING_CODES, JobRecord, RecordStore
 from .results import failure_message, render
+from .target import EndpointTarget, describe_target
 from .tracker import JobState, JobTracker, Watch
 
 _FILENAME = re.compile(rf"^\d{{7}}-(?P<job>[0-9a-f]{{{JOB_ID_LENGTH}}})$")
@@ -91,13 +92,23 @@ class Fetcher:
 
     def state(self, record: JobRecord, wait: bool, timeout: float) -> tuple[JobState, Watch]:
         """One look, or with `wait` as many as it takes (one listing per tick)."""
-        failure = S3Uri.parse(record.failure_location) if record.failure_location else None
-        watch = Watch(
+        return self.wait_for(
             record.job_id,
             record.inference_id,
-            S3Uri.parse(record.output_location),
-            failure,
-            deadline=self.clock() + (timeout if wait else 0.0),
+            record.output_location,
+            record.failure_location,
+            timeout if wait else 0.0,
+        )
+
+    def wait_for(
+        self, job_id: str, inference_id: str, output: str, failure: str | None, timeout: float
+    ) -> tuple[JobState, Watch]:
+        watch = Watch(
+            job_id,
+            inference_id,
+            S3Uri.parse(output),
+            S3Uri.parse(failure) if failure else None,
+            deadline=self.clock() + timeout,
         )
         ended: list[JobState] = []
         tracker = JobTracker(self.listing, lambda f: ended.append(f.state), clock=self.clock)
@@ -131,13 +142,7 @@ def fetch(
     record, uri = fetcher.find(reference)
     if record is None:
         assert uri is not None
-        found = fetcher.read(uri)
-        if found is None:
-            raise NotFoundError(
-                f"No result at {reference}, and no wasync job record for it.",
-                "check the URI; a job's result appears only once it is done",
-            )
-        return _deliver(None, reference, found, fmt, output)
+        return _fetch_unrecorded(clients, fetcher, uri, fmt, output, wait, timeout)
     state, watch = fetcher.state(record, wait, timeout)
     if state is JobState.TIMED_OUT:
         raise WaitTimeoutError(
@@ -160,6 +165,58 @@ def fetch(
             error=failure_message(found[0]),
         )
     return _deliver(record.job_id, record.source, found, fmt, output, record.format)
+
+
+def failure_beside(output: str, target: EndpointTarget | None) -> str | None:
+    """Where SageMaker writes the failure of the request whose result goes to `output`: the
+    same path and name under the endpoint's S3FailurePath, ending in -error.out. None when
+    `output` is not under the endpoint's S3OutputPath (another endpoint's, or a moved file)."""
+    if target is None or not target.failure_path or not target.output_path:
+        return None
+    if not output.startswith(target.output_path) or not output.endswith(".out"):
+        return None
+    return f"{target.failure_path}{output[len(target.output_path) : -len('.out')]}-error.out"
+
+
+def _fetch_unrecorded(
+    clients: Clients,
+    fetcher: Fetcher,
+    uri: S3Uri,
+    fmt: str | None,
+    output: Path | None,
+    wait: bool,
+    timeout: float,
+) -> Fetched:
+    """A result URI with no wasync record (a request sent by the AWS CLI or the SDK): with
+    `wait`, its output or its failure, found beside it under the endpoint's S3FailurePath."""
+    reference = str(uri)
+    if wait:
+        try:
+            target: EndpointTarget | None = describe_target(clients)
+        except WasyncError:  # no endpoint to ask: only the output itself can be watched
+            target = None
+        name = id_from_location(uri) or reference
+        failure = failure_beside(reference, target)
+        state, _ = fetcher.wait_for(name, name, reference, failure, timeout)
+        if state is JobState.TIMED_OUT:
+            raise WaitTimeoutError(
+                f"No result at {reference} after {timeout:g} s.",
+                "the endpoint may be scaled to zero or busy; try again later"
+                if failure
+                else f"its failure could not be watched: {reference} is not under the "
+                "endpoint's S3OutputPath (pass --endpoint)",
+            )
+        if state is JobState.FAILED and failure:
+            found = fetcher.read(S3Uri.parse(failure))
+            message = failure_message(found[0]) if found else "failed"
+            return Fetched(None, reference, "failed", fmt or "txt", error=message)
+    found = fetcher.read(uri)
+    if found is None:
+        raise NotFoundError(
+            f"No result at {reference}, and no wasync job record for it.",
+            "check the URI; a job's result appears only once it is done",
+        )
+    return _deliver(None, reference, found, fmt, output)
 
 
 def _deliver(
