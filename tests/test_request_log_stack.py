@@ -19,6 +19,7 @@ from tests.helpers.waiting import wait_until
 from tests.test_json_contract import check
 from whisper_async import naming
 from whisper_async.clients import Clients
+from whisper_async.jobs.fetch import record_id
 from whisper_async.requestlog import parse_line
 from whisper_async.settings import resolve
 
@@ -49,6 +50,11 @@ def request_records(stack, endpoint: str) -> list[dict[str, Any]]:  # type: igno
     return [record for record in map(parse_line, lines) if record is not None]
 
 
+def job_of(record: dict[str, Any]) -> str:
+    """The wasync job a request line belongs to: its inference id is the job id and the run."""
+    return record_id(str(record.get("InferenceId")))
+
+
 def test_every_request_leaves_one_line_and_its_metrics(
     local_stack, own_endpoint: str, data_dir: Path, tmp_path: Path
 ) -> None:
@@ -63,20 +69,21 @@ def test_every_request_leaves_one_line_and_its_metrics(
         "-o",
         str(tmp_path),
     )
-    jobs = [json.loads(line) for line in transcribed.stdout.splitlines()]
+    printed = [json.loads(line) for line in transcribed.stdout.splitlines()]
+    jobs = [line for line in printed if "summary" not in line]  # the last line is the tally
     ids = {job["input"].rsplit("/", 1)[-1]: job["id"] for job in jobs}
     assert set(ids) == {"en_short.wav", "corrupt.mp3"}, transcribed.output
 
     def both_logged() -> list[dict[str, Any]]:
         records = request_records(local_stack, own_endpoint)
-        found = {record.get("InferenceId") for record in records}
+        found = {job_of(record) for record in records}
         return records if set(ids.values()) <= found else []
 
     records = wait_until(both_logged, "a request line for each job in the log group")
-    per_job = Counter(record.get("InferenceId") for record in records)
+    per_job = Counter(job_of(record) for record in records)
     assert {per_job[job] for job in ids.values()} == {1}  # one line per request, no more
-    good = next(r for r in records if r["InferenceId"] == ids["en_short.wav"])
-    bad = next(r for r in records if r["InferenceId"] == ids["corrupt.mp3"])
+    good = next(r for r in records if job_of(r) == ids["en_short.wav"])
+    bad = next(r for r in records if job_of(r) == ids["corrupt.mp3"])
     assert good["Status"] == 200 and good["Outcome"] == "ok" and good["AudioSeconds"] > 0
     assert bad["Status"] >= 400 and bad["Outcome"] != "ok"
 
@@ -113,7 +120,7 @@ def test_every_request_leaves_one_line_and_its_metrics(
     assert table.exit_code == 0, table.output
     heading, *rows = table.stdout.splitlines()
     assert heading.split()[:3] == ["TIME", "INFERENCE", "ID"]
-    assert {row.split()[1] for row in rows} >= set(ids.values())
+    assert {record_id(row.split()[1]) for row in rows} >= set(ids.values())
     as_json = local_stack.cli("--json", "-e", own_endpoint, "logs", "--requests", "--since", "1h")
     lines = check("logs --requests", as_json.stdout)
-    assert {line["inference_id"] for line in lines} >= set(ids.values())
+    assert {record_id(line["inference_id"]) for line in lines} >= set(ids.values())
