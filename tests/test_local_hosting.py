@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tests.helpers.hosting import BUCKET, Hosting, hosting, model_folders, stats
 from tests.helpers.waiting import wait_until
@@ -134,3 +135,34 @@ def test_no_path_is_made_from_a_client_supplied_name(hosting: Hosting, tmp_path:
     state = tmp_path / "state"
     written = [p for p in tmp_path.rglob("*") if p != hosting.gate and p != outside]
     assert all(p.is_relative_to(state) for p in written), written
+
+
+def test_log_lines_a_failed_put_would_lose_are_shipped_at_the_next_flush(moto_clients) -> None:  # type: ignore[no-untyped-def]
+    """CloudWatch Logs refusing one PutLogEvents (a moto hiccup) loses no container line."""
+    import dataclasses
+
+    from whisper_async.local.sink import AwsClients, AwsSink
+
+    class RefusesOnce:
+        def __init__(self, logs: Any) -> None:
+            self.logs, self.refused = logs, False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.logs, name)
+
+        def put_log_events(self, **params: Any) -> Any:
+            if not self.refused:
+                self.refused = True
+                raise RuntimeError("CloudWatch Logs did not answer")
+            return self.logs.put_log_events(**params)
+
+    aws = AwsClients.from_clients(moto_clients)
+    sink = AwsSink("whisper", dataclasses.replace(aws, logs=RefusesOnce(aws.logs)))
+    sink.record_log("i-1", "first line")
+    sink.flush_logs()
+    sink.record_log("i-1", "second line")
+    sink.flush_logs()
+    events = aws.logs.get_log_events(
+        logGroupName="/aws/sagemaker/Endpoints/whisper", logStreamName="AllTraffic/i-1"
+    )["events"]
+    assert [e["message"] for e in events] == ["first line", "second line"]

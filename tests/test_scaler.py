@@ -471,3 +471,38 @@ def test_each_minute_every_endpoint_publishes_before_the_scaler_looks() -> None:
     late = MinuteClock(SCALE, lambda: [], StopAfterThree(), stalled)  # type: ignore[arg-type]
     late.run(stop)
     assert [t for _, t in events] == [201.0, 202.0, 203.0]  # each missed minute, in order
+
+
+def test_a_backfilled_old_datapoint_hides_none_sent_before_it(moto_clients) -> None:  # type: ignore[no-untyped-def]
+    """A client may put an hour-old datapoint late; the alarms still see the minutes before."""
+    import datetime as dt
+
+    from whisper_async.local.alarms import MetricId
+    from whisper_async.local.motoscaling import MotoScalingView
+
+    cloudwatch = moto_clients.client("cloudwatch")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def put(value: float, at: dt.datetime) -> None:
+        cloudwatch.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {
+                    "MetricName": "ApproximateBacklogSize",
+                    "Dimensions": [{"Name": "EndpointName", "Value": "whisper"}],
+                    "Value": value,
+                    "Timestamp": at,
+                }
+            ],
+        )
+
+    put(3.0, now - dt.timedelta(minutes=2))
+    put(9.0, now - dt.timedelta(hours=1))  # the backfill, sent last
+    view = MotoScalingView(moto_clients.client, "123456789012", moto_clients.region)
+    metric = MetricId(
+        "AWS/SageMaker", "ApproximateBacklogSize", frozenset({("EndpointName", "whisper")})
+    )
+    start = (now - dt.timedelta(minutes=5)).timestamp()
+    assert view.datapoints(metric, start, now.timestamp()) == [
+        ((now - dt.timedelta(minutes=2)).timestamp(), 3.0)
+    ]

@@ -131,6 +131,8 @@ class Batch:
             self._beat()
             if self.request.wait:
                 threading.Thread(target=self._schedule, name="wasync-tracker", daemon=True).start()
+            else:  # the tracker beats with --wait; without it a long upload must not look dead
+                threading.Thread(target=self._keep_beating, name="wasync-beat", daemon=True).start()
             self._read_all(inputs)
             with self._lock:
                 self._inputs_done = True
@@ -478,6 +480,10 @@ class Batch:
         self._next_beat = self.clock() + HEARTBEAT_SECONDS
         self.env.heartbeats.beat(self.owner, {"endpoint": self.env.target.name})
 
+    def _keep_beating(self) -> None:
+        while not self._all_done.wait(HEARTBEAT_SECONDS / 4) and not self.cancel.is_set():
+            self._beat()
+
     def _take_over_orphans(self) -> None:
         """Send the jobs whose claiming run died before it could (takeover.py)."""
         with self._lock:
@@ -511,9 +517,19 @@ class Batch:
             etag = self.env.records.take_over(record, job.etag)
             if etag is None:  # another run took it over first: follow that one
                 stored = self.env.records.read(job.record.job_id)
-                if stored is not None:
-                    for context in contexts:
+                for context in contexts:
+                    if stored is not None:
                         self._adopt(stored, context)
+                    else:  # released or deleted by that run since: never leave an input out
+                        self.tally.emit(
+                            JobOutcome(
+                                job.record.job_id,
+                                context.input,
+                                "failed",
+                                error="another run took this job over and then removed it; "
+                                "run the command again",
+                            )
+                        )
                 return
             self._send(record, etag, prepared, contexts[0])
             with self._lock:

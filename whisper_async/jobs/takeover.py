@@ -46,9 +46,17 @@ class Orphans:
         orphans = [r for r in claims if r.job_id in self._gone_since]
         if not orphans:
             return []
-        earliest = min(self._gone_since[r.job_id] for r in orphans)
-        drained = self.idle.idle_since(earliest + MARGIN)
-        return [r for r in orphans if drained or expired(r, now)]
+        # Each claim by its own moment: an idle sample from before its owner was seen gone
+        # (or before this run's unsure send) says nothing about it. One read per moment.
+        drained: dict[dt.datetime, bool] = {}
+
+        def is_drained(record: JobRecord) -> bool:
+            since = self._gone_since[record.job_id]
+            if since not in drained:
+                drained[since] = self.idle.idle_since(since + MARGIN)
+            return drained[since]
+
+        return [r for r in orphans if expired(r, now) or is_drained(r)]
 
     def forget(self, job_id: str) -> None:
         self._gone_since.pop(job_id, None)

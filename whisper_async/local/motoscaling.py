@@ -41,6 +41,7 @@ class AlarmKind(NamedTuple):
     comparison: str
 
 
+OLD_RUN_ENDS_SCAN = 500  # datapoints before the window, in a row, that end the scan
 HISTORY_SLACK = 600.0  # stack seconds older than a window that a late datapoint may still be
 
 HIGH_ALARM = AlarmKind("AlarmHigh", 3, 1.0, "GreaterThanThreshold")
@@ -264,11 +265,17 @@ class MotoScalingView:
         # Newest first, and stop well before the window: moto keeps every datapoint, mostly in
         # the order they came, so a long-running stack is not scanned whole every minute.
         stored = store.metric_data  # moto only appends to it, so indexes below its length hold
+        old_in_a_row = 0
         for index in range(len(stored) - 1, -1, -1):
             datum = stored[index]
             moment = _seconds(datum.timestamp)
             if moment < start - HISTORY_SLACK:
-                break
+                # A client may put an old datapoint late (a backfill): one alone ends nothing.
+                old_in_a_row += 1
+                if old_in_a_row >= OLD_RUN_ENDS_SCAN:
+                    break
+                continue
+            old_in_a_row = 0
             value = getattr(datum, "value", None)
             if datum.name != metric.name or datum.namespace != metric.namespace or value is None:
                 continue

@@ -87,15 +87,26 @@ class AwsSink:
         with self._flush_lock:
             with self._log_lock:
                 buffered, self._log_buffer = self._log_buffer, {}
-            self._ship(buffered)
-            lines = (event["message"] for events in buffered.values() for event in events)
+            unshipped = self._ship(buffered)
+            if unshipped:  # kept, ahead of newer lines, for the next flush: no line is lost
+                with self._log_lock:
+                    for stream, events in unshipped.items():
+                        self._log_buffer[stream] = events + self._log_buffer.get(stream, [])
+            lines = (
+                event["message"]
+                for stream, events in buffered.items()
+                if stream not in unshipped
+                for event in events
+            )
             try:
                 emf.put_metrics(self.aws.cloudwatch, emf.metrics_in(lines))
             except Exception:  # the lines are shipped; a metric CloudWatch refuses loses no log
                 log.exception("EMF metrics of endpoint %s were not recorded", self.endpoint)
 
-    def _ship(self, buffered: dict[str, list[dict[str, Any]]]) -> None:
+    def _ship(self, buffered: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        """Put each stream's lines; returns the streams whose lines did not go."""
         group = naming.log_group(self.endpoint)
+        unshipped: dict[str, list[dict[str, Any]]] = {}
         for stream, events in buffered.items():
             name = f"{naming.VARIANT}/{stream}"
             if name not in self._streams:
@@ -104,7 +115,14 @@ class AwsSink:
                 with contextlib.suppress(Exception):
                     self.aws.logs.create_log_stream(logGroupName=group, logStreamName=name)
                 self._streams.add(name)
-            self.aws.logs.put_log_events(logGroupName=group, logStreamName=name, logEvents=events)
+            try:
+                self.aws.logs.put_log_events(
+                    logGroupName=group, logStreamName=name, logEvents=events
+                )
+            except Exception:
+                log.warning("logs of %s not shipped yet; retried at the next flush", name)
+                unshipped[stream] = events
+        return unshipped
 
     def put_metrics(self, backlog: int, instances: int, age: float, timestamp: float) -> None:
         """The metrics SageMaker publishes for async endpoints, which autoscaling reads: one
