@@ -186,8 +186,11 @@ def test_ctrl_c_at_each_stage_then_the_same_run_again_finishes_without_double_in
     else:
         endpoint.on_invoke = lambda accepted: ctrl_c() if accepted == 30 else None
     env = environment(s3, bucket, endpoint)
-    _, report, outcomes = run(env, inputs, tmp_path / "out")
+    first, report, outcomes = run(env, inputs, tmp_path / "out")
     assert report.interrupted
+    # In this process the interrupted run's workers outlive it (a real Ctrl-C ends them with
+    # the process): wait until each has released what it claimed and never sent.
+    assert first.lanes.join(timeout=120)
     pending_ids = {o.id for o in outcomes if o.state == "pending"}
     assert pending_ids <= set(endpoint.accepted)  # what is reported pending was queued
     if stage == "upload":

@@ -565,7 +565,11 @@ class Batch:
         unsent = [j for j in jobs if j.stage == "claimed" and not j.foreign]
         releaser = threading.Thread(target=self._release, args=(unsent,), daemon=True)
         releaser.start()
+        started = self.clock()
         releaser.join(RELEASE_GRACE)
+        # A submission in flight releases its own claim once it sees the cancel: give it the
+        # rest of the grace, so a run started right after finds no claim nobody will send.
+        self.lanes.join(max(0.0, RELEASE_GRACE - (self.clock() - started)))
         for job in jobs:
             if job.stage in {"invoking", "waiting", "collecting"}:
                 for context in job.watch.contexts:

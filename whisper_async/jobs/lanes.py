@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -65,6 +66,14 @@ class Lanes:
             self._normal.clear()
             self._urgent.clear()
             self._cond.notify_all()
+
+    def join(self, timeout: float) -> bool:
+        """After close(): wait, at most `timeout` seconds in all, for the tasks in flight to
+        end. True when every worker has stopped."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
 
     def _next(self) -> Task | None:
         with self._cond:
