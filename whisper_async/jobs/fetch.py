@@ -12,9 +12,8 @@ from ..clients import Clients
 from ..errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
 from ..files import UnsafeDestinationError, final_target, write_atomically
 from ..storage import S3Uri
-from .codes import aws_code
 from .listing import ListingCompletions, s3_lister
-from .records import JOB_ID_LENGTH, MISSING_CODES, JobRecord, RecordStore
+from .records import JOB_ID_LENGTH, JobRecord, RecordStore, get_object_or_none
 from .results import failure_message, render
 from .target import EndpointTarget, describe_target
 from .tracker import JobState, JobTracker, Watch
@@ -117,12 +116,9 @@ class Fetcher:
         return (ended[0] if ended else JobState.TIMED_OUT), watch
 
     def read(self, uri: S3Uri) -> tuple[bytes, str | None] | None:
-        try:
-            response = self.s3.get_object(Bucket=uri.bucket, Key=uri.key)
-        except Exception as exc:
-            if aws_code(exc) in MISSING_CODES:
-                return None
-            raise
+        response = get_object_or_none(self.s3, uri)
+        if response is None:
+            return None
         return response["Body"].read(), response.get("ContentType")
 
 

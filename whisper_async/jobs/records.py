@@ -148,13 +148,9 @@ class RecordStore:
         return self._put(record) or ""
 
     def read(self, job_id: str) -> Stored | None:
-        uri = self.uri(job_id)
-        try:
-            response = self.s3.get_object(Bucket=uri.bucket, Key=uri.key)
-        except Exception as exc:
-            if aws_code(exc) in MISSING_CODES:
-                return None
-            raise
+        response = get_object_or_none(self.s3, self.uri(job_id))
+        if response is None:
+            return None
         return Stored(JobRecord.from_json(response["Body"].read()), str(response.get("ETag", "")))
 
     def exists(self, job_id: str) -> bool:
@@ -179,3 +175,14 @@ class RecordStore:
 
 def with_locations(record: JobRecord, output: str, failure: str) -> JobRecord:
     return replace(record, output_location=output, failure_location=failure)
+
+
+def get_object_or_none(s3: Any, uri: S3Uri) -> dict[str, Any] | None:
+    """GetObject's response, or None when there is no such object."""
+    try:
+        response: dict[str, Any] = s3.get_object(Bucket=uri.bucket, Key=uri.key)
+    except Exception as exc:
+        if aws_code(exc) in MISSING_CODES:
+            return None
+        raise
+    return response
