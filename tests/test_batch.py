@@ -22,6 +22,7 @@ from tests.helpers.fake_endpoint import (
     target,
     write_inputs,
 )
+from tests.helpers.metrics import put_backlog
 from whisper_async.inputs import expand
 from whisper_async.jobs.batch import Batch
 from whisper_async.jobs.ownership import IdleProbe
@@ -243,23 +244,12 @@ def test_idle_probe_counts_only_datapoints_after_the_moment_asked(moto_clients) 
     probe = IdleProbe(cloudwatch, "whisper")
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
 
-    def sample(value: float, at: dt.datetime) -> None:
-        cloudwatch.put_metric_data(
-            Namespace="AWS/SageMaker",
-            MetricData=[
-                {
-                    "MetricName": "ApproximateBacklogSize",
-                    "Dimensions": [{"Name": "EndpointName", "Value": "whisper"}],
-                    "Value": value,
-                    "Timestamp": at,
-                }
-            ],
-        )
-
-    sample(0.0, since - dt.timedelta(seconds=30))  # idle, but before: proves nothing
-    sample(4.0, since + dt.timedelta(seconds=30))
+    put_backlog(
+        cloudwatch, 0.0, since - dt.timedelta(seconds=30)
+    )  # idle, but before: proves nothing
+    put_backlog(cloudwatch, 4.0, since + dt.timedelta(seconds=30))
     assert not probe.idle_since(since)
-    sample(0.0, since + dt.timedelta(minutes=3))
+    put_backlog(cloudwatch, 0.0, since + dt.timedelta(minutes=3))
     assert probe.idle_since(since)
 
 

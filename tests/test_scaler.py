@@ -477,27 +477,15 @@ def test_a_backfilled_old_datapoint_hides_none_sent_before_it(moto_clients) -> N
     """A client may put an hour-old datapoint late; the alarms still see the minutes before."""
     import datetime as dt
 
+    from tests.helpers.metrics import put_backlog
     from whisper_async.local.alarms import MetricId
     from whisper_async.local.motoscaling import MotoScalingView
 
     cloudwatch = moto_clients.client("cloudwatch")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
-    def put(value: float, at: dt.datetime) -> None:
-        cloudwatch.put_metric_data(
-            Namespace="AWS/SageMaker",
-            MetricData=[
-                {
-                    "MetricName": "ApproximateBacklogSize",
-                    "Dimensions": [{"Name": "EndpointName", "Value": "whisper"}],
-                    "Value": value,
-                    "Timestamp": at,
-                }
-            ],
-        )
-
-    put(3.0, now - dt.timedelta(minutes=2))
-    put(9.0, now - dt.timedelta(hours=1))  # the backfill, sent last
+    put_backlog(cloudwatch, 3.0, now - dt.timedelta(minutes=2))
+    put_backlog(cloudwatch, 9.0, now - dt.timedelta(hours=1))  # the backfill, sent last
     view = MotoScalingView(moto_clients.client, "123456789012", moto_clients.region)
     metric = MetricId(
         "AWS/SageMaker", "ApproximateBacklogSize", frozenset({("EndpointName", "whisper")})
