@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -82,13 +83,87 @@ def run(directory: Path, chosen: list[str], kinds: tuple[str, ...] = ("short", "
         )
 
 
+def language_strategies(engine: Any) -> dict[str, Strategy]:
+    """Language left to detection: once per file, or again for each window or chunk."""
+    from whisper_async.attributes import TranscribeOptions
+
+    def decode(batch_size: int, each_window: bool) -> Strategy:
+        def run(audio: Any, _: Any) -> str:
+            engine.detect_each_window = each_window
+            found = engine.transcribe(audio, TranscribeOptions(batch_size=batch_size))
+            return f"{found.language}\t{found.text}"
+
+        return run
+
+    return {
+        "sequential": decode(1, False),
+        "sequential-each-window": decode(1, True),
+        "batched": decode(8, False),
+        "batched-each-chunk": decode(8, True),
+    }
+
+
+def run_languages(directory: Path, chosen: list[str]) -> None:
+    """Detection and error rates on the tuning split's non-English clips, and the sections of its
+    mixed-language file that each strategy loses, with the multilingual base model."""
+    from bench.languages import LOST_SHARE, _sections, unit
+    from tests.helpers import models
+    from whisper_async.serving.audio import decode_audio
+    from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
+
+    files = [f for f in corpus.tuning_files(directory) if f.language != "en"]
+    with tempfile.TemporaryDirectory() as workdir:
+        model_dir = models.assemble_base(Path(workdir) / "base")
+        engine = FasterWhisperEngine(model_dir, "base", "cpu", "int8", cpu_threads({}))
+        audio = {f.name: decode_audio(f.path) for f in files}
+        print(
+            "| strategy | seconds | detected | error rate per language | mixed file per language | sections lost |"
+        )
+        print("|---|---|---|---|---|---|")
+        for name in chosen:
+            started = time.perf_counter()
+            outputs = [
+                language_strategies(engine)[name](audio[f.name], f).split("\t", 1) for f in files
+            ]
+            seconds = time.perf_counter() - started
+            scored = [scoring.score(f, text) for f, (_, text) in zip(files, outputs, strict=True)]
+            shorts = [i for i, f in enumerate(files) if f.kind == "short"]
+            correct = sum(outputs[i][0] == files[i].language for i in shorts)
+            languages = sorted({files[i].language for i in shorts})
+            rates = ", ".join(
+                f"{x} {unit(x)} {scoring.rate([scored[i] for i in shorts if files[i].language == x]):.3f}"
+                for x in languages
+            )
+            mixed = [s for s in scored if s.file.kind == "mixed"]
+            mixed_rates = ", ".join(
+                f"{x} {scoring.rate(mixed, scoring.by_language(x)):.3f}"
+                for x in sorted({t.language for s in mixed for t in s.file.sentences})
+            )
+            lost = sum(
+                s.alignment.deletions(p) > LOST_SHARE * len(p) for s in mixed for p in _sections(s)
+            )
+            print(
+                f"| {name} | {seconds:.0f} | {correct}/{len(shorts)} | {rates} | {mixed_rates} "
+                f"| {lost} of {sum(len(_sections(s)) for s in mixed)} |",
+                flush=True,
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_DIR)
     parser.add_argument("--strategies", default="sequential,stock-batched,silence-cut")
     parser.add_argument("--long-only", action="store_true", help="only the long files")
+    parser.add_argument(
+        "--languages",
+        action="store_true",
+        help="the non-English files with the base model; strategies from language_strategies",
+    )
     args = parser.parse_args(argv)
     corpus.ensure_built(args.corpus, ("tune",))
+    if args.languages:
+        run_languages(args.corpus, args.strategies.split(","))
+        return 0
     run(args.corpus, args.strategies.split(","), ("long",) if args.long_only else ("short", "long"))
     return 0
 

@@ -6,6 +6,7 @@ import itertools
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.metrics import reference_text, word_error_rate
@@ -128,3 +129,42 @@ def test_helper_thread_returns_the_value_and_reraises_the_error() -> None:
     assert name.startswith("ctranslate2-loader") and name != threading.current_thread().name
     with pytest.raises(ValueError, match="bad weights"):
         on_helper_thread(fail)
+
+
+def _joined(*pieces) -> np.ndarray:  # type: ignore[no-untyped-def]
+    gap = np.zeros(16000, dtype=np.float32)  # a one-second pause between pieces
+    return np.concatenate([part for piece in pieces for part in (piece, gap)][:-1])
+
+
+def test_batched_path_takes_audio_whose_length_rounds_up_at_the_millisecond(
+    faster_tiny_en, data_dir: Path
+) -> None:
+    # Chunk edges are rounded to 1 ms; the last one once rounded past the end of the audio, and
+    # faster-whisper asserted: a 500 for about half of all files sent with batch_size above 1.
+    speech = decode_audio(data_dir / "en_30s.wav")
+    audio = np.concatenate([_joined(speech, speech), np.zeros(9, dtype=np.float32)])
+    assert round(len(audio) / 16000, 3) > len(audio) / 16000
+    result = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=8))
+    assert result.batch_size == 8
+    reference = reference_text(data_dir / "en_30s.wav")
+    assert word_error_rate([f"{reference} {reference}"], [result.text]) <= 0.3
+
+
+def test_batched_file_whose_language_changes_falls_back_to_windows_that_detect_their_own(
+    faster_base: FasterWhisperEngine, data_dir: Path
+) -> None:
+    english = decode_audio(data_dir / "en_30s.wav")
+    german = decode_audio(data_dir / "de_short.wav")
+    one_language = faster_base.transcribe(
+        _joined(english, english), TranscribeOptions(batch_size=8)
+    )
+    assert (one_language.language, one_language.batch_size) == ("en", 8)
+    # Chunks detected in different languages: a batched pass would decode each chunk, and any
+    # chunk that spans the change, in one language, so sequential windows decode the file.
+    mixed = faster_base.transcribe(_joined(english, *[german] * 6), TranscribeOptions(batch_size=8))
+    assert mixed.batch_size == 1
+    assert "recognition" in mixed.text.lower() and "morgen" in mixed.text.lower()
+    given = faster_base.transcribe(
+        _joined(english, *[german] * 6), TranscribeOptions(batch_size=8, language="de")
+    )
+    assert given.batch_size == 8  # a language the caller gives is kept for every chunk

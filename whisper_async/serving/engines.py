@@ -119,6 +119,10 @@ class FasterWhisperEngine:
         # get a shorter transcript in exchange for speed. Batching stays one option away.
         self.default_batch_size = 1
         self.chunking = ChunkRules()
+        # With `language` left to detection, a multilingual model detects it again for each
+        # window (sequential) or chunk (batched), from the encoder output it computes anyway: one
+        # detection per file decoded a file whose language changes in its first language.
+        self.detect_each_window = self.multilingual
         self.batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
@@ -128,11 +132,20 @@ class FasterWhisperEngine:
             "task": options.task,
             "beam_size": options.beam_size,
             "initial_prompt": options.initial_prompt,
+            "multilingual": self.detect_each_window and options.language is None,
         }
         batch_size = options.batch_size or self.default_batch_size
         regions, chunks = self.batch_plan(audio) if batch_size > 1 else ([], [])
+        detected = None
+        if chunks and kwargs["multilingual"]:
+            detected = self.one_language(audio, chunks, batch_size)
+            if detected is None:  # the language changes: sequential windows each detect their own
+                chunks = []
+            else:
+                kwargs = {**kwargs, "language": detected[0], "multilingual": False}
         if chunks:
             language, probability, words = self._batched(audio, regions, chunks, batch_size, kwargs)
+            probability = detected[1] if detected else probability
             pieces = cue_pieces([(words[0]["start"], words[-1]["end"], "", words)] if words else [])
         else:
             batch_size = 1
@@ -159,6 +172,35 @@ class FasterWhisperEngine:
         regions, chunks = plan(audio, self.chunking)
         return (regions, chunks) if len(chunks) > 1 else ([], [])
 
+    def one_language(
+        self, audio: Any, chunks: list[Span], batch_size: int
+    ) -> tuple[str, float] | None:
+        """The language every chunk is detected in, with its lowest probability, or None when
+        chunks disagree. A batched pass decodes each chunk in one language, and a chunk that
+        spans a change of language came out in one of them (issue 18), so a file whose language
+        changes is decoded by sequential windows instead, which start where the text stopped."""
+        import numpy as np
+        from faster_whisper.audio import pad_or_trim
+
+        found: list[tuple[str, float]] = []
+        for first in range(0, len(chunks), batch_size):
+            features = np.stack(
+                [
+                    pad_or_trim(
+                        self.model.feature_extractor(
+                            audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+                        )[..., :-1]
+                    )
+                    for start, end in chunks[first : first + batch_size]
+                ]
+            )
+            for ranked in self.model.model.detect_language(self.model.encode(features)):
+                token, probability = ranked[0]
+                found.append((token[2:-2], probability))
+        if len({language for language, _ in found}) != 1:
+            return None
+        return found[0][0], min(probability for _, probability in found)
+
     def _batched(
         self,
         audio: Any,
@@ -172,12 +214,15 @@ class FasterWhisperEngine:
         speech each chunk's text left out (chunks.py says why), until none is left."""
         words: list[Word] = []
         language, probability = kwargs["language"], 1.0
+        duration = len(audio) / SAMPLE_RATE
         for _ in range(self.chunking.max_passes):
-            clips = [{"start": start, "end": end} for start, end in chunks]
+            # Spans are rounded to the millisecond; one rounded past the end of the audio makes
+            # faster-whisper assert (its VAD log line sees a negative duration removed).
+            clips = [{"start": start, "end": min(end, duration)} for start, end in chunks]
             found, info = self.batched.transcribe(
                 audio, batch_size=batch_size, clip_timestamps=clips, word_timestamps=True, **kwargs
             )
-            if kwargs["language"] is None:  # later passes keep the language of the first
+            if kwargs["language"] is None:  # later passes skip the whole-file detection
                 kwargs = {**kwargs, "language": info.language}
                 language, probability = info.language, info.language_probability
             # One piece per clip; its `seek` is the clip's start in 10 ms frames, rounded down.
