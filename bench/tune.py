@@ -54,14 +54,19 @@ def strategies(engine: Any) -> dict[str, Strategy]:
     }
 
 
-def run(directory: Path, chosen: list[str], kinds: tuple[str, ...] = ("short", "long")) -> None:
+def run(
+    directory: Path,
+    chosen: list[str],
+    kinds: tuple[str, ...] = ("short", "long"),
+    compute_type: str = "int8",
+) -> None:
     from tests.helpers import models
     from whisper_async.serving.audio import decode_audio
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
     files = [f for f in corpus.tuning_files(directory) if f.language == "en" and f.kind in kinds]
     engine = FasterWhisperEngine(
-        models.tiny_en_ctranslate2(), "tiny.en", "cpu", "int8", cpu_threads({})
+        models.tiny_en_ctranslate2(), "tiny.en", "cpu", compute_type, cpu_threads({})
     )
     audio = {f.name: decode_audio(f.path) for f in files}
     table = strategies(engine)
@@ -154,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_DIR)
     parser.add_argument("--strategies", default="sequential,stock-batched,silence-cut")
     parser.add_argument("--long-only", action="store_true", help="only the long files")
+    parser.add_argument("--compute-type", default="int8", help="CTranslate2's, for English")
     parser.add_argument(
         "--languages",
         action="store_true",
@@ -164,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.languages:
         run_languages(args.corpus, args.strategies.split(","))
         return 0
-    run(args.corpus, args.strategies.split(","), ("long",) if args.long_only else ("short", "long"))
+    kinds = ("long",) if args.long_only else ("short", "long")
+    run(args.corpus, args.strategies.split(","), kinds, args.compute_type)
     return 0
 
 

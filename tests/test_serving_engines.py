@@ -140,7 +140,7 @@ def test_batched_path_takes_audio_whose_length_rounds_up_at_the_millisecond(
     faster_tiny_en, data_dir: Path
 ) -> None:
     # Chunk edges are rounded to 1 ms; the last one once rounded past the end of the audio, and
-    # faster-whisper asserted: a 500 for about half of all files sent with batch_size above 1.
+    # faster-whisper asserted: a 500 when speech starts within VAD's pad and the length rounds up.
     speech = decode_audio(data_dir / "en_30s.wav")
     audio = np.concatenate([_joined(speech, speech), np.zeros(9, dtype=np.float32)])
     assert round(len(audio) / 16000, 3) > len(audio) / 16000
