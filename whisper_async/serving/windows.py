@@ -151,12 +151,14 @@ def transcribe_windows(
 ) -> Merged:
     """Transcribe each window and merge the results into one transcript.
 
-    After the first window that has speech, the language is fixed to what it detected (whisper
-    detects once per file too), and with sequential decoding each window is prompted with the
-    text before it. `transcribe` is an engine's; its errors propagate unchanged.
+    The result's language is the one the first window with speech detected; a language left to
+    detection is detected again in each window, as the engines do within one (a long recording
+    may change language). With sequential decoding each window is prompted with the text before
+    it. `transcribe` is an engine's; its errors propagate unchanged.
     """
     merged: Merged | None = None
     current = options
+    found_speech = False
     for first_sample, samples in windows:
         offset = first_sample / SAMPLE_RATE
         end = offset + len(samples) / SAMPLE_RATE
@@ -170,10 +172,10 @@ def transcribe_windows(
             if "words" in segment:
                 moved["words"] = [_shifted(word, offset, end) for word in segment["words"]]
             merged.segments.append(moved)
-        if part.segments and current.language is None:
+        if part.segments and not found_speech:
             merged.language = part.language
             merged.language_probability = part.language_probability
-            current = current.with_values({"language": part.language})
+            found_speech = True
         if part.segments and part.batch_size <= 1:
             current = current.with_values({"initial_prompt": _tail(merged.segments)})
     if merged is None:
