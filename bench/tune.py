@@ -33,20 +33,50 @@ def strategies(engine: Any) -> dict[str, Strategy]:
         found, _info = engine.batched.transcribe(audio, batch_size=8, vad_filter=True, beam_size=1)
         return "".join(piece.text for piece in found)
 
-    def with_rules(rules: ChunkRules) -> Strategy:
+    def with_rules(rules: ChunkRules, batch_size: int = 8) -> Strategy:
         def run(audio: Any, _: Any) -> str:
             engine.chunking = rules
-            return engine.transcribe(audio, TranscribeOptions(batch_size=8)).text
+            return engine.transcribe(audio, TranscribeOptions(batch_size=batch_size)).text
+
+        return run
+
+    def direct(**kwargs: Any) -> Strategy:
+        """faster-whisper's sequential transcribe, greedy, with these options."""
+
+        def run(audio: Any, _: Any) -> str:
+            found, _info = engine.model.transcribe(audio, beam_size=1, **kwargs)
+            return "".join(piece.text for piece in found)
 
         return run
 
     base = ChunkRules()
     return {
+        "sequential-vad": direct(vad_filter=True),
+        **{
+            f"sequential-vad-{ms}ms-t{threshold}-pad{pad}": direct(
+                vad_filter=True,
+                vad_parameters={
+                    "min_silence_duration_ms": ms,
+                    "threshold": threshold,
+                    "speech_pad_ms": pad,
+                },
+            )
+            for ms in (300, 500, 1000)
+            for threshold in (0.5, 0.35, 0.2)
+            for pad in (200, 400, 600)
+        },
+        "sequential-no-condition": direct(condition_on_previous_text=False),
+        "sequential-hallucination-2s": direct(
+            word_timestamps=True, hallucination_silence_threshold=2.0
+        ),
         "sequential": lambda audio, _: (
             engine.transcribe(audio, TranscribeOptions(batch_size=1)).text
         ),
         "stock-batched": stock,
         "silence-cut": with_rules(base),
+        "silence-cut-batch2": with_rules(base, 2),
+        "silence-cut-batch4": with_rules(base, 4),
+        "silence-cut-batch16": with_rules(base, 16),
         "silence-cut-1pass": with_rules(replace(base, max_passes=1)),
         "silence-cut-160ms": with_rules(replace(base, min_silence_ms=160)),
         "silence-cut-600ms": with_rules(replace(base, min_silence_ms=600)),
@@ -59,7 +89,12 @@ def run(
     chosen: list[str],
     kinds: tuple[str, ...] = ("short", "long"),
     compute_type: str = "int8",
+    runs: int = 1,
 ) -> None:
+    """Each strategy `runs` times, run i with random seed i (the temperature fallback samples);
+    one row per run, so the spread shows."""
+    import ctranslate2
+
     from tests.helpers import models
     from whisper_async.serving.audio import decode_audio
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
@@ -74,14 +109,15 @@ def run(
         "| strategy | seconds | WER | deletions per long file | runs >= 3 per long file | lost phrases |"
     )
     print("|---|---|---|---|---|---|")
-    for name in chosen:
+    for name, seed in [(n, i) for i in range(runs) for n in chosen]:
+        ctranslate2.set_random_seed(seed)
         started = time.perf_counter()
         scored = [scoring.score(f, table[name](audio[f.name], f)) for f in files]
         seconds = time.perf_counter() - started
         longs = [s for s in scored if s.file.kind == "long"]
         lost = [p for s in longs for p in scoring.lost_phrases(s)]
         print(
-            f"| {name} | {seconds:.0f} | {scoring.rate(scored):.3f} "
+            f"| {name} (seed {seed}) | {seconds:.0f} | {scoring.rate(scored):.3f} "
             f"| {', '.join(str(s.deletions) for s in longs)} | {', '.join(str(len(s.runs)) for s in longs)} "
             f"| {'; '.join(lost)[:300]} |",
             flush=True,
@@ -160,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", default="sequential,stock-batched,silence-cut")
     parser.add_argument("--long-only", action="store_true", help="only the long files")
     parser.add_argument("--compute-type", default="int8", help="CTranslate2's, for English")
+    parser.add_argument("--runs", type=int, default=1, help="seeds per strategy (English)")
     parser.add_argument(
         "--languages",
         action="store_true",
@@ -171,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         run_languages(args.corpus, args.strategies.split(","))
         return 0
     kinds = ("long",) if args.long_only else ("short", "long")
-    run(args.corpus, args.strategies.split(","), kinds, args.compute_type)
+    run(args.corpus, args.strategies.split(","), kinds, args.compute_type, args.runs)
     return 0
 
 

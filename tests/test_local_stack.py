@@ -276,6 +276,8 @@ def test_second_up_says_so_and_down_names_unfinished_jobs(tmp_path: Path, data_d
     with running_stack(tmp_path / "own") as stack:
         again = stack.cli("local", "up", "--state-dir", str(stack.state_dir))
         assert again.exit_code == 2 and "already runs" in again.stderr
+        empty = stack.cli("local", "status", "--state-dir", str(stack.state_dir))
+        assert empty.exit_code == 0 and "no endpoints yet" in empty.stdout
         assert stack.cli("push-model", str(tiny_en_ctranslate2())).exit_code == 0
         assert stack.cli("deploy", "--instance", "ml.g5.xlarge").exit_code == 0
         ids = [

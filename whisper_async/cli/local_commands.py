@@ -96,6 +96,9 @@ def local_status(ctx: typer.Context, state_dir: StateDir = None) -> None:
                 f"sagemaker {services['sagemaker']}{clock}"
             )
         )
+        if not info["endpoints"]:
+            console.print(render.text("no endpoints yet: deploy one with `wasync deploy`"))
+            return
         console.print(
             render.table(
                 ["endpoint", "status", "instances", "queued", "running", "restarts"],

@@ -63,7 +63,7 @@ def describe_target(clients: Clients) -> EndpointTarget:
     )
     note = None
     if instances == 0:
-        note = f"{name} is scaled to zero: the first result will take several minutes while an instance starts"
+        note = f"{name} is scaled to zero: the first result waits while an instance starts (minutes on AWS)"
     if not output.get("S3FailurePath"):
         note = (
             f"{name} has no S3FailurePath: a failed job shows only as timed out "
