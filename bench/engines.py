@@ -106,6 +106,18 @@ def _transcriber(
             return "".join(piece.text for piece in found), str(info.language)
 
         return run_stock
+    if config == "faster-vad-500ms":  # tried and refused (docs/serving.md); not in CONFIGS
+
+        def run_vad(path: Path) -> tuple[str, str]:
+            found, info = engine.model.transcribe(
+                decode_audio(path),
+                beam_size=1,
+                vad_filter=True,
+                vad_parameters={"min_silence_duration_ms": 500},
+            )
+            return "".join(piece.text for piece in found), str(info.language)
+
+        return run_vad
     options = {
         DEFAULT: TranscribeOptions(),
         "faster-sequential": TranscribeOptions(batch_size=1),
