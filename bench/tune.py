@@ -125,12 +125,12 @@ def run(
 
 
 def language_strategies(engine: Any) -> dict[str, Strategy]:
-    """Language left to detection: once per file, or again for each window or chunk."""
+    """Language left to detection: once per file, or in each chunk, each stretch of one language decoded on its own."""
     from whisper_async.attributes import TranscribeOptions
 
-    def decode(batch_size: int, each_window: bool) -> Strategy:
+    def decode(batch_size: int, each_chunk: bool) -> Strategy:
         def run(audio: Any, _: Any) -> str:
-            engine.detect_each_window = each_window
+            engine.detect_each_chunk = each_chunk
             found = engine.transcribe(audio, TranscribeOptions(batch_size=batch_size))
             return f"{found.language}\t{found.text}"
 
@@ -138,7 +138,7 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
 
     return {
         "sequential": decode(1, False),
-        "sequential-each-window": decode(1, True),
+        "sequential-each-chunk": decode(1, True),
         "batched": decode(8, False),
         "batched-each-chunk": decode(8, True),
     }

@@ -150,21 +150,28 @@ def test_batched_path_takes_audio_whose_length_rounds_up_at_the_millisecond(
     assert word_error_rate([f"{reference} {reference}"], [result.text]) <= 0.3
 
 
-def test_batched_file_whose_language_changes_falls_back_to_windows_that_detect_their_own(
-    faster_base: FasterWhisperEngine, data_dir: Path
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_a_file_whose_language_changes_keeps_each_part_in_its_own_language(
+    faster_base: FasterWhisperEngine, data_dir: Path, batch_size: int
 ) -> None:
     english = decode_audio(data_dir / "en_30s.wav")
     german = decode_audio(data_dir / "de_short.wav")
-    one_language = faster_base.transcribe(
-        _joined(english, english), TranscribeOptions(batch_size=8)
+    audio = _joined(english, *[german] * 6)  # 31 s of English, then 36 s of German
+    runs = faster_base.language_runs(audio)
+    assert [run.language for run in runs] == ["en", "de"]
+    assert runs[0].start == 0 and runs[-1].end == len(audio) / 16000
+    result = faster_base.transcribe(audio, TranscribeOptions(batch_size=batch_size))
+    assert result.language == "en"
+    assert "recognition" in result.text.lower()
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(result.segments))
+    # The German stretch reads as the same audio decoded as German, not as English (detected
+    # once per file, it came out as "is today's ..." or translated: "in the park").
+    german_part = "".join(s["text"] for s in result.segments if s["start"] >= runs[1].start)
+    stretch = audio[int(runs[1].start * 16000) :]
+    as_german, as_english = (
+        faster_base.transcribe(stretch, TranscribeOptions(batch_size=batch_size, language=code))
+        for code in ("de", "en")
     )
-    assert (one_language.language, one_language.batch_size) == ("en", 8)
-    # Chunks detected in different languages: a batched pass would decode each chunk, and any
-    # chunk that spans the change, in one language, so sequential windows decode the file.
-    mixed = faster_base.transcribe(_joined(english, *[german] * 6), TranscribeOptions(batch_size=8))
-    assert mixed.batch_size == 1
-    assert "recognition" in mixed.text.lower() and "morgen" in mixed.text.lower()
-    given = faster_base.transcribe(
-        _joined(english, *[german] * 6), TranscribeOptions(batch_size=8, language="de")
-    )
-    assert given.batch_size == 8  # a language the caller gives is kept for every chunk
+    assert german_part.strip() == as_german.text != as_english.text
+    given = faster_base.transcribe(audio, TranscribeOptions(batch_size=batch_size, language="en"))
+    assert as_german.text not in given.text  # a language the caller gives is kept

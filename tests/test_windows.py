@@ -139,3 +139,21 @@ def test_a_clip_shorter_than_its_timestamps_is_clamped_to_its_length(
     assert result["segments"], "the clip should give a segment whose end needs clamping"
     for segment in result["segments"]:
         assert 0 <= segment["start"] <= segment["end"] <= 0.1
+
+
+def test_a_multilingual_model_detecting_the_language_gets_no_prompt_across_windows(
+    faster_tiny_en: Any, data_dir: Path
+) -> None:
+    # A prompt in the previous window's language is copied, not transcribed, when the next
+    # window speaks another: so with detection on a multilingual model no window is prompted.
+    fox = decode_audio(data_dir / "en_short.wav")
+    samples = np.concatenate([fox, np.zeros(SAMPLE_RATE, np.float32), fox])
+    recorder = Recorder(faster_tiny_en)
+    merged = transcribe_windows(
+        recorder,
+        cut_windows(chunks_of(samples, 4096), WindowPlan(window_seconds=5, max_seconds=60)),
+        TranscribeOptions(),
+        prompt_between_windows=False,
+    )
+    assert len(recorder.calls) == 2 and recorder.calls[1][1].initial_prompt is None
+    assert merged.text.lower().count("lazy dog") == 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -17,8 +17,18 @@ from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageErro
 from ..manifest import detect_layout
 from .chunks import SAMPLE_RATE, ChunkRules, Span, plan, uncovered
 from .cues import Word, cue_pieces
+from .segments import shifted_segment
 
 Segment = dict[str, Any]
+DETECTION_BATCH = 8  # chunks encoded at once to detect their language
+
+
+@dataclass(frozen=True)
+class LanguageRun:
+    start: float  # seconds
+    end: float
+    language: str
+    probability: float  # the lowest of its chunks'
 
 
 @dataclass
@@ -119,33 +129,34 @@ class FasterWhisperEngine:
         # get a shorter transcript in exchange for speed. Batching stays one option away.
         self.default_batch_size = 1
         self.chunking = ChunkRules()
-        # With `language` left to detection, a multilingual model detects it again for each
-        # window (sequential) or chunk (batched), from the encoder output it computes anyway: one
-        # detection per file decoded a file whose language changes in its first language.
-        self.detect_each_window = self.multilingual
+        # With `language` left to detection, a multilingual model detects it in each chunk and
+        # decodes each stretch of one language on its own: faster-whisper detects once per file
+        # and decodes a file whose language changes in its first language (issue 18).
+        self.detect_each_chunk = self.multilingual
         self.batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
         check_language(self, options)
+        if options.language is None and self.detect_each_chunk:
+            runs = self.language_runs(audio)
+            if len(runs) > 1:
+                return self._by_language(audio, runs, options)
+            if runs:
+                found = self._decode(audio, options.with_values({"language": runs[0].language}))
+                return replace(found, language_probability=runs[0].probability)
+        return self._decode(audio, options)
+
+    def _decode(self, audio: Any, options: TranscribeOptions) -> Transcription:
         kwargs: dict[str, Any] = {
             "language": options.language,
             "task": options.task,
             "beam_size": options.beam_size,
             "initial_prompt": options.initial_prompt,
-            "multilingual": self.detect_each_window and options.language is None,
         }
         batch_size = options.batch_size or self.default_batch_size
         regions, chunks = self.batch_plan(audio) if batch_size > 1 else ([], [])
-        detected = None
-        if chunks and kwargs["multilingual"]:
-            detected = self.one_language(audio, chunks, batch_size)
-            if detected is None:  # the language changes: sequential windows each detect their own
-                chunks = []
-            else:
-                kwargs = {**kwargs, "language": detected[0], "multilingual": False}
         if chunks:
             language, probability, words = self._batched(audio, regions, chunks, batch_size, kwargs)
-            probability = detected[1] if detected else probability
             pieces = cue_pieces([(words[0]["start"], words[-1]["end"], "", words)] if words else [])
         else:
             batch_size = 1
@@ -163,6 +174,67 @@ class FasterWhisperEngine:
         ]
         return Transcription(language, float(probability), segments, batch_size)
 
+    def language_runs(self, audio: Any) -> list[LanguageRun]:
+        """Contiguous stretches of one detected language, covering the audio, from one detection
+        per chunk (cut in silence, as for batching); none for audio that fits one window or holds
+        one chunk of speech, where faster-whisper's own detection is as good."""
+        if len(audio) <= self.chunking.max_seconds * SAMPLE_RATE:
+            return []
+        _, chunks = plan(audio, self.chunking)
+        if len(chunks) < 2:
+            return []
+        runs: list[LanguageRun] = []
+        for (_, end), (language, probability) in zip(
+            chunks, self._chunk_languages(audio, chunks), strict=True
+        ):
+            if runs and runs[-1].language == language:
+                last = runs[-1]
+                runs[-1] = replace(last, end=end, probability=min(last.probability, probability))
+            else:
+                runs.append(LanguageRun(runs[-1].end if runs else 0.0, end, language, probability))
+        runs[-1] = replace(runs[-1], end=len(audio) / SAMPLE_RATE)
+        return runs
+
+    def _chunk_languages(self, audio: Any, chunks: list[Span]) -> list[tuple[str, float]]:
+        """The most likely language of each chunk, with its probability, from the encoder."""
+        import numpy as np
+        from faster_whisper.audio import pad_or_trim
+
+        found: list[tuple[str, float]] = []
+        for first in range(0, len(chunks), DETECTION_BATCH):
+            features = np.stack(
+                [
+                    pad_or_trim(
+                        self.model.feature_extractor(
+                            audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+                        )[..., :-1]
+                    )
+                    for start, end in chunks[first : first + DETECTION_BATCH]
+                ]
+            )
+            for ranked in self.model.model.detect_language(self.model.encode(features)):
+                token, probability = ranked[0]
+                found.append((token[2:-2], float(probability)))
+        return found
+
+    def _by_language(
+        self, audio: Any, runs: list[LanguageRun], options: TranscribeOptions
+    ) -> Transcription:
+        """Each run decoded in its own language, on its own: conditioned on the text before it,
+        Whisper copies that text, in the other language, instead of transcribing."""
+        segments: list[Segment] = []
+        batch_sizes: list[int] = []
+        for index, run in enumerate(runs):
+            values: dict[str, Any] = {"language": run.language}
+            if index:
+                values["initial_prompt"] = None
+            piece = audio[int(run.start * SAMPLE_RATE) : int(run.end * SAMPLE_RATE)]
+            part = self._decode(piece, options.with_values(values))
+            for segment in part.segments:
+                segments.append(shifted_segment(segment, run.start, run.end, len(segments)))
+            batch_sizes.append(part.batch_size)
+        return Transcription(runs[0].language, runs[0].probability, segments, max(batch_sizes))
+
     def batch_plan(self, audio: Any) -> tuple[list[Span], list[Span]]:
         """(voice regions, chunks) for the batched path, or no chunks when batching has nothing
         to gain: audio that fits one window (no VAD, no word timings for a short file), or a
@@ -171,35 +243,6 @@ class FasterWhisperEngine:
             return [], []
         regions, chunks = plan(audio, self.chunking)
         return (regions, chunks) if len(chunks) > 1 else ([], [])
-
-    def one_language(
-        self, audio: Any, chunks: list[Span], batch_size: int
-    ) -> tuple[str, float] | None:
-        """The language every chunk is detected in, with its lowest probability, or None when
-        chunks disagree. A batched pass decodes each chunk in one language, and a chunk that
-        spans a change of language came out in one of them (issue 18), so a file whose language
-        changes is decoded by sequential windows instead, which start where the text stopped."""
-        import numpy as np
-        from faster_whisper.audio import pad_or_trim
-
-        found: list[tuple[str, float]] = []
-        for first in range(0, len(chunks), batch_size):
-            features = np.stack(
-                [
-                    pad_or_trim(
-                        self.model.feature_extractor(
-                            audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
-                        )[..., :-1]
-                    )
-                    for start, end in chunks[first : first + batch_size]
-                ]
-            )
-            for ranked in self.model.model.detect_language(self.model.encode(features)):
-                token, probability = ranked[0]
-                found.append((token[2:-2], probability))
-        if len({language for language, _ in found}) != 1:
-            return None
-        return found[0][0], min(probability for _, probability in found)
 
     def _batched(
         self,

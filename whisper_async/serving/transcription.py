@@ -51,7 +51,10 @@ def transcribe_file(
         if measured is not None and measured > plan.max_seconds:
             raise AudioTooLongError(too_long_message(measured, plan))
         merged = transcribe_windows(
-            _guarded(engine), cut_windows(stream_samples(path), plan), options
+            _guarded(engine),
+            cut_windows(stream_samples(path), plan),
+            options,
+            prompt_between_windows=options.language is not None or not engine.multilingual,
         )
     finally:
         release_freed_memory()

@@ -17,6 +17,7 @@ from typing import Any
 from ..attributes import TranscribeOptions
 from .audio import SAMPLE_RATE
 from .engines import Segment, Transcription
+from .segments import shifted_segment
 
 FRAME = SAMPLE_RATE // 100  # 10 ms energy frames when looking for a quiet place to cut
 SMOOTHING_FRAMES = 20  # a pause is quiet for 200 ms, not a single quiet frame
@@ -133,28 +134,20 @@ class Merged:
         return "".join(segment["text"] for segment in self.segments).strip()
 
 
-def _shifted(piece: dict[str, Any], offset: float, end: float) -> dict[str, Any]:
-    """`piece` (a segment or a word) moved by `offset`, its times clamped to [offset, end].
-
-    Whisper's timestamps can run past the audio it was given (a 0.1 s clip came back with a
-    segment ending at 0.48 s); no time in the result lies outside the audio.
-    """
-    start = min(max(float(piece["start"]) + offset, offset), end)
-    stop = min(max(float(piece["end"]) + offset, start), end)
-    return {**piece, "start": round(start, 3), "end": round(stop, 3)}
-
-
 def transcribe_windows(
     transcribe: Callable[[Any, TranscribeOptions], Transcription],
     windows: Iterable[tuple[int, Any]],
     options: TranscribeOptions,
+    prompt_between_windows: bool = True,
 ) -> Merged:
     """Transcribe each window and merge the results into one transcript.
 
     The result's language is the one the first window with speech detected; a language left to
     detection is detected again in each window, as the engines do within one (a long recording
     may change language). With sequential decoding each window is prompted with the text before
-    it. `transcribe` is an engine's; its errors propagate unchanged.
+    it, unless `prompt_between_windows` is off: a multilingual model detecting the language
+    copies a prompt in another language instead of transcribing. `transcribe` is an engine's;
+    its errors propagate unchanged.
     """
     merged: Merged | None = None
     current = options
@@ -167,16 +160,12 @@ def transcribe_windows(
             merged = Merged(part.language, part.language_probability, part.batch_size, 0.0)
         merged.audio_seconds = end
         for segment in part.segments:
-            moved = _shifted(segment, offset, end)
-            moved["id"] = len(merged.segments)
-            if "words" in segment:
-                moved["words"] = [_shifted(word, offset, end) for word in segment["words"]]
-            merged.segments.append(moved)
+            merged.segments.append(shifted_segment(segment, offset, end, len(merged.segments)))
         if part.segments and not found_speech:
             merged.language = part.language
             merged.language_probability = part.language_probability
             found_speech = True
-        if part.segments and part.batch_size <= 1:
+        if part.segments and part.batch_size <= 1 and prompt_between_windows:
             current = current.with_values({"initial_prompt": _tail(merged.segments)})
     if merged is None:
         raise ValueError("no windows: the stream had no samples")
