@@ -128,19 +128,31 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
     """Language left to detection: once per file, or in each chunk, each stretch of one language decoded on its own."""
     from whisper_async.attributes import TranscribeOptions
 
-    def decode(batch_size: int, each_chunk: bool) -> Strategy:
+    def decode(batch_size: int, each_chunk: bool, seconds: float = 30.0) -> Strategy:
         def run(audio: Any, _: Any) -> str:
             engine.detect_each_chunk = each_chunk
+            engine.detection_seconds = seconds
             found = engine.transcribe(audio, TranscribeOptions(batch_size=batch_size))
             return f"{found.language}\t{found.text}"
 
         return run
+
+    def window_detection(audio: Any) -> str:
+        """faster-whisper's own detection in each 30 s window, not conditioned on earlier text."""
+        found, info = engine.model.transcribe(
+            audio, beam_size=1, multilingual=True, condition_on_previous_text=False
+        )
+        return f"{info.language}\t{''.join(piece.text for piece in found)}"
 
     return {
         "sequential": decode(1, False),
         "sequential-each-chunk": decode(1, True),
         "batched": decode(8, False),
         "batched-each-chunk": decode(8, True),
+        "sequential-units10": decode(1, True, 10.0),
+        "sequential-units15": decode(1, True, 15.0),
+        "batched-units10": decode(8, True, 10.0),
+        "sequential-each-window-nocond": lambda audio, _: window_detection(audio),
     }
 
 

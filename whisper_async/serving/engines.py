@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageError
 from ..manifest import detect_layout
-from .chunks import SAMPLE_RATE, ChunkRules, Span, plan, uncovered
+from .chunks import SAMPLE_RATE, ChunkRules, Span, group_regions, plan, uncovered
 from .cues import Word, cue_pieces
 from .segments import shifted_segment
 
@@ -133,6 +133,9 @@ class FasterWhisperEngine:
         # decodes each stretch of one language on its own: faster-whisper detects once per file
         # and decodes a file whose language changes in its first language (issue 18).
         self.detect_each_chunk = self.multilingual
+        # Detected in stretches of up to 10 s of speech (each cut in silence), so a 30 s chunk
+        # holding two languages is not decoded in one (tuning split: docs/serving.md).
+        self.detection_seconds = 10.0
         self.batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
@@ -176,13 +179,14 @@ class FasterWhisperEngine:
 
     def language_runs(self, audio: Any) -> list[LanguageRun]:
         """Contiguous stretches of one detected language, covering the audio, from one detection
-        per chunk (cut in silence, as for batching); none for audio that fits one window or holds
-        one chunk of speech, where faster-whisper's own detection is as good."""
+        per `detection_seconds` of speech (cut in silence); none for audio that fits one window
+        or holds one chunk of speech, where faster-whisper's own detection is as good."""
         if len(audio) <= self.chunking.max_seconds * SAMPLE_RATE:
             return []
-        _, chunks = plan(audio, self.chunking)
+        regions, chunks = plan(audio, self.chunking)
         if len(chunks) < 2:
             return []
+        chunks = group_regions(regions, len(audio) / SAMPLE_RATE, self.detection_seconds)
         runs: list[LanguageRun] = []
         for (_, end), (language, probability) in zip(
             chunks, self._chunk_languages(audio, chunks), strict=True
