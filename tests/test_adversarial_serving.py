@@ -189,7 +189,7 @@ ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
         ),
         pytest.param(
             "language=en';DROP TABLE jobs;--",
-            "unsupported_language",
+            "invalid_option",
             ["not a Whisper language code"],
             id="sql-like",
         ),

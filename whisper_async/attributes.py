@@ -178,7 +178,7 @@ def parse_value(name: str, raw: str) -> Any:
         if code in {"", "auto"}:
             return None
         if code not in LANGUAGES:
-            raise UnsupportedLanguageError(
+            raise OptionError(
                 f"language={raw!r} is not a Whisper language code; use e.g. en, de, ja, or auto"
             )
         return code
