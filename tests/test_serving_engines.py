@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
 import threading
 from pathlib import Path
 
@@ -175,3 +176,22 @@ def test_a_file_whose_language_changes_keeps_each_part_in_its_own_language(
     assert german_part.strip() == as_german.text != as_english.text
     given = faster_base.transcribe(audio, TranscribeOptions(batch_size=batch_size, language="en"))
     assert as_german.text not in given.text  # a language the caller gives is kept
+
+
+def test_batched_path_invents_no_text_from_noise(faster_tiny_en, tmp_path: Path) -> None:
+    # Pink noise that Silero VAD takes for speech in three chunks. Sequential decoding drops
+    # such windows by Whisper's no-speech rule; the batched pipeline applies none, and wrote
+    # "you" 44 times until the batched path decoded such chunks again the sequential way.
+    noise = tmp_path / "pink.wav"
+    synth = ["synth", "90", "pinknoise", "vol", "0.8"]  # -R: the same noise every run
+    subprocess.run(
+        ["sox", "-R", "-n", "-r", "16000", "-c", "1", "-b", "16", str(noise), *synth],
+        check=True,
+        capture_output=True,
+    )
+    audio = decode_audio(noise)
+    assert len(faster_tiny_en.batch_plan(audio)[1]) > 1  # it does take the batched path
+    sequential = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=1))
+    batched = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=8))
+    assert batched.batch_size == 8
+    assert len(batched.text.split()) <= len(sequential.text.split()) + 2

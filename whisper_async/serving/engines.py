@@ -21,6 +21,8 @@ from .segments import shifted_segment
 
 Segment = dict[str, Any]
 DETECTION_BATCH = 8  # chunks encoded at once to detect their language
+NO_SPEECH_THRESHOLD = 0.6  # whisper.transcribe()'s defaults, and faster-whisper's
+LOG_PROB_THRESHOLD = -1.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,14 @@ def _word(start: float, end: float, text: str, probability: float) -> Word:
 def _words(words: Any) -> list[Word]:
     """faster-whisper's Word tuples as plain dicts."""
     return [_word(w.start, w.end, w.word, w.probability) for w in words or []]
+
+
+def _no_speech(piece: Any) -> bool:
+    """Whisper's rule for a window that holds no speech, which sequential decoding applies and
+    faster-whisper's batched pipeline does not: such a chunk is decoded again sequentially."""
+    return bool(
+        piece.no_speech_prob > NO_SPEECH_THRESHOLD and piece.avg_logprob < LOG_PROB_THRESHOLD
+    )
 
 
 def _middle(word: Word) -> float:
@@ -273,7 +283,9 @@ class FasterWhisperEngine:
                 kwargs = {**kwargs, "language": info.language}
                 language, probability = info.language, info.language_probability
             # One piece per clip; its `seek` is the clip's start in 10 ms frames, rounded down.
-            by_frame = {piece.seek: _words(piece.words) for piece in found}
+            by_frame = {
+                piece.seek: [] if _no_speech(piece) else _words(piece.words) for piece in found
+            }
             left: list[Span] = []
             for chunk in chunks:
                 frame = int(chunk[0] * 100)
