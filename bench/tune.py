@@ -125,7 +125,8 @@ def run(
 
 
 def language_strategies(engine: Any) -> dict[str, Strategy]:
-    """Language left to detection: once per file, or in each chunk, each stretch of one language decoded on its own."""
+    """Language left to detection: once per file, or in stretches of speech (30 s chunks or
+    shorter units), each run of one language decoded on its own."""
     from whisper_async.attributes import TranscribeOptions
 
     def decode(batch_size: int, each_chunk: bool, seconds: float = 30.0) -> Strategy:
@@ -137,7 +138,7 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
 
         return run
 
-    def window_detection(audio: Any) -> str:
+    def window_detection(audio: Any, _: Any) -> str:
         """faster-whisper's own detection in each 30 s window, not conditioned on earlier text."""
         found, info = engine.model.transcribe(
             audio, beam_size=1, multilingual=True, condition_on_previous_text=False
@@ -152,14 +153,15 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
         "sequential-units10": decode(1, True, 10.0),
         "sequential-units15": decode(1, True, 15.0),
         "batched-units10": decode(8, True, 10.0),
-        "sequential-each-window-nocond": lambda audio, _: window_detection(audio),
+        "sequential-each-window-nocond": window_detection,
     }
 
 
 def run_languages(directory: Path, chosen: list[str]) -> None:
     """Detection and error rates on the tuning split's non-English clips, and the sections of its
-    mixed-language file that each strategy loses, with the multilingual base model."""
-    from bench.languages import LOST_SHARE, _sections, unit
+    mixed-language file that each strategy loses, with the multilingual base model (scored as
+    bench/languages.py scores the held-out split)."""
+    from bench.languages import NAMES, summarise, unit
     from tests.helpers import models
     from whisper_async.serving.audio import decode_audio
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
@@ -169,35 +171,28 @@ def run_languages(directory: Path, chosen: list[str]) -> None:
         model_dir = models.assemble_base(Path(workdir) / "base")
         engine = FasterWhisperEngine(model_dir, "base", "cpu", "int8", cpu_threads({}))
         audio = {f.name: decode_audio(f.path) for f in files}
+        table = language_strategies(engine)
         print(
             "| strategy | seconds | detected | error rate per language | mixed file per language | sections lost |"
         )
         print("|---|---|---|---|---|---|")
         for name in chosen:
             started = time.perf_counter()
-            outputs = [
-                language_strategies(engine)[name](audio[f.name], f).split("\t", 1) for f in files
-            ]
+            outputs = [table[name](audio[f.name], f).split("\t", 1) for f in files]
             seconds = time.perf_counter() - started
-            scored = [scoring.score(f, text) for f, (_, text) in zip(files, outputs, strict=True)]
-            shorts = [i for i, f in enumerate(files) if f.kind == "short"]
-            correct = sum(outputs[i][0] == files[i].language for i in shorts)
-            languages = sorted({files[i].language for i in shorts})
-            rates = ", ".join(
-                f"{x} {unit(x)} {scoring.rate([scored[i] for i in shorts if files[i].language == x]):.3f}"
-                for x in languages
-            )
-            mixed = [s for s in scored if s.file.kind == "mixed"]
-            mixed_rates = ", ".join(
-                f"{x} {scoring.rate(mixed, scoring.by_language(x)):.3f}"
-                for x in sorted({t.language for s in mixed for t in s.file.sentences})
-            )
-            lost = sum(
-                s.alignment.deletions(p) > LOST_SHARE * len(p) for s in mixed for p in _sections(s)
-            )
+            result = {
+                "languages": [language for language, _ in outputs],
+                "texts": [text for _, text in outputs],
+                "seconds": [],
+            }
+            row = summarise(name, files, [result])
+            detected = sum(c for c, _ in row.detected.values())
+            shorts = sum(t for _, t in row.detected.values())
+            rates = ", ".join(f"{NAMES[x]} {unit(x)} {r:.3f}" for x, r in row.rate.items())
+            mixed = ", ".join(f"{NAMES[x]} {r:.3f}" for x, r in row.mixed_rate.items())
             print(
-                f"| {name} | {seconds:.0f} | {correct}/{len(shorts)} | {rates} | {mixed_rates} "
-                f"| {lost} of {sum(len(_sections(s)) for s in mixed)} |",
+                f"| {name} | {seconds:.0f} | {detected}/{shorts} | {rates} | {mixed} "
+                f"| {row.lost_sections} of {row.sections} |",
                 flush=True,
             )
 

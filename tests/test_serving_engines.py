@@ -158,7 +158,7 @@ def test_a_file_whose_language_changes_keeps_each_part_in_its_own_language(
     english = decode_audio(data_dir / "en_30s.wav")
     german = decode_audio(data_dir / "de_short.wav")
     audio = _joined(english, *[german] * 6)  # 31 s of English, then 36 s of German
-    runs = faster_base.language_runs(audio)
+    runs = faster_base.language_runs(audio, faster_base.batch_plan(audio)[0])
     assert [run.language for run in runs] == ["en", "de"]
     assert runs[0].start == 0 and runs[-1].end == len(audio) / 16000
     result = faster_base.transcribe(audio, TranscribeOptions(batch_size=batch_size))
@@ -195,3 +195,13 @@ def test_batched_path_invents_no_text_from_noise(faster_tiny_en, tmp_path: Path)
     batched = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=8))
     assert batched.batch_size == 8
     assert len(batched.text.split()) <= len(sequential.text.split()) + 2
+
+
+def test_only_a_multilingual_model_detecting_the_language_is_not_prompted_across_windows(
+    faster_base: FasterWhisperEngine, faster_tiny_en
+) -> None:
+    from whisper_async.serving.transcription import prompts_between_windows
+
+    assert not prompts_between_windows(faster_base, TranscribeOptions())
+    assert prompts_between_windows(faster_base, TranscribeOptions(language="de"))
+    assert prompts_between_windows(faster_tiny_en, TranscribeOptions())

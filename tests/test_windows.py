@@ -141,11 +141,11 @@ def test_a_clip_shorter_than_its_timestamps_is_clamped_to_its_length(
         assert 0 <= segment["start"] <= segment["end"] <= 0.1
 
 
-def test_a_multilingual_model_detecting_the_language_gets_no_prompt_across_windows(
+def test_windows_are_not_prompted_when_prompting_between_them_is_off(
     faster_tiny_en: Any, data_dir: Path
 ) -> None:
-    # A prompt in the previous window's language is copied, not transcribed, when the next
-    # window speaks another: so with detection on a multilingual model no window is prompted.
+    # Off where a multilingual model detects the language (transcription.prompts_between_windows,
+    # tested with the real engines in test_serving_engines.py).
     fox = decode_audio(data_dir / "en_short.wav")
     samples = np.concatenate([fox, np.zeros(SAMPLE_RATE, np.float32), fox])
     recorder = Recorder(faster_tiny_en)

@@ -139,9 +139,9 @@ class FasterWhisperEngine:
         # get a shorter transcript in exchange for speed. Batching stays one option away.
         self.default_batch_size = 1
         self.chunking = ChunkRules()
-        # With `language` left to detection, a multilingual model detects it in each chunk and
-        # decodes each stretch of one language on its own: faster-whisper detects once per file
-        # and decodes a file whose language changes in its first language (issue 18).
+        # With `language` left to detection, a multilingual model detects it in stretches of
+        # speech and decodes each run of one language on its own: faster-whisper detects once
+        # per file and decodes a file whose language changes in its first language (issue 18).
         self.detect_each_chunk = self.multilingual
         # Detected in stretches of up to 10 s of speech (each cut in silence), so a 30 s chunk
         # holding two languages is not decoded in one (tuning split: docs/serving.md).
@@ -150,16 +150,28 @@ class FasterWhisperEngine:
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
         check_language(self, options)
-        if options.language is None and self.detect_each_chunk:
-            runs = self.language_runs(audio)
+        detect = options.language is None and self.detect_each_chunk
+        batched = (options.batch_size or self.default_batch_size) > 1
+        # One VAD pass serves both the language runs and the batched chunks.
+        regions, chunks = self.batch_plan(audio) if detect or batched else ([], [])
+        if detect and chunks:
+            runs = self.language_runs(audio, regions)
             if len(runs) > 1:
                 return self._by_language(audio, runs, options)
-            if runs:
-                found = self._decode(audio, options.with_values({"language": runs[0].language}))
-                return replace(found, language_probability=runs[0].probability)
-        return self._decode(audio, options)
+            found = self._decode(
+                audio, options.with_values({"language": runs[0].language}), (regions, chunks)
+            )
+            return replace(found, language_probability=runs[0].probability)
+        return self._decode(audio, options, (regions, chunks))
 
-    def _decode(self, audio: Any, options: TranscribeOptions) -> Transcription:
+    def _decode(
+        self,
+        audio: Any,
+        options: TranscribeOptions,
+        speech: tuple[list[Span], list[Span]] | None = None,
+    ) -> Transcription:
+        """Decode in one language (given, or detected once by faster-whisper); `speech` is the
+        audio's batch plan when it is already known."""
         kwargs: dict[str, Any] = {
             "language": options.language,
             "task": options.task,
@@ -167,7 +179,7 @@ class FasterWhisperEngine:
             "initial_prompt": options.initial_prompt,
         }
         batch_size = options.batch_size or self.default_batch_size
-        regions, chunks = self.batch_plan(audio) if batch_size > 1 else ([], [])
+        regions, chunks = ([], []) if batch_size <= 1 else speech or self.batch_plan(audio)
         if chunks:
             language, probability, words = self._batched(audio, regions, chunks, batch_size, kwargs)
             pieces = cue_pieces([(words[0]["start"], words[-1]["end"], "", words)] if words else [])
@@ -187,15 +199,10 @@ class FasterWhisperEngine:
         ]
         return Transcription(language, float(probability), segments, batch_size)
 
-    def language_runs(self, audio: Any) -> list[LanguageRun]:
+    def language_runs(self, audio: Any, regions: list[Span]) -> list[LanguageRun]:
         """Contiguous stretches of one detected language, covering the audio, from one detection
-        per `detection_seconds` of speech (cut in silence); none for audio that fits one window
-        or holds one chunk of speech, where faster-whisper's own detection is as good."""
-        if len(audio) <= self.chunking.max_seconds * SAMPLE_RATE:
-            return []
-        regions, chunks = plan(audio, self.chunking)
-        if len(chunks) < 2:
-            return []
+        per `detection_seconds` of its voice `regions` (cut in silence). Called only where
+        `batch_plan` finds chunks: in one window, faster-whisper's own detection is as good."""
         chunks = group_regions(regions, len(audio) / SAMPLE_RATE, self.detection_seconds)
         runs: list[LanguageRun] = []
         for (_, end), (language, probability) in zip(

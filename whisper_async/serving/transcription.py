@@ -41,6 +41,12 @@ def _guarded(engine: Engine) -> Callable[[Any, TranscribeOptions], Transcription
     return transcribe
 
 
+def prompts_between_windows(engine: Engine, options: TranscribeOptions) -> bool:
+    """Whether a window is prompted with the text before it: not where a multilingual model
+    detects the language, since a prompt in another language is copied, not transcribed."""
+    return options.language is not None or not engine.multilingual
+
+
 def transcribe_file(
     engine: Engine, path: Path, options: TranscribeOptions, plan: WindowPlan
 ) -> dict[str, Any]:
@@ -54,7 +60,7 @@ def transcribe_file(
             _guarded(engine),
             cut_windows(stream_samples(path), plan),
             options,
-            prompt_between_windows=options.language is not None or not engine.multilingual,
+            prompt_between_windows=prompts_between_windows(engine, options),
         )
     finally:
         release_freed_memory()
