@@ -97,6 +97,10 @@ def _transcriber(
 
     compute, batch = GPU_CONFIGS.get(config, ("int8" if device == "cpu" else "float16", 1))
     engine = FasterWhisperEngine(model_dir, model_name, device, compute, cpu_threads(os.environ))
+    if config == "faster-float32-encoder":  # tried and refused (docs/serving.md); not in CONFIGS
+        from bench.encoder_precision import encode_at
+
+        encode_at(engine, model_dir, "float32", cpu_threads(os.environ))
     if config == "stock-batched":
 
         def run_stock(path: Path) -> tuple[str, str]:
@@ -120,6 +124,7 @@ def _transcriber(
         return run_vad
     options = {
         DEFAULT: TranscribeOptions(),
+        "faster-float32-encoder": TranscribeOptions(),
         "faster-sequential": TranscribeOptions(batch_size=1),
         "faster-batched": TranscribeOptions(batch_size=8),
         "faster-beam5": TranscribeOptions(batch_size=1, beam_size=5),

@@ -90,6 +90,7 @@ def run(
     kinds: tuple[str, ...] = ("short", "long"),
     compute_type: str = "int8",
     runs: int = 1,
+    encoder_compute_type: str | None = None,
 ) -> None:
     """Each strategy `runs` times, run i with random seed i (the temperature fallback samples);
     one row per run, so the spread shows."""
@@ -103,6 +104,10 @@ def run(
     engine = FasterWhisperEngine(
         models.tiny_en_ctranslate2(), "tiny.en", "cpu", compute_type, cpu_threads({})
     )
+    if encoder_compute_type:  # a refused experiment (bench/encoder_precision.py)
+        from bench.encoder_precision import encode_at
+
+        encode_at(engine, models.tiny_en_ctranslate2(), encoder_compute_type, cpu_threads({}))
     audio = {f.name: decode_audio(f.path) for f in files}
     table = strategies(engine)
     print(
@@ -203,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", default="sequential,stock-batched,silence-cut")
     parser.add_argument("--long-only", action="store_true", help="only the long files")
     parser.add_argument("--compute-type", default="int8", help="CTranslate2's, for English")
+    parser.add_argument(
+        "--encoder-compute-type",
+        help="the encoder's alone (English): CTranslate2's, or torch-float32, torch-bfloat16",
+    )
     parser.add_argument("--runs", type=int, default=1, help="seeds per strategy (English)")
     parser.add_argument(
         "--languages",
@@ -215,7 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         run_languages(args.corpus, args.strategies.split(","))
         return 0
     kinds = ("long",) if args.long_only else ("short", "long")
-    run(args.corpus, args.strategies.split(","), kinds, args.compute_type, args.runs)
+    run(
+        args.corpus,
+        args.strategies.split(","),
+        kinds,
+        args.compute_type,
+        args.runs,
+        args.encoder_compute_type,
+    )
     return 0
 
 

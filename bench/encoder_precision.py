@@ -1,0 +1,78 @@
+"""A refused experiment, kept so its figures can be reproduced: the encoder at another precision
+than the decoder (the decoder stays CTranslate2 int8 on CPU).
+
+`precision` is a CTranslate2 compute type (`float32`, `int16`, ...), or `torch-float32` /
+`torch-bfloat16`: openai-whisper's encoder on the same weights, converted from model.bin.
+docs/serving.md ("Encoder precision on CPU") gives the figures and why it was refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def encode_at(engine: Any, model_dir: Path, precision: str, cpu_threads: int) -> None:
+    """Make `engine` (a FasterWhisperEngine) encode at `precision`. faster-whisper encodes only
+    through `WhisperModel.encode`, in both of its pipelines and in language detection, so this
+    moves every encoder pass."""
+    import numpy as np
+
+    run = (
+        _torch_encoder(model_dir, precision.removeprefix("torch-"), cpu_threads)
+        if precision.startswith("torch-")
+        else _ctranslate2_encoder(model_dir, engine.device, precision, cpu_threads)
+    )
+
+    def encode(features: Any) -> Any:
+        if features.ndim == 2:
+            features = np.expand_dims(features, 0)
+        return run(np.ascontiguousarray(features, dtype=np.float32))
+
+    engine.model.encode = encode
+
+
+def _ctranslate2_encoder(
+    model_dir: Path, device: str, compute_type: str, cpu_threads: int
+) -> Callable[[Any], Any]:
+    import ctranslate2
+
+    model = ctranslate2.models.Whisper(
+        str(model_dir), device=device, compute_type=compute_type, intra_threads=cpu_threads
+    )
+    return lambda features: model.encode(ctranslate2.StorageView.from_array(features))
+
+
+def _torch_encoder(model_dir: Path, dtype: str, cpu_threads: int) -> Callable[[Any], Any]:
+    import ctranslate2
+    import numpy as np
+    import torch
+    from whisper.model import AudioEncoder, ModelDimensions
+
+    from tests.helpers.ctranslate2_to_openai import convert, read_ctranslate2
+
+    torch.set_num_threads(cpu_threads)
+    checkpoint = convert(read_ctranslate2(model_dir / "model.bin"))
+    dims = ModelDimensions(**checkpoint["dims"])
+    encoder = AudioEncoder(
+        dims.n_mels, dims.n_audio_ctx, dims.n_audio_state, dims.n_audio_head, dims.n_audio_layer
+    )
+    encoder.load_state_dict(
+        {
+            name.removeprefix("encoder."): tensor
+            for name, tensor in checkpoint["model_state_dict"].items()
+            if name.startswith("encoder.")
+        }
+    )
+    encoder.eval()
+
+    def run(features: Any) -> Any:
+        with (
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"),
+        ):
+            output = encoder(torch.from_numpy(features)).float().numpy()
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(output))
+
+    return run
