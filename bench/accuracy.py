@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import corpus, engines, fixed_cost, languages
+from bench import corpus, detection, engines, fixed_cost, languages
 from bench.metrics import verdict
 
 
@@ -26,6 +26,7 @@ class Accuracy:
     cost_runs: int
     english: engines.Result
     language: dict[str, Any]
+    detection: dict[str, Any]
     cost: dict[str, Any]
 
 
@@ -44,9 +45,11 @@ def measure(runs: int, cost_runs: int, directory: Path, workdir: Path, quick: bo
     if quick:  # the smoke test: each engine once
         language_configs = [engines.ARTICLE, "wasync-openai", engines.DEFAULT]
     language = languages.measure(language_configs, runs, directory, "cpu", workdir / "languages")
+    print("detection on long files ...", file=sys.stderr, flush=True)
+    found = detection.measure(runs, directory, workdir / "detection")
     print("fixed cost ...", file=sys.stderr, flush=True)
     cost = fixed_cost.measure(cost_runs, directory, workdir / "cost")
-    return Accuracy(runs, cost_runs, english, language, cost)
+    return Accuracy(runs, cost_runs, english, language, found, cost)
 
 
 def goals(measured: Accuracy, candidate: str = engines.DEFAULT) -> list[str]:
@@ -104,6 +107,12 @@ def sections(measured: Accuracy) -> list[str]:
         f"`python -m bench.languages --runs {measured.runs}`: `language` is left to detection in every row.",
         "",
         languages.table(measured.language),
+        "",
+        "### Language detection on long files: what it costs",
+        "",
+        f"`python -m bench.detection --runs {measured.runs}` (base, int8, CPU; `language` left to detection).",
+        "",
+        detection.report(measured.detection),
         "",
         "## 3. One request on a short file: the fixed cost",
         "",

@@ -28,10 +28,12 @@ import json
 import random
 import shutil
 import sys
+import tempfile
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -428,6 +430,25 @@ def describe(files: list[CorpusFile]) -> str:
     minutes = sum(f.duration for f in files) / 60
     kinds = {kind: sum(1 for f in files if f.kind == kind) for kind in ("short", "long", "mixed")}
     return f"{len(files)} files, {minutes:.1f} min ({kinds['short']} short, {kinds['long']} long, {kinds['mixed']} mixed-language)"
+
+
+def run_benchmark(
+    argv: list[str] | None,
+    measure: Callable[[int, Path, Path], Any],
+    report: Callable[[Any], str],
+    runs: int,
+) -> int:
+    """The command line of a benchmark over the held-out split (`--runs`, `--corpus`,
+    `--quick`): `measure(runs, corpus, workdir)` in a scratch folder, then its report."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    directory = prepare(args.corpus, args.quick)
+    with tempfile.TemporaryDirectory(prefix="wasync-bench-") as workdir:
+        print(report(measure(args.runs, directory, Path(workdir))))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,9 +11,7 @@ sequential way). Each step is the median of `runs` passes over all the clips.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,15 +101,7 @@ def report(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_DIR)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    directory = corpus.prepare(args.corpus, args.quick)
-    with tempfile.TemporaryDirectory(prefix="wasync-bench-") as workdir:
-        print(report(measure(args.runs, directory, Path(workdir))))
-    return 0
+    return corpus.run_benchmark(argv, measure, report, runs=5)
 
 
 if __name__ == "__main__":

@@ -134,10 +134,13 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
     shorter units), each run of one language decoded on its own."""
     from whisper_async.attributes import TranscribeOptions
 
-    def decode(batch_size: int, each_chunk: bool, seconds: float = 30.0) -> Strategy:
+    def decode(
+        batch_size: int, each_chunk: bool, seconds: float = 30.0, refine_below: float | None = None
+    ) -> Strategy:
         def run(audio: Any, _: Any) -> str:
             engine.detect_each_chunk = each_chunk
             engine.detection_seconds = seconds
+            engine.refine_below = refine_below
             found = engine.transcribe(audio, TranscribeOptions(batch_size=batch_size))
             return f"{found.language}\t{found.text}"
 
@@ -158,6 +161,10 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
         "sequential-units10": decode(1, True, 10.0),
         "sequential-units15": decode(1, True, 15.0),
         "batched-units10": decode(8, True, 10.0),
+        **{
+            f"sequential-refine{threshold}": decode(1, True, 10.0, threshold)
+            for threshold in (0.5, 0.7, 0.8, 0.9, 0.95)
+        },
         "sequential-each-window-nocond": window_detection,
     }
 

@@ -72,6 +72,21 @@ def group_regions(regions: Sequence[Span], total: float, max_seconds: float = 30
     return chunks
 
 
+def within(chunk: Span, regions: Sequence[Span], max_seconds: float) -> list[Span]:
+    """`chunk` cut into stretches of at most `max_seconds` of the regions inside it, halfway
+    through the silences between them; the last ends where the chunk does."""
+    start, end = chunk
+    inside = [
+        (max(a, start) - start, min(b, end) - start) for a, b in regions if b > start and a < end
+    ]
+    if not inside:
+        return [chunk]
+    return [
+        (round(a + start, 3), round(b + start, 3))
+        for a, b in group_regions(inside, end - start, max_seconds)
+    ]
+
+
 def plan(audio: Any, rules: ChunkRules = ChunkRules()) -> tuple[list[Span], list[Span]]:
     """(voice-activity regions, chunks) of the audio; no chunks without speech."""
     regions = speech_regions(audio, rules)

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageError
 from ..manifest import detect_layout
-from .chunks import SAMPLE_RATE, ChunkRules, Span, group_regions, plan, uncovered
+from .chunks import SAMPLE_RATE, ChunkRules, Span, group_regions, plan, uncovered, within
 from .cues import Word, cue_pieces
 from .segments import shifted_segment
 
@@ -23,6 +23,7 @@ Segment = dict[str, Any]
 DETECTION_BATCH = 8  # chunks encoded at once to detect their language
 NO_SPEECH_THRESHOLD = 0.6  # whisper.transcribe()'s defaults, and faster-whisper's
 LOG_PROB_THRESHOLD = -1.0
+SWITCH_PROBABILITY = 0.5  # a stretch's language ends a run only when it is the likelier half
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,43 @@ def _no_speech(piece: Any) -> bool:
     )
 
 
+Detected = tuple[str, float]  # a language and its probability
+
+
+def to_refine(found: list[Detected], below: float) -> list[int]:
+    """Indexes of the chunks to detect again in shorter stretches: those detected with less than
+    `below`, and those whose language differs from a neighbour's (the change may lie inside)."""
+    languages = [language for language, _ in found]
+
+    def changes_next_to(index: int) -> bool:
+        around = languages[max(0, index - 1) : index] + languages[index + 1 : index + 2]
+        return any(language != languages[index] for language in around)
+
+    return [
+        index
+        for index, (_, probability) in enumerate(found)
+        if probability < below or changes_next_to(index)
+    ]
+
+
+def runs_of(stretches: list[tuple[Span, Detected]], total: float) -> list[LanguageRun]:
+    """Neighbouring stretches in one language joined into runs that cover 0 to `total` seconds.
+
+    A stretch detected with less than `SWITCH_PROBABILITY` does not change the language: a few
+    seconds of English, unsure, can come out as Finnish."""
+    runs: list[LanguageRun] = []
+    for (_, end), (language, probability) in stretches:
+        if runs and probability < SWITCH_PROBABILITY:
+            language = runs[-1].language
+        if runs and runs[-1].language == language:
+            last = runs[-1]
+            runs[-1] = replace(last, end=end, probability=min(last.probability, probability))
+        else:
+            runs.append(LanguageRun(runs[-1].end if runs else 0.0, end, language, probability))
+    runs[-1] = replace(runs[-1], end=total)
+    return runs
+
+
 def _middle(word: Word) -> float:
     return (float(word["start"]) + float(word["end"])) / 2
 
@@ -146,6 +184,10 @@ class FasterWhisperEngine:
         # Detected in stretches of up to 10 s of speech (each cut in silence), so a 30 s chunk
         # holding two languages is not decoded in one (tuning split: docs/serving.md).
         self.detection_seconds = 10.0
+        # ... but only inside a 30 s chunk whose own detection is below this probability or
+        # differs from a neighbour's: a file in one language then costs one detection per 30 s,
+        # not three. None detects every stretch.
+        self.refine_below: float | None = 0.9
         self.batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
@@ -201,27 +243,41 @@ class FasterWhisperEngine:
 
     def language_runs(self, audio: Any, regions: list[Span]) -> list[LanguageRun]:
         """Contiguous stretches of one detected language, covering the audio, from one detection
-        per `detection_seconds` of its voice `regions` (cut in silence). Called only where
-        `batch_plan` finds chunks: in one window, faster-whisper's own detection is as good."""
-        chunks = group_regions(regions, len(audio) / SAMPLE_RATE, self.detection_seconds)
-        runs: list[LanguageRun] = []
-        for (_, end), (language, probability) in zip(
-            chunks, self._chunk_languages(audio, chunks), strict=True
-        ):
-            if runs and runs[-1].language == language:
-                last = runs[-1]
-                runs[-1] = replace(last, end=end, probability=min(last.probability, probability))
-            else:
-                runs.append(LanguageRun(runs[-1].end if runs else 0.0, end, language, probability))
-        runs[-1] = replace(runs[-1], end=len(audio) / SAMPLE_RATE)
-        return runs
+        per `detection_seconds` of its voice `regions` (cut in silence) wherever the language may
+        change (`detected_stretches`). Called only where `batch_plan` finds chunks: in one
+        window, faster-whisper's own detection is as good."""
+        return runs_of(self.detected_stretches(audio, regions), len(audio) / SAMPLE_RATE)
 
-    def _chunk_languages(self, audio: Any, chunks: list[Span]) -> list[tuple[str, float]]:
+    def detected_stretches(self, audio: Any, regions: list[Span]) -> list[tuple[Span, Detected]]:
+        """The audio cut in silence into stretches, in order, each with its detected language.
+
+        30 s chunks first; a chunk whose detection is unsure, or differs from a neighbour's,
+        is detected again in stretches of `detection_seconds`, since it may hold two languages."""
+        total = len(audio) / SAMPLE_RATE
+        if self.refine_below is None:
+            fine = group_regions(regions, total, self.detection_seconds)
+            return list(zip(fine, self._chunk_languages(audio, fine), strict=True))
+        chunks = group_regions(regions, total)
+        found = self._chunk_languages(audio, chunks)
+        unsure = to_refine(found, self.refine_below)
+        stretches = {
+            index: within(chunks[index], regions, self.detection_seconds) for index in unsure
+        }
+        refined = iter(self._chunk_languages(audio, [s for i in unsure for s in stretches[i]]))
+        detected: list[tuple[Span, Detected]] = []
+        for index, chunk in enumerate(chunks):
+            if index in stretches:
+                detected += [(stretch, next(refined)) for stretch in stretches[index]]
+            else:
+                detected.append((chunk, found[index]))
+        return detected
+
+    def _chunk_languages(self, audio: Any, chunks: list[Span]) -> list[Detected]:
         """The most likely language of each chunk, with its probability, from the encoder."""
         import numpy as np
         from faster_whisper.audio import pad_or_trim
 
-        found: list[tuple[str, float]] = []
+        found: list[Detected] = []
         for first in range(0, len(chunks), DETECTION_BATCH):
             features = np.stack(
                 [

@@ -1,0 +1,107 @@
+"""What detecting the language costs on long files (multilingual base, faster engine, CPU).
+
+    python -m bench.detection [--runs 3] [--corpus DIR] [--quick]
+
+On the held-out split's long files, with `language` left to detection, two designs of the
+faster engine's language runs (docs/serving.md, "Files whose language changes"):
+- `every stretch` (before): one detection per 10 s stretch of speech;
+- `unsure chunks` (now): one per 30 s chunk, then one per 10 s stretch only inside a chunk that
+  is unsure (below 0.9) or next to a chunk in another language.
+For each: detections made, the runs found, the time to find them, and a whole sequential
+transcription (detection included), interleaved run by run. The files' languages are in the
+manifest; the mixed-language file's runs should follow its sections.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import corpus
+from bench.metrics import Spread
+
+DESIGNS = {"every stretch": None, "unsure chunks": 0.9}
+
+
+def _engine(workdir: Path) -> Any:
+    from tests.helpers import models
+    from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
+
+    class Counting(FasterWhisperEngine):
+        """Counts the stretches whose language is detected (one encoder pass each)."""
+
+        detections = 0
+
+        def _chunk_languages(self, audio: Any, chunks: Any) -> Any:
+            self.detections += len(chunks)
+            return super()._chunk_languages(audio, chunks)
+
+    model_dir = models.assemble_base(workdir / "base")
+    return Counting(model_dir, "base", "cpu", "int8", cpu_threads({}))
+
+
+def measure(runs: int, directory: Path, workdir: Path) -> dict[str, Any]:
+    import time
+
+    from whisper_async.attributes import TranscribeOptions
+    from whisper_async.serving.audio import decode_audio
+
+    longer = [f for f in corpus.heldout_files(directory) if f.kind != "short" and f.duration > 30]
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    files: list[corpus.CorpusFile] = []
+    if not longer:  # the quick corpus: no base model to load
+        return {"files": files, "rows": rows, "runs": runs}
+    engine = _engine(workdir)
+    for f in longer:
+        audio = decode_audio(f.path)
+        regions, chunks = engine.batch_plan(audio)
+        if not chunks:  # one chunk of speech: faster-whisper detects once
+            continue
+        files.append(f)
+        for run in range(runs):
+            for design, threshold in DESIGNS.items():
+                engine.refine_below = threshold
+                row = rows.setdefault((f.name, design), {"find": [], "transcribe": []})
+                engine.detections = 0
+                started = time.perf_counter()
+                found = engine.language_runs(audio, regions)
+                row["find"].append(time.perf_counter() - started)
+                row["detections"] = engine.detections
+                row["runs"] = [(r.start, r.end, r.language) for r in found]
+                started = time.perf_counter()
+                engine.transcribe(audio, TranscribeOptions(batch_size=1))
+                row["transcribe"].append(time.perf_counter() - started)
+                print(f"  {f.name} {design} run {run + 1}/{runs}", file=sys.stderr, flush=True)
+    return {"files": files, "rows": rows, "runs": runs}
+
+
+def report(result: dict[str, Any]) -> str:
+    if not result["files"]:
+        return "No file longer than one window: nothing to compare."
+    lines = [
+        f"Median of {result['runs']} runs; speed-up against `every stretch` on the same file, same run.",
+        "",
+        "| file | design | detections | runs found | finding the runs | speed-up | whole transcription | speed-up |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for f in result["files"]:
+        before = result["rows"][(f.name, "every stretch")]
+        for design in DESIGNS:
+            row = result["rows"][(f.name, design)]
+            find, whole = Spread.of(row["find"]), Spread.of(row["transcribe"])
+            found = ", ".join(f"{a:.0f}-{b:.0f} s {lang}" for a, b, lang in row["runs"])
+            lines.append(
+                f"| {f.name} ({f.duration / 60:.1f} min) | `{design}` | {row['detections']} | {found} "
+                f"| {find.median:.1f} s | {find.ratio_to(Spread.of(before['find'])):.2f}x "
+                f"| {whole.median:.1f} s | {whole.ratio_to(Spread.of(before['transcribe'])):.2f}x |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return corpus.run_benchmark(argv, measure, report, runs=3)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

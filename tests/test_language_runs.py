@@ -1,0 +1,72 @@
+"""Where a multilingual model detects the language again: chunks, stretches and runs."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from whisper_async.serving.audio import decode_audio
+from whisper_async.serving.chunks import group_regions, within
+from whisper_async.serving.engines import FasterWhisperEngine, LanguageRun, runs_of, to_refine
+
+
+def test_only_unsure_chunks_and_chunks_next_to_a_change_are_detected_again() -> None:
+    found = [("en", 0.99), ("en", 0.95), ("en", 0.6), ("en", 0.97), ("ja", 0.98), ("ja", 0.99)]
+    assert to_refine(found, 0.9) == [2, 3, 4]
+    assert to_refine([("en", 0.99)], 0.9) == []
+    assert to_refine([("en", 0.5)], 0.9) == [0]
+
+
+def test_a_chunk_is_cut_into_stretches_that_cover_it() -> None:
+    regions = [(1.0, 4.0), (5.0, 9.0), (10.0, 14.0), (15.0, 19.0), (21.0, 29.0), (31.0, 35.0)]
+    stretches = within((0.5, 30.0), regions, 10.0)
+    assert stretches[-1][1] == 30.0
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(stretches))
+    for start, end in regions[:5]:  # each region inside the chunk lies in one stretch
+        assert any(a <= start and end <= b for a, b in stretches)
+    assert all(end - start <= 10.0 for start, end in stretches)
+    assert len(stretches) == 3  # the speech at 1-9, 10-19 and 21-29, cut in the silences
+    assert within((40.0, 50.0), regions, 10.0) == [(40.0, 50.0)]  # no speech: the chunk itself
+
+
+def test_runs_join_one_language_and_an_unsure_stretch_does_not_switch() -> None:
+    stretches = [
+        ((0.0, 10.0), ("en", 0.95)),
+        ((10.0, 20.0), ("fi", 0.3)),  # unsure: stays English
+        ((20.0, 30.0), ("en", 0.8)),
+        ((30.0, 40.0), ("de", 0.9)),
+        ((40.0, 50.0), ("de", 0.7)),
+    ]
+    assert runs_of(stretches, 52.5) == [
+        LanguageRun(0.0, 30.0, "en", 0.3),
+        LanguageRun(30.0, 52.5, "de", 0.7),
+    ]
+    # The first stretch has nothing before it to keep, so its own language stands.
+    assert [run.language for run in runs_of([((0.0, 9.0), ("it", 0.4))], 9.0)] == ["it"]
+
+
+@pytest.fixture(scope="module")
+def faster_base(base_dir: Path) -> FasterWhisperEngine:
+    return FasterWhisperEngine(base_dir, "base", "cpu", "int8")
+
+
+def test_ten_seconds_of_german_inside_an_english_chunk_is_found(
+    faster_base: FasterWhisperEngine, data_dir: Path
+) -> None:
+    english = decode_audio(data_dir / "en_30s.wav")
+    german = decode_audio(data_dir / "de_short.wav")
+    gap = np.zeros(16000, dtype=np.float32)
+    audio = np.concatenate([english, gap, german, gap, german, gap, english])
+    regions = faster_base.batch_plan(audio)[0]
+    chunks = group_regions(regions, len(audio) / 16000)
+    detected = faster_base.detected_stretches(audio, regions)
+    # Every chunk here is unsure or next to a change, so all are detected again in stretches.
+    assert len(detected) > len(chunks)
+    assert all(end - start <= 10.0 for (start, end), _ in detected)
+    runs = faster_base.language_runs(audio, regions)
+    assert [run.language for run in runs] == ["en", "de", "en"]
+    german_start = (len(english) + len(gap)) / 16000
+    assert runs[1].start <= german_start + 1.0 and runs[1].end >= german_start + 6.0
