@@ -70,3 +70,18 @@ def test_ten_seconds_of_german_inside_an_english_chunk_is_found(
     assert [run.language for run in runs] == ["en", "de", "en"]
     german_start = (len(english) + len(gap)) / 16000
     assert runs[1].start <= german_start + 1.0 and runs[1].end >= german_start + 6.0
+
+
+def test_the_language_reported_is_the_one_spoken_longest(
+    faster_base: FasterWhisperEngine, data_dir: Path
+) -> None:
+    from whisper_async.attributes import TranscribeOptions
+
+    english = decode_audio(data_dir / "en_short.wav")  # 3.4 s
+    german = decode_audio(data_dir / "de_short.wav")  # 5.1 s
+    gap = np.zeros(16000, dtype=np.float32)
+    audio = np.concatenate([english, gap, *[part for _ in range(7) for part in (german, gap)]])
+    runs = faster_base.language_runs(audio, faster_base.batch_plan(audio)[0])
+    assert runs[0].language == "en" and runs[-1].language == "de"
+    result = faster_base.transcribe(audio, TranscribeOptions())
+    assert result.language == "de"

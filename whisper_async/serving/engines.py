@@ -310,7 +310,12 @@ class FasterWhisperEngine:
             for segment in part.segments:
                 segments.append(shifted_segment(segment, run.start, run.end, len(segments)))
             batch_sizes.append(part.batch_size)
-        return Transcription(runs[0].language, runs[0].probability, segments, max(batch_sizes))
+        # The file's language is the one spoken longest, not the first: five seconds of English
+        # before two minutes of Spanish is a Spanish recording.
+        main = max(
+            runs, key=lambda run: sum(r.end - r.start for r in runs if r.language == run.language)
+        )
+        return Transcription(main.language, main.probability, segments, max(batch_sizes))
 
     def batch_plan(self, audio: Any) -> tuple[list[Span], list[Span]]:
         """(voice regions, chunks) for the batched path, or no chunks when batching has nothing
