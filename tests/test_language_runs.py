@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from whisper_async.serving.audio import decode_audio
-from whisper_async.serving.chunks import group_regions, within
+from whisper_async.serving.chunks import (
+    ChunkRules,
+    group_regions,
+    inside,
+    speech_clips,
+    unheard,
+    within,
+)
 from whisper_async.serving.engines import FasterWhisperEngine, LanguageRun, runs_of, to_refine
 
 
@@ -32,6 +39,28 @@ def test_a_chunk_is_cut_into_stretches_that_cover_it() -> None:
     assert within((40.0, 50.0), regions, 10.0) == [(40.0, 50.0)]  # no speech: the chunk itself
 
 
+def test_a_run_is_decoded_in_clips_cut_only_at_long_pauses() -> None:
+    rules = ChunkRules(long_pause_s=5.0, clip_margin_s=0.5)
+    regions = [(1.0, 5.0), (6.0, 10.0), (30.0, 40.0), (41.0, 44.0)]
+    # A 20 s pause is cut out, keeping half a second of it beside the speech; the 1 s pauses
+    # and the short lead-in stay.
+    assert speech_clips(regions, 60.0, rules) == [(0.0, 10.5), (29.5, 44.5)]
+    assert speech_clips(inside(regions, (20.0, 44.0)), 24.0, rules) == [(9.5, 24.0)]
+    # No pause that long: nothing to cut, the whole span is decoded as before.
+    assert speech_clips(regions[:2], 12.0, rules) == []
+    assert speech_clips([], 12.0, rules) == []
+
+
+def test_speech_that_nothing_decoded_covers_is_found_and_joined_up_to_long_pauses() -> None:
+    rules = ChunkRules(long_pause_s=5.0, clip_margin_s=0.5)
+    regions = [(1.0, 5.0), (6.0, 10.0), (11.0, 11.2), (12.0, 20.0), (30.0, 40.0), (41.0, 44.0)]
+    heard = [(0.8, 5.1), (40.5, 44.2)]  # the first and last regions' text
+    # 6-20 s joined (the 0.2 s blip between does not break it), 30-40 s apart after 10 s of
+    # pause; what was heard is not decoded again.
+    assert unheard(regions, heard, rules) == [(5.5, 20.5), (29.5, 40.5)]
+    assert unheard(regions, [(0.0, 44.0)], rules) == []
+
+
 def test_runs_join_one_language_and_an_unsure_stretch_does_not_switch() -> None:
     stretches = [
         ((0.0, 10.0), ("en", 0.95)),
@@ -46,6 +75,30 @@ def test_runs_join_one_language_and_an_unsure_stretch_does_not_switch() -> None:
     ]
     # The first stretch has nothing before it to keep, so its own language stands.
     assert [run.language for run in runs_of([((0.0, 9.0), ("it", 0.4))], 9.0)] == ["it"]
+
+
+def test_a_stray_stretch_does_not_start_a_run_that_the_next_one_does_not_confirm() -> None:
+    # The shape a stranger's telephone-band trial found: French, Portuguese and Dutch that the
+    # model barely knows, one stretch of it detected as Thai with more than half the probability.
+    stretches = [
+        ((0.0, 10.0), ("it", 0.91)),
+        ((10.0, 16.0), ("en", 0.47)),
+        ((16.0, 22.0), ("th", 0.66)),  # stray: the next stretch is not Thai
+        ((22.0, 32.0), ("en", 0.26)),
+        ((32.0, 38.0), ("nn", 0.17)),
+    ]
+    assert [run.language for run in runs_of(stretches, 38.0)] == ["it"]
+    # Confirmed by the next stretch, even an unsure one, the change stands ...
+    confirmed = [
+        ((0.0, 10.0), ("en", 0.9)),
+        ((10.0, 20.0), ("de", 0.6)),
+        ((20.0, 25.0), ("de", 0.3)),
+    ]
+    assert [(r.start, r.language) for r in runs_of(confirmed, 25.0)] == [(0.0, "en"), (10.0, "de")]
+    # ... and a stretch sure on its own needs no confirmation, even the last one.
+    for probability, languages in ((0.75, ["en", "de"]), (0.65, ["en"])):
+        last = [((0.0, 10.0), ("en", 0.9)), ((10.0, 20.0), ("de", probability))]
+        assert [run.language for run in runs_of(last, 20.0)] == languages
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +138,21 @@ def test_the_language_reported_is_the_one_spoken_longest(
     assert runs[0].language == "en" and runs[-1].language == "de"
     result = faster_base.transcribe(audio, TranscribeOptions())
     assert result.language == "de"
+
+
+def test_a_long_silence_inside_a_run_is_not_decoded(
+    faster_base: FasterWhisperEngine, data_dir: Path
+) -> None:
+    from whisper_async.attributes import TranscribeOptions
+
+    english = decode_audio(data_dir / "en_30s.wav")
+    silence = np.zeros(25 * 16000, dtype=np.float32)
+    german = decode_audio(data_dir / "de_short.wav")
+    audio = np.concatenate([english, silence, german])
+    quiet = (len(english) / 16000 + 1.0, (len(english) + len(silence)) / 16000 - 1.0)
+    result = faster_base.transcribe(audio, TranscribeOptions())
+    # Read whole, the window that starts in the silence came back with invented German there.
+    middles = [(s["start"] + s["end"]) / 2 for s in result.segments]
+    assert not [m for m in middles if quiet[0] < m < quiet[1]], result.segments
+    after = " ".join(s["text"] for s in result.segments if s["start"] >= quiet[1] - 1.0)
+    assert "Morgen" in after

@@ -15,15 +15,28 @@ from typing import Any, Protocol, TypeVar
 
 from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageError
 from ..manifest import detect_layout
-from .chunks import SAMPLE_RATE, ChunkRules, Span, group_regions, plan, uncovered, within
+from .chunks import (
+    SAMPLE_RATE,
+    ChunkRules,
+    Span,
+    group_regions,
+    inside,
+    plan,
+    speech_clips,
+    uncovered,
+    unheard,
+    within,
+)
 from .cues import Word, cue_pieces
 from .segments import shifted_segment
 
 Segment = dict[str, Any]
+Piece = tuple[float, float, str, list[Word]]  # a decoded stretch: start, end, text, words
 DETECTION_BATCH = 8  # chunks encoded at once to detect their language
 NO_SPEECH_THRESHOLD = 0.6  # whisper.transcribe()'s defaults, and faster-whisper's
 LOG_PROB_THRESHOLD = -1.0
 SWITCH_PROBABILITY = 0.5  # a stretch's language ends a run only when it is the likelier half
+CONFIDENT_SWITCH = 0.7  # ... and alone, unconfirmed by the stretch after it, only from here
 
 
 @dataclass(frozen=True)
@@ -109,14 +122,24 @@ def to_refine(found: list[Detected], below: float) -> list[int]:
     ]
 
 
-def runs_of(stretches: list[tuple[Span, Detected]], total: float) -> list[LanguageRun]:
-    """Neighbouring stretches in one language joined into runs that cover 0 to `total` seconds.
+def starts_run(stretches: list[tuple[Span, Detected]], index: int) -> bool:
+    """Whether stretch `index`, detected in another language than the run before it, starts a
+    run in its language: when detected with at least `SWITCH_PROBABILITY`, and confirmed by the
+    next stretch's language or sure on its own (`CONFIDENT_SWITCH`). One stray stretch (French
+    detected as Thai with 0.62) would otherwise carry its language over the unsure ones after it.
+    """
+    language, probability = stretches[index][1]
+    following = stretches[index + 1][1][0] if index + 1 < len(stretches) else None
+    confirmed = following == language or probability >= CONFIDENT_SWITCH
+    return probability >= SWITCH_PROBABILITY and confirmed
 
-    A stretch detected with less than `SWITCH_PROBABILITY` does not change the language: a few
-    seconds of English, unsure, can come out as Finnish."""
+
+def runs_of(stretches: list[tuple[Span, Detected]], total: float) -> list[LanguageRun]:
+    """Neighbouring stretches in one language joined into runs that cover 0 to `total` seconds;
+    a stretch that does not start a run (`starts_run`) keeps the language before it."""
     runs: list[LanguageRun] = []
-    for (_, end), (language, probability) in stretches:
-        if runs and probability < SWITCH_PROBABILITY:
+    for index, ((_, end), (language, probability)) in enumerate(stretches):
+        if runs and language != runs[-1].language and not starts_run(stretches, index):
             language = runs[-1].language
         if runs and runs[-1].language == language:
             last = runs[-1]
@@ -199,10 +222,9 @@ class FasterWhisperEngine:
         if detect and chunks:
             runs = self.language_runs(audio, regions)
             if len(runs) > 1:
-                return self._by_language(audio, runs, options)
-            found = self._decode(
-                audio, options.with_values({"language": runs[0].language}), (regions, chunks)
-            )
+                return self._by_language(audio, runs, regions, options)
+            language = options.with_values({"language": runs[0].language})
+            found = self._decode(audio, language, (regions, chunks), voiced=regions)
             return replace(found, language_probability=runs[0].probability)
         return self._decode(audio, options, (regions, chunks))
 
@@ -211,9 +233,11 @@ class FasterWhisperEngine:
         audio: Any,
         options: TranscribeOptions,
         speech: tuple[list[Span], list[Span]] | None = None,
+        voiced: list[Span] | None = None,
     ) -> Transcription:
         """Decode in one language (given, or detected once by faster-whisper); `speech` is the
-        audio's batch plan when it is already known."""
+        audio's batch plan when it is already known, `voiced` its voice regions when sequential
+        decoding should be guided by them (`_sequential`)."""
         kwargs: dict[str, Any] = {
             "language": options.language,
             "task": options.task,
@@ -227,19 +251,51 @@ class FasterWhisperEngine:
             pieces = cue_pieces([(words[0]["start"], words[-1]["end"], "", words)] if words else [])
         else:
             batch_size = 1
-            found, info = self.model.transcribe(
-                audio,
-                vad_filter=options.vad_filter,
-                word_timestamps=options.word_timestamps,
-                **kwargs,
-            )
-            language, probability = info.language, info.language_probability
-            pieces = [(p.start, p.end, p.text, _words(p.words)) for p in found]
+            language, probability, pieces = self._sequential(audio, options, kwargs, voiced)
         segments = [
             _segment(index, start, end, text, words if options.word_timestamps else None)
             for index, (start, end, text, words) in enumerate(pieces)
         ]
         return Transcription(language, float(probability), segments, batch_size)
+
+    def _sequential(
+        self,
+        audio: Any,
+        options: TranscribeOptions,
+        kwargs: dict[str, Any],
+        voiced: list[Span] | None,
+    ) -> tuple[str, float, list[Piece]]:
+        """Sequential windows (timestamps, temperature fallback). Given the `voiced` regions, it
+        skips long pauses (`speech_clips`), then decodes once more, on their own and with
+        Whisper's no-speech rule off, the regions nothing decoded covers (`unheard`): Whisper
+        judges whole windows of speech in a language it knows badly to hold none (no-speech
+        probability 0.76), and sequential decoding then skips them; a stranger's trial lost
+        Portuguese, Dutch and Polish sections so."""
+
+        def decode(extra: dict[str, Any]) -> tuple[Any, list[Piece]]:
+            found, info = self.model.transcribe(
+                audio,
+                vad_filter=options.vad_filter,
+                word_timestamps=options.word_timestamps,
+                **kwargs,
+                **extra,
+            )
+            return info, [(p.start, p.end, p.text, _words(p.words)) for p in found]
+
+        def flat(spans: list[Span]) -> dict[str, Any]:
+            return {"clip_timestamps": [seconds for span in spans for seconds in span]}
+
+        if voiced is None or options.vad_filter:
+            info, pieces = decode({})
+            return info.language, info.language_probability, pieces
+        clips = speech_clips(voiced, len(audio) / SAMPLE_RATE, self.chunking)
+        info, pieces = decode(flat(clips) if clips else {})
+        missed = unheard(voiced, [(a, b) for a, b, _, _ in pieces], self.chunking)
+        if missed:
+            alone = {"condition_on_previous_text": False, "no_speech_threshold": None}
+            pieces += decode({**flat(missed), **alone})[1]
+            pieces.sort(key=lambda piece: piece[0])
+        return info.language, info.language_probability, pieces
 
     def language_runs(self, audio: Any, regions: list[Span]) -> list[LanguageRun]:
         """Contiguous stretches of one detected language, covering the audio, from one detection
@@ -295,10 +351,15 @@ class FasterWhisperEngine:
         return found
 
     def _by_language(
-        self, audio: Any, runs: list[LanguageRun], options: TranscribeOptions
+        self,
+        audio: Any,
+        runs: list[LanguageRun],
+        regions: list[Span],
+        options: TranscribeOptions,
     ) -> Transcription:
         """Each run decoded in its own language, on its own: conditioned on the text before it,
-        Whisper copies that text, in the other language, instead of transcribing."""
+        Whisper copies that text, in the other language, instead of transcribing. Sequential
+        decoding is guided by the run's voice regions (`_sequential`)."""
         segments: list[Segment] = []
         batch_sizes: list[int] = []
         for index, run in enumerate(runs):
@@ -306,15 +367,17 @@ class FasterWhisperEngine:
             if index:
                 values["initial_prompt"] = None
             piece = audio[int(run.start * SAMPLE_RATE) : int(run.end * SAMPLE_RATE)]
-            part = self._decode(piece, options.with_values(values))
+            voiced = inside(regions, (run.start, run.end))
+            part = self._decode(piece, options.with_values(values), voiced=voiced)
             for segment in part.segments:
                 segments.append(shifted_segment(segment, run.start, run.end, len(segments)))
             batch_sizes.append(part.batch_size)
         # The file's language is the one spoken longest, not the first: five seconds of English
         # before two minutes of Spanish is a Spanish recording.
-        main = max(
-            runs, key=lambda run: sum(r.end - r.start for r in runs if r.language == run.language)
-        )
+        spoken: dict[str, float] = {}
+        for run in runs:
+            spoken[run.language] = spoken.get(run.language, 0.0) + run.end - run.start
+        main = next(run for run in runs if run.language == max(spoken, key=spoken.__getitem__))
         return Transcription(main.language, main.probability, segments, max(batch_sizes))
 
     def batch_plan(self, audio: Any) -> tuple[list[Span], list[Span]]:
