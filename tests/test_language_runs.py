@@ -12,8 +12,6 @@ from whisper_async.serving.audio import decode_audio
 from whisper_async.serving.chunks import (
     ChunkRules,
     group_regions,
-    inside,
-    speech_clips,
     unheard,
     within,
 )
@@ -37,18 +35,6 @@ def test_a_chunk_is_cut_into_stretches_that_cover_it() -> None:
     assert all(end - start <= 10.0 for start, end in stretches)
     assert len(stretches) == 3  # the speech at 1-9, 10-19 and 21-29, cut in the silences
     assert within((40.0, 50.0), regions, 10.0) == [(40.0, 50.0)]  # no speech: the chunk itself
-
-
-def test_a_run_is_decoded_in_clips_cut_only_at_long_pauses() -> None:
-    rules = ChunkRules(long_pause_s=5.0, clip_margin_s=0.5)
-    regions = [(1.0, 5.0), (6.0, 10.0), (30.0, 40.0), (41.0, 44.0)]
-    # A 20 s pause is cut out, keeping half a second of it beside the speech; the 1 s pauses
-    # and the short lead-in stay.
-    assert speech_clips(regions, 60.0, rules) == [(0.0, 10.5), (29.5, 44.5)]
-    assert speech_clips(inside(regions, (20.0, 44.0)), 24.0, rules) == [(9.5, 24.0)]
-    # No pause that long: nothing to cut, the whole span is decoded as before.
-    assert speech_clips(regions[:2], 12.0, rules) == []
-    assert speech_clips([], 12.0, rules) == []
 
 
 def test_speech_that_nothing_decoded_covers_is_found_and_joined_up_to_long_pauses() -> None:
@@ -138,21 +124,3 @@ def test_the_language_reported_is_the_one_spoken_longest(
     assert runs[0].language == "en" and runs[-1].language == "de"
     result = faster_base.transcribe(audio, TranscribeOptions())
     assert result.language == "de"
-
-
-def test_a_long_silence_inside_a_run_is_not_decoded(
-    faster_base: FasterWhisperEngine, data_dir: Path
-) -> None:
-    from whisper_async.attributes import TranscribeOptions
-
-    english = decode_audio(data_dir / "en_30s.wav")
-    silence = np.zeros(25 * 16000, dtype=np.float32)
-    german = decode_audio(data_dir / "de_short.wav")
-    audio = np.concatenate([english, silence, german])
-    quiet = (len(english) / 16000 + 1.0, (len(english) + len(silence)) / 16000 - 1.0)
-    result = faster_base.transcribe(audio, TranscribeOptions())
-    # Read whole, the window that starts in the silence came back with invented German there.
-    middles = [(s["start"] + s["end"]) / 2 for s in result.segments]
-    assert not [m for m in middles if quiet[0] < m < quiet[1]], result.segments
-    after = " ".join(s["text"] for s in result.segments if s["start"] >= quiet[1] - 1.0)
-    assert "Morgen" in after

@@ -35,8 +35,8 @@ class ChunkRules:
     min_uncovered_s: float = 0.5  # less speech than this without words is not a lost phrase
     min_covered: float = 0.5  # a region whose words span less of it than this was left out
     max_passes: int = 4  # decoding passes over what earlier passes left out
-    long_pause_s: float = 5.0  # longer than any pause between sentences in the corpus (3 s)
-    clip_margin_s: float = 0.5  # audio kept around the speech on each side of a long pause
+    long_pause_s: float = 5.0  # unheard speech across a longer pause is decoded again apart
+    clip_margin_s: float = 0.5  # audio kept beside unheard speech decoded again
 
 
 def speech_regions(audio: Any, rules: ChunkRules) -> list[Span]:
@@ -89,7 +89,7 @@ def within(chunk: Span, regions: Sequence[Span], max_seconds: float) -> list[Spa
     ]
 
 
-def inside(regions: Sequence[Span], span: Span) -> list[Span]:
+def regions_in(regions: Sequence[Span], span: Span) -> list[Span]:
     """The regions that overlap `span`, cut to it, in seconds from its start."""
     start, end = span
     return [
@@ -97,32 +97,6 @@ def inside(regions: Sequence[Span], span: Span) -> list[Span]:
         for a, b in regions
         if b > start and a < end
     ]
-
-
-def speech_clips(regions: Sequence[Span], duration: float, rules: ChunkRules) -> list[Span]:
-    """The parts of audio of `duration` s with voice `regions` to decode: all of it but every
-    pause before, between or after the regions longer than `rules.long_pause_s`, less
-    `rules.clip_margin_s` beside the speech; none without such a pause (all of it is decoded).
-
-    Sequential decoding skips a whole 30 s window that Whisper judges to hold no speech, and a
-    window that starts in a long silence or a stretch of music, then holds a few seconds of
-    speech, can be judged so: the speech is lost."""
-    long, margin = rules.long_pause_s, rules.clip_margin_s
-    clips: list[list[float]] = []
-    for a, b in regions:
-        if not clips:
-            clips.append([0.0 if a < long else a - margin, b])
-        elif a - clips[-1][1] < long:
-            clips[-1][1] = b
-        else:
-            clips[-1][1] += margin
-            clips.append([a - margin, b])
-    if not clips:
-        return []
-    clips[-1][1] = duration if duration - clips[-1][1] < long else clips[-1][1] + margin
-    if clips == [[0.0, duration]]:
-        return []
-    return [(round(a, 3), round(b, 3)) for a, b in clips]
 
 
 def unheard(regions: Sequence[Span], heard: Sequence[Span], rules: ChunkRules) -> list[Span]:

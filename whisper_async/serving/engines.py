@@ -20,9 +20,8 @@ from .chunks import (
     ChunkRules,
     Span,
     group_regions,
-    inside,
     plan,
-    speech_clips,
+    regions_in,
     uncovered,
     unheard,
     within,
@@ -265,12 +264,11 @@ class FasterWhisperEngine:
         kwargs: dict[str, Any],
         voiced: list[Span] | None,
     ) -> tuple[str, float, list[Piece]]:
-        """Sequential windows (timestamps, temperature fallback). Given the `voiced` regions, it
-        skips long pauses (`speech_clips`), then decodes once more, on their own and with
-        Whisper's no-speech rule off, the regions nothing decoded covers (`unheard`): Whisper
-        judges whole windows of speech in a language it knows badly to hold none (no-speech
-        probability 0.76), and sequential decoding then skips them; a stranger's trial lost
-        Portuguese, Dutch and Polish sections so."""
+        """Sequential windows (timestamps, temperature fallback). Given the `voiced` regions, the
+        regions no decoded segment covers (`unheard`) are decoded once more, on their own and
+        with Whisper's no-speech rule off: Whisper judges whole windows of speech in a language
+        it knows badly to hold none (no-speech probability 0.76), and sequential decoding then
+        skips them; a stranger's trial lost Portuguese, Dutch and Polish sections so."""
 
         def decode(extra: dict[str, Any]) -> tuple[Any, list[Piece]]:
             found, info = self.model.transcribe(
@@ -282,19 +280,17 @@ class FasterWhisperEngine:
             )
             return info, [(p.start, p.end, p.text, _words(p.words)) for p in found]
 
-        def flat(spans: list[Span]) -> dict[str, Any]:
-            return {"clip_timestamps": [seconds for span in spans for seconds in span]}
-
-        if voiced is None or options.vad_filter:
-            info, pieces = decode({})
-            return info.language, info.language_probability, pieces
-        clips = speech_clips(voiced, len(audio) / SAMPLE_RATE, self.chunking)
-        info, pieces = decode(flat(clips) if clips else {})
-        missed = unheard(voiced, [(a, b) for a, b, _, _ in pieces], self.chunking)
-        if missed:
-            alone = {"condition_on_previous_text": False, "no_speech_threshold": None}
-            pieces += decode({**flat(missed), **alone})[1]
-            pieces.sort(key=lambda piece: piece[0])
+        info, pieces = decode({})
+        if voiced is not None and not options.vad_filter:
+            missed = unheard(voiced, [(a, b) for a, b, _, _ in pieces], self.chunking)
+            if missed:
+                alone = {
+                    "clip_timestamps": [seconds for span in missed for seconds in span],
+                    "condition_on_previous_text": False,
+                    "no_speech_threshold": None,
+                }
+                pieces += decode(alone)[1]
+                pieces.sort(key=lambda piece: piece[0])
         return info.language, info.language_probability, pieces
 
     def language_runs(self, audio: Any, regions: list[Span]) -> list[LanguageRun]:
@@ -367,16 +363,17 @@ class FasterWhisperEngine:
             if index:
                 values["initial_prompt"] = None
             piece = audio[int(run.start * SAMPLE_RATE) : int(run.end * SAMPLE_RATE)]
-            voiced = inside(regions, (run.start, run.end))
+            voiced = regions_in(regions, (run.start, run.end))
             part = self._decode(piece, options.with_values(values), voiced=voiced)
             for segment in part.segments:
                 segments.append(shifted_segment(segment, run.start, run.end, len(segments)))
             batch_sizes.append(part.batch_size)
         # The file's language is the one spoken longest, not the first: five seconds of English
         # before two minutes of Spanish is a Spanish recording.
-        spoken: dict[str, float] = {}
+        spoken: dict[str, float] = {}  # seconds of voice, not of run: pauses do not count
         for run in runs:
-            spoken[run.language] = spoken.get(run.language, 0.0) + run.end - run.start
+            voice = sum(end - start for start, end in regions_in(regions, (run.start, run.end)))
+            spoken[run.language] = spoken.get(run.language, 0.0) + voice
         main = next(run for run in runs if run.language == max(spoken, key=spoken.__getitem__))
         return Transcription(main.language, main.probability, segments, max(batch_sizes))
 
