@@ -74,28 +74,24 @@ def group_regions(regions: Sequence[Span], total: float, max_seconds: float = 30
     return chunks
 
 
+def regions_in(regions: Sequence[Span], span: Span) -> list[Span]:
+    """The regions that overlap `span`, cut to it, in seconds from its start."""
+    start, end = span
+    return [
+        (max(a, start) - start, min(b, end) - start) for a, b in regions if b > start and a < end
+    ]
+
+
 def within(chunk: Span, regions: Sequence[Span], max_seconds: float) -> list[Span]:
     """`chunk` cut into stretches of at most `max_seconds` of the regions inside it, halfway
     through the silences between them; the last ends where the chunk does."""
     start, end = chunk
-    inside = [
-        (max(a, start) - start, min(b, end) - start) for a, b in regions if b > start and a < end
-    ]
+    inside = regions_in(regions, chunk)
     if not inside:
         return [chunk]
     return [
         (round(a + start, 3), round(b + start, 3))
         for a, b in group_regions(inside, end - start, max_seconds)
-    ]
-
-
-def regions_in(regions: Sequence[Span], span: Span) -> list[Span]:
-    """The regions that overlap `span`, cut to it, in seconds from its start."""
-    start, end = span
-    return [
-        (round(max(a, start) - start, 3), round(min(b, end) - start, 3))
-        for a, b in regions
-        if b > start and a < end
     ]
 
 

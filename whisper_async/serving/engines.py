@@ -358,22 +358,21 @@ class FasterWhisperEngine:
         decoding is guided by the run's voice regions (`_sequential`)."""
         segments: list[Segment] = []
         batch_sizes: list[int] = []
+        spoken: dict[str, float] = {}  # seconds of voice, not of run: pauses do not count
         for index, run in enumerate(runs):
             values: dict[str, Any] = {"language": run.language}
             if index:
                 values["initial_prompt"] = None
             piece = audio[int(run.start * SAMPLE_RATE) : int(run.end * SAMPLE_RATE)]
             voiced = regions_in(regions, (run.start, run.end))
+            voice = sum(end - start for start, end in voiced)
+            spoken[run.language] = spoken.get(run.language, 0.0) + voice
             part = self._decode(piece, options.with_values(values), voiced=voiced)
             for segment in part.segments:
                 segments.append(shifted_segment(segment, run.start, run.end, len(segments)))
             batch_sizes.append(part.batch_size)
         # The file's language is the one spoken longest, not the first: five seconds of English
         # before two minutes of Spanish is a Spanish recording.
-        spoken: dict[str, float] = {}  # seconds of voice, not of run: pauses do not count
-        for run in runs:
-            voice = sum(end - start for start, end in regions_in(regions, (run.start, run.end)))
-            spoken[run.language] = spoken.get(run.language, 0.0) + voice
         main = next(run for run in runs if run.language == max(spoken, key=spoken.__getitem__))
         return Transcription(main.language, main.probability, segments, max(batch_sizes))
 
