@@ -55,7 +55,7 @@ def measure(runs: int, directory: Path, workdir: Path) -> dict[str, Any]:
     engine = _engine(workdir)
     for f in longer:
         audio = decode_audio(f.path)
-        regions, chunks = engine.batch_plan(audio)
+        regions, chunks = engine.speech_plan(audio)
         if not chunks:  # one chunk of speech: faster-whisper detects once
             continue
         files.append(f)

@@ -35,8 +35,18 @@ def strategies(engine: Any) -> dict[str, Strategy]:
 
     def with_rules(rules: ChunkRules, batch_size: int = 8) -> Strategy:
         def run(audio: Any, _: Any) -> str:
-            engine.chunking = rules
+            engine.chunking, engine.decode_unheard = rules, True
             return engine.transcribe(audio, TranscribeOptions(batch_size=batch_size)).text
+
+        return run
+
+    def sequential(rules: ChunkRules, unheard: bool) -> Strategy:
+        """wasync's default; `unheard=False` without the second pass and the silence filter
+        (both need the voice regions of audio over one window)."""
+
+        def run(audio: Any, _: Any) -> str:
+            engine.chunking, engine.decode_unheard = rules, unheard
+            return engine.transcribe(audio, TranscribeOptions(batch_size=1)).text
 
         return run
 
@@ -69,9 +79,9 @@ def strategies(engine: Any) -> dict[str, Strategy]:
         "sequential-hallucination-2s": direct(
             word_timestamps=True, hallucination_silence_threshold=2.0
         ),
-        "sequential": lambda audio, _: (
-            engine.transcribe(audio, TranscribeOptions(batch_size=1)).text
-        ),
+        "sequential": sequential(base, unheard=True),
+        "sequential-no-silence-filter": sequential(replace(base, min_voice_s=0.0), unheard=True),
+        "sequential-no-second-pass": sequential(base, unheard=False),
         "stock-batched": stock,
         "silence-cut": with_rules(base),
         "silence-cut-batch2": with_rules(base, 2),

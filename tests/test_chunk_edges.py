@@ -16,7 +16,13 @@ import pytest
 from bench.metrics import Alignment, reference_text, tokens
 from whisper_async.attributes import TranscribeOptions
 from whisper_async.serving.audio import SAMPLE_RATE, decode_audio
-from whisper_async.serving.chunks import ChunkRules, group_regions, plan, uncovered
+from whisper_async.serving.chunks import (
+    ChunkRules,
+    group_regions,
+    plan,
+    stands_on_voice,
+    uncovered,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +63,7 @@ def test_no_phrase_is_dropped_at_a_chunk_edge(faster_tiny_en, joined, batch_size
 
 def test_batched_chunks_are_cut_only_between_voice_regions(faster_tiny_en, joined) -> None:  # type: ignore[no-untyped-def]
     audio, _, _ = joined
-    regions, chunks = faster_tiny_en.batch_plan(audio)
+    regions, chunks = faster_tiny_en.speech_plan(audio)
     assert len(chunks) >= 2  # 41 s does not fit one window
     assert chunks[0][0] < 0.5 and chunks[-1][1] == pytest.approx(len(audio) / SAMPLE_RATE, abs=0.01)
     for before, after in itertools.pairwise(chunks):
@@ -94,7 +100,25 @@ def test_speech_after_a_chunks_last_word_is_decoded_again() -> None:
 
 def test_a_file_that_fits_one_window_is_not_cut(faster_tiny_en, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
     audio = decode_audio(data_dir / "en_30s.wav")[: 29 * SAMPLE_RATE]
-    assert faster_tiny_en.batch_plan(audio) == ([], [])
+    assert faster_tiny_en.speech_plan(audio) == ([], [])
     result = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=8))
     assert result.batch_size == 1  # nothing to batch: the sequential path, no VAD
     assert plan(np.zeros(5 * SAMPLE_RATE, np.float32)) == ([], [])
+
+
+def test_text_stands_on_voice_where_its_stamp_overlaps_voice_or_silero_hears_some(
+    data_dir: Path,
+) -> None:
+    rules = ChunkRules(min_voice_s=0.1)
+    silence = np.zeros(30 * SAMPLE_RATE, np.float32)
+    regions = [(10.0, 14.0), (20.0, 21.0)]
+    assert not stands_on_voice(silence, (0.0, 2.0), regions, rules)  # " you" before the speech
+    assert not stands_on_voice(silence, (14.0, 19.95), regions, rules)  # touching the edges
+    assert not stands_on_voice(silence, (13.95, 19.98), regions, rules)  # 0.07 s of voice
+    # A real sentence stamped too short, or across a pause, stands on its voice.
+    assert stands_on_voice(silence, (13.5, 14.5), regions, rules)
+    assert stands_on_voice(silence, (15.0, 30.0), regions, rules)
+    # Speech the regions missed (as they miss telephone-band speech) is heard all the same.
+    speech = np.concatenate([silence[: 2 * SAMPLE_RATE], decode_audio(data_dir / "en_short.wav")])
+    assert stands_on_voice(speech, (2.0, 5.0), [], rules)
+    assert not stands_on_voice(speech, (0.0, 1.9), [], rules)

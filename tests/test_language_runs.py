@@ -99,7 +99,7 @@ def test_ten_seconds_of_german_inside_an_english_chunk_is_found(
     german = decode_audio(data_dir / "de_short.wav")
     gap = np.zeros(16000, dtype=np.float32)
     audio = np.concatenate([english, gap, german, gap, german, gap, english])
-    regions = faster_base.batch_plan(audio)[0]
+    regions = faster_base.speech_plan(audio)[0]
     chunks = group_regions(regions, len(audio) / 16000)
     detected = faster_base.detected_stretches(audio, regions)
     # Every chunk here is unsure or next to a change, so all are detected again in stretches.
@@ -120,7 +120,24 @@ def test_the_language_reported_is_the_one_spoken_longest(
     german = decode_audio(data_dir / "de_short.wav")  # 5.1 s
     gap = np.zeros(16000, dtype=np.float32)
     audio = np.concatenate([english, gap, *[part for _ in range(7) for part in (german, gap)]])
-    runs = faster_base.language_runs(audio, faster_base.batch_plan(audio)[0])
+    runs = faster_base.language_runs(audio, faster_base.speech_plan(audio)[0])
     assert runs[0].language == "en" and runs[-1].language == "de"
     result = faster_base.transcribe(audio, TranscribeOptions())
     assert result.language == "de"
+
+
+def test_speech_after_a_silent_first_window_is_detected_from_the_speech(
+    faster_base: FasterWhisperEngine, data_dir: Path
+) -> None:
+    from whisper_async.attributes import TranscribeOptions
+
+    # 35 s of silence, then 5 s of German: all the speech fits one chunk, so there is nothing
+    # to batch, but faster-whisper alone detects from the first 30 s, hears silence, says
+    # English (0.36) and decodes the German as an English translation.
+    german = decode_audio(data_dir / "de_short.wav")
+    audio = np.concatenate([np.zeros(35 * 16000, np.float32), german])
+    regions, chunks = faster_base.speech_plan(audio)
+    assert regions and not chunks
+    result = faster_base.transcribe(audio, TranscribeOptions())
+    assert result.language == "de"
+    assert "morgen" in result.text.lower(), result.text

@@ -160,7 +160,7 @@ def test_a_file_whose_language_changes_keeps_each_part_in_its_own_language(
     # 31 s of English, then 11 s of German. Not more: six copies of the one German sentence
     # make Whisper repeat itself and fall back to sampling, which, at random, skips a window.
     audio = _joined(english, german, german)
-    runs = faster_base.language_runs(audio, faster_base.batch_plan(audio)[0])
+    runs = faster_base.language_runs(audio, faster_base.speech_plan(audio)[0])
     assert [run.language for run in runs] == ["en", "de"]
     assert runs[0].start == 0 and runs[-1].end == len(audio) / 16000
     result = faster_base.transcribe(audio, TranscribeOptions(batch_size=batch_size))
@@ -192,7 +192,7 @@ def test_batched_path_invents_no_text_from_noise(faster_tiny_en, tmp_path: Path)
         capture_output=True,
     )
     audio = decode_audio(noise)
-    assert len(faster_tiny_en.batch_plan(audio)[1]) > 1  # it does take the batched path
+    assert len(faster_tiny_en.speech_plan(audio)[1]) > 1  # it does take the batched path
     sequential = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=1))
     batched = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=8))
     assert batched.batch_size == 8
@@ -207,3 +207,16 @@ def test_only_a_multilingual_model_detecting_the_language_is_not_prompted_across
     assert not prompts_between_windows(faster_base, TranscribeOptions())
     assert prompts_between_windows(faster_base, TranscribeOptions(language="de"))
     assert prompts_between_windows(faster_tiny_en, TranscribeOptions())
+
+
+def test_text_stamped_in_a_long_silence_is_dropped_and_the_speech_kept(
+    faster_tiny_en, data_dir: Path
+) -> None:
+    # A minute of silence, then one sentence: Whisper writes " you" into each silent 30 s
+    # window; no voice lies under those segments, so they are not spoken text.
+    sentence = decode_audio(data_dir / "en_short.wav")
+    audio = np.concatenate([np.zeros(60 * 16000, np.float32), sentence])
+    result = faster_tiny_en.transcribe(audio, TranscribeOptions())
+    assert all(segment["end"] > 59.5 for segment in result.segments), result.segments
+    text = result.text.lower()
+    assert "quick" in text and "lazy" in text, result.text

@@ -37,6 +37,9 @@ class ChunkRules:
     max_passes: int = 4  # decoding passes over what earlier passes left out
     long_pause_s: float = 5.0  # unheard speech across a longer pause is decoded again apart
     clip_margin_s: float = 0.5  # audio kept beside unheard speech decoded again
+    min_voice_s: float = 0.1  # text stamped over less voice than this may not be spoken there
+    faint_threshold: float = 0.1  # Silero's speech probability of the faintest voice
+    silent_fraction: float = 0.1  # a span with fewer frames above it than this is silent
 
 
 def speech_regions(audio: Any, rules: ChunkRules) -> list[Span]:
@@ -118,6 +121,32 @@ def unheard(regions: Sequence[Span], heard: Sequence[Span], rules: ChunkRules) -
             joining = True
     margin = rules.clip_margin_s
     return [(round(max(0.0, a - margin), 3), round(b + margin, 3)) for a, b in stretches]
+
+
+def stands_on_voice(audio: Any, span: Span, regions: Sequence[Span], rules: ChunkRules) -> bool:
+    """Whether decoded text stamped at `span` (seconds in `audio`) has voice under it: it
+    overlaps the voice `regions` (`rules.min_voice_s`), or Silero hears even faint voice in it.
+
+    Whisper invents text in long silences: " you" every 30 s, or a sentence from later in the
+    file, stamped in the pause before it. Not judged per word: Whisper stamps real sentences too
+    short (19 words over 0.94 s of voice). And not by the regions alone: their 0.5 threshold
+    misses telephone-band speech, which Silero rates 0.2-0.45 throughout, where the silences
+    Whisper wrote into rated under 0.07 (trial files, docs/serving.md)."""
+    voice = sum(max(0.0, min(b, span[1]) - max(a, span[0])) for a, b in regions)
+    return voice >= rules.min_voice_s or not _silent(audio, span, rules)
+
+
+def _silent(audio: Any, span: Span, rules: ChunkRules) -> bool:
+    import numpy as np
+    from faster_whisper.vad import get_vad_model
+
+    piece = audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)]
+    if len(piece) == 0:
+        return True
+    frame = 512  # Silero's window at 16 kHz
+    probabilities = get_vad_model()(np.pad(piece, (0, -len(piece) % frame)))
+    heard = float((np.asarray(probabilities) > rules.faint_threshold).mean())
+    return heard < rules.silent_fraction
 
 
 def plan(audio: Any, rules: ChunkRules = ChunkRules()) -> tuple[list[Span], list[Span]]:

@@ -22,6 +22,7 @@ from .chunks import (
     group_regions,
     plan,
     regions_in,
+    stands_on_voice,
     uncovered,
     unheard,
     within,
@@ -210,22 +211,27 @@ class FasterWhisperEngine:
         # differs from a neighbour's: a file in one language then costs one detection per 30 s,
         # not three. None detects every stretch.
         self.refine_below: float | None = 0.9
+        # Voice regions of audio over one window that sequential decoding left without a segment
+        # are decoded again (`_sequential`): it skipped a whole window it judged silent, or a
+        # file's last sentence (tuning split: 2 lost phrases to 0; docs/serving.md).
+        self.decode_unheard = True
         self.batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
         check_language(self, options)
         detect = options.language is None and self.detect_each_chunk
-        batched = (options.batch_size or self.default_batch_size) > 1
-        # One VAD pass serves both the language runs and the batched chunks.
-        regions, chunks = self.batch_plan(audio) if detect or batched else ([], [])
-        if detect and chunks:
+        # One VAD pass over audio longer than a window serves the language runs, the batched
+        # chunks, and the second pass over speech that sequential decoding skipped.
+        regions, chunks = self.speech_plan(audio)
+        voiced = regions if self.decode_unheard and regions else None
+        if detect and regions:
             runs = self.language_runs(audio, regions)
             if len(runs) > 1:
                 return self._by_language(audio, runs, regions, options)
             language = options.with_values({"language": runs[0].language})
-            found = self._decode(audio, language, (regions, chunks), voiced=regions)
+            found = self._decode(audio, language, (regions, chunks), voiced=voiced)
             return replace(found, language_probability=runs[0].probability)
-        return self._decode(audio, options, (regions, chunks))
+        return self._decode(audio, options, (regions, chunks), voiced=voiced)
 
     def _decode(
         self,
@@ -244,7 +250,7 @@ class FasterWhisperEngine:
             "initial_prompt": options.initial_prompt,
         }
         batch_size = options.batch_size or self.default_batch_size
-        regions, chunks = ([], []) if batch_size <= 1 else speech or self.batch_plan(audio)
+        regions, chunks = ([], []) if batch_size <= 1 else speech or self.speech_plan(audio)
         if chunks:
             language, probability, words = self._batched(audio, regions, chunks, batch_size, kwargs)
             pieces = cue_pieces([(words[0]["start"], words[-1]["end"], "", words)] if words else [])
@@ -282,7 +288,11 @@ class FasterWhisperEngine:
 
         info, pieces = decode({})
         if voiced is not None and not options.vad_filter:
-            missed = unheard(voiced, [(a, b) for a, b, _, _ in pieces], self.chunking)
+            # Text over silence is dropped first: if it was real speech stamped at the wrong
+            # time, its voice is then unheard and is decoded again below.
+            rules = self.chunking
+            pieces = [p for p in pieces if stands_on_voice(audio, (p[0], p[1]), voiced, rules)]
+            missed = unheard(voiced, [(a, b) for a, b, _, _ in pieces], rules)
             if missed:
                 alone = {
                     "clip_timestamps": [seconds for span in missed for seconds in span],
@@ -296,8 +306,9 @@ class FasterWhisperEngine:
     def language_runs(self, audio: Any, regions: list[Span]) -> list[LanguageRun]:
         """Contiguous stretches of one detected language, covering the audio, from one detection
         per `detection_seconds` of its voice `regions` (cut in silence) wherever the language may
-        change (`detected_stretches`). Called only where `batch_plan` finds chunks: in one
-        window, faster-whisper's own detection is as good."""
+        change (`detected_stretches`). Called for audio longer than one window: in one window,
+        faster-whisper's own detection is as good, but over a longer file it detects from the
+        first 30 s only, which may be silence."""
         return runs_of(self.detected_stretches(audio, regions), len(audio) / SAMPLE_RATE)
 
     def detected_stretches(self, audio: Any, regions: list[Span]) -> list[tuple[Span, Detected]]:
@@ -367,7 +378,8 @@ class FasterWhisperEngine:
             voiced = regions_in(regions, (run.start, run.end))
             voice = sum(end - start for start, end in voiced)
             spoken[run.language] = spoken.get(run.language, 0.0) + voice
-            part = self._decode(piece, options.with_values(values), voiced=voiced)
+            guide = voiced if self.decode_unheard else None
+            part = self._decode(piece, options.with_values(values), voiced=guide)
             for segment in part.segments:
                 segments.append(shifted_segment(segment, run.start, run.end, len(segments)))
             batch_sizes.append(part.batch_size)
@@ -376,14 +388,14 @@ class FasterWhisperEngine:
         main = next(run for run in runs if run.language == max(spoken, key=spoken.__getitem__))
         return Transcription(main.language, main.probability, segments, max(batch_sizes))
 
-    def batch_plan(self, audio: Any) -> tuple[list[Span], list[Span]]:
-        """(voice regions, chunks) for the batched path, or no chunks when batching has nothing
-        to gain: audio that fits one window (no VAD, no word timings for a short file), or a
-        single chunk of speech."""
+    def speech_plan(self, audio: Any) -> tuple[list[Span], list[Span]]:
+        """(voice regions, chunks) of audio longer than one window; chunks only where the batched
+        path has something to batch (more than one). Audio that fits one window gets neither: no
+        VAD, no word timings for a short file."""
         if len(audio) <= self.chunking.max_seconds * SAMPLE_RATE:
             return [], []
         regions, chunks = plan(audio, self.chunking)
-        return (regions, chunks) if len(chunks) > 1 else ([], [])
+        return regions, chunks if len(chunks) > 1 else []
 
     def _batched(
         self,
