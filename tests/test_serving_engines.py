@@ -220,3 +220,9 @@ def test_text_stamped_in_a_long_silence_is_dropped_and_the_speech_kept(
     assert all(segment["end"] > 59.5 for segment in result.segments), result.segments
     text = result.text.lower()
     assert "quick" in text and "lazy" in text, result.text
+
+
+def test_a_long_silent_file_comes_back_without_text(faster_tiny_en) -> None:
+    # Whisper writes " you" into each silent window; with no voice anywhere, nothing stands.
+    result = faster_tiny_en.transcribe(np.zeros(65 * 16000, np.float32), TranscribeOptions())
+    assert result.segments == [] and result.text == ""

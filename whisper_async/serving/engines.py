@@ -211,9 +211,9 @@ class FasterWhisperEngine:
         # differs from a neighbour's: a file in one language then costs one detection per 30 s,
         # not three. None detects every stretch.
         self.refine_below: float | None = 0.9
-        # Voice regions of audio over one window that sequential decoding left without a segment
-        # are decoded again (`_sequential`): it skipped a whole window it judged silent, or a
-        # file's last sentence (tuning split: 2 lost phrases to 0; docs/serving.md).
+        # Sequential decoding of audio over one window is checked against its voice regions
+        # (`_sequential`): text stamped over silence is dropped, voice left without text is
+        # decoded again (docs/serving.md). False turns both off, for bench/tune.py to compare.
         self.decode_unheard = True
         self.batched = BatchedInferencePipeline(model=self.model)
 
@@ -223,7 +223,9 @@ class FasterWhisperEngine:
         # One VAD pass over audio longer than a window serves the language runs, the batched
         # chunks, and the second pass over speech that sequential decoding skipped.
         regions, chunks = self.speech_plan(audio)
-        voiced = regions if self.decode_unheard and regions else None
+        # Over one window, no regions means the VAD heard no voice, not that none was looked for.
+        long = len(audio) > self.chunking.max_seconds * SAMPLE_RATE
+        voiced = regions if self.decode_unheard and long else None
         if detect and regions:
             runs = self.language_runs(audio, regions)
             if len(runs) > 1:
