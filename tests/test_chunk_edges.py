@@ -122,3 +122,8 @@ def test_text_stands_on_voice_where_its_stamp_overlaps_voice_or_silero_hears_som
     speech = np.concatenate([silence[: 2 * SAMPLE_RATE], decode_audio(data_dir / "en_short.wav")])
     assert stands_on_voice(speech, (2.0, 5.0), [], rules)
     assert not stands_on_voice(speech, (0.0, 1.9), [], rules)
+    # One short word after 25 s of silence, stamped from the silence's start: faint voice counts
+    # in seconds, not as a share of the span, or the word would be dropped (a stranger's "No.").
+    word = decode_audio(data_dir / "en_short.wav")[int(0.1 * SAMPLE_RATE) : int(0.6 * SAMPLE_RATE)]
+    lone = np.concatenate([silence[: 25 * SAMPLE_RATE], word, silence[: 3 * SAMPLE_RATE]])
+    assert stands_on_voice(lone, (0.0, len(lone) / SAMPLE_RATE), [], rules)
