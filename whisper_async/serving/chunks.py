@@ -98,20 +98,22 @@ def within(chunk: Span, regions: Sequence[Span], max_seconds: float) -> list[Spa
     ]
 
 
+def overlap(span: Span, spans: Sequence[Span]) -> float:
+    """Seconds of `span` under `spans`, summed over them."""
+    return sum(max(0.0, min(b, span[1]) - max(a, span[0])) for a, b in spans)
+
+
 def unheard(regions: Sequence[Span], heard: Sequence[Span], rules: ChunkRules) -> list[Span]:
     """Stretches of voice regions that no decoded span in `heard` covers (less than
     `rules.min_covered` of each region, of at least `rules.min_uncovered_s`), neighbours
     joined across pauses shorter than `rules.long_pause_s`, with `rules.clip_margin_s` beside
     them."""
 
-    def covered(a: float, b: float) -> float:
-        return sum(max(0.0, min(b, y) - max(a, x)) for x, y in heard)
-
     stretches: list[Span] = []
     joining = False
     for a, b in regions:
         length = b - a
-        if covered(a, b) >= rules.min_covered * length:
+        if overlap((a, b), heard) >= rules.min_covered * length:
             joining = False
         elif length >= rules.min_uncovered_s:
             if joining and a - stretches[-1][1] < rules.long_pause_s:
@@ -134,8 +136,7 @@ def stands_on_voice(audio: Any, span: Span, regions: Sequence[Span], rules: Chun
     0.2-0.49. And faint voice counts in seconds, not as a share of the span: Whisper stamps a
     lone "No." from its window's start, 5 s before it. On the trial files every segment invented
     in a silence had no frame above the faint threshold, every real one at least 7 (0.22 s)."""
-    voice = sum(max(0.0, min(b, span[1]) - max(a, span[0])) for a, b in regions)
-    return voice >= rules.min_voice_s or not _silent(audio, span, rules)
+    return overlap(span, regions) >= rules.min_voice_s or not _silent(audio, span, rules)
 
 
 def _silent(audio: Any, span: Span, rules: ChunkRules) -> bool:
@@ -167,14 +168,11 @@ def uncovered(
     ]
     last = max((end for _, end in word_spans), default=chunk[0])
 
-    def covered(span: Span) -> float:
-        return sum(max(0.0, min(b, span[1]) - max(a, span[0])) for a, b in word_spans)
-
     missing: list[Span] = []
     for start, end in inside:
         # Before the last word, a region is left out when its words span too little of it.
         length = end - start
-        barely = covered((start, end)) < rules.min_covered * length
+        barely = overlap((start, end), word_spans) < rules.min_covered * length
         if end <= last and length >= rules.min_uncovered_s and barely:
             missing.append((start, end))
     tail = [(max(a, last), b) for a, b in inside if b - max(a, last) >= rules.min_uncovered_s]
