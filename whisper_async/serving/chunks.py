@@ -1,4 +1,6 @@
-"""How the batched path cuts audio into chunks, and finds the speech a chunk's text left out.
+"""Voice regions and what decoding does with them: how the batched path cuts audio into chunks
+and finds the speech a chunk's text left out, and how a long sequential decode is checked
+against the regions (`stands_on_voice`: text over silence; `unheard`: voice without text).
 
 The cause of lost phrases (issue 18; figures in docs/serving.md): the batched pipeline decodes
 each chunk without timestamp tokens, and Whisper often ends a chunk's text at a pause, although
