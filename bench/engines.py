@@ -127,6 +127,7 @@ def _transcriber(
         "faster-float32-encoder": TranscribeOptions(),
         "faster-sequential": TranscribeOptions(batch_size=1),
         "faster-batched": TranscribeOptions(batch_size=8),
+        "faster-batched-2": TranscribeOptions(batch_size=2),
         "faster-beam5": TranscribeOptions(batch_size=1, beam_size=5),
     }.get(config, TranscribeOptions(batch_size=batch))
 

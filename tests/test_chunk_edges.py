@@ -61,6 +61,45 @@ def test_no_phrase_is_dropped_at_a_chunk_edge(faster_tiny_en, joined, batch_size
         assert word in text, (word, result.text)
 
 
+def test_a_batched_chunk_whose_text_repeats_itself_is_decoded_again_the_sequential_way(  # type: ignore[no-untyped-def]
+    faster_tiny_en, joined, monkeypatch
+) -> None:
+    # Batched and greedy, tiny.en once wrote "266.0-0-0-0-..." over 27 s of the tuning split's
+    # speech and nothing after it: the batched pipeline has no temperature fallback, so nothing
+    # caught the loop. Here the first chunk's text is made to loop the same way, words and all.
+    from dataclasses import replace
+
+    from faster_whisper.transcribe import Word, get_compression_ratio
+
+    audio, reference, _ = joined
+    pipeline = faster_tiny_en.batched
+    calls = []
+
+    class LoopingFirstChunk:
+        def transcribe(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            found, info = pipeline.transcribe(*args, **kwargs)
+            found = list(found)
+            if not calls:
+                first = found[0]
+                end = first.words[-1].end
+                loop = [Word(end + i * 0.02, end + i * 0.02 + 0.02, " 0", 0.9) for i in range(150)]
+                text = first.text + "".join(w.word for w in loop)
+                found[0] = replace(
+                    first,
+                    text=text,
+                    words=first.words + loop,
+                    compression_ratio=get_compression_ratio(text),
+                )
+            calls.append(len(found))
+            return found, info
+
+    monkeypatch.setattr(faster_tiny_en, "batched", LoopingFirstChunk())
+    result = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=8))
+    assert calls and result.batch_size == 8  # the batched path ran, with the loop in it
+    assert "0 0 0" not in result.text
+    assert lost_phrases(reference, result.text) == []
+
+
 def test_batched_chunks_are_cut_only_between_voice_regions(faster_tiny_en, joined) -> None:  # type: ignore[no-untyped-def]
     audio, _, _ = joined
     regions, chunks = faster_tiny_en.speech_plan(audio)

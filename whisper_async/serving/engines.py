@@ -35,6 +35,7 @@ Piece = tuple[float, float, str, list[Word]]  # a decoded stretch: start, end, t
 DETECTION_BATCH = 8  # chunks encoded at once to detect their language
 NO_SPEECH_THRESHOLD = 0.6  # whisper.transcribe()'s defaults, and faster-whisper's
 LOG_PROB_THRESHOLD = -1.0
+COMPRESSION_RATIO_THRESHOLD = 2.4
 SWITCH_PROBABILITY = 0.5  # a stretch's language ends a run only when it is the likelier half
 CONFIDENT_SWITCH = 0.7  # ... and alone, unconfirmed by the stretch after it, only from here
 
@@ -95,12 +96,16 @@ def _words(words: Any) -> list[Word]:
     return [_word(w.start, w.end, w.word, w.probability) for w in words or []]
 
 
-def _no_speech(piece: Any) -> bool:
-    """Whisper's rule for a window that holds no speech, which sequential decoding applies and
-    faster-whisper's batched pipeline does not: such a chunk is decoded again sequentially."""
-    return bool(
+def _rejected(piece: Any) -> bool:
+    """Whether Whisper's own rules reject a batched chunk's text, rules that sequential decoding
+    applies and faster-whisper's batched pipeline does not: the no-speech rule (text made up from
+    noise), and the temperature fallback's compression rule (text that repeats itself: "266.0-0-0-
+    ..." in place of 27 s of speech on the tuning split). Such a chunk is decoded again the
+    sequential way, which falls back to sampling."""
+    no_speech = (
         piece.no_speech_prob > NO_SPEECH_THRESHOLD and piece.avg_logprob < LOG_PROB_THRESHOLD
     )
+    return bool(no_speech or piece.compression_ratio > COMPRESSION_RATIO_THRESHOLD)
 
 
 Detected = tuple[str, float]  # a language and its probability
@@ -424,14 +429,15 @@ class FasterWhisperEngine:
                 kwargs = {**kwargs, "language": info.language}
                 language, probability = info.language, info.language_probability
             # One piece per clip; its `seek` is the clip's start in 10 ms frames, rounded down.
-            by_frame = {
-                piece.seek: [] if _no_speech(piece) else _words(piece.words) for piece in found
-            }
+            by_frame = {piece.seek: piece for piece in found}
             left: list[Span] = []
             for chunk in chunks:
                 frame = int(chunk[0] * 100)
                 near = [by_frame[f] for f in (frame, frame - 1, frame + 1) if f in by_frame]
-                decoded = near[0] if near else []
+                if near and _rejected(near[0]):
+                    words += self._sequential_words(audio, chunk, kwargs)
+                    continue
+                decoded = _words(near[0].words) if near else []
                 words += decoded
                 spans = [(w["start"], w["end"]) for w in decoded]
                 for stretch in uncovered(chunk, spans, regions, self.chunking):
