@@ -96,16 +96,21 @@ def _words(words: Any) -> list[Word]:
     return [_word(w.start, w.end, w.word, w.probability) for w in words or []]
 
 
-def _rejected(piece: Any) -> bool:
-    """Whether Whisper's own rules reject a batched chunk's text, rules that sequential decoding
-    applies and faster-whisper's batched pipeline does not: the no-speech rule (text made up from
-    noise), and the temperature fallback's compression rule (text that repeats itself: "266.0-0-0-
-    ..." in place of 27 s of speech on the tuning split). Such a chunk is decoded again the
-    sequential way, which falls back to sampling."""
-    no_speech = (
+def _no_speech(piece: Any) -> bool:
+    """Whisper's rule for a window that holds no speech, which sequential decoding applies and
+    faster-whisper's batched pipeline does not: such a chunk's text is dropped, and the voice in
+    it is decoded again in shorter stretches (`uncovered`), or sequentially when it is all voice."""
+    return bool(
         piece.no_speech_prob > NO_SPEECH_THRESHOLD and piece.avg_logprob < LOG_PROB_THRESHOLD
     )
-    return bool(no_speech or piece.compression_ratio > COMPRESSION_RATIO_THRESHOLD)
+
+
+def _repeats_itself(piece: Any) -> bool:
+    """Whisper's compression rule, which sends a sequential window to the temperature fallback
+    and which faster-whisper's batched pipeline does not apply: greedy text that loops ("266.0-0-
+    0-..." in place of 27 s of speech on the tuning split). Such a chunk is decoded again the
+    sequential way, which falls back to sampling."""
+    return bool(piece.compression_ratio > COMPRESSION_RATIO_THRESHOLD)
 
 
 Detected = tuple[str, float]  # a language and its probability
@@ -434,10 +439,10 @@ class FasterWhisperEngine:
             for chunk in chunks:
                 frame = int(chunk[0] * 100)
                 near = [by_frame[f] for f in (frame, frame - 1, frame + 1) if f in by_frame]
-                if near and _rejected(near[0]):
+                if near and _repeats_itself(near[0]):
                     words += self._sequential_words(audio, chunk, kwargs)
                     continue
-                decoded = _words(near[0].words) if near else []
+                decoded = [] if not near or _no_speech(near[0]) else _words(near[0].words)
                 words += decoded
                 spans = [(w["start"], w["end"]) for w in decoded]
                 for stretch in uncovered(chunk, spans, regions, self.chunking):
