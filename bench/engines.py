@@ -33,8 +33,8 @@ ARTICLE = "article"
 DEFAULT = "wasync-default"
 CONFIGS = {
     ARTICLE: "openai-whisper, `model.transcribe(path)`, defaults (the article's setup)",
-    DEFAULT: "wasync's default: faster-whisper, sequential 30 s windows, greedy (`batch_size=1`)",
-    "faster-batched": "wasync's batched path (`batch_size=8`): chunks cut in silence, greedy, cues from word timings",
+    DEFAULT: "wasync's default: faster-whisper's batched path (`batch_size` 2 on CPU): chunks cut in silence, greedy, cues from word timings",
+    "faster-sequential": "faster-whisper, sequential 30 s windows, greedy (`batch_size=1`; wasync's default until 2026-11-30)",
     "stock-batched": "faster-whisper's own batched pipeline, batch 8: VAD regions glued into 30 s chunks (wasync's batched path before issue 18)",
 }
 GPU_CONFIGS = {
@@ -127,7 +127,6 @@ def _transcriber(
         "faster-float32-encoder": TranscribeOptions(),
         "faster-sequential": TranscribeOptions(batch_size=1),
         "faster-batched": TranscribeOptions(batch_size=8),
-        "faster-batched-2": TranscribeOptions(batch_size=2),
         "faster-beam5": TranscribeOptions(batch_size=1, beam_size=5),
     }.get(config, TranscribeOptions(batch_size=batch))
 

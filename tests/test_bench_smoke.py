@@ -23,7 +23,13 @@ def run(*args: str) -> str:
 
 def test_every_benchmark_runs_at_a_tiny_size_and_renders_the_report() -> None:
     out = run("bench.run_all", "--quick")
-    for config in ("article", "wasync-default", "faster-batched", "stock-batched", "wasync-openai"):
+    for config in (
+        "article",
+        "wasync-default",
+        "faster-sequential",
+        "stock-batched",
+        "wasync-openai",
+    ):
         assert f"`{config}`" in out
     for figure in ("runs >= 3", "Italian detected", "Silero VAD", "The evaluation corpus"):
         assert figure in out

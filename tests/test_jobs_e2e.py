@@ -150,9 +150,11 @@ def test_batch_size_reaches_the_engine_and_a_bad_one_exits_2(local_stack, data_d
         flags: json.loads(
             local_stack.cli("transcribe", clip, "--wait", "-f", "json", *flags).stdout
         )
-        for flags in [(), ("--batch-size", "8")]
+        for flags in [(), ("--batch-size", "1"), ("--batch-size", "8")]
     }
-    assert decoded[()]["batch_size"] == 1  # the default: sequential windows, nothing dropped
+    # 31 s: over one window, so the default takes the batched path (a batch of 2 on CPU).
+    assert decoded[()]["batch_size"] == 2
+    assert decoded[("--batch-size", "1")]["batch_size"] == 1  # sequential windows
     assert decoded[("--batch-size", "8")]["batch_size"] == 8
     reference = reference_text(data_dir / "en_30s.wav")
     for result in decoded.values():
