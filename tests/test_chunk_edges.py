@@ -135,6 +135,9 @@ def test_speech_after_a_chunks_last_word_is_decoded_again() -> None:
     ]
     # No words at all: the whole chunk.
     assert uncovered(chunk, [], regions, rules) == [(0.75, 30.0)]
+    # One word for 29 s of fast speech, stamped at the end of its region: the region again.
+    fast = [(0.9, 29.9)]
+    assert uncovered(chunk, [(28.5, 29.88)], fast, rules) == [(0.9, 29.9)]
 
 
 def test_a_file_that_fits_one_window_is_not_cut(faster_tiny_en, data_dir: Path) -> None:  # type: ignore[no-untyped-def]

@@ -164,7 +164,9 @@ def uncovered(
     chunk: Span, word_spans: Sequence[Span], regions: Sequence[Span], rules: ChunkRules
 ) -> list[Span]:
     """Stretches of `chunk` to decode again: from the end of its last word (or its start) to its
-    end when speech follows, and each voice region in between that its words barely cover."""
+    end when speech follows, and each voice region begun before the last word that its words
+    barely cover (also the one the last word ends: greedy decoding of 29 s of fast speech gave
+    one word, stamped at the region's end)."""
     inside = [
         (max(a, chunk[0]), min(b, chunk[1])) for a, b in regions if b > chunk[0] and a < chunk[1]
     ]
@@ -172,12 +174,16 @@ def uncovered(
 
     missing: list[Span] = []
     for start, end in inside:
-        # Before the last word, a region is left out when its words span too little of it.
+        # Up to the last word, a region is left out when its words span too little of it.
         length = end - start
         barely = overlap((start, end), word_spans) < rules.min_covered * length
-        if end <= last and length >= rules.min_uncovered_s and barely:
+        if start < last and length >= rules.min_uncovered_s and barely:
             missing.append((start, end))
-    tail = [(max(a, last), b) for a, b in inside if b - max(a, last) >= rules.min_uncovered_s]
+    tail = [
+        (max(a, last), b)
+        for a, b in inside
+        if (a, b) not in missing and b - max(a, last) >= rules.min_uncovered_s
+    ]
     if tail:
         # From halfway between the last word and the next speech, to the chunk's end: one
         # stretch, so the sentences after the pause keep their context.

@@ -460,10 +460,15 @@ class FasterWhisperEngine:
         return str(language), float(probability), words
 
     def _sequential_words(self, audio: Any, span: Span, kwargs: dict[str, Any]) -> list[Word]:
-        """One stretch decoded the sequential way (timestamps, temperature fallback)."""
+        """One stretch of voice decoded the sequential way (timestamps, temperature fallback),
+        with Whisper's no-speech rule off, as in the sequential path's second pass: the VAD hears
+        voice there, and greedy decoding of fast speech judged 30 s of it silent (0.78)."""
         start = int(span[0] * SAMPLE_RATE)
         found, _ = self.model.transcribe(
-            audio[start : int(span[1] * SAMPLE_RATE)], word_timestamps=True, **kwargs
+            audio[start : int(span[1] * SAMPLE_RATE)],
+            word_timestamps=True,
+            no_speech_threshold=None,
+            **kwargs,
         )
         return [
             _word(w.start + span[0], w.end + span[0], w.word, w.probability)
