@@ -79,12 +79,15 @@ def group_regions(regions: Sequence[Span], total: float, max_seconds: float = 30
     return chunks
 
 
+def regions_cut_to(regions: Sequence[Span], span: Span) -> list[Span]:
+    """The regions that overlap `span`, cut to it."""
+    start, end = span
+    return [(max(a, start), min(b, end)) for a, b in regions if b > start and a < end]
+
+
 def regions_in(regions: Sequence[Span], span: Span) -> list[Span]:
     """The regions that overlap `span`, cut to it, in seconds from its start."""
-    start, end = span
-    return [
-        (max(a, start) - start, min(b, end) - start) for a, b in regions if b > start and a < end
-    ]
+    return [(a - span[0], b - span[0]) for a, b in regions_cut_to(regions, span)]
 
 
 def within(chunk: Span, regions: Sequence[Span], max_seconds: float) -> list[Span]:
@@ -167,9 +170,7 @@ def uncovered(
     end when speech follows, and each voice region begun before the last word that its words
     barely cover (also the one the last word ends: greedy decoding of 29 s of fast speech gave
     one word, stamped at the region's end)."""
-    inside = [
-        (max(a, chunk[0]), min(b, chunk[1])) for a, b in regions if b > chunk[0] and a < chunk[1]
-    ]
+    inside = regions_cut_to(regions, chunk)
     last = max((end for _, end in word_spans), default=chunk[0])
 
     missing: list[Span] = []
