@@ -138,6 +138,10 @@ def test_speech_after_a_chunks_last_word_is_decoded_again() -> None:
     # One word for 29 s of fast speech, stamped at the end of its region: the region again.
     fast = [(0.9, 29.9)]
     assert uncovered(chunk, [(28.5, 29.88)], fast, rules) == [(0.9, 29.9)]
+    # The last word ends early in a region its words barely cover: that region again, and the
+    # speech after it from mid-pause; the two never overlap (words would be written twice).
+    words = [(1.1, 4.9), (6.8, 7.4)]
+    assert uncovered(chunk, words, regions, rules) == [(7.0, 12.0), (13.5, 30.0)]
 
 
 def test_a_file_that_fits_one_window_is_not_cut(faster_tiny_en, data_dir: Path) -> None:  # type: ignore[no-untyped-def]

@@ -180,13 +180,16 @@ def uncovered(
         barely = overlap((start, end), word_spans) < rules.min_covered * length
         if start < last and length >= rules.min_uncovered_s and barely:
             missing.append((start, end))
+    # The region the last word ends in may be left out itself; the tail starts after it, or
+    # both would be decoded again and their words written twice ("back back on on").
+    reach = max([last] + [end for _, end in missing])
     tail = [
-        (max(a, last), b)
+        (max(a, reach), b)
         for a, b in inside
-        if (a, b) not in missing and b - max(a, last) >= rules.min_uncovered_s
+        if (a, b) not in missing and b - max(a, reach) >= rules.min_uncovered_s
     ]
     if tail:
         # From halfway between the last word and the next speech, to the chunk's end: one
         # stretch, so the sentences after the pause keep their context.
-        missing.append(((last + tail[0][0]) / 2 if tail[0][0] > last else last, chunk[1]))
+        missing.append(((reach + tail[0][0]) / 2 if tail[0][0] > reach else reach, chunk[1]))
     return [(round(a, 3), round(b, 3)) for a, b in missing]
