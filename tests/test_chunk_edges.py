@@ -18,6 +18,7 @@ from whisper_async.attributes import TranscribeOptions
 from whisper_async.serving.audio import SAMPLE_RATE, decode_audio
 from whisper_async.serving.chunks import (
     ChunkRules,
+    echoes,
     group_regions,
     plan,
     stands_on_voice,
@@ -142,6 +143,24 @@ def test_speech_after_a_chunks_last_word_is_decoded_again() -> None:
     # speech after it from mid-pause; the two never overlap (words would be written twice).
     words = [(1.1, 4.9), (6.8, 7.4)]
     assert uncovered(chunk, words, regions, rules) == [(7.0, 12.0), (13.5, 30.0)]
+
+
+def test_a_word_stamped_in_a_silence_and_decoded_again_at_its_voice_is_written_once() -> None:
+    def word(start: float, end: float, text: str) -> dict[str, object]:
+        return {"start": start, "end": end, "word": text, "probability": 0.5}
+
+    silence = np.zeros(40 * SAMPLE_RATE, np.float32)  # Silero hears nothing in it
+    regions = [(5.0, 6.0), (30.0, 31.0)]
+    rules = ChunkRules()
+    okay, astray = word(5.1, 5.6, " Okay."), word(10.5, 11.9, " okay")
+    # The copy 5 s into the silence goes; the one on its voice stays.
+    assert echoes(silence, [okay, astray, word(30.2, 30.8, " Seven.")], regions, rules) == {1}
+    # A word in a silence with no twin is kept: it may be the only copy.
+    assert echoes(silence, [astray, word(30.2, 30.8, " Seven.")], regions, rules) == set()
+    # The same word twice on voice is speech said twice.
+    assert echoes(silence, [okay, word(30.2, 30.7, " Okay")], regions, rules) == set()
+    # A twin a window away is another sentence.
+    assert echoes(silence, [okay, word(38.0, 38.5, " Okay")], regions, rules) == set()
 
 
 def test_a_file_that_fits_one_window_is_not_cut(faster_tiny_en, data_dir: Path) -> None:  # type: ignore[no-untyped-def]

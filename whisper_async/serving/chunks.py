@@ -42,6 +42,8 @@ class ChunkRules:
     min_voice_s: float = 0.1  # text stamped over less voice than this may not be spoken there
     faint_threshold: float = 0.1  # Silero's speech probability of the faintest voice
     min_faint_s: float = 0.1  # a span with less time above it than this is silent
+    word_gap_s: float = 1.0  # words this far apart are judged apart (`echoes`)
+    stamp_slack_s: float = 0.5  # word timings put real words this far into a pause
 
 
 def speech_regions(audio: Any, rules: ChunkRules) -> list[Span]:
@@ -142,6 +144,45 @@ def stands_on_voice(audio: Any, span: Span, regions: Sequence[Span], rules: Chun
     lone "No." from its window's start, 5 s before it. On the trial files every segment invented
     in a silence had no frame above the faint threshold, every real one at least 7 (0.22 s)."""
     return overlap(span, regions) >= rules.min_voice_s or not _silent(audio, span, rules)
+
+
+def echoes(
+    audio: Any, words: Sequence[dict[str, Any]], regions: Sequence[Span], rules: ChunkRules
+) -> set[int]:
+    """Indexes of the words written twice: a run of words (split at pauses of
+    `rules.word_gap_s`) stamped in a silence (no voice within `rules.stamp_slack_s` of it) whose
+    text another run within one window also has.
+
+    A wider pass may stamp a lone word seconds from its voice ("Okay" 5 s into the silence
+    after it); its own region then looks barely covered and is decoded again, so the word is
+    there twice. A run in silence with no twin is kept: it may be the only copy."""
+    runs: list[list[int]] = []
+    for index, word in enumerate(words):
+        if runs and word["start"] - words[runs[-1][-1]]["end"] < rules.word_gap_s:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+
+    def text(run: list[int]) -> str:
+        joined = "".join(str(words[i]["word"]) for i in run).lower()
+        return "".join(c for c in joined if c.isalnum())
+
+    starts = [float(words[run[0]]["start"]) for run in runs]
+    slack = rules.stamp_slack_s
+    found: set[int] = set()
+    for number, run in enumerate(runs):
+        span = (max(0.0, starts[number] - slack), float(words[run[-1]]["end"]) + slack)
+        if stands_on_voice(audio, span, regions, rules):
+            continue  # the common case, and the cheap test first
+        twin = any(
+            other != number
+            and abs(starts[other] - starts[number]) < rules.max_seconds
+            and text(runs[other]) == text(run)
+            for other in range(len(runs))
+        )
+        if twin:
+            found.update(run)
+    return found
 
 
 def _silent(audio: Any, span: Span, rules: ChunkRules) -> bool:

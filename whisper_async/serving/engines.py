@@ -19,6 +19,7 @@ from .chunks import (
     SAMPLE_RATE,
     ChunkRules,
     Span,
+    echoes,
     group_regions,
     plan,
     regions_in,
@@ -457,7 +458,8 @@ class FasterWhisperEngine:
             words = [w for w in words if not any(a <= _middle(w) < b for a, b in left)]
             chunks = left
         words.sort(key=lambda w: w["start"])
-        return str(language), float(probability), words
+        twice = echoes(audio, words, regions, self.chunking)
+        return str(language), float(probability), [w for i, w in enumerate(words) if i not in twice]
 
     def _sequential_words(self, audio: Any, span: Span, kwargs: dict[str, Any]) -> list[Word]:
         """One stretch of voice decoded the sequential way (timestamps, temperature fallback),
