@@ -62,12 +62,14 @@ def test_no_phrase_is_dropped_at_a_chunk_edge(faster_tiny_en, joined, batch_size
         assert word in text, (word, result.text)
 
 
-def test_a_batched_chunk_whose_text_repeats_itself_is_decoded_again_the_sequential_way(  # type: ignore[no-untyped-def]
-    faster_tiny_en, joined, monkeypatch
+@pytest.mark.parametrize("passes", [4, 1])
+def test_a_batched_chunk_whose_text_repeats_itself_is_decoded_again_in_shorter_stretches(  # type: ignore[no-untyped-def]
+    faster_tiny_en, joined, monkeypatch, passes: int
 ) -> None:
     # Batched and greedy, tiny.en once wrote "266.0-0-0-0-..." over 27 s of the tuning split's
     # speech and nothing after it: the batched pipeline has no temperature fallback, so nothing
     # caught the loop. Here the first chunk's text is made to loop the same way, words and all.
+    # With one pass allowed, there is no later pass to take the stretches: sequential decoding.
     from dataclasses import replace
 
     from faster_whisper.transcribe import Word, get_compression_ratio
@@ -91,14 +93,25 @@ def test_a_batched_chunk_whose_text_repeats_itself_is_decoded_again_the_sequenti
                     words=first.words + loop,
                     compression_ratio=get_compression_ratio(text),
                 )
-            calls.append(len(found))
+            calls.append([(c["start"], c["end"]) for c in kwargs["clip_timestamps"]])
             return found, info
 
     monkeypatch.setattr(faster_tiny_en, "batched", LoopingFirstChunk())
+    monkeypatch.setattr(
+        faster_tiny_en, "chunking", replace(faster_tiny_en.chunking, max_passes=passes)
+    )
     result = faster_tiny_en.transcribe(audio, TranscribeOptions(batch_size=8))
     assert calls and result.batch_size == 8  # the batched path ran, with the loop in it
     assert "0 0 0" not in result.text
     assert lost_phrases(reference, result.text) == []
+    if passes == 1:
+        assert len(calls) == 1
+        return
+    # The looping chunk went back into the batch as stretches of at most 10 s of it.
+    first = calls[0][0]
+    retried = [c for c in (calls[1] if len(calls) > 1 else []) if first[0] <= c[0] < first[1]]
+    assert len(retried) > 1 and all(end <= first[1] for _, end in retried)
+    assert all(end - start <= 10.01 for start, end in retried)
 
 
 def test_batched_chunks_are_cut_only_between_voice_regions(faster_tiny_en, joined) -> None:  # type: ignore[no-untyped-def]

@@ -37,6 +37,7 @@ class ChunkRules:
     min_uncovered_s: float = 0.5  # less speech than this without words is not a lost phrase
     min_covered: float = 0.5  # a region whose words span less of it than this was left out
     max_passes: int = 4  # decoding passes over what earlier passes left out
+    loop_stretch_s: float = 10.0  # a chunk whose text loops is decoded again in stretches this long
     long_pause_s: float = 5.0  # unheard speech across a longer pause is decoded again apart
     clip_margin_s: float = 0.5  # audio kept beside unheard speech decoded again
     min_voice_s: float = 0.1  # text stamped over less voice than this may not be spoken there

@@ -109,8 +109,9 @@ def _no_speech(piece: Any) -> bool:
 def _repeats_itself(piece: Any) -> bool:
     """Whisper's compression rule, which sends a sequential window to the temperature fallback
     and which faster-whisper's batched pipeline does not apply: greedy text that loops ("266.0-0-
-    0-..." in place of 27 s of speech on the tuning split). Such a chunk is decoded again the
-    sequential way, which falls back to sampling."""
+    0-..." in place of 27 s of speech on the tuning split). Such a chunk is decoded again in
+    shorter stretches, side by side, or the sequential way (which falls back to sampling) when
+    it holds one stretch only."""
     return bool(piece.compression_ratio > COMPRESSION_RATIO_THRESHOLD)
 
 
@@ -425,7 +426,7 @@ class FasterWhisperEngine:
         words: list[Word] = []
         language, probability = kwargs["language"], 1.0
         duration = len(audio) / SAMPLE_RATE
-        for _ in range(self.chunking.max_passes):
+        for passes_left in reversed(range(self.chunking.max_passes)):
             # Spans are rounded to the millisecond; one rounded past the end of the audio makes
             # faster-whisper assert (its VAD log line sees a negative duration removed).
             clips = [{"start": start, "end": min(end, duration)} for start, end in chunks]
@@ -442,7 +443,11 @@ class FasterWhisperEngine:
                 frame = int(chunk[0] * 100)
                 near = [by_frame[f] for f in (frame, frame - 1, frame + 1) if f in by_frame]
                 if near and _repeats_itself(near[0]):
-                    words += self._sequential_words(audio, chunk, kwargs)
+                    shorter = within(chunk, regions, self.chunking.loop_stretch_s)
+                    if len(shorter) > 1 and passes_left:
+                        left += shorter  # greedy loops less over less audio, and it is batched
+                    else:
+                        words += self._sequential_words(audio, chunk, kwargs)
                     continue
                 decoded = [] if not near or _no_speech(near[0]) else _words(near[0].words)
                 words += decoded
@@ -452,7 +457,7 @@ class FasterWhisperEngine:
                         words += self._sequential_words(audio, stretch, kwargs)
                     else:
                         left.append(stretch)
-            if not left:
+            if not left or not passes_left:  # the last pass's leftovers keep their words
                 break
             # A stretch decoded again replaces the words an earlier pass put there.
             words = [w for w in words if not any(a <= _middle(w) < b for a, b in left)]
