@@ -164,10 +164,8 @@ def echoes(
         else:
             runs.append([index])
 
-    def text(run: list[int]) -> str:
-        joined = "".join(str(words[i]["word"]) for i in run).lower()
-        return "".join(c for c in joined if c.isalnum())
-
+    joined = ["".join(str(words[i]["word"]) for i in run).lower() for run in runs]
+    texts = ["".join(c for c in text if c.isalnum()) for text in joined]
     starts = [float(words[run[0]]["start"]) for run in runs]
     slack = rules.stamp_slack_s
     found: set[int] = set()
@@ -178,7 +176,7 @@ def echoes(
         twin = any(
             other != number
             and abs(starts[other] - starts[number]) < rules.max_seconds
-            and text(runs[other]) == text(run)
+            and texts[other] == texts[number]
             for other in range(len(runs))
         )
         if twin:
