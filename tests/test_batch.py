@@ -62,6 +62,30 @@ def test_rerunning_a_finished_batch_invokes_nothing_and_keeps_the_files(
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
 
 
+def test_a_run_without_wait_reports_the_jobs_an_earlier_run_started_as_they_now_stand(
+    s3, bucket, tmp_path
+) -> None:
+    # Two jobs sent without --wait, queued; then one finishes and one fails. Sent again without
+    # --wait, they are found finished, not called pending; a new input is pending.
+    endpoint = FakeEndpoint(s3, target(bucket), hold=True, fail_inputs=(b"audio-0001",))
+    env = environment(s3, bucket, endpoint)
+    paths = write_inputs(tmp_path / "in", 3)
+    _, first, _ = run(env, expand([str(p) for p in paths[:2]]), tmp_path / "out", wait=False)
+    assert (first.done, first.failed, first.pending) == (0, 0, 2)
+    endpoint.release()
+    _, again, outcomes = run(env, expand([str(p) for p in paths]), tmp_path / "out", wait=False)
+    rows = {Path(o.input).name: o for o in outcomes}
+    assert (again.done, again.failed, again.pending) == (1, 1, 1)
+    done = rows["clip0000.wav"]
+    assert done.state == "done" and done.output and done.output.startswith("s3://")
+    assert done.note and f"wasync fetch {done.id}" in done.note
+    assert rows["clip0001.wav"].state == "failed"
+    assert "cannot decode the audio" in (rows["clip0001.wav"].error or "")
+    assert rows["clip0002.wav"].state == "pending"
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert len(endpoint.accepted) == 3  # nothing was sent twice
+
+
 def test_rerun_flag_starts_new_jobs(s3, bucket, tmp_path) -> None:
     endpoint = FakeEndpoint(s3, target(bucket))
     env = environment(s3, bucket, endpoint)

@@ -31,6 +31,7 @@ from ..attributes import encode_attributes
 from ..inputs import Input, content_type
 from ..storage import S3Uri
 from .lanes import Lanes
+from .listing import ListingCompletions, s3_lister
 from .outcomes import BatchReport, InputError, JobOutcome, Progress, Tally, describe_error
 from .ownership import HEARTBEAT_SECONDS, Heartbeats, IdleProbe, utc_now
 from .records import JobRecord, Owner, RecordStore, Stored, job_id_for
@@ -397,10 +398,11 @@ class Batch:
 
     def _track(self, job: OpenJob, record: JobRecord) -> None:
         if not self.request.wait:
+            outcomes = self._unwaited(job.watch)
             with self._lock:
                 job.stage = "delivered"
-            for context in job.watch.contexts:
-                self.tally.emit(JobOutcome(record.job_id, context.input, "pending"))
+            for outcome in outcomes:
+                self.tally.emit(outcome)
             self._close(job)
             return
         with self._lock:
@@ -408,6 +410,31 @@ class Batch:
                 return
             job.stage = "waiting"
         self.tracker.add(job.watch)
+
+    def _unwaited(self, watch: Watch) -> list[JobOutcome]:
+        """Each input's row when nobody waits: a job sent now is pending, but one an earlier run
+        started may have ended long ago, so one listing looks; its result stays in S3."""
+        state = None
+        if watch.adopted:
+            try:
+                state = dict(ListingCompletions(s3_lister(self.env.s3)).poll([watch])).get(watch)
+            except Exception as exc:  # not knowing leaves it pending, as it was
+                log.warning("could not look for job %s's result: %s", watch.job_id, exc)
+        if state is JobState.FAILED and watch.failure is not None:
+            try:
+                error = str(read_result(self.env.s3, watch.failure, True, self.request.fmt))
+            except Exception as exc:
+                error = f"the job failed ({watch.failure}); reading why: {describe_error(exc)}"
+            return [
+                JobOutcome(watch.job_id, c.input, "failed", error=error) for c in watch.contexts
+            ]
+        if state is JobState.DONE:
+            note = f"finished earlier; not written without --wait: `wasync fetch {watch.job_id}`"
+            return [
+                JobOutcome(watch.job_id, c.input, "done", output=str(watch.output), note=note)
+                for c in watch.contexts
+            ]
+        return [JobOutcome(watch.job_id, c.input, "pending") for c in watch.contexts]
 
     def _adopt(self, stored: Stored, context: Context) -> None:
         """Another run (or an earlier one) started this job: wait for its result."""

@@ -15,7 +15,8 @@ KEEP_PENDING = 20  # pending ids the summary names
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """One input's end in this run: done (written), failed, or pending (the job goes on)."""
+    """One input's end in this run: done (written; without --wait, finished, its result left in
+    S3), failed, or pending (the job goes on)."""
 
     id: str | None
     input: str
