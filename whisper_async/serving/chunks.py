@@ -37,7 +37,7 @@ class ChunkRules:
     min_uncovered_s: float = 0.5  # less speech than this without words is not a lost phrase
     min_covered: float = 0.5  # a region whose words span less of it than this was left out
     max_passes: int = 4  # decoding passes over what earlier passes left out
-    loop_stretch_s: float = 10.0  # a chunk whose text loops is decoded again in stretches this long
+    loop_stretch_s: float = 15.0  # a chunk whose text loops is decoded again in stretches this long
     long_pause_s: float = 5.0  # unheard speech across a longer pause is decoded again apart
     clip_margin_s: float = 0.5  # audio kept beside unheard speech decoded again
     min_voice_s: float = 0.1  # text stamped over less voice than this may not be spoken there
@@ -223,10 +223,13 @@ def uncovered(
     # The region the last word ends in may be left out itself; the tail starts after it, or
     # both would be decoded again and their words written twice ("back back on on").
     reach = max([last] + [end for _, end in missing])
+    # A region's end is padded past its voice (`speech_pad_ms`): a last word stamped inside
+    # the pad leaves no speech after it, and decoding that sliver again makes text up.
+    pad = rules.speech_pad_ms / 1000
     tail = [
         (max(a, reach), b)
         for a, b in inside
-        if (a, b) not in missing and b - max(a, reach) >= rules.min_uncovered_s
+        if (a, b) not in missing and b - pad - max(a, reach) >= rules.min_uncovered_s
     ]
     if tail:
         # From halfway between the last word and the next speech, to the chunk's end: one
