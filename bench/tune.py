@@ -91,6 +91,12 @@ def strategies(engine: Any) -> dict[str, Strategy]:
         "silence-cut-160ms": with_rules(replace(base, min_silence_ms=160)),
         "silence-cut-600ms": with_rules(replace(base, min_silence_ms=600)),
         "silence-cut-pad400": with_rules(replace(base, speech_pad_ms=400)),
+        **{
+            f"silence-cut-batch2-loop{seconds}s": with_rules(
+                replace(base, loop_stretch_s=seconds), 2
+            )
+            for seconds in (5, 15, 30)
+        },
     }
 
 
