@@ -372,7 +372,7 @@ class Batch:
             log.warning("no clear answer invoking %s: %s", record.job_id, exc)
             job.foreign = True
             self.orphans.mark_unsure(record.job_id)
-            self._track(job, record)
+            self._track(job)
             return
         except BaseException:
             self._close(job)  # certainly not queued: a later run may submit it
@@ -381,7 +381,7 @@ class Batch:
             raise
         record = self._confirm(record, response, job)
         self.tally.count("submitted")
-        self._track(job, record)
+        self._track(job)
 
     def _confirm(self, record: JobRecord, response: Mapping[str, Any], job: OpenJob) -> JobRecord:
         """Use where SageMaker says the result will land; rewrite the record if it differs
@@ -396,7 +396,7 @@ class Batch:
         job.watch = self._watch_for(record, job.watch.contexts)
         return record
 
-    def _track(self, job: OpenJob, record: JobRecord) -> None:
+    def _track(self, job: OpenJob) -> None:
         if not self.request.wait:
             outcomes = self._unwaited(job.watch)
             with self._lock:
@@ -445,7 +445,7 @@ class Batch:
         if not self._open_job(job):
             return
         self.tally.count("adopted")
-        self._track(job, record)
+        self._track(job)
 
     # ---- results ---------------------------------------------------------------------------
     def _finished(self, finished: Finished) -> None:
