@@ -28,7 +28,7 @@ from whisper_async.jobs.batch import Batch
 from whisper_async.jobs.ownership import IdleProbe
 from whisper_async.jobs.records import JobRecord, RecordStore, job_id_for
 from whisper_async.jobs.request import TranscribeRequest
-from whisper_async.jobs.submission import prepare
+from whisper_async.jobs.submission import invoke, prepare
 
 
 def transcripts(out: Path) -> dict[str, str]:
@@ -226,6 +226,42 @@ def test_ctrl_c_at_each_stage_then_the_same_run_again_finishes_without_double_in
     assert (again.done, again.failed, again.pending) == (30, 0, 0)
     assert len(transcripts(tmp_path / "out")) == 30
     assert set(endpoint.invocations().values()) == {1}
+
+
+def test_ctrl_c_while_a_throttled_request_waits_calls_nothing_pending_and_frees_its_claim(
+    s3, bucket, tmp_path
+) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket), throttle_every=1)  # refuses every request
+    interrupted: list[int] = []
+
+    def once() -> None:
+        if not interrupted:
+            interrupted.append(1)
+            ctrl_c()
+
+    endpoint.on_throttle = once
+    env = environment(s3, bucket, endpoint)
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 1)])
+    first, report, outcomes = run(env, inputs, tmp_path / "out")
+    assert report.interrupted and first.lanes.join(timeout=120)
+    assert endpoint.accepted == [] and outcomes == []  # refused, so not queued: not pending
+    endpoint.throttle_every = 0
+    _, again, _ = run(env, inputs, tmp_path / "out")
+    assert again.done == 1 and list(endpoint.invocations().values()) == [1]
+
+
+def test_a_request_begun_before_ctrl_c_is_sent_not_dropped() -> None:
+    # The batch marks a job maybe-queued (`begin`) and reports it pending on Ctrl-C; a cancel
+    # that lands after `begin` must not stop the call, or a pending job would never run.
+    cancel, sent = threading.Event(), []
+
+    class Runtime:
+        def invoke_endpoint_async(self, **params: object) -> dict[str, object]:
+            sent.append(params)
+            return {"InferenceId": "x"}
+
+    assert invoke(Runtime(), {"EndpointName": "e"}, cancel, cancel.set) == {"InferenceId": "x"}
+    assert len(sent) == 1
 
 
 def dead_pid() -> int:

@@ -56,6 +56,7 @@ class FakeEndpoint:
     fail_inputs: tuple[bytes, ...] = ()
     errors: list[tuple[int, str]] = field(default_factory=list)  # (status, code) to answer next
     on_invoke: Callable[[int], None] = lambda accepted: None
+    on_throttle: Callable[[], None] = lambda: None  # called as a request is refused
     accepted: list[str] = field(default_factory=list)  # job ids, in order
     attempts: int = 0
     held: list[tuple[dict[str, Any], str, str | None]] = field(default_factory=list)
@@ -74,6 +75,7 @@ class FakeEndpoint:
                     "InvokeEndpointAsync",
                 )
             if self.throttle_every and self.attempts % self.throttle_every == 0:
+                self.on_throttle()
                 raise ClientError(
                     {
                         "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},

@@ -359,13 +359,19 @@ class Batch:
         try:
             location = stage(prepared, env.s3, env.bucket, env.prefix, self.cancel)
             params = self._params(record, prepared, location)
-            with self._lock:
-                if self.cancel.is_set():
-                    raise Cancelled()
-                job.stage = "invoking"  # from here on the job may be queued: never released
-            response = invoke(
-                env.runtime, params, self.cancel, lambda: self.tally.count("throttled")
-            )
+
+            def begin() -> None:
+                with self._lock:
+                    if self.cancel.is_set():
+                        raise Cancelled()
+                    job.stage = "invoking"  # the call may queue it: Ctrl-C reports it pending
+
+            def throttled() -> None:
+                with self._lock:
+                    job.stage = "claimed"  # refused, so not queued: Ctrl-C releases it
+                self.tally.count("throttled")
+
+            response = invoke(env.runtime, params, self.cancel, begin, throttled)
         except Unanswered as exc:
             # Queued or not, nobody can say: wait for it, and take it over only once the
             # endpoint has drained, as for a dead run's claim (ownership.py).
@@ -375,7 +381,9 @@ class Batch:
             self._track(job)
             return
         except BaseException:
-            self._close(job)  # certainly not queued: a later run may submit it
+            with self._lock:
+                job.stage = "claimed"  # certainly not queued: Ctrl-C does not call it pending
+            self._close(job)  # a later run may submit it
             with contextlib.suppress(Exception):
                 env.records.release(record.job_id, etag)
             raise
@@ -597,10 +605,11 @@ class Batch:
         # A submission in flight releases its own claim once it sees the cancel: give it the
         # rest of the grace, so a run started right after finds no claim nobody will send.
         self.lanes.join(max(0.0, RELEASE_GRACE - (self.clock() - started)))
-        for job in jobs:
-            if job.stage in {"invoking", "waiting", "collecting"}:
-                for context in job.watch.contexts:
-                    self.tally.emit(JobOutcome(job.record.job_id, context.input, "pending"))
+        with self._lock:
+            queued = [j for j in jobs if j.stage in {"invoking", "waiting", "collecting"}]
+        for job in queued:
+            for context in job.watch.contexts:
+                self.tally.emit(JobOutcome(job.record.job_id, context.input, "pending"))
 
     def _release(self, jobs: list[OpenJob]) -> None:
         for job in jobs:

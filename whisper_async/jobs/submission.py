@@ -144,15 +144,18 @@ def invoke(
     runtime: Any,
     params: Mapping[str, Any],
     cancel: threading.Event,
+    begin: Callable[[], None],
     on_throttled: Callable[[], None] = lambda: None,
     backoff: Backoff = THROTTLE_BACKOFF,
 ) -> dict[str, Any]:
     """InvokeEndpointAsync, retried on throttling until accepted or the batch is cancelled.
-    Cancelled and Refused mean the job was certainly not queued; Unanswered that it may be."""
+    Cancelled and Refused mean the job was certainly not queued; Unanswered that it may be.
+    `begin` runs before each attempt and raises Cancelled once the batch is cancelled; from
+    it until the call answers the job may be queued, and nothing here checks `cancel` in
+    between: a Ctrl-C in that gap must find the request sent, not dropped."""
     delays = backoff.delays()
     while True:
-        if cancel.is_set():
-            raise Cancelled()
+        begin()
         try:
             return dict(runtime.invoke_endpoint_async(**params))
         except Exception as exc:
