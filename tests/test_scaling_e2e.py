@@ -185,7 +185,18 @@ def test_one_transcribe_brings_the_endpoint_back_from_zero(
     result = fast_stack.cli("-e", endpoint, "transcribe", str(data_dir / "en_short.wav"), "--wait")
     assert result.exit_code == 0, result.output
     assert "lazy dog" in result.stdout.lower()
-    out = next(a for a in activities(aws, endpoint) if a["Description"].endswith(" to 1."))
+    # The result can come back before the scale-out activity is marked done: wait for its end.
+    out = wait_until(
+        lambda: next(
+            (
+                a
+                for a in activities(aws, endpoint)
+                if a["Description"].endswith(" to 1.") and a["StatusCode"] != "InProgress"
+            ),
+            None,
+        ),
+        "the scale-out from zero to end",
+    )
     assert out["StatusCode"] == "Successful"
     assert out["Cause"] == (
         f"monitor alarm {from_zero_alarm(aws, endpoint)['AlarmName']} in state ALARM "
