@@ -23,6 +23,23 @@ from bench import corpus, scoring
 
 Strategy = Callable[[Any, Any], str]
 
+ENCODER_TAILS = (300, 500, 700, 1000, 1500)  # frames of padding kept after a window's content
+
+
+def with_encoder_tail(engine: Any, strategy: Strategy, frames: int | None) -> Strategy:
+    """`strategy` with the encoder given `frames` of padding after each window's content (None:
+    whole 30 s windows); the default is restored afterwards (serving/encoder_input.py)."""
+    from whisper_async.serving.encoder_input import ENCODER_TAIL_FRAMES
+
+    def run(audio: Any, file: Any) -> str:
+        engine.model.encoder_tail_frames = frames
+        try:
+            return strategy(audio, file)
+        finally:
+            engine.model.encoder_tail_frames = ENCODER_TAIL_FRAMES
+
+    return run
+
 
 def strategies(engine: Any) -> dict[str, Strategy]:
     from whisper_async.attributes import TranscribeOptions
@@ -97,6 +114,11 @@ def strategies(engine: Any) -> dict[str, Strategy]:
             )
             for seconds in (5, 15, 30)
         },
+        "encoder-full-window": with_encoder_tail(engine, with_rules(base, 2), None),
+        **{
+            f"encoder-tail{frames}": with_encoder_tail(engine, with_rules(base, 2), frames)
+            for frames in ENCODER_TAILS
+        },
     }
 
 
@@ -151,7 +173,10 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
     from whisper_async.attributes import TranscribeOptions
 
     def decode(
-        batch_size: int, each_chunk: bool, seconds: float = 30.0, refine_below: float | None = None
+        batch_size: int | None,
+        each_chunk: bool,
+        seconds: float = 30.0,
+        refine_below: float | None = None,
     ) -> Strategy:
         def run(audio: Any, _: Any) -> str:
             engine.detect_each_chunk = each_chunk
@@ -169,6 +194,7 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
         )
         return f"{info.language}\t{''.join(piece.text for piece in found)}"
 
+    default = decode(None, True, 10.0, 0.9)
     return {
         "sequential": decode(1, False),
         "sequential-each-chunk": decode(1, True),
@@ -182,6 +208,12 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
             for threshold in (0.5, 0.7, 0.8, 0.9, 0.95)
         },
         "sequential-each-window-nocond": window_detection,
+        # the default (batched where it can be, detection in stretches), by the encoder's input
+        "default-encoder-full-window": with_encoder_tail(engine, default, None),
+        **{
+            f"default-encoder-tail{frames}": with_encoder_tail(engine, default, frames)
+            for frames in ENCODER_TAILS
+        },
     }
 
 

@@ -196,13 +196,15 @@ class FasterWhisperEngine:
     def __init__(
         self, model_dir: Path, model_name: str, device: str, compute_type: str, cpu_threads: int = 0
     ) -> None:
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import BatchedInferencePipeline
+
+        from whisper_async.serving.encoder_input import TrimmedEncoderModel
 
         self.model_name = model_name
         self.device = device
         self.compute_type = compute_type
         self.model = on_helper_thread(
-            lambda: WhisperModel(
+            lambda: TrimmedEncoderModel(
                 str(model_dir), device=device, compute_type=compute_type, cpu_threads=cpu_threads
             )
         )
@@ -367,7 +369,7 @@ class FasterWhisperEngine:
                     for start, end in chunks[first : first + DETECTION_BATCH]
                 ]
             )
-            for ranked in self.model.model.detect_language(self.model.encode(features)):
+            for ranked in self.model.model.detect_language(self.model.encode_whole(features)):
                 token, probability = ranked[0]
                 found.append((token[2:-2], float(probability)))
         return found
