@@ -4,7 +4,7 @@ faster-whisper pads every window's log-mel features with zeros to 3000 frames (3
 encoder, about half of the CPU time, costs the same for a 3 s clip as for a full window.
 CTranslate2's Whisper encoder accepts fewer frames (its PR #1446), so a window can be cut a few
 seconds after its content ends. With 10 s of padding kept, the held-out split was faster
-(English 3.16x the article's speed against 2.86x) but less accurate on flite's voices and on
+(English 3.08x the article's speed against 2.73x) but less accurate on flite's voices and on
 short non-English clips, so whole windows stay the default (docs/serving.md, "The encoder
 given a window's content: tried, refused"). bench/tune.py and bench/engines.py switch it on.
 """
