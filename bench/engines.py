@@ -105,6 +105,8 @@ def _transcriber(
         from whisper_async.serving.encoder_input import TRIED_TAIL_FRAMES
 
         engine.model.encoder_tail_frames = TRIED_TAIL_FRAMES
+    if config == "faster-detection-whole-windows":  # the default before 2026-12-01
+        engine.detection_tail_frames = None
     if config == "stock-batched":
 
         def run_stock(path: Path) -> tuple[str, str]:
@@ -130,6 +132,7 @@ def _transcriber(
         DEFAULT: TranscribeOptions(),
         "faster-float32-encoder": TranscribeOptions(),
         "faster-trimmed-encoder": TranscribeOptions(),
+        "faster-detection-whole-windows": TranscribeOptions(),
         "faster-sequential": TranscribeOptions(batch_size=1),
         "faster-batched": TranscribeOptions(batch_size=8),
         "faster-beam5": TranscribeOptions(batch_size=1, beam_size=5),

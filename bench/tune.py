@@ -26,17 +26,18 @@ Strategy = Callable[[Any, Any], str]
 ENCODER_TAILS = (300, 500, 700, 1000, 1500)  # frames of padding kept after a window's content
 
 
-def with_encoder_tail(engine: Any, strategy: Strategy, frames: int | None) -> Strategy:
-    """`strategy` with the encoder given `frames` of padding after each window's content (None:
-    whole 30 s windows); the default is restored afterwards (serving/encoder_input.py)."""
-    from whisper_async.serving.encoder_input import ENCODER_TAIL_FRAMES
+def with_attribute(target: Any, name: str, value: Any, strategy: Strategy) -> Strategy:
+    """`strategy` with `target.name` set to `value`, and restored afterwards: the encoder's tail
+    (serving/encoder_input.py) or the detected stretches' (`detection_tail_frames`), None for
+    whole 30 s windows."""
 
     def run(audio: Any, file: Any) -> str:
-        engine.model.encoder_tail_frames = frames
+        before = getattr(target, name)
+        setattr(target, name, value)
         try:
             return strategy(audio, file)
         finally:
-            engine.model.encoder_tail_frames = ENCODER_TAIL_FRAMES
+            setattr(target, name, before)
 
     return run
 
@@ -114,9 +115,13 @@ def strategies(engine: Any) -> dict[str, Strategy]:
             )
             for seconds in (5, 15, 30)
         },
-        "encoder-full-window": with_encoder_tail(engine, with_rules(base, 2), None),
+        "encoder-full-window": with_attribute(
+            engine.model, "encoder_tail_frames", None, with_rules(base, 2)
+        ),
         **{
-            f"encoder-tail{frames}": with_encoder_tail(engine, with_rules(base, 2), frames)
+            f"encoder-tail{frames}": with_attribute(
+                engine.model, "encoder_tail_frames", frames, with_rules(base, 2)
+            )
             for frames in ENCODER_TAILS
         },
     }
@@ -208,10 +213,23 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
             for threshold in (0.5, 0.7, 0.8, 0.9, 0.95)
         },
         "sequential-each-window-nocond": window_detection,
-        # the default (batched where it can be, detection in stretches), by the encoder's input
-        "default-encoder-full-window": with_encoder_tail(engine, default, None),
+        "default-detection-whole-windows": with_attribute(
+            engine, "detection_tail_frames", None, default
+        ),
         **{
-            f"default-encoder-tail{frames}": with_encoder_tail(engine, default, frames)
+            f"default-detection-tail{frames}": with_attribute(
+                engine, "detection_tail_frames", frames, default
+            )
+            for frames in ENCODER_TAILS
+        },
+        # the default (batched where it can be, detection in stretches), by the encoder's input
+        "default-encoder-full-window": with_attribute(
+            engine.model, "encoder_tail_frames", None, default
+        ),
+        **{
+            f"default-encoder-tail{frames}": with_attribute(
+                engine.model, "encoder_tail_frames", frames, default
+            )
             for frames in ENCODER_TAILS
         },
     }

@@ -70,7 +70,7 @@ def test_switched_on_the_engine_encodes_a_short_clip_without_30_s_of_padding(
     features = window_features(trimming, decode_audio(data_dir / "en_short.wav"))
     kept = content_frames(features) + TRIED_TAIL_FRAMES
     assert trimming.model.encode(features).shape[1] == pytest.approx(kept / 2, abs=1)
-    assert trimming.model.encode_whole(features).shape[1] == WINDOW_FRAMES // 2
+    assert trimming.model.encode_as_given(features).shape[1] == WINDOW_FRAMES // 2
 
 
 def test_switched_on_a_short_clip_keeps_its_words_and_their_times_inside_it(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -109,6 +110,38 @@ def test_ten_seconds_of_german_inside_an_english_chunk_is_found(
     assert [run.language for run in runs] == ["en", "de", "en"]
     german_start = (len(english) + len(gap)) / 16000
     assert runs[1].start <= german_start + 1.0 and runs[1].end >= german_start + 6.0
+
+
+def test_stretches_are_encoded_with_their_speech_and_10_s_of_padding_not_30_s(
+    faster_base: FasterWhisperEngine, data_dir: Path
+) -> None:
+    from whisper_async.serving.engines import DETECTION_TAIL_FRAMES
+
+    english = decode_audio(data_dir / "en_30s.wav")
+    german = decode_audio(data_dir / "de_short.wav")
+    gap = np.zeros(16000, dtype=np.float32)
+    audio = np.concatenate([english, gap, german, gap, german, gap, english])
+    regions = faster_base.speech_plan(audio)[0]
+    real = faster_base.model.model
+    frames: list[int] = []
+
+    class Recording:  # CTranslate2's model, recording the frames each encoder pass is given
+        def encode(self, features: Any, **kwargs: Any) -> Any:
+            frames.append(features.shape[-1])
+            return real.encode(features, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    faster_base.model.model = Recording()
+    try:
+        runs = faster_base.language_runs(audio, regions)
+    finally:
+        faster_base.model.model = real
+    assert [run.language for run in runs] == ["en", "de", "en"]
+    # whole 30 s chunks first, then their stretches of at most 10 s: 10 s of speech and padding
+    assert frames[0] == 3000 and len(frames) > 1
+    assert all(count <= 1000 + DETECTION_TAIL_FRAMES + 2 for count in frames[1:])
 
 
 def test_the_language_reported_is_the_one_spoken_longest(

@@ -7,6 +7,8 @@ seconds after its content ends. With 10 s of padding kept, the held-out split wa
 (English 3.08x the article's speed against 2.73x) but less accurate on flite's voices and on
 short non-English clips, so whole windows stay the default (docs/serving.md, "The encoder
 given a window's content: tried, refused"). bench/tune.py and bench/engines.py switch it on.
+`trimmed` itself is in use: the language runs' detection gives each stretch of up to 10 s its
+speech and 10 s of padding (engines.py, `detection_tail_frames`), with the same runs found.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class TrimmedEncoderModel(WhisperModel):
     def encode(self, features: np.ndarray) -> Any:
         return super().encode(trimmed(np.asarray(features), self.encoder_tail_frames))
 
-    def encode_whole(self, features: np.ndarray) -> Any:
-        """The encoder over whole 30 s windows, always: the language runs of long files were
-        tuned on whole windows (docs/serving.md)."""
+    def encode_as_given(self, features: np.ndarray) -> Any:
+        """The encoder over `features` as they are, whatever `encoder_tail_frames` says: the
+        language runs of long files trim their stretches by a rule of their own."""
         return super().encode(features)

@@ -34,6 +34,7 @@ from .segments import shifted_segment
 Segment = dict[str, Any]
 Piece = tuple[float, float, str, list[Word]]  # a decoded stretch: start, end, text, words
 DETECTION_BATCH = 8  # chunks encoded at once to detect their language
+DETECTION_TAIL_FRAMES = 1000  # padding after a detected stretch's speech (100 frames a second)
 NO_SPEECH_THRESHOLD = 0.6  # whisper.transcribe()'s defaults, and faster-whisper's
 LOG_PROB_THRESHOLD = -1.0
 COMPRESSION_RATIO_THRESHOLD = 2.4
@@ -226,6 +227,10 @@ class FasterWhisperEngine:
         # differs from a neighbour's: a file in one language then costs one detection per 30 s,
         # not three. None detects every stretch.
         self.refine_below: float | None = 0.9
+        # A stretch's features are given to the encoder with 10 s of padding after its speech,
+        # not padded to 30 s: a 10 s stretch then costs a third of a whole window, with the same
+        # runs found on both splits (docs/serving.md). None: whole windows.
+        self.detection_tail_frames: int | None = DETECTION_TAIL_FRAMES
         # Sequential decoding of audio over one window is checked against its voice regions
         # (`_sequential`): text stamped over silence is dropped, voice left without text is
         # decoded again (docs/serving.md). False turns both off, for bench/tune.py to compare.
@@ -357,6 +362,8 @@ class FasterWhisperEngine:
         import numpy as np
         from faster_whisper.audio import pad_or_trim
 
+        from whisper_async.serving.encoder_input import trimmed
+
         found: list[Detected] = []
         for first in range(0, len(chunks), DETECTION_BATCH):
             features = np.stack(
@@ -369,7 +376,8 @@ class FasterWhisperEngine:
                     for start, end in chunks[first : first + DETECTION_BATCH]
                 ]
             )
-            for ranked in self.model.model.detect_language(self.model.encode_whole(features)):
+            encoded = self.model.encode_as_given(trimmed(features, self.detection_tail_frames))
+            for ranked in self.model.model.detect_language(encoded):
                 token, probability = ranked[0]
                 found.append((token[2:-2], float(probability)))
         return found
