@@ -93,13 +93,18 @@ def faster_base(base_dir: Path) -> FasterWhisperEngine:
     return FasterWhisperEngine(base_dir, "base", "cpu", "int8")
 
 
-def test_ten_seconds_of_german_inside_an_english_chunk_is_found(
-    faster_base: FasterWhisperEngine, data_dir: Path
-) -> None:
+def german_inside_english(data_dir: Path) -> np.ndarray:
+    """30 s of English, 1 s pauses, two German clips (10 s of German), and the English again."""
     english = decode_audio(data_dir / "en_30s.wav")
     german = decode_audio(data_dir / "de_short.wav")
     gap = np.zeros(16000, dtype=np.float32)
-    audio = np.concatenate([english, gap, german, gap, german, gap, english])
+    return np.concatenate([english, gap, german, gap, german, gap, english])
+
+
+def test_ten_seconds_of_german_inside_an_english_chunk_is_found(
+    faster_base: FasterWhisperEngine, data_dir: Path
+) -> None:
+    audio = german_inside_english(data_dir)
     regions = faster_base.speech_plan(audio)[0]
     chunks = group_regions(regions, len(audio) / 16000)
     detected = faster_base.detected_stretches(audio, regions)
@@ -108,7 +113,7 @@ def test_ten_seconds_of_german_inside_an_english_chunk_is_found(
     assert all(end - start <= 10.0 for (start, end), _ in detected)
     runs = faster_base.language_runs(audio, regions)
     assert [run.language for run in runs] == ["en", "de", "en"]
-    german_start = (len(english) + len(gap)) / 16000
+    german_start = (len(decode_audio(data_dir / "en_30s.wav")) + 16000) / 16000
     assert runs[1].start <= german_start + 1.0 and runs[1].end >= german_start + 6.0
 
 
@@ -117,10 +122,7 @@ def test_stretches_are_encoded_with_their_speech_and_10_s_of_padding_not_30_s(
 ) -> None:
     from whisper_async.serving.engines import DETECTION_TAIL_FRAMES
 
-    english = decode_audio(data_dir / "en_30s.wav")
-    german = decode_audio(data_dir / "de_short.wav")
-    gap = np.zeros(16000, dtype=np.float32)
-    audio = np.concatenate([english, gap, german, gap, german, gap, english])
+    audio = german_inside_english(data_dir)
     regions = faster_base.speech_plan(audio)[0]
     real = faster_base.model.model
     frames: list[int] = []
