@@ -1,6 +1,7 @@
 """The evaluation corpus: varied synthetic speech in two splits, built by a seeded script.
 
     python -m bench.corpus [DIR] [--split tune|heldout] [--quick]   # default DIR: bench/.corpus
+    python -m bench.corpus [DIR] --more-clips SEED   # DIR/tune-SEED: more non-English tuning clips
 
 Each split holds short clips (2-20 s) and long files (3-15 min) joined from sections spoken by
 different voices of three English synthesizers (espeak-ng, flite, festival) at speeds from slow to
@@ -114,6 +115,10 @@ QUICK = Layout(
     mixed=False,
     synthesizers=("espeak",),
 )
+# `--more-clips`: each tuning-half sentence of ja.txt, it.txt and ru.txt (8, 6 and 6) once.
+MORE_CLIPS = Layout(
+    short_clips=0, long_minutes=(), japanese_clips=8, italian_clips=6, russian_clips=6, mixed=False
+)
 
 
 # --- noise ---------------------------------------------------------------------------------
@@ -157,16 +162,25 @@ def add_noise(speech: np.ndarray, kind: str, snr_db: float, rng: np.random.Gener
 # --- building --------------------------------------------------------------------------------
 
 
+def split_seed(split: str) -> int:
+    """The seed of `tune`, `heldout`, or a `tune-SEED` split of more tuning clips."""
+    if split in SPLITS:
+        return SPLITS[split]
+    if split.startswith("tune-") and split[5:].isdigit():
+        return int(split[5:])
+    raise ValueError(f"no split {split!r}: tune, heldout or tune-SEED")
+
+
 class _Builder:
     def __init__(self, split: str, directory: Path, cache: Path) -> None:
         self.split = split
-        self.seed = SPLITS[split]
+        self.seed = split_seed(split)
         self.rng = random.Random(self.seed)
         self.noise_rng = np.random.default_rng(self.seed)
         self.directory = directory
         self.cache = cache
         exclude = frozenset()
-        if split == "tune":  # never a held-out sentence, whatever the template draws
+        if split != "heldout":  # never a held-out sentence, whatever the template draws
             held = textgen.sentences(HELDOUT_SEED, held_out=True)
             exclude = frozenset(itertools.islice(held, 3000))
         self.english = textgen.sentences(self.seed, held_out=split == "heldout", exclude=exclude)
@@ -325,7 +339,7 @@ def build_split(split: str, directory: Path, layout: Layout = FULL) -> list[Corp
     manifest = {
         "version": VERSION,
         "split": split,
-        "seed": SPLITS[split],
+        "seed": split_seed(split),
         "layout": asdict(layout),
         "files": [_entry_json(f) for f in files],
     }
@@ -361,9 +375,12 @@ def heldout_files(directory: Path) -> list[CorpusFile]:
     return _load(directory, "heldout")
 
 
-def tuning_files(directory: Path) -> list[CorpusFile]:
-    """The tuning split, the only one bench/tune.py may read."""
-    files = _load(directory, "tune")
+def tuning_files(directory: Path, split: str = "tune") -> list[CorpusFile]:
+    """The tuning split (or a `tune-SEED` split of more clips), the only ones bench/tune.py may
+    read."""
+    if split_seed(split) == HELDOUT_SEED:
+        raise RuntimeError("the held-out split is not for tuning")
+    files = _load(directory, split)
     leaked = [f.name for f in files if "heldout" in f.path.parts]
     if leaked:
         raise RuntimeError(f"held-out files reached a tuning helper: {leaked}")
@@ -458,7 +475,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="a few files per split (the smoke test)"
     )
+    parser.add_argument(
+        "--more-clips",
+        type=int,
+        metavar="SEED",
+        help="build DIR/tune-SEED: every non-English tuning sentence once more",
+    )
     args = parser.parse_args(argv)
+    if args.more_clips is not None:
+        split = f"tune-{args.more_clips}"
+        files = build_split(split, args.directory, MORE_CLIPS)
+        print(f"{split}: {describe(files)}, in {args.directory / split}")
+        return 0
     splits = tuple(SPLITS) if args.split == "both" else (args.split,)
     for split in splits:
         files = build_split(split, args.directory, QUICK if args.quick else FULL)

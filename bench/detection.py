@@ -2,14 +2,16 @@
 
     python -m bench.detection [--runs 3] [--corpus DIR] [--quick]
 
-On the held-out split's long files, with `language` left to detection, two designs of the
+On the held-out split's long files, with `language` left to detection, three designs of the
 faster engine's language runs (docs/serving.md, "Files whose language changes"):
-- `every stretch` (before): one detection per 10 s stretch of speech;
-- `unsure chunks` (now): one per 30 s chunk, then one per 10 s stretch only inside a chunk that
-  is unsure (below 0.9) or next to a chunk in another language.
-For each: detections made, the runs found, the time to find them, and a whole sequential
-transcription (detection included), interleaved run by run. The files' languages are in the
-manifest; the mixed-language file's runs should follow its sections.
+- `every stretch` (the first): one detection per 10 s stretch of speech;
+- `unsure chunks` (until 2026-12-01): one per 30 s chunk, then one per 10 s stretch only inside
+  a chunk that is unsure (below 0.9) or next to a chunk in another language;
+- `unsure chunks, passes reused` (now): the same, and a file in one language is decoded from
+  the chunks' detection passes (serving/detection_reuse.py).
+For each: detections made, the runs found, the time to find them, and a whole transcription with
+the default options (detection included), interleaved run by run. The files' languages are in
+the manifest; the mixed-language file's runs should follow its sections.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from typing import Any
 from bench import corpus
 from bench.metrics import Spread
 
-DESIGNS = {"every stretch": None, "unsure chunks": 0.9}
+# design: (the threshold below which a chunk is detected again in stretches, passes reused)
+DESIGNS = {
+    "every stretch": (None, False),
+    "unsure chunks": (0.9, False),
+    "unsure chunks, passes reused": (0.9, True),
+}
 
 
 def _engine(workdir: Path) -> Any:
@@ -60,8 +67,8 @@ def measure(runs: int, directory: Path, workdir: Path) -> dict[str, Any]:
             continue
         files.append(f)
         for run in range(runs):
-            for design, threshold in DESIGNS.items():
-                engine.refine_below = threshold
+            for design, (threshold, reuse) in DESIGNS.items():
+                engine.refine_below, engine.model.reuse_detection = threshold, reuse
                 row = rows.setdefault((f.name, design), {"find": [], "transcribe": []})
                 engine.detections = 0
                 started = time.perf_counter()
@@ -70,7 +77,7 @@ def measure(runs: int, directory: Path, workdir: Path) -> dict[str, Any]:
                 row["detections"] = engine.detections
                 row["runs"] = [(r.start, r.end, r.language) for r in found]
                 started = time.perf_counter()
-                engine.transcribe(audio, TranscribeOptions(batch_size=1))
+                engine.transcribe(audio, TranscribeOptions())
                 row["transcribe"].append(time.perf_counter() - started)
                 print(f"  {f.name} {design} run {run + 1}/{runs}", file=sys.stderr, flush=True)
     return {"files": files, "rows": rows, "runs": runs}

@@ -107,6 +107,8 @@ def _transcriber(
         engine.model.encoder_tail_frames = TRIED_TAIL_FRAMES
     if config == "faster-detection-whole-windows":  # the default before 2026-12-01
         engine.detection_tail_frames = None
+    if config == "faster-two-passes":  # the default before 2026-12-01: detection's pass not reused
+        engine.model.reuse_detection = False
     if config == "stock-batched":
 
         def run_stock(path: Path) -> tuple[str, str]:
@@ -133,6 +135,7 @@ def _transcriber(
         "faster-float32-encoder": TranscribeOptions(),
         "faster-trimmed-encoder": TranscribeOptions(),
         "faster-detection-whole-windows": TranscribeOptions(),
+        "faster-two-passes": TranscribeOptions(),
         "faster-sequential": TranscribeOptions(batch_size=1),
         "faster-batched": TranscribeOptions(batch_size=8),
         "faster-beam5": TranscribeOptions(batch_size=1, beam_size=5),

@@ -181,10 +181,34 @@ def table(result: dict[str, Any]) -> str:
             lines.append(
                 f"| `{name}` | " + " | ".join(cells) + f" | {row.lost_sections} of {row.sections} |"
             )
+    lines += ["", *timing(files, rows)]
     misdetected = [f"`{name}`: {', '.join(row.wrong)}" for name, row in rows.items() if row.wrong]
     if misdetected:
         lines += ["", "Wrongly detected: " + "; ".join(misdetected) + "."]
     return "\n".join(lines)
+
+
+def timing(files: list[corpus.CorpusFile], rows: dict[str, LanguageRow]) -> list[str]:
+    """Each row's time in its first run, the only run of the rows other than the article's, so
+    first runs are set against each other (as in the goal rows); short clips and the long
+    file apart."""
+    shorts = [i for i, f in enumerate(files) if f.kind == "short"]
+    base = rows.get(ARTICLE)
+    lines = [
+        "Time, first run of each (speed-up against the article's first run):",
+        "",
+        "| configuration | all files | short clips | the mixed file |",
+        "|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        cells = []
+        for pick in (range(len(files)), shorts, [i for i in range(len(files)) if i not in shorts]):
+            seconds = sum(row.seconds[0][i] for i in pick)
+            before = sum(base.seconds[0][i] for i in pick) if base else 0.0
+            ratio = f" ({before / seconds:.2f}x)" if base and seconds else ""
+            cells.append(f"{seconds:.1f} s{ratio}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

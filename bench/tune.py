@@ -213,6 +213,7 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
             for threshold in (0.5, 0.7, 0.8, 0.9, 0.95)
         },
         "sequential-each-window-nocond": window_detection,
+        "default-two-passes": with_attribute(engine.model, "reuse_detection", False, default),
         "default-detection-whole-windows": with_attribute(
             engine, "detection_tail_frames", None, default
         ),
@@ -235,16 +236,19 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
     }
 
 
-def run_languages(directory: Path, chosen: list[str]) -> None:
+def run_languages(directory: Path, chosen: list[str], split: str = "tune") -> None:
     """Detection and error rates on the tuning split's non-English clips, and the sections of its
     mixed-language file that each strategy loses, with the multilingual base model (scored as
-    bench/languages.py scores the held-out split)."""
+    bench/languages.py scores the held-out split). Each strategy starts from random seed 0, so
+    two strategies differ by what they do, not by what the temperature fallback drew."""
+    import ctranslate2
+
     from bench.languages import NAMES, summarise, unit
     from tests.helpers import models
     from whisper_async.serving.audio import decode_audio
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
-    files = [f for f in corpus.tuning_files(directory) if f.language != "en"]
+    files = [f for f in corpus.tuning_files(directory, split) if f.language != "en"]
     with tempfile.TemporaryDirectory() as workdir:
         model_dir = models.assemble_base(Path(workdir) / "base")
         engine = FasterWhisperEngine(model_dir, "base", "cpu", "int8", cpu_threads({}))
@@ -254,7 +258,9 @@ def run_languages(directory: Path, chosen: list[str]) -> None:
             "| strategy | seconds | detected | error rate per language | mixed file per language | sections lost |"
         )
         print("|---|---|---|---|---|---|")
+        errors: dict[str, list[int]] = {}  # per short clip, by strategy
         for name in chosen:
+            ctranslate2.set_random_seed(0)
             started = time.perf_counter()
             outputs = [table[name](audio[f.name], f).split("\t", 1) for f in files]
             seconds = time.perf_counter() - started
@@ -267,17 +273,38 @@ def run_languages(directory: Path, chosen: list[str]) -> None:
             detected = sum(c for c, _ in row.detected.values())
             shorts = sum(t for _, t in row.detected.values())
             rates = ", ".join(f"{NAMES[x]} {unit(x)} {r:.3f}" for x, r in row.rate.items())
+            scored = [scoring.score(f, t) for f, t in zip(files, result["texts"], strict=True)]
+            pooled = scoring.rate(scored)
+            errors[name] = [s.alignment.errors()[0] for s in scored if s.file.kind == "short"]
             mixed = ", ".join(f"{NAMES[x]} {r:.3f}" for x, r in row.mixed_rate.items())
             print(
-                f"| {name} | {seconds:.0f} | {detected}/{shorts} | {rates} | {mixed} "
+                f"| {name} | {seconds:.0f} | {detected}/{shorts} | {rates}; all {pooled:.3f} | {mixed} "
                 f"| {row.lost_sections} of {row.sections} |",
                 flush=True,
             )
+    if len(chosen) == 2:
+        print(clip_by_clip(*(errors[name] for name in chosen), *chosen))
+
+
+def clip_by_clip(first: list[int], second: list[int], first_name: str, second_name: str) -> str:
+    """How often the second strategy made fewer, more or as many errors on a short clip."""
+    pairs = list(zip(first, second, strict=True))
+    fewer = sum(b < a for a, b in pairs)
+    more = sum(b > a for a, b in pairs)
+    return (
+        f"Short clips, {second_name} against {first_name}: fewer errors on {fewer}, more on "
+        f"{more}, as many on {len(pairs) - fewer - more}; {sum(second)} errors against {sum(first)}."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_DIR)
+    parser.add_argument(
+        "--split",
+        default="tune",
+        help="tune, or tune-SEED (python -m bench.corpus --more-clips SEED), with --languages",
+    )
     parser.add_argument("--strategies", default="sequential,stock-batched,silence-cut")
     parser.add_argument("--long-only", action="store_true", help="only the long files")
     parser.add_argument("--compute-type", default="int8", help="CTranslate2's, for English")
@@ -292,9 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         help="the non-English files with the base model; strategies from language_strategies",
     )
     args = parser.parse_args(argv)
-    corpus.ensure_built(args.corpus, ("tune",))
+    if args.split == "tune":
+        corpus.ensure_built(args.corpus, ("tune",))
     if args.languages:
-        run_languages(args.corpus, args.strategies.split(","))
+        run_languages(args.corpus, args.strategies.split(","), args.split)
         return 0
     kinds = ("long",) if args.long_only else ("short", "long")
     run(

@@ -37,6 +37,13 @@ def faster_tiny_en(tiny_en_dir: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def faster_base(base_dir: Path):  # type: ignore[no-untyped-def]
+    from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
+
+    return FasterWhisperEngine(base_dir, "base", "cpu", "int8", cpu_threads({}))
+
+
+@pytest.fixture(scope="session")
 def openai_tiny_en(tiny_en_pt_dir: Path):  # type: ignore[no-untyped-def]
     from whisper_async.serving.engines import OpenAIWhisperEngine
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from whisper_async.serving.audio import decode_audio
 from whisper_async.serving.chunks import (
@@ -86,11 +85,6 @@ def test_a_stray_stretch_does_not_start_a_run_that_the_next_one_does_not_confirm
     for probability, languages in ((0.75, ["en", "de"]), (0.65, ["en"])):
         last = [((0.0, 10.0), ("en", 0.9)), ((10.0, 20.0), ("de", probability))]
         assert [run.language for run in runs_of(last, 20.0)] == languages
-
-
-@pytest.fixture(scope="module")
-def faster_base(base_dir: Path) -> FasterWhisperEngine:
-    return FasterWhisperEngine(base_dir, "base", "cpu", "int8")
 
 
 def german_inside_english(data_dir: Path) -> np.ndarray:

@@ -41,11 +41,6 @@ def test_decoder_yields_16k_mono_float32_from_wav_and_mp3(data_dir: Path) -> Non
     assert 0.01 < float(abs(wav).max()) <= 1.0
 
 
-@pytest.fixture(scope="module")
-def faster_base(base_dir: Path) -> FasterWhisperEngine:
-    return FasterWhisperEngine(base_dir, "base", "cpu", "int8")
-
-
 def test_multilingual_base_detects_german(faster_base: FasterWhisperEngine, data_dir: Path) -> None:
     audio = decode_audio(data_dir / "de_short.wav")
     result = faster_base.transcribe(audio, TranscribeOptions())

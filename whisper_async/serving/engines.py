@@ -199,13 +199,13 @@ class FasterWhisperEngine:
     ) -> None:
         from faster_whisper import BatchedInferencePipeline
 
-        from whisper_async.serving.encoder_input import TrimmedEncoderModel
+        from whisper_async.serving.detection_reuse import DetectionReusingModel
 
         self.model_name = model_name
         self.device = device
         self.compute_type = compute_type
         self.model = on_helper_thread(
-            lambda: TrimmedEncoderModel(
+            lambda: DetectionReusingModel(
                 str(model_dir), device=device, compute_type=compute_type, cpu_threads=cpu_threads
             )
         )
@@ -239,6 +239,10 @@ class FasterWhisperEngine:
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
         check_language(self, options)
+        with self.model.request():  # detection's encoder passes, kept for decoding
+            return self._transcribe(audio, options)
+
+    def _transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
         detect = options.language is None and self.detect_each_chunk
         # One VAD pass over audio longer than a window serves the language runs, the batched
         # chunks, and the second pass over speech that sequential decoding skipped.
@@ -376,7 +380,10 @@ class FasterWhisperEngine:
                     for start, end in chunks[first : first + DETECTION_BATCH]
                 ]
             )
-            encoded = self.model.encode_as_given(trimmed(features, self.detection_tail_frames))
+            given = trimmed(features, self.detection_tail_frames)
+            encoded = self.model.encode_as_given(given)
+            if given.shape == features.shape:  # whole windows: decoding may encode the same
+                self.model.keep(features, encoded)
             for ranked in self.model.model.detect_language(encoded):
                 token, probability = ranked[0]
                 found.append((token[2:-2], float(probability)))
