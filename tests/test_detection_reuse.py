@@ -1,5 +1,6 @@
-"""A file's first window encoded once when its language is left to detection
-(serving/detection_reuse.py), on the real multilingual base model."""
+"""Language detection's encoder passes reused by decoding (serving/detection_reuse.py): a
+short clip's one window, and a one-language file's chunks; on the real multilingual base model,
+with CTranslate2's encoder passes counted."""
 
 from __future__ import annotations
 
