@@ -12,46 +12,33 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.helpers.engines import encoder_passes
 from whisper_async.attributes import TranscribeOptions
 from whisper_async.serving.audio import SAMPLE_RATE, decode_audio
 
 
-class _CountingEncoder:
-    """CTranslate2's Whisper model, with its encoder passes counted."""
-
-    def __init__(self, model: Any) -> None:
-        self._model = model
-        self.passes = 0
-
-    def encode(self, *args: Any, **kwargs: Any) -> Any:
-        self.passes += 1
-        return self._model.encode(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-
 @contextmanager
-def counted(engine: Any, reuse: bool = True) -> Iterator[_CountingEncoder]:
-    model = engine.model
-    inner, before = model.model, model.reuse_detection
-    model.model, model.reuse_detection = _CountingEncoder(inner), reuse
+def counted(engine: Any, reuse: bool = True) -> Iterator[list[int]]:
+    """The engine's encoder passes (their frames), with the reuse on or off."""
+    before = engine.model.reuse_detection
+    engine.model.reuse_detection = reuse
     try:
-        yield model.model
+        with encoder_passes(engine) as passes:
+            yield passes
     finally:
-        model.model, model.reuse_detection = inner, before
+        engine.model.reuse_detection = before
 
 
 def test_a_short_clip_left_to_detection_is_encoded_once_not_twice(
     faster_base: Any, data_dir: Path
 ) -> None:
     german = decode_audio(data_dir / "de_short.wav")
-    with counted(faster_base, reuse=False) as encoder:
+    with counted(faster_base, reuse=False) as made:
         before = faster_base.transcribe(german, TranscribeOptions())
-    assert encoder.passes == 2  # faster-whisper's own: detection, then decoding
-    with counted(faster_base) as encoder:
+    assert len(made) == 2  # faster-whisper's own: detection, then decoding
+    with counted(faster_base) as made:
         found = faster_base.transcribe(german, TranscribeOptions())
-    assert encoder.passes == 1
+    assert len(made) == 1
     assert found.language == before.language == "de"
     assert "morgen" in found.text.lower()
 
@@ -73,10 +60,10 @@ def test_a_kept_pass_serves_only_the_features_it_was_computed_from(
     german = decode_audio(data_dir / "de_short.wav")
     english = decode_audio(data_dir / "en_short.wav")
     model.detect_language(features=model.feature_extractor(german))  # kept, never decoded
-    with counted(faster_base) as encoder:
+    with counted(faster_base) as made:
         found, _ = model.transcribe(english, language="en", beam_size=1)
         text = "".join(piece.text for piece in found)
-    assert encoder.passes == 1
+    assert len(made) == 1
     assert "fox" in text.lower()
 
 
@@ -89,10 +76,10 @@ def test_over_one_window_decoding_reads_the_very_pass_it_would_have_made(
     assert len(audio) > 30 * SAMPLE_RATE
     texts, passes = [], []
     for reuse in (False, True):
-        with counted(faster_base, reuse) as encoder:
+        with counted(faster_base, reuse) as made:
             found, info = model.transcribe(audio, beam_size=1)
             texts.append([(piece.start, piece.text) for piece in found])
-        passes.append(encoder.passes)
+        passes.append(len(made))
         assert info.language == "en"
     assert texts[0] == texts[1]
     assert passes[1] == passes[0] - 1
@@ -110,9 +97,9 @@ def test_a_long_file_in_one_language_is_decoded_from_its_detection_passes(
     audio = two_chunks_of_english(data_dir)
     found, passes = [], []
     for reuse in (False, True):
-        with counted(faster_base, reuse) as encoder:
+        with counted(faster_base, reuse) as made:
             found.append(faster_base.transcribe(audio, TranscribeOptions()))
-        passes.append(encoder.passes)
+        passes.append(len(made))
     assert found[0].language == found[1].language == "en"
     assert found[1].segments == found[0].segments
     assert found[1].batch_size > 1  # the batched path, in the chunks detection encoded
@@ -125,10 +112,10 @@ def test_nothing_is_kept_past_the_budget(
     from whisper_async.serving import detection_reuse
 
     audio = two_chunks_of_english(data_dir)
-    with counted(faster_base, reuse=False) as encoder:
+    with counted(faster_base, reuse=False) as made:
         before = faster_base.transcribe(audio, TranscribeOptions())
     monkeypatch.setattr(detection_reuse, "KEPT_BYTES", 0)
     with counted(faster_base) as unkept:
         found = faster_base.transcribe(audio, TranscribeOptions())
     assert found.segments == before.segments
-    assert unkept.passes == encoder.passes
+    assert len(unkept) == len(made)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from tests.helpers.engines import encoder_passes
 from whisper_async.serving.audio import decode_audio
 from whisper_async.serving.chunks import (
     ChunkRules,
@@ -118,22 +118,8 @@ def test_stretches_are_encoded_with_their_speech_and_10_s_of_padding_not_30_s(
 
     audio = german_inside_english(data_dir)
     regions = faster_base.speech_plan(audio)[0]
-    real = faster_base.model.model
-    frames: list[int] = []
-
-    class Recording:  # CTranslate2's model, recording the frames each encoder pass is given
-        def encode(self, features: Any, **kwargs: Any) -> Any:
-            frames.append(features.shape[-1])
-            return real.encode(features, **kwargs)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-    faster_base.model.model = Recording()
-    try:
+    with encoder_passes(faster_base) as frames:
         runs = faster_base.language_runs(audio, regions)
-    finally:
-        faster_base.model.model = real
     assert [run.language for run in runs] == ["en", "de", "en"]
     # whole 30 s chunks first, then their stretches of at most 10 s: 10 s of speech and padding
     assert frames[0] == 3000 and len(frames) > 1

@@ -1,9 +1,12 @@
-"""Engine fixtures around the real tiny model: a slow one and a broken one."""
+"""Engine fixtures around the real tiny model: a slow one and a broken one; and the frames of
+each encoder pass a faster engine makes."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from whisper_async.attributes import TranscribeOptions
@@ -76,3 +79,30 @@ def slow_loader(engine: Engine, delay: float):  # type: ignore[no-untyped-def]
 
 def failing_loader() -> Engine:
     raise OSError("model.bin is truncated (expected 75537502 bytes)")
+
+
+class _RecordingEncoder:
+    """CTranslate2's Whisper model, recording the frames each encoder pass is given."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.frames: list[int] = []
+
+    def encode(self, features: Any, **kwargs: Any) -> Any:
+        self.frames.append(features.shape[-1])
+        return self._model.encode(features, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+@contextmanager
+def encoder_passes(engine: Any) -> Iterator[list[int]]:
+    """The frames of each encoder pass the faster `engine` makes inside the block, in order."""
+    model = engine.model
+    inner = model.model
+    model.model = _RecordingEncoder(inner)
+    try:
+        yield model.model.frames
+    finally:
+        model.model = inner

@@ -49,11 +49,11 @@ class DetectionReusingModel(TrimmedEncoderModel):
     @contextmanager
     def request(self) -> Iterator[None]:
         """One transcription's scope: whatever was kept is dropped when it ends."""
-        self._kept.chunks, self._kept.size = {}, 0
+        self._kept.chunks = {}
         try:
             yield
         finally:
-            self._kept.chunks, self._kept.size = {}, 0
+            self._kept.chunks = {}
             self._kept.output = self._kept.features = None  # a detection nothing decoded
 
     def keep(self, windows: np.ndarray, encoded: Any) -> None:
@@ -63,11 +63,12 @@ class DetectionReusingModel(TrimmedEncoderModel):
         chunks = getattr(self._kept, "chunks", None)
         if chunks is None or not self.reuse_detection or self.model.device != "cpu":
             return
+        size = sum(output.nbytes for output in chunks.values())
         for window, output in zip(windows, np.asarray(encoded), strict=True):
-            if self._kept.size + output.nbytes > KEPT_BYTES:
+            size += output.nbytes
+            if size > KEPT_BYTES:
                 return  # the earliest chunks are kept: decoding starts with them
             chunks[_key(window)] = output.copy()
-            self._kept.size += output.nbytes
 
     def _kept_batch(self, features: np.ndarray) -> Any:
         """The kept outputs for a batch of windows, when every one of them is kept."""
@@ -79,9 +80,7 @@ class DetectionReusingModel(TrimmedEncoderModel):
             return None
         import ctranslate2
 
-        outputs = [chunks.pop(key) for key in keys]
-        self._kept.size -= sum(output.nbytes for output in outputs)
-        return ctranslate2.StorageView.from_array(np.stack(outputs))
+        return ctranslate2.StorageView.from_array(np.stack([chunks.pop(key) for key in keys]))
 
     def encode(self, features: np.ndarray) -> Any:
         features = np.asarray(features)
@@ -96,8 +95,9 @@ class DetectionReusingModel(TrimmedEncoderModel):
     def detect_language(
         self, audio: np.ndarray | None = None, features: np.ndarray | None = None, **kwargs: Any
     ) -> Any:
-        self._kept.output, self._kept.features = None, features
         self._kept.detecting = self.reuse_detection and audio is None and features is not None
+        # the features are held only to check that decoding reads the same window
+        self._kept.output, self._kept.features = None, features if self._kept.detecting else None
         try:
             return super().detect_language(audio, features, **kwargs)
         finally:
