@@ -4,13 +4,15 @@
 
 On the held-out split's long files, with `language` left to detection, three designs of the
 faster engine's language runs (docs/serving.md, "Files whose language changes"):
-- `every stretch` (the first): one detection per 10 s stretch of speech;
-- `unsure chunks` (until 2026-12-01): one per 30 s chunk, then one per 10 s stretch only inside
-  a chunk that is unsure (below 0.9) or next to a chunk in another language;
-- `unsure chunks, passes reused` (now): the same, and a file in one language is decoded from
-  the chunks' detection passes (serving/detection_reuse.py).
-For each: detections made, the runs found, the time to find them, and a whole transcription with
-the default options (detection included), interleaved run by run. The files' languages are in
+- `every stretch` (the first): one encoder pass per 10 s stretch of speech;
+- `unsure chunks, passes reused` (until 2026-12-01): one per 30 s chunk, then one per 10 s
+  stretch only inside a chunk that is unsure (below 0.9) or next to a chunk in another
+  language, and a file in one language is decoded from the chunks' detection passes
+  (serving/detection_reuse.py);
+- `stretches read from chunks` (now): the same, but a stretch is first read from its part of
+  its chunk's encoder output, and gets a pass of its own only when that reading is not sure.
+For each: the encoder passes made to detect, the runs found, the time to find them, and a whole
+transcription with the default options (detection included), interleaved run by run. The files' languages are in
 the manifest; the mixed-language file's runs should follow its sections.
 """
 
@@ -23,11 +25,12 @@ from typing import Any
 from bench import corpus
 from bench.metrics import Spread
 
-# design: (the threshold below which a chunk is detected again in stretches, passes reused)
+# design: (the threshold below which a chunk is detected again in stretches, passes reused,
+# stretches read from their chunk's pass)
 DESIGNS = {
-    "every stretch": (None, False),
-    "unsure chunks": (0.9, False),
-    "unsure chunks, passes reused": (0.9, True),
+    "every stretch": (None, False, False),
+    "unsure chunks, passes reused": (0.9, True, False),
+    "stretches read from chunks": (0.9, True, True),
 }
 
 
@@ -36,13 +39,13 @@ def _engine(workdir: Path) -> Any:
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
     class Counting(FasterWhisperEngine):
-        """Counts the stretches whose language is detected (one encoder pass each)."""
+        """Counts the chunks and stretches encoded to detect their language."""
 
         detections = 0
 
-        def _chunk_languages(self, audio: Any, chunks: Any) -> Any:
-            self.detections += len(chunks)
-            return super()._chunk_languages(audio, chunks)
+        def _detect(self, audio: Any, spans: Any) -> Any:
+            self.detections += len(spans)
+            return super()._detect(audio, spans)
 
     model_dir = models.assemble_base(workdir / "base")
     return Counting(model_dir, "base", "cpu", "int8", cpu_threads({}))
@@ -67,8 +70,9 @@ def measure(runs: int, directory: Path, workdir: Path) -> dict[str, Any]:
             continue
         files.append(f)
         for run in range(runs):
-            for design, (threshold, reuse) in DESIGNS.items():
+            for design, (threshold, reuse, from_chunk) in DESIGNS.items():
                 engine.refine_below, engine.model.reuse_detection = threshold, reuse
+                engine.stretches_from_chunk = from_chunk
                 row = rows.setdefault((f.name, design), {"find": [], "transcribe": []})
                 engine.detections = 0
                 started = time.perf_counter()
@@ -89,7 +93,7 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"Median of {result['runs']} runs; speed-up against `every stretch` on the same file, same run.",
         "",
-        "| file | design | detections | runs found | finding the runs | speed-up | whole transcription | speed-up |",
+        "| file | design | detection passes | runs found | finding the runs | speed-up | whole transcription | speed-up |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for f in result["files"]:

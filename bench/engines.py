@@ -109,6 +109,8 @@ def _transcriber(
         engine.detection_tail_frames = None
     if config == "faster-two-passes":  # the default before 2026-12-01: detection's pass not reused
         engine.model.reuse_detection = False
+    if config == "faster-stretch-passes":  # the default before 2026-12-02: a pass per stretch
+        engine.stretches_from_chunk = False
     if config == "stock-batched":
 
         def run_stock(path: Path) -> tuple[str, str]:
@@ -136,6 +138,7 @@ def _transcriber(
         "faster-trimmed-encoder": TranscribeOptions(),
         "faster-detection-whole-windows": TranscribeOptions(),
         "faster-two-passes": TranscribeOptions(),
+        "faster-stretch-passes": TranscribeOptions(),
         "faster-sequential": TranscribeOptions(batch_size=1),
         "faster-batched": TranscribeOptions(batch_size=8),
         "faster-beam5": TranscribeOptions(batch_size=1, beam_size=5),

@@ -213,7 +213,9 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
             for threshold in (0.5, 0.7, 0.8, 0.9, 0.95)
         },
         "sequential-each-window-nocond": window_detection,
+        "default": default,
         "default-two-passes": with_attribute(engine.model, "reuse_detection", False, default),
+        "default-stretch-passes": with_attribute(engine, "stretches_from_chunk", False, default),
         "default-detection-whole-windows": with_attribute(
             engine, "detection_tail_frames", None, default
         ),

@@ -18,8 +18,8 @@ from whisper_async.serving.audio import SAMPLE_RATE, decode_audio
 
 
 @contextmanager
-def counted(engine: Any, reuse: bool = True) -> Iterator[list[int]]:
-    """The engine's encoder passes (their frames), with the reuse on or off."""
+def counted(engine: Any, reuse: bool = True) -> Iterator[list[tuple[int, int]]]:
+    """The engine's encoder passes (windows, frames), with the reuse on or off."""
     before = engine.model.reuse_detection
     engine.model.reuse_detection = reuse
     try:

@@ -15,14 +15,19 @@ from whisper_async.serving.chunks import (
     unheard,
     within,
 )
-from whisper_async.serving.engines import FasterWhisperEngine, LanguageRun, runs_of, to_refine
+from whisper_async.serving.engines import (
+    FasterWhisperEngine,
+    LanguageRun,
+    needs_refining,
+    runs_of,
+)
 
 
 def test_only_unsure_chunks_and_chunks_next_to_a_change_are_detected_again() -> None:
     found = [("en", 0.99), ("en", 0.95), ("en", 0.6), ("en", 0.97), ("ja", 0.98), ("ja", 0.99)]
-    assert to_refine(found, 0.9) == [2, 3, 4]
-    assert to_refine([("en", 0.99)], 0.9) == []
-    assert to_refine([("en", 0.5)], 0.9) == [0]
+    assert [i for i in range(len(found)) if needs_refining(found, i, 0.9)] == [2, 3, 4]
+    assert not needs_refining([("en", 0.99)], 0, 0.9)
+    assert needs_refining([("en", 0.5)], 0, 0.9)
 
 
 def test_a_chunk_is_cut_into_stretches_that_cover_it() -> None:
@@ -118,12 +123,55 @@ def test_stretches_are_encoded_with_their_speech_and_10_s_of_padding_not_30_s(
 
     audio = german_inside_english(data_dir)
     regions = faster_base.speech_plan(audio)[0]
-    with encoder_passes(faster_base) as frames:
+    with encoder_passes(faster_base) as passes:
         runs = faster_base.language_runs(audio, regions)
     assert [run.language for run in runs] == ["en", "de", "en"]
-    # whole 30 s chunks first, then their stretches of at most 10 s: 10 s of speech and padding
-    assert frames[0] == 3000 and len(frames) > 1
-    assert all(count <= 1000 + DETECTION_TAIL_FRAMES + 2 for count in frames[1:])
+    # whole 30 s chunks first, then the stretches of at most 10 s that their reading left in
+    # doubt: 10 s of speech and padding
+    assert passes[0] == (3, 3000) and len(passes) > 1
+    assert all(frames <= 1000 + DETECTION_TAIL_FRAMES + 2 for _, frames in passes[1:])
+
+
+def test_stretches_are_read_from_their_chunks_pass_across_batches_of_chunks(
+    faster_base: FasterWhisperEngine, data_dir: Path
+) -> None:
+    # 3 min of English, then 36 s of German: more than 8 chunks, so the last English chunk is
+    # the last of the first batch, and the German chunk after it is detected in the second.
+    english = decode_audio(data_dir / "en_30s.wav")
+    german = decode_audio(data_dir / "de_short.wav")
+    gap = np.zeros(16000, dtype=np.float32)
+    audio = np.concatenate(
+        [*[part for _ in range(6) for part in (english, gap)], *[german, gap] * 6]
+    )
+    regions = faster_base.speech_plan(audio)[0]
+    chunks = group_regions(regions, len(audio) / 16000)
+    assert len(chunks) > 8
+    found, windows = {}, {}
+    for from_chunk in (False, True):
+        # this voice's English chunks are detected with 0.55-0.93: at 0.3 they are all sure,
+        # and only the chunks on either side of the change are cut into stretches
+        faster_base.stretches_from_chunk, faster_base.refine_below = from_chunk, 0.3
+        try:
+            with encoder_passes(faster_base) as passes:
+                found[from_chunk] = faster_base.detected_stretches(audio, regions)
+        finally:
+            faster_base.stretches_from_chunk, faster_base.refine_below = True, 0.9
+        windows[from_chunk] = sum(count for count, _ in passes)
+        runs = runs_of(found[from_chunk], len(audio) / 16000)
+        assert [run.language for run in runs] == ["en", "de"]
+    spans = [span for span, _ in found[True]]
+    assert spans == [span for span, _ in found[False]]
+    # in order, each chunk once: whole, or cut into its stretches ...
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    inside = [[s for s in spans if chunk[0] <= s[0] and s[1] <= chunk[1]] for chunk in chunks]
+    assert sum(map(len, inside)) == len(spans)
+    cut = [index for index, stretches in enumerate(inside) if stretches != [chunks[index]]]
+    for index in cut:
+        assert inside[index] == within(chunks[index], regions, faster_base.detection_seconds)
+    # ... and the chunk before the change is cut, though its neighbour came in the next batch
+    assert 7 in cut
+    # a stretch read surely from its chunk gets no encoder pass of its own
+    assert windows[True] < windows[False], windows
 
 
 def test_the_language_reported_is_the_one_spoken_longest(

@@ -1,4 +1,4 @@
-"""Engine fixtures around the real tiny model: a slow one and a broken one; and the frames of
+"""Engine fixtures around the real tiny model: a slow one and a broken one; and the shape of
 each encoder pass a faster engine makes."""
 
 from __future__ import annotations
@@ -82,14 +82,15 @@ def failing_loader() -> Engine:
 
 
 class _RecordingEncoder:
-    """CTranslate2's Whisper model, recording the frames each encoder pass is given."""
+    """CTranslate2's Whisper model, recording the shape of each encoder pass it is given."""
 
     def __init__(self, model: Any) -> None:
         self._model = model
-        self.frames: list[int] = []
+        self.passes: list[tuple[int, int]] = []
 
     def encode(self, features: Any, **kwargs: Any) -> Any:
-        self.frames.append(features.shape[-1])
+        windows = features.shape[0] if len(features.shape) == 3 else 1
+        self.passes.append((windows, features.shape[-1]))
         return self._model.encode(features, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -97,12 +98,13 @@ class _RecordingEncoder:
 
 
 @contextmanager
-def encoder_passes(engine: Any) -> Iterator[list[int]]:
-    """The frames of each encoder pass the faster `engine` makes inside the block, in order."""
+def encoder_passes(engine: Any) -> Iterator[list[tuple[int, int]]]:
+    """Each encoder pass the faster `engine` makes inside the block, in order: how many windows
+    it encodes at once, and their frames."""
     model = engine.model
     inner = model.model
     model.model = _RecordingEncoder(inner)
     try:
-        yield model.model.frames
+        yield model.model.passes
     finally:
         model.model = inner
