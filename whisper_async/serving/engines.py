@@ -134,6 +134,11 @@ def _most_likely(ranked: list[tuple[str, float]]) -> Detected:
     return token[2:-2], float(probability)
 
 
+def _agrees(found: Detected, sure: Detected) -> bool:
+    """Whether `found` is in `sure`'s language with at least its probability."""
+    return found[0] == sure[0] and found[1] >= sure[1]
+
+
 def starts_run(stretches: list[tuple[Span, Detected]], index: int) -> bool:
     """Whether stretch `index`, detected in another language than the run before it, starts a
     run in its language: when detected with at least `SWITCH_PROBABILITY`, and confirmed by the
@@ -363,27 +368,27 @@ class FasterWhisperEngine:
             for index in [index for index in waiting if index < settled]:
                 output = waiting.pop(index)
                 if needs_refining(found, index, sure):
-                    read = (found[index][0], sure)
-                    detected += self._stretch_languages(audio, chunks[index], read, regions, output)
+                    chunk, language = chunks[index], found[index][0]
+                    detected += self._stretch_languages(audio, chunk, language, regions, output)
                 else:
                     detected.append((chunks[index], found[index]))
         return detected
 
     def _stretch_languages(
-        self, audio: Any, chunk: Span, sure: Detected, regions: list[Span], output: Any
+        self, audio: Any, chunk: Span, language: str, regions: list[Span], output: Any
     ) -> list[tuple[Span, Detected]]:
-        """`chunk` cut into stretches of `detection_seconds`, each with its language. Each is
-        first read from its own part of the chunk's encoder output, a decoder step: a reading
-        in the chunk's language, `sure[0]`, with at least `sure[1]` stands, as a sure chunk
-        does. The rest get an encoder pass of their own, since a stretch read inside its chunk
-        leans to the chunk's language (10 s of German inside English read 0.46, alone 0.88)."""
+        """`chunk`, detected in `language`, cut into stretches of `detection_seconds`, each with
+        its language. Each is first read from its own part of the chunk's encoder `output`, a
+        decoder step: a reading in the chunk's language that is as sure as a chunk must be to be
+        left alone (`refine_below`) stands. The rest get an encoder pass of their own, since a
+        stretch read inside its chunk leans to the chunk's language (10 s of German inside
+        English read 0.46, alone 0.88)."""
         stretches = within(chunk, regions, self.detection_seconds)
         read: dict[Span, Detected] = {}
         if self.stretches_from_chunk:
             read = {s: self._read_from_chunk(output, chunk, s) for s in stretches}
-        doubtful = [
-            s for s in stretches if s not in read or read[s][0] != sure[0] or read[s][1] < sure[1]
-        ]
+        sure = (language, self.refine_below or 0.0)
+        doubtful = [s for s in stretches if s not in read or not _agrees(read[s], sure)]
         read.update(self._each_encoded(audio, doubtful))
         return [(s, read[s]) for s in stretches]
 
