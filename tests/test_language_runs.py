@@ -147,6 +147,7 @@ def test_stretches_are_read_from_their_chunks_pass_across_batches_of_chunks(
     chunks = group_regions(regions, len(audio) / 16000)
     assert len(chunks) > 8
     found, windows = {}, {}
+    defaults = faster_base.stretches_from_chunk, faster_base.refine_below
     for from_chunk in (False, True):
         # this voice's English chunks are detected with 0.55-0.93: at 0.3 they are all sure,
         # and only the chunks on either side of the change are cut into stretches
@@ -155,7 +156,7 @@ def test_stretches_are_read_from_their_chunks_pass_across_batches_of_chunks(
             with encoder_passes(faster_base) as passes:
                 found[from_chunk] = faster_base.detected_stretches(audio, regions)
         finally:
-            faster_base.stretches_from_chunk, faster_base.refine_below = True, 0.9
+            faster_base.stretches_from_chunk, faster_base.refine_below = defaults
         windows[from_chunk] = sum(count for count, _ in passes)
         runs = runs_of(found[from_chunk], len(audio) / 16000)
         assert [run.language for run in runs] == ["en", "de"]
