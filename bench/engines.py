@@ -109,7 +109,8 @@ def _transcriber(
         engine.detection_tail_frames = None
     if config == "faster-two-passes":  # the default before 2026-12-01: detection's pass not reused
         engine.model.reuse_detection = False
-    if config == "faster-stretch-passes":  # the default before 2026-12-02: a pass per stretch
+    # the default until bbf35b7 (2026-12-01): an encoder pass per detected stretch
+    if config == "faster-stretch-passes":
         engine.stretches_from_chunk = False
     if config == "stock-batched":
 

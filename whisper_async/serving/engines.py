@@ -369,25 +369,25 @@ class FasterWhisperEngine:
                 output = waiting.pop(index)
                 if needs_refining(found, index, sure):
                     chunk, language = chunks[index], found[index][0]
-                    detected += self._stretch_languages(audio, chunk, language, regions, output)
+                    sure_of = (language, sure)  # a stretch as sure as a chunk left alone
+                    detected += self._stretch_languages(audio, chunk, sure_of, regions, output)
                 else:
                     detected.append((chunks[index], found[index]))
         return detected
 
     def _stretch_languages(
-        self, audio: Any, chunk: Span, language: str, regions: list[Span], output: Any
+        self, audio: Any, chunk: Span, sure: Detected, regions: list[Span], output: Any
     ) -> list[tuple[Span, Detected]]:
-        """`chunk`, detected in `language`, cut into stretches of `detection_seconds`, each with
-        its language. Each is first read from its own part of the chunk's encoder `output`, a
-        decoder step: a reading in the chunk's language that is as sure as a chunk must be to be
-        left alone (`refine_below`) stands. The rest get an encoder pass of their own, since a
+        """`chunk` cut into stretches of `detection_seconds`, each with its language. Each is
+        first read from its own part of the chunk's encoder `output`, a decoder step: a reading
+        that agrees with `sure` (the chunk's language, and the probability a chunk needs to be
+        left alone, `refine_below`) stands. The rest get an encoder pass of their own, since a
         stretch read inside its chunk leans to the chunk's language (10 s of German inside
         English read 0.46, alone 0.88)."""
         stretches = within(chunk, regions, self.detection_seconds)
         read: dict[Span, Detected] = {}
         if self.stretches_from_chunk:
             read = {s: self._read_from_chunk(output, chunk, s) for s in stretches}
-        sure = (language, self.refine_below or 0.0)
         doubtful = [s for s in stretches if s not in read or not _agrees(read[s], sure)]
         read.update(self._each_encoded(audio, doubtful))
         return [(s, read[s]) for s in stretches]
