@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,19 @@ import pytest
 from tests.helpers import models
 
 DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def interruptible() -> Iterator[None]:
+    """Python's Ctrl-C handler, which the Ctrl-C tests (`ctrl_c`) rely on. A shell without job
+    control starts a background job (`make test &` in a script) with SIGINT ignored, and Python
+    then never raises KeyboardInterrupt: those tests failed, or hung until their timeout."""
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.fixture(scope="session")
