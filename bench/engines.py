@@ -112,6 +112,9 @@ def _transcriber(
     # the default until bbf35b7 (2026-12-01): an encoder pass per detected stretch
     if config == "faster-stretch-passes":
         engine.stretches_from_chunk = False
+    # the default until 2026-12-01 (session 32): a chunk detected surely is not read for inserts
+    if config == "faster-sure-chunks-unread":
+        engine.stray_above = None
     if config == "stock-batched":
 
         def run_stock(path: Path) -> tuple[str, str]:
@@ -140,6 +143,7 @@ def _transcriber(
         "faster-detection-whole-windows": TranscribeOptions(),
         "faster-two-passes": TranscribeOptions(),
         "faster-stretch-passes": TranscribeOptions(),
+        "faster-sure-chunks-unread": TranscribeOptions(),
         "faster-sequential": TranscribeOptions(batch_size=1),
         "faster-batched": TranscribeOptions(batch_size=8),
         "faster-beam5": TranscribeOptions(batch_size=1, beam_size=5),

@@ -216,6 +216,7 @@ def language_strategies(engine: Any) -> dict[str, Strategy]:
         "default": default,
         "default-two-passes": with_attribute(engine.model, "reuse_detection", False, default),
         "default-stretch-passes": with_attribute(engine, "stretches_from_chunk", False, default),
+        "default-sure-chunks-unread": with_attribute(engine, "stray_above", None, default),
         "default-detection-whole-windows": with_attribute(
             engine, "detection_tail_frames", None, default
         ),

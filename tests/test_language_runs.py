@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.helpers.engines import encoder_passes
+from tests.helpers.engines import encoder_passes, engine_settings
 from whisper_async.serving.audio import decode_audio
 from whisper_async.serving.chunks import (
     ChunkRules,
     group_regions,
+    split_long,
     unheard,
     within,
 )
@@ -40,6 +41,25 @@ def test_a_chunk_is_cut_into_stretches_that_cover_it() -> None:
     assert all(end - start <= 10.0 for start, end in stretches)
     assert len(stretches) == 3  # the speech at 1-9, 10-19 and 21-29, cut in the silences
     assert within((40.0, 50.0), regions, 10.0) == [(40.0, 50.0)]  # no speech: the chunk itself
+
+
+def test_a_voice_region_longer_than_a_stretch_is_cut_at_its_quiet_places() -> None:
+    # 30 s of noise with two 100 ms dips: pauses too short for the VAD to end a region at.
+    audio = (0.3 * np.random.default_rng(0).standard_normal(30 * 16000)).astype(np.float32)
+    dips = [7.9, 15.6]
+    for at in dips:
+        audio[int(at * 16000) : int((at + 0.1) * 16000)] *= 0.01
+    parts = split_long(audio, [(0.5, 23.3), (25.0, 29.0)], 10.0)
+    assert parts[0][0] == 0.5 and parts[-2][1] == 23.3 and parts[-1] == (25.0, 29.0)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(parts[:-1]))
+    assert all(end - start <= 10.0 for start, end in parts)
+    assert len(parts) == 4
+    for (_, cut), at in zip(parts, dips, strict=False):
+        assert at <= cut <= at + 0.1
+    # So the region's start is detected too: grouped whole, only its last 10 s would be.
+    assert within((0.0, 30.0), [(0.5, 23.3)], 10.0)[0] == (13.3, 23.3)
+    assert within((0.0, 30.0), parts, 10.0)[0][0] <= 0.5
+    assert split_long(audio, [(0.5, 10.5)], 10.0) == [(0.5, 10.5)]
 
 
 def test_speech_that_nothing_decoded_covers_is_found_and_joined_up_to_long_pauses() -> None:
@@ -147,16 +167,17 @@ def test_stretches_are_read_from_their_chunks_pass_across_batches_of_chunks(
     chunks = group_regions(regions, len(audio) / 16000)
     assert len(chunks) > 8
     found, windows = {}, {}
-    defaults = faster_base.stretches_from_chunk, faster_base.refine_below
     for from_chunk in (False, True):
         # this voice's English chunks are detected with 0.55-0.93: at 0.3 they are all sure,
-        # and only the chunks on either side of the change are cut into stretches
-        faster_base.stretches_from_chunk, faster_base.refine_below = from_chunk, 0.3
-        try:
-            with encoder_passes(faster_base) as passes:
-                found[from_chunk] = faster_base.detected_stretches(audio, regions)
-        finally:
-            faster_base.stretches_from_chunk, faster_base.refine_below = defaults
+        # and only the chunks on either side of the change are cut into stretches (sure chunks
+        # are not read for inserts here, which needs readings: the test after this one)
+        with (
+            engine_settings(
+                faster_base, stretches_from_chunk=from_chunk, refine_below=0.3, stray_above=None
+            ),
+            encoder_passes(faster_base) as passes,
+        ):
+            found[from_chunk] = faster_base.detected_stretches(audio, regions)
         windows[from_chunk] = sum(count for count, _ in passes)
         runs = runs_of(found[from_chunk], len(audio) / 16000)
         assert [run.language for run in runs] == ["en", "de"]
@@ -173,6 +194,29 @@ def test_stretches_are_read_from_their_chunks_pass_across_batches_of_chunks(
     assert 7 in cut
     # a stretch read surely from its chunk gets no encoder pass of its own
     assert windows[True] < windows[False], windows
+
+
+def test_an_insert_inside_chunks_detected_surely_is_found_by_reading_their_stretches(
+    faster_base: FasterWhisperEngine, data_dir: Path
+) -> None:
+    english = decode_audio(data_dir / "en_30s.wav")
+    german = decode_audio(data_dir / "de_short.wav")
+    gap = np.zeros(16000, dtype=np.float32)
+    parts = [english, gap, english[: 20 * 16000], gap, german, gap, german, gap, english]
+    audio = np.concatenate(parts)
+    german_start = sum(map(len, parts[:4])) / 16000
+    regions = faster_base.speech_plan(audio)[0]
+    default = faster_base.stray_above
+    runs = {}
+    for bar in (None, default):
+        # The chunk that holds the German is detected English with 0.69, the others with
+        # 0.57-0.87: at 0.5 all are sure, and alike, so none would be looked into.
+        with engine_settings(faster_base, stray_above=bar, refine_below=0.5):
+            runs[bar] = faster_base.language_runs(audio, regions)
+    assert [run.language for run in runs[None]] == ["en"]
+    found = runs[default]
+    assert [run.language for run in found] == ["en", "de", "en"]
+    assert found[1].start <= german_start + 1.5 and found[1].end >= german_start + 6.0
 
 
 def test_the_language_reported_is_the_one_spoken_longest(

@@ -108,3 +108,17 @@ def encoder_passes(engine: Any) -> Iterator[list[tuple[int, int]]]:
         yield model.model.passes
     finally:
         model.model = inner
+
+
+@contextmanager
+def engine_settings(engine: Any, **values: Any) -> Iterator[None]:
+    """`engine`'s attributes set to `values` inside the block, and back to what they were after
+    it: the engine fixtures are shared by the whole session."""
+    before = {name: getattr(engine, name) for name in values}
+    for name, value in values.items():
+        setattr(engine, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(engine, name, value)

@@ -19,6 +19,7 @@ So, here:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,33 @@ def group_regions(regions: Sequence[Span], total: float, max_seconds: float = 30
         start = max(start, regions[last][1] - max_seconds)  # the chunk must fit in the window
         chunks.append((round(start, 3), round(min(end, start + max_seconds), 3)))
     return chunks
+
+
+def split_long(audio: Any, regions: Sequence[Span], max_seconds: float) -> list[Span]:
+    """`regions`, each longer than `max_seconds` cut into parts of at most that, each cut at the
+    quietest 20 ms near its even place (a pause too short for the VAD, most often): a stretch
+    of a region is then never only its last `max_seconds` (`group_regions`)."""
+    import numpy as np
+
+    frame = SAMPLE_RATE // 50
+    parts: list[Span] = []
+    for start, end in regions:
+        length = end - start
+        if length <= max_seconds:
+            parts.append((start, end))
+            continue
+        count = math.ceil(length / (0.8 * max_seconds))  # 20% of room to move each cut
+        slack = (max_seconds - length / count) / 2
+        cuts = [start]
+        for k in range(1, count):
+            even = start + k * length / count
+            first, last = int((even - slack) * SAMPLE_RATE), int((even + slack) * SAMPLE_RATE)
+            near = np.asarray(audio[first:last], dtype=np.float32)
+            frames = near[: len(near) // frame * frame].reshape(-1, frame)
+            quietest = int(np.argmin((frames**2).sum(axis=1))) if len(frames) else 0
+            cuts.append(round((first + quietest * frame + frame / 2) / SAMPLE_RATE, 3))
+        parts += list(zip(cuts, [*cuts[1:], end], strict=True))
+    return parts
 
 
 def regions_cut_to(regions: Sequence[Span], span: Span) -> list[Span]:

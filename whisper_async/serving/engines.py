@@ -24,6 +24,7 @@ from .chunks import (
     group_regions,
     plan,
     regions_in,
+    split_long,
     stands_on_voice,
     uncovered,
     unheard,
@@ -127,6 +128,15 @@ def needs_refining(found: list[Detected], index: int, below: float) -> bool:
     language, probability = found[index]
     around = found[max(0, index - 1) : index] + found[index + 1 : index + 2]
     return probability < below or any(other != language for other, _ in around)
+
+
+def strays(read: dict[Span, Detected], language: str, bar: float) -> bool:
+    """Whether a chunk detected in `language`, cut into more than one stretch, has a stretch
+    `read` in another language with at least `bar`: the sign of an insert of 10-13 s, which
+    leaves the detection of its 30 s chunk as sure as ever (0.98 in Japanese around English)."""
+    return len(read) > 1 and any(
+        found != language and probability >= bar for found, probability in read.values()
+    )
 
 
 def _most_likely(ranked: list[tuple[str, float]]) -> Detected:
@@ -234,6 +244,10 @@ class FasterWhisperEngine:
         # A stretch's language is read from its part of its chunk's encoder output, a decoder
         # step, instead of an encoder pass of its own (docs/serving.md). False: a pass each.
         self.stretches_from_chunk = True
+        # A chunk detected surely is cut into its stretches too when one of them, read from its
+        # encoder output, is in another language with at least this: an insert of 10-13 s does
+        # not move a 30 s chunk's detection (docs/serving.md). None: such chunks are not read.
+        self.stray_above: float | None = 0.3
         # What is encoded for detection is given 10 s of padding after its speech, not padded
         # to 30 s: a 10 s stretch then costs a third of a whole window, with the same runs found
         # on both splits (docs/serving.md). None: whole windows.
@@ -347,15 +361,17 @@ class FasterWhisperEngine:
     def detected_stretches(self, audio: Any, regions: list[Span]) -> list[tuple[Span, Detected]]:
         """The audio cut in silence into stretches, in order, each with its detected language.
 
-        30 s chunks first; a chunk whose detection is unsure, or differs from a neighbour's,
-        is detected again in stretches of `detection_seconds`, since it may hold two languages.
-        Chunks are encoded a batch at a time, and a chunk's encoder output is held only until the
-        chunk after it is detected, so memory stays flat however long the audio."""
+        30 s chunks first; a chunk whose detection is unsure, or differs from a neighbour's, or
+        has a stretch read in another language (`strays`), is detected again in stretches of
+        `detection_seconds`, since it may hold two languages. A voice region longer than that is
+        cut at its quiet places first (`split_long`). Chunks are encoded a batch at a time, and
+        a chunk's encoder output is held only until the chunk after it is detected, so memory
+        stays flat however long the audio."""
         total = len(audio) / SAMPLE_RATE
         sure = self.refine_below
+        fine = split_long(audio, regions, self.detection_seconds)
         if sure is None:
-            fine = group_regions(regions, total, self.detection_seconds)
-            return self._each_encoded(audio, fine)
+            return self._each_encoded(audio, group_regions(fine, total, self.detection_seconds))
         chunks = group_regions(regions, total)
         found: list[Detected] = []
         waiting: dict[int, Any] = {}  # encoder outputs of chunks whose next chunk is not detected
@@ -367,27 +383,29 @@ class FasterWhisperEngine:
             settled = len(found) if len(found) == len(chunks) else len(found) - 1
             for index in [index for index in waiting if index < settled]:
                 output = waiting.pop(index)
-                if needs_refining(found, index, sure):
-                    chunk, language = chunks[index], found[index][0]
+                chunk, language = chunks[index], found[index][0]
+                stretches = within(chunk, fine, self.detection_seconds)
+                refine = needs_refining(found, index, sure)
+                read: dict[Span, Detected] = {}
+                if self.stretches_from_chunk and (refine or self.stray_above is not None):
+                    read = {s: self._read_from_chunk(output, chunk, s) for s in stretches}
+                    bar = self.stray_above
+                    refine = refine or (bar is not None and strays(read, language, bar))
+                if refine:
                     sure_of = (language, sure)  # a stretch as sure as a chunk left alone
-                    detected += self._stretch_languages(audio, chunk, sure_of, regions, output)
+                    detected += self._stretch_languages(audio, stretches, sure_of, read)
                 else:
-                    detected.append((chunks[index], found[index]))
+                    detected.append((chunk, found[index]))
         return detected
 
     def _stretch_languages(
-        self, audio: Any, chunk: Span, sure: Detected, regions: list[Span], output: Any
+        self, audio: Any, stretches: list[Span], sure: Detected, read: dict[Span, Detected]
     ) -> list[tuple[Span, Detected]]:
-        """`chunk` cut into stretches of `detection_seconds`, each with its language. Each is
-        first read from its own part of the chunk's encoder `output`, a decoder step: a reading
-        that agrees with `sure` (the chunk's language, and the probability a chunk needs to be
-        left alone, `refine_below`) stands. The rest get an encoder pass of their own, since a
-        stretch read inside its chunk leans to the chunk's language (10 s of German inside
-        English read 0.46, alone 0.88)."""
-        stretches = within(chunk, regions, self.detection_seconds)
-        read: dict[Span, Detected] = {}
-        if self.stretches_from_chunk:
-            read = {s: self._read_from_chunk(output, chunk, s) for s in stretches}
+        """Each of a chunk's `stretches` with its language. A stretch `read` from its part of the
+        chunk's encoder output (a decoder step) in `sure`'s language (the chunk's) with at least
+        its probability (`refine_below`, what a chunk needs to be left alone) keeps that reading.
+        The rest get an encoder pass of their own, since a stretch read inside its chunk leans to
+        the chunk's language (10 s of German inside English read 0.46, alone 0.88)."""
         doubtful = [s for s in stretches if s not in read or not _agrees(read[s], sure)]
         read.update(self._each_encoded(audio, doubtful))
         return [(s, read[s]) for s in stretches]
