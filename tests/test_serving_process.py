@@ -18,9 +18,11 @@ from whisper_async import requestlog
 
 
 def wait_refused(url: str) -> bool:
+    """True once the server takes no new request: the connection is refused, or (when the
+    kernel had already queued it as the listener closed) dropped without an answer."""
     try:
         httpx.get(f"{url}/ping", timeout=2)
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
         return True
     return False
 
