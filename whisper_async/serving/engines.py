@@ -387,9 +387,9 @@ class FasterWhisperEngine:
                 stretches = within(chunk, fine, self.detection_seconds)
                 refine = needs_refining(found, index, sure)
                 read: dict[Span, Detected] = {}
-                if self.stretches_from_chunk and (refine or self.stray_above is not None):
+                bar = self.stray_above if len(stretches) > 1 else None  # one stretch cannot stray
+                if self.stretches_from_chunk and (refine or bar is not None):
                     read = {s: self._read_from_chunk(output, chunk, s) for s in stretches}
-                    bar = self.stray_above
                     refine = refine or (bar is not None and strays(read, language, bar))
                 if refine:
                     sure_of = (language, sure)  # a stretch as sure as a chunk left alone
