@@ -341,19 +341,19 @@ def build_split(split: str, directory: Path, layout: Layout = FULL) -> list[Corp
         "split": split,
         "seed": split_seed(split),
         "layout": asdict(layout),
-        "files": [_entry_json(f) for f in files],
+        "files": [entry_json(f) for f in files],
     }
     (target / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     return files
 
 
-def _entry_json(entry: CorpusFile) -> dict[str, object]:
+def entry_json(entry: CorpusFile) -> dict[str, object]:
     data = asdict(entry)
     data["path"] = entry.path.name
     return data
 
 
-def _load(directory: Path, split: str) -> list[CorpusFile]:
+def load_split(directory: Path, split: str) -> list[CorpusFile]:
     manifest_path = directory / split / "manifest.json"
     if not manifest_path.is_file():
         raise SystemExit(
@@ -372,7 +372,7 @@ def _load(directory: Path, split: str) -> list[CorpusFile]:
 
 def heldout_files(directory: Path) -> list[CorpusFile]:
     """The held-out split: for the benchmark's report only, never for a tuning decision."""
-    return _load(directory, "heldout")
+    return load_split(directory, "heldout")
 
 
 def tuning_files(directory: Path, split: str = "tune") -> list[CorpusFile]:
@@ -380,7 +380,7 @@ def tuning_files(directory: Path, split: str = "tune") -> list[CorpusFile]:
     read."""
     if split_seed(split) == HELDOUT_SEED:
         raise RuntimeError("the held-out split is not for tuning")
-    files = _load(directory, split)
+    files = load_split(directory, split)
     leaked = [f.name for f in files if "heldout" in f.path.parts]
     if leaked:
         raise RuntimeError(f"held-out files reached a tuning helper: {leaked}")

@@ -57,3 +57,39 @@ def test_gpu_script_is_valid_bash_and_names_the_cuda_configs() -> None:
     subprocess.run(["bash", "-n", "bench/gpu.sh"], check=True)
     text = Path("bench/gpu.sh").read_text()
     assert "--device cuda" in text and "int8_float16" in text
+
+
+def test_the_insert_benchmark_scores_inserts_turns_and_false_runs() -> None:
+    from bench import corpus, inserts
+
+    def said(language: str, voice: str, start: float, end: float) -> corpus.Sentence:
+        return corpus.Sentence("", voice, language, start, end)
+
+    entry = corpus.CorpusFile(
+        "insert-00",
+        "insert",
+        "mixed",
+        [
+            said("en", "espeak:en-us", 0, 20),
+            said("it", "espeak:it", 21, 27),
+            said("en", "espeak:en-us", 28, 50),
+            said("ja", "kokoro:jf_alpha", 51, 55),
+            said("en", "espeak:en-us", 56, 70),
+        ],
+    )
+    runs = [(0.0, 21.0, "en"), (21.0, 25.0, "it"), (25.0, 60.0, "en"), (60.0, 70.0, "th")]
+    found = inserts.score(entry, runs)
+    assert (found.inserts, found.inserts_found) == (2, 1)  # 4 of Italian's 6 s; no Japanese run
+    assert found.missed == ["ja 51-55 s"]
+    assert (found.false_runs, found.false_seconds) == (1, 10.0)
+    assert found.right == 20 + 4 + 22 + 4  # the English after 60 s is inside the Thai run
+    turns = corpus.CorpusFile("turns-00", "turns", "mixed", entry.sentences[:3])
+    assert (inserts.score(turns, runs).turns, inserts.score(turns, runs).turns_found) == (3, 3)
+
+
+def test_the_insert_benchmark_builds_its_files_and_renders_the_report(tmp_path: Path) -> None:
+    out = run("bench.inserts", "--quick", "--corpus", str(tmp_path))
+    assert "| `default` |" in out and "| `sure-chunks-unread` |" in out
+    assert "inserts found" in out and "insert-01" in out
+    manifest = tmp_path / "inserts-heldout-quick" / "manifest.json"
+    assert manifest.is_file() and (tmp_path / "inserts-heldout-quick" / "insert-00.wav").is_file()
