@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -259,7 +259,7 @@ class Score:
     turns_found: int = 0
     false_runs: int = 0
     false_seconds: float = 0.0
-    missed: list[str] | None = None
+    missed: list[str] = field(default_factory=list)  # sections not found
 
     def add(self, other: Score) -> None:
         for name in ("speech", "right", "inserts", "inserts_found", "turns", "turns_found"):
@@ -274,7 +274,7 @@ def score(entry: corpus.CorpusFile, runs: list[Run]) -> Score:
     for s in entry.sentences:
         spoken[s.language] = spoken.get(s.language, 0.0) + s.end - s.start
     main = max(spoken, key=spoken.__getitem__)
-    result = Score(missed=[])
+    result = Score()
     for section in sections:
         length = sum(end - start for start, end in section.speech)
         inside = covered(runs, section.speech, section.language)
@@ -288,7 +288,7 @@ def score(entry: corpus.CorpusFile, runs: list[Run]) -> Score:
             result.turns, result.turns_found = result.turns + 1, result.turns_found + found
         else:
             result.inserts, result.inserts_found = result.inserts + 1, result.inserts_found + found
-        if not found and result.missed is not None:
+        if not found:
             result.missed.append(f"{section.language} {section.start:.0f}-{section.end:.0f} s")
     false = [(a, b, lang) for a, b, lang in runs if lang not in spoken]
     result.false_runs = len(false)
@@ -382,7 +382,7 @@ def report(result: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {f.name} | {f.duration / 60:.1f} | {sections} | {one.right / one.speech:.1%} "
-            f"| {', '.join(one.missed or []) or '-'} | {false or '-'} |"
+            f"| {', '.join(one.missed) or '-'} | {false or '-'} |"
         )
     return "\n".join(lines)
 
