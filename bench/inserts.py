@@ -7,7 +7,8 @@ sixteen per split, drawn from the split's seed and built once into bench/.corpus
 - `insert`: 1.5-3 min in one main language, broken by inserts of 4-14 s in other languages,
   one of them at the very start in some files;
 - `turns`: two or three languages taking turns every 20-40 s;
-- `one`: one language in several voices, where every run in another language is false.
+- `one`: one language in several voices (Russian has one), where every run in another
+  language is false.
 Voices are the corpus's (espeak-ng, flite and festival English; kokoro Japanese; festival and
 espeak-ng Italian; festival Russian), with pauses, speeds and background noise drawn per file.
 
@@ -44,7 +45,7 @@ from bench import corpus, synth, textgen
 from bench.metrics import Spread
 
 SPLITS = {"tune": 11, "heldout": 20261201}
-VERSION = 1  # bump when a change here changes the audio
+VERSION = 2  # bump when a change here changes the audio or the manifest
 TEXTS = corpus.TEXTS / "inserts"
 FILE_KINDS = ("insert",) * 10 + ("turns",) * 3 + ("one",) * 3
 INSERT_SECONDS = (4, 5, 6, 8, 10, 12, 14)
@@ -135,7 +136,10 @@ class _Builder:
         pauses, boundary = rng.choice(PAUSES), rng.choice((0.2, 0.4, 0.6, 0.9))
         speeds = {v: round(rng.uniform(0.9, 1.15), 2) for v, _ in sections}
         noise, snr = rng.choice(corpus.NOISES), round(rng.uniform(*corpus.SNR_RANGE), 1)
-        entry = corpus.CorpusFile(f"{kind}-{index:02d}", kind, "mixed")
+        # An insert file's language is its main speaker's, which `score` needs: inserts may add
+        # up to more speech than the main language in a short file.
+        language = sections[-1][0].language if kind != "turns" else "mixed"
+        entry = corpus.CorpusFile(f"{kind}-{index:02d}", kind, language)
         pieces = [self._silence(rng.uniform(0.3, 1.0))]
         cursor = len(pieces[0]) / synth.SAMPLE_RATE
         for number, (voice, wanted) in enumerate(sections):
@@ -169,8 +173,6 @@ class _Builder:
         pieces.append(self._silence(rng.uniform(0.3, 1.0)))
         speech = np.concatenate(pieces)
         entry.noise = ["none" if noise == "none" else f"{noise} {snr} dB"]
-        if kind == "one":
-            entry.language = entry.sentences[0].language
         return self._write(entry, corpus.add_noise(speech, noise, snr, self.noise_rng))
 
     def _silence(self, seconds: float) -> np.ndarray:
@@ -193,27 +195,39 @@ def ensure_built(directory: Path, split: str, quick: bool) -> list[corpus.Corpus
     layout = QUICK if quick else FULL
     name = split_name(split, quick)
     manifest = directory / name / "manifest.json"
-    if not manifest.is_file() or json.loads(manifest.read_text()).get("inserts") != VERSION:
-        missing = synth.missing_tools(layout.synthesizers)
-        if missing:
-            raise SystemExit(
-                f"the insert files need {', '.join(missing)}: run `bash bench/system-deps.sh`"
-            )
-        print(f"building {directory / name} ...", file=sys.stderr, flush=True)
-        target = directory / name
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        builder = _Builder(split, target, directory / ".sentences", layout)
-        files = [builder.build(i, kind) for i, kind in enumerate(layout.kinds)]
-        data = {
-            "version": corpus.VERSION,
-            "inserts": VERSION,
-            "split": split,
-            "seed": SPLITS[split],
-        }
-        data["files"] = [corpus.entry_json(f) for f in files]
-        manifest.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    return corpus.load_split(directory, name)
+    try:
+        if not _built(manifest):
+            _build(directory, split, layout)
+        return corpus.load_split(directory, name)
+    except OSError as error:
+        raise SystemExit(f"cannot build or read the insert files in {directory}: {error}") from None
+
+
+def _built(manifest: Path) -> bool:
+    """Whether `manifest` is a readable one written by this version of this file and the
+    corpus's; anything else is built again."""
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(data.get("inserts") == VERSION and data.get("version") == corpus.VERSION)
+
+
+def _build(directory: Path, split: str, layout: Layout) -> None:
+    missing = synth.missing_tools(layout.synthesizers)
+    if missing:
+        raise SystemExit(
+            f"the insert files need {', '.join(missing)}: run `bash bench/system-deps.sh`"
+        )
+    target = directory / split_name(split, layout is QUICK)
+    print(f"building {target} ...", file=sys.stderr, flush=True)
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    builder = _Builder(split, target, directory / ".sentences", layout)
+    files = [builder.build(i, kind) for i, kind in enumerate(layout.kinds)]
+    data = {"version": corpus.VERSION, "inserts": VERSION, "split": split, "seed": SPLITS[split]}
+    data["files"] = [corpus.entry_json(f) for f in files]
+    (target / "manifest.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
 # --- scoring -----------------------------------------------------------------------------------
@@ -273,7 +287,7 @@ def score(entry: corpus.CorpusFile, runs: list[Run]) -> Score:
     spoken: dict[str, float] = {}
     for s in entry.sentences:
         spoken[s.language] = spoken.get(s.language, 0.0) + s.end - s.start
-    main = max(spoken, key=spoken.__getitem__)
+    main = entry.language  # the main speaker's, in an insert file
     result = Score()
     for section in sections:
         length = sum(end - start for start, end in section.speech)
@@ -399,8 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="two espeak-ng files of about a minute"
     )
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, not {args.runs}")
     configs = args.configs.split(",")
-    unknown = [c for c in configs if c not in CONFIGS]
+    unknown = [repr(c) for c in configs if c not in CONFIGS]
     if unknown:
         parser.error(
             f"unknown configuration {', '.join(unknown)}: choose from {', '.join(CONFIGS)}"

@@ -68,7 +68,7 @@ def test_the_insert_benchmark_scores_inserts_turns_and_false_runs() -> None:
     entry = corpus.CorpusFile(
         "insert-00",
         "insert",
-        "mixed",
+        "en",  # the main speaker's language
         [
             said("en", "espeak:en-us", 0, 20),
             said("it", "espeak:it", 21, 27),
@@ -83,6 +83,16 @@ def test_the_insert_benchmark_scores_inserts_turns_and_false_runs() -> None:
     assert found.missed == ["ja 51-55 s"]
     assert (found.false_runs, found.false_seconds) == (1, 10.0)
     assert found.right == 20 + 4 + 22 + 4  # the English after 60 s is inside the Thai run
+    # The main language is the main speaker's, even where the inserts outlast it.
+    italian_inserts = [
+        said("it", "espeak:it", 0, 14),
+        said("en", "espeak:en-us", 15, 27),
+        said("it", "espeak:it", 28, 42),
+        said("en", "espeak:en-us", 43, 53),
+    ]
+    short = corpus.CorpusFile("insert-01", "insert", "en", italian_inserts)
+    all_english = inserts.score(short, [(0.0, 53.0, "en")])
+    assert (all_english.inserts, all_english.inserts_found) == (2, 0)
     turns = corpus.CorpusFile("turns-00", "turns", "mixed", entry.sentences[:3])
     assert (inserts.score(turns, runs).turns, inserts.score(turns, runs).turns_found) == (3, 3)
 
