@@ -34,18 +34,24 @@ DESIGNS = {
 }
 
 
-def _engine(workdir: Path) -> Any:
+def counting_engine(workdir: Path) -> Any:
+    """The faster engine with the multilingual base model, counting the spans it encodes to
+    detect their language: all of them (`detections`), and the stretches given an encoder
+    pass of their own (`stretch_passes`). bench/inserts.py uses it too."""
     from tests.helpers import models
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
     class Counting(FasterWhisperEngine):
-        """Counts the chunks and stretches encoded to detect their language."""
-
         detections = 0
+        stretch_passes = 0
 
         def _detect(self, audio: Any, spans: Any) -> Any:
             self.detections += len(spans)
             return super()._detect(audio, spans)
+
+        def _each_encoded(self, audio: Any, spans: Any) -> Any:
+            self.stretch_passes += len(spans)
+            return super()._each_encoded(audio, spans)
 
     model_dir = models.assemble_base(workdir / "base")
     return Counting(model_dir, "base", "cpu", "int8", cpu_threads({}))
@@ -62,7 +68,7 @@ def measure(runs: int, directory: Path, workdir: Path) -> dict[str, Any]:
     files: list[corpus.CorpusFile] = []
     if not longer:  # the quick corpus: no base model to load
         return {"files": files, "rows": rows, "runs": runs}
-    engine = _engine(workdir)
+    engine = counting_engine(workdir)
     for f in longer:
         audio = decode_audio(f.path)
         regions, chunks = engine.speech_plan(audio)

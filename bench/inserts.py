@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import corpus, synth, textgen
+from bench import corpus, detection, synth, textgen
 from bench.metrics import Spread
 
 SPLITS = {"tune": 11, "heldout": 20261201}
@@ -197,7 +197,7 @@ def ensure_built(directory: Path, split: str, quick: bool) -> list[corpus.Corpus
     manifest = directory / name / "manifest.json"
     try:
         if not _built(manifest):
-            _build(directory, split, layout)
+            _build(directory / name, directory, split, layout)
         return corpus.load_split(directory, name)
     except OSError as error:
         raise SystemExit(f"cannot build or read the insert files in {directory}: {error}") from None
@@ -213,13 +213,12 @@ def _built(manifest: Path) -> bool:
     return bool(data.get("inserts") == VERSION and data.get("version") == corpus.VERSION)
 
 
-def _build(directory: Path, split: str, layout: Layout) -> None:
+def _build(target: Path, directory: Path, split: str, layout: Layout) -> None:
     missing = synth.missing_tools(layout.synthesizers)
     if missing:
         raise SystemExit(
             f"the insert files need {', '.join(missing)}: run `bash bench/system-deps.sh`"
         )
-    target = directory / split_name(split, layout is QUICK)
     print(f"building {target} ...", file=sys.stderr, flush=True)
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -313,28 +312,12 @@ def score(entry: corpus.CorpusFile, runs: list[Run]) -> Score:
 # --- measuring ---------------------------------------------------------------------------------
 
 
-def _engine(workdir: Path) -> Any:
-    from tests.helpers import models
-    from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
-
-    class Counting(FasterWhisperEngine):
-        """Counts the stretches given an encoder pass of their own."""
-
-        stretch_passes = 0
-
-        def _each_encoded(self, audio: Any, spans: Any) -> Any:
-            self.stretch_passes += len(spans)
-            return super()._each_encoded(audio, spans)
-
-    return Counting(models.assemble_base(workdir / "base"), "base", "cpu", "int8", cpu_threads({}))
-
-
 def measure(
     files: list[corpus.CorpusFile], configs: list[str], runs: int, workdir: Path
 ) -> dict[str, Any]:
     from whisper_async.serving.audio import decode_audio
 
-    engine = _engine(workdir)
+    engine = detection.counting_engine(workdir)
     defaults = {name: getattr(engine, name) for values in CONFIGS.values() for name in values}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for f in files:
