@@ -320,6 +320,8 @@ def measure(
     engine = detection.counting_engine(workdir)
     defaults = {name: getattr(engine, name) for values in CONFIGS.values() for name in values}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
+    warm = decode_audio(files[0].path)  # untimed: the first call pays CTranslate2's warm-up
+    engine.language_runs(warm, engine.speech_plan(warm)[0])
     for f in files:
         audio = decode_audio(f.path)
         regions, _ = engine.speech_plan(audio)
