@@ -2,6 +2,7 @@
 
     python -m bench.corpus [DIR] [--split tune|heldout] [--quick]   # default DIR: bench/.corpus
     python -m bench.corpus [DIR] --more-clips SEED   # DIR/tune-SEED: more non-English tuning clips
+    python -m bench.corpus [DIR] --more-long SEED    # DIR/tune-SEED: more long English tuning files
 
 Each split holds short clips (2-20 s) and long files (3-15 min) joined from sections spoken by
 different voices of three English synthesizers (espeak-ng, flite, festival) at speeds from slow to
@@ -118,6 +119,16 @@ QUICK = Layout(
 # `--more-clips`: each tuning-half sentence of ja.txt, it.txt and ru.txt (8, 6 and 6) once.
 MORE_CLIPS = Layout(
     short_clips=0, long_minutes=(), japanese_clips=8, italian_clips=6, russian_clips=6, mixed=False
+)
+# `--more-long`: English long files only, to look for lost phrases on more tuning speech.
+MORE_LONG = Layout(
+    short_clips=0,
+    long_minutes=(6.0, 8.0, 10.0),
+    japanese_clips=0,
+    italian_clips=0,
+    russian_clips=0,
+    mixed=False,
+    synthesizers=("espeak", "flite", "festival"),
 )
 
 
@@ -481,12 +492,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SEED",
         help="build DIR/tune-SEED: every non-English tuning sentence once more",
     )
+    parser.add_argument(
+        "--more-long",
+        type=int,
+        metavar="SEED",
+        help="build DIR/tune-SEED: three long English files (6, 8 and 10 min) of tuning sentences",
+    )
     args = parser.parse_args(argv)
-    if args.more_clips is not None:
-        split = f"tune-{args.more_clips}"
-        files = build_split(split, args.directory, MORE_CLIPS)
-        print(f"{split}: {describe(files)}, in {args.directory / split}")
-        return 0
+    for seed, layout in ((args.more_clips, MORE_CLIPS), (args.more_long, MORE_LONG)):
+        if seed is not None:
+            split = f"tune-{seed}"
+            files = build_split(split, args.directory, layout)
+            print(f"{split}: {describe(files)}, in {args.directory / split}")
+            return 0
     splits = tuple(SPLITS) if args.split == "both" else (args.split,)
     for split in splits:
         files = build_split(split, args.directory, QUICK if args.quick else FULL)

@@ -134,6 +134,7 @@ def run(
     compute_type: str = "int8",
     runs: int = 1,
     encoder_compute_type: str | None = None,
+    split: str = "tune",
 ) -> None:
     """Each strategy `runs` times, run i with random seed i (the temperature fallback samples);
     one row per run, so the spread shows."""
@@ -143,7 +144,9 @@ def run(
     from whisper_async.serving.audio import decode_audio
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
-    files = [f for f in corpus.tuning_files(directory) if f.language == "en" and f.kind in kinds]
+    files = [
+        f for f in corpus.tuning_files(directory, split) if f.language == "en" and f.kind in kinds
+    ]
     engine = FasterWhisperEngine(
         models.tiny_en_ctranslate2(), "tiny.en", "cpu", compute_type, cpu_threads({})
     )
@@ -306,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--split",
         default="tune",
-        help="tune, or tune-SEED (python -m bench.corpus --more-clips SEED), with --languages",
+        help="tune, or tune-SEED (python -m bench.corpus --more-clips SEED, or --more-long SEED)",
     )
     parser.add_argument("--strategies", default="sequential,stock-batched,silence-cut")
     parser.add_argument("--long-only", action="store_true", help="only the long files")
@@ -335,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         args.compute_type,
         args.runs,
         args.encoder_compute_type,
+        args.split,
     )
     return 0
 
