@@ -100,7 +100,8 @@ def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
         raise AudioDecodeError(f"cannot decode the audio: {exc}") from exc
     finally:
         container.close()
-        # PyAV's resampler graph is freed only by a collection (faster-whisper issue 390)
+        # PyAV's resampler graph is freed only by a collection (faster-whisper issue 390; PyAV
+        # 12-14 and 17 still leave cycles). The server freezes the model's objects out of it.
         gc.collect()
     if not produced:
         raise AudioDecodeError("the file decodes to no audio samples")

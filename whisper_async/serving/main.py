@@ -48,8 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def load() -> object:
         from .engines import load_engine
+        from .memory import freeze_loaded_objects
 
-        return load_engine(settings.model_dir)
+        engine = load_engine(settings.model_dir)
+        freeze_loaded_objects()
+        return engine
 
     app = create_app(settings, load)  # type: ignore[arg-type]
     drain = app.state.serving.drain
