@@ -174,7 +174,7 @@ def add_noise(speech: np.ndarray, kind: str, snr_db: float, rng: np.random.Gener
 
 
 def split_seed(split: str) -> int:
-    """The seed of `tune`, `heldout`, or a `tune-SEED` split of more tuning clips."""
+    """The seed of `tune`, `heldout`, or a `tune-SEED` split of more tuning files."""
     if split in SPLITS:
         return SPLITS[split]
     if split.startswith("tune-") and split[5:].isdigit():
@@ -387,8 +387,8 @@ def heldout_files(directory: Path) -> list[CorpusFile]:
 
 
 def tuning_files(directory: Path, split: str = "tune") -> list[CorpusFile]:
-    """The tuning split (or a `tune-SEED` split of more clips), the only ones bench/tune.py may
-    read."""
+    """The tuning split (or a `tune-SEED` split of more tuning files), the only ones
+    bench/tune.py may read."""
     if split_seed(split) == HELDOUT_SEED:
         raise RuntimeError("the held-out split is not for tuning")
     files = load_split(directory, split)
@@ -479,6 +479,15 @@ def run_benchmark(
     return 0
 
 
+def _built_otherwise(target: Path, layout: Layout) -> bool:
+    """Whether `target` holds a split built with another layout (rebuilding would delete it)."""
+    try:
+        data = json.loads((target / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(data.get("layout") != json.loads(json.dumps(asdict(layout))))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="build the evaluation corpus")
     parser.add_argument("directory", type=Path, nargs="?", default=DEFAULT_DIR)
@@ -486,13 +495,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="a few files per split (the smoke test)"
     )
-    parser.add_argument(
+    more = parser.add_mutually_exclusive_group()
+    more.add_argument(
         "--more-clips",
         type=int,
         metavar="SEED",
         help="build DIR/tune-SEED: every non-English tuning sentence once more",
     )
-    parser.add_argument(
+    more.add_argument(
         "--more-long",
         type=int,
         metavar="SEED",
@@ -502,6 +512,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed, layout in ((args.more_clips, MORE_CLIPS), (args.more_long, MORE_LONG)):
         if seed is not None:
             split = f"tune-{seed}"
+            if _built_otherwise(args.directory / split, layout):
+                raise SystemExit(
+                    f"{args.directory / split} holds files of the other kind (--more-clips or "
+                    "--more-long) from this seed: choose another SEED"
+                )
             files = build_split(split, args.directory, layout)
             print(f"{split}: {describe(files)}, in {args.directory / split}")
             return 0

@@ -33,6 +33,16 @@ ARTICLE = "article"
 DEFAULT = "wasync-default"
 # Any configuration + this: without the server's gc.freeze after loading (docs/serving.md)
 UNFROZEN = "-unfrozen"
+
+
+def describe(config: str, descriptions: dict[str, str] | None = None) -> str:
+    """A configuration's description for the report (from `descriptions`, this module's
+    CONFIGS by default), `-unfrozen` ones included."""
+    chosen = config.removesuffix(UNFROZEN)
+    described = (CONFIGS if descriptions is None else descriptions).get(chosen, chosen)
+    return described if chosen == config else f"{described}, without the freeze after loading"
+
+
 CONFIGS = {
     ARTICLE: "openai-whisper, `model.transcribe(path)`, defaults (the article's setup)",
     DEFAULT: "wasync's default: faster-whisper's batched path (`batch_size` 2 on CPU): chunks cut in silence, greedy, cues from word timings",
@@ -48,18 +58,15 @@ GPU_CONFIGS = {
 
 
 def _seed(seed: int) -> None:
-    """The same random draws for every configuration's run `seed` (temperature fallback): torch
-    where the configuration loaded it (not imported here, so a faster-whisper process holds
-    only what the server's would), CTranslate2's otherwise."""
+    """The same random draws for every configuration's run `seed` (temperature fallback), in
+    torch or CTranslate2, whichever the configuration loaded: neither is imported here, so a
+    process holds only what its server's would."""
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
-    try:
-        import ctranslate2
-
+    ctranslate2 = sys.modules.get("ctranslate2")
+    if ctranslate2 is not None:
         ctranslate2.set_random_seed(seed)
-    except ImportError:
-        pass
 
 
 def _transcriber(
@@ -165,10 +172,10 @@ def child(config: str, seed: int, paths: list[Path], args: argparse.Namespace) -
 
     chosen = config.removesuffix(UNFROZEN)
     transcribe = _transcriber(chosen, args.model_dir, args.checkpoint, args.device, args.model_name)
+    if chosen == config:
+        freeze_loaded_objects()  # as the server does once its model has loaded, before a request
     transcribe(paths[0])  # warm-up: first-call allocations are not the steady state
     _seed(seed)
-    if chosen == config:
-        freeze_loaded_objects()  # as the server does once its model has loaded
     texts, languages, seconds = [], [], []
     for path in paths:
         started = time.perf_counter()
@@ -243,7 +250,7 @@ def summarise(name: str, files: list[corpus.CorpusFile], results: list[dict[str,
     median_run = sorted(range(len(scored)), key=lambda i: wers[i])[len(scored) // 2]
     return Row(
         name=name,
-        description=CONFIGS.get(name, name),
+        description=describe(name),
         timing=Spread.of([sum(r["seconds"]) for r in results]),
         short_timing=Spread.of([sum(r["seconds"][i] for i in shorts) for r in results]),
         wer=Spread.of(wers),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import corpus, scoring
-from bench.engines import ARTICLE, run_interleaved
+from bench.engines import ARTICLE, UNFROZEN, describe, run_interleaved
 from bench.metrics import CJK_LANGUAGES
 
 CONFIGS = {
@@ -124,7 +124,7 @@ def measure(
     checkpoint = convert_file(model_dir / "model.bin", workdir / "openai" / "base.pt")
     results = run_interleaved(
         configs, runs, files, device, model_dir, checkpoint, "base",
-        once=frozenset(c for c in configs if c != ARTICLE),
+        once=frozenset(c for c in configs if c.removesuffix(UNFROZEN) != ARTICLE),
     )  # fmt: skip
     return {"files": files, "rows": {c: summarise(c, files, results[c]) for c in configs}}
 
@@ -163,7 +163,7 @@ def table(result: dict[str, Any]) -> str:
                 f" ({row.rate[lang] - base.rate[lang]:+.3f})" if base and name != ARTICLE else ""
             )
             cells.append(f"{correct}/{total} | {row.rate[lang]:.3f}{delta}")
-        lines.append(f"| `{name}`: {CONFIGS.get(name, name)} | " + " | ".join(cells) + " |")
+        lines.append(f"| `{name}`: {describe(name, CONFIGS)} | " + " | ".join(cells) + " |")
     if mixed:
         mixed_languages = sorted({s.language for f in mixed for s in f.sentences})
         lines += [

@@ -147,6 +147,11 @@ def run(
     files = [
         f for f in corpus.tuning_files(directory, split) if f.language == "en" and f.kind in kinds
     ]
+    if not files:
+        raise SystemExit(
+            f"{split} has no English files of the kinds {kinds}: build one with "
+            "`python -m bench.corpus --more-long SEED`, or add --languages"
+        )
     engine = FasterWhisperEngine(
         models.tiny_en_ctranslate2(), "tiny.en", "cpu", compute_type, cpu_threads({})
     )

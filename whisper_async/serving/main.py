@@ -7,7 +7,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engines import Engine
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,6 +26,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-dir", default=None, help="overrides WASYNC_MODEL_DIR")
     sub.add_parser("train", help="not supported: this image only serves")
     return parser
+
+
+def load_serving_engine(model_dir: Path) -> Engine:
+    """The engine for `model_dir`; then everything alive, the model above all, is frozen out of
+    later garbage collections (memory.py), since it lives as long as the server."""
+    from .engines import load_engine
+    from .memory import freeze_loaded_objects
+
+    engine = load_engine(model_dir)
+    freeze_loaded_objects()
+    return engine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,15 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wasync-serve: {exc}", file=sys.stderr)
         return 2
 
-    def load() -> object:
-        from .engines import load_engine
-        from .memory import freeze_loaded_objects
-
-        engine = load_engine(settings.model_dir)
-        freeze_loaded_objects()
-        return engine
-
-    app = create_app(settings, load)  # type: ignore[arg-type]
+    app = create_app(settings, lambda: load_serving_engine(settings.model_dir))
     drain = app.state.serving.drain
 
     class Server(uvicorn.Server):

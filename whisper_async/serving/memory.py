@@ -36,8 +36,9 @@ def freeze_loaded_objects() -> None:
 
     Called once the model has loaded: its objects live as long as the process, and each decode
     ends with a full collection (audio.py) that would otherwise walk them all, about 19 ms a
-    request with CTranslate2's objects and 100 ms with torch's on 2 cores (docs/serving.md).
-    Reference cycles made after this are collected as before."""
+    request with CTranslate2's objects and 100 ms with torch's (docs/serving.md). Cycles of
+    objects made after this are collected as before. An object alive now (besides the model,
+    say an open connection) that later dies in a cycle is never freed: a one-off of a few KB."""
     gc.collect()
     gc.freeze()
 
