@@ -398,14 +398,18 @@ def tuning_files(directory: Path, split: str = "tune") -> list[CorpusFile]:
     return files
 
 
+def _same_layout(manifest: dict[str, Any], layout: Layout) -> bool:
+    """Whether a manifest was written for `layout` (compared as JSON, where tuples are lists)."""
+    return bool(manifest.get("layout") == json.loads(json.dumps(asdict(layout))))
+
+
 def ensure_built(directory: Path, splits: tuple[str, ...], layout: Layout = FULL) -> None:
     """Build each split that is missing or was built by another version or layout."""
     for split in splits:
         manifest = directory / split / "manifest.json"
         if manifest.is_file():
             data = json.loads(manifest.read_text())
-            same_layout = data.get("layout") == json.loads(json.dumps(asdict(layout)))
-            if data.get("version") == VERSION and same_layout:
+            if data.get("version") == VERSION and _same_layout(data, layout):
                 continue
         print(f"building the {split} split in {directory} ...", file=sys.stderr, flush=True)
         build_split(split, directory, layout)
@@ -485,7 +489,7 @@ def _built_otherwise(target: Path, layout: Layout) -> bool:
         data = json.loads((target / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
-    return bool(data.get("layout") != json.loads(json.dumps(asdict(layout))))
+    return not _same_layout(data, layout)
 
 
 def main(argv: list[str] | None = None) -> int:
