@@ -15,6 +15,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,22 @@ class LanguageRow:
     lost_sections: int  # max over runs: sections of the mixed file mostly deleted
     sections: int
     seconds: list[list[float]]  # per run, per file
+
+    def run_times(self, files: Iterable[int] | None = None) -> list[float]:
+        """Each run's time for these files (by index; all by default)."""
+        picked = list(range(len(self.seconds[0]))) if files is None else list(files)
+        return [sum(run[i] for i in picked) for run in self.seconds]
+
+    def time_of(self, files: Iterable[int] | None = None) -> float:
+        """The median over runs of these files' time. The article's runs seed its temperature
+        fallback differently and differ in time by up to a third, so its median is the
+        baseline, not the one run whose seed a row run once shares."""
+        return statistics.median(self.run_times(files))
+
+    def spread(self, files: Iterable[int] | None = None) -> str:
+        """The spread of the runs' times, " [min-max]"; nothing after a single run."""
+        times = self.run_times(files)
+        return f" [{min(times):.1f}-{max(times):.1f}]" if len(times) > 1 else ""
 
 
 def _sections(item: scoring.Scored) -> list[list[int]]:
@@ -189,24 +206,24 @@ def table(result: dict[str, Any]) -> str:
 
 
 def timing(files: list[corpus.CorpusFile], rows: dict[str, LanguageRow]) -> list[str]:
-    """Each row's time in its first run, the only run of the rows other than the article's, so
-    first runs are set against each other (as in the goal rows); short clips and the long
-    file apart."""
+    """Each row's time, median over its runs (the rows other than the article's run once), set
+    against the article's median (as in the goal rows); short clips and the long file apart."""
     shorts = [i for i, f in enumerate(files) if f.kind == "short"]
+    longs = [i for i in range(len(files)) if i not in shorts]
     base = rows.get(ARTICLE)
     lines = [
-        "Time, first run of each (speed-up against the article's first run):",
+        "Time, median [min-max] over each row's runs (speed-up against the article's median):",
         "",
         "| configuration | all files | short clips | the mixed file |",
         "|---|---|---|---|",
     ]
     for name, row in rows.items():
         cells = []
-        for pick in (range(len(files)), shorts, [i for i in range(len(files)) if i not in shorts]):
-            seconds = sum(row.seconds[0][i] for i in pick)
-            before = sum(base.seconds[0][i] for i in pick) if base else 0.0
+        for pick in (range(len(files)), shorts, longs):
+            seconds = row.time_of(pick)
+            before = base.time_of(pick) if base else 0.0
             ratio = f" ({before / seconds:.2f}x)" if base and seconds else ""
-            cells.append(f"{seconds:.1f} s{ratio}")
+            cells.append(f"{seconds:.1f} s{row.spread(pick)}{ratio}")
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return lines
 
