@@ -60,7 +60,7 @@ class LanguageRow:
         """The median over runs of these files' time. The article's runs seed its temperature
         fallback differently and differ in time by up to a third, so its median is the
         baseline, not the one run whose seed a row run once shares."""
-        return statistics.median(self.run_times(files))
+        return float(statistics.median(self.run_times(files)))
 
     def spread(self, files: Iterable[int] | None = None) -> str:
         """The spread of the runs' times, " [min-max]"; nothing after a single run."""
@@ -220,6 +220,9 @@ def timing(files: list[corpus.CorpusFile], rows: dict[str, LanguageRow]) -> list
     for name, row in rows.items():
         cells = []
         for pick in (range(len(files)), shorts, longs):
+            if not pick:  # the quick corpus has no mixed file
+                cells.append("-")
+                continue
             seconds = row.time_of(pick)
             before = base.time_of(pick) if base else 0.0
             ratio = f" ({before / seconds:.2f}x)" if base and seconds else ""

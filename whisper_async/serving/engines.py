@@ -225,8 +225,8 @@ class FasterWhisperEngine:
         )
         self.multilingual = bool(self.model.model.is_multilingual)
         # The batched path by default, for audio over one window: on the held-out split it loses
-        # no phrase that the article's setup keeps, where sequential windows lose four (issue 18,
-        # docs/serving.md). Its chunks do not depend on the batch size (its text only by
+        # fewer phrases that the article's setup keeps than sequential windows (issue 18,
+        # docs/benchmarks.md). Its chunks do not depend on the batch size (its text only by
         # rounding); on a CPU a batch of 2 is the fastest, on a GPU a larger batch is the point.
         self.default_batch_size = 8 if device == "cuda" else 2
         self.chunking = ChunkRules()
