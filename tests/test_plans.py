@@ -24,7 +24,9 @@ from whisper_async import iam, scaling, storage
 from whisper_async.cli.app import app
 from whisper_async.clients import Clients
 from whisper_async.endpoint import DeployRequest, deploy, plan_deploy
+from whisper_async.errors import ConfigurationError
 from whisper_async.models import push_model
+from whisper_async.settings import resolve
 from whisper_async.teardown import plan_delete
 
 SERVICES = ("s3", "sts", "sns", "sagemaker", "application-autoscaling", "cloudwatch", "iam", "ecr")
@@ -234,6 +236,28 @@ def test_a_bucket_users_bring_keeps_its_own_lifecycle(moto_clients: Clients) -> 
     s3 = moto_clients.client("s3")
     s3.create_bucket(Bucket=moto_clients.bucket)
     assert storage.bucket_plan(moto_clients).steps == ()
+
+
+def test_a_default_bucket_another_account_owns_is_refused_before_anything_is_sent(
+    moto_clients: Clients,
+) -> None:
+    """sagemaker-{region}-{account} can be created first by anyone; S3 answers HeadBucket with
+    403 when ExpectedBucketOwner is not the owner (moto does not check it, so a Stubber does)."""
+    fresh = Clients(moto_clients.settings)
+    expected = {"Bucket": fresh.bucket, "ExpectedBucketOwner": fresh.account_id}
+    with Stubber(fresh.client("s3")) as stub:
+        stub.add_client_error("head_bucket", "403", "Forbidden", 403, expected_params=expected)
+        with pytest.raises(ConfigurationError, match="does not own it") as raised:
+            storage.bucket_plan(fresh)
+        stub.assert_no_pending_responses()
+    assert "--bucket" in (raised.value.hint or "")
+
+
+def test_a_bucket_the_user_names_is_not_held_to_the_account(moto_clients: Clients) -> None:
+    named = Clients(resolve({"bucket": "team-audio"}))
+    with Stubber(named.client("s3")) as stub:
+        stub.add_response("head_bucket", {}, expected_params={"Bucket": "team-audio"})
+        assert storage.bucket_plan(named).steps == ()
 
 
 def _cli(*args: str):  # type: ignore[no-untyped-def]

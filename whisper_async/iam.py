@@ -71,8 +71,11 @@ NOTES = (
     "its write actions to be limited to this endpoint's variants; they are limited by "
     "condition to SageMaker variant instance counts instead.",
     "UpdateEndpoint, DeleteEndpoint, DeleteEndpointConfig and DeleteModel are allowed only on "
-    "resources tagged managed-by=wasync, and wasync's Create calls must carry that tag: "
-    "endpoints made by other tools are left alone.",
+    "resources tagged managed-by=wasync, and wasync's Create calls must carry that tag. "
+    "SageMaker checks sagemaker:AddTags for a Create call's tags, and IAM cannot tell that "
+    "check from a later AddTags call, so a holder of this policy could tag an endpoint made "
+    "by another tool and then change it: to protect such endpoints, add a statement that "
+    "denies sagemaker:AddTags on their ARNs.",
 )
 
 

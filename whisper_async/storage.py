@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 from . import aws
 from .clients import Clients
-from .errors import UsageError
+from .errors import AwsError, ConfigurationError, UsageError
 from .plan import Plan, Step, execute
 from .progress import ProgressFactory, no_progress
 
@@ -61,11 +61,36 @@ def lifecycle_rule(prefix: str) -> dict[str, Any]:
     }
 
 
+def _owned(clients: Clients) -> dict[str, Any]:
+    """HeadBucket's parameters. The default name, sagemaker-{region}-{account}, can be guessed
+    and created first by another account that grants this one access; audio, transcripts and
+    models would then go to that account. So a default bucket must be this account's own, as
+    the SageMaker SDK checks too. A bucket the user names may be another account's on purpose."""
+    if clients.settings.bucket:
+        return {"Bucket": clients.bucket}
+    return {"Bucket": clients.bucket, "ExpectedBucketOwner": clients.account_id}
+
+
+def _bucket_exists(clients: Clients) -> bool:
+    try:
+        return aws.find(clients.client("s3").head_bucket, **_owned(clients)) is not None
+    except AwsError as error:
+        if clients.settings.bucket or error.code not in {"403", "AccessDenied"}:
+            raise
+        raise ConfigurationError(
+            f"the default bucket {clients.bucket} exists, but account {clients.account_id} does "
+            "not own it (or may not read it: s3:ListBucket); wasync will not send audio or "
+            "models to a bucket another account owns",
+            "name a bucket your account owns with --bucket (or `bucket = ...` in the config "
+            "file), or grant s3:ListBucket on the bucket if it is yours",
+        ) from None
+
+
 def bucket_plan(clients: Clients) -> Plan:
     """The steps that create wasync's bucket (private, with the lifecycle rule); none when it
     exists. A bucket users bring keeps its own settings."""
     bucket = clients.bucket
-    if aws.find(clients.client("s3").head_bucket, Bucket=bucket) is not None:
+    if _bucket_exists(clients):
         return Plan()
     params: dict[str, Any] = {"Bucket": bucket}
     if clients.region != "us-east-1":
