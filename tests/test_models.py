@@ -60,6 +60,26 @@ def test_ctranslate2_directory_uploads_as_tarball_with_manifest(
     ).read_bytes()
 
 
+def test_a_folder_of_links_uploads_the_files_they_point_to(
+    moto_clients, small_ctranslate2: Path, tmp_path: Path
+) -> None:
+    """A Hugging Face snapshot folder is links to blobs elsewhere in the cache."""
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    for blob in small_ctranslate2.iterdir():
+        (snapshot / blob.name).symlink_to(blob.resolve())
+    result = push_model(moto_clients, str(snapshot))
+
+    archive = download_object(moto_clients, result.uri, tmp_path / "model.tar.gz")
+    with tarfile.open(archive) as tar:
+        members = {member.name: member for member in tar.getmembers()}
+        assert all(member.isreg() for member in members.values())
+        tar.extractall(tmp_path / "out", filter="data")
+    for blob in small_ctranslate2.iterdir():
+        assert members[blob.name].size == blob.stat().st_size
+        assert (tmp_path / "out" / blob.name).read_bytes() == blob.read_bytes()
+
+
 def test_rerun_with_same_weights_skips_the_upload(moto_clients, small_ctranslate2: Path) -> None:
     first = push_model(moto_clients, str(small_ctranslate2))
     second = push_model(moto_clients, str(small_ctranslate2))

@@ -269,10 +269,12 @@ def write_tarball(
     # Level 1: weights barely compress, and higher levels only cost time.
     with tarfile.open(target, "w:gz", compresslevel=1) as tar:
         for path, arcname in (*source.files, (manifest_path, MANIFEST_NAME)):
-            info = tar.gettarinfo(str(path), arcname=arcname)
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
             with path.open("rb") as handle:
+                # The opened file's own stat, not a link's: a Hugging Face snapshot folder is
+                # links to its blobs, and a link in the tarball would carry no weights.
+                info = tar.gettarinfo(arcname=arcname, fileobj=handle)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
                 tar.addfile(info, _CountingReader(handle, advance))
     return target
 
