@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,11 +11,14 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bench.metrics import peak_rss_mib
 from tests.helpers import rawhttp
+from tests.helpers.audio import write_flac
 from tests.helpers.processes import serve_process, wait_for_status, wait_until
 from whisper_async import requestlog
+from whisper_async.serving.app import ServerSettings
 
 
 def wait_refused(url: str) -> bool:
@@ -46,6 +50,25 @@ def test_a_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "WASYNC_MAX_AUDIO_SECONDS='4h' is not a number" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "says"),
+    [
+        ("WASYNC_MAX_AUDIO_SECONDS", "nan", "must be above 0"),
+        ("WASYNC_WINDOW_SECONDS", "inf", "must be at most"),
+        ("WASYNC_DRAIN_SECONDS", "1e400", "must be at most"),
+        ("WASYNC_WINDOW_SECONDS", "1e9", "must be at most"),
+        ("WASYNC_MAX_CONCURRENCY", "nan", "must be above 0"),
+        ("WASYNC_MAX_CONCURRENCY", "1e400", "must be at most"),
+    ],
+)
+def test_a_setting_no_request_could_use_is_refused_naming_it(
+    name: str, raw: str, says: str
+) -> None:
+    """nan, inf and 1e400 are floats to Python; served, every request would fail with a 500."""
+    with pytest.raises(ValueError, match=f"{name}={raw!r} {says}"):
+        ServerSettings.from_env({name: raw})
 
 
 def test_serves_ping_then_transcribes_and_logs_one_line_per_request(
@@ -168,3 +191,36 @@ def test_sigterm_fails_a_request_that_outlasts_the_drain_period_with_a_reason(
     assert response.status == 503
     assert response.json()["error"] == "shutting_down"
     assert "WASYNC_DRAIN_SECONDS" in response.json()["message"]
+
+
+def test_a_client_that_leaves_stops_its_transcription_at_the_next_window(tmp_path: Path) -> None:
+    """A client that times out (SageMaker's InvocationTimeoutSeconds, curl -m) would otherwise
+    hold the only transcription slot for the rest of its audio. The stand-in engine takes 1 s
+    a window; the 60 s file is 12 windows of 5 s."""
+    model = tmp_path / "standin"
+    model.mkdir()
+    manifest = {"engine": "standin", "name": "standin", "sha256": "0" * 64, "format_version": 1}
+    (model / "wasync-model.json").write_text(json.dumps(manifest))
+    (model / "standin.json").write_text(json.dumps({"seconds": 1}))
+    audio = write_flac(tmp_path / "minute.flac", 60)
+    log = tmp_path / "server.log"
+    env = {"WASYNC_WINDOW_SECONDS": "5"}
+    with serve_process(model, env, log_path=log) as (_, url):
+        wait_for_status(f"{url}/ping", 200, timeout=600)
+        with rawhttp.connect(url) as sock:
+            body = audio.read_bytes()
+            sock.sendall(rawhttp.post_head("/invocations", len(body)) + body)
+            wait_until(lambda: "stand-in transcribed" in log.read_text(), "a first window")
+        # the socket is closed: the request ends with the window under way
+        wait_until(lambda: bool(records(log)), "the request's log line")
+        assert records(log)[0]["Outcome"] == "client_gone"
+        windows = log.read_text().count("stand-in transcribed")
+        assert 1 <= windows < 12
+        response = httpx.post(f"{url}/invocations", content=body, timeout=600)
+        assert response.status_code == 200  # the slot is free again
+    assert "Traceback" not in log.read_text()
+
+
+def records(log: Path) -> list[dict[str, object]]:
+    found = (requestlog.parse_line(line) for line in log.read_text().splitlines())
+    return [record for record in found if record]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import os
 import tempfile
@@ -54,7 +55,12 @@ class Health(enum.Enum):
     FAILED = "failed"
 
 
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+DAY = 24 * 3600.0
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, most: float = DAY) -> float:
+    """A positive setting up to `most`: nan, inf and 1e400 would pass `float` and fail every
+    request later (a window of 1e9 s asks for more memory than any machine has)."""
     raw = environ.get(name)
     if not raw:
         return default
@@ -62,8 +68,10 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
+    if not value > 0:  # nan too
         raise ValueError(f"{name}={raw!r} must be above 0")
+    if value > most:
+        raise ValueError(f"{name}={raw!r} must be at most {most:g}")
     return value
 
 
@@ -83,12 +91,12 @@ class ServerSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServerSettings:
         """Settings from WASYNC_* variables; ValueError names a variable that is not valid."""
-        concurrency = int(_number(environ, "WASYNC_MAX_CONCURRENCY", 0)) or None
+        concurrency = int(_number(environ, "WASYNC_MAX_CONCURRENCY", 0, most=1024)) or None
         defaults = cls()
         return cls(
             model_dir=Path(environ.get("WASYNC_MODEL_DIR", "/opt/ml/model")),
             max_concurrency=concurrency,
-            max_body_bytes=int(_number(environ, "WASYNC_MAX_BODY_BYTES", ONE_GIB)),
+            max_body_bytes=int(_number(environ, "WASYNC_MAX_BODY_BYTES", ONE_GIB, most=2.0**40)),
             tmp_dir=Path(environ["WASYNC_TMP_DIR"]) if environ.get("WASYNC_TMP_DIR") else None,
             defaults=defaults_from_env(environ),
             windows=WindowPlan(
@@ -220,20 +228,49 @@ async def _receive_and_transcribe(
     path = Path(name)
     try:
         await receive_to_file(request, path, state.settings)
-        # A request cut off by the drain deadline leaves its thread to finish on its own: the
-        # process exits right after, and the answer must not wait for it.
-        result: dict[str, Any] = await anyio.to_thread.run_sync(
-            transcribe_file,
-            engine,
-            path,
-            options,
-            state.settings.windows,
-            limiter=state.limiter,
-            abandon_on_cancel=True,
-        )
-        return result
+        return await _transcribe_while_connected(request, state, engine, path, options)
     finally:
         path.unlink(missing_ok=True)
+
+
+async def _transcribe_while_connected(
+    request: Request, state: ServingState, engine: Engine, path: Path, options: TranscribeOptions
+) -> dict[str, Any]:
+    """`transcribe_file` on a worker thread, told when the client has gone."""
+    gone = threading.Event()
+    failure: Exception | None = None
+    async with anyio.create_task_group() as watching:
+        watching.start_soon(_watch_for_disconnect, request, gone)
+        try:
+            # A request cut off by the drain deadline leaves its thread to finish on its own:
+            # the process exits right after, and the answer must not wait for it.
+            result: dict[str, Any] = await anyio.to_thread.run_sync(
+                functools.partial(
+                    transcribe_file,
+                    engine,
+                    path,
+                    options,
+                    state.settings.windows,
+                    client_gone=gone.is_set,
+                ),
+                limiter=state.limiter,
+                abandon_on_cancel=True,
+            )
+        except Exception as error:  # raised below as it is: a task group would wrap it
+            failure = error
+        watching.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result
+
+
+async def _watch_for_disconnect(request: Request, gone: threading.Event) -> None:
+    """Set `gone` when the client closes the connection: a client that timed out (SageMaker's
+    InvocationTimeoutSeconds, a curl -m) would otherwise hold the only transcription slot
+    for the rest of its audio, and the requests after it wait."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    gone.set()
 
 
 def error_response(request: Request, status: int, code: str, message: str) -> Response:

@@ -6,7 +6,7 @@ from starlette.requests import ClientDisconnect
 
 from ..attributes import OptionError, UnsupportedLanguageError
 from .audio import AudioDecodeError
-from .windows import AudioTooLongError
+from .windows import AudioTooLongError, ClientGoneError
 
 
 class ServingError(Exception):
@@ -51,6 +51,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (UnsupportedLanguageError, 409, "unsupported_language"),
     (OptionError, 422, "invalid_option"),
     (ClientDisconnect, CLIENT_CLOSED_REQUEST, "client_disconnected"),
+    (ClientGoneError, CLIENT_CLOSED_REQUEST, "client_gone"),
     (NotReadyError, 503, "model_not_ready"),
     (ShuttingDownError, 503, "shutting_down"),
     (EngineError, 500, "engine_error"),

@@ -15,6 +15,7 @@ from .errors import EngineError
 from .memory import release_freed_memory
 from .windows import (
     AudioTooLongError,
+    ClientGoneError,
     WindowPlan,
     cut_windows,
     too_long_message,
@@ -48,11 +49,18 @@ def prompts_between_windows(engine: Engine, options: TranscribeOptions) -> bool:
 
 
 def transcribe_file(
-    engine: Engine, path: Path, options: TranscribeOptions, plan: WindowPlan
+    engine: Engine,
+    path: Path,
+    options: TranscribeOptions,
+    plan: WindowPlan,
+    client_gone: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
-    """Decode and transcribe a file window by window; refuse it first if it is too long."""
+    """Decode and transcribe a file window by window; refuse it first if it is too long. Stops
+    before the next window once `client_gone()` (windows.ClientGoneError)."""
     started = time.perf_counter()
     try:
+        if client_gone():  # gone while the request waited for its turn
+            raise ClientGoneError("the client went away before its turn came")
         measured = packet_seconds(path, stop_after=plan.max_seconds)
         if measured is not None and measured > plan.max_seconds:
             raise AudioTooLongError(too_long_message(measured, plan))
@@ -61,6 +69,7 @@ def transcribe_file(
             cut_windows(stream_samples(path), plan),
             options,
             prompt_between_windows=prompts_between_windows(engine, options),
+            client_gone=client_gone,
         )
     finally:
         release_freed_memory()

@@ -34,6 +34,11 @@ class AudioTooLongError(ValueError):
     """The audio is longer than the server accepts (`WASYNC_MAX_AUDIO_SECONDS`)."""
 
 
+class ClientGoneError(Exception):
+    """The client closed the connection while its audio was transcribed: nobody will read the
+    answer, so the windows left are not transcribed."""
+
+
 @dataclass(frozen=True)
 class WindowPlan:
     window_seconds: float = 1800.0
@@ -139,6 +144,7 @@ def transcribe_windows(
     windows: Iterable[tuple[int, Any]],
     options: TranscribeOptions,
     prompt_between_windows: bool = True,
+    client_gone: Callable[[], bool] = lambda: False,
 ) -> Merged:
     """Transcribe each window and merge the results into one transcript.
 
@@ -147,12 +153,15 @@ def transcribe_windows(
     may change language). With sequential decoding each window is prompted with the text before
     it, unless `prompt_between_windows` is off: a multilingual model detecting the language
     copies a prompt in another language instead of transcribing. `transcribe` is an engine's;
-    its errors propagate unchanged.
+    its errors propagate unchanged. `client_gone` is asked before each window.
     """
     merged: Merged | None = None
     current = options
     found_speech = False
     for first_sample, samples in windows:
+        if client_gone():
+            done = merged.audio_seconds if merged else 0.0
+            raise ClientGoneError(f"the client went away after {done:g} s were transcribed")
         offset = first_sample / SAMPLE_RATE
         end = offset + len(samples) / SAMPLE_RATE
         part = transcribe(samples, current)
