@@ -61,14 +61,30 @@ def test_the_environment_holds_the_models_variables_and_nothing_of_the_host(
             "DYLD_INSERT_LIBRARIES": "/x",
             "GCONV_PATH": "/x",
             "PATH": "/x",
+            "CUDA_INJECTION64_PATH": "/x.so",
+            "OMP_TOOL_LIBRARIES": "/x.so",
+            "WASYNC_TMP_DIR": "/x",
         },
         model_dir,
     )
-    assert dropped == ["DYLD_INSERT_LIBRARIES", "GCONV_PATH", "LD_PRELOAD", "PATH", "PYTHONPATH"]
+    assert dropped == [
+        "CUDA_INJECTION64_PATH",
+        "DYLD_INSERT_LIBRARIES",
+        "GCONV_PATH",
+        "LD_PRELOAD",
+        "OMP_TOOL_LIBRARIES",
+        "PATH",
+        "PYTHONPATH",
+        "WASYNC_TMP_DIR",
+    ]
     assert "HOST_SECRET_CANARY" not in environment
     assert environment["WASYNC_MAX_CONCURRENCY"] == "2" and environment["OMP_NUM_THREADS"] == "3"
     assert environment["WASYNC_MODEL_DIR"] == str(model_dir)
     assert environment["HOME"] == str(tmp_path / "abc" / "home")
+    # request bodies go beside the model, and are removed with it, whatever stops the process
+    scratch = tmp_path / "abc" / "home" / "tmp"
+    assert environment["TMPDIR"] == environment["WASYNC_TMP_DIR"] == str(scratch)
+    assert scratch.is_dir()
     assert "/x" not in environment["PATH"].split(":")
     assert not any(name.startswith(("LD_", "DYLD_")) for name in environment)
     assert set(environment) - {"WASYNC_MAX_CONCURRENCY", "OMP_NUM_THREADS"} == {
@@ -76,6 +92,7 @@ def test_the_environment_holds_the_models_variables_and_nothing_of_the_host(
         "HOME",
         "XDG_CACHE_HOME",
         "TMPDIR",
+        "WASYNC_TMP_DIR",
         "LANG",
         "WASYNC_MODEL_DIR",
     }

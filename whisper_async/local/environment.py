@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,8 +20,19 @@ from .modelstore import HOME_FOLDER
 
 # Variables that decide which code a process loads, or where it looks for it: Python's own,
 # the dynamic loader's (Linux and macOS), and those glibc drops for setuid programs for the
-# same reason (its UNSECURE_ENVVARS), plus OpenSSL's module and config paths.
-_REFUSED_PREFIXES = ("PYTHON", "LD_", "DYLD_", "GCONV_", "MALLOC_", "OPENSSL_")
+# same reason (its UNSECURE_ENVVARS), OpenSSL's module and config paths, and the libraries that
+# the CUDA driver and the OpenMP runtime load when named (an injection or a tool library).
+_REFUSED_PREFIXES = (
+    "PYTHON",
+    "LD_",
+    "DYLD_",
+    "GCONV_",
+    "MALLOC_",
+    "OPENSSL_",
+    "CUDA_INJECTION",
+    "NVTX_INJECTION",
+    "OMP_TOOL",
+)
 _REFUSED_NAMES = frozenset(
     {
         "PATH",
@@ -43,6 +53,7 @@ _REFUSED_NAMES = frozenset(
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",
         "WASYNC_MODEL_DIR",
+        "WASYNC_TMP_DIR",
     }
 )
 
@@ -63,10 +74,14 @@ def serving_environment(
 ) -> tuple[dict[str, str], list[str]]:
     """(the environment to start the serving process with, the model variables dropped).
 
-    The serving process gets: a fixed PATH, a HOME and cache of its own beside the model (the
-    ModelStore layout), the host's temporary folder, a UTF-8 locale, where the model is, the
-    model's variables except the refused ones, and nothing else from this process."""
+    The serving process gets: a fixed PATH, a HOME, cache and temporary folder of its own
+    beside the model (the ModelStore layout, removed with the model: a process stopped before
+    its drain ends, or killed, leaves its request bodies there, not in the host's /tmp), a
+    UTF-8 locale, where the model is, the model's variables except the refused ones, and
+    nothing else from this process."""
     home = model_dir.parent / HOME_FOLDER
+    scratch = home / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
     dropped = sorted(name for name in model_environment if refused(name))
     environment = {name: value for name, value in model_environment.items() if not refused(name)}
     environment.update(
@@ -74,7 +89,8 @@ def serving_environment(
             "PATH": safe_path(),
             "HOME": str(home),
             "XDG_CACHE_HOME": str(home / ".cache"),
-            "TMPDIR": tempfile.gettempdir(),
+            "TMPDIR": str(scratch),
+            "WASYNC_TMP_DIR": str(scratch),
             "LANG": "C.UTF-8",
             "WASYNC_MODEL_DIR": str(model_dir),
         }
