@@ -83,6 +83,10 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
     human = run("status")
     assert "InService" in human.stdout and "0-2" in human.stdout
 
+    # no terminal to ask (CliRunner's stdin, a script's): refused before anything is deleted
+    unasked = run("delete")
+    assert unasked.exit_code == 2 and "pass --yes" in unasked.stderr
+    assert run("--json", "status").exit_code == 0
     deleted = run("delete", "--yes")
     assert deleted.exit_code == 0
     gone = run("status")

@@ -143,6 +143,13 @@ def test_fetch_of_an_unknown_id_is_not_found(s3) -> None:
     assert result.exit_code == 1 and "No job" in result.stderr
 
 
+def test_fetch_in_an_unknown_format_exits_2_naming_the_formats(done_job) -> None:
+    result = cli("fetch", done_job.job_id, "-f", "docx")
+    assert result.exit_code == 2, result.output
+    assert "unknown format 'docx'" in result.stderr and "srt" in result.stderr
+    assert "unexpected" not in result.stderr
+
+
 def test_fetch_of_a_pending_job_exits_3_and_says_how_to_wait(s3, bucket) -> None:
     record = put_job(s3, bucket, "d" * 24)
     result = cli("fetch", record.job_id)

@@ -54,6 +54,17 @@ def test_expand_recurses_folders_globs_and_stdin_without_duplicates(tmp_path: Pa
     assert found[-1].s3_uri == "s3://bucket/key/four.m4a" and found[-1].suffix == ".m4a"
 
 
+def test_a_glob_takes_audio_files_as_a_folder_does(tmp_path: Path) -> None:
+    from whisper_async.errors import UsageError
+
+    for name in ("talk.wav", "README.md", "cover.png"):
+        (tmp_path / name).write_bytes(b"x")
+    found = expand([str(tmp_path / "*")])
+    assert [f.display.rsplit("/", 1)[-1] for f in found] == ["talk.wav"]
+    with pytest.raises(UsageError, match="matches no audio or video files"):
+        expand([str(tmp_path / "*.md")])
+
+
 @pytest.mark.parametrize("argument", ["missing.wav", "nothing-*.wav"])
 def test_expand_refuses_what_does_not_exist(tmp_path: Path, argument: str) -> None:
     from whisper_async.errors import UsageError

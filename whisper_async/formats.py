@@ -12,6 +12,14 @@ from typing import Any
 
 FORMATS = ("json", "txt", "srt", "vtt", "tsv")
 
+
+def check_format(fmt: str) -> None:
+    """Refuse a format the CLI cannot write, before any AWS call (exit 2)."""
+    from .errors import UsageError
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
+
 CONTENT_TYPES = {
     "json": "application/json",
     "txt": "text/plain; charset=utf-8",

@@ -113,6 +113,15 @@ def walk(directory: Path) -> Iterator[Path]:
                 yield path
 
 
+def glob_audio(pattern: str) -> Iterator[Path]:
+    """Audio files a quoted glob matches, sorted: as a folder's, so `'talks/*'` skips the
+    README beside the recordings (a file named on its own is sent whatever its extension)."""
+    for match in sorted(glob.iglob(pattern, recursive=True)):
+        path = Path(match)
+        if is_audio(path) and path.is_file():
+            yield path
+
+
 NO_INPUT_HINT = "pass audio files, folders, globs, s3:// URIs or - for stdin"
 
 
@@ -138,8 +147,11 @@ def check_argument(argument: str) -> None:
     elif path.is_file():
         return
     elif glob.has_magic(argument):
-        if not any(Path(m).is_file() for m in glob.iglob(str(path), recursive=True)):
-            raise UsageError(f"{argument} matches no files")
+        if next(glob_audio(str(path)), None) is None:
+            raise UsageError(
+                f"{argument} matches no audio or video files",
+                f"extensions: {' '.join(sorted(AUDIO_EXTENSIONS))}",
+            )
     else:
         raise UsageError(f"{argument} does not exist", NO_INPUT_HINT)
 
@@ -169,9 +181,8 @@ def _inputs_of(argument: str, from_stdin: bool) -> Iterator[Input]:
     elif path.is_file():
         yield Input(argument, path=path)
     elif glob.has_magic(argument):
-        for match in sorted(glob.iglob(str(path), recursive=True)):
-            if Path(match).is_file():
-                yield Input(match, path=Path(match))
+        for file in glob_audio(str(path)):
+            yield Input(str(file), path=file)
     elif from_stdin:
         yield Input(argument, problem=f"{argument} does not exist")
 

@@ -5,11 +5,12 @@ them. Capability modules are imported inside each command, so start-up stays fas
 # No `from __future__ import annotations` here: Typer would evaluate every annotation
 # string of every command at start-up, which costs more than the annotations themselves.
 
+import sys
 from typing import Annotated
 
 import typer
 
-from ..errors import ExitCode
+from ..errors import ExitCode, UsageError
 from . import render
 from .context import current
 
@@ -288,8 +289,15 @@ def delete(
         app.output.show(plan, render.render_delete_plan)
         return
     if plan.steps and not yes:
+        if not sys.stdin.isatty():  # a script: nobody can answer, and a prompt would read EOF
+            raise UsageError(
+                f"delete would remove {len(plan.steps)} resources of {plan.endpoint} and needs "
+                "a yes; there is no terminal to ask",
+                "pass --yes (see them first with --dry-run)",
+            )
         render.render_steps(app.output.err, plan.steps)
         if not typer.confirm(f"Delete {len(plan.steps)} resources of {plan.endpoint}?", err=True):
+            app.output.err.print("nothing deleted")
             raise typer.Exit(int(ExitCode.FAILURE))
     app.output.show(run_delete(app.clients, plan), render.render_delete)
 

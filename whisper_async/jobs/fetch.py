@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import formats
 from ..clients import Clients
 from ..errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
 from ..files import UnsafeDestinationError, final_target, write_atomically
@@ -133,6 +134,8 @@ def fetch(
 ) -> Fetched:
     """A job's result in the format asked for (converted when it can be); a failed job's
     reason; NotFoundError, or WaitTimeoutError while it is still pending."""
+    if fmt is not None:
+        formats.check_format(fmt)
     check_output(output, overwrite)
     fetcher = Fetcher(clients)
     record, uri = fetcher.find(reference)

@@ -67,10 +67,7 @@ def check_output_dir(path: Path) -> None:
 
 def check_request(request: TranscribeRequest) -> None:
     """Refuse bad options before anything touches AWS, let alone uploads (exit 2)."""
-    if request.fmt not in formats.FORMATS:
-        raise UsageError(
-            f"unknown format {request.fmt!r}", f"choose one of {', '.join(formats.FORMATS)}"
-        )
+    formats.check_format(request.fmt)
     try:
         encode_attributes({**request.options, "format": "json"})
     except OptionError as exc:
