@@ -59,6 +59,23 @@ def test_per_service_endpoint_urls_from_file_and_environment(tmp_path: Path) -> 
     env = {"WASYNC_ENDPOINT_URL_S3": "http://127.0.0.1:9"}
     settings = resolve({}, env, config)
     assert settings.endpoint_urls == {"s3": "http://127.0.0.1:9", "sts": "http://127.0.0.1:2"}
+    # `config show` says where each came from
+    assert settings.sources["endpoint_url.s3"] == "env WASYNC_ENDPOINT_URL_S3"
+    assert settings.sources["endpoint_url.sts"] == f"file {config}"
+
+
+def test_the_local_profile_names_the_stack_file_as_its_urls_source(tmp_path: Path) -> None:
+    import json
+
+    state = tmp_path / "state"
+    state.mkdir()
+    stack = {"pid": 1, "moto_url": "http://127.0.0.1:5", "sagemaker_url": "http://127.0.0.1:6"}
+    (state / "stack.json").write_text(json.dumps(stack))
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "WASYNC_ENDPOINT_URL_S3": "http://127.0.0.1:9"}
+    settings = resolve({"profile": "local", "state_dir": str(state)}, env)
+    assert settings.endpoint_urls["sagemaker"] == "http://127.0.0.1:6"
+    assert settings.sources["endpoint_url.sagemaker"] == f"local stack ({state / 'stack.json'})"
+    assert settings.sources["endpoint_url.s3"] == "env WASYNC_ENDPOINT_URL_S3"
 
 
 def test_unknown_config_key_is_refused_with_the_allowed_keys(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
 
+
 CONTENT_TYPES = {
     "json": "application/json",
     "txt": "text/plain; charset=utf-8",

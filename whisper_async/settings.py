@@ -158,16 +158,21 @@ def resolve(
     urls: dict[str, str] = {}
     for service, url in file_values.get("endpoint_urls", {}).items():
         check_endpoint_url(service, url, f"file {path}")
-        urls[service] = url
+        urls[service], sources[url_source(service)] = url, f"file {path}"
     for service, env_name in SERVICE_ENV_NAMES.items():
         env_var = f"WASYNC_ENDPOINT_URL_{env_name}"
         url = environ.get(env_var)
         if url:
             check_endpoint_url(service, url, f"env {env_var}")
-            urls[service] = url
+            urls[service], sources[url_source(service)] = url, f"env {env_var}"
     if values["profile"] == "local":
         return apply_local_profile(Settings(**values, endpoint_urls=urls, sources=sources))
     return Settings(**values, endpoint_urls=urls, sources=sources)
+
+
+def url_source(service: str) -> str:
+    """The key of a service's endpoint URL in `Settings.sources`."""
+    return f"endpoint_url.{service}"
 
 
 # The local profile: a stack started by `wasync local up` records its URLs in stack.json.
@@ -214,8 +219,11 @@ def time_scale(settings: Settings) -> float:
 def apply_local_profile(settings: Settings) -> Settings:
     """Fill in the stack's URLs and region; explicit per-service URLs still win."""
     stack = read_stack(settings.state_dir)
-    urls = {**(stack.endpoint_urls() if stack else {}), **settings.endpoint_urls}
-    sources = dict(settings.sources)
+    from_stack = stack.endpoint_urls() if stack else {}
+    urls = {**from_stack, **settings.endpoint_urls}
+    stack_file = f"local stack ({settings.state_dir / STACK_FILE})"
+    sources = {url_source(service): stack_file for service in from_stack}
+    sources.update(settings.sources)  # explicit URLs keep their own source
     region = settings.region
     if region is None:
         region, sources["region"] = LOCAL_REGION, "local profile"

@@ -64,6 +64,9 @@ app = typer.Typer(
     cls=GlobalOptionsGroup,
     help="Whisper on SageMaker Asynchronous Inference: build, deploy, scale to zero, transcribe. "
     "Global options may come before or after the command.",
+    epilog="Exit codes: 0 ok; 1 failure (including any failed job); 2 usage or configuration "
+    "error; 3 not finished (a wait timed out, or fetch of a job still pending); 130 "
+    "interrupted (re-run the same command to collect the results).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

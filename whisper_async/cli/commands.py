@@ -331,11 +331,14 @@ def iam(
 
 def config_show(ctx: typer.Context) -> None:
     """Print every setting with where its value came from (flag, env, file or default)."""
-    from ..settings import FIELDS
+    from ..settings import FIELDS, url_source
 
     settings = current(ctx).settings
     rows = [(name, getattr(settings, name), settings.sources.get(name, "")) for name in FIELDS]
-    rows += [(f"endpoint_url.{k}", v, "") for k, v in sorted(settings.endpoint_urls.items())]
+    rows += [
+        (url_source(k), v, settings.sources.get(url_source(k), ""))
+        for k, v in sorted(settings.endpoint_urls.items())
+    ]
     report = {name: {"value": value, "source": source} for name, value, source in rows}
     current(ctx).output.show(
         report,
