@@ -22,6 +22,8 @@ from .render import Output
 
 INTERRUPTED = int(ExitCode.INTERRUPTED)  # 130, the shell's code for SIGINT
 TABLE_ROWS = 20  # a batch this small also gets a table of every job at the end
+# Without a terminal (a log file, CI), a line of counts this often instead of the live view.
+PLAIN_PROGRESS_SECONDS = 60.0
 STATE_STYLE = {"done": "green", "failed": "red", "pending": "magenta"}
 
 
@@ -92,13 +94,17 @@ def status_line(progress: Progress) -> str:
 class BatchView:
     """Receives a batch's outcomes (from its threads) and shows them."""
 
-    def __init__(self, output: Output, wait: bool) -> None:
+    def __init__(
+        self, output: Output, wait: bool, plain_every: float = PLAIN_PROGRESS_SECONDS
+    ) -> None:
         self.output = output
         self.wait = wait
         self.rows: list[JobOutcome] | None = []  # None once the batch outgrows a table
         self.batch: Batch | None = None
         self._lock = threading.Lock()
-        self.live_enabled = not output.quiet and not output.json_mode and output.err.is_terminal
+        shown = not output.quiet and not output.json_mode
+        self.live_enabled = shown and output.err.is_terminal
+        self.plain_every = plain_every if shown and not self.live_enabled else None
 
     def start(self, batch: Batch, target: Any) -> None:
         self.batch = batch
@@ -135,6 +141,10 @@ class BatchView:
 
     @contextlib.contextmanager
     def live(self) -> Iterator[None]:
+        if self.plain_every is not None:
+            with self._plain_lines(self.plain_every):
+                yield
+            return
         if not self.live_enabled:
             yield
             return
@@ -146,6 +156,27 @@ class BatchView:
             redirect_stdout=False,  # transcripts on stdout bypass the live view
         ):
             yield
+
+    @contextlib.contextmanager
+    def _plain_lines(self, every: float) -> Iterator[None]:
+        """A line of counts every `every` seconds on stderr, for a log that has no live view:
+        an hour's wait in CI otherwise shows nothing until the end."""
+        stop = threading.Event()
+
+        def write_lines() -> None:
+            while not stop.wait(every):
+                if self.batch is not None:
+                    line = status_line(self.batch.progress())
+                    with self._lock:
+                        self.output.info(line)
+
+        writer = threading.Thread(target=write_lines, name="progress-lines", daemon=True)
+        writer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            writer.join()
 
     def summary(self, report: BatchReport) -> None:
         out = self.output

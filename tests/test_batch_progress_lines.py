@@ -1,0 +1,54 @@
+"""Without a terminal (a log file, CI), a batch shows a line of counts now and then instead of
+the live view: an hour's `transcribe --wait` would otherwise print nothing until the end."""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+from tests.helpers.processes import wait_until
+from whisper_async.cli.job_render import BatchView
+from whisper_async.cli.render import Output
+from whisper_async.jobs import Progress
+
+
+class CountingBatch:
+    """A batch whose progress moves on each time it is read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.lock = threading.Lock()
+
+    def progress(self) -> Progress:
+        with self.lock:
+            self.reads += 1
+            done = self.reads
+        return Progress(
+            read=10, submitted=10, adopted=0, done=done, failed=0, pending=10 - done,
+            throttled=0, waiting=10 - done, seconds=float(done), inputs_done=True,
+            latest_failures=(), problem=None,
+        )  # fmt: skip
+
+
+def view(stderr: io.StringIO, **options: Any) -> BatchView:
+    batch_view = BatchView(Output(stderr=stderr, **options), wait=True, plain_every=0.01)
+    batch_view.batch = CountingBatch()  # type: ignore[assignment]  # what the view reads
+    return batch_view
+
+
+def test_a_log_gets_lines_of_counts_while_the_batch_runs() -> None:
+    stderr = io.StringIO()
+    batch_view = view(stderr)
+    assert not batch_view.live_enabled  # a StringIO is no terminal
+    with batch_view.live():
+        wait_until(lambda: stderr.getvalue().count("\n") >= 2, "two progress lines")
+    lines = stderr.getvalue().splitlines()
+    assert lines[0].startswith("read 10 · sent 10 · done 1")
+    assert "done 2" in lines[1]
+
+
+def test_json_and_quiet_runs_get_no_lines() -> None:
+    for options in ({"json_mode": True}, {"quiet": True}):
+        batch_view = view(io.StringIO(), **options)
+        assert batch_view.plain_every is None and not batch_view.live_enabled
