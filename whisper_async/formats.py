@@ -10,13 +10,13 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from .errors import UsageError
+
 FORMATS = ("json", "txt", "srt", "vtt", "tsv")
 
 
 def check_format(fmt: str) -> None:
     """Refuse a format the CLI cannot write, before any AWS call (exit 2)."""
-    from .errors import UsageError
-
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
 

@@ -95,6 +95,11 @@ def is_audio(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_EXTENSIONS
 
 
+def _audio_file(path: Path) -> bool:
+    """What a folder or a glob sends: a file with an audio or video extension."""
+    return is_audio(path) and path.is_file()
+
+
 def _unreadable(error: OSError) -> None:
     raise UsageError(
         f"cannot read folder {error.filename}: {error.strerror or error}",
@@ -109,7 +114,7 @@ def walk(directory: Path) -> Iterator[Path]:
         folders.sort()
         for name in sorted(files):
             path = Path(root) / name
-            if is_audio(path) and path.is_file():
+            if _audio_file(path):
                 yield path
 
 
@@ -117,9 +122,8 @@ def glob_audio(pattern: str) -> Iterator[Path]:
     """Audio files a quoted glob matches, sorted: as a folder's, so `'talks/*'` skips the
     README beside the recordings (a file named on its own is sent whatever its extension)."""
     for match in sorted(glob.iglob(pattern, recursive=True)):
-        path = Path(match)
-        if is_audio(path) and path.is_file():
-            yield path
+        if _audio_file(Path(match)):
+            yield Path(match)
 
 
 NO_INPUT_HINT = "pass audio files, folders, globs, s3:// URIs or - for stdin"
