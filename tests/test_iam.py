@@ -153,3 +153,39 @@ def test_a_queue_that_is_not_a_url_is_refused(moto_clients) -> None:
 
     result = CliRunner().invoke(app, ["iam", "--notify-queue", "team-queue"])
     assert result.exit_code == 2 and "is not an SQS queue URL" in result.stderr
+
+
+def test_objects_are_granted_only_in_wasyncs_folders_even_with_an_empty_prefix(
+    moto_clients,
+) -> None:
+    from whisper_async.clients import Clients
+    from whisper_async.settings import resolve
+
+    bucket = "arn:aws:s3:::sagemaker-us-east-1-123456789012"
+    folders = ("models", "inputs", "outputs", "failures", "jobs", "batches")
+    for prefix, root in (("wasync/", f"{bucket}/wasync/"), ("", f"{bucket}/")):
+        docs = iam.documents(Clients(resolve({"prefix": prefix})))
+        granted = statement(docs.user_policy, "Objects")["Resource"]
+        assert granted == [f"{root}{folder}/*" for folder in folders]
+        listed = statement(docs.execution_policy, "ListOwnPrefix")["Condition"]["StringLike"]
+        assert listed["s3:prefix"] == [f"{prefix}{folder}/*" for folder in folders]
+        everything = [
+            resource
+            for name, document in all_documents(docs).items()
+            if name != "trust"
+            for entry in document["Statement"]
+            for resource in entry["Resource"]
+        ]
+        assert f"{bucket}/*" not in everything
+
+
+def test_bucket_setup_is_granted_only_while_the_bucket_does_not_exist(moto_clients) -> None:
+    setup = {"s3:CreateBucket", "s3:PutBucketPublicAccessBlock", "s3:PutLifecycleConfiguration"}
+    before = iam.documents(moto_clients)
+    assert setup <= set(statement(before.user_policy, "Bucket")["Action"])
+    assert any("does not exist yet" in note for note in before.notes)
+
+    moto_clients.client("s3").create_bucket(Bucket=moto_clients.bucket)
+    after = iam.documents(moto_clients)
+    assert statement(after.user_policy, "Bucket")["Action"] == ["s3:ListBucket"]
+    assert not any("does not exist yet" in note for note in after.notes)

@@ -96,6 +96,44 @@ def test_corrupt_file_fails_with_the_servers_message_while_the_rest_succeed(
     assert not (tmp_path / "corrupt.txt").exists()
 
 
+def test_every_object_jobs_leave_lies_where_the_iam_documents_grant(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
+    from fnmatch import fnmatchcase
+
+    from whisper_async import iam
+    from whisper_async.clients import Clients
+    from whisper_async.settings import resolve
+
+    clip = tmp_path / "long.wav"
+    shutil.copy(data_dir / "en_30s.wav", clip)  # uploaded to inputs/, not sent inline
+    args = (str(clip), str(data_dir / "corrupt.mp3"), "--wait", "--rerun", "--no-inline")
+    result = local_stack.cli("transcribe", *args, "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1, result.output  # the corrupt file's failure object is written
+    clients = Clients(resolve({}, local_stack.env))
+    docs = iam.documents(clients)
+    listed = clients.client("s3").list_objects_v2(Bucket=clients.bucket)["Contents"]
+    keys = [f"arn:aws:s3:::{clients.bucket}/{item['Key']}" for item in listed]
+    folders = {key.split("/")[2] for key in keys}
+    assert {"models", "inputs", "outputs", "failures", "jobs"} <= folders, folders
+
+    def granted(document: dict, sid: str) -> list[str]:
+        entry = next(s for s in document["Statement"] if s["Sid"] == sid)
+        return list(entry["Resource"])
+
+    user = granted(docs.user_policy, "Objects")
+    container = {
+        "models": granted(docs.execution_policy, "ReadModelsAndInputs"),
+        "inputs": granted(docs.execution_policy, "ReadModelsAndInputs"),
+        "outputs": granted(docs.execution_policy, "WriteResults"),
+        "failures": granted(docs.execution_policy, "WriteResults"),
+    }
+    for key in keys:
+        assert any(fnmatchcase(key, pattern) for pattern in user), key
+        needed = container.get(key.split("/")[2], [])
+        assert not needed or any(fnmatchcase(key, pattern) for pattern in needed), key
+
+
 def test_timeout_exits_3_and_fetch_later_completes_the_job(
     local_stack, data_dir: Path, tmp_path: Path
 ) -> None:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import aws, naming, state
+from . import aws, naming, state, storage
 from .clients import Clients
 from .errors import UsageError
 from .plan import Plan, Step, execute
@@ -30,6 +30,13 @@ class Scope:
 
     def objects(self, folder: str) -> str:
         return f"{self.bucket_arn}/{self.prefix}{folder}/*"
+
+    def all_objects(self) -> list[str]:
+        return [self.objects(folder) for folder in naming.FOLDERS]
+
+    def folder_prefixes(self) -> list[str]:
+        """ListBucket's s3:prefix values: wasync lists inside its folders only."""
+        return [f"{self.prefix}{folder}/*" for folder in naming.FOLDERS]
 
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         return naming.arn(
@@ -113,7 +120,7 @@ def execution_role_policy(scope: Scope) -> Document:
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
                 "Resource": [scope.bucket_arn],
-                "Condition": {"StringLike": {"s3:prefix": [f"{scope.prefix}*"]}},
+                "Condition": {"StringLike": {"s3:prefix": scope.folder_prefixes()}},
             },
             {
                 "Sid": "PullImage",
@@ -161,7 +168,13 @@ def execution_role_policy(scope: Scope) -> Document:
     }
 
 
-def user_policy(scope: Scope, role_arn: str, queue: str) -> Document:
+# What the first command needs to make wasync's bucket (storage.bucket_plan). Once the bucket
+# exists they would let a user undo its public access block or add a lifecycle rule that
+# expires every object in it, so a policy printed then leaves them out.
+BUCKET_SETUP = ["s3:CreateBucket", "s3:PutBucketPublicAccessBlock", "s3:PutLifecycleConfiguration"]
+
+
+def user_policy(scope: Scope, role_arn: str, queue: str, bucket_exists: bool = True) -> Document:
     """What a person or CI job running every wasync command needs."""
     sagemaker = [
         scope.arn("sagemaker", f"{kind}/*") for kind in ("endpoint", "endpoint-config", "model")
@@ -227,12 +240,7 @@ def user_policy(scope: Scope, role_arn: str, queue: str) -> Document:
             {
                 "Sid": "Bucket",
                 "Effect": "Allow",
-                "Action": [
-                    "s3:CreateBucket",
-                    "s3:PutBucketPublicAccessBlock",
-                    "s3:PutLifecycleConfiguration",
-                    "s3:ListBucket",
-                ],
+                "Action": ["s3:ListBucket"] + ([] if bucket_exists else BUCKET_SETUP),
                 "Resource": [scope.bucket_arn],
             },
             {
@@ -244,7 +252,7 @@ def user_policy(scope: Scope, role_arn: str, queue: str) -> Document:
                     "s3:DeleteObject",
                     "s3:AbortMultipartUpload",
                 ],
-                "Resource": [f"{scope.bucket_arn}/{scope.prefix}*"],
+                "Resource": scope.all_objects(),
             },
             {
                 "Sid": "Ecr",
@@ -369,6 +377,13 @@ def documents(clients: Clients, queue_url: str | None = None) -> IamDocuments:
     )
     queue = queue_arn(scope, queue_url)
     notes: tuple[str, ...] = NOTES
+    bucket_exists = storage.bucket_exists(clients)
+    if not bucket_exists:
+        notes += (
+            f"The bucket {scope.bucket} does not exist yet, so the user policy lets its holder "
+            f"create it ({', '.join(BUCKET_SETUP)}). Once the first command has made it, run "
+            "`wasync iam` again: the policy it prints leaves those actions out.",
+        )
     if queue_url is None:
         notes += (
             f"The notification queue is assumed to be named wasync-* ({queue}); pass "
@@ -379,7 +394,7 @@ def documents(clients: Clients, queue_url: str | None = None) -> IamDocuments:
         role_arn,
         TRUST_POLICY,
         execution_role_policy(scope),
-        user_policy(scope, role_arn, queue),
+        user_policy(scope, role_arn, queue, bucket_exists),
         notes,
     )
 

@@ -23,6 +23,12 @@ def topic_names(endpoint: str) -> tuple[str, str]:
     return f"wasync-{endpoint}-success", f"wasync-{endpoint}-error"
 
 
+# Every object wasync reads or writes lies in one of these folders under the configured prefix,
+# so the IAM documents name them instead of the prefix: with `--prefix ""` a grant on
+# `{prefix}*` would be the whole bucket, which other tools may share.
+FOLDERS = ("models", "inputs", "outputs", "failures", "jobs", "batches")
+
+
 def output_prefix(prefix: str, endpoint: str) -> str:
     return f"{prefix}outputs/{endpoint}/"
 

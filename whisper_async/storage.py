@@ -71,7 +71,7 @@ def _owned(clients: Clients) -> dict[str, Any]:
     return {"Bucket": clients.bucket, "ExpectedBucketOwner": clients.account_id}
 
 
-def _bucket_exists(clients: Clients) -> bool:
+def bucket_exists(clients: Clients) -> bool:
     try:
         return aws.find(clients.client("s3").head_bucket, **_owned(clients)) is not None
     except AwsError as error:
@@ -90,7 +90,7 @@ def bucket_plan(clients: Clients) -> Plan:
     """The steps that create wasync's bucket (private, with the lifecycle rule); none when it
     exists. A bucket users bring keeps its own settings."""
     bucket = clients.bucket
-    if _bucket_exists(clients):
+    if bucket_exists(clients):
         return Plan()
     params: dict[str, Any] = {"Bucket": bucket}
     if clients.region != "us-east-1":
