@@ -183,6 +183,22 @@ CASES = [
         ("holds no audio",),
         files={"notes/a.txt": b"text"},
     ),
+    # endpoint URLs on this machine that nothing answers at (a stopped local stack): refused at
+    # once, naming the variable, instead of ~20 s of botocore retries and "Could not reach"
+    Case(
+        "stopped-stack-in-botocores-variable",
+        ("status",),
+        USAGE,
+        ("Nothing answers at http://127.0.0.1:1", "env AWS_ENDPOINT_URL", "wasync local up"),
+        env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
+    ),
+    Case(
+        "stopped-stack-in-wasyncs-variable",
+        ("iam",),
+        USAGE,
+        ("Nothing answers at http://localhost:1", "env WASYNC_ENDPOINT_URL_STS"),
+        env={"WASYNC_ENDPOINT_URL_STS": "http://localhost:1"},
+    ),
 ]
 
 

@@ -6,13 +6,60 @@ adaptive retries. boto3 is imported on the first client, never at start-up.
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import socket
 import threading
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import aws, naming
 from .errors import ConfigurationError
-from .settings import PLACEHOLDER_KEY, Settings
+from .settings import PLACEHOLDER_KEY, SERVICE_ENV_NAMES, Settings, url_source
+
+PROBE_TIMEOUT_SECONDS = 2.0
+
+
+def _loopback_address(url: str) -> tuple[str, int] | None:
+    """(host, port) of an endpoint URL on this machine, else None."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return (host, port) if loopback else None
+
+
+def botocore_env_url(service: str) -> tuple[str, str]:
+    """The endpoint URL botocore itself takes from the environment for a service, and the
+    variable it came from ("" when none)."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return "", ""
+    own = SERVICE_ENV_NAMES.get(service, service.upper().replace("-", "_"))
+    for name in (f"AWS_ENDPOINT_URL_{own}", "AWS_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return os.environ[name], f"env {name}"
+    return "", ""
+
+
+def check_listening(url: str, source: str) -> None:
+    """Refuse an endpoint URL on this machine that nothing answers at: a local stack that has
+    stopped while AWS_ENDPOINT_URL_* still point at it. botocore would retry the refused
+    connection for about 20 s before failing."""
+    address = _loopback_address(url) if url else None
+    if address is None:
+        return
+    try:
+        socket.create_connection(address, timeout=PROBE_TIMEOUT_SECONDS).close()
+    except OSError:
+        raise ConfigurationError(
+            f"Nothing answers at {url} (from {source or 'the settings'}).",
+            "the local stack it points to is not running: start it with `wasync local up`, "
+            "or unset the AWS_ENDPOINT_URL_* variables to use AWS",
+        ) from None
 
 
 class Clients:
@@ -75,7 +122,10 @@ class Clients:
         kwargs: dict[str, Any] = {"region_name": self.region, "config": config}
         url = self.settings.endpoint_urls.get(service)
         if url:
+            check_listening(url, self.settings.sources.get(url_source(service), ""))
             kwargs["endpoint_url"] = url
+        else:
+            check_listening(*botocore_env_url(service))
         raw = aws.call(self.session.client, service, service, **kwargs)
         return aws.BoundaryClient(raw, service)
 
