@@ -265,6 +265,15 @@ def test_the_jobs_table_shows_whole_job_ids_on_an_80_column_terminal(s3, bucket)
         assert job_id in result.stdout, result.stdout
 
 
+def test_the_jobs_table_in_a_file_keeps_every_cell_whole(s3, bucket) -> None:
+    """Without a terminal (`wasync jobs > jobs.txt`) nothing is cut to fit 80 columns."""
+    source = "s3://my-team-audio/" + "/".join(f"department-{n}-recordings" for n in range(6))
+    put_job(s3, bucket, "g" * 24, result=json.dumps(RESULT).encode(), source=source)
+    result = CliRunner().invoke(app, ["jobs"], env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    assert source in result.stdout and "g" * 24 in result.stdout, result.stdout
+
+
 # ---- fetch --wait of a request wasync did not send (no record) ----------------------------
 def test_the_failure_of_an_unrecorded_request_lies_beside_its_output(bucket) -> None:
     from tests.helpers.fake_endpoint import target

@@ -112,6 +112,22 @@ class ReaderGone:
         return getattr(self._stream, name)
 
 
+# Without a terminal (a pipe, a file, a CI log) rich lays tables out for 80 columns and cuts
+# cells short; job ids and paths must survive `wasync jobs > jobs.txt`. COLUMNS still rules.
+UNBOUNDED_WIDTH = 10_000
+
+
+def console_for(stream: TextIO) -> Console:
+    from rich.console import Console
+
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    width = None if terminal or os.environ.get("COLUMNS") else UNBOUNDED_WIDTH
+    return Console(file=stream, soft_wrap=True, highlight=False, width=width)
+
+
 class Output:
     """Where every command's output goes. JSON mode keeps stdout for machine-readable data."""
 
@@ -123,14 +139,11 @@ class Output:
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
     ) -> None:
-        from rich.console import Console
-
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose
-        stdout_guard = cast("TextIO", ReaderGone(stdout or sys.stdout))
-        self.out = Console(file=stdout_guard, soft_wrap=True, highlight=False)
-        self.err = Console(file=stderr or sys.stderr, soft_wrap=True, highlight=False)
+        self.out = console_for(cast("TextIO", ReaderGone(stdout or sys.stdout)))
+        self.err = console_for(stderr or sys.stderr)
 
     def show(self, result: R, renderer: Renderer[R]) -> None:
         """A command's one result: a JSON document on stdout, or the renderer's text."""
