@@ -34,6 +34,16 @@ def test_help_lists_every_subcommand() -> None:
         assert f" {name} " in result.output or f" {name}\n" in result.output, name
 
 
+def test_help_summaries_are_whole_on_80_columns() -> None:
+    """Click cuts a summary that does not fit with "..."; each group's list shows them whole."""
+    for group in ([], ["local"], ["config"]):
+        result = CliRunner().invoke(app, [*group, "--help"], env={"COLUMNS": "80"})
+        assert result.exit_code == 0, result.output
+        listed = result.output.split("Commands:")[1]
+        assert "..." not in listed, listed
+        assert max(len(line) for line in listed.splitlines()) <= 80
+
+
 def test_version_flag_prints_the_package_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0

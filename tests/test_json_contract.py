@@ -80,9 +80,9 @@ def run(*args: str) -> str:
 def test_every_command_has_a_documented_shape() -> None:
     from whisper_async.cli.app import COMMANDS, CONFIG_COMMANDS, LOCAL_COMMANDS
 
-    names = {name for name, _ in COMMANDS}
-    names |= {f"config {name}" for name, _ in CONFIG_COMMANDS}
-    names |= {f"local {name}" for name, _ in LOCAL_COMMANDS}
+    names = {name for name, _, _ in COMMANDS}
+    names |= {f"config {name}" for name, _, _ in CONFIG_COMMANDS}
+    names |= {f"local {name}" for name, _, _ in LOCAL_COMMANDS}
     assert names <= set(contract())
 
 

@@ -131,34 +131,38 @@ def main_options(
     )
 
 
-Command = tuple[str, Callable[..., Any]]
+# (name, function, summary): the summary is the line `--help` lists, short enough for 80
+# columns; Click would cut the docstring's first sentence off with "..." instead.
+Command = tuple[str, Callable[..., Any], str]
 
 COMMANDS: tuple[Command, ...] = (
-    ("build", commands.build),
-    ("push-model", commands.push_model),
-    ("deploy", commands.deploy),
-    ("autoscale", commands.autoscale),
-    ("transcribe", job_commands.transcribe),
-    ("fetch", job_commands.fetch),
-    ("jobs", job_commands.jobs),
-    ("status", commands.status),
-    ("logs", commands.logs),
-    ("delete", commands.delete),
-    ("iam", commands.iam),
+    ("build", commands.build, "Build the serving image and push it to ECR."),
+    ("push-model", commands.push_model, "Package Whisper weights and upload them to S3."),
+    ("deploy", commands.deploy, "Create or update the endpoint; wait until InService."),
+    ("autoscale", commands.autoscale, "Scale to zero when idle, out from zero on work."),
+    ("transcribe", job_commands.transcribe, "Queue audio; with --wait, write transcripts."),
+    ("fetch", job_commands.fetch, "Get a job's result, from any machine."),
+    ("jobs", job_commands.jobs, "List recent jobs with their state."),
+    ("status", commands.status, "The endpoint's state, instances and autoscaling."),
+    ("logs", commands.logs, "Print the endpoint's CloudWatch logs."),
+    ("delete", commands.delete, "Delete the endpoint and what wasync made for it."),
+    ("iam", commands.iam, "Print least-privilege policies; --create the role."),
 )
-CONFIG_COMMANDS: tuple[Command, ...] = (("show", commands.config_show),)
+CONFIG_COMMANDS: tuple[Command, ...] = (
+    ("show", commands.config_show, "Print every setting and where it came from."),
+)
 LOCAL_COMMANDS: tuple[Command, ...] = (
-    ("up", local_commands.local_up),
-    ("down", local_commands.local_down),
-    ("status", local_commands.local_status),
-    ("env", local_commands.local_env),
-    ("logs", local_commands.local_logs),
+    ("up", local_commands.local_up, "Start the stack in the background."),
+    ("down", local_commands.local_down, "Stop the stack; name the jobs it did not finish."),
+    ("status", local_commands.local_status, "The stack's services, endpoints and queues."),
+    ("env", local_commands.local_env, "Print export lines that point tools at the stack."),
+    ("logs", local_commands.local_logs, "Show the stack's log and its containers' logs."),
 )
 
 
 def _register(target: typer.Typer, entries: tuple[Command, ...]) -> None:
-    for name, function in entries:
-        target.command(name)(handled(function))
+    for name, function, summary in entries:
+        target.command(name, short_help=summary)(handled(function))
 
 
 _register(app, COMMANDS)
