@@ -48,6 +48,28 @@ def test_every_result_is_written_and_each_input_invoked_once(s3, bucket, tmp_pat
     assert report.s3_requests == 0 or report.s3_requests <= 3 * 30
 
 
+def test_a_folders_files_keep_their_subfolders_under_the_output_dir(s3, bucket, tmp_path) -> None:
+    """day1/call.wav and day2/call.wav: two transcripts, neither refused nor overwritten."""
+    endpoint = FakeEndpoint(s3, target(bucket))
+    for day, n in (("day1", 1), ("day2/late", 2)):
+        (tmp_path / "in" / day).mkdir(parents=True)
+        (tmp_path / "in" / day / "call.wav").write_bytes(f"audio-{n}".encode())
+    (tmp_path / "in" / "top.wav").write_bytes(b"audio-top")
+    _, report, _ = run(
+        environment(s3, bucket, endpoint), expand([str(tmp_path / "in")]), tmp_path / "out"
+    )
+    assert (report.done, report.failed) == (3, 0)
+    written = {
+        str(p.relative_to(tmp_path / "out")): p.read_text().strip()
+        for p in (tmp_path / "out").rglob("*.txt")
+    }
+    assert written == {
+        "day1/call.txt": "heard audio-1",
+        "day2/late/call.txt": "heard audio-2",
+        "top.txt": "heard audio-top",
+    }
+
+
 def test_rerunning_a_finished_batch_invokes_nothing_and_keeps_the_files(
     s3, bucket, tmp_path
 ) -> None:

@@ -166,6 +166,8 @@ def test_a_result_asked_for_in_srt_comes_back_as_srt(s3, bucket) -> None:
     assert cli("fetch", record.output_location, "-f", "srt").stdout == SRT
     converted = cli("fetch", record.job_id, "-f", "txt")
     assert converted.exit_code == 0 and converted.stdout == "Hello there.\nGeneral Kenobi.\n"
+    shouted = cli("fetch", record.job_id, "-f", "TXT")  # a format's name is read in any case
+    assert shouted.exit_code == 0 and shouted.stdout == converted.stdout
 
 
 def test_a_plain_text_result_is_handed_back_when_it_cannot_be_converted(s3, bucket) -> None:
@@ -272,6 +274,7 @@ def test_the_jobs_table_in_a_file_keeps_every_cell_whole(s3, bucket) -> None:
     result = CliRunner().invoke(app, ["jobs"], env={"COLUMNS": None})
     assert result.exit_code == 0, result.output
     assert source in result.stdout and "g" * 24 in result.stdout, result.stdout
+    assert not [line for line in result.stdout.splitlines() if line.endswith(" ")]
 
 
 # ---- fetch --wait of a request wasync did not send (no record) ----------------------------

@@ -71,6 +71,9 @@ class Input:
     path: Path | None = None
     s3_uri: str | None = None
     problem: str | None = None
+    # A folder's file: its subfolder under that folder, which `-o DIR` keeps, so that
+    # day1/call.wav and day2/call.wav do not both write DIR/call.txt.
+    subfolder: Path | None = None
 
     @property
     def stem(self) -> str:
@@ -181,7 +184,7 @@ def _inputs_of(argument: str, from_stdin: bool) -> Iterator[Input]:
     path = Path(argument).expanduser()
     if path.is_dir():
         for file in walk(path):
-            yield Input(str(file), path=file)
+            yield Input(str(file), path=file, subfolder=file.parent.relative_to(path))
     elif path.is_file():
         yield Input(argument, path=path)
     elif glob.has_magic(argument):

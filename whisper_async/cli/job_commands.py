@@ -20,9 +20,22 @@ Inputs = Annotated[
 Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the results")]
 OutputDir = Annotated[
     Path | None,
-    typer.Option("--output-dir", "-o", help="Where transcripts go [default: next to each input]"),
+    typer.Option(
+        "--output-dir",
+        "-o",
+        help="Where transcripts go, a folder's in its subfolders [default: next to each input]",
+    ),
 ]
-Format = Annotated[str, typer.Option("--format", "-f", help="txt, json, srt, vtt or tsv")]
+
+
+def _lower(value: str | None) -> str | None:
+    """-f SRT is -f srt: a format's name is read without regard to case."""
+    return value.lower() if value is not None else None
+
+
+Format = Annotated[
+    str, typer.Option("--format", "-f", help="txt, json, srt, vtt or tsv", callback=_lower)
+]
 Language = Annotated[
     str | None, typer.Option(help="Language code, e.g. en, de, ja [default: detect]")
 ]
@@ -160,7 +173,12 @@ def fetch(
     ] = False,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="txt, json, srt, vtt or tsv [default: the job's]"),
+        typer.Option(
+            "--format",
+            "-f",
+            help="txt, json, srt, vtt or tsv [default: the job's]",
+            callback=_lower,
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")

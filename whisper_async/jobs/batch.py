@@ -208,7 +208,7 @@ class Batch:
             return None  # nothing is written: without --wait the results stay in S3
         name = f"{item.stem}.{request.fmt}"
         if request.output_dir is not None:
-            path = request.output_dir / name
+            path = request.output_dir / (item.subfolder or Path()) / name
         elif item.path is not None:
             path = item.path.with_name(name)
         else:
