@@ -86,6 +86,7 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
     # no terminal to ask (CliRunner's stdin, a script's): refused before anything is deleted
     unasked = run("delete")
     assert unasked.exit_code == 2 and "pass --yes" in unasked.stderr
+    assert "delete_endpoint" in unasked.stderr  # what it would remove is listed first
     assert run("--json", "status").exit_code == 0
     deleted = run("delete", "--yes")
     assert deleted.exit_code == 0

@@ -289,13 +289,13 @@ def delete(
         app.output.show(plan, render.render_delete_plan)
         return
     if plan.steps and not yes:
+        render.render_steps(app.output.err, plan.steps)
         if not sys.stdin.isatty():  # a script: nobody can answer, and a prompt would read EOF
             raise UsageError(
-                f"delete would remove {len(plan.steps)} resources of {plan.endpoint} and needs "
-                "a yes; there is no terminal to ask",
-                "pass --yes (see them first with --dry-run)",
+                f"delete would remove the {len(plan.steps)} resources of {plan.endpoint} above "
+                "and needs a yes; there is no terminal to ask",
+                "pass --yes",
             )
-        render.render_steps(app.output.err, plan.steps)
         if not typer.confirm(f"Delete {len(plan.steps)} resources of {plan.endpoint}?", err=True):
             app.output.err.print("nothing deleted")
             raise typer.Exit(int(ExitCode.FAILURE))

@@ -19,6 +19,7 @@ import datetime as dt
 import enum
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -115,6 +116,22 @@ class ReaderGone:
 # Without a terminal (a pipe, a file, a CI log) rich lays tables out for 80 columns and cuts
 # cells short; job ids and paths must survive `wasync jobs > jobs.txt`. COLUMNS still rules.
 UNBOUNDED_WIDTH = 10_000
+TRAILING_SPACES = re.compile(r" +\n")
+
+
+class TrimmedLines:
+    """A stream that drops the spaces rich pads a table's last column with, line by line:
+    in a file every row would otherwise run on to the widest one's length."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, data: str) -> int:
+        self._stream.write(TRAILING_SPACES.sub("\n", data))
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno: the stream's own
+        return getattr(self._stream, name)
 
 
 def console_for(stream: TextIO) -> Console:
@@ -124,8 +141,11 @@ def console_for(stream: TextIO) -> Console:
         terminal = stream.isatty()
     except (AttributeError, ValueError):
         terminal = False
-    width = None if terminal or os.environ.get("COLUMNS") else UNBOUNDED_WIDTH
-    return Console(file=stream, soft_wrap=True, highlight=False, width=width)
+    if terminal:
+        return Console(file=stream, soft_wrap=True, highlight=False)
+    width = None if os.environ.get("COLUMNS") else UNBOUNDED_WIDTH
+    trimmed = cast("TextIO", TrimmedLines(stream))
+    return Console(file=trimmed, soft_wrap=True, highlight=False, width=width)
 
 
 class Output:
@@ -142,14 +162,15 @@ class Output:
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose
-        self.out = console_for(cast("TextIO", ReaderGone(stdout or sys.stdout)))
+        self._stdout = cast("TextIO", ReaderGone(stdout or sys.stdout))  # data goes here as is
+        self.out = console_for(self._stdout)
         self.err = console_for(stderr or sys.stderr)
 
     def show(self, result: R, renderer: Renderer[R]) -> None:
         """A command's one result: a JSON document on stdout, or the renderer's text."""
         if self.json_mode:
-            self.out.file.write(json.dumps(to_jsonable(result), indent=2, sort_keys=True) + "\n")
-            self.out.file.flush()
+            self._stdout.write(json.dumps(to_jsonable(result), indent=2, sort_keys=True) + "\n")
+            self._stdout.flush()
         else:
             renderer(self.out, result)
 
@@ -161,13 +182,13 @@ class Output:
             renderer(self.out, item)
 
     def json_line(self, data: Any) -> None:
-        self.out.file.write(json.dumps(to_jsonable(data), sort_keys=True) + "\n")
-        self.out.file.flush()
+        self._stdout.write(json.dumps(to_jsonable(data), sort_keys=True) + "\n")
+        self._stdout.flush()
 
     def write(self, raw: str) -> None:
-        """Raw text on stdout (a transcript), unstyled."""
-        self.out.file.write(raw)
-        self.out.file.flush()
+        """Raw text on stdout (a transcript), unstyled and unchanged."""
+        self._stdout.write(raw)
+        self._stdout.flush()
 
     def info(self, message: str) -> None:
         if not self.quiet:
@@ -300,7 +321,8 @@ def render_steps(console: Console, steps: Sequence[Step]) -> None:
     for number, step in enumerate(steps, 1):
         console.print(text(f"{number}. {step.summary}", "bold"))
         params = json.dumps(placeholder(dict(step.params)), indent=2, default=str)
-        console.print(text(f"   {step.service}.{step.operation}({params})"))
+        call = f"{step.service}.{step.operation}({params})"
+        console.print(text("\n".join(f"   {line}" for line in call.splitlines())))
 
 
 def render_deploy_plan(console: Console, plan: DeployPlan) -> None:
