@@ -114,6 +114,22 @@ def test_emulator_validates_like_aws(local_stack) -> None:
     assert 'Could not find endpoint "never-made"' in str(missing.value)
 
 
+def test_variables_exported_for_an_earlier_stack_are_named_with_the_fix(local_stack) -> None:
+    """After `local down` and `local up` the stack has new ports: wasync follows stack.json, the
+    AWS CLI follows the variables, so wasync says that they are stale."""
+    from typer.testing import CliRunner
+
+    from whisper_async.cli.app import app
+
+    current = CliRunner().invoke(app, ["status"], env=local_stack.env)
+    assert current.exit_code == 0 and "warning" not in current.stderr, current.output
+    earlier = {**local_stack.env, "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"}
+    stale = CliRunner().invoke(app, ["status"], env=earlier)
+    assert stale.exit_code == 0, stale.output  # wasync itself still reaches the running stack
+    assert "AWS_ENDPOINT_URL_S3 points at another stack" in stale.stderr
+    assert 'eval "$(wasync local env)"' in stale.stderr
+
+
 def test_notifications_one_per_job_with_the_right_status(
     local_stack, own_endpoint: str, data_dir: Path
 ) -> None:

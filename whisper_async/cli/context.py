@@ -101,7 +101,24 @@ class AppContext:
                 f"endpoint {settings.endpoint}"
             )
             self._clients = Clients(settings)
+            if settings.is_local:
+                self._warn_of_stale_exports(settings)
         return self._clients
+
+    def _warn_of_stale_exports(self, settings: Settings) -> None:
+        from ..local.profile import read_stack, stale_exports
+
+        stack = read_stack(settings.state_dir)
+        stale = stale_exports(stack) if stack else []
+        if stale:
+            names = (
+                f"{stale[0]} and {len(stale) - 1} more point" if stale[1:] else f"{stale[0]} points"
+            )
+            self.output.warn(
+                f"{names} at another stack than the one running: wasync uses "
+                "this one, but the AWS CLI and boto3 scripts will not reach it; run "
+                'eval "$(wasync local env)" again'
+            )
 
 
 def current(ctx: typer.Context) -> AppContext:
