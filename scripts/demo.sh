@@ -8,9 +8,17 @@ cd "$(dirname "$0")/.."
 STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/wasync-demo.XXXXXX")
 OUT_DIR="$STATE_DIR/transcripts"
 cleanup() { wasync local down --state-dir "$STATE_DIR" --grace 10 >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+# On failure the state dir stays, with the stack's logs; on success nothing is left behind.
+on_exit() {
+  status=$?
+  cleanup
+  if [ "$status" = 0 ]; then rm -rf "$STATE_DIR"; else echo "the stack's logs: $STATE_DIR" >&2; fi
+}
+trap on_exit EXIT
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only, so a log of the demo holds no escape codes.
+if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD='' PLAIN=''; fi
+step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 
 TIME_SCALE=60  # one AWS minute per second: alarms and cooldowns in seconds, not minutes
 
@@ -37,7 +45,7 @@ set -e
 
 step "6. the transcripts"
 for file in "$OUT_DIR"/*.txt; do
-  printf '\033[1m%s\033[0m\n' "$(basename "$file")"
+  printf '%s%s%s\n' "$BOLD" "$(basename "$file")" "$PLAIN"
   cat "$file"
 done
 
@@ -93,5 +101,4 @@ PY
 
 step "10. stop the stack"
 cleanup
-trap - EXIT
 echo "done"
