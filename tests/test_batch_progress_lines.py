@@ -52,3 +52,14 @@ def test_json_and_quiet_runs_get_no_lines() -> None:
     for options in ({"json_mode": True}, {"quiet": True}):
         batch_view = view(io.StringIO(), **options)
         assert batch_view.plain_every is None and not batch_view.live_enabled
+
+
+def test_one_input_written_to_a_file_is_named_at_the_end() -> None:
+    """`transcribe talk.wav --wait -o out/`: the summary says where the transcript went."""
+    from whisper_async.jobs.outcomes import BatchReport, JobOutcome
+
+    stderr = io.StringIO()
+    batch_view = view(stderr)
+    batch_view.outcome(JobOutcome("a" * 24, "talk.wav", "done", output="/data/out/talk.txt"))
+    batch_view.summary(BatchReport("batch-1", done=1))
+    assert "/data/out/talk.txt" in stderr.getvalue(), stderr.getvalue()

@@ -190,7 +190,9 @@ class BatchView:
                     f"… and {report.failed - len(report.failures)} more failures: "
                     f"`wasync jobs --batch {report.batch} --state failed`"
                 )
-        if self.rows and (len(self.rows) > 1 or not self.wait) and not out.json_mode:
+        # one input's transcript on stdout needs no table; a file written needs its path
+        wrote = any(row.output not in (None, "-") for row in self.rows or ())
+        if self.rows and (len(self.rows) > 1 or not self.wait or wrote) and not out.json_mode:
             out.err.print(outcome_table(self.rows))
         total = report.done + report.failed + report.pending
         per_job = f" ({report.s3_requests / total:.1f} per job)" if total else ""
