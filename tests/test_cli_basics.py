@@ -61,6 +61,9 @@ def test_config_show_json_reports_each_value_and_its_source(tmp_path: Path) -> N
     assert data["region"] == {"value": "eu-central-1", "source": "flag"}
     assert data["endpoint"] == {"value": "asr", "source": "env WASYNC_ENDPOINT"}
     assert data["prefix"] == {"value": "wasync/", "source": "default"}
+    assert data["bucket"] == {"value": None, "source": "default"}
+    human = CliRunner().invoke(app, ["config", "show"], env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert "sagemaker-{region}-{account}" in human.stdout  # what an unset bucket becomes
 
 
 def test_unknown_option_is_a_usage_error_with_exit_code_2() -> None:

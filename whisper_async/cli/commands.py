@@ -340,7 +340,22 @@ def config_show(ctx: typer.Context) -> None:
         for k, v in sorted(settings.endpoint_urls.items())
     ]
     report = {name: {"value": value, "source": source} for name, value, source in rows}
+    shown = [(name, _unset(name) if value is None else value, src) for name, value, src in rows]
     current(ctx).output.show(
         report,
-        lambda console, _: console.print(render.table(["setting", "value", "source"], rows)),
+        lambda console, _: console.print(render.table(["setting", "value", "source"], shown)),
     )
+
+
+# What an unset setting means, for `config show`'s table (its JSON keeps null).
+UNSET = {
+    "region": "(the AWS profile's)",
+    "aws_profile": "(boto3's default chain)",
+    "bucket": "sagemaker-{region}-{account}",
+    "role_arn": "(remembered by `iam --create`, else --role)",
+    "image_uri": "(remembered by `build`, else --image)",
+}
+
+
+def _unset(name: str) -> str:
+    return UNSET.get(name, "(unset)")
