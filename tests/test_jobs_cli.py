@@ -143,6 +143,18 @@ def test_fetch_of_an_unknown_id_is_not_found(s3) -> None:
     assert result.exit_code == 1 and "No job" in result.stderr
 
 
+def test_fetch_takes_the_start_of_a_job_id_that_only_one_job_has(s3, bucket) -> None:
+    first, second = "1234567890ab" + "c" * 12, "1234567890ff" + "d" * 12
+    for job_id in (first, second):
+        put_job(s3, bucket, job_id, result=json.dumps(RESULT).encode())
+    short = cli("fetch", first[:12])
+    assert short.exit_code == 0 and short.stdout == "Hello there.\n", short.output
+    ambiguous = cli("fetch", first[:10])
+    assert ambiguous.exit_code == 2, ambiguous.output
+    assert first in ambiguous.stderr and second in ambiguous.stderr
+    assert cli("fetch", first[:5]).exit_code == 1  # too short to be taken as an id's start
+
+
 def test_fetch_in_an_unknown_format_exits_2_naming_the_formats(done_job) -> None:
     result = cli("fetch", done_job.job_id, "-f", "docx")
     assert result.exit_code == 2, result.output

@@ -21,6 +21,8 @@ from .tracker import JobState, JobTracker, Watch
 
 _FILENAME = re.compile(rf"^\d{{7}}-(?P<job>[0-9a-f]{{{JOB_ID_LENGTH}}})$")
 _JOB_ID = re.compile(rf"^(?P<job>[0-9a-f]{{{JOB_ID_LENGTH}}})(-.+)?$")
+SHORTEST_ID = 6
+_SHORT_ID = re.compile(rf"^[0-9a-f]{{{SHORTEST_ID},{JOB_ID_LENGTH - 1}}}$")
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,27 @@ class Fetcher:
             }:
                 return stored.record, uri
             return None, uri
-        stored = self.records.read(record_id(reference))
+        job_id = self._whole_id(reference)
+        stored = self.records.read(job_id)
         if stored is None:
             raise NotFoundError(
-                f"No job {reference} under {self.records.uri(record_id(reference))}.",
+                f"No job {reference} under {self.records.uri(job_id)}.",
                 "check the ID, --bucket and --prefix",
             )
         return stored.record, None
+
+    def _whole_id(self, reference: str) -> str:
+        """A job id, an inference id, or the start of a job id (at least SHORTEST_ID digits)
+        that only one job's id begins with."""
+        if not _SHORT_ID.match(reference):
+            return record_id(reference)
+        found = self.records.ids_starting(reference)
+        if len(found) > 1:
+            raise UsageError(
+                f"more than one job id begins with {reference} ({', '.join(found)}, ...)",
+                "give more of the id (`wasync jobs` lists them)",
+            )
+        return found[0] if found else reference
 
     def state(self, record: JobRecord, wait: bool, timeout: float) -> tuple[JobState, Watch]:
         """One look, or with `wait` as many as it takes (one listing per tick)."""

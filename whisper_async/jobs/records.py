@@ -153,6 +153,14 @@ class RecordStore:
             return None
         return Stored(JobRecord.from_json(response["Body"].read()), str(response.get("ETag", "")))
 
+    def ids_starting(self, start: str, most: int = 2) -> list[str]:
+        """Up to `most` job ids that begin with `start` (for a shortened id, as git takes)."""
+        listed = self.s3.list_objects_v2(
+            Bucket=self.bucket, Prefix=f"{self.prefix}jobs/{start}", MaxKeys=most
+        )
+        names = (item["Key"].rsplit("/", 1)[-1] for item in listed.get("Contents", []))
+        return [name.removesuffix(".json") for name in names if name.endswith(".json")]
+
     def exists(self, job_id: str) -> bool:
         uri = self.uri(job_id)
         try:
