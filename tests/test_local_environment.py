@@ -64,6 +64,9 @@ def test_the_environment_holds_the_models_variables_and_nothing_of_the_host(
             "CUDA_INJECTION64_PATH": "/x.so",
             "OMP_TOOL_LIBRARIES": "/x.so",
             "WASYNC_TMP_DIR": "/x",
+            "INTEL_LIBITTNOTIFY64": "./moto_recording",  # oneDNN loads the library it names
+            "ONEDNN_JIT_DUMP": "1",  # writes files into the working folder
+            "WASYNC_LOG_LEVEL": "INFO\0",  # no process starts with a NUL in its environment
         },
         model_dir,
     )
@@ -71,10 +74,13 @@ def test_the_environment_holds_the_models_variables_and_nothing_of_the_host(
         "CUDA_INJECTION64_PATH",
         "DYLD_INSERT_LIBRARIES",
         "GCONV_PATH",
+        "INTEL_LIBITTNOTIFY64",
         "LD_PRELOAD",
         "OMP_TOOL_LIBRARIES",
+        "ONEDNN_JIT_DUMP",
         "PATH",
         "PYTHONPATH",
+        "WASYNC_LOG_LEVEL",
         "WASYNC_TMP_DIR",
     ]
     assert "HOST_SECRET_CANARY" not in environment

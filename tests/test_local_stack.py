@@ -130,6 +130,22 @@ def test_variables_exported_for_an_earlier_stack_are_named_with_the_fix(local_st
     assert 'eval "$(wasync local env)"' in stale.stderr
 
 
+def test_web_pages_and_moto_admin_calls_are_refused(local_stack) -> None:
+    """A page in a browser could otherwise wipe the stack (moto answers any Origin) or write
+    into the daemon's folder through moto's recorder."""
+    import httpx
+
+    moto = local_stack.env["AWS_ENDPOINT_URL_S3"]
+    page = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    for method, path in (("POST", "/moto-api/reset"), ("GET", f"/{BUCKET}")):
+        answer = httpx.request(method, moto + path, headers=page, timeout=30)
+        assert answer.status_code == 403 and "access-control-allow-origin" not in answer.headers
+    recorder = httpx.post(moto + "/moto-api/recorder/upload-recording", content=b"x", timeout=30)
+    assert recorder.status_code == 403
+    assert httpx.get(moto + "/moto-api/", timeout=30).status_code == 200  # the stack's probe
+    assert clients_for(local_stack).client("s3").head_bucket(Bucket=BUCKET)  # nothing wiped
+
+
 def test_notifications_one_per_job_with_the_right_status(
     local_stack, own_endpoint: str, data_dir: Path
 ) -> None:

@@ -62,13 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import boto3
     import uvicorn
-    from moto.server import ThreadedMotoServer
 
     from . import motoscaling, scalabletargets
     from .autoscaling import MinuteClock, SageMakerCapacity
     from .conditional_writes import serialise_object_writes
     from .control import ControlPlane
     from .emulator import create_emulator
+    from .motoserver import GuardedMotoServer
     from .scaler import Scaler
 
     motoscaling.install()  # before moto serves: scaling activities, target tracking alarms
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     moto_port = args.port or free_port()
     emulator_port = args.port + 1 if args.port else free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto = GuardedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     moto_url = f"http://127.0.0.1:{moto_port}"
     session = boto3.session.Session(

@@ -18,50 +18,30 @@ from pathlib import Path
 
 from .modelstore import HOME_FOLDER
 
-# Variables that decide which code a process loads, or where it looks for it: Python's own,
-# the dynamic loader's (Linux and macOS), and those glibc drops for setuid programs for the
-# same reason (its UNSECURE_ENVVARS), OpenSSL's module and config paths, and the libraries that
-# the CUDA driver and the OpenMP runtime load when named (an injection or a tool library).
-_REFUSED_PREFIXES = (
-    "PYTHON",
-    "LD_",
-    "DYLD_",
-    "GCONV_",
-    "MALLOC_",
-    "OPENSSL_",
-    "CUDA_INJECTION",
-    "NVTX_INJECTION",
-    "OMP_TOOL",
-)
-_REFUSED_NAMES = frozenset(
+# A model's variables pass only if they tune wasync, SageMaker's serving, the engines or their
+# threads. A list of what to refuse always missed one: oneDNN, inside CTranslate2, loads the
+# library INTEL_LIBITTNOTIFY64 names, and ONEDNN_JIT_DUMP writes files where the process runs;
+# the loader, Python, glibc, OpenSSL, CUDA and OpenMP each have more such variables.
+_ALLOWED_PREFIXES = ("WASYNC_", "SAGEMAKER_", "CT2_")
+_ALLOWED_NAMES = frozenset(
     {
-        "PATH",
-        "HOME",
-        "TMPDIR",
-        "BASH_ENV",
-        "ENV",
-        "GETCONF_DIR",
-        "GLIBC_TUNABLES",
-        "HOSTALIASES",
-        "LOCALDOMAIN",
-        "LOCPATH",
-        "NIS_PATH",
-        "NLSPATH",
-        "RESOLV_HOST_CONF",
-        "RES_OPTIONS",
-        "TZDIR",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "WASYNC_MODEL_DIR",
-        "WASYNC_TMP_DIR",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "TOKENIZERS_PARALLELISM",
+        "CUDA_VISIBLE_DEVICES",
+        "NVIDIA_VISIBLE_DEVICES",
     }
 )
+# Set by the stack itself: where the model is, and where request bodies go.
+_STACK_NAMES = frozenset({"WASYNC_MODEL_DIR", "WASYNC_TMP_DIR"})
 
 
-def refused(name: str) -> bool:
-    """True for a model variable the serving process must not start with."""
-    upper = name.upper()
-    return upper in _REFUSED_NAMES or upper.startswith(_REFUSED_PREFIXES)
+def refused(name: str, value: str = "") -> bool:
+    """True for a model variable the serving process must not start with: any not allowed,
+    and any whose value holds a NUL byte (no process can be started with it)."""
+    allowed = name.startswith(_ALLOWED_PREFIXES) or name in _ALLOWED_NAMES
+    return not allowed or name in _STACK_NAMES or "=" in name or "\0" in name + value
 
 
 def safe_path() -> str:
@@ -77,13 +57,15 @@ def serving_environment(
     The serving process gets: a fixed PATH, a HOME, cache and temporary folder of its own
     beside the model (the ModelStore layout, removed with the model: a process stopped before
     its drain ends, or killed, leaves its request bodies there, not in the host's /tmp), a
-    UTF-8 locale, where the model is, the model's variables except the refused ones, and
-    nothing else from this process."""
+    UTF-8 locale, where the model is, the model's allowed variables, and nothing else from
+    this process."""
     home = model_dir.parent / HOME_FOLDER
     scratch = home / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
-    dropped = sorted(name for name in model_environment if refused(name))
-    environment = {name: value for name, value in model_environment.items() if not refused(name)}
+    dropped = sorted(name for name, value in model_environment.items() if refused(name, value))
+    environment = {
+        name: value for name, value in model_environment.items() if not refused(name, value)
+    }
     environment.update(
         {
             "PATH": safe_path(),

@@ -42,6 +42,7 @@ class Container:
         log_path: Path,
         on_log: Callable[[str], None] = lambda line: None,
         on_killed: Callable[[], None] = lambda: None,
+        cwd: str | None = None,
     ) -> None:
         self.port = port
         self._on_killed = on_killed
@@ -58,6 +59,7 @@ class Container:
         self.process = subprocess.Popen(
             argv,
             env=dict(env),
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -182,7 +184,11 @@ def start_container(
     argv = process_argv(port, isolated=True)
     env, dropped = serving_environment(environment, model_dir)
     if dropped:
-        note = f"wasync local: ignored {', '.join(dropped)} from the model's Environment"
-        log.warning("%s: they change how the serving process starts", note)
-        on_log(f"{note}: they change how the serving process starts")
-    return Container(argv, env, port, log_path, on_log)
+        note = (
+            f"wasync local: ignored {', '.join(dropped)} from the model's Environment: only "
+            "WASYNC_*, SAGEMAKER_*, CT2_* and thread counts pass to a serving process"
+        )
+        log.warning("%s", note)
+        on_log(note)
+    # its own home as the working folder: whatever it writes there goes with the model
+    return Container(argv, env, port, log_path, on_log, cwd=env["HOME"])
