@@ -96,6 +96,7 @@ def test_sagemaker_changes_only_to_what_wasync_tagged(moto_clients) -> None:
     change = statement(policy, "SageMakerChangeOwn")
     assert set(change["Action"]) == {
         "sagemaker:UpdateEndpoint",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",  # asked of who registers a variant
         "sagemaker:DeleteEndpoint",
         "sagemaker:DeleteEndpointConfig",
         "sagemaker:DeleteModel",
@@ -165,8 +166,12 @@ def test_objects_are_granted_only_in_wasyncs_folders_even_with_an_empty_prefix(
     folders = ("models", "inputs", "outputs", "failures", "jobs", "batches")
     for prefix, root in (("wasync/", f"{bucket}/wasync/"), ("", f"{bucket}/")):
         docs = iam.documents(Clients(resolve({"prefix": prefix})))
-        granted = statement(docs.user_policy, "Objects")["Resource"]
+        granted = statement(docs.user_policy, "ReadObjects")["Resource"]
         assert granted == [f"{root}{folder}/*" for folder in folders]
+        written = statement(docs.user_policy, "WriteObjects")["Resource"]
+        assert written == [
+            f"{root}{folder}/*" for folder in ("models", "inputs", "jobs", "batches")
+        ]
         listed = statement(docs.execution_policy, "ListOwnPrefix")["Condition"]["StringLike"]
         assert listed["s3:prefix"] == [f"{prefix}{folder}/*" for folder in folders]
         everything = [
@@ -189,3 +194,27 @@ def test_bucket_setup_is_granted_only_while_the_bucket_does_not_exist(moto_clien
     after = iam.documents(moto_clients)
     assert statement(after.user_policy, "Bucket")["Action"] == ["s3:ListBucket"]
     assert not any("does not exist yet" in note for note in after.notes)
+
+
+def test_autoscale_may_create_only_its_service_linked_role_and_resize_variants(
+    moto_clients,
+) -> None:
+    """The first RegisterScalableTarget in an account creates Application Auto Scaling's role
+    for SageMaker, and AWS checks that its caller may resize the variant itself."""
+    policy = iam.documents(moto_clients).user_policy
+    role = statement(policy, "AutoscalingServiceRole")
+    assert role["Action"] == ["iam:CreateServiceLinkedRole"]
+    assert role["Resource"] == [
+        "arn:aws:iam::123456789012:role/aws-service-role/"
+        "sagemaker.application-autoscaling.amazonaws.com/"
+        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+    ]
+    assert role["Condition"] == {
+        "StringLike": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
+    }
+    assert (
+        "sagemaker:UpdateEndpointWeightsAndCapacities"
+        in statement(policy, "SageMakerChangeOwn")["Action"]
+    )
+    ecr = statement(policy, "Ecr")["Action"]
+    assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"} <= set(ecr)  # image engines

@@ -64,6 +64,11 @@ def queue_arn(scope: Scope, queue_url: str | None) -> str:
     return naming.arn(scope.partition, "sqs", scope.region, account, name)
 
 
+AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
+AUTOSCALING_ROLE = (
+    f"role/aws-service-role/{AUTOSCALING_SERVICE}/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
 MANAGED = {"StringEquals": {"aws:ResourceTag/managed-by": "wasync"}}
 TAGGED_REQUEST = {"StringEquals": {"aws:RequestTag/managed-by": "wasync"}}
 VARIANT_SCALING = {
@@ -77,12 +82,20 @@ NOTES = (
     "(scalable-target/ID), not by the endpoint variant's resource id, so AWS does not allow "
     "its write actions to be limited to this endpoint's variants; they are limited by "
     "condition to SageMaker variant instance counts instead.",
-    "UpdateEndpoint, DeleteEndpoint, DeleteEndpointConfig and DeleteModel are allowed only on "
+    "UpdateEndpoint, UpdateEndpointWeightsAndCapacities, DeleteEndpoint, DeleteEndpointConfig "
+    "and DeleteModel are allowed only on "
     "resources tagged managed-by=wasync, and wasync's Create calls must carry that tag. "
     "SageMaker checks sagemaker:AddTags for a Create call's tags, and IAM cannot tell that "
     "check from a later AddTags call, so a holder of this policy could tag an endpoint made "
     "by another tool and then change it: to protect such endpoints, add a statement that "
     "denies sagemaker:AddTags on their ARNs.",
+    "Objects are granted in wasync's folders under the prefix only. To transcribe s3:// "
+    "objects elsewhere, or to deploy a model.tar.gz from elsewhere, grant s3:GetObject on "
+    "them to this policy's holder and to the execution role.",
+    "Application Auto Scaling requires whoever registers a variant to hold "
+    "sagemaker:UpdateEndpointWeightsAndCapacities on its endpoint; it is allowed on endpoints "
+    "tagged managed-by=wasync, so `autoscale` of an endpoint made by another tool needs it "
+    "granted on that endpoint.",
 )
 
 
@@ -217,6 +230,8 @@ def user_policy(scope: Scope, role_arn: str, queue: str, bucket_exists: bool = T
                 "Effect": "Allow",
                 "Action": [
                     "sagemaker:UpdateEndpoint",
+                    # Application Auto Scaling checks that who registers a variant may resize it
+                    "sagemaker:UpdateEndpointWeightsAndCapacities",
                     "sagemaker:DeleteEndpoint",
                     "sagemaker:DeleteEndpointConfig",
                     "sagemaker:DeleteModel",
@@ -244,15 +259,23 @@ def user_policy(scope: Scope, role_arn: str, queue: str, bucket_exists: bool = T
                 "Resource": [scope.bucket_arn],
             },
             {
-                "Sid": "Objects",
+                "Sid": "ReadObjects",
                 "Effect": "Allow",
-                "Action": [
-                    "s3:GetObject",
-                    "s3:PutObject",
-                    "s3:DeleteObject",
-                    "s3:AbortMultipartUpload",
-                ],
+                "Action": ["s3:GetObject"],
                 "Resource": scope.all_objects(),
+            },
+            {
+                # results are the endpoint's to write: a user who could would forge them
+                "Sid": "WriteObjects",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": [scope.objects(f) for f in naming.USER_WRITES],
+            },
+            {
+                "Sid": "DeleteObjects",
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObject"],
+                "Resource": [scope.objects(f) for f in naming.USER_DELETES],
             },
             {
                 "Sid": "Ecr",
@@ -267,6 +290,8 @@ def user_policy(scope: Scope, role_arn: str, queue: str, bucket_exists: bool = T
                     "ecr:PutImage",
                     "ecr:BatchCheckLayerAvailability",
                     "ecr:TagResource",
+                    "ecr:BatchGetImage",  # which engines an image holds (its config's labels)
+                    "ecr:GetDownloadUrlForLayer",
                 ],
                 "Resource": [scope.arn("ecr", f"repository/{naming.REPOSITORY}")],
             },
@@ -297,6 +322,14 @@ def user_policy(scope: Scope, role_arn: str, queue: str, bucket_exists: bool = T
                 ],
                 "Resource": ["*"],
                 "Condition": VARIANT_SCALING,
+            },
+            {
+                # the first RegisterScalableTarget for SageMaker in an account makes this role
+                "Sid": "AutoscalingServiceRole",
+                "Effect": "Allow",
+                "Action": ["iam:CreateServiceLinkedRole"],
+                "Resource": [scope.arn("iam", AUTOSCALING_ROLE, region=False)],
+                "Condition": {"StringLike": {"iam:AWSServiceName": AUTOSCALING_SERVICE}},
             },
             {
                 "Sid": "Alarms",

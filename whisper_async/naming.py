@@ -27,6 +27,8 @@ def topic_names(endpoint: str) -> tuple[str, str]:
 # so the IAM documents name them instead of the prefix: with `--prefix ""` a grant on
 # `{prefix}*` would be the whole bucket, which other tools may share.
 FOLDERS = ("models", "inputs", "outputs", "failures", "jobs", "batches")
+USER_WRITES = ("models", "inputs", "jobs", "batches")  # outputs and failures: the endpoint's
+USER_DELETES = ("outputs", "failures", "jobs")  # `delete --purge`; a claim never acted on
 
 
 def output_prefix(prefix: str, endpoint: str) -> str:

@@ -91,6 +91,20 @@ def check_region(region: str | None, source: str) -> None:
         )
 
 
+# In an IAM document `*` and `?` are wildcards and `${` starts a policy variable: a prefix that
+# held one would grant more than its own folders.
+IAM_SPECIAL = ("*", "?", "$")
+
+
+def check_prefix(prefix: str, source: str) -> None:
+    if any(character in prefix for character in IAM_SPECIAL):
+        raise ConfigurationError(
+            f"Prefix {prefix!r} (from {source}) holds *, ? or $, which IAM policies read as "
+            "wildcards or variables.",
+            "use letters, digits, '-', '_', '.' and '/'",
+        )
+
+
 def check_endpoint_url(service: str, url: str, source: str) -> None:
     problem = None
     if UNSAFE_URL_CHARACTERS.intersection(url):
@@ -146,6 +160,7 @@ def resolve(
                 break
 
     check_region(values["region"], sources["region"])
+    check_prefix(values["prefix"], sources["prefix"])
     values["prefix"] = normalise_prefix(values["prefix"])
     values["state_dir"] = (
         Path(values["state_dir"]).expanduser() if values["state_dir"] else default_state_dir()
