@@ -35,6 +35,7 @@ class Case:
     config: bytes | None = None  # written to {config}
     files: Mapping[str, bytes] = field(default_factory=dict)  # relative to {tmp}
     unreadable: tuple[str, ...] = ()  # folders (relative to {tmp}) made unreadable
+    absent: tuple[str, ...] = ()  # each must not appear in the output (a secret)
 
 
 CONFIG = ("--config", "{config}")
@@ -183,6 +184,18 @@ CASES = [
         ("holds no audio",),
         files={"notes/a.txt": b"text"},
     ),
+    Case(
+        "prefix-with-an-iam-wildcard",
+        ("--prefix", "team*", "iam"),
+        USAGE,
+        ("Prefix 'team*' (from flag)", "wildcards"),
+    ),
+    Case(
+        "argument-too-long-to-look-at",
+        ("transcribe", "{tmp}/" + "a" * 300 + "/x.wav"),
+        USAGE,
+        ("cannot look at", "File name too long"),
+    ),
     # endpoint URLs on this machine that nothing answers at (a stopped local stack): refused at
     # once, naming the variable, instead of ~20 s of botocore retries and "Could not reach"
     Case(
@@ -198,6 +211,14 @@ CASES = [
         USAGE,
         ("Nothing answers at http://localhost:1", "env WASYNC_ENDPOINT_URL_STS"),
         env={"WASYNC_ENDPOINT_URL_STS": "http://localhost:1"},
+    ),
+    Case(
+        "stopped-stack-url-with-a-password",
+        ("status",),
+        USAGE,
+        ("Nothing answers at http://***@127.0.0.1:1",),
+        env={"AWS_ENDPOINT_URL": "http://admin:hunter2@127.0.0.1:1"},
+        absent=("hunter2",),
     ),
 ]
 
@@ -272,3 +293,28 @@ def test_bad_input_is_refused_with_its_exit_code_and_a_message_naming_it(
         assert fragment in output, f"{fragment!r} not in:\n{output}"
     assert "unexpected" not in output
     assert "Traceback" not in output
+    for secret in case.absent:
+        assert secret not in output, output
+
+
+def test_a_recursive_glob_through_linked_folders_ends(tmp_path: Path) -> None:
+    """`'d/**/*.wav'` over a tree with links to its own folders: glob.glob would follow them
+    for ever; the links are not descended, and each file is found once."""
+    import threading
+
+    from whisper_async.inputs import glob_audio
+
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    for name in ("d/b.wav", "d/sub/a.wav"):
+        (tmp_path / name).write_bytes(b"RIFF")
+    (tmp_path / "d" / "sub" / "up").symlink_to("..")
+    (tmp_path / "d" / "self").symlink_to("../d")
+    found: list[Path] = []
+    walker = threading.Thread(
+        target=lambda: found.extend(glob_audio(str(tmp_path / "d" / "**" / "*.wav"))),
+        daemon=True,
+    )
+    walker.start()
+    walker.join(timeout=120)  # a bound on failure only: the walk takes milliseconds
+    assert not walker.is_alive(), "the glob is still walking the links"
+    assert found == [tmp_path / "d" / "b.wav", tmp_path / "d" / "sub" / "a.wav"]

@@ -70,6 +70,19 @@ def test_a_folders_files_keep_their_subfolders_under_the_output_dir(s3, bucket, 
     }
 
 
+def test_a_stdin_path_too_long_to_look_at_fails_its_row_and_the_rest_are_sent(
+    s3, bucket, tmp_path
+) -> None:
+    endpoint = FakeEndpoint(s3, target(bucket))
+    (clip,) = write_inputs(tmp_path / "in", 1)
+    too_long = str(tmp_path / ("a" * 300) / "x.wav")  # ENAMETOOLONG, not "no such file"
+    inputs = expand(["-"], stdin_lines=[too_long, str(clip)])
+    _, report, outcomes = run(environment(s3, bucket, endpoint), inputs, tmp_path / "out")
+    assert (report.done, report.failed) == (1, 1)
+    failed = next(o for o in outcomes if o.state == "failed")
+    assert failed.error is not None and "cannot look at" in failed.error
+
+
 def test_rerunning_a_finished_batch_invokes_nothing_and_keeps_the_files(
     s3, bucket, tmp_path
 ) -> None:

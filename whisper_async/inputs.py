@@ -121,15 +121,34 @@ def walk(directory: Path) -> Iterator[Path]:
                 yield path
 
 
+def _matches(pattern: str) -> Iterable[Path]:
+    """What a glob names. `**` goes through pathlib, which does not descend into linked
+    folders (glob.glob does, and a link to a parent folder makes it run forever)."""
+    if "**" not in pattern:
+        return (Path(match) for match in glob.iglob(pattern))
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    return Path(*parts[:first]).glob(str(Path(*parts[first:])))
+
+
 def glob_audio(pattern: str) -> Iterator[Path]:
     """Audio files a quoted glob matches, sorted: as a folder's, so `'talks/*'` skips the
     README beside the recordings (a file named on its own is sent whatever its extension)."""
-    for match in sorted(glob.iglob(pattern, recursive=True)):
-        if _audio_file(Path(match)):
-            yield Path(match)
+    for match in sorted(_matches(pattern)):
+        if _audio_file(match):
+            yield match
 
 
 NO_INPUT_HINT = "pass audio files, folders, globs, s3:// URIs or - for stdin"
+
+
+def _kind(path: Path) -> str | OSError:
+    """ "dir", "file" or "" (nothing there), or why the path cannot be looked at (a name
+    too long, a folder on the way that cannot be read)."""
+    try:
+        return "dir" if path.is_dir() else "file" if path.is_file() else ""
+    except OSError as error:
+        return error
 
 
 def check_argument(argument: str) -> None:
@@ -144,14 +163,17 @@ def check_argument(argument: str) -> None:
     if argument in {"", "-"} or argument.startswith("s3://"):
         return
     path = Path(argument).expanduser()
-    if path.is_dir():
+    kind = _kind(path)
+    if isinstance(kind, OSError):
+        raise UsageError(f"cannot look at {argument}: {kind.strerror or kind}", NO_INPUT_HINT)
+    if kind == "dir":
         # the whole tree, so an unreadable folder deep inside is refused before any upload
         if sum(1 for _ in walk(path)) == 0:
             raise UsageError(
                 f"{argument} holds no audio or video files",
                 f"extensions: {' '.join(sorted(AUDIO_EXTENSIONS))}",
             )
-    elif path.is_file():
+    elif kind == "file":
         return
     elif glob.has_magic(argument):
         if next(glob_audio(str(path)), None) is None:
@@ -171,7 +193,7 @@ def is_one_input(arguments: Sequence[str]) -> bool:
     argument = arguments[0].strip()
     if argument.startswith("s3://"):
         return not argument.endswith("/")
-    return argument != "-" and Path(argument).expanduser().is_file()
+    return argument != "-" and _kind(Path(argument).expanduser()) == "file"
 
 
 def _inputs_of(argument: str, from_stdin: bool) -> Iterator[Input]:
@@ -182,10 +204,13 @@ def _inputs_of(argument: str, from_stdin: bool) -> Iterator[Input]:
         yield Input(argument, s3_uri=argument)
         return
     path = Path(argument).expanduser()
-    if path.is_dir():
+    kind = _kind(path)
+    if isinstance(kind, OSError):
+        yield Input(argument, problem=f"cannot look at {argument}: {kind.strerror or kind}")
+    elif kind == "dir":
         for file in walk(path):
             yield Input(str(file), path=file, subfolder=file.parent.relative_to(path))
-    elif path.is_file():
+    elif kind == "file":
         yield Input(argument, path=path)
     elif glob.has_magic(argument):
         for file in glob_audio(str(path)):

@@ -155,13 +155,15 @@ class Batch:
         that is one failed row and the jobs already sent are still collected."""
         try:
             for item in inputs:
-                if not self._queue(item):
+                if item.problem:  # a line of stdin that names nothing: a failed row
+                    self._fail_input(item)
+                elif not self._queue(item):
                     return
         except Exception as exc:
             error = f"reading the inputs stopped: {describe_error(exc)}"
             self.tally.emit(JobOutcome(None, "(inputs)", "failed", error=error))
 
-    def fail_input(self, item: Input) -> None:
+    def _fail_input(self, item: Input) -> None:
         """An input that names nothing: a failed row, the batch goes on."""
         self.tally.count("read")
         self.tally.emit(JobOutcome(None, item.display, "failed", error=item.problem))

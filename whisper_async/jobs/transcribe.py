@@ -175,15 +175,6 @@ def transcribe(
     batch = Batch(connection.env, request, on_outcome)
     on_start(batch, target)
     try:
-        return batch.run(_skip_problems(inputs, batch))
+        return batch.run(inputs)
     finally:
         connection.close()
-
-
-def _skip_problems(inputs: Iterable[Input], batch: Batch) -> Iterable[Input]:
-    """Inputs that name nothing (a bad stdin line) become failed rows, not submissions."""
-    for item in inputs:
-        if item.problem:
-            batch.fail_input(item)
-        else:
-            yield item
