@@ -362,6 +362,7 @@ def test_drain_deadline_answers_a_transcription_in_progress_with_a_reason(
         ("GET", "/invocations", 405, "method_not_allowed", "GET is not allowed"),
         ("POST", "/predict", 404, "not_found", "POST /invocations"),
         ("DELETE", "/ping", 405, "method_not_allowed", "GET"),
+        ("POST", "/invocations/", 404, "not_found", "POST /invocations"),  # not a redirect
     ],
 )
 def test_wrong_paths_and_methods_get_json_errors(

@@ -71,6 +71,43 @@ def test_a_setting_no_request_could_use_is_refused_naming_it(
         ServerSettings.from_env({name: raw})
 
 
+def test_a_temporary_folder_the_server_cannot_write_is_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="WASYNC_TMP_DIR=/nonexistent is not a folder"):
+        ServerSettings.from_env({"WASYNC_TMP_DIR": "/nonexistent"})
+    assert ServerSettings.from_env({"WASYNC_TMP_DIR": str(tmp_path)}).tmp_dir == tmp_path
+
+
+def test_a_full_disk_is_its_own_error_not_a_500() -> None:
+    """/dev/full answers every write with ENOSPC, as a full temporary folder does."""
+    from dataclasses import dataclass
+
+    import anyio
+    from starlette.requests import Request
+
+    from whisper_async.serving.body import receive_to_file
+    from whisper_async.serving.errors import NoSpaceError, status_for
+
+    @dataclass
+    class Limits:
+        max_body_bytes: int = 1 << 30
+        body_idle_seconds: float = 60.0
+        body_timeout_seconds: float = 900.0
+
+    pieces = [b"x" * 65536] * 4
+
+    async def receive() -> dict:
+        body = pieces.pop() if pieces else b""
+        return {"type": "http.request", "body": body, "more_body": bool(pieces)}
+
+    async def receive_all() -> int:
+        scope = {"type": "http", "method": "POST", "headers": [], "path": "/invocations"}
+        return await receive_to_file(Request(scope, receive), Path("/dev/full"), Limits())
+
+    with pytest.raises(NoSpaceError, match="no space left") as raised:
+        anyio.run(receive_all)
+    assert status_for(raised.value) == (507, "no_space")
+
+
 def test_serves_ping_then_transcribes_and_logs_one_line_per_request(
     tiny_en_dir: Path, data_dir: Path, tmp_path: Path
 ) -> None:

@@ -97,7 +97,7 @@ class ServerSettings:
             model_dir=Path(environ.get("WASYNC_MODEL_DIR", "/opt/ml/model")),
             max_concurrency=concurrency,
             max_body_bytes=int(_number(environ, "WASYNC_MAX_BODY_BYTES", ONE_GIB, most=2.0**40)),
-            tmp_dir=Path(environ["WASYNC_TMP_DIR"]) if environ.get("WASYNC_TMP_DIR") else None,
+            tmp_dir=_writable_folder(environ, "WASYNC_TMP_DIR"),
             defaults=defaults_from_env(environ),
             windows=WindowPlan(
                 window_seconds=_number(
@@ -118,6 +118,18 @@ class ServerSettings:
             drain_seconds=_number(environ, "WASYNC_DRAIN_SECONDS", defaults.drain_seconds),
             endpoint_name=environ.get("WASYNC_ENDPOINT_NAME") or defaults.endpoint_name,
         )
+
+
+def _writable_folder(environ: Mapping[str, str], name: str) -> Path | None:
+    """A folder setting, checked at start: else every request would fail with a 500 while
+    /ping said ready."""
+    value = environ.get(name)
+    if not value:
+        return None
+    folder = Path(value)
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{name}={value} is not a folder this server can write to")
+    return folder
 
 
 class ServingState:
@@ -341,5 +353,6 @@ def create_app(settings: ServerSettings, engine_loader: Callable[[], Engine]) ->
         lifespan=lifespan,
         exception_handlers=handlers,
     )
+    app.router.redirect_slashes = False  # /invocations/ is a 404 in JSON, not a redirect
     app.state.serving = state  # here, not in the lifespan: main.py hands SIGTERM to its drain
     return app

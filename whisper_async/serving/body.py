@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Protocol
 
 import anyio
 from starlette.requests import Request
 
-from .errors import BodyTimeoutError, BodyTooLargeError, EmptyBodyError
+from .errors import BodyTimeoutError, BodyTooLargeError, EmptyBodyError, NoSpaceError
 from .request_log import details_of
 
 
@@ -35,26 +36,34 @@ async def receive_to_file(request: Request, path: Path, limits: BodyLimits) -> i
         )
     size = 0
     chunks = request.stream().__aiter__()
-    with path.open("wb") as handle, anyio.move_on_after(limits.body_timeout_seconds) as whole:
-        while True:
-            with anyio.move_on_after(limits.body_idle_seconds) as idle:
-                try:
-                    chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    break
-            if idle.cancelled_caught:
-                raise BodyTimeoutError(
-                    f"the body stopped arriving: {size} bytes came in, then nothing for "
-                    f"{limits.body_idle_seconds:g} s (WASYNC_BODY_IDLE_SECONDS); send the "
-                    "whole body without pauses"
-                )
-            size += len(chunk)
-            details_of(request).body_bytes = size
-            if size > limit:
-                raise BodyTooLargeError(
-                    f"the body exceeds the limit of {limit} bytes (WASYNC_MAX_BODY_BYTES)"
-                )
-            handle.write(chunk)
+    try:
+        with path.open("wb") as handle, anyio.move_on_after(limits.body_timeout_seconds) as whole:
+            while True:
+                with anyio.move_on_after(limits.body_idle_seconds) as idle:
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        break
+                if idle.cancelled_caught:
+                    raise BodyTimeoutError(
+                        f"the body stopped arriving: {size} bytes came in, then nothing for "
+                        f"{limits.body_idle_seconds:g} s (WASYNC_BODY_IDLE_SECONDS); send the "
+                        "whole body without pauses"
+                    )
+                size += len(chunk)
+                details_of(request).body_bytes = size
+                if size > limit:
+                    raise BodyTooLargeError(
+                        f"the body exceeds the limit of {limit} bytes (WASYNC_MAX_BODY_BYTES)"
+                    )
+                handle.write(chunk)
+    except OSError as error:  # from a write, or from the last flush as the file closes
+        if error.errno != errno.ENOSPC:
+            raise
+        raise NoSpaceError(
+            f"no space left in the server's temporary folder after {size} bytes of the body; "
+            "send it again later, or give the server more disk"
+        ) from None
     if whole.cancelled_caught:
         raise BodyTimeoutError(
             f"the body took over {limits.body_timeout_seconds:g} s to arrive "

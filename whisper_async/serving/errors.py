@@ -29,6 +29,10 @@ class NotReadyError(ServingError):
     pass
 
 
+class NoSpaceError(ServingError):
+    """The server's temporary folder is full: the body could not be kept."""
+
+
 class EngineError(ServingError):
     pass
 
@@ -53,13 +57,14 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (ClientDisconnect, CLIENT_CLOSED_REQUEST, "client_disconnected"),
     (ClientGoneError, CLIENT_CLOSED_REQUEST, "client_gone"),
     (NotReadyError, 503, "model_not_ready"),
+    (NoSpaceError, 507, "no_space"),
     (ShuttingDownError, 503, "shutting_down"),
     (EngineError, 500, "engine_error"),
 )
 
 # Errors raised before the body was read to its end: the answer closes the connection, so the
 # server does not go on reading (and discarding) what the client still sends.
-CLOSES_CONNECTION = (BodyTimeoutError, BodyTooLargeError, ClientDisconnect)
+CLOSES_CONNECTION = (BodyTimeoutError, BodyTooLargeError, NoSpaceError, ClientDisconnect)
 
 # Errors the router raises itself, as HTTP status codes, with their codes for the JSON body.
 CODE_BY_STATUS = {
