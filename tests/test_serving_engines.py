@@ -221,3 +221,17 @@ def test_a_long_silent_file_comes_back_without_text(faster_tiny_en) -> None:
     # Whisper writes " you" into each silent window; with no voice anywhere, nothing stands.
     result = faster_tiny_en.transcribe(np.zeros(65 * 16000, np.float32), TranscribeOptions())
     assert result.segments == [] and result.text == ""
+
+
+def test_a_short_clips_token_budget_leaves_room_for_the_longest_prompt() -> None:
+    """max_new_tokens plus the prompt may not pass Whisper's 448 (faster-whisper raises), and
+    the budget must stay far above what speech needs (about 8 tokens a second)."""
+    from whisper_async.serving.engines import BUDGETED_SECONDS, token_budget
+
+    longest_prompt = 223 + 4  # the kept prompt, and the start-of-transcript tokens
+    for tenths in range(1, int(BUDGETED_SECONDS * 10) + 1):
+        seconds = tenths / 10
+        budget = token_budget(seconds)["max_new_tokens"]
+        assert budget + longest_prompt <= 448, seconds
+        assert budget >= 3 * 8 * seconds, seconds
+    assert token_budget(BUDGETED_SECONDS + 0.1) == {}  # longer clips decode as before

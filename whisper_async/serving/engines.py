@@ -333,7 +333,7 @@ class FasterWhisperEngine:
             )
             return info, [(p.start, p.end, p.text, _words(p.words)) for p in found]
 
-        info, pieces = decode({})
+        info, pieces = decode(token_budget(len(audio) / SAMPLE_RATE))
         if voiced is not None and not options.vad_filter:
             # Text over silence is dropped first: if it was real speech stamped at the wrong
             # time, its voice is then unheard and is decoded again below.
@@ -639,6 +639,22 @@ def _cuda_devices(engine: str) -> int:
         return int(ctranslate2.get_cuda_device_count())
     except Exception:
         return 0
+
+
+# Speech comes to at most about 8 tokens a second (fast speech, with its timestamps). A short
+# clip's decode may take 25 a second and 10 more: a tone or noise that sets the decoder looping
+# then stops there, not at 448 tokens for each of the six fallback temperatures (a 1 s tone
+# took 34 s). Only up to 8 s, so that the budget plus the longest prompt Whisper keeps (223
+# tokens) stays within the model's 448.
+TOKENS_PER_SECOND = 25
+BUDGETED_SECONDS = 8.0
+
+
+def token_budget(seconds: float) -> dict[str, int]:
+    """faster-whisper's max_new_tokens for a clip this long; none past BUDGETED_SECONDS."""
+    if seconds > BUDGETED_SECONDS:
+        return {}
+    return {"max_new_tokens": 10 + math.ceil(TOKENS_PER_SECOND * seconds)}
 
 
 def load_engine(model_dir: Path, environ: Mapping[str, str] = os.environ) -> Engine:
