@@ -96,7 +96,7 @@ def test_the_graph_holds_lazy_imports_with_their_owner_and_extra_blocks(
     ("extra", "distribution", "module", "imported"),
     [
         ("local", "httpx", "whisper_async.local.stack", "httpx"),
-        ("local", "moto", "whisper_async.local.daemon", "moto"),
+        ("local", "moto", "whisper_async.local.motoserver", "moto"),
         ("serve", "faster-whisper", "whisper_async.serving.engines", "faster_whisper"),
         ("serve", "av", "whisper_async.serving.audio", "av"),
         ("openai", "torch", "whisper_async.serving.engines", "torch"),

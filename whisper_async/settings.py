@@ -224,6 +224,19 @@ def read_stack(state_dir: Path) -> StackInfo | None:
         return None
 
 
+def stale_exports(stack: StackInfo, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The AWS_ENDPOINT_URL_* variables that point somewhere other than this stack: exported
+    for an earlier one (`local down`, then `local up` picks new ports). wasync reads the stack's
+    URLs from its state dir, but the AWS CLI, boto3 scripts and the SDK follow the variables."""
+    environ = os.environ if environ is None else environ
+    return [
+        name
+        for service, url in sorted(stack.endpoint_urls().items())
+        if (name := f"AWS_ENDPOINT_URL_{SERVICE_ENV_NAMES[service]}") in environ
+        and environ[name].rstrip("/") != url.rstrip("/")
+    ]
+
+
 def time_scale(settings: Settings) -> float:
     """AWS seconds per second of the clock the endpoint runs on: 1 on AWS; under the local
     profile, the running stack's `--time-scale`."""

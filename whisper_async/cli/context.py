@@ -106,7 +106,7 @@ class AppContext:
         return self._clients
 
     def _warn_of_stale_exports(self, settings: Settings) -> None:
-        from ..local.profile import read_stack, stale_exports
+        from ..settings import read_stack, stale_exports
 
         stack = read_stack(settings.state_dir)
         stale = stale_exports(stack) if stack else []

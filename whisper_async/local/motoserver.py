@@ -12,13 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
 from moto.server import ThreadedMotoServer
-from werkzeug.serving import make_server
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ADMIN_PREFIX = "/moto-api/"
@@ -52,12 +46,11 @@ def guarded(app: WsgiApp) -> WsgiApp:
 
 
 class GuardedMotoServer(ThreadedMotoServer):
-    """ThreadedMotoServer with its app behind `guarded` (moto builds the app in this method)."""
+    """ThreadedMotoServer with its app behind `guarded`. The app is swapped once the server
+    is up, before the stack publishes its address (stack.json): nobody has asked it anything
+    yet. werkzeug's server reads `app` on every request."""
 
-    def _server_entry(self) -> None:
-        app = guarded(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-        )
-        self._server_ready_event.set()
-        self._server.serve_forever()
+    def start(self) -> None:
+        super().start()
+        assert self._server is not None
+        self._server.app = guarded(self._server.app)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-
 from ..settings import (
     LOCAL_REGION,
     PLACEHOLDER_KEY,
@@ -22,7 +19,6 @@ __all__ = [
     "StackInfo",
     "env_lines",
     "read_stack",
-    "stale_exports",
 ]
 
 LOCAL_ACCOUNT = "123456789012"
@@ -45,16 +41,3 @@ def env_lines(stack: StackInfo) -> list[str]:
         f"export {SDK_CONFIG_ENV}={stack.state_dir / SDK_CONFIG_FILE}",
     ]
     return lines
-
-
-def stale_exports(stack: StackInfo, environ: Mapping[str, str] | None = None) -> list[str]:
-    """The AWS_ENDPOINT_URL_* variables that point somewhere other than this stack: exported
-    for an earlier one (`local down`, then `local up` picks new ports). wasync reads the stack's
-    URLs from its state dir, but the AWS CLI, boto3 scripts and the SDK follow the variables."""
-    environ = os.environ if environ is None else environ
-    return [
-        name
-        for service, url in sorted(stack.endpoint_urls().items())
-        if (name := f"AWS_ENDPOINT_URL_{SERVICE_ENV_NAMES[service]}") in environ
-        and environ[name].rstrip("/") != url.rstrip("/")
-    ]
