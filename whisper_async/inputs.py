@@ -151,6 +151,10 @@ def _kind(path: Path) -> str | OSError:
         return error
 
 
+def _cannot_look_at(argument: str, error: OSError) -> str:
+    return f"cannot look at {argument}: {error.strerror or error}"
+
+
 def check_argument(argument: str) -> None:
     """Refuse an argument that names nothing, before any upload."""
     argument = argument.strip()
@@ -165,7 +169,7 @@ def check_argument(argument: str) -> None:
     path = Path(argument).expanduser()
     kind = _kind(path)
     if isinstance(kind, OSError):
-        raise UsageError(f"cannot look at {argument}: {kind.strerror or kind}", NO_INPUT_HINT)
+        raise UsageError(_cannot_look_at(argument, kind), NO_INPUT_HINT)
     if kind == "dir":
         # the whole tree, so an unreadable folder deep inside is refused before any upload
         if sum(1 for _ in walk(path)) == 0:
@@ -206,7 +210,7 @@ def _inputs_of(argument: str, from_stdin: bool) -> Iterator[Input]:
     path = Path(argument).expanduser()
     kind = _kind(path)
     if isinstance(kind, OSError):
-        yield Input(argument, problem=f"cannot look at {argument}: {kind.strerror or kind}")
+        yield Input(argument, problem=_cannot_look_at(argument, kind))
     elif kind == "dir":
         for file in walk(path):
             yield Input(str(file), path=file, subfolder=file.parent.relative_to(path))

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
@@ -322,7 +323,7 @@ def render_steps(console: Console, steps: Sequence[Step]) -> None:
         console.print(text(f"{number}. {step.summary}", "bold"))
         params = json.dumps(placeholder(dict(step.params)), indent=2, default=str)
         call = f"{step.service}.{step.operation}({params})"
-        console.print(text("\n".join(f"   {line}" for line in call.splitlines())))
+        console.print(text(textwrap.indent(call, "   ")))
 
 
 def render_deploy_plan(console: Console, plan: DeployPlan) -> None:
