@@ -8,6 +8,8 @@ nothing along the way wrote a traceback to its log.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +29,17 @@ BODY_IDLE_SECONDS = 3
 class Server:
     url: str
     log: Path
+    bodies: Path  # where the server keeps request bodies (WASYNC_TMP_DIR)
 
 
 @pytest.fixture(scope="module")
 def server(tiny_en_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("adversarial") / "server.log"
-    env = {"WASYNC_BODY_IDLE_SECONDS": str(BODY_IDLE_SECONDS)}
+    bodies = tmp_path_factory.mktemp("bodies")
+    env = {"WASYNC_BODY_IDLE_SECONDS": str(BODY_IDLE_SECONDS), "WASYNC_TMP_DIR": str(bodies)}
     with serve_process(tiny_en_dir, env, log_path=log) as (_, url):
         wait_for_status(f"{url}/ping", 200, timeout=600)
-        yield Server(url, log)
+        yield Server(url, log, bodies)
 
 
 def post(
@@ -116,6 +120,19 @@ def test_huge_declared_length_is_refused_before_reading(server: Server) -> None:
 def test_wrong_content_type_with_a_json_body(server: Server) -> None:
     response = post(server, b'{"audio": "aGVsbG8="}', {"Content-Type": "application/json"})
     assert_error(response, 415, "undecodable_audio", "cannot decode")
+
+
+@pytest.mark.parametrize("named", ["speech.wav", "fifo"])
+def test_a_playlist_body_cannot_read_files_beside_it(
+    server: Server, data_dir: Path, named: str
+) -> None:
+    """FFmpeg's concat demuxer, picked from a text body, would open the files it names next to
+    the body: another user's audio, or a FIFO that would hold the worker for good."""
+    shutil.copy(data_dir / "en_short.wav", server.bodies / "speech.wav")
+    if not (server.bodies / "fifo").exists():
+        os.mkfifo(server.bodies / "fifo")
+    playlist = f"ffconcat version 1.0\nfile {named}\n".encode()
+    assert_error(post(server, playlist), 415, "undecodable_audio", "not in an audio or video format")
 
 
 def test_video_with_no_audio(server: Server, video_without_sound: Path) -> None:

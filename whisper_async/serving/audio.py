@@ -3,6 +3,7 @@ samples as a stream of 16 kHz mono float32 chunks, so no caller needs the whole 
 
 from __future__ import annotations
 
+import errno
 import gc
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,12 +16,28 @@ class AudioDecodeError(ValueError):
     """The body is not audio we can decode."""
 
 
+# FFmpeg picks a demuxer from the body's content. Only media containers are allowed: others read
+# more than the body (`concat`, a text playlist, opens the files it names beside the body;
+# `hls` and `dash` fetch playlists, `image2` globs, device inputs read the machine's hardware).
+MEDIA_FORMATS = (
+    "wav,w64,mp3,flac,ogg,mov,mp4,m4a,3gp,3g2,matroska,webm,aac,ac3,eac3,amr,amrnb,amrwb,"
+    "aiff,au,caf,asf,avi,flv,mpeg,mpegts,wv,ape,tta,tak,mpc,mpc8,dts,dtshd,truehd,mlp,gsm,voc,"
+    "xwma,wtv,nut,mxf,dv,rm,oma,qcp,nistsphere,sox,ircam,loas,dsf,shn,mmf,spdif"
+)
+OPEN_OPTIONS = {"format_whitelist": MEDIA_FORMATS, "protocol_whitelist": "file"}
+
+
 def _open(path: Path) -> Any:
     import av
 
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(str(path), metadata_errors="ignore", container_options=OPEN_OPTIONS)
     except av.error.FFmpegError as exc:
+        if exc.errno == errno.EINVAL:  # what the format allowlist answers
+            raise AudioDecodeError(
+                "cannot decode the audio: not in an audio or video format the server reads "
+                "(wav, mp3, flac, ogg/opus, m4a/mp4/mov, webm/mkv, aac, amr, wma, ...)"
+            ) from exc
         raise _decode_error(exc) from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise AudioDecodeError(f"cannot decode the audio: {exc}") from exc
