@@ -17,8 +17,10 @@ from whisper_async.local.extraction import (
 MIB = 1024 * 1024
 
 
-def archive(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
+def archive(
+    path: Path, members: dict[str, bytes], layout: int = tarfile.DEFAULT_FORMAT
+) -> Path:
+    with tarfile.open(path, "w:gz", format=layout) as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -50,6 +52,26 @@ def test_too_many_entries_are_refused(tmp_path: Path) -> None:
     many = archive(tmp_path / "many.tar.gz", {f"f{i}": b"" for i in range(11)})
     with pytest.raises(ExtractionError, match="more than 10 entries"):
         safe_extract(many, tmp_path / "model", max_members=10)
+
+
+@pytest.mark.parametrize("layout", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_a_huge_name_header_is_refused_before_it_is_read(tmp_path: Path, layout: int) -> None:
+    """A long-name (GNU) or pax header is read whole by tarfile: 20 KB of gzip once held a 20 MiB
+    name, whose error message then carried it whole."""
+    bomb = archive(tmp_path / "names.tar.gz", {"n" * (4 * MIB): b"x"}, layout)
+    assert bomb.stat().st_size < 50_000
+    with pytest.raises(ExtractionError) as refused:
+        safe_extract(bomb, tmp_path / "model")
+    assert "name or extended header" in str(refused.value)
+    assert len(str(refused.value)) < 300
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_long_name_is_shortened_in_the_message(tmp_path: Path) -> None:
+    bad = archive(tmp_path / "bad.tar.gz", {"../" + "n" * 60_000: b"x"}, tarfile.GNU_FORMAT)
+    with pytest.raises(ExtractionError, match="points outside") as refused:
+        safe_extract(bad, tmp_path / "model")
+    assert len(str(refused.value)) < 300
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,17 @@ from pathlib import Path
 MAX_MODEL_SIZE_ENV = "WASYNC_LOCAL_MAX_MODEL_SIZE"
 DEFAULT_MAX_MODEL_BYTES = 8 * 1024**3  # every Whisper model fits, float32 large-v3 (6.2 GB) too
 MAX_MEMBERS = 100_000
+# tarfile reads a GNU long-name or a pax header whole before any member can be checked: 20 KB of
+# gzip once held a 20 MiB name (and 300 KB took 2.4 GB to read). A model's names need far less.
+MAX_HEADER_BYTES = 64 * 1024
+_EXTENDED_HEADERS = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+_SHOWN_NAME = 120
 _CHUNK = 1024 * 1024
 _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
 
@@ -48,14 +59,32 @@ def _too_big(size: int, limit: int) -> ExtractionError:
     )
 
 
+class _BoundedHeaders(tarfile.TarInfo):
+    """A member whose long-name or pax header is over MAX_HEADER_BYTES is refused before
+    tarfile reads that header into memory."""
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED_HEADERS and self.size > MAX_HEADER_BYTES:
+            raise ExtractionError(
+                f"model.tar.gz has a {human_size(self.size)} name or extended header "
+                f"(at most {human_size(MAX_HEADER_BYTES)}); pack the model with plain file names"
+            )
+        return super()._proc_member(archive)  # type: ignore[misc]
+
+
+def _shown(name: str) -> str:
+    """An entry's name for a message: a hostile archive's names may be 64 KiB long."""
+    return repr(name if len(name) <= _SHOWN_NAME else name[:_SHOWN_NAME] + "...")
+
+
 def _check_member(member: tarfile.TarInfo) -> None:
-    name = member.name
-    if name.startswith("/") or ".." in Path(name).parts:
-        raise ExtractionError(f"model.tar.gz entry {name!r} points outside the model directory")
+    name = _shown(member.name)
+    if member.name.startswith("/") or ".." in Path(member.name).parts:
+        raise ExtractionError(f"model.tar.gz entry {name} points outside the model directory")
     if member.issym() or member.islnk():
-        raise ExtractionError(f"model.tar.gz entry {name!r} is a link; links are not allowed")
+        raise ExtractionError(f"model.tar.gz entry {name} is a link; links are not allowed")
     if not (member.isfile() or member.isdir()):
-        raise ExtractionError(f"model.tar.gz entry {name!r} is not a regular file")
+        raise ExtractionError(f"model.tar.gz entry {name} is not a regular file")
 
 
 def _copy_capped(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, budget: int) -> int:
@@ -83,7 +112,7 @@ def safe_extract(
     and again while writing. On any refusal nothing stays in `target`."""
     target.mkdir(parents=True, exist_ok=True)
     try:
-        with tarfile.open(archive, "r:*") as tar:
+        with tarfile.open(archive, "r:*", tarinfo=_BoundedHeaders) as tar:
             members = []
             declared = 0
             for member in tar:  # streams the headers; a bomb of entries stops at the cap
@@ -103,7 +132,8 @@ def safe_extract(
                 path = target / member.name
                 if not path.resolve().is_relative_to(root):
                     raise ExtractionError(
-                        f"model.tar.gz entry {member.name!r} points outside the model directory"
+                        f"model.tar.gz entry {_shown(member.name)} points outside the model "
+                        "directory"
                     )
                 if member.isdir():
                     path.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from .supervisor import ContainerHandle
 from .timescale import TimeScale
 
 log = logging.getLogger("wasync.local")
+MAX_FAILURE_REASON = 1024
 
 # (deployment, model folder, log file, log line callback) -> a started container
 Launcher = Callable[[Deployment, Path, Path, Callable[[str], None]], ContainerHandle]
@@ -244,6 +245,8 @@ class EndpointHost:
 
     # ---- status ----------------------------------------------------------------------------
     def _set_status(self, status: str, reason: str | None) -> None:
+        if reason and len(reason) > MAX_FAILURE_REASON:  # AWS's own cap on FailureReason
+            reason = reason[: MAX_FAILURE_REASON - 3] + "..."
         with self._lock:
             self._status, self._reason, self._modified = status, reason, time.time()
         log.info("endpoint %s: %s%s", self.name, status, f" ({reason})" if reason else "")
