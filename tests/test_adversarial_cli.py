@@ -220,6 +220,54 @@ CASES = [
         env={"AWS_ENDPOINT_URL": "http://admin:hunter2@127.0.0.1:1"},
         absent=("hunter2",),
     ),
+    # a password in an endpoint URL is never printed
+    Case(
+        "config-show-url-with-a-password",
+        ("config", "show"),
+        0,
+        ("http://***@127.0.0.1:1",),
+        env={"WASYNC_ENDPOINT_URL_S3": "http://admin:hunter2@127.0.0.1:1"},
+        absent=("hunter2",),
+    ),
+    Case(
+        "config-show-json-url-with-a-password",
+        ("config", "show", "--json"),
+        0,
+        ('"http://***@127.0.0.1:1"',),
+        env={"WASYNC_ENDPOINT_URL_S3": "http://admin:hunter2@127.0.0.1:1"},
+        absent=("hunter2",),
+    ),
+    Case(
+        "not-a-url-with-a-password",
+        ("status",),
+        USAGE,
+        ("ftp://***@127.0.0.1:1", "is not a URL"),
+        env={"WASYNC_ENDPOINT_URL_S3": "ftp://admin:hunter2@127.0.0.1:1"},
+        absent=("hunter2",),
+    ),
+    # state files that are not what wasync wrote: treated as absent, never "unexpected"
+    *[
+        Case(
+            f"stack-file-{name}",
+            ("--local", "status"),
+            USAGE,
+            ("The local stack is not running", "wasync local up"),
+            files={"state/stack.json": content},
+        )
+        for name, content in [
+            ("a-list", b"[]"),
+            ("null", b"null"),
+            ("pid-null", b'{"pid": null, "moto_url": "x", "sagemaker_url": "y"}'),
+            ("pid-huge", b'{"pid": 1e400, "moto_url": "x", "sagemaker_url": "y"}'),
+        ]
+    ],
+    Case(
+        "remembered-values-not-an-object",
+        ("deploy", "--dry-run"),
+        USAGE,
+        ("No model to deploy", "push-model"),
+        files={"state/last-aws-us-east-1.json": b"[1, 2]"},
+    ),
 ]
 
 
@@ -318,3 +366,39 @@ def test_a_recursive_glob_through_linked_folders_ends(tmp_path: Path) -> None:
     walker.join(timeout=120)  # a bound on failure only: the walk takes milliseconds
     assert not walker.is_alive(), "the glob is still walking the links"
     assert found == [tmp_path / "d" / "b.wav", tmp_path / "d" / "sub" / "a.wav"]
+
+
+def test_botocores_own_error_does_not_print_the_urls_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore quotes the endpoint URL whole when a connection closes before its answer."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def close_each_connection() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.close()
+
+    threading.Thread(target=close_each_connection, daemon=True).start()
+    for name in [k for k in os.environ if k.startswith(("WASYNC_", "AWS_"))]:
+        monkeypatch.delenv(name)
+    env = {
+        **base_env(tmp_path),
+        "WASYNC_ENDPOINT_URL_S3": f"http://admin:hunter2@127.0.0.1:{port}",
+        "AWS_MAX_ATTEMPTS": "1",
+        "WASYNC_BUCKET": "recordings",  # no STS call for the default bucket's account
+    }
+    try:
+        result = CliRunner().invoke(app, ["jobs"], env=env)
+    finally:
+        listener.close()
+    assert result.exit_code == FAILURE, result.output
+    assert f"http://***@127.0.0.1:{port}" in result.output
+    assert "hunter2" not in result.output

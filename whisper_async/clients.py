@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from . import aws, naming
 from .errors import ConfigurationError
+from .redaction import hide_credentials
 from .settings import PLACEHOLDER_KEY, SERVICE_ENV_NAMES, Settings, url_source
 
 PROBE_TIMEOUT_SECONDS = 2.0
@@ -45,14 +46,6 @@ def botocore_env_url(service: str) -> tuple[str, str]:
     return "", ""
 
 
-def without_credentials(url: str) -> str:
-    """The URL as it may be printed: a user and password in it are replaced by ***."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
-
-
 def check_listening(url: str, source: str) -> None:
     """Refuse an endpoint URL on this machine that nothing answers at: a local stack that has
     stopped while AWS_ENDPOINT_URL_* still point at it. botocore would retry the refused
@@ -64,7 +57,7 @@ def check_listening(url: str, source: str) -> None:
         socket.create_connection(address, timeout=PROBE_TIMEOUT_SECONDS).close()
     except OSError:
         raise ConfigurationError(
-            f"Nothing answers at {without_credentials(url)} (from {source or 'the settings'}).",
+            f"Nothing answers at {hide_credentials(url)} (from {source or 'the settings'}).",
             "the local stack it points to is not running: start it with `wasync local up`, "
             "or unset the AWS_ENDPOINT_URL_* variables to use AWS",
         ) from None

@@ -1,8 +1,11 @@
-"""Whether a process on this machine is still running (the stack's daemon, a batch's owner)."""
+"""Whether a process on this machine is still running (the stack's daemon, a batch's owner),
+and what it was started as."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 
 def pid_alive(pid: int) -> bool:
@@ -16,3 +19,23 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def command_line(pid: int) -> str | None:
+    """The command line `pid` was started with, its arguments joined by spaces; "" when no
+    such process runs, None where it cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return raw.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return ""  # Linux, and the process is gone
+    except OSError:
+        return None
+    try:  # macOS and the BSDs: no /proc
+        shown = subprocess.run(
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return shown.stdout.strip() if shown.returncode == 0 else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -211,17 +212,22 @@ class StackInfo:
 
 
 def read_stack(state_dir: Path) -> StackInfo | None:
+    """The stack stack.json describes; None when there is none, or the file is not one that
+    a stack wrote (treated as stale: `local up` replaces it)."""
     try:
         data: dict[str, Any] = json.loads((state_dir / STACK_FILE).read_text())
-        return StackInfo(
+        stack = StackInfo(
             int(data["pid"]),
             str(data["moto_url"]),
             str(data["sagemaker_url"]),
             state_dir,
             float(data.get("time_scale", 1.0)),
         )
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError):
         return None
+    if stack.pid <= 0 or not (math.isfinite(stack.time_scale) and stack.time_scale > 0):
+        return None
+    return stack
 
 
 def stale_exports(stack: StackInfo, environ: Mapping[str, str] | None = None) -> list[str]:

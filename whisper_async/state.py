@@ -3,32 +3,58 @@ uploaded. Kept per profile and region in the state directory, so `--image last` 
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .files import write_atomically
 from .settings import Settings
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two commands finishing at once may race
+    fcntl = None  # type: ignore[assignment]
 
 
 def _path(settings: Settings, region: str) -> Path:
     return settings.state_dir / f"last-{settings.profile}-{region}.json"
 
 
-def recall(settings: Settings, region: str, key: str) -> str | None:
-    path = _path(settings, region)
+def _read(path: Path) -> dict[str, Any]:
+    """The remembered values; none from a file that is missing, corrupt or not an object."""
     try:
-        value = json.loads(path.read_text()).get(key)
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
-        return None
-    return str(value) if value else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Held while a value is added: `build` and `push-model` finishing together each read,
+    change and write the file, and without it one of the two values was lost."""
+    if fcntl is None:
+        yield
+        return
+    with path.with_name(path.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def recall(settings: Settings, region: str, key: str) -> str | None:
+    value = _read(_path(settings, region)).get(key)
+    return value if isinstance(value, str) and value else None
 
 
 def remember(settings: Settings, region: str, key: str, value: str) -> None:
     path = _path(settings, region)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data[key] = value
-    write_atomically(path, json.dumps(data, indent=2) + "\n")
+    with _locked(path):
+        data = _read(path)
+        data[key] = value
+        write_atomically(path, json.dumps(data, indent=2) + "\n")

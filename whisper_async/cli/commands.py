@@ -331,12 +331,13 @@ def iam(
 
 def config_show(ctx: typer.Context) -> None:
     """Print every setting with where its value came from (flag, env, file or default)."""
+    from ..redaction import hide_credentials
     from ..settings import FIELDS, url_source
 
     settings = current(ctx).settings
     rows = [(name, getattr(settings, name), settings.sources.get(name, "")) for name in FIELDS]
     rows += [
-        (url_source(k), v, settings.sources.get(url_source(k), ""))
+        (url_source(k), hide_credentials(v), settings.sources.get(url_source(k), ""))
         for k, v in sorted(settings.endpoint_urls.items())
     ]
     report = {name: {"value": value, "source": source} for name, value, source in rows}

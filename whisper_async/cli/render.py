@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
 from ..durations import format_duration
 from ..errors import ExitCode, WasyncError
 from ..progress import Advance, ProgressFactory
+from ..redaction import hide_credentials
 
 if TYPE_CHECKING:  # rich is imported when something is printed: `--version` stays fast
     from rich.console import Console
@@ -200,15 +201,16 @@ class Output:
             self.err.print(text(message, "dim"))
 
     def warn(self, message: str) -> None:
-        self.err.print(assemble(("warning:", "yellow"), " ", message))
+        self.err.print(assemble(("warning:", "yellow"), " ", hide_credentials(message)))
 
     def failed(self, what: str, reason: str | None) -> None:
-        self.err.print(assemble(("failed:", "red"), f" {what}: {reason or ''}"))
+        self.err.print(assemble(("failed:", "red"), hide_credentials(f" {what}: {reason or ''}")))
 
     def error(self, error: WasyncError) -> None:
-        self.err.print(assemble(("error:", "red"), " ", error.message))
+        # botocore's and httpx's own messages quote the endpoint URL, password and all
+        self.err.print(assemble(("error:", "red"), " ", hide_credentials(error.message)))
         if error.hint:
-            self.err.print(text(f"hint: {error.hint}", "dim"))
+            self.err.print(text(f"hint: {hide_credentials(error.hint)}", "dim"))
 
     def transfer_progress(self) -> Progress:
         """A byte-counting progress bar on stderr, silent under --quiet."""

@@ -16,7 +16,7 @@ import httpx
 
 from ..errors import UsageError, WasyncError
 from ..files import write_atomically
-from ..processes import pid_alive
+from ..processes import command_line, pid_alive
 from . import containers
 from .daemon import DOWN_REQUEST, UNFINISHED
 from .extraction import DEFAULT_MAX_MODEL_BYTES, MAX_MODEL_SIZE_ENV, parse_size
@@ -26,9 +26,24 @@ from .timescale import TimeScale
 LOG_FILE = "stack.log"
 
 
+DAEMON_MODULE = "whisper_async.local.daemon"
+
+
 def running_stack(state_dir: Path) -> StackInfo | None:
     stack = read_stack(state_dir)
-    return stack if stack and pid_alive(stack.pid) else None
+    return stack if stack and _daemon_alive(stack) else None
+
+
+def _daemon_alive(stack: StackInfo) -> bool:
+    """The stack's daemon still runs under its pid. A daemon killed by kill -9, the OOM killer
+    or a reboot leaves stack.json behind, and its pid may since belong to another process,
+    which `local down` must not signal."""
+    if not pid_alive(stack.pid):
+        return False
+    started_as = command_line(stack.pid)
+    if started_as is None:  # cannot be read here: the pid alone has to do
+        return True
+    return DAEMON_MODULE in started_as and str(stack.state_dir) in started_as
 
 
 def _log_tail(state_dir: Path, lines: int = 15) -> str:
@@ -79,7 +94,7 @@ def up(
     argv = [
         sys.executable,
         "-m",
-        "whisper_async.local.daemon",
+        DAEMON_MODULE,
         "--state-dir",
         str(state_dir),
         "--runtime",
@@ -140,10 +155,10 @@ def down(state_dir: Path, grace: float = 30.0) -> DownResult:
     write_atomically(state_dir / DOWN_REQUEST, json.dumps({"grace": grace}))
     os.kill(stack.pid, 15)
     deadline = time.monotonic() + grace + 60
-    while pid_alive(stack.pid) and time.monotonic() < deadline:
+    while _daemon_alive(stack) and time.monotonic() < deadline:
         time.sleep(0.1)
         _reap(stack.pid)
-    if pid_alive(stack.pid):
+    if _daemon_alive(stack):
         os.kill(stack.pid, 9)
     try:
         unfinished = json.loads((state_dir / UNFINISHED).read_text())
