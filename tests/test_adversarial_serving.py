@@ -132,7 +132,9 @@ def test_a_playlist_body_cannot_read_files_beside_it(
     if not (server.bodies / "fifo").exists():
         os.mkfifo(server.bodies / "fifo")
     playlist = f"ffconcat version 1.0\nfile {named}\n".encode()
-    assert_error(post(server, playlist), 415, "undecodable_audio", "not in an audio or video format")
+    assert_error(
+        post(server, playlist), 415, "undecodable_audio", "not in an audio or video format"
+    )
 
 
 def test_video_with_no_audio(server: Server, video_without_sound: Path) -> None:

@@ -181,25 +181,68 @@ def test_log_lines_with_brackets_print_as_text(moto_clients) -> None:  # type: i
     assert [json.loads(line)["message"] for line in lines] == [message]
 
 
-def test_table_cells_with_brackets_print_as_text(moto_clients) -> None:  # type: ignore[no-untyped-def]
-    from whisper_async.jobs import JobRecord
+BUCKET = "sagemaker-us-east-1-123456789012"
 
+
+def _put_record(s3, job_id: str, **fields: object) -> None:  # type: ignore[no-untyped-def]
+    """A record under jobs/ as anyone allowed to write there might leave it."""
+    record = {
+        "job_id": job_id,
+        "inference_id": job_id,
+        "endpoint": "whisper",
+        "source": "talk.wav",
+        "output_location": f"s3://{BUCKET}/wasync/outputs/whisper/{job_id}.out",
+        "failure_location": f"s3://{BUCKET}/wasync/failures/whisper/{job_id}-error.out",
+        "submitted_at": "2026-01-01T00:00:00+00:00",
+        **fields,
+    }
+    s3.put_object(Bucket=BUCKET, Key=f"wasync/jobs/{job_id}.json", Body=json.dumps(record))
+
+
+def test_table_cells_with_brackets_print_as_text(moto_clients) -> None:  # type: ignore[no-untyped-def]
     s3 = moto_clients.client("s3")
-    bucket = "sagemaker-us-east-1-123456789012"
-    s3.create_bucket(Bucket=bucket)
-    record = JobRecord(
-        job_id="job1",
-        inference_id="job1",
-        endpoint="whisper",
-        source="[bold]talk[/x].wav",
-        output_location=f"s3://{bucket}/wasync/outputs/whisper/job1.out",
-        failure_location=f"s3://{bucket}/wasync/failures/whisper/job1-error.out",
-        submitted_at="2026-01-01T00:00:00+00:00",
-    )
-    s3.put_object(Bucket=bucket, Key="wasync/jobs/job1.json", Body=record.to_json().encode())
+    s3.create_bucket(Bucket=BUCKET)
+    _put_record(s3, "job1", source="[bold]talk[/x].wav")
     result = run("jobs")
     assert result.exit_code == 0, result.output
     assert "[bold]talk[/x].wav" in result.stdout
+
+
+def test_escape_sequences_in_a_record_are_shown_not_sent_to_the_terminal(moto_clients) -> None:  # type: ignore[no-untyped-def]
+    s3 = moto_clients.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    _put_record(s3, "job1", source="\x1b[31mRED\x1b]0;TITLE\x07.wav")
+    result = run("jobs")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout
+    assert "\\x1b[31mRED\\x1b]0;TITLE\\x07.wav" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"output_location": "not-a-uri"},
+        {"format": "../../etc"},
+        {"submitted_at": 5},
+        {"submitted_at": [1]},
+        {"pid": "12"},
+    ],
+    ids=["output-not-s3", "format-a-path", "time-a-number", "time-a-list", "pid-a-string"],
+)
+def test_a_malformed_record_is_left_out_and_the_others_still_list(  # type: ignore[no-untyped-def]
+    moto_clients, bad: dict[str, object]
+) -> None:
+    s3 = moto_clients.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    _put_record(s3, "good1")
+    _put_record(s3, "evil1", **bad)
+    listed = run("jobs", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == ["good1"]
+    fetched = run("fetch", "evil1")
+    assert fetched.exit_code == 1, fetched.output
+    assert "is not a job record wasync can read" in fetched.output
+    assert "unexpected" not in fetched.output
 
 
 def _imported_modules(code: str) -> set[str]:

@@ -17,9 +17,7 @@ from whisper_async.local.extraction import (
 MIB = 1024 * 1024
 
 
-def archive(
-    path: Path, members: dict[str, bytes], layout: int = tarfile.DEFAULT_FORMAT
-) -> Path:
+def archive(path: Path, members: dict[str, bytes], layout: int = tarfile.DEFAULT_FORMAT) -> Path:
     with tarfile.open(path, "w:gz", format=layout) as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)

@@ -65,18 +65,35 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+# Control characters and bidirectional overrides, shown as escapes: a job record's source, an
+# S3 key or an endpoint's message may carry terminal escape sequences (rich drops only some).
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(value: str) -> str:
+    """`value` with what would control the terminal written out as \\xNN or \\uNNNN."""
+    return _INVISIBLE.sub(
+        lambda found: (
+            f"\\x{ord(found[0]):02x}" if ord(found[0]) < 0x100 else f"\\u{ord(found[0]):04x}"
+        ),
+        value,
+    )
+
+
 def text(value: Any, style: str = "") -> Text:
-    """A value as literal text: never parsed as markup."""
+    """A value as literal text: never parsed as markup, and no control characters."""
     from rich.text import Text
 
-    return Text("" if value is None else str(value), style=style)
+    return Text("" if value is None else visible(str(value)), style=style)
 
 
 def assemble(*parts: str | tuple[str, str]) -> Text:
     """Literal pieces, some styled: ("error:", "red"), " ", message."""
     from rich.text import Text
 
-    return Text.assemble(*parts)
+    return Text.assemble(
+        *(visible(part) if isinstance(part, str) else (visible(part[0]), part[1]) for part in parts)
+    )
 
 
 class ReaderGone:

@@ -16,11 +16,15 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import socket
 from collections.abc import Mapping
+from dataclasses import MISSING as MISSING_FIELD
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from ..errors import WasyncError
+from ..formats import FORMATS
 from ..storage import S3Uri
 from .codes import CONFLICT, MISSING, aws_code
 
@@ -90,13 +94,47 @@ class JobRecord:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> JobRecord:
-        """Also reads version 1 records, which were keyed by their inference id."""
+        """Also reads version 1 records, which were keyed by their inference id. Anyone who may
+        write under jobs/ may write anything there, so every field is checked: a record of the
+        wrong shape is refused whole (ValueError) instead of reaching a listing, a file name
+        or `--json` output."""
         data = json.loads(text)
         if not isinstance(data, dict) or "output_location" not in data:
             raise ValueError("not a wasync job record")
         data.setdefault("job_id", data.get("inference_id"))
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known and v is not None})
+        known = {f.name: f for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and v is not None}
+        for name, value in values.items():
+            expected = _FIELD_TYPES[name]
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise ValueError(f"its {name} is {type(value).__name__}, not {expected.__name__}")
+        missing = [f.name for f in known.values() if f.name not in values and _required(f)]
+        if missing:
+            raise ValueError(f"it has no {', '.join(missing)}")
+        for name in ("output_location", "failure_location", "input_location"):
+            if values.get(name) and not str(values[name]).startswith("s3://"):
+                raise ValueError(f"its {name} {values[name]!r} is not an s3:// URI")
+        if not _JOB_ID.fullmatch(values["job_id"]):
+            raise ValueError(f"its job_id {values['job_id']!r} is not a job id")
+        if values.get("format", "txt") not in FORMATS:
+            raise ValueError(f"its format {values['format']!r} is not one of {', '.join(FORMATS)}")
+        return cls(**values)
+
+
+def _required(spec: Any) -> bool:
+    return spec.default is MISSING_FIELD and spec.default_factory is MISSING_FIELD
+
+
+_FIELD_TYPES: dict[str, type] = {
+    "pid": int,
+    "request_ttl": int,
+    "invocation_timeout": int,
+    "version": int,
+    "options": dict,
+}
+_FIELD_TYPES.update({f.name: str for f in fields(JobRecord) if f.name not in _FIELD_TYPES})
+# A job id is hex (version 1 records used the inference id, a UUID); it names files and keys.
+_JOB_ID = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9_.-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -151,7 +189,14 @@ class RecordStore:
         response = get_object_or_none(self.s3, self.uri(job_id))
         if response is None:
             return None
-        return Stored(JobRecord.from_json(response["Body"].read()), str(response.get("ETag", "")))
+        try:
+            record = JobRecord.from_json(response["Body"].read())
+        except (ValueError, TypeError) as exc:  # JSON that is not a record: changed by hand
+            raise WasyncError(
+                f"{self.uri(job_id)} is not a job record wasync can read: {exc}",
+                "it was changed outside wasync; delete it and transcribe the input again",
+            ) from None
+        return Stored(record, str(response.get("ETag", "")))
 
     def ids_starting(self, start: str, most: int = 2) -> list[str]:
         """Up to `most` job ids that begin with `start` (for a shortened id, as git takes)."""
