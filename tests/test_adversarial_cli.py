@@ -168,6 +168,10 @@ CASES = [
         env={"HF_HUB_OFFLINE": "1", "HF_HOME": "{tmp}/hf"},
         files={"tiny/config.json": b"{}"},
     ),
+    # an empty argument ("$FILE" with FILE unset) never means the current folder or nothing
+    Case("transcribe-empty-argument", ("transcribe", ""), USAGE, ("input argument is empty",)),
+    Case("push-model-empty-source", ("push-model", ""), USAGE, ("SOURCE is empty",)),
+    Case("fetch-empty-id", ("fetch", ""), USAGE, ("job id is empty",)),
     # transcribe's inputs
     Case(
         "transcribe-unreadable-folder",

@@ -250,8 +250,9 @@ def test_unknown_endpoint_is_refused_before_any_upload(local_stack, data_dir: Pa
     assert "Endpoint nope does not exist" in result.stderr
 
 
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])  # Ctrl-C; timeout, docker stop, systemd
 def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
-    local_stack, data_dir: Path, tmp_path: Path
+    local_stack, data_dir: Path, tmp_path: Path, stop: str
 ) -> None:
     import os
     import signal
@@ -284,7 +285,7 @@ def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
     while not any(e["running"] for e in httpx.get(status_url, timeout=10).json()["endpoints"]):
         assert process.poll() is None
         waiting.wait(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, stop))
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "interrupted; the jobs continue on the endpoint" in stderr

@@ -157,6 +157,11 @@ def _cannot_look_at(argument: str, error: OSError) -> str:
 
 def check_argument(argument: str) -> None:
     """Refuse an argument that names nothing, before any upload."""
+    if not argument.strip():  # "$FILE" with FILE unset
+        raise UsageError(
+            "an input argument is empty",
+            "check the variable that should hold its name; `-` reads names from stdin",
+        )
     argument = argument.strip()
     if argument.startswith("s3://") and argument.endswith("/"):
         raise UsageError(
@@ -164,7 +169,7 @@ def check_argument(argument: str) -> None:
             f"list them into stdin: aws s3 ls --recursive {argument} | "
             "awk '{print \"s3://BUCKET/\" $4}' | wasync transcribe -",
         )
-    if argument in {"", "-"} or argument.startswith("s3://"):
+    if argument == "-" or argument.startswith("s3://"):
         return
     path = Path(argument).expanduser()
     kind = _kind(path)

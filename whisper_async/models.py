@@ -169,6 +169,11 @@ def choose_source(source: str) -> SourceChoice:
     """A published model name wins over a file or folder of the same name, unless SOURCE
     looks like a path (`./tiny`, `models/tiny`, `~/tiny`, `tiny.pt`); any other SOURCE that
     exists is a path. So `push-model tiny` never depends on what the current folder holds."""
+    if not source.strip():  # "$(python -c ...)" that failed: never the current folder
+        raise UsageError(
+            "SOURCE is empty",
+            f"pass a model name ({', '.join(MODEL_NAMES[:3])}, ...), a .pt file or a folder",
+        )
     path = Path(source).expanduser()
     if source in MODEL_NAMES and not _looks_like_path(source):
         return SourceChoice(source, None, path if path.exists() else None)

@@ -7,6 +7,7 @@ and gh expect: `wasync status --region eu-west-1`, `wasync transcribe a.mp3 --js
 """
 
 import copy
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -175,5 +176,13 @@ for group_name, group_help, entries in (
     app.add_typer(group, name=group_name)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # SIGTERM (timeout, docker stop, systemd, a cancelled CI job) stops the way Ctrl-C does: the
+    # batch's counts and what to re-run, exit 130; by default Python would die without a word.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
     app()

@@ -87,9 +87,12 @@ class Fetcher:
         job_id = self._whole_id(reference)
         stored = self.records.read(job_id)
         if stored is None:
+            too_short = re.fullmatch(f"[0-9a-f]{{1,{SHORTEST_ID - 1}}}", reference)
             raise NotFoundError(
                 f"No job {reference} under {self.records.uri(job_id)}.",
-                "check the ID, --bucket and --prefix",
+                f"a shortened id needs at least {SHORTEST_ID} characters"
+                if too_short
+                else "check the ID, --bucket and --prefix",
             )
         return stored.record, None
 
@@ -150,6 +153,11 @@ def fetch(
 ) -> Fetched:
     """A job's result in the format asked for (converted when it can be); a failed job's
     reason; NotFoundError, or WaitTimeoutError while it is still pending."""
+    if not reference.strip():  # "$ID" with ID unset
+        raise UsageError(
+            "the job id is empty",
+            "pass a job id (`wasync jobs` lists them) or the job's s3:// output URI",
+        )
     if fmt is not None:
         formats.check_format(fmt)
     check_output(output, overwrite)
