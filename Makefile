@@ -18,6 +18,7 @@ help:
 # setuptools prints an "Editable installation" notice wall for every editable install; it is
 # advice, not a problem, so PYTHONWARNINGS keeps it off the console.
 $(VENV)/.installed-%: pyproject.toml constraints.txt
+	@echo "installing apt packages and wasync[$*] into $(VENV): several minutes on a fresh machine, quiet unless something fails"
 	bash scripts/system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

@@ -350,3 +350,11 @@ def test_no_module_outside_the_boundary_imports_botocores_exceptions() -> None:
 def test_the_boundary_itself_is_checked_by_the_rule() -> None:
     """The rule reads real imports: aws.py (which may) is found by it."""
     assert any(name.startswith("botocore") for name in _imports(PACKAGE / "aws.py"))
+
+
+def test_a_missing_bucket_is_named_with_what_to_check(moto_clients) -> None:  # type: ignore[no-untyped-def]
+    s3 = moto_clients.client("s3")
+    with pytest.raises(NotFoundError) as info:
+        s3.put_object(Bucket="nope-bucket", Key="k", Body=b"x")
+    assert "PutObject: the bucket nope-bucket does not exist." in info.value.message
+    assert info.value.hint is not None and "--bucket" in info.value.hint

@@ -118,6 +118,14 @@ def from_client_error(exc: Any, service: str | None = None) -> AwsError:
     message = str(error.get("Message", "")).strip() or code
     operation = getattr(exc, "operation_name", None) or "the request"
     where = {"code": code, "operation": operation}
+    if code == "NoSuchBucket":
+        bucket = error.get("BucketName")
+        return NotFoundError(
+            f"{operation}: the bucket {bucket + ' ' if bucket else ''}does not exist.",
+            "`push-model` and `deploy` create the bucket they use; check --bucket or "
+            "WASYNC_BUCKET, and the region",
+            **where,
+        )
     if _is(NOT_FOUND, service, code, message):
         return NotFoundError(f"{operation}: {message}", **where)
     if _is(ALREADY_EXISTS, service, code, message):
