@@ -260,6 +260,17 @@ def test_malformed_http_gets_a_json_400(server: Server, request_bytes: bytes) ->
     assert_error(response, 400, "bad_request", "not valid HTTP/1.1")
 
 
+def test_both_lengths_get_a_400_and_the_connection_closes(server: Server) -> None:
+    """h11 lets chunked win over Content-Length; a proxy in front might have read the other."""
+    request = (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    )
+    response = rawhttp.exchange(server.url, request)
+    assert_error(response, 400, "bad_request", "both Content-Length and Transfer-Encoding")
+    assert response.headers["connection"] == "close"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status", "code", "words"),
     [

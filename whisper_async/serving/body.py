@@ -9,7 +9,13 @@ from typing import Protocol
 import anyio
 from starlette.requests import Request
 
-from .errors import BodyTimeoutError, BodyTooLargeError, EmptyBodyError, NoSpaceError
+from .errors import (
+    BodyTimeoutError,
+    BodyTooLargeError,
+    ConflictingLengthsError,
+    EmptyBodyError,
+    NoSpaceError,
+)
 from .request_log import details_of
 
 
@@ -30,6 +36,11 @@ async def receive_to_file(request: Request, path: Path, limits: BodyLimits) -> i
     `body_idle_seconds`, and one that takes longer than `body_timeout_seconds` in all."""
     limit = limits.max_body_bytes
     declared = request.headers.get("content-length")
+    if declared is not None and "transfer-encoding" in request.headers:
+        # h11 lets chunked win; a proxy in front may have read the other length
+        raise ConflictingLengthsError(
+            "the request has both Content-Length and Transfer-Encoding; send only one"
+        )
     if declared and declared.isdigit() and int(declared) > limit:
         raise BodyTooLargeError(
             f"the body is {int(declared)} bytes; the limit is {limit} (WASYNC_MAX_BODY_BYTES)"

@@ -17,6 +17,10 @@ class EmptyBodyError(ServingError):
     pass
 
 
+class ConflictingLengthsError(ServingError):
+    """Both Content-Length and Transfer-Encoding: a request-smuggling shape (RFC 9112 6.3)."""
+
+
 class BodyTooLargeError(ServingError):
     pass
 
@@ -48,6 +52,7 @@ CLIENT_CLOSED_REQUEST = 499
 # Checked in order: the first matching class decides (subclasses before their bases).
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (EmptyBodyError, 400, "empty_body"),
+    (ConflictingLengthsError, 400, "bad_request"),
     (BodyTimeoutError, 408, "body_timeout"),
     (BodyTooLargeError, 413, "body_too_large"),
     (AudioTooLongError, 413, "audio_too_long"),
@@ -64,7 +69,13 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
 
 # Errors raised before the body was read to its end: the answer closes the connection, so the
 # server does not go on reading (and discarding) what the client still sends.
-CLOSES_CONNECTION = (BodyTimeoutError, BodyTooLargeError, NoSpaceError, ClientDisconnect)
+CLOSES_CONNECTION = (
+    ConflictingLengthsError,
+    BodyTimeoutError,
+    BodyTooLargeError,
+    NoSpaceError,
+    ClientDisconnect,
+)
 
 # Errors the router raises itself, as HTTP status codes, with their codes for the JSON body.
 CODE_BY_STATUS = {
