@@ -143,6 +143,14 @@ def _is_cli_exception(exc: BaseException) -> bool:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# What an interrupted command leaves going: AWS goes on with the calls already made.
+_CHANGES_GO_ON = "what was already asked of AWS goes on; `wasync status` shows where it stands"
+INTERRUPTED_HINTS = {
+    "deploy": _CHANGES_GO_ON,
+    "autoscale": _CHANGES_GO_ON,
+    "delete": _CHANGES_GO_ON,
+}
+
 
 def handled(fn: F) -> F:
     """Turn every error into one red line and an exit code; a traceback only under --debug.
@@ -156,7 +164,10 @@ def handled(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except KeyboardInterrupt:
-            app.output.err.print("interrupted", style="yellow", markup=False)
+            hint = INTERRUPTED_HINTS.get(fn.__name__)
+            app.output.err.print(
+                f"interrupted; {hint}" if hint else "interrupted", style="yellow", markup=False
+            )
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except Exception as exc:
             # Output drops what a closed stdout cannot take (`| head`); a closed stderr is

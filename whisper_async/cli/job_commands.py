@@ -15,7 +15,9 @@ from .context import current, finish
 # Options, one line each in the command signatures below.
 Inputs = Annotated[
     list[str],
-    typer.Argument(help="Files, folders, globs, s3:// URIs, or - to read paths from stdin"),
+    typer.Argument(
+        metavar="INPUT", help="Files, folders, globs, s3:// URIs, or - to read paths from stdin"
+    ),
 ]
 Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the results")]
 OutputDir = Annotated[

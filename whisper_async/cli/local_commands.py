@@ -26,7 +26,11 @@ def local_up(
     ctx: typer.Context,
     state_dir: StateDir = None,
     port: Annotated[
-        int, typer.Option(help="moto's port (the emulator takes the next) [default: free ports]")
+        int,
+        typer.Option(
+            help="moto's port (the emulator takes the next) [default: free ports]",
+            show_default=False,
+        ),
     ] = 0,
     runtime: Annotated[
         str,

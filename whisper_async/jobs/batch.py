@@ -256,7 +256,8 @@ class Batch:
         try:
             prepared = prepare(item, request.inline, env.s3, self.cancel)
         except OSError as exc:
-            raise InputError(f"cannot read {item.display}: {exc.strerror or exc}") from None
+            # the failed row names the input: "failed: a.wav: cannot read it: Permission denied"
+            raise InputError(f"cannot read it: {exc.strerror or exc}") from None
         job_id = job_id_for(env.target.identity, request.options, prepared.content_id)
         with self._lock:
             existing = self._open.get(job_id)

@@ -66,7 +66,7 @@ def prepare(item: Input, inline: bool, s3: Any, cancel: threading.Event) -> Prep
         uri = S3Uri.parse(item.s3_uri)
         found = head_object(s3, uri)
         if found is None:
-            raise FileNotFoundError(f"{item.s3_uri} does not exist")
+            raise FileNotFoundError("no such object in S3")
         return Prepared(
             item,
             f"{item.s3_uri}#{found.get('ETag', '')}",
@@ -86,7 +86,7 @@ def prepare(item: Input, inline: bool, s3: Any, cancel: threading.Event) -> Prep
             if size <= INLINE_LIMIT:
                 chunks.append(chunk)
     if size == 0:
-        raise ValueError(f"{item.display} is empty")
+        raise ValueError("the file is empty")
     body = b"".join(chunks) if inline and size <= INLINE_LIMIT else None
     return Prepared(item, digest.hexdigest(), size, body)
 
