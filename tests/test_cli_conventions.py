@@ -226,8 +226,16 @@ def test_escape_sequences_in_a_record_are_shown_not_sent_to_the_terminal(moto_cl
         {"submitted_at": 5},
         {"submitted_at": [1]},
         {"pid": "12"},
+        {"source": "x" * 100_000},
     ],
-    ids=["output-not-s3", "format-a-path", "time-a-number", "time-a-list", "pid-a-string"],
+    ids=[
+        "output-not-s3",
+        "format-a-path",
+        "time-a-number",
+        "time-a-list",
+        "pid-a-string",
+        "over-64-KiB",
+    ],
 )
 def test_a_malformed_record_is_left_out_and_the_others_still_list(  # type: ignore[no-untyped-def]
     moto_clients, bad: dict[str, object]

@@ -11,7 +11,7 @@ from ..errors import UsageError
 from ..storage import S3Uri
 from .codes import aws_code
 from .listing import ListingCompletions, s3_lister
-from .records import JobRecord
+from .records import MAX_RECORD_BYTES, JobRecord
 from .results import failure_message
 from .tracker import JobState, Watch
 
@@ -53,6 +53,8 @@ def list_jobs(
     entries.sort(key=lambda o: o["LastModified"], reverse=True)
     records = []
     for listed in entries[:limit]:
+        if listed.get("Size", 0) > MAX_RECORD_BYTES:
+            continue  # not a record of ours, and not read into memory
         body = s3.get_object(Bucket=clients.bucket, Key=listed["Key"])["Body"].read()
         try:
             record = JobRecord.from_json(body)

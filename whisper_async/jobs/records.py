@@ -29,6 +29,7 @@ from ..storage import S3Uri
 from .codes import CONFLICT, MISSING, aws_code
 
 RECORD_VERSION = 2
+MAX_RECORD_BYTES = 64 * 1024  # a record is under 2 KB; anything far larger was not written by us
 JOB_ID_LENGTH = 24  # hex digits (96 bits); with a 7-digit sequence it fills Filename's 32
 CONFLICT_CODES = CONFLICT
 MISSING_CODES = MISSING
@@ -113,12 +114,18 @@ class JobRecord:
             raise ValueError(f"it has no {', '.join(missing)}")
         for name in ("output_location", "failure_location", "input_location"):
             if values.get(name) and not str(values[name]).startswith("s3://"):
-                raise ValueError(f"its {name} {values[name]!r} is not an s3:// URI")
+                raise ValueError(f"its {name} {_shown(values[name])} is not an s3:// URI")
         if not _JOB_ID.fullmatch(values["job_id"]):
-            raise ValueError(f"its job_id {values['job_id']!r} is not a job id")
+            raise ValueError(f"its job_id {_shown(values['job_id'])} is not a job id")
         if values.get("format", "txt") not in FORMATS:
-            raise ValueError(f"its format {values['format']!r} is not one of {', '.join(FORMATS)}")
+            raise ValueError(
+                f"its format {_shown(values['format'])} is not one of {', '.join(FORMATS)}"
+            )
         return cls(**values)
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:80] + "...")
 
 
 def _required(spec: Any) -> bool:
@@ -190,11 +197,14 @@ class RecordStore:
         if response is None:
             return None
         try:
-            record = JobRecord.from_json(response["Body"].read())
+            body = response["Body"].read(MAX_RECORD_BYTES + 1)
+            if len(body) > MAX_RECORD_BYTES:
+                raise ValueError(f"it is over {MAX_RECORD_BYTES:,} bytes")
+            record = JobRecord.from_json(body)
         except (ValueError, TypeError) as exc:  # JSON that is not a record: changed by hand
             raise WasyncError(
                 f"{self.uri(job_id)} is not a job record wasync can read: {exc}",
-                "it was changed outside wasync; delete it and transcribe the input again",
+                "it was changed outside wasync; `transcribe --rerun` on its input replaces it",
             ) from None
         return Stored(record, str(response.get("ETag", "")))
 
