@@ -19,11 +19,7 @@ def encode_at(engine: Any, model_dir: Path, precision: str, cpu_threads: int) ->
     moves every encoder pass."""
     import numpy as np
 
-    run = (
-        _torch_encoder(model_dir, precision.removeprefix("torch-"), cpu_threads)
-        if precision.startswith("torch-")
-        else _ctranslate2_encoder(model_dir, engine.device, precision, cpu_threads)
-    )
+    run = encoder_for(model_dir, engine.device, precision, cpu_threads)
 
     def encode(features: Any) -> Any:
         if features.ndim == 2:
@@ -31,6 +27,15 @@ def encode_at(engine: Any, model_dir: Path, precision: str, cpu_threads: int) ->
         return run(np.ascontiguousarray(features, dtype=np.float32))
 
     engine.model.encode = encode
+
+
+def encoder_for(
+    model_dir: Path, device: str, precision: str, cpu_threads: int
+) -> Callable[[Any], Any]:
+    """features (1, 80, 3000) float32 -> encoder output, at `precision` (see the module)."""
+    if precision.startswith("torch-"):
+        return _torch_encoder(model_dir, precision.removeprefix("torch-"), cpu_threads)
+    return _ctranslate2_encoder(model_dir, device, precision, cpu_threads)
 
 
 def _ctranslate2_encoder(
