@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 from pathlib import Path
@@ -95,3 +96,31 @@ def test_sizes_read_as_people_write_them(text: str, size: int) -> None:
 def test_a_size_that_is_not_one_says_how_to_write_it() -> None:
     with pytest.raises(ValueError, match="write it as 8GiB"):
         parse_size("lots")
+
+
+def test_a_global_pax_header_is_refused(tmp_path: Path) -> None:
+    """tarfile copies a global header's keys into every later member (60 KB and 3,000 entries
+    took 612 MB)."""
+    path = tmp_path / "global.tar.gz"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT, pax_headers={"k": "v"}) as tar:
+        info = tarfile.TarInfo("model.bin")
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(ExtractionError, match="global pax header"):
+        safe_extract(path, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
+def test_thousands_of_extended_headers_in_a_row_are_refused(tmp_path: Path) -> None:
+    """tarfile reads what each extended header describes by recursion: 5,000 in a row (21 KB of
+    gzip) ended in RecursionError."""
+    record = b"12 path=a.b\n"
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type, header.size = tarfile.XHDTYPE, len(record)
+    block = header.tobuf(tarfile.USTAR_FORMAT) + record.ljust(tarfile.BLOCKSIZE, b"\0")
+    member = tarfile.TarInfo("model.bin").tobuf(tarfile.USTAR_FORMAT)
+    path = tmp_path / "chain.tar.gz"
+    with gzip.open(path, "wb") as raw:
+        raw.write(block * 5000 + member + b"\0" * 2 * tarfile.BLOCKSIZE)
+    with pytest.raises(ExtractionError, match="extended headers in a row"):
+        safe_extract(path, tmp_path / "model")
+    assert not (tmp_path / "model").exists()

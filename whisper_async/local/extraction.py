@@ -21,6 +21,7 @@ _EXTENDED_HEADERS = (
     tarfile.XGLTYPE,
     tarfile.SOLARIS_XHDTYPE,
 )
+MAX_EXTENDED_CHAIN = 8  # a long name, a long link name and a pax header need three
 _SHOWN_NAME = 120
 _CHUNK = 1024 * 1024
 _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
@@ -64,11 +65,31 @@ class _BoundedHeaders(tarfile.TarInfo):
     tarfile reads that header into memory."""
 
     def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
-        if self.type in _EXTENDED_HEADERS and self.size > MAX_HEADER_BYTES:
+        if self.type == tarfile.XGLTYPE:
+            # tarfile copies a global header's keys into every later member: one 60 KB header
+            # and 3,000 entries took 612 MB. Models are never packed with one.
             raise ExtractionError(
-                f"model.tar.gz has a {human_size(self.size)} name or extended header "
-                f"(at most {human_size(MAX_HEADER_BYTES)}); pack the model with plain file names"
+                "model.tar.gz has a global pax header; pack the model with a plain tar "
+                "(wasync push-model, or tar -czf)"
             )
+        if self.type in _EXTENDED_HEADERS:
+            if self.size > MAX_HEADER_BYTES:
+                raise ExtractionError(
+                    f"model.tar.gz has a {human_size(self.size)} name or extended header "
+                    f"(at most {human_size(MAX_HEADER_BYTES)}); pack the model with plain file "
+                    "names"
+                )
+            # tarfile reads the header each one describes by recursion: thousands in a row
+            # ended in RecursionError
+            chain = getattr(archive, "_extended_chain", 0) + 1
+            if chain > MAX_EXTENDED_CHAIN:
+                raise ExtractionError(
+                    f"model.tar.gz has more than {MAX_EXTENDED_CHAIN} extended headers in a row; "
+                    "pack the model with a plain tar"
+                )
+            archive._extended_chain = chain  # type: ignore[attr-defined]
+        else:
+            archive._extended_chain = 0  # type: ignore[attr-defined]
         return super()._proc_member(archive)  # type: ignore[misc]
 
 
@@ -143,6 +164,6 @@ def safe_extract(
     except ExtractionError:
         shutil.rmtree(target, ignore_errors=True)
         raise
-    except (tarfile.TarError, OSError) as exc:
+    except (tarfile.TarError, OSError, RecursionError) as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise ExtractionError(f"cannot unpack model.tar.gz: {exc}") from exc
