@@ -196,7 +196,10 @@ def _put_record(s3, job_id: str, **fields: object) -> None:  # type: ignore[no-u
         "submitted_at": "2026-01-01T00:00:00+00:00",
         **fields,
     }
-    s3.put_object(Bucket=BUCKET, Key=f"wasync/jobs/{job_id}.json", Body=json.dumps(record))
+    body = json.dumps(record)
+    if record.get("options") == "DEEP":  # json.dumps itself cannot write it
+        body = body.replace('"DEEP"', "[" * 30_000 + "]" * 30_000)
+    s3.put_object(Bucket=BUCKET, Key=f"wasync/jobs/{job_id}.json", Body=body)
 
 
 def test_table_cells_with_brackets_print_as_text(moto_clients) -> None:  # type: ignore[no-untyped-def]
@@ -227,6 +230,9 @@ def test_escape_sequences_in_a_record_are_shown_not_sent_to_the_terminal(moto_cl
         {"submitted_at": [1]},
         {"pid": "12"},
         {"source": "x" * 100_000},
+        {"pid": 2**70},
+        {"submitted_at": "2020-01-01T00:00:00"},
+        {"options": "DEEP"},
     ],
     ids=[
         "output-not-s3",
@@ -235,6 +241,9 @@ def test_escape_sequences_in_a_record_are_shown_not_sent_to_the_terminal(moto_cl
         "time-a-list",
         "pid-a-string",
         "over-64-KiB",
+        "pid-past-os-kill",
+        "time-without-zone",
+        "nested-30000-deep",
     ],
 )
 def test_a_malformed_record_is_left_out_and_the_others_still_list(  # type: ignore[no-untyped-def]

@@ -99,7 +99,10 @@ class JobRecord:
         write under jobs/ may write anything there, so every field is checked: a record of the
         wrong shape is refused whole (ValueError) instead of reaching a listing, a file name
         or `--json` output."""
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except RecursionError:  # [[[...]]] 30,000 deep fits in 64 KiB
+            raise ValueError("it is nested too deeply") from None
         if not isinstance(data, dict) or "output_location" not in data:
             raise ValueError("not a wasync job record")
         data.setdefault("job_id", data.get("inference_id"))
@@ -117,11 +120,29 @@ class JobRecord:
                 raise ValueError(f"its {name} {_shown(values[name])} is not an s3:// URI")
         if not _JOB_ID.fullmatch(values["job_id"]):
             raise ValueError(f"its job_id {_shown(values['job_id'])} is not a job id")
+        for name in ("pid", "request_ttl", "invocation_timeout", "version"):
+            if name in values and not 0 <= values[name] <= _LARGEST_NUMBER:
+                raise ValueError(f"its {name} {values[name]} is out of range")
+        if values.get("submitted_at") and _aware_time(values["submitted_at"]) is None:
+            raise ValueError(
+                f"its submitted_at {_shown(values['submitted_at'])} is not a time with its zone"
+            )
         if values.get("format", "txt") not in FORMATS:
             raise ValueError(
                 f"its format {_shown(values['format'])} is not one of {', '.join(FORMATS)}"
             )
         return cls(**values)
+
+
+_LARGEST_NUMBER = 2**31 - 1  # a pid, or seconds: larger ones overflowed os.kill and datetime
+
+
+def _aware_time(text: str) -> dt.datetime | None:
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def _shown(value: str) -> str:
