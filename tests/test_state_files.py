@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from whisper_async.cli.app import app
@@ -16,10 +17,17 @@ from whisper_async.settings import Settings
 from whisper_async.state import recall
 
 
-def test_local_down_leaves_a_process_that_took_a_dead_stacks_pid_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stranger_is", ["any-process", "another-stacks-daemon"])
+def test_local_down_leaves_a_process_that_took_a_dead_stacks_pid_alone(
+    tmp_path: Path, stranger_is: str
+) -> None:
     """A daemon killed by kill -9 or the OOM killer leaves stack.json behind; its pid may then
-    belong to anything."""
-    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    belong to anything, after a reboot even to the daemon of a stack whose state dir starts
+    with this one's name."""
+    argv = [sys.executable, "-c", "import time; time.sleep(600)"]
+    if stranger_is == "another-stacks-daemon":  # its command line, as the process shows it
+        argv += ["-m", "whisper_async.local.daemon", "--state-dir", f"{tmp_path}-b"]
+    stranger = subprocess.Popen(argv)
     try:
         (tmp_path / "stack.json").write_text(
             json.dumps(

@@ -43,7 +43,9 @@ def _daemon_alive(stack: StackInfo) -> bool:
     started_as = command_line(stack.pid)
     if started_as is None:  # cannot be read here: the pid alone has to do
         return True
-    return DAEMON_MODULE in started_as and str(stack.state_dir) in started_as
+    # Whole arguments: /x/s is not the daemon of /x/s-b, which may hold the pid after a reboot.
+    words = f" {started_as} "
+    return f" -m {DAEMON_MODULE} " in words and f" --state-dir {stack.state_dir} " in words
 
 
 def _log_tail(state_dir: Path, lines: int = 15) -> str:
