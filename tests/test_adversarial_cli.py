@@ -241,6 +241,21 @@ CASES = [
         env={"WASYNC_ENDPOINT_URL_S3": "http://admin:hunter2@127.0.0.1:1"},
         absent=("hunter2",),
     ),
+    *[
+        Case(
+            f"config-show-password-holding-{name}",
+            ("config", "show"),
+            0,
+            ("http://***@127.0.0.1:1",),
+            env={"WASYNC_ENDPOINT_URL_S3": f"http://admin:{password}@127.0.0.1:1"},
+            absent=(password,),
+        )
+        for name, password in [
+            ("a-quote", "hun'ter2"),
+            ("an-at", "hunter2@x"),
+            ("both", "a@'hunter2"),
+        ]
+    ],
     Case(
         "not-a-url-with-a-password",
         ("status",),

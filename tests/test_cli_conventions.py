@@ -341,3 +341,22 @@ def test_the_issues_examples_parse(aws_env: Path, argv: list[str]) -> None:
     result = run(*argv)
     assert "No such option" not in result.output
     assert result.exit_code == 2 and "hint:" in result.stderr
+
+
+def test_a_transcript_reaches_a_terminal_without_its_control_characters() -> None:
+    """A result is as writable as a job record: on a terminal, escapes are written out; into a
+    pipe or file the transcript goes unchanged."""
+    import io
+
+    from whisper_async.cli.render import Output
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    transcript = "Hello.\x1b]0;owned\x07\n"
+    terminal, pipe = Terminal(), io.StringIO()
+    Output(stdout=terminal).write(transcript)
+    Output(stdout=pipe).write(transcript)
+    assert terminal.getvalue() == "Hello.\\x1b]0;owned\\x07\n"
+    assert pipe.getvalue() == transcript

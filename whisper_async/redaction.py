@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@\"'<>]+@")
+# Up to the last "@" before the host: a password may hold "'" (RFC 3986 allows it) and, against
+# the RFC but accepted by clients, "@". A JSON-escaped quote (\") is part of it; a bare " ends a
+# JSON string.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?:[^/\s\"\\]|\\.)*@")
 
 
 def hide_credentials(text: str) -> str:

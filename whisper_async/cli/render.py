@@ -67,7 +67,9 @@ def to_jsonable(value: Any) -> Any:
 
 # Control characters and bidirectional overrides, shown as escapes: a job record's source, an
 # S3 key or an endpoint's message may carry terminal escape sequences (rich drops only some).
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def visible(value: str) -> str:
@@ -80,11 +82,17 @@ def visible(value: str) -> str:
     )
 
 
+def shown(value: str) -> str:
+    """What may reach the terminal of `value`: no URL's password (botocore's and httpx's own
+    messages quote the endpoint URL whole), no control characters."""
+    return visible(hide_credentials(value))
+
+
 def text(value: Any, style: str = "") -> Text:
-    """A value as literal text: never parsed as markup, and no control characters."""
+    """A value as literal text: never parsed as markup; `shown`."""
     from rich.text import Text
 
-    return Text("" if value is None else visible(str(value)), style=style)
+    return Text("" if value is None else shown(str(value)), style=style)
 
 
 def assemble(*parts: str | tuple[str, str]) -> Text:
@@ -92,7 +100,7 @@ def assemble(*parts: str | tuple[str, str]) -> Text:
     from rich.text import Text
 
     return Text.assemble(
-        *(visible(part) if isinstance(part, str) else (visible(part[0]), part[1]) for part in parts)
+        *(shown(part) if isinstance(part, str) else (shown(part[0]), part[1]) for part in parts)
     )
 
 
@@ -153,14 +161,17 @@ class TrimmedLines:
         return getattr(self._stream, name)
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def console_for(stream: TextIO) -> Console:
     from rich.console import Console
 
-    try:
-        terminal = stream.isatty()
-    except (AttributeError, ValueError):
-        terminal = False
-    if terminal:
+    if _is_terminal(stream):
         return Console(file=stream, soft_wrap=True, highlight=False)
     width = None if os.environ.get("COLUMNS") else UNBOUNDED_WIDTH
     trimmed = cast("TextIO", TrimmedLines(stream))
@@ -188,7 +199,8 @@ class Output:
     def show(self, result: R, renderer: Renderer[R]) -> None:
         """A command's one result: a JSON document on stdout, or the renderer's text."""
         if self.json_mode:
-            self._stdout.write(json.dumps(to_jsonable(result), indent=2, sort_keys=True) + "\n")
+            document = json.dumps(to_jsonable(result), indent=2, sort_keys=True)
+            self._stdout.write(hide_credentials(document) + "\n")
             self._stdout.flush()
         else:
             renderer(self.out, result)
@@ -201,12 +213,13 @@ class Output:
             renderer(self.out, item)
 
     def json_line(self, data: Any) -> None:
-        self._stdout.write(json.dumps(to_jsonable(data), sort_keys=True) + "\n")
+        self._stdout.write(hide_credentials(json.dumps(to_jsonable(data), sort_keys=True)) + "\n")
         self._stdout.flush()
 
     def write(self, raw: str) -> None:
-        """Raw text on stdout (a transcript), unstyled and unchanged."""
-        self._stdout.write(raw)
+        """Raw text on stdout (a transcript), unstyled; unchanged, except that on a terminal
+        control characters are written out (a result is as writable as a job record)."""
+        self._stdout.write(visible(raw) if _is_terminal(self._stdout) else raw)
         self._stdout.flush()
 
     def info(self, message: str) -> None:
@@ -218,16 +231,15 @@ class Output:
             self.err.print(text(message, "dim"))
 
     def warn(self, message: str) -> None:
-        self.err.print(assemble(("warning:", "yellow"), " ", hide_credentials(message)))
+        self.err.print(assemble(("warning:", "yellow"), " ", message))
 
     def failed(self, what: str, reason: str | None) -> None:
-        self.err.print(assemble(("failed:", "red"), hide_credentials(f" {what}: {reason or ''}")))
+        self.err.print(assemble(("failed:", "red"), f" {what}: {reason or ''}"))
 
     def error(self, error: WasyncError) -> None:
-        # botocore's and httpx's own messages quote the endpoint URL, password and all
-        self.err.print(assemble(("error:", "red"), " ", hide_credentials(error.message)))
+        self.err.print(assemble(("error:", "red"), " ", error.message))
         if error.hint:
-            self.err.print(text(f"hint: {hide_credentials(error.hint)}", "dim"))
+            self.err.print(text(f"hint: {error.hint}", "dim"))
 
     def transfer_progress(self) -> Progress:
         """A byte-counting progress bar on stderr, silent under --quiet."""
