@@ -202,23 +202,24 @@ def _put_record(s3, job_id: str, **fields: object) -> None:  # type: ignore[no-u
     s3.put_object(Bucket=BUCKET, Key=f"wasync/jobs/{job_id}.json", Body=body)
 
 
-def test_table_cells_with_brackets_print_as_text(moto_clients) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("[bold]talk[/x].wav", "[bold]talk[/x].wav"),  # markup prints as text
+        ("\x1b[31mRED\x1b]0;TITLE\x07.wav", "\\x1b[31mRED\\x1b]0;TITLE\\x07.wav"),  # escapes shown
+    ],
+    ids=["brackets", "escape-sequences"],
+)
+def test_a_records_source_prints_as_text_and_never_drives_the_terminal(  # type: ignore[no-untyped-def]
+    moto_clients, source: str, shown: str
+) -> None:
     s3 = moto_clients.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    _put_record(s3, "job1", source="[bold]talk[/x].wav")
-    result = run("jobs")
-    assert result.exit_code == 0, result.output
-    assert "[bold]talk[/x].wav" in result.stdout
-
-
-def test_escape_sequences_in_a_record_are_shown_not_sent_to_the_terminal(moto_clients) -> None:  # type: ignore[no-untyped-def]
-    s3 = moto_clients.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    _put_record(s3, "job1", source="\x1b[31mRED\x1b]0;TITLE\x07.wav")
+    _put_record(s3, "job1", source=source)
     result = run("jobs")
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.stdout
-    assert "\\x1b[31mRED\\x1b]0;TITLE\\x07.wav" in result.stdout
+    assert shown in result.stdout
 
 
 @pytest.mark.parametrize(
