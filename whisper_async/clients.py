@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from . import aws, naming
 from .errors import ConfigurationError
-from .redaction import hide_credentials
 from .settings import PLACEHOLDER_KEY, SERVICE_ENV_NAMES, Settings, url_source
 
 PROBE_TIMEOUT_SECONDS = 2.0
@@ -57,7 +56,7 @@ def check_listening(url: str, source: str) -> None:
         socket.create_connection(address, timeout=PROBE_TIMEOUT_SECONDS).close()
     except OSError:
         raise ConfigurationError(
-            f"Nothing answers at {hide_credentials(url)} (from {source or 'the settings'}).",
+            f"Nothing answers at {url} (from {source or 'the settings'}).",
             "the local stack it points to is not running: start it with `wasync local up`, "
             "or unset the AWS_ENDPOINT_URL_* variables to use AWS",
         ) from None

@@ -5,6 +5,12 @@ from __future__ import annotations
 from enum import IntEnum
 
 
+def quoted(value: str, most: int = 80) -> str:
+    """A value for a message, repr-quoted and cut at `most` characters: values from archives
+    and S3 objects may be any length."""
+    return repr(value if len(value) <= most else value[:most] + "...")
+
+
 class ExitCode(IntEnum):
     OK = 0
     FAILURE = 1

@@ -23,7 +23,7 @@ from dataclasses import MISSING as MISSING_FIELD
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from ..errors import WasyncError
+from ..errors import WasyncError, quoted
 from ..formats import FORMATS
 from ..storage import S3Uri
 from .codes import CONFLICT, MISSING, aws_code
@@ -116,20 +116,20 @@ class JobRecord:
         if missing:
             raise ValueError(f"it has no {', '.join(missing)}")
         for name in ("output_location", "failure_location", "input_location"):
-            if values.get(name) and not str(values[name]).startswith("s3://"):
-                raise ValueError(f"its {name} {_shown(values[name])} is not an s3:// URI")
+            if values.get(name) and not values[name].startswith("s3://"):
+                raise ValueError(f"its {name} {quoted(values[name])} is not an s3:// URI")
         if not _JOB_ID.fullmatch(values["job_id"]):
-            raise ValueError(f"its job_id {_shown(values['job_id'])} is not a job id")
+            raise ValueError(f"its job_id {quoted(values['job_id'])} is not a job id")
         for name in ("pid", "request_ttl", "invocation_timeout", "version"):
             if name in values and not 0 <= values[name] <= _LARGEST_NUMBER:
                 raise ValueError(f"its {name} {values[name]} is out of range")
         if values.get("submitted_at") and _aware_time(values["submitted_at"]) is None:
             raise ValueError(
-                f"its submitted_at {_shown(values['submitted_at'])} is not a time with its zone"
+                f"its submitted_at {quoted(values['submitted_at'])} is not a time with its zone"
             )
         if values.get("format", "txt") not in FORMATS:
             raise ValueError(
-                f"its format {_shown(values['format'])} is not one of {', '.join(FORMATS)}"
+                f"its format {quoted(values['format'])} is not one of {', '.join(FORMATS)}"
             )
         return cls(**values)
 
@@ -143,10 +143,6 @@ def _aware_time(text: str) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
-
-
-def _shown(value: str) -> str:
-    return repr(value if len(value) <= 80 else value[:80] + "...")
 
 
 def _required(spec: Any) -> bool:

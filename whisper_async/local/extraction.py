@@ -8,6 +8,8 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from ..errors import quoted
+
 MAX_MODEL_SIZE_ENV = "WASYNC_LOCAL_MAX_MODEL_SIZE"
 DEFAULT_MAX_MODEL_BYTES = 8 * 1024**3  # every Whisper model fits, float32 large-v3 (6.2 GB) too
 MAX_MEMBERS = 100_000
@@ -18,7 +20,6 @@ _EXTENDED_HEADERS = (
     tarfile.GNUTYPE_LONGNAME,
     tarfile.GNUTYPE_LONGLINK,
     tarfile.XHDTYPE,
-    tarfile.XGLTYPE,
     tarfile.SOLARIS_XHDTYPE,
 )
 MAX_EXTENDED_CHAIN = 8  # a long name, a long link name and a pax header need three
@@ -93,13 +94,8 @@ class _BoundedHeaders(tarfile.TarInfo):
         return super()._proc_member(archive)  # type: ignore[misc]
 
 
-def _shown(name: str) -> str:
-    """An entry's name for a message: a hostile archive's names may be 64 KiB long."""
-    return repr(name if len(name) <= _SHOWN_NAME else name[:_SHOWN_NAME] + "...")
-
-
 def _check_member(member: tarfile.TarInfo) -> None:
-    name = _shown(member.name)
+    name = quoted(member.name, _SHOWN_NAME)
     if member.name.startswith("/") or ".." in Path(member.name).parts:
         raise ExtractionError(f"model.tar.gz entry {name} points outside the model directory")
     if member.issym() or member.islnk():
@@ -152,9 +148,9 @@ def safe_extract(
             for member in members:
                 path = target / member.name
                 if not path.resolve().is_relative_to(root):
+                    name = quoted(member.name, _SHOWN_NAME)
                     raise ExtractionError(
-                        f"model.tar.gz entry {_shown(member.name)} points outside the model "
-                        "directory"
+                        f"model.tar.gz entry {name} points outside the model directory"
                     )
                 if member.isdir():
                     path.mkdir(parents=True, exist_ok=True)
