@@ -207,8 +207,9 @@ def _put_record(s3, job_id: str, **fields: object) -> None:  # type: ignore[no-u
     [
         ("[bold]talk[/x].wav", "[bold]talk[/x].wav"),  # markup prints as text
         ("\x1b[31mRED\x1b]0;TITLE\x07.wav", "\\x1b[31mRED\\x1b]0;TITLE\\x07.wav"),  # escapes shown
+        ("a.wav\nb.wav  done  job2", "a.wav\\nb.wav  done  job2"),  # no row of its own
     ],
-    ids=["brackets", "escape-sequences"],
+    ids=["brackets", "escape-sequences", "line-break"],
 )
 def test_a_records_source_prints_as_text_and_never_drives_the_terminal(  # type: ignore[no-untyped-def]
     moto_clients, source: str, shown: str

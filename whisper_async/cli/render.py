@@ -276,7 +276,8 @@ class Output:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
-    """A table whose cells are literal text (a `Text` cell keeps its own style)."""
+    """A table whose cells are literal text on one line each (a `Text` cell keeps its own
+    style): a newline in a file's name would otherwise pass for the next row."""
     from rich.table import Table
     from rich.text import Text
 
@@ -284,8 +285,16 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(v if isinstance(v, Text) else text(v) for v in row))
+        grid.add_row(*(v if isinstance(v, Text) else text(one_line(v)) for v in row))
     return grid
+
+
+_LINE_BREAKS = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def one_line(value: Any) -> Any:
+    """A string with its line breaks and tabs written out (`\\n`); anything else as it is."""
+    return value.translate(_LINE_BREAKS) if isinstance(value, str) else value
 
 
 def key_values(pairs: Iterable[tuple[str, Any]]) -> Table:
