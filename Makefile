@@ -13,7 +13,7 @@ help:
 	@echo "make test-image - build the serving image with podman and run it, alone and in the local stack"
 	@echo "make test-sdk - the SageMaker Python SDK tier, in .venv-sdk (the SDK is never a wasync dependency)"
 	@echo "make lint   - ruff format --check, ruff check, mypy"
-	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md"
+	@echo "make bench  - run every benchmark and rewrite docs/benchmarks.md (its notes are kept)"
 
 # setuptools prints an "Editable installation" notice wall for every editable install; it is
 # advice, not a problem, so PYTHONWARNINGS keeps it off the console.

@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark in one go; rewrites docs/benchmarks.md.
+"""`make bench`: every benchmark in one go; rewrites docs/benchmarks.md, keeping its written
+notes (bench/kept_notes.py).
 
 python -m bench.run_all [--quick]
 """
@@ -27,6 +28,7 @@ from bench import (
     thread_probe,
 )
 from bench import image as image_bench
+from bench.kept_notes import keep_notes
 from bench.metrics import verdict
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -235,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         print(text)
     else:
-        args.output.write_text(text)
+        previous = args.output.read_text() if args.output.exists() else ""
+        args.output.write_text(keep_notes(text, previous))
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
 

@@ -92,6 +92,10 @@ NOTES = (
     "Objects are granted in wasync's folders under the prefix only. To transcribe s3:// "
     "objects elsewhere, or to deploy a model.tar.gz from elsewhere, grant s3:GetObject on "
     "them to this policy's holder and to the execution role.",
+    "s3:ListBucket is not limited to wasync's folders for this policy's holder: S3 "
+    "authorizes HeadBucket, with which wasync checks that the bucket is this account's, as "
+    "s3:ListBucket with no prefix, which a condition on s3:prefix would refuse. It lets the "
+    "holder list key names elsewhere in the bucket, not read the objects.",
     "Application Auto Scaling requires whoever registers a variant to hold "
     "sagemaker:UpdateEndpointWeightsAndCapacities on its endpoint; it is allowed on endpoints "
     "tagged managed-by=wasync, so `autoscale` of an endpoint made by another tool needs it "
