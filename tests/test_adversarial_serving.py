@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +136,44 @@ def test_a_playlist_body_cannot_read_files_beside_it(
     assert_error(
         post(server, playlist), 415, "undecodable_audio", "not in an audio or video format"
     )
+
+
+def _one_hertz_for_four_hours(path: Path) -> Path:
+    """14 KB of WAV that resampling to 16 kHz would turn into 4 hours of samples."""
+    import wave
+
+    with wave.open(str(path), "wb") as body:
+        body.setnchannels(1)
+        body.setsampwidth(1)
+        body.setframerate(1)
+        body.writeframes(bytes(range(96, 160)) * 225)  # 14,400 samples at 1 Hz: 4 hours
+    return path
+
+
+def _one_frame_of_seventy_seconds(path: Path) -> Path:
+    """PCM in Matroska whose only frame lasts 70 s: resampled whole, before any length check."""
+    noise = "anoisesrc=r=2000:d=70:a=0.1,asetnsamples=n=140000:p=0"
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", noise, "-c:a", "pcm_u8"]
+    subprocess.run([*command, str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (_one_hertz_for_four_hours, ("sample rate is 1 Hz", "2000 Hz", "ffmpeg -i INPUT")),
+        (_one_frame_of_seventy_seconds, ("one frame of the audio lasts 70 s", "ffmpeg -i INPUT")),
+    ],
+    ids=["1-hz", "70-s-frame"],
+)
+def test_a_body_that_resampling_would_blow_up_is_refused_before_it_is(
+    server: Server, tmp_path: Path, make: Callable[[Path], Path], words: tuple[str, ...]
+) -> None:
+    """A 34 KB body at 1 Hz took the server to 9.6 GB: each frame is resampled whole."""
+    body = make(tmp_path / "body.mkv").read_bytes()
+    assert len(body) < 150_000
+    assert_error(post(server, body), 415, "undecodable_audio", *words)
+    assert httpx.get(f"{server.url}/ping", timeout=60).status_code == 200
 
 
 def test_video_with_no_audio(server: Server, video_without_sound: Path) -> None:

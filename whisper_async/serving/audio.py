@@ -26,6 +26,13 @@ MEDIA_FORMATS = (
 )
 OPEN_OPTIONS = {"format_whitelist": MEDIA_FORMATS, "protocol_whitelist": "file"}
 
+# Resampling multiplies samples by 16 kHz / the input's rate, a whole frame at a time, before
+# any length check can see them: a 34 KB body at 1 Hz (or one PCM frame of hours) took 9.6 GB.
+# Real audio is 8 kHz and up, and a codec's frame lasts milliseconds.
+MIN_SAMPLE_RATE = 2_000
+MAX_FRAME_SECONDS = 60.0
+RESAMPLE_HINT = "re-encode it: ffmpeg -i INPUT -ar 16000 -ac 1 OUTPUT.flac"
+
 
 def _open(path: Path) -> Any:
     import av
@@ -101,6 +108,7 @@ def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
         stream = _audio_stream(container)
         resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
         for frame in container.decode(stream):
+            _check_frame(frame)
             for resampled in resampler.resample(frame):
                 chunk = resampled.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
                 produced += len(chunk)
@@ -122,6 +130,23 @@ def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
         gc.collect()
     if not produced:
         raise AudioDecodeError("the file decodes to no audio samples")
+
+
+def _check_frame(frame: Any) -> None:
+    """Refuse a frame that resampling would blow up (MIN_SAMPLE_RATE, MAX_FRAME_SECONDS)."""
+    rate = frame.sample_rate or 0
+    if rate < MIN_SAMPLE_RATE:
+        raise AudioDecodeError(
+            f"the audio's sample rate is {rate} Hz; the server reads {MIN_SAMPLE_RATE} Hz and "
+            f"above: {RESAMPLE_HINT}"
+        )
+    seconds = frame.samples / rate
+    if seconds > MAX_FRAME_SECONDS:
+        raise AudioDecodeError(
+            f"one frame of the audio lasts {seconds:.0f} s, where a codec's frames last "
+            f"milliseconds (the server reads frames of up to {MAX_FRAME_SECONDS:.0f} s): "
+            f"{RESAMPLE_HINT}"
+        )
 
 
 def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> Any:
