@@ -236,6 +236,30 @@ def test_existing_output_is_kept_without_overwrite(
     assert "tomorrow" in (tmp_path / "en_numbers.txt").read_text().lower()
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_link_in_an_input_folder_is_not_written_through(
+    local_stack, data_dir: Path, tmp_path: Path, overwrite: bool
+) -> None:
+    """Whoever can add files to a folder being transcribed could plant meeting.txt as a link
+    to ~/.profile: dangling, it would be created; with --overwrite, an existing one replaced."""
+    drop, home = tmp_path / "drop", tmp_path / "home"
+    drop.mkdir()
+    home.mkdir()
+    shutil.copy(data_dir / "en_short.wav", drop / "meeting.wav")
+    profile = home / ".profile"
+    if overwrite:
+        profile.write_text("mine")
+    (drop / "meeting.txt").symlink_to(profile)
+    result = local_stack.cli(
+        "transcribe", str(drop), "--wait", *(["--overwrite"] if overwrite else [])
+    )
+    assert result.exit_code == 1, result.output
+    assert "meeting.txt is a symbolic link" in result.stderr
+    assert "-o" in result.stderr  # what to do instead
+    assert (profile.read_text() == "mine") if overwrite else not profile.exists()
+    assert (drop / "meeting.txt").is_symlink()
+
+
 def test_jobs_lists_recent_jobs_with_state(local_stack, data_dir: Path) -> None:
     local_stack.cli("transcribe", str(data_dir / "corrupt.mp3"), "--wait")
     listed = local_stack.cli("--json", "jobs", "--since", "1h", "--state", "failed")

@@ -36,7 +36,7 @@ from .outcomes import BatchReport, InputError, JobOutcome, Progress, Tally, desc
 from .ownership import HEARTBEAT_SECONDS, Heartbeats, IdleProbe, utc_now
 from .records import JobRecord, Owner, RecordStore, Stored, job_id_for
 from .request import TranscribeRequest
-from .results import Rendered, deliver, read_result
+from .results import LINK_REFUSED, Rendered, deliver, read_result
 from .submission import Cancelled, Prepared, Unanswered, invoke, prepare, stage
 from .takeover import Orphans
 from .target import EndpointTarget
@@ -266,6 +266,8 @@ class Batch:
                 return
         # An existing transcript is kept, unless it came from this very job (a resumed batch).
         path = context.destination
+        if path is not None and path.is_symlink():
+            raise InputError(f"{path} {LINK_REFUSED}; remove it, or write elsewhere with -o")
         exists = path is not None and path.exists() and not request.overwrite
         record = self._new_record(job_id, prepared)
         if request.rerun:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import formats
-from ..files import write_atomically
+from ..files import UnsafeDestinationError, write_atomically
 from ..storage import S3Uri
 from .outcomes import JobOutcome
 
@@ -127,9 +127,18 @@ def render(
     return Rendered(formats.render(document, wanted), wanted)
 
 
+LINK_REFUSED = (
+    "is a symbolic link, and a batch writes no transcript through a link (anyone who can add "
+    "files to the folder could point one anywhere)"
+)
+
+
 def write_transcript(path: Path, text: str, overwrite: bool) -> str:
     """Write a transcript; 'written' or 'unchanged'. Without overwrite, an existing file is
-    kept: if it already holds this transcript (a resumed batch wrote it) that is success."""
+    kept: if it already holds this transcript (a resumed batch wrote it) that is success.
+    A link is refused: whoever can add files to an input folder could point one anywhere."""
+    if path.is_symlink():  # made since the batch checked it (Batch._submit)
+        raise UnsafeDestinationError(f"it {LINK_REFUSED}")
     if path.exists() and not overwrite:
         try:
             same = path.read_text(encoding="utf-8") == text
