@@ -63,3 +63,16 @@ def test_one_input_written_to_a_file_is_named_at_the_end() -> None:
     batch_view.outcome(JobOutcome("a" * 24, "talk.wav", "done", output="/data/out/talk.txt"))
     batch_view.summary(BatchReport("batch-1", done=1))
     assert "/data/out/talk.txt" in stderr.getvalue(), stderr.getvalue()
+
+
+def test_an_interrupted_rerun_points_back_without_rerun() -> None:
+    """Running `transcribe --rerun` again sends every job again: the hint must not say so."""
+    from whisper_async.jobs.outcomes import BatchReport
+
+    for rerun, hint in ((False, "Re-run the same command"), (True, "without --rerun")):
+        stderr = io.StringIO()
+        batch_view = BatchView(Output(stderr=stderr), wait=True, rerun=rerun)
+        report = BatchReport("batch-1", pending=1, interrupted=True, pending_ids=["a" * 24])
+        batch_view.summary(report)
+        assert hint in stderr.getvalue(), stderr.getvalue()
+        assert f"wasync fetch {'a' * 24} --wait" in stderr.getvalue()

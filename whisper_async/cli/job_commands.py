@@ -133,7 +133,7 @@ def transcribe(
         rerun=rerun,
         to_stdout=is_one_input(inputs) and output_dir is None and wait,
     )
-    view = BatchView(app_ctx.output, wait)
+    view = BatchView(app_ctx.output, wait, rerun=rerun)
     items = iter_inputs(inputs, sys.stdin if "-" in inputs else [])
     with view.live():
         report = run_transcribe(

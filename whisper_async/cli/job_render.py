@@ -95,10 +95,16 @@ class BatchView:
     """Receives a batch's outcomes (from its threads) and shows them."""
 
     def __init__(
-        self, output: Output, wait: bool, plain_every: float = PLAIN_PROGRESS_SECONDS
+        self,
+        output: Output,
+        wait: bool,
+        plain_every: float = PLAIN_PROGRESS_SECONDS,
+        rerun: bool = False,
     ) -> None:
         self.output = output
         self.wait = wait
+        # the same command with --rerun sends every job again: the way back leaves it out
+        self.again = "Run the same command without --rerun" if rerun else "Re-run the same command"
         self.rows: list[JobOutcome] | None = []  # None once the batch outgrows a table
         self.batch: Batch | None = None
         self._lock = threading.Lock()
@@ -204,7 +210,7 @@ class BatchView:
         if report.pending and report.waited:
             why = "interrupted" if report.interrupted else "timed out"
             out.info(
-                f"{why}; the jobs continue on the endpoint. Re-run the same command to collect "
+                f"{why}; the jobs continue on the endpoint. {self.again} to collect "
                 "them (nothing is sent twice), or fetch one later:"
             )
         elif report.pending:
@@ -215,7 +221,7 @@ class BatchView:
             if report.pending > len(report.pending_ids):
                 out.info(f"  … and `wasync jobs --batch {report.batch} --state pending`")
         elif report.interrupted:
-            out.info("interrupted; re-run the same command to finish the batch")
+            out.info(f"interrupted; {self.again.lower()} to finish the batch")
 
 
 def summary_json(report: BatchReport) -> dict[str, Any]:
