@@ -114,6 +114,36 @@ def test_emulator_validates_like_aws(local_stack) -> None:
     assert 'Could not find endpoint "never-made"' in str(missing.value)
 
 
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "code"),
+    [
+        ("/", {"X-Amz-Target": "SageMaker.ListEndpoints"}, b"[" * 100_000 + b"]" * 100_000, "ValidationException"),
+        (
+            "/endpoints/whisper/async-invocations",
+            {"X-Amzn-SageMaker-RequestTTLSeconds": "9" * 5_000},
+            b"x",
+            "ValidationError",
+        ),
+        (
+            "/endpoints/whisper/async-invocations",
+            {"X-Amzn-SageMaker-RequestTTLSeconds": "60\u00b2".encode("latin-1")},
+            b"x",
+            "ValidationError",
+        ),
+    ],
+    ids=["nested-json", "5000-digits", "superscript-digit"],
+)
+def test_malformed_requests_get_aws_errors_not_a_500(  # type: ignore[no-untyped-def]
+    local_stack, path: str, headers: dict[str, str | bytes], body: bytes, code: str
+) -> None:
+    import httpx
+
+    url = local_stack.env["AWS_ENDPOINT_URL_SAGEMAKER"] + path
+    answer = httpx.post(url, content=body, headers=headers, timeout=60)
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["x-amzn-errortype"] == code and answer.json()["message"]
+
+
 def test_variables_exported_for_an_earlier_stack_are_named_with_the_fix(local_stack) -> None:
     """After `local down` and `local up` the stack has new ports: wasync follows stack.json, the
     AWS CLI follows the variables, so wasync says that they are stale."""

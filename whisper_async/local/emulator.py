@@ -8,6 +8,7 @@ and the AWS CLI behave as they do against AWS. Signatures are not checked: bind 
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ from .jobqueue import job_for
 from .profile import LOCAL_ACCOUNT
 from .throttle import Throttles
 from .validation import ValidationError, validate
+
+
+INTEGER = re.compile(r"-?[0-9]{1,12}\Z")  # isdigit() passes "²" and 5,000 digits; int() refuses them
 
 
 def _json_error(error: ApiError) -> Response:
@@ -69,6 +73,8 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
             return _json_error(error)
         except ValueError as exc:
             return _json_error(ApiError("ValidationException", str(exc)))
+        except RecursionError:  # json.loads of [[[[...
+            return _json_error(ApiError("ValidationException", "the request body nests too deeply"))
         return JSONResponse(result, media_type="application/x-amz-json-1.1")
 
     async def invoke_async(request: Request) -> Response:
@@ -82,10 +88,8 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
             if shape.serialization.get("location") == "header" and header in headers:
                 value = headers[header]
                 params[member] = (
-                    int(value)
-                    if shape.type_name == "integer" and value.lstrip("-").isdigit()
-                    else value
-                )
+                    int(value) if shape.type_name == "integer" and INTEGER.match(value) else value
+                )  # anything else stays text, which validation refuses by its type
         if body:
             params["Body"] = body
         try:
@@ -132,7 +136,7 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
         try:
             fraction = float(json.loads(await request.body())["fraction"])
             throttles.set(name, fraction)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             return _validation_error(f'expected {{"fraction": 0 to 0.99}}: {exc}')
         return JSONResponse({"endpoint": name, **throttles.describe(name)})
 
