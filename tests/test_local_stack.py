@@ -117,7 +117,12 @@ def test_emulator_validates_like_aws(local_stack) -> None:
 @pytest.mark.parametrize(
     ("path", "headers", "body", "code"),
     [
-        ("/", {"X-Amz-Target": "SageMaker.ListEndpoints"}, b"[" * 100_000 + b"]" * 100_000, "ValidationException"),
+        (
+            "/",
+            {"X-Amz-Target": "SageMaker.ListEndpoints"},
+            b"[" * 100_000 + b"]" * 100_000,
+            "ValidationException",
+        ),
         (
             "/endpoints/whisper/async-invocations",
             {"X-Amzn-SageMaker-RequestTTLSeconds": "9" * 5_000},

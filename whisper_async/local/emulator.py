@@ -28,7 +28,9 @@ from .throttle import Throttles
 from .validation import ValidationError, validate
 
 
-INTEGER = re.compile(r"-?[0-9]{1,12}\Z")  # isdigit() passes "²" and 5,000 digits; int() refuses them
+INTEGER = re.compile(
+    r"-?[0-9]{1,12}\Z"
+)  # isdigit() passes "²" and 5,000 digits; int() refuses them
 
 
 def _json_error(error: ApiError) -> Response:
