@@ -27,10 +27,8 @@ from .profile import LOCAL_ACCOUNT
 from .throttle import Throttles
 from .validation import ValidationError, validate
 
-
-INTEGER = re.compile(
-    r"-?[0-9]{1,12}\Z"
-)  # isdigit() passes "²" and 5,000 digits; int() refuses them
+# isdigit() passes "²" and 5,000 digits, which int() refuses
+INTEGER = re.compile(r"-?[0-9]{1,12}\Z")
 
 
 def _json_error(error: ApiError) -> Response:
