@@ -17,8 +17,10 @@ from bench.metrics import Alignment, reference_text, tokens
 from whisper_async.attributes import TranscribeOptions
 from whisper_async.serving.audio import SAMPLE_RATE, decode_audio
 from whisper_async.serving.chunks import (
+    WORD_REACH_SECONDS,
     ChunkRules,
     echoes,
+    fit_to_voice,
     group_regions,
     plan,
     stands_on_voice,
@@ -212,3 +214,20 @@ def test_text_stands_on_voice_where_its_stamp_overlaps_voice_or_silero_hears_som
     word = decode_audio(data_dir / "en_short.wav")[int(0.1 * SAMPLE_RATE) : int(0.6 * SAMPLE_RATE)]
     lone = np.concatenate([silence[: 25 * SAMPLE_RATE], word, silence[: 3 * SAMPLE_RATE]])
     assert stands_on_voice(lone, (0.0, len(lone) / SAMPLE_RATE), [], rules)
+
+
+def test_word_times_are_fitted_to_the_voice_they_stand_on() -> None:
+    regions = [(0.0, 3.5), (10.0, 13.0), (40.0, 42.0)]
+
+    def fitted(start: float, end: float) -> tuple[float, float]:
+        word = fit_to_voice([{"start": start, "end": end, "word": " w"}], regions)[0]
+        return (word["start"], word["end"])
+
+    assert fitted(5.5, 10.3) == (10.0, 10.3)  # stretched back over the pause
+    assert fitted(2.7, 5.5) == (2.7, 3.5)  # stretched on into it
+    assert fitted(3.0, 11.0) == (10.0, 11.0)  # over two regions: the one it shares most
+    assert fitted(1.0, 1.0) == (1.0, 1.0)  # inside: as it was
+    assert fitted(5.0, 5.0) == (3.5, 3.5)  # over silence near voice: to its edge
+    far = 13.0 + WORD_REACH_SECONDS + 1
+    assert fitted(far, far + 0.2) == (far, far + 0.2)  # far from any: speech the VAD missed
+    assert fit_to_voice([{"start": 1.0, "end": 2.0}], []) == [{"start": 1.0, "end": 2.0}]

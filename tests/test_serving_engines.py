@@ -235,3 +235,31 @@ def test_a_short_clips_token_budget_leaves_room_for_the_longest_prompt() -> None
         assert budget + longest_prompt <= 448, seconds
         assert budget >= 3 * 8 * seconds, seconds
     assert token_budget(BUDGETED_SECONDS + 0.1) == {}  # longer clips decode as before
+
+
+def test_words_after_long_pauses_are_timed_within_their_voice(
+    faster_tiny_en: FasterWhisperEngine, data_dir: Path
+) -> None:
+    """Sentences 6.5 s apart, over one window, so the default takes the batched path. Its word
+    timings stretched a sentence's first word back over the pause (4.8 s before its voice), so
+    subtitles showed the next sentence over the silence."""
+    import numpy as np
+
+    clips = [decode_audio(data_dir / name) for name in ("en_short.wav", "en_numbers.wav") * 3]
+    pause = np.zeros(int(6.5 * 16000), dtype=np.float32)
+    pieces, voiced, at = [], [], 0.0
+    for clip in clips:
+        pieces += [clip, pause]
+        voiced.append((at, at + len(clip) / 16000))
+        at += (len(clip) + len(pause)) / 16000
+    found = faster_tiny_en.transcribe(
+        np.concatenate(pieces), TranscribeOptions(word_timestamps=True)
+    )
+    assert found.batch_size > 1  # the batched path
+    words = [word for segment in found.segments for word in segment["words"] or []]
+    assert len(words) > 30
+    # what VAD pads a region with, and then some: the silence between sentences stays empty
+    slack = 0.5
+    for word in words:
+        inside = [a - slack <= word["start"] and word["end"] <= b + slack for a, b in voiced]
+        assert any(inside), (word, voiced)

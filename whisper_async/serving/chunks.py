@@ -19,6 +19,7 @@ So, here:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,6 +138,54 @@ def within(chunk: Span, regions: Sequence[Span], max_seconds: float) -> list[Spa
 def overlap(span: Span, spans: Sequence[Span]) -> float:
     """Seconds of `span` under `spans`, summed over them."""
     return sum(max(0.0, min(b, span[1]) - max(a, span[0])) for a, b in spans)
+
+
+WORD_REACH_SECONDS = 3.0  # a word over silence this near voice is drifted timing, not speech
+
+
+def fit_to_voice(words: Sequence[dict[str, Any]], regions: Sequence[Span]) -> list[dict[str, Any]]:
+    """Each word's times cut to the voice region it overlaps most (regions sorted, apart).
+
+    Word timings come from cross-attention, which stretches a word over the silence beside it:
+    after 6.5 s pauses a sentence's first word started 4.8 s before its voice, and the cues built
+    from such words showed the next sentence's text over the silence. A word over silence within
+    WORD_REACH_SECONDS of voice is put at that voice's edge; farther, it keeps its times (speech
+    the VAD did not hear)."""
+    starts = [start for start, _ in regions]
+    fitted = []
+    for word in words:
+        start, end = float(word["start"]), float(word["end"])
+        span = _voice_span(start, end, regions, starts)
+        if span is not None and span != (start, end):
+            word = {**word, "start": round(span[0], 3), "end": round(span[1], 3)}
+        fitted.append(word)
+    return fitted
+
+
+def _voice_span(
+    start: float, end: float, regions: Sequence[Span], starts: Sequence[float]
+) -> Span | None:
+    last = bisect.bisect_right(starts, end) - 1  # the last region starting by the word's end
+    best: Span | None = None
+    most = -1.0
+    index = last
+    while index >= 0 and regions[index][1] >= start:
+        a, b = regions[index]
+        shared = min(end, b) - max(start, a)
+        if shared > most:
+            best, most = regions[index], shared
+        index -= 1
+    if best is not None:
+        return (max(start, best[0]), min(end, best[1]))
+    edges = []  # no region reaches the word: the nearer of the voice before and after it
+    if last >= 0:
+        edges.append((start - regions[last][1], regions[last][1]))
+    if last + 1 < len(regions):
+        edges.append((regions[last + 1][0] - end, regions[last + 1][0]))
+    if edges and min(edges)[0] <= WORD_REACH_SECONDS:
+        edge = min(edges)[1]
+        return (edge, edge)
+    return None
 
 
 def unheard(regions: Sequence[Span], heard: Sequence[Span], rules: ChunkRules) -> list[Span]:

@@ -21,6 +21,7 @@ from .chunks import (
     ChunkRules,
     Span,
     echoes,
+    fit_to_voice,
     group_regions,
     plan,
     regions_in,
@@ -549,7 +550,8 @@ class FasterWhisperEngine:
             chunks = left
         words.sort(key=lambda w: w["start"])
         twice = echoes(audio, words, regions, self.chunking)
-        return str(language), float(probability), [w for i, w in enumerate(words) if i not in twice]
+        kept = [w for i, w in enumerate(words) if i not in twice]
+        return str(language), float(probability), fit_to_voice(kept, regions)
 
     def _sequential_words(self, audio: Any, span: Span, kwargs: dict[str, Any]) -> list[Word]:
         """One stretch of voice decoded the sequential way (timestamps, temperature fallback),
