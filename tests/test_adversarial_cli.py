@@ -132,6 +132,13 @@ CASES = [
         config=b'region = "eu west 1"\n',
     ),
     Case(
+        "local-region-unknown",  # moto answered a 500 page after 32 s of retries
+        ("--region", "mars-1", "status"),
+        USAGE,
+        ("'mars-1'", "not one the local stack serves", "us-east-1"),
+        env={"WASYNC_PROFILE": "local"},
+    ),
+    Case(
         "endpoint-url-from-env-not-a-url",
         ("status",),
         USAGE,

@@ -261,7 +261,21 @@ def apply_local_profile(settings: Settings) -> Settings:
     region = settings.region
     if region is None:
         region, sources["region"] = LOCAL_REGION, "local profile"
+    else:
+        check_local_region(region, sources.get("region", "flag"))
     return settings.with_values(region=region, endpoint_urls=urls, sources=sources)
+
+
+def check_local_region(region: str, source: str) -> None:
+    """moto serves the regions botocore knows, and answers any other with a 500 after retries."""
+    import botocore.session
+
+    known = botocore.session.get_session().get_available_regions("sagemaker")
+    if region not in known:
+        raise ConfigurationError(
+            f"Region {region!r} (from {source}) is not one the local stack serves.",
+            f"use a region botocore knows for SageMaker, such as {LOCAL_REGION}, or leave it unset",
+        )
 
 
 def normalise_prefix(prefix: str) -> str:
