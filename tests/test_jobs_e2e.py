@@ -174,6 +174,41 @@ def test_fetch_from_a_fresh_process_with_only_the_id(local_stack, data_dir: Path
     assert "tomorrow" in fetched.stdout.lower()
 
 
+def test_fetch_of_an_inference_id_reads_that_run_not_the_latest(
+    local_stack, data_dir: Path
+) -> None:
+    """`--rerun` sends a job again; the record follows the latest run, and the inference id
+    (`{job}-{batch}`) of an earlier run still fetches that run's own result."""
+    from whisper_async.clients import Clients
+    from whisper_async.settings import resolve
+
+    runs = []
+    for _ in range(2):
+        sent = local_stack.cli(
+            "--json", "transcribe", str(data_dir / "en_short.wav"), "--wait", "--rerun"
+        )
+        assert sent.exit_code == 0, sent.output
+        lines = [json.loads(line) for line in sent.stdout.splitlines()]
+        runs.append((lines[0]["id"], lines[-1]["summary"]["batch"]))
+    (job_id, first), (same_job, latest) = runs
+    assert job_id == same_job and first != latest
+    s3 = Clients(resolve({}, local_stack.env)).client("s3")
+    bucket = "sagemaker-us-east-1-123456789012"
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="wasync/outputs/")["Contents"]
+    ]
+    for key in keys:
+        if f"/{latest}/" in key:
+            s3.delete_object(Bucket=bucket, Key=key)  # only the first run's result is left
+    fetched = local_stack.cli("fetch", f"{job_id}-{first}")
+    assert fetched.exit_code == 0, fetched.output
+    assert "lazy dog" in fetched.stdout.lower()
+    latest_run = local_stack.cli("fetch", job_id)  # its result deleted: it reads as pending
+    assert latest_run.exit_code == 3 and "still pending" in latest_run.stderr
+    unknown = local_stack.cli("fetch", f"{job_id}-nope")
+    assert unknown.exit_code == 1 and f"latest run is {job_id}-{latest}" in unknown.stderr
+
+
 def test_every_format_through_fetch(local_stack, data_dir: Path) -> None:
     submitted = local_stack.cli(
         "--json", "transcribe", str(data_dir / "en_short.wav"), "--wait", "-f", "json"

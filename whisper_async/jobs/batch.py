@@ -34,7 +34,7 @@ from .lanes import Lanes
 from .listing import ListingCompletions, s3_lister
 from .outcomes import BatchReport, InputError, JobOutcome, Progress, Tally, describe_error
 from .ownership import HEARTBEAT_SECONDS, Heartbeats, IdleProbe, utc_now
-from .records import JobRecord, Owner, RecordStore, Stored, job_id_for
+from .records import JobRecord, Owner, RecordStore, Stored, job_id_for, run_extension
 from .request import TranscribeRequest
 from .results import LINK_REFUSED, Rendered, deliver, read_result
 from .submission import Cancelled, Prepared, Unanswered, invoke, prepare, stage
@@ -103,7 +103,7 @@ class Batch:
         self.request = request
         self.clock = clock
         self.batch_id = batch_id or new_batch_id()
-        self.extension = f"{utc_now():%Y/%m/%d}/{self.batch_id}"
+        self.extension = run_extension(self.batch_id) or f"{utc_now():%Y/%m/%d}/{self.batch_id}"
         self.owner = Owner.this_process(self.batch_id)
         self.cancel = threading.Event()
         self.report = BatchReport(self.batch_id, waited=request.wait)

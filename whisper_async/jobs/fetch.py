@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import formats
@@ -14,7 +14,7 @@ from ..errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
 from ..files import UnsafeDestinationError, final_target, write_atomically
 from ..storage import S3Uri
 from .listing import ListingCompletions, s3_lister
-from .records import JOB_ID_LENGTH, JobRecord, RecordStore, get_object_or_none
+from .records import JOB_ID_LENGTH, JobRecord, RecordStore, get_object_or_none, run_extension
 from .results import failure_message, render
 from .target import EndpointTarget, describe_target
 from .tracker import JobState, JobTracker, Watch
@@ -42,6 +42,29 @@ def record_id(reference: str) -> str:
     a record written by an older wasync (its inference id)."""
     match = _JOB_ID.match(reference)
     return match.group("job") if match else reference
+
+
+def run_of(record: JobRecord, inference_id: str) -> JobRecord:
+    """The record of the job's run `inference_id` names: the record follows a job's latest run,
+    and an earlier run's result lies under its own batch's folder (`run_extension`)."""
+    latest = run_extension(record.inference_id.removeprefix(f"{record.job_id}-"))
+    wanted = run_extension(inference_id.removeprefix(f"{record.job_id}-"))
+    if latest is None or wanted is None or f"/{latest}/" not in record.output_location:
+        raise NotFoundError(
+            f"No run {inference_id} of job {record.job_id}: its latest run is "
+            f"{record.inference_id}.",
+            f"fetch {record.job_id} for the latest run, or an earlier run's s3:// result URI",
+        )
+
+    def moved(location: str) -> str:
+        return location.replace(f"/{latest}/", f"/{wanted}/", 1)
+
+    return replace(
+        record,
+        inference_id=inference_id,
+        output_location=moved(record.output_location),
+        failure_location=moved(record.failure_location),
+    )
 
 
 def id_from_location(uri: S3Uri) -> str | None:
@@ -86,6 +109,9 @@ class Fetcher:
             return None, uri
         job_id = self._whole_id(reference)
         stored = self.records.read(job_id)
+        other_run = reference.startswith(f"{job_id}-")  # `--rerun` sent the job again since
+        if stored is not None and other_run and reference != stored.record.inference_id:
+            return run_of(stored.record, reference), None
         if stored is None:
             too_short = re.fullmatch(f"[0-9a-f]{{1,{SHORTEST_ID - 1}}}", reference)
             raise NotFoundError(
