@@ -76,3 +76,15 @@ def test_an_interrupted_rerun_points_back_without_rerun() -> None:
         batch_view.summary(report)
         assert hint in stderr.getvalue(), stderr.getvalue()
         assert f"wasync fetch {'a' * 24} --wait" in stderr.getvalue()
+
+
+def test_quiet_leaves_out_the_table_but_not_the_ids_still_to_fetch() -> None:
+    from whisper_async.jobs.outcomes import BatchReport, JobOutcome
+
+    stderr = io.StringIO()
+    batch_view = BatchView(Output(stderr=stderr, quiet=True), wait=False)
+    batch_view.outcome(JobOutcome("a" * 24, "done.wav", "done", output="/out/done.txt"))
+    batch_view.outcome(JobOutcome("b" * 24, "queued.wav", "pending"))
+    batch_view.summary(BatchReport("batch-1", done=1, pending=1, waited=False))
+    assert "b" * 24 in stderr.getvalue() and "queued.wav" in stderr.getvalue()
+    assert "done.wav" not in stderr.getvalue()

@@ -196,10 +196,12 @@ class BatchView:
                     f"… and {report.failed - len(report.failures)} more failures: "
                     f"`wasync jobs --batch {report.batch} --state failed`"
                 )
-        # one input's transcript on stdout needs no table; a file written needs its path
-        wrote = any(row.output not in (None, "-") for row in self.rows or ())
-        if self.rows and (len(self.rows) > 1 or not self.wait or wrote) and not out.json_mode:
-            out.err.print(outcome_table(self.rows))
+        # one input's transcript on stdout needs no table; a file written needs its path.
+        # --quiet keeps the rows still to collect: their ids are results; failures were printed
+        rows = [r for r in self.rows or () if not out.quiet or r.state == "pending"]
+        wrote = any(row.output not in (None, "-") for row in rows)
+        if rows and (len(rows) > 1 or not self.wait or wrote) and not out.json_mode:
+            out.err.print(outcome_table(rows))
         total = report.done + report.failed + report.pending
         per_job = f" ({report.s3_requests / total:.1f} per job)" if total else ""
         throttled = f"; throttled {report.throttled}x, slowed down" if report.throttled else ""
