@@ -178,6 +178,10 @@ def test_web_pages_and_moto_admin_calls_are_refused(local_stack) -> None:
     recorder = httpx.post(moto + "/moto-api/recorder/upload-recording", content=b"x", timeout=30)
     assert recorder.status_code == 403
     assert httpx.get(moto + "/moto-api/", timeout=30).status_code == 200  # the stack's probe
+    emulator = local_stack.env["AWS_ENDPOINT_URL_SAGEMAKER"]
+    for path in ("/endpoints/whisper/async-invocations", "/"):  # queue a body; the control API
+        answer = httpx.post(emulator + path, headers=page, content=b"hello", timeout=30)
+        assert answer.status_code == 403 and "web pages" in answer.text
     assert clients_for(local_stack).client("s3").head_bucket(Bucket=BUCKET)  # nothing wiped
 
 

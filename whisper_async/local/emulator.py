@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..storage import S3Uri
 from .catalog import ApiError
 from .control import SERVICE_MODELS, ControlPlane
 from .hosting import describe
 from .jobqueue import job_for
+from .motoserver import WEB_PAGES_REFUSED
 from .profile import LOCAL_ACCOUNT
 from .throttle import Throttles
 from .validation import ValidationError, validate
@@ -54,6 +57,20 @@ def _throttling_error() -> Response:
         status_code=400,
         headers={"x-amzn-ErrorType": "ThrottlingException"},
     )
+
+
+class RefuseWebPages:
+    """403 for a request with an Origin header, as the moto server's guard answers: a web page
+    could otherwise queue bodies for the user's endpoints with a "simple" cross-site POST."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(name == b"origin" for name, _ in scope["headers"]):
+            await PlainTextResponse(WEB_PAGES_REFUSED, status_code=403)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
@@ -142,10 +159,11 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
 
     spool.mkdir(parents=True, exist_ok=True)
     return Starlette(
+        middleware=[Middleware(RefuseWebPages)],
         routes=[
             Route("/", control, methods=["POST"]),
             Route("/endpoints/{name}/async-invocations", invoke_async, methods=["POST"]),
             Route("/_wasync/status", local_status, methods=["GET"]),
             Route("/_wasync/endpoints/{name}/throttle", set_throttle, methods=["PUT"]),
-        ]
+        ],
     )

@@ -18,10 +18,13 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ADMIN_PREFIX = "/moto-api/"
 
 
+WEB_PAGES_REFUSED = "the local stack does not answer web pages (a request with an Origin header)"
+
+
 def refusal(environ: dict[str, Any]) -> str | None:
     """Why the stack refuses this request; None to serve it."""
     if environ.get("HTTP_ORIGIN"):
-        return "the local stack does not answer web pages (a request with an Origin header)"
+        return WEB_PAGES_REFUSED
     path = environ.get("PATH_INFO", "")
     if path.startswith(ADMIN_PREFIX) and (
         path != ADMIN_PREFIX or environ["REQUEST_METHOD"] != "GET"
