@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import rawhttp
+from tests.helpers import mov_tables, rawhttp
 from tests.helpers.audio import write_flac
 from tests.helpers.processes import serve_process, wait_for_status, wait_until
 from whisper_async import requestlog
@@ -173,6 +173,17 @@ def test_a_body_that_resampling_would_blow_up_is_refused_before_it_is(
     body = make(tmp_path / "body.mkv").read_bytes()
     assert len(body) < 150_000
     assert_error(post(server, body), 415, "undecodable_audio", *words)
+    assert httpx.get(f"{server.url}/ping", timeout=60).status_code == 200
+
+
+def test_a_few_hundred_bytes_declaring_millions_of_samples_are_refused(server: Server) -> None:
+    """4.6 KB of MOV declaring 89 million samples took 3.4 GB inside av.open (mov_index.py)."""
+    body = mov_tables.movie(mov_tables.audio_track(30_000_000))
+    assert len(body) < 1000
+    response = post(server, body, {"Content-Type": "video/quicktime"})
+    assert_error(
+        response, 415, "undecodable_audio", "declare 30,000,000 samples in", "ffmpeg -i INPUT"
+    )
     assert httpx.get(f"{server.url}/ping", timeout=60).status_code == 200
 
 
