@@ -295,6 +295,23 @@ def test_a_link_in_an_input_folder_is_not_written_through(
     assert (drop / "meeting.txt").is_symlink()
 
 
+def test_a_linked_subfolder_of_the_output_folder_is_not_written_through(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
+    """-o keeps the input's subfolders; one that is a link in the output folder would carry
+    the transcript out of it."""
+    talks, out, home = tmp_path / "talks", tmp_path / "out", tmp_path / "home"
+    (talks / "day1").mkdir(parents=True)
+    out.mkdir()
+    home.mkdir()
+    shutil.copy(data_dir / "en_short.wav", talks / "day1" / "meeting.wav")
+    (out / "day1").symlink_to(home)
+    result = local_stack.cli("transcribe", str(talks), "-o", str(out), "--wait")
+    assert result.exit_code == 1, result.output
+    assert "day1 is a symbolic link" in result.stderr
+    assert list(home.iterdir()) == []
+
+
 def test_jobs_lists_recent_jobs_with_state(local_stack, data_dir: Path) -> None:
     local_stack.cli("transcribe", str(data_dir / "corrupt.mp3"), "--wait")
     listed = local_stack.cli("--json", "jobs", "--since", "1h", "--state", "failed")

@@ -130,10 +130,10 @@ def test_durations_read_as_a_person_reads_them(seconds: float, shown: str) -> No
 def test_a_transcript_is_never_written_through_a_link(tmp_path: Path) -> None:
     """The batch refuses a link before sending; one made while the job ran is refused too."""
     from whisper_async.files import UnsafeDestinationError
-    from whisper_async.jobs.results import write_transcript
+    from whisper_async.jobs.destinations import Destination, write_transcript
 
     target = tmp_path / "elsewhere"
     (tmp_path / "talk.txt").symlink_to(target)
     with pytest.raises(UnsafeDestinationError, match="symbolic link"):
-        write_transcript(tmp_path / "talk.txt", "text", overwrite=True)
+        write_transcript(Destination.under(tmp_path, None, "talk.txt"), "text", overwrite=True)
     assert not target.exists()

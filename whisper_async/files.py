@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import stat
-import tempfile
 import threading
 from pathlib import Path
 
@@ -50,19 +51,33 @@ def write_atomically(path: Path, text: str | bytes) -> Path:
     Links are written through, special files refused; an existing file keeps its mode, a new
     one gets the mode `open()` would give it (0666 less the umask). Returns the file written.
     """
-    data = text.encode("utf-8") if isinstance(text, str) else text
     target = final_target(path)
+    folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
+        replace_in_folder(folder, target.name, text)
+    finally:
+        os.close(folder)
+    return target
+
+
+def replace_in_folder(folder: int, name: str, text: str | bytes) -> None:
+    """Write `name` in the open folder `folder` atomically (a temporary file, then a rename),
+    by the folder's descriptor: a link swapped in for the folder since it was opened changes
+    nothing. An existing file keeps its mode; a new one gets 0666 less the umask."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        mode = stat.S_IMODE(os.stat(name, dir_fd=folder).st_mode)
     except FileNotFoundError:
         mode = 0o666 & ~current_umask()
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    temp = f".{name}.{secrets.token_hex(6)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    descriptor = os.open(temp, flags, 0o600, dir_fd=folder)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(descriptor, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
             handle.write(data)
-        os.replace(temp, target)
+        os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp, dir_fd=folder)
         raise
-    return target

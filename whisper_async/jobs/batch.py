@@ -30,13 +30,14 @@ from typing import Any
 from ..attributes import encode_attributes
 from ..inputs import Input, content_type
 from ..storage import S3Uri
+from .destinations import LINK_REFUSED, Destination
 from .lanes import Lanes
 from .listing import ListingCompletions, s3_lister
 from .outcomes import BatchReport, InputError, JobOutcome, Progress, Tally, describe_error
 from .ownership import HEARTBEAT_SECONDS, Heartbeats, IdleProbe, utc_now
 from .records import JobRecord, Owner, RecordStore, Stored, job_id_for, run_extension
 from .request import TranscribeRequest
-from .results import LINK_REFUSED, Rendered, deliver, read_result
+from .results import Rendered, deliver, read_result
 from .submission import Cancelled, Prepared, Unanswered, invoke, prepare, stage
 from .takeover import Orphans
 from .target import EndpointTarget
@@ -51,7 +52,7 @@ class Context:
     """One input waiting on a job (identical inputs share a job)."""
 
     item: Input
-    destination: Path | None
+    destination: Destination | None
 
     @property
     def input(self) -> str:
@@ -204,24 +205,25 @@ class Batch:
                 self._submits -= 1
         return queued
 
-    def _destination(self, item: Input) -> Path | JobOutcome | None:
+    def _destination(self, item: Input) -> Destination | JobOutcome | None:
         request = self.request
         if request.to_stdout or not request.wait:
             return None  # nothing is written: without --wait the results stay in S3
         name = f"{item.stem}.{request.fmt}"
         if request.output_dir is not None:
-            path = request.output_dir / (item.subfolder or Path()) / name
+            destination = Destination.under(request.output_dir, item.subfolder, name)
         elif item.path is not None:
-            path = item.path.with_name(name)
+            destination = Destination.under(item.path.parent, None, name)
         else:
-            path = Path.cwd() / name
+            destination = Destination.under(Path.cwd(), None, name)
+        path = destination.path
         key = str(path.absolute())
         with self._lock:
             if key in self._destinations:
                 error = f"another input of this batch already writes {path}; rename one"
                 return JobOutcome(None, item.display, "failed", error=error)
             self._destinations.add(key)
-        return path
+        return destination
 
     def _schedule(self) -> None:
         self.tracker.run(self._more_to_come, periodic=[self._beat, self._take_over_orphans])
@@ -237,7 +239,7 @@ class Batch:
             self._all_done.set()
 
     # ---- submitting ----------------------------------------------------------------------
-    def _submit_task(self, item: Input, destination: Path | None) -> None:
+    def _submit_task(self, item: Input, destination: Destination | None) -> None:
         try:
             self._submit(Context(item, destination))
         except Cancelled:
@@ -265,10 +267,12 @@ class Batch:
                 existing.watch.contexts.append(context)  # the same content twice: one job
                 return
         # An existing transcript is kept, unless it came from this very job (a resumed batch).
-        path = context.destination
-        if path is not None and path.is_symlink():
-            raise InputError(f"{path} {LINK_REFUSED}; remove it, or write elsewhere with -o")
-        exists = path is not None and path.exists() and not request.overwrite
+        destination = context.destination
+        link = destination.link_in_the_way() if destination is not None else None
+        if link is not None:
+            raise InputError(f"{link} {LINK_REFUSED}; remove it, or write elsewhere with -o")
+        exists = destination is not None and destination.exists() and not request.overwrite
+        path = destination.path if destination is not None else None
         record = self._new_record(job_id, prepared)
         if request.rerun:
             if exists:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .. import formats
-from ..files import UnsafeDestinationError, write_atomically
 from ..storage import S3Uri
+from .destinations import Destination, write_transcript
 from .outcomes import JobOutcome
 
 CONTENT_TYPE_FORMATS = {
@@ -127,31 +126,6 @@ def render(
     return Rendered(formats.render(document, wanted), wanted)
 
 
-LINK_REFUSED = (
-    "is a symbolic link, and a batch writes no transcript through a link (anyone who can add "
-    "files to the folder could point one anywhere)"
-)
-
-
-def write_transcript(path: Path, text: str, overwrite: bool) -> str:
-    """Write a transcript; 'written' or 'unchanged'. Without overwrite, an existing file is
-    kept: if it already holds this transcript (a resumed batch wrote it) that is success.
-    A link is refused: whoever can add files to an input folder could point one anywhere."""
-    if path.is_symlink():  # made since the batch checked it (Batch._submit)
-        raise UnsafeDestinationError(f"it {LINK_REFUSED}")
-    if path.exists() and not overwrite:
-        try:
-            same = path.read_text(encoding="utf-8") == text
-        except (OSError, UnicodeDecodeError):
-            same = False
-        if same:
-            return "unchanged"
-        raise FileExistsError(f"{path} already exists with other content; pass --overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, text)
-    return "written"
-
-
 def read_result(s3: Any, uri: S3Uri, failed: bool, fmt: str) -> Rendered | str:
     """A finished job's result as `fmt`, or (for a failed job) its failure's message."""
     response = s3.get_object(Bucket=uri.bucket, Key=uri.key)
@@ -162,13 +136,13 @@ def read_result(s3: Any, uri: S3Uri, failed: bool, fmt: str) -> Rendered | str:
 
 
 def deliver(
-    job_id: str, source: str, path: Path | None, result: Rendered, overwrite: bool
+    job_id: str, source: str, destination: Destination | None, result: Rendered, overwrite: bool
 ) -> JobOutcome:
-    """Write one input's transcript (or hand it over for stdout when `path` is None)."""
-    if path is None:
+    """Write one input's transcript (or hand it over for stdout when `destination` is None)."""
+    if destination is None:
         return JobOutcome(job_id, source, "done", output="-", text=result.text, note=result.note)
     try:
-        written = write_transcript(path, result.text, overwrite)
+        written = write_transcript(destination, result.text, overwrite)
     except FileExistsError as exc:
         return JobOutcome(job_id, source, "failed", error=str(exc))
     except OSError as exc:  # a full disk, a read-only folder, a folder where the file goes
@@ -176,8 +150,8 @@ def deliver(
             job_id,
             source,
             "failed",
-            error=f"could not write {path}: {exc.strerror or exc}; the transcript is kept: "
+            error=f"could not write {destination.path}: {exc.strerror or exc}; the transcript is kept: "
             f"`wasync fetch {job_id} -o FILE`",
         )
     note = result.note or ("unchanged" if written == "unchanged" else None)
-    return JobOutcome(job_id, source, "done", output=str(path), note=note)
+    return JobOutcome(job_id, source, "done", output=str(destination.path), note=note)

@@ -1,0 +1,71 @@
+"""A batch's transcript destinations: no transcript lands outside the folder the batch saw,
+whatever links appear in it while the batch runs (jobs/destinations.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from whisper_async.files import UnsafeDestinationError
+from whisper_async.jobs.destinations import Destination, write_transcript
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    return folder
+
+
+def test_an_input_folder_swapped_for_a_link_during_the_batch_is_refused(
+    tmp_path: Path, outside: Path
+) -> None:
+    """The batch saw talks/day1; someone who can write to talks/ replaces day1 with a link."""
+    day1 = tmp_path / "talks" / "day1"
+    day1.mkdir(parents=True)
+    destination = Destination.under(day1, None, "call.txt")  # when the batch read the input
+    day1.rename(tmp_path / "talks" / "moved")
+    day1.symlink_to(outside)
+    with pytest.raises(UnsafeDestinationError, match="no longer the folder the batch started"):
+        write_transcript(destination, "text", overwrite=True)
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("when", ["before the batch", "during the batch"])
+def test_a_subfolder_of_the_output_folder_that_is_a_link_is_refused(
+    tmp_path: Path, outside: Path, when: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    if when == "before the batch":
+        (out / "day1").symlink_to(outside)
+    destination = Destination.under(out, Path("day1/morning"), "call.txt")
+    if when == "during the batch":
+        (out / "day1").symlink_to(outside)
+    assert destination.link_in_the_way() == out / "day1"
+    with pytest.raises(UnsafeDestinationError, match="day1 is a symbolic link"):
+        write_transcript(destination, "text", overwrite=True)
+    assert list(outside.iterdir()) == []
+
+
+def test_subfolders_are_made_and_the_transcript_written(tmp_path: Path) -> None:
+    out = tmp_path / "out"  # does not exist yet: made at the first transcript
+    destination = Destination.under(out, Path("day1/morning"), "call.txt")
+    assert destination.link_in_the_way() is None
+    assert write_transcript(destination, "hello", overwrite=False) == "written"
+    assert (out / "day1" / "morning" / "call.txt").read_text() == "hello"
+    assert write_transcript(destination, "hello", overwrite=False) == "unchanged"
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        write_transcript(destination, "other", overwrite=False)
+    assert write_transcript(destination, "other", overwrite=True) == "written"
+    assert sorted(p.name for p in (out / "day1" / "morning").iterdir()) == ["call.txt"]
+
+
+def test_a_file_where_a_subfolder_goes_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "day1").write_text("not a folder")
+    destination = Destination.under(out, Path("day1"), "call.txt")
+    with pytest.raises(UnsafeDestinationError, match="day1 is not a folder"):
+        write_transcript(destination, "text", overwrite=True)
