@@ -162,11 +162,40 @@ def test_fetch_in_an_unknown_format_exits_2_naming_the_formats(done_job) -> None
     assert "unexpected" not in result.stderr
 
 
-def test_fetch_of_a_pending_job_exits_3_and_says_how_to_wait(s3, bucket) -> None:
+def make_endpoint(moto_clients, name: str = "whisper") -> None:  # type: ignore[no-untyped-def]
+    sagemaker = moto_clients.client("sagemaker")
+    role = "arn:aws:iam::123456789012:role/wasync-sagemaker"
+    sagemaker.create_model(
+        ModelName=name, ExecutionRoleArn=role, PrimaryContainer={"Image": "img:latest"}
+    )
+    variant = {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large"}
+    variant["InitialInstanceCount"] = 1  # type: ignore[assignment]
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+
+
+def test_fetch_of_a_pending_job_exits_3_and_says_how_to_wait(moto_clients, s3, bucket) -> None:
+    make_endpoint(moto_clients)
     record = put_job(s3, bucket, "d" * 24)
     result = cli("fetch", record.job_id)
     assert result.exit_code == 3, result.output
     assert f"wasync fetch {record.job_id} --wait" in result.stderr
+
+
+@pytest.mark.parametrize("endpoint_now", ["deleted before", "deleted and made again"])
+def test_fetch_of_a_job_whose_endpoint_is_gone_says_it_will_never_finish(
+    moto_clients, s3, bucket, endpoint_now: str
+) -> None:
+    """`delete` (with or without --purge) takes the endpoint's queue; the job's record stays."""
+    record = put_job(s3, bucket, "d" * 24)
+    if endpoint_now == "deleted and made again":
+        old = JobRecord(**{**record.__dict__, "submitted_at": "2020-01-01T00:00:00+00:00"})
+        RecordStore(s3, bucket, "wasync/").overwrite(old)
+        make_endpoint(moto_clients)
+    result = cli("fetch", record.job_id, "--wait", "--timeout", "1h")
+    assert result.exit_code == 1, result.output
+    assert f"will never finish: its endpoint whisper was {endpoint_now}" in result.stderr
+    assert "transcribe talk.wav again" in result.stderr
 
 
 # ---- fetch of a result requested in another format (issue 17 §3) ---------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from .. import formats
 from ..clients import Clients
 from ..errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
 from ..files import UnsafeDestinationError, final_target, write_atomically
+from ..resources import find_endpoint
 from ..storage import S3Uri
 from .listing import ListingCompletions, s3_lister
 from .records import JOB_ID_LENGTH, JobRecord, RecordStore, get_object_or_none, run_extension
@@ -168,6 +170,30 @@ class Fetcher:
         return response["Body"].read(), response.get("ContentType")
 
 
+def check_endpoint_outlived(clients: Clients, record: JobRecord) -> None:
+    """NotFoundError when the pending job's endpoint was deleted (or deleted and made again)
+    since the job was sent: its queue went with it, so no result will ever come."""
+    try:
+        described = find_endpoint(clients, record.endpoint)
+    except WasyncError:
+        return  # not allowed to look: it stays pending
+    created = described.get("CreationTime") if described else None
+    submitted = record.submitted
+    if described is None:
+        reason = f"its endpoint {record.endpoint} was deleted before the job wrote a result"
+    elif isinstance(created, dt.datetime) and submitted is not None and created > submitted:
+        reason = (
+            f"its endpoint {record.endpoint} was deleted and made again after the job was "
+            "sent, before the job wrote a result"
+        )
+    else:
+        return
+    raise NotFoundError(
+        f"Job {record.job_id} will never finish: {reason}.",
+        f"transcribe {record.source} again",
+    )
+
+
 def fetch(
     clients: Clients,
     reference: str,
@@ -192,7 +218,11 @@ def fetch(
     if record is None:
         assert uri is not None
         return _fetch_unrecorded(clients, fetcher, uri, fmt, output, wait, timeout)
-    state, watch = fetcher.state(record, wait, timeout)
+    state, watch = fetcher.state(record, False, timeout)
+    if state is JobState.TIMED_OUT:
+        check_endpoint_outlived(clients, record)
+        if wait:
+            state, watch = fetcher.state(record, True, timeout)
     if state is JobState.TIMED_OUT:
         raise WaitTimeoutError(
             f"Job {record.job_id} is still pending.",
