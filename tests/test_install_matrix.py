@@ -228,6 +228,11 @@ def test_base_install_runs_the_cli_and_holds_no_engine_or_stack(
     assert "pip install 'wasync[local]'" in local.stderr
     assert "Traceback" not in local.stderr
 
+    serve = venv.run("wasync-serve", "serve", "--host", "127.0.0.1", "--port", "1")
+    assert serve.returncode == 2, serve.stdout + serve.stderr
+    assert "pip install 'wasync[serve]'" in serve.stderr
+    assert "Traceback" not in serve.stderr
+
 
 @pytest.mark.slow
 @pytest.mark.install_matrix

@@ -11,6 +11,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from ..errors import ConfigurationError
+from ..extras import needs_extra
+
 if TYPE_CHECKING:
     from .engines import Engine
 
@@ -49,10 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     configure_logging(os.environ.get("WASYNC_LOG_LEVEL", "INFO").upper())
-    import uvicorn
+    try:
+        with needs_extra("serve", "wasync-serve"):
+            import uvicorn
 
-    from .app import ServerSettings, create_app
-    from .protocol import JsonErrorH11Protocol
+            from .app import ServerSettings, create_app
+            from .protocol import JsonErrorH11Protocol
+    except ConfigurationError as exc:
+        print(f"wasync-serve: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
+        return 2
 
     if args.model_dir:
         os.environ["WASYNC_MODEL_DIR"] = args.model_dir
