@@ -124,3 +124,15 @@ def test_thousands_of_extended_headers_in_a_row_are_refused(tmp_path: Path) -> N
     with pytest.raises(ExtractionError, match="extended headers in a row"):
         safe_extract(path, tmp_path / "model")
     assert not (tmp_path / "model").exists()
+
+
+def test_an_archive_over_the_cap_names_the_setting_that_raises_it(s3, bucket, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The endpoint's FailureReason is all a user sees of this: it says what to change."""
+    from whisper_async.local.modelstore import ModelStore, ModelUnavailable
+
+    s3.put_object(Bucket=bucket, Key="models/model.tar.gz", Body=b"\0" * 4096)
+    store = ModelStore(tmp_path / "models", s3, max_bytes=1024)
+    with pytest.raises(ModelUnavailable, match="over the local stack's limit") as refused:
+        store.prepare(f"s3://{bucket}/models/model.tar.gz")
+    assert "WASYNC_LOCAL_MAX_MODEL_SIZE" in str(refused.value)
+    assert list((tmp_path / "models").iterdir()) == []

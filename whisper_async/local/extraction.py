@@ -53,11 +53,15 @@ def human_size(count: int) -> str:
     return f"{size:.1f} {unit}"
 
 
+RAISE_THE_LIMIT = (
+    f"raise it with {MAX_MODEL_SIZE_ENV} before `wasync local up` if the model really is that large"
+)
+
+
 def _too_big(size: int, limit: int) -> ExtractionError:
     return ExtractionError(
         f"model.tar.gz expands to more than {human_size(limit)} (at least {human_size(size)}), "
-        f"over the local stack's limit; raise it with {MAX_MODEL_SIZE_ENV} "
-        "before `wasync local up` if the model really is that large"
+        f"over the local stack's limit; {RAISE_THE_LIMIT}"
     )
 
 

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ..storage import S3Uri
-from .extraction import DEFAULT_MAX_MODEL_BYTES, ExtractionError, human_size, safe_extract
+from .extraction import (
+    DEFAULT_MAX_MODEL_BYTES,
+    RAISE_THE_LIMIT,
+    ExtractionError,
+    human_size,
+    safe_extract,
+)
 
 MODEL_FOLDER = "model"
 HOME_FOLDER = "home"
@@ -41,7 +47,7 @@ class ModelStore:
             if size > self.max_bytes:
                 raise ExtractionError(
                     f"model.tar.gz is {human_size(size)}, over the local stack's limit of "
-                    f"{human_size(self.max_bytes)} for a model"
+                    f"{human_size(self.max_bytes)} for a model; {RAISE_THE_LIMIT}"
                 )
             self.s3.download_file(uri.bucket, uri.key, str(archive))
             safe_extract(archive, folder / MODEL_FOLDER, self.max_bytes)
