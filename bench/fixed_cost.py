@@ -40,6 +40,7 @@ def _steps(files: list[corpus.CorpusFile], workdir: Path) -> dict[str, Callable[
     from tests.helpers import models
     from whisper_async.attributes import TranscribeOptions
     from whisper_async.serving.audio import decode_audio
+    from whisper_async.serving.decoder_process import decoded_in_child, prestart
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
     threads = cpu_threads({})
@@ -73,6 +74,12 @@ def _steps(files: list[corpus.CorpusFile], workdir: Path) -> dict[str, Callable[
 
     decode = each(decode_audio, [f.path for f in files])
 
+    def in_child(path: Path) -> None:
+        with decoded_in_child(path, stop_after=4 * 3600) as audio:
+            list(audio.samples)
+
+    prestart()
+
     def stock(audio: Any) -> None:
         found, _ = english.batched.transcribe(
             audio, batch_size=8, vad_filter=True, word_timestamps=True, beam_size=1
@@ -90,6 +97,9 @@ def _steps(files: list[corpus.CorpusFile], workdir: Path) -> dict[str, Callable[
 
     return {
         "decode the file (PyAV, 16 kHz mono)": decode,
+        "decode the file in a capped child process, as the server does": each(
+            in_child, [f.path for f in files]
+        ),
         "decode the file, the loaded models' objects not frozen (before 2026-12-02)": unfrozen(
             decode
         ),

@@ -44,14 +44,15 @@ def audio_track(
     sample_entry: bytes | None = None,
     extra_mdia: bytes = b"",
     extra_trak: bytes = b"",
+    sample_sizes_box: bytes | None = None,
 ) -> bytes:
     """One track whose tables declare `samples` samples of `sample_size` bytes in one chunk."""
     stbl = [
         full_box(b"stsd", struct.pack(">I", 1) + (sample_entry or pcm_entry())),
         table(b"stts", stts if stts is not None else [(samples, sample_duration)]),
         table(b"stsc", [(1, samples if samples_per_chunk is None else samples_per_chunk, 1)]),
-        full_box(b"stsz", struct.pack(">II", sample_size, samples)),
         table(b"stco", [(48,)]),
+        sample_sizes_box or full_box(b"stsz", struct.pack(">II", sample_size, samples)),
     ]
     if ctts:
         stbl.append(table(b"ctts", ctts))
@@ -83,3 +84,21 @@ def fragment(samples: int) -> bytes:
     header = full_box(b"tfhd", struct.pack(">I", 1))
     run = full_box(b"trun", struct.pack(">I", samples))
     return box(b"moof", full_box(b"mfhd", struct.pack(">I", 1)), box(b"traf", header, run))
+
+
+def movie_box_by_another_name(samples: int, name: bytes = b"hoov") -> bytes:
+    """No moov: FFmpeg takes a box whose first child is mvhd (`hoov`, or `free` on a retry)
+    for the movie (found by an attack in session 40)."""
+    mvhd = full_box(b"mvhd", struct.pack(">IIII", 0, 0, 1000, 1000) + b"\0" * 80)
+    head = box(b"ftyp", b"qt  ", b"\0\0\0\0", b"qt  ")
+    return head + box(b"mdat", b"\0" * 64) + box(name, mvhd, audio_track(samples))
+
+
+def count_read_past_the_box(samples: int) -> bytes:
+    """A stsz box with no count field, last in its track: FFmpeg reads the count from the
+    size field of the box after it (found by an attack in session 40)."""
+    track = audio_track(
+        16, sample_duration=1024, sample_sizes_box=full_box(b"stsz", struct.pack(">I", 1))
+    )
+    after = struct.pack(">I4s", samples, b"free") + b"\0" * 8
+    return movie(track + after)

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .mov_index import IndexTooLargeError, check_index_size
-
 SAMPLE_RATE = 16_000
 
 
@@ -39,10 +37,6 @@ RESAMPLE_HINT = "re-encode it: ffmpeg -i INPUT -ar 16000 -ac 1 OUTPUT.flac"
 def _open(path: Path) -> Any:
     import av
 
-    try:
-        check_index_size(path)
-    except IndexTooLargeError as exc:
-        raise AudioDecodeError(f"cannot decode the audio: {exc}: {RESAMPLE_HINT}") from exc
     try:
         return av.open(str(path), metadata_errors="ignore", container_options=OPEN_OPTIONS)
     except av.error.FFmpegError as exc:

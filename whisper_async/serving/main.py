@@ -34,9 +34,11 @@ def _parser() -> argparse.ArgumentParser:
 def load_serving_engine(model_dir: Path) -> Engine:
     """The engine for `model_dir`; then everything alive, the model above all, is frozen out of
     later garbage collections (memory.py), since it lives as long as the server."""
+    from .decoder_process import prestart
     from .engines import load_engine
     from .memory import freeze_loaded_objects
 
+    prestart()  # forks no later than here, with nothing of the model's to copy
     engine = load_engine(model_dir)
     freeze_loaded_objects()
     return engine

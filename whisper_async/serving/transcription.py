@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..attributes import OptionError, TranscribeOptions
-from .audio import packet_seconds, stream_samples
+from .decoder_process import decoded_in_child
 from .engines import Engine, Transcription
 from .errors import EngineError
 from .memory import release_freed_memory
@@ -61,16 +61,16 @@ def transcribe_file(
     try:
         if client_gone():  # gone while the request waited for its turn
             raise ClientGoneError("the client went away before its turn came")
-        measured = packet_seconds(path, stop_after=plan.max_seconds)
-        if measured is not None and measured > plan.max_seconds:
-            raise AudioTooLongError(too_long_message(measured, plan))
-        merged = transcribe_windows(
-            _guarded(engine),
-            cut_windows(stream_samples(path), plan),
-            options,
-            prompt_between_windows=prompts_between_windows(engine, options),
-            client_gone=client_gone,
-        )
+        with decoded_in_child(path, stop_after=plan.max_seconds) as audio:
+            if audio.seconds is not None and audio.seconds > plan.max_seconds:
+                raise AudioTooLongError(too_long_message(audio.seconds, plan))
+            merged = transcribe_windows(
+                _guarded(engine),
+                cut_windows(audio.samples, plan),
+                options,
+                prompt_between_windows=prompts_between_windows(engine, options),
+                client_gone=client_gone,
+            )
     finally:
         release_freed_memory()
     elapsed = time.perf_counter() - started

@@ -1,0 +1,88 @@
+"""The request's audio is decoded in a child process with capped memory (decoder_process.py):
+the samples are exactly those decoded in-process, and a body that makes FFmpeg allocate
+gigabytes is refused without the server's memory growing."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import mov_tables as mov
+from whisper_async.serving import decoder_process
+from whisper_async.serving.audio import AudioDecodeError, decode_audio
+from whisper_async.serving.decoder_process import decoded_in_child
+
+# Each declares 60 million samples: about 2 GB of FFmpeg's index, four times the child's cap.
+DECLARED = 60_000_000
+HOURS = 4 * 3600
+
+
+def ffmpeg(path: Path, *options: str, seconds: int = 20) -> Path:
+    tone = f"sine=f=440:d={seconds}:r=48000"
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", tone, *options, str(path)]
+    subprocess.run(command, check=True)
+    return path
+
+
+def decoded(path: Path) -> tuple[float | None, np.ndarray]:
+    with decoded_in_child(path, stop_after=HOURS) as audio:
+        return audio.seconds, np.concatenate(list(audio.samples))
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("aac.m4a", ("-c:a", "aac")),
+        ("pcm.mov", ("-c:a", "pcm_s16le")),
+        ("fragmented.mp4", ("-c:a", "aac", "-movflags", "frag_keyframe+empty_moov")),
+        ("speech.flac", ("-ar", "16000")),
+    ],
+)
+def test_the_child_gives_the_samples_an_in_process_decode_gives(
+    tmp_path: Path, name: str, options: tuple[str, ...]
+) -> None:
+    path = ffmpeg(tmp_path / name, *options)
+    seconds, samples = decoded(path)
+    assert seconds == pytest.approx(20, abs=0.1)
+    assert np.array_equal(samples, decode_audio(path))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(mov.movie(mov.audio_track(DECLARED)), id="constant-size-stsz"),
+        pytest.param(
+            mov.movie(*[mov.audio_track(DECLARED // 7) for _ in range(7)]), id="seven-tracks"
+        ),
+        pytest.param(mov.movie(mov.audio_track(16), after_moov=mov.fragment(DECLARED)), id="trun"),
+        pytest.param(mov.movie_box_by_another_name(DECLARED), id="movie-named-hoov"),
+        pytest.param(mov.count_read_past_the_box(DECLARED), id="count-past-the-box"),
+    ],
+)
+def test_a_body_that_makes_ffmpeg_allocate_gigabytes_is_refused(
+    tmp_path: Path, body: bytes
+) -> None:
+    path = tmp_path / "body.mov"
+    path.write_bytes(body)
+    assert len(body) < 3000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(AudioDecodeError, match=r"cannot decode|no audio samples"):
+        decoded(path)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 100 * 1024  # the index was the child's, never this process's
+
+
+def test_a_decoder_server_that_died_is_started_again(tmp_path: Path) -> None:
+    path = ffmpeg(tmp_path / "tone.flac", seconds=2)
+    decoded(path)
+    server = decoder_process._SERVER._process
+    assert server is not None
+    server.kill()
+    server.wait()
+    seconds, _ = decoded(path)
+    assert seconds == pytest.approx(2, abs=0.1)
+    assert decoder_process._SERVER._process is not server
