@@ -268,6 +268,8 @@ def apply_local_profile(settings: Settings) -> Settings:
 
 def check_local_region(region: str, source: str) -> None:
     """moto serves the regions botocore knows, and answers any other with a 500 after retries."""
+    if region == LOCAL_REGION:
+        return  # the default: no need to load botocore's endpoint data (a quarter second)
     import botocore.session
 
     known = botocore.session.get_session().get_available_regions("sagemaker")

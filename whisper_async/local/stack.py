@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -87,7 +88,8 @@ def up(
     if existing:
         raise UsageError(
             f"A local stack already runs from {state_dir} (pid {existing.pid}).",
-            "use it, stop it with `wasync local down`, or pass another --state-dir",
+            f"use it, stop it with `wasync local down --state-dir {shlex.quote(str(state_dir))}`, "
+            "or pass another --state-dir",
         )
     containers.engine_for(runtime)  # refuse a missing or stopped engine before starting anything
     state_dir.mkdir(parents=True, exist_ok=True)
