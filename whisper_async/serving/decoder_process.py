@@ -130,7 +130,8 @@ class _DecoderServer:
                 return self._socket
             self._socket.close()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        command = [sys.executable, "-m", __name__, str(theirs.fileno())]
+        isolated = ["-I"] if sys.flags.isolated else []  # as the server runs (local stack)
+        command = [sys.executable, *isolated, "-m", __name__, str(theirs.fileno())]
         self._process = subprocess.Popen(
             command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL
         )
@@ -170,7 +171,11 @@ def serve(control: socket.socket) -> None:
     import numpy  # noqa: F401
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    # Ctrl-C and SIGTERM are the server's: during its drain period the requests in flight
+    # still need their children (a process-group stop reaches them too). This process ends
+    # when the server closes the socket, and a child at its next write to a closed pipe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     while True:
         message, fds, _, _ = socket.recv_fds(control, 4096, 1)
         if not message:
