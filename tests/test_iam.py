@@ -45,6 +45,8 @@ def test_create_role_is_idempotent_and_remembered(moto_clients) -> None:
     first = iam.create_role(moto_clients)
     second = iam.create_role(moto_clients)
     assert first.role_arn == second.role_arn
+    assert first.changes[0].startswith("create role wasync-sagemaker-execution")
+    assert second.changes == ()  # up to date: `iam --create` says so instead of "created"
     client = moto_clients.client("iam")
     inline = client.get_role_policy(
         RoleName="wasync-sagemaker-execution", PolicyName="wasync-execution"

@@ -391,7 +391,8 @@ class IamDocuments:
     execution_policy: Document
     user_policy: Document
     notes: tuple[str, ...] = ()
-    created: bool = False
+    created: bool = False  # `iam --create` ran: the role exists as shown
+    changes: tuple[str, ...] = ()  # what it changed; none when the role was up to date
 
 
 @dataclass(frozen=True)
@@ -504,4 +505,5 @@ def create_role(clients: Clients, plan: RolePlan | None = None) -> IamDocuments:
     plan = plan or plan_role(clients)
     execute(clients, plan.plan)
     state.remember(clients.settings, clients.region, "role_arn", plan.documents.role_arn)
-    return replace(plan.documents, created=True)
+    changes = tuple(step.summary for step in plan.steps)
+    return replace(plan.documents, created=True, changes=changes)

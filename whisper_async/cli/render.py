@@ -535,8 +535,10 @@ def render_delete(console: Console, result: DeleteResult) -> None:
 
 
 def render_iam(console: Console, docs: IamDocuments) -> None:
-    created = " (created/updated)" if docs.created else ""
-    console.print(text(f"# execution role {docs.role_arn}{created}"))
+    console.print(text(f"# execution role {docs.role_arn}"))
+    if docs.created:
+        for change in docs.changes or ("nothing to change: the role is up to date",):
+            console.print(text(f"# {change}"))
     for note in docs.notes:
         console.print(text(f"# note: {note}"))
     for title, document in (
