@@ -86,3 +86,24 @@ def test_a_decoder_server_that_died_is_started_again(tmp_path: Path) -> None:
     seconds, _ = decoded(path)
     assert seconds == pytest.approx(2, abs=0.1)
     assert decoder_process._SERVER._process is not server
+
+
+def test_requests_at_once_each_get_their_own_samples(tmp_path: Path) -> None:
+    """One request on the decoder server's socket at a time: a stream socket never joins
+    two requests (and their pipes) into one read."""
+    import threading
+
+    files = [ffmpeg(tmp_path / f"tone{i}.flac", seconds=1 + i % 3) for i in range(8)]
+    wrong: list[Path] = []
+
+    def decode_each() -> None:
+        for path in files:
+            if not np.array_equal(decoded(path)[1], decode_audio(path)):
+                wrong.append(path)
+
+    threads = [threading.Thread(target=decode_each) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []

@@ -46,6 +46,7 @@ SAMPLES_PER_MESSAGE = SAMPLE_RATE  # one second of audio per message through the
 
 # One tag byte per message, then its payload.
 _LENGTH, _SAMPLES, _END, _UNDECODABLE, _OUT_OF_MEMORY = b"L", b"S", b"E", b"X", b"M"
+_FORKED = b"k"  # the decoder server's answer to a request: its child runs
 
 
 @dataclass
@@ -125,10 +126,10 @@ class _DecoderServer:
             return self._running()
 
     def _running(self) -> socket.socket:
-        if self._socket is not None and self._process is not None:
-            if self._process.poll() is None:
-                return self._socket
-            self._socket.close()
+        alive = self._process is not None and self._process.poll() is None
+        if self._socket is not None and alive:
+            return self._socket
+        self._stop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         isolated = ["-I"] if sys.flags.isolated else []  # as the server runs (local stack)
         command = [sys.executable, *isolated, "-m", __name__, str(theirs.fileno())]
@@ -139,18 +140,33 @@ class _DecoderServer:
         self._socket = ours
         return ours
 
+    def _stop(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait()
+            self._process = None
+
     def start(self, path: Path, stop_after: float) -> Connection:
-        """A child decoding `path`; returns the pipe its messages come through."""
+        """A child decoding `path`; returns the pipe its messages come through. One request
+        is on the socket at a time (the decoder server answers each once its child is
+        forked), so a stream socket never joins two requests in one read."""
         read_end, write_end = os.pipe()
         request = json.dumps({"path": str(path), "stop_after": stop_after}).encode()
         try:
             with self._lock:
                 for attempt in (1, 2):
                     try:
-                        socket.send_fds(self._running(), [request], [write_end])
-                        break
+                        control = self._running()
+                        socket.send_fds(control, [request], [write_end])
+                        if control.recv(1) == _FORKED:
+                            break
+                        raise ConnectionError("the decoder server closed its socket")
                     except OSError:  # the decoder server died: start another, once
-                        self._socket = None
+                        self._stop()
                         if attempt == 2:
                             raise
         except BaseException:
@@ -190,6 +206,7 @@ def serve(control: socket.socket) -> None:
             finally:
                 os._exit(0)  # never back into this loop, whatever happened
         os.close(fds[0])
+        control.sendall(_FORKED)
 
 
 def _decode(path: str, stop_after: float, fd: int) -> None:
