@@ -4,6 +4,7 @@ gigabytes is refused without the server's memory growing."""
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import mov_tables as mov
+from tests.helpers.waiting import wait_until
 from whisper_async.serving import decoder_process
 from whisper_async.serving.audio import AudioDecodeError, decode_audio
 from whisper_async.serving.decoder_process import decoded_in_child
@@ -107,3 +109,57 @@ def test_requests_at_once_each_get_their_own_samples(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+def test_a_long_path_of_non_ascii_names_is_decoded(tmp_path: Path) -> None:
+    """1,400 bytes of emoji in the path: the request carries the path's bytes, not JSON's
+    twelve-byte escapes of them (which once passed the server's read and killed it)."""
+    folder = tmp_path
+    for _ in range(7):
+        folder = folder / ("\N{STUDIO MICROPHONE}" * 50)
+    folder.mkdir(parents=True)
+    path = ffmpeg(folder / "tone.flac", seconds=1)
+    assert len(bytes(path)) > 1400
+    assert np.array_equal(decoded(path)[1], decode_audio(path))
+
+
+def test_a_request_the_decoder_server_cannot_read_is_answered_and_it_lives_on(
+    tmp_path: Path,
+) -> None:
+    path = ffmpeg(tmp_path / "tone.flac", seconds=1)
+    decoded(path)
+    server = decoder_process._SERVER._process
+    with pytest.raises(OSError, match="could not start a decoder"):
+        decoder_process._SERVER._send(b"short", 0)
+    assert np.array_equal(decoded(path)[1], decode_audio(path))
+    assert decoder_process._SERVER._process is server
+
+
+def test_a_child_that_never_answers_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO where the body was (only the server's own user could swap one in): opening it
+    blocks the child, which no pipe closing would end; the server kills it by its pidfd."""
+
+    fifo = tmp_path / "body"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(decoder_process, "ANSWER_SECONDS", 1.0)
+    with pytest.raises(AudioDecodeError, match="took over 1 s"):
+        decoded(fifo)
+
+    server = decoder_process._SERVER._process
+    assert server is not None
+
+    def children() -> list[str]:
+        """The decoder server's children (field 4 of /proc/PID/stat is the parent)."""
+        found = []
+        for process in Path("/proc").iterdir():
+            try:
+                stat = (process / "stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == str(server.pid):
+                found.append(process.name)
+        return found
+
+    wait_until(lambda: children() == [], "the blocked child to be killed", timeout=60)

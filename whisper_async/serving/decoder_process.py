@@ -17,7 +17,7 @@ that has imported PyAV and numpy once, so a request costs a fork, not an interpr
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import resource
 import signal
@@ -46,7 +46,9 @@ SAMPLES_PER_MESSAGE = SAMPLE_RATE  # one second of audio per message through the
 
 # One tag byte per message, then its payload.
 _LENGTH, _SAMPLES, _END, _UNDECODABLE, _OUT_OF_MEMORY = b"L", b"S", b"E", b"X", b"M"
-_FORKED = b"k"  # the decoder server's answer to a request: its child runs
+_FORKED, _FAILED = b"k", b"!"  # the decoder server's answers: its child runs, or why not
+# A request: stop_after (float64), then the path, at most PATH_MAX (4096) bytes on Linux.
+REQUEST_BYTES = 8 + 65536
 
 
 @dataclass
@@ -61,15 +63,28 @@ class DecodedAudio:
 @contextmanager
 def decoded_in_child(path: Path, stop_after: float) -> Iterator[DecodedAudio]:
     """Measure and decode `path` in a capped child. The length comes first, so a caller can
-    refuse a long file before any sample is decoded; leaving the block closes the pipe, which
-    ends the child at its next write."""
-    receiving = _SERVER.start(path, stop_after)
+    refuse a long file before any sample is decoded; leaving the block stops the child."""
+    receiving, child = _SERVER.start(path, stop_after)
     try:
         tag, payload = _receive(receiving)
         seconds = struct.unpack("<d", payload)[0] if tag == _LENGTH and payload else None
         yield DecodedAudio(seconds, _samples(receiving))
     finally:
         receiving.close()
+        _stop_child(child)
+
+
+def _stop_child(child: int | None) -> None:
+    """Kill the child by its pidfd (one that waits on a FIFO, or is still demuxing, would not
+    notice the closed pipe); a pidfd cannot name another process that reused the pid."""
+    if child is None:
+        return
+    try:
+        signal.pidfd_send_signal(child, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it has ended
+    finally:
+        os.close(child)
 
 
 def prestart() -> None:
@@ -95,7 +110,7 @@ def _receive(receiving: Connection) -> tuple[bytes, bytes]:
         )
     try:
         message = receiving.recv_bytes()
-    except (EOFError, OSError):  # the child died: FFmpeg aborted, or it ran out of its caps
+    except (EOFError, OSError):  # the child died: a cap, or FFmpeg aborted
         raise _too_much() from None
     tag, payload = message[:1], message[1:]
     if tag == _UNDECODABLE:
@@ -107,9 +122,10 @@ def _receive(receiving: Connection) -> tuple[bytes, bytes]:
 
 def _too_much() -> AudioDecodeError:
     return AudioDecodeError(
-        f"cannot decode the audio: reading it needs more than "
-        f"{DECODER_MEMORY_BYTES // (1024 * 1024)} MB of memory or {DECODER_CPU_SECONDS} s of "
-        f"CPU (a container whose tables declare far more than the file holds): {RESAMPLE_HINT}"
+        f"cannot decode the audio: its decoder stopped before the end (reading it needs more "
+        f"than {DECODER_MEMORY_BYTES // (1024 * 1024)} MB of memory or {DECODER_CPU_SECONDS} s "
+        f"of CPU, as a container whose tables declare far more than the file holds does, or "
+        f"FFmpeg crashed on it): {RESAMPLE_HINT}"
     )
 
 
@@ -150,31 +166,56 @@ class _DecoderServer:
             self._process.wait()
             self._process = None
 
-    def start(self, path: Path, stop_after: float) -> Connection:
-        """A child decoding `path`; returns the pipe its messages come through. One request
-        is on the socket at a time (the decoder server answers each once its child is
-        forked), so a stream socket never joins two requests in one read."""
+    def start(self, path: Path, stop_after: float) -> tuple[Connection, int | None]:
+        """A child decoding `path`: the pipe its messages come through, and its pidfd (None
+        where the platform has none). One request is on the socket at a time (the decoder
+        server answers each once its child is forked), so a stream socket never joins two."""
         read_end, write_end = os.pipe()
-        request = json.dumps({"path": str(path), "stop_after": stop_after}).encode()
+        request = struct.pack("<d", stop_after) + os.fsencode(path)
         try:
             with self._lock:
-                for attempt in (1, 2):
-                    try:
-                        control = self._running()
-                        socket.send_fds(control, [request], [write_end])
-                        if control.recv(1) == _FORKED:
-                            break
-                        raise ConnectionError("the decoder server closed its socket")
-                    except OSError:  # the decoder server died: start another, once
-                        self._stop()
-                        if attempt == 2:
-                            raise
+                reap_orphans()
+                answer = self._send(request, write_end)
         except BaseException:
             os.close(read_end)
             raise
         finally:
             os.close(write_end)
-        return Connection(read_end, readable=True, writable=False)
+        return Connection(read_end, readable=True, writable=False), answer
+
+    def _send(self, request: bytes, write_end: int) -> int | None:
+        for attempt in (1, 2):
+            try:
+                control = self._running()
+                socket.send_fds(control, [request], [write_end])
+                answer, fds, _, _ = socket.recv_fds(control, 512, 1)
+            except OSError:  # the decoder server died: start another, once
+                self._stop()
+                if attempt == 2:
+                    raise
+                continue
+            child = fds[0] if fds else None
+            if answer[:1] == _FORKED:
+                return child
+            if child is not None:
+                os.close(child)
+            if not answer:
+                self._stop()
+                if attempt == 2:
+                    raise ConnectionError("the decoder server closed its socket")
+                continue
+            raise OSError(f"the decoder server could not start a decoder: {answer[1:].decode()}")
+        raise AssertionError("unreachable")
+
+
+def reap_orphans() -> None:
+    """As PID 1 (the server in its container), reap the children of a decoder server that
+    died: they are the server's now, and nothing else waits for them."""
+    if os.getpid() != 1:
+        return
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
 
 
 _SERVER = _DecoderServer()
@@ -193,20 +234,43 @@ def serve(control: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     while True:
-        message, fds, _, _ = socket.recv_fds(control, 4096, 1)
+        message, fds, _, _ = socket.recv_fds(control, REQUEST_BYTES, 1)
         if not message:
             return  # the server exited
-        if not fds:
-            continue
-        request = json.loads(message)
-        if os.fork() == 0:
-            try:
-                control.close()
-                _decode(request["path"], float(request["stop_after"]), fds[0])
-            finally:
-                os._exit(0)  # never back into this loop, whatever happened
-        os.close(fds[0])
-        control.sendall(_FORKED)
+        try:
+            _fork_child(control, message, fds)
+        except Exception as exc:  # a request it cannot read, or no fork (a process limit)
+            control.sendall(_FAILED + f"{type(exc).__name__}: {exc}".encode())
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+def _fork_child(control: socket.socket, message: bytes, fds: list[int]) -> None:
+    if len(fds) != 1 or len(message) < 9:
+        raise ValueError("a request is a stop_after, a path and one pipe")
+    stop_after = struct.unpack("<d", message[:8])[0]
+    path = os.fsdecode(message[8:])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            control.close()
+            _decode(path, stop_after, fds[0])
+        finally:
+            os._exit(0)  # never back into the serve loop, whatever happened
+    child = _pidfd(pid)
+    try:
+        socket.send_fds(control, [_FORKED], [] if child is None else [child])
+    finally:
+        if child is not None:
+            os.close(child)
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # macOS, or a kernel before 5.3
+        return None
 
 
 def _decode(path: str, stop_after: float, fd: int) -> None:
@@ -225,8 +289,10 @@ def _decode(path: str, stop_after: float, fd: int) -> None:
             sending.send_bytes(_UNDECODABLE + str(exc).encode("utf-8"))
     except MemoryError:
         sending.send_bytes(_OUT_OF_MEMORY)
-    except OSError:
+    except (BrokenPipeError, ConnectionResetError):
         pass  # the server stopped reading: the file was too long, or the client left
+    except Exception as exc:  # the body is not the file it was (a folder, a FIFO...)
+        sending.send_bytes(_UNDECODABLE + f"cannot decode the audio: {exc}".encode())
 
 
 def _batched(chunks: Iterator[Any]) -> Iterator[Any]:
