@@ -394,6 +394,23 @@ def test_a_recursive_glob_through_linked_folders_ends(tmp_path: Path) -> None:
     assert found == [tmp_path / "d" / "b.wav", tmp_path / "d" / "sub" / "a.wav"]
 
 
+def test_a_folder_leaves_out_hidden_files_and_folders_and_linked_folders(tmp_path: Path) -> None:
+    """A home folder's `.pyenv` held 53 packages' test audio, all sent by `transcribe ~`."""
+    from whisper_async.inputs import walk
+
+    home = tmp_path / "home"
+    for name in ("talk.wav", "day1/call.mp3", ".cache/pkg/test.wav", "day1/.hidden.wav"):
+        (home / name).parent.mkdir(parents=True, exist_ok=True)
+        (home / name).write_bytes(b"RIFF")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "far.wav").write_bytes(b"RIFF")
+    (home / "linked").symlink_to(tmp_path / "elsewhere")
+    (home / "one.wav").symlink_to(tmp_path / "elsewhere" / "far.wav")
+    found = [p.relative_to(home).as_posix() for p in walk(home)]
+    assert found == ["one.wav", "talk.wav", "day1/call.mp3"]
+    assert [p.name for p in walk(home / ".cache")] == ["test.wav"]  # named, it is read
+
+
 def test_botocores_own_error_does_not_print_the_urls_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -407,3 +407,27 @@ def test_a_request_whose_answer_was_lost_is_sent_again_only_once_the_endpoint_is
     idle.idle = True
     assert done.wait(60)
     assert [o.state for o in outcomes] == ["done"] and len(endpoint.accepted) == 1
+
+
+def test_a_job_sent_to_an_endpoint_deleted_since_is_sent_again_by_the_same_command(
+    s3, bucket, tmp_path
+) -> None:
+    """Deleting an endpoint takes its queue; the records stay. Deployed again (the same model,
+    so the same job ids), the same command sends the lost jobs again instead of waiting on
+    them forever, and delivers the one that had finished."""
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 2)])
+    first = FakeEndpoint(s3, target(bucket), hold=True)
+    _, report, _ = run(environment(s3, bucket, first), inputs[:1], tmp_path / "out", wait=False)
+    assert report.pending == 1  # queued on the first endpoint, which is then deleted
+    finished = FakeEndpoint(s3, target(bucket))
+    run(environment(s3, bucket, finished), inputs[1:], tmp_path / "out", wait=False)
+
+    made_again = dt.datetime.now(dt.timezone.utc)
+    second = FakeEndpoint(s3, replace(target(bucket), created=made_again))
+    _, report, outcomes = run(environment(s3, bucket, second), inputs, tmp_path / "out", timeout=60)
+    assert (report.done, report.failed, report.pending) == (2, 0, 0), outcomes
+    assert second.accepted == [first.accepted[0]]  # only the lost job went again
+    assert transcripts(tmp_path / "out") == {
+        "clip0000": "heard audio-0000",
+        "clip0001": "heard audio-0001",
+    }

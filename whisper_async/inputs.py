@@ -112,10 +112,13 @@ def _unreadable(error: OSError) -> None:
 
 def walk(directory: Path) -> Iterator[Path]:
     """Audio files under a folder in sorted order, one folder's listing in memory at a time.
-    A folder that cannot be read is an error, never a silent gap in the batch."""
+    A folder that cannot be read is an error, never a silent gap in the batch. Hidden files
+    and folders (`.cache`, `.venv`, `.git`) are left out, as `ls` leaves them out: a home
+    folder's would bring in every package's test audio; links to folders are not followed
+    (a link to a parent would never end)."""
     for root, folders, files in os.walk(directory, onerror=_unreadable):
-        folders.sort()
-        for name in sorted(files):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(n for n in files if not n.startswith(".")):
             path = Path(root) / name
             if _audio_file(path):
                 yield path

@@ -104,6 +104,7 @@ class BatchView:
         self.output = output
         self.wait = wait
         # the same command with --rerun sends every job again: the way back leaves it out
+        self.rerun = rerun
         self.again = "Run the same command without --rerun" if rerun else "Re-run the same command"
         self.rows: list[JobOutcome] | None = []  # None once the batch outgrows a table
         self.batch: Batch | None = None
@@ -224,6 +225,11 @@ class BatchView:
                 out.info(f"  … and `wasync jobs --batch {report.batch} --state pending`")
         elif report.interrupted:
             out.info(f"interrupted; {self.again.lower()} to finish the batch")
+        if report.failed and not self.rerun:
+            out.info(
+                "a failed job stays failed when the same command runs again; to send an input "
+                "again once its cause is fixed: `wasync transcribe INPUT --rerun`"
+            )
 
 
 def summary_json(report: BatchReport) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from .ownership import HEARTBEAT_SECONDS, Heartbeats, IdleProbe, utc_now
 from .records import JobRecord, Owner, RecordStore, Stored, job_id_for, run_extension
 from .request import TranscribeRequest
 from .results import Rendered, deliver, read_result
-from .submission import Cancelled, Prepared, Unanswered, invoke, prepare, stage
+from .submission import Cancelled, Prepared, Unanswered, head_object, invoke, prepare, stage
 from .takeover import Orphans
 from .target import EndpointTarget
 from .tracker import CompletionSource, Finished, JobState, JobTracker, Watch
@@ -288,9 +288,13 @@ class Batch:
             if stored is None:  # released between our claim and our read: try once more
                 etag = env.records.claim(record)
                 stored = None if etag else env.records.read(job_id)
-            if stored is not None:
+            if stored is not None and not self._lost_with_its_endpoint(stored.record):
                 self._adopt(stored, context)
                 return
+            if stored is not None:  # sent to an endpoint deleted since: its queue went too
+                if exists:
+                    raise InputError(f"{path} already exists; pass --overwrite to replace it")
+                etag = env.records.overwrite(record)
             if etag is None:
                 raise InputError("another run keeps claiming and releasing this job; re-run")
         self._send(record, etag, prepared, context)
@@ -452,6 +456,19 @@ class Batch:
                 for c in watch.contexts
             ]
         return [JobOutcome(watch.job_id, c.input, "pending") for c in watch.contexts]
+
+    def _lost_with_its_endpoint(self, record: JobRecord) -> bool:
+        """The job was sent before this endpoint was made (it was deleted and deployed again
+        since) and left neither a result nor a failure: it will never finish, so it is sent
+        again. One that finished is delivered as usual."""
+        created, submitted = self.env.target.created, record.submitted
+        if created is None or submitted is None or submitted >= created:
+            return False
+        return not any(
+            head_object(self.env.s3, S3Uri.parse(location)) is not None
+            for location in (record.output_location, record.failure_location)
+            if location
+        )
 
     def _adopt(self, stored: Stored, context: Context) -> None:
         """Another run (or an earlier one) started this job: wait for its result."""

@@ -3,6 +3,7 @@ know where every job's result will land before it is invoked."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ class EndpointTarget:
     failure_path: str | None
     parallelism: int  # jobs it runs at once: MaxConcurrentInvocationsPerInstance x instances
     note: str | None = None
+    # When this endpoint was made: a job sent before then went to one that was deleted since
+    created: dt.datetime | None = None
 
     def locations(self, extension: str, filename: str) -> tuple[str, str | None]:
         """Where SageMaker writes a job's result and failure (the predicted keys; the
@@ -76,6 +79,9 @@ def describe_target(clients: Clients) -> EndpointTarget:
         failure_path=_with_slash(output.get("S3FailurePath")),
         parallelism=int(per_instance) * max(1, int(instances or 1)),
         note=note,
+        created=created
+        if isinstance(created := described.get("CreationTime"), dt.datetime)
+        else None,
     )
 
 
