@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers.metrics import put_backlog
 from whisper_async.cli.app import app
 
 ROLE = "arn:aws:iam::123456789012:role/wasync-test"
@@ -82,6 +85,14 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
 
     human = run("status")
     assert "InService" in human.stdout and "0-2" in human.stdout
+    assert "backlog" in human.stdout and "no data" in human.stdout
+
+    # CloudWatch's latest minute can be minutes old: status says how old, not just the value
+    minute = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=90)
+    put_backlog(moto_clients.client("cloudwatch"), 3.0, minute)
+    report = json.loads(run("--json", "status").stdout)
+    assert report["backlog"] == 3.0 and report["backlog_at"].startswith(minute.date().isoformat())
+    assert re.search(r"3 \(average of the minute [12] min ago\)", run("status").stdout)
 
     # no terminal to ask (CliRunner's stdin, a script's): refused before anything is deleted
     unasked = run("delete")

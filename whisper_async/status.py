@@ -31,6 +31,7 @@ class EndpointStatus:
     notifications: bool
     autoscaling: scaling.ScalingState | None
     backlog: float | None
+    backlog_at: dt.datetime | None  # the start of the minute `backlog` averages: it can be stale
     oldest_request_age_seconds: float | None
     created: dt.datetime | None
     modified: dt.datetime | None
@@ -38,10 +39,12 @@ class EndpointStatus:
     time_scale: float  # AWS seconds per second: 1, or the local stack's --time-scale
 
 
-def latest_metric(clients: Clients, endpoint: str, metric: str, scale: float = 1.0) -> float | None:
-    """The metric's latest one-minute value in the last 10 minutes, if any."""
+def latest_point(
+    clients: Clients, endpoint: str, metric: str, scale: float = 1.0
+) -> dict[str, Any] | None:
+    """The metric's latest one-minute datapoint in the last 10 minutes, if any."""
     points = capacity.minute_points(clients, endpoint, metric, "Average", 10, scale)
-    return float(points[0]["Average"]) if points else None
+    return points[0] if points else None
 
 
 def endpoint_status(clients: Clients) -> EndpointStatus:
@@ -66,6 +69,8 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
     output = async_config.get("OutputConfig", {})
     scale = time_scale(clients.settings)
     autoscaling = scaling.current(clients, endpoint, variant)
+    backlog = latest_point(clients, endpoint, "ApproximateBacklogSize", scale)
+    oldest = latest_point(clients, endpoint, "ApproximateAgeOfOldestRequest", scale)
     return EndpointStatus(
         endpoint=endpoint,
         status=described["EndpointStatus"],
@@ -85,10 +90,9 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
         ),
         notifications="NotificationConfig" in output,
         autoscaling=autoscaling,
-        backlog=latest_metric(clients, endpoint, "ApproximateBacklogSize", scale),
-        oldest_request_age_seconds=latest_metric(
-            clients, endpoint, "ApproximateAgeOfOldestRequest", scale
-        ),
+        backlog=float(backlog["Average"]) if backlog else None,
+        backlog_at=backlog["Timestamp"] if backlog else None,
+        oldest_request_age_seconds=float(oldest["Average"]) if oldest else None,
         created=described.get("CreationTime"),
         modified=described.get("LastModifiedTime"),
         capacity=capacity.report(clients, endpoint, variant, autoscaling is not None, scale),

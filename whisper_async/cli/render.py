@@ -427,7 +427,7 @@ def render_status(console: Console, report: EndpointStatus) -> None:
                 ("outputs", report.output_path),
                 ("concurrency", report.max_concurrency),
                 ("autoscaling", autoscaling),
-                ("backlog", "no data" if report.backlog is None else f"{report.backlog:g}"),
+                ("backlog", backlog_line(report)),
                 ("oldest request", "no data" if age is None else format_duration(age)),
                 *capacity_lines(report),
             ]
@@ -435,6 +435,17 @@ def render_status(console: Console, report: EndpointStatus) -> None:
     )
     for warning in report.capacity.warnings:
         console.print(assemble(("warning:", "yellow"), " ", warning))
+
+
+def backlog_line(report: EndpointStatus) -> str:
+    """The backlog with the age of its minute: CloudWatch's latest minute can be minutes old,
+    and a queue that has just emptied still shows that minute's average."""
+    from ..capacity import age_minutes
+
+    if report.backlog is None:
+        return "no data"
+    minutes = age_minutes(report.backlog_at, report.time_scale)
+    return f"{report.backlog:g} (average of the minute {minutes} min ago)"
 
 
 def capacity_lines(report: EndpointStatus) -> list[tuple[str, str]]:
