@@ -106,7 +106,12 @@ def test_sagemaker_changes_only_to_what_wasync_tagged(moto_clients) -> None:
     assert change["Condition"] == {"StringEquals": {"aws:ResourceTag/managed-by": "wasync"}}
     create = statement(policy, "SageMakerCreateTagged")
     assert create["Condition"] == {"StringEquals": {"aws:RequestTag/managed-by": "wasync"}}
-    granted = {a for s in policy["Statement"] for a in s["Action"]}
+    invoke = statement(policy, "InvokeOwn")  # work is sent only to wasync's endpoints
+    assert invoke["Action"] == ["sagemaker:InvokeEndpointAsync"]
+    assert invoke["Condition"] == change["Condition"]
+    assert invoke["Resource"] == ["arn:aws:sagemaker:us-east-1:123456789012:endpoint/*"]
+    granted = [a for s in policy["Statement"] for a in s["Action"]]
+    assert granted.count("sagemaker:InvokeEndpointAsync") == 1
     assert not {
         a for a in granted if a.startswith("sagemaker:") and ("Delete" in a or "Update" in a)
     } - set(change["Action"])

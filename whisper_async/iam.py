@@ -96,6 +96,8 @@ NOTES = (
     "authorizes HeadBucket, with which wasync checks that the bucket is this account's, as "
     "s3:ListBucket with no prefix, which a condition on s3:prefix would refuse. It lets the "
     "holder list key names elsewhere in the bucket, not read the objects.",
+    "sagemaker:InvokeEndpointAsync is allowed only on endpoints tagged managed-by=wasync, so "
+    "`transcribe` on an endpoint made by another tool needs it granted on that endpoint's ARN.",
     "Application Auto Scaling requires whoever registers a variant to hold "
     "sagemaker:UpdateEndpointWeightsAndCapacities on its endpoint; it is allowed on endpoints "
     "tagged managed-by=wasync, so `autoscale` of an endpoint made by another tool needs it "
@@ -213,9 +215,16 @@ def user_policy(scope: Scope, role_arn: str, queue: str, bucket_exists: bool = T
                     "sagemaker:DescribeEndpointConfig",
                     "sagemaker:DescribeEndpoint",
                     "sagemaker:ListTags",
-                    "sagemaker:InvokeEndpointAsync",
                 ],
                 "Resource": sagemaker,
+            },
+            {
+                # an endpoint is someone's bill and model: send work only to wasync's own
+                "Sid": "InvokeOwn",
+                "Effect": "Allow",
+                "Action": ["sagemaker:InvokeEndpointAsync"],
+                "Resource": [scope.arn("sagemaker", "endpoint/*")],
+                "Condition": MANAGED,
             },
             {
                 "Sid": "SageMakerCreateTagged",
