@@ -129,7 +129,7 @@ def test_a_request_the_decoder_server_cannot_read_is_answered_and_it_lives_on(
     path = ffmpeg(tmp_path / "tone.flac", seconds=1)
     decoded(path)
     server = decoder_process._SERVER._process
-    with pytest.raises(OSError, match="could not start a decoder"):
+    with pytest.raises(decoder_process.DecoderUnavailableError, match="could not start a decoder"):
         decoder_process._SERVER._send(b"short", 0)
     assert np.array_equal(decoded(path)[1], decode_audio(path))
     assert decoder_process._SERVER._process is server

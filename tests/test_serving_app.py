@@ -223,6 +223,28 @@ def test_engine_exception_is_a_500_and_the_server_keeps_serving(
         assert client.get("/ping").status_code == 200
 
 
+def test_no_decoder_is_a_503_to_retry_and_the_next_request_is_served(
+    client: TestClient, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork the OS refuses (a process limit) is the moment's, not the body's: 503 with
+    Retry-After, not a 500 that reads as a broken server or a 415 that blames the audio."""
+    from whisper_async.serving import decoder_process
+
+    def no_fork(path: Path, stop_after: float) -> None:
+        raise decoder_process.DecoderUnavailableError(
+            "the server could not start a decoder: BlockingIOError: [Errno 11] no more processes"
+        )
+
+    audio = (data_dir / "en_short.wav").read_bytes()
+    with monkeypatch.context() as patched:
+        patched.setattr(decoder_process._SERVER, "start", no_fork)
+        refused = client.post("/invocations", content=audio)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert refused.json()["error"] == "decoder_unavailable"
+    assert "no more processes" in refused.json()["message"]
+    assert client.post("/invocations", content=audio).status_code == 200
+
+
 def test_fifty_bad_requests_then_a_good_one_succeeds(client: TestClient, data_dir: Path) -> None:
     corrupt = (data_dir / "corrupt.mp3").read_bytes()
     bad = [

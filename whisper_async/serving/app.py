@@ -33,6 +33,8 @@ from .engines import Engine
 from .errors import (
     CLOSES_CONNECTION,
     CODE_BY_STATUS,
+    RETRY_AFTER_SECONDS,
+    RETRY_LATER,
     STATUS_BY_ERROR,
     NotReadyError,
     ShuttingDownError,
@@ -302,6 +304,8 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     response = error_response(request, status, code, message)
     if isinstance(exc, CLOSES_CONNECTION):
         response.headers["connection"] = "close"
+    if isinstance(exc, RETRY_LATER):
+        response.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
     return response
 
 

@@ -51,6 +51,11 @@ _FORKED, _FAILED = b"k", b"!"  # the decoder server's answers: its child runs, o
 REQUEST_BYTES = 8 + 65536
 
 
+class DecoderUnavailableError(OSError):
+    """No child could be started for this request (a process limit, or the decoder server
+    died twice): the body is fine, so the answer is 503 and the client may try again."""
+
+
 @dataclass
 class DecodedAudio:
     """`seconds`: the length from the container's packets (None when they carry none);
@@ -189,10 +194,10 @@ class _DecoderServer:
                 control = self._running()
                 socket.send_fds(control, [request], [write_end])
                 answer, fds, _, _ = socket.recv_fds(control, 512, 1)
-            except OSError:  # the decoder server died: start another, once
+            except OSError as error:  # the decoder server died: start another, once
                 self._stop()
                 if attempt == 2:
-                    raise
+                    raise DecoderUnavailableError(f"the decoder server failed: {error}") from error
                 continue
             child = fds[0] if fds else None
             if answer[:1] == _FORKED:
@@ -202,9 +207,10 @@ class _DecoderServer:
             if not answer:
                 self._stop()
                 if attempt == 2:
-                    raise ConnectionError("the decoder server closed its socket")
+                    raise DecoderUnavailableError("the decoder server closed its socket")
                 continue
-            raise OSError(f"the decoder server could not start a decoder: {answer[1:].decode()}")
+            reason = answer[1:].decode("utf-8", "replace")
+            raise DecoderUnavailableError(f"the server could not start a decoder: {reason}")
         raise AssertionError("unreachable")
 
 

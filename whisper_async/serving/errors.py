@@ -6,6 +6,7 @@ from starlette.requests import ClientDisconnect
 
 from ..attributes import OptionError, UnsupportedLanguageError
 from .audio import AudioDecodeError
+from .decoder_process import DecoderUnavailableError
 from .windows import AudioTooLongError, ClientGoneError
 
 
@@ -63,6 +64,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (ClientGoneError, CLIENT_CLOSED_REQUEST, "client_gone"),
     (NotReadyError, 503, "model_not_ready"),
     (NoSpaceError, 507, "no_space"),
+    (DecoderUnavailableError, 503, "decoder_unavailable"),
     (ShuttingDownError, 503, "shutting_down"),
     (EngineError, 500, "engine_error"),
 )
@@ -76,6 +78,10 @@ CLOSES_CONNECTION = (
     NoSpaceError,
     ClientDisconnect,
 )
+
+# Errors of a moment, not of the request: the answer says when to try again (RFC 9110 10.2.3).
+RETRY_AFTER_SECONDS = 1
+RETRY_LATER = (DecoderUnavailableError,)
 
 # Errors the router raises itself, as HTTP status codes, with their codes for the JSON body.
 CODE_BY_STATUS = {
