@@ -97,6 +97,19 @@ def test_fetch_writes_through_a_symlink(done_job, tmp_path) -> None:
     assert link.is_symlink() and real.read_text() == "Hello there.\n"
 
 
+def test_fetch_takes_the_format_from_the_output_files_extension(done_job, tmp_path) -> None:
+    """A job sent as txt, fetched to talk.srt: subtitles, not plain text under an srt name."""
+    subtitles = tmp_path / "talk.SRT"
+    assert cli("fetch", done_job.job_id, "-o", str(subtitles)).exit_code == 0
+    assert subtitles.read_text() == "1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n"
+    asked = tmp_path / "talk.srt"
+    assert cli("fetch", done_job.job_id, "-o", str(asked), "-f", "vtt").exit_code == 0
+    assert asked.read_text().startswith("WEBVTT")  # -f, when given, decides
+    plain = tmp_path / "talk.transcript"
+    assert cli("fetch", done_job.job_id, "-o", str(plain)).exit_code == 0
+    assert plain.read_text() == "Hello there.\n"  # no format in the name: the job's
+
+
 @pytest.mark.parametrize("kind", ["fifo", "folder"])
 def test_fetch_refuses_a_special_file_even_with_overwrite(done_job, tmp_path, kind) -> None:
     target = tmp_path / "special"

@@ -21,6 +21,12 @@ def check_format(fmt: str) -> None:
         raise UsageError(f"unknown format {fmt!r}", f"choose one of {', '.join(FORMATS)}")
 
 
+def format_of_file(path: str) -> str | None:
+    """The format a file name's extension names (`talk.srt`: srt), or None."""
+    suffix = path.rpartition(".")[2].lower() if "." in path else ""
+    return suffix if suffix in FORMATS else None
+
+
 CONTENT_TYPES = {
     "json": "application/json",
     "txt": "text/plain; charset=utf-8",

@@ -178,7 +178,7 @@ def fetch(
         typer.Option(
             "--format",
             "-f",
-            help="txt, json, srt, vtt or tsv [default: the job's]",
+            help="txt, json, srt, vtt or tsv [default: -o's extension, else the job's]",
             callback=_lower,
         ),
     ] = None,

@@ -212,6 +212,8 @@ def fetch(
         )
     if fmt is not None:
         formats.check_format(fmt)
+    elif output is not None:  # `-o talk.srt` asks for srt, whatever the job was sent as
+        fmt = formats.format_of_file(output.name)
     check_output(output, overwrite)
     fetcher = Fetcher(clients)
     record, uri = fetcher.find(reference)
