@@ -111,6 +111,7 @@ def test_a_run_without_wait_reports_the_jobs_an_earlier_run_started_as_they_now_
     _, again, outcomes = run(env, expand([str(p) for p in paths]), tmp_path / "out", wait=False)
     rows = {Path(o.input).name: o for o in outcomes}
     assert (again.done, again.failed, again.pending) == (1, 1, 1)
+    assert again.failed_by_endpoint == 1
     done = rows["clip0000.wav"]
     assert done.state == "done" and done.output and done.output.startswith("s3://")
     assert done.note and f"wasync fetch {done.id}" in done.note
@@ -179,6 +180,7 @@ def test_a_failed_job_fails_its_row_only(s3, bucket, tmp_path) -> None:
     failed = next(o for o in outcomes if o.state == "failed")
     assert failed.input.endswith("clip0002.wav") and failed.error == "cannot decode the audio"
     assert failed.id is not None
+    assert failed.by_endpoint and report.failed_by_endpoint == 1  # only --rerun sends it again
 
 
 def test_an_unreadable_input_and_an_unwritable_output_fail_their_rows_only(
@@ -201,7 +203,7 @@ def test_an_unreadable_input_and_an_unwritable_output_fail_their_rows_only(
     assert by_input["clip0003.wav"].state == "failed"
     assert "could not write" in (by_input["clip0003.wav"].error or "")
     assert by_input["clip0003.wav"].id  # the job id reaches the user: fetch it later
-    assert report.done == 3
+    assert report.done == 3 and report.failed_by_endpoint == 0  # --rerun would not help
 
 
 def test_an_existing_unrelated_file_is_kept_and_its_input_not_sent(s3, bucket, tmp_path) -> None:
@@ -215,7 +217,7 @@ def test_an_existing_unrelated_file_is_kept_and_its_input_not_sent(s3, bucket, t
     assert (tmp_path / "out" / "clip0000.txt").read_text() == "mine"
     failed = next(o for o in outcomes if o.state == "failed")
     assert "--overwrite" in (failed.error or "") and len(endpoint.accepted) == 1
-    assert (report.done, report.failed) == (1, 1)
+    assert (report.done, report.failed, report.failed_by_endpoint) == (1, 1, 0)
     _, again, _ = run(
         environment(s3, bucket, endpoint),
         expand([str(p) for p in paths]),
@@ -385,6 +387,7 @@ def test_a_refused_request_fails_its_row_and_a_rerun_sends_it(s3, bucket, tmp_pa
     inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 1)])
     _, report, outcomes = run(env, inputs, tmp_path / "out")
     assert report.failed == 1 and "ValidationError" in (outcomes[0].error or "")
+    assert report.failed_by_endpoint == 0  # refused, not run: the same command sends it
     _, again, _ = run(env, inputs, tmp_path / "out")  # the claim was released: sent now
     assert again.done == 1 and len(endpoint.accepted) == 1
 

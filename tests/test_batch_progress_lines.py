@@ -88,3 +88,16 @@ def test_quiet_leaves_out_the_table_but_not_the_ids_still_to_fetch() -> None:
     batch_view.summary(BatchReport("batch-1", done=1, pending=1, waited=False))
     assert "b" * 24 in stderr.getvalue() and "queued.wav" in stderr.getvalue()
     assert "done.wav" not in stderr.getvalue()
+
+
+def test_only_a_job_the_endpoint_failed_is_pointed_to_rerun() -> None:
+    """A row that failed here (a file in the way, an empty input) was never sent, or its job
+    finished: `--rerun` would pay for the job again or be refused. Only the endpoint's
+    failures stay failed on the same command."""
+    from whisper_async.jobs.outcomes import BatchReport
+
+    for by_endpoint, hinted in ((0, False), (1, True)):
+        stderr = io.StringIO()
+        report = BatchReport("batch-1", failed=2, failed_by_endpoint=by_endpoint)
+        BatchView(Output(stderr=stderr), wait=True).summary(report)
+        assert ("`wasync transcribe INPUT --rerun`" in stderr.getvalue()) is hinted

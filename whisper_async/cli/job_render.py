@@ -225,7 +225,7 @@ class BatchView:
                 out.info(f"  … and `wasync jobs --batch {report.batch} --state pending`")
         elif report.interrupted:
             out.info(f"interrupted; {self.again.lower()} to finish the batch")
-        if report.failed and not self.rerun:
+        if report.failed_by_endpoint and not self.rerun:
             out.info(
                 "a failed job stays failed when the same command runs again; to send an input "
                 "again once its cause is fixed: `wasync transcribe INPUT --rerun`"

@@ -447,7 +447,8 @@ class Batch:
             except Exception as exc:
                 error = f"the job failed ({watch.failure}); reading why: {describe_error(exc)}"
             return [
-                JobOutcome(watch.job_id, c.input, "failed", error=error) for c in watch.contexts
+                JobOutcome(watch.job_id, c.input, "failed", error=error, by_endpoint=True)
+                for c in watch.contexts
             ]
         if state is JobState.DONE:
             note = f"finished earlier; not written without --wait: `wasync fetch {watch.job_id}`"
@@ -514,7 +515,7 @@ class Batch:
         while True:
             with self._lock:
                 contexts = watch.contexts[delivered:]
-            outcomes = [self._outcome(watch.job_id, c, result) for c in contexts]
+            outcomes = [self._outcome(watch.job_id, c, result, failed) for c in contexts]
             delivered += len(contexts)
             with self._lock:
                 if self.cancel.is_set():
@@ -529,9 +530,11 @@ class Batch:
         self._close(job)  # only now: the batch is not done while an outcome is on its way
         self._check_done()
 
-    def _outcome(self, job_id: str, context: Context, result: Rendered | str) -> JobOutcome:
+    def _outcome(
+        self, job_id: str, context: Context, result: Rendered | str, failed: bool
+    ) -> JobOutcome:
         if isinstance(result, str):
-            return JobOutcome(job_id, context.input, "failed", error=result)
+            return JobOutcome(job_id, context.input, "failed", error=result, by_endpoint=failed)
         return deliver(job_id, context.input, context.destination, result, self.request.overwrite)
 
     # ---- background work (scheduler thread) ----------------------------------------------

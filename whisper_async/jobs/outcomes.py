@@ -25,6 +25,7 @@ class JobOutcome:
     error: str | None = None
     text: str | None = None  # the transcript, when it goes to stdout
     note: str | None = None
+    by_endpoint: bool = False  # the endpoint failed it: only `--rerun` sends the input again
 
 
 @dataclass
@@ -32,6 +33,7 @@ class BatchReport:
     batch: str
     done: int = 0
     failed: int = 0
+    failed_by_endpoint: int = 0  # of `failed`: the others (a file, a folder) were not sent
     pending: int = 0
     waited: bool = True
     interrupted: bool = False
@@ -86,6 +88,7 @@ class Tally:
                 report.done += 1
             elif outcome.state == "failed":
                 report.failed += 1
+                report.failed_by_endpoint += outcome.by_endpoint
                 self._failures.append(outcome)
             else:
                 report.pending += 1
