@@ -112,6 +112,7 @@ def test_a_run_without_wait_reports_the_jobs_an_earlier_run_started_as_they_now_
     rows = {Path(o.input).name: o for o in outcomes}
     assert (again.done, again.failed, again.pending) == (1, 1, 1)
     assert again.failed_by_endpoint == 1
+    assert (first.adopted, again.adopted) == (0, 2)  # the first run's batch holds their records
     done = rows["clip0000.wav"]
     assert done.state == "done" and done.output and done.output.startswith("s3://")
     assert done.note and f"wasync fetch {done.id}" in done.note

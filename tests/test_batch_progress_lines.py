@@ -101,3 +101,19 @@ def test_only_a_job_the_endpoint_failed_is_pointed_to_rerun() -> None:
         report = BatchReport("batch-1", failed=2, failed_by_endpoint=by_endpoint)
         BatchView(Output(stderr=stderr), wait=True).summary(report)
         assert ("`wasync transcribe INPUT --rerun`" in stderr.getvalue()) is hinted
+
+
+def test_the_jobs_still_pending_are_listed_by_the_batch_that_sent_them() -> None:
+    """A second run that waits on jobs the first one sent: those records are under the first
+    run's batch, so `jobs --batch <this run>` would answer "no jobs"."""
+    from whisper_async.jobs.outcomes import BatchReport
+
+    ids = [f"{n:024d}" for n in range(30)]
+    for adopted, command in (
+        (0, "wasync jobs --batch b2 --state pending"),
+        (30, "wasync jobs --state pending"),
+    ):
+        stderr = io.StringIO()
+        report = BatchReport("b2", pending=30, pending_ids=ids[:20], adopted=adopted)
+        BatchView(Output(stderr=stderr), wait=True).summary(report)
+        assert f"`{command}`" in stderr.getvalue(), stderr.getvalue()

@@ -195,7 +195,7 @@ class BatchView:
             if report.failed > len(report.failures):
                 out.info(
                     f"… and {report.failed - len(report.failures)} more failures: "
-                    f"`wasync jobs --batch {report.batch} --state failed`"
+                    f"`{jobs_command(report, 'failed')}`"
                 )
         # one input's transcript on stdout needs no table; a file written needs its path.
         # --quiet keeps the rows still to collect: their ids are results; failures were printed
@@ -222,7 +222,7 @@ class BatchView:
             for job_id in report.pending_ids:
                 out.info(f"  wasync fetch {job_id} --wait")
             if report.pending > len(report.pending_ids):
-                out.info(f"  … and `wasync jobs --batch {report.batch} --state pending`")
+                out.info(f"  … and `{jobs_command(report, 'pending')}`")
         elif report.interrupted:
             out.info(f"interrupted; {self.again.lower()} to finish the batch")
         if report.failed_by_endpoint and not self.rerun:
@@ -230,6 +230,13 @@ class BatchView:
                 "a failed job stays failed when the same command runs again; to send an input "
                 "again once its cause is fixed: `wasync transcribe INPUT --rerun`"
             )
+
+
+def jobs_command(report: BatchReport, state: str) -> str:
+    """The `wasync jobs` command that lists this run's jobs in `state`. Jobs an earlier run
+    sent are recorded under that run's batch, so then it lists by state alone."""
+    batch = "" if report.adopted else f" --batch {report.batch}"
+    return f"wasync jobs{batch} --state {state}"
 
 
 def summary_json(report: BatchReport) -> dict[str, Any]:

@@ -146,6 +146,7 @@ class Batch:
         finally:
             self._lanes.close()
         self.report.failures = self.tally.latest_failures()
+        self.report.adopted = self.tally.adopted
         self.report.s3_requests = self.env.count_s3()
         self.report.throttled += self.env.count_throttled()
         self.report.seconds = self.clock() - self._started

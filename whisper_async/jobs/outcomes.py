@@ -39,6 +39,7 @@ class BatchReport:
     interrupted: bool = False
     s3_requests: int = 0
     throttled: int = 0
+    adopted: int = 0  # jobs an earlier run sent: their records name that run's batch
     seconds: float = 0.0
     failures: list[JobOutcome] = field(default_factory=list)  # the latest KEEP_FAILURES
     pending_ids: list[str] = field(default_factory=list)  # the first KEEP_PENDING
