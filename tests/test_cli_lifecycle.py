@@ -92,7 +92,8 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
     put_backlog(moto_clients.client("cloudwatch"), 3.0, minute)
     report = json.loads(run("--json", "status").stdout)
     assert report["backlog"] == 3.0 and report["backlog_at"].startswith(minute.date().isoformat())
-    assert re.search(r"3 \(average of the minute [12] min ago\)", run("status").stdout)
+    shown = minute.strftime("%H:%M UTC")
+    assert re.search(rf"3 \(as of {shown}, [12] min ago\)", run("status").stdout)
 
     # no terminal to ask (CliRunner's stdin, a script's): refused before anything is deleted
     unasked = run("delete")

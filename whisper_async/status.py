@@ -31,8 +31,9 @@ class EndpointStatus:
     notifications: bool
     autoscaling: scaling.ScalingState | None
     backlog: float | None
-    backlog_at: dt.datetime | None  # the start of the minute `backlog` averages: it can be stale
+    backlog_at: dt.datetime | None  # the time of CloudWatch's datapoint: it can be minutes old
     oldest_request_age_seconds: float | None
+    oldest_request_at: dt.datetime | None
     created: dt.datetime | None
     modified: dt.datetime | None
     capacity: capacity.CapacityReport
@@ -93,6 +94,7 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
         backlog=float(backlog["Average"]) if backlog else None,
         backlog_at=backlog["Timestamp"] if backlog else None,
         oldest_request_age_seconds=float(oldest["Average"]) if oldest else None,
+        oldest_request_at=oldest["Timestamp"] if oldest else None,
         created=described.get("CreationTime"),
         modified=described.get("LastModifiedTime"),
         capacity=capacity.report(clients, endpoint, variant, autoscaling is not None, scale),

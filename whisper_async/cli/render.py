@@ -412,6 +412,8 @@ def render_status(console: Console, report: EndpointStatus) -> None:
         )
     status = report.status + (f" ({report.failure_reason})" if report.failure_reason else "")
     age = report.oldest_request_age_seconds
+    backlog = None if report.backlog is None else f"{report.backlog:g}"
+    oldest = None if age is None else format_duration(age)
     console.print(
         key_values(
             [
@@ -427,8 +429,11 @@ def render_status(console: Console, report: EndpointStatus) -> None:
                 ("outputs", report.output_path),
                 ("concurrency", report.max_concurrency),
                 ("autoscaling", autoscaling),
-                ("backlog", backlog_line(report)),
-                ("oldest request", "no data" if age is None else format_duration(age)),
+                ("backlog", as_of(backlog, report.backlog_at, report.time_scale)),
+                (
+                    "oldest request",
+                    as_of(oldest, report.oldest_request_at, report.time_scale),
+                ),
                 *capacity_lines(report),
             ]
         )
@@ -437,15 +442,17 @@ def render_status(console: Console, report: EndpointStatus) -> None:
         console.print(assemble(("warning:", "yellow"), " ", warning))
 
 
-def backlog_line(report: EndpointStatus) -> str:
-    """The backlog with the age of its minute: CloudWatch's latest minute can be minutes old,
-    and a queue that has just emptied still shows that minute's average."""
+def as_of(value: str | None, at: Any, time_scale: float) -> str:
+    """A CloudWatch figure with the time of its datapoint: the latest can be minutes old (a
+    queue that has just emptied still shows its last minute)."""
     from ..capacity import age_minutes
 
-    if report.backlog is None:
+    if value is None:
         return "no data"
-    minutes = age_minutes(report.backlog_at, report.time_scale)
-    return f"{report.backlog:g} (average of the minute {minutes} min ago)"
+    if not isinstance(at, dt.datetime):
+        return value
+    local = at.astimezone(dt.timezone.utc).strftime("%H:%M UTC")
+    return f"{value} (as of {local}, {age_minutes(at, time_scale)} min ago)"
 
 
 def capacity_lines(report: EndpointStatus) -> list[tuple[str, str]]:
