@@ -274,6 +274,16 @@ def test_output_dir_that_is_a_file_exits_2_before_any_upload(s3, bucket, clip, t
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
 
 
+def test_an_output_dir_without_wait_exits_2_before_any_upload(s3, bucket, clip, tmp_path) -> None:
+    """Without --wait nothing is written: -o made an empty folder and the user waited for
+    transcripts that never came."""
+    result = cli("transcribe", str(clip), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert "needs --wait" in result.stderr and "wasync fetch ID -o FILE" in result.stderr
+    assert not (tmp_path / "out").exists()
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
 def test_an_output_dir_nobody_can_write_exits_2_before_any_upload(s3, bucket, clip) -> None:
     result = cli("transcribe", str(clip), "--wait", "-o", "/proc/wasync-transcripts")
     assert result.exit_code == 2, result.output

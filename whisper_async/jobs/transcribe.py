@@ -76,6 +76,13 @@ def check_request(request: TranscribeRequest) -> None:
     _check_seconds("--invocation-timeout", "InvocationTimeoutSeconds", request.invocation_timeout)
     if request.timeout < 0:
         raise UsageError("--timeout must not be negative")
+    if request.output_dir is not None and not request.wait:
+        # without --wait nothing is written: an -o would make an empty folder and a promise
+        raise UsageError(
+            f"--output-dir {request.output_dir} is written as the jobs finish, which needs --wait",
+            "add --wait; or send now and collect later with the same command and --wait "
+            "(nothing is sent twice), or `wasync fetch ID -o FILE`",
+        )
     if request.output_dir is not None:
         check_output_dir(request.output_dir)
 
