@@ -98,6 +98,9 @@ NOTES = (
     "holder list key names elsewhere in the bucket, not read the objects.",
     "sagemaker:InvokeEndpointAsync is allowed only on endpoints tagged managed-by=wasync, so "
     "`transcribe` on an endpoint made by another tool needs it granted on that endpoint's ARN.",
+    "This policy runs every command but `iam --create`: creating or updating the execution "
+    "role (iam:GetRole, GetRolePolicy, CreateRole, TagRole, PutRolePolicy, "
+    "UpdateAssumeRolePolicy) is for an administrator, once.",
     "Application Auto Scaling requires whoever registers a variant to hold "
     "sagemaker:UpdateEndpointWeightsAndCapacities on its endpoint; it is allowed on endpoints "
     "tagged managed-by=wasync, so `autoscale` of an endpoint made by another tool needs it "
@@ -194,7 +197,7 @@ BUCKET_SETUP = ["s3:CreateBucket", "s3:PutBucketPublicAccessBlock", "s3:PutLifec
 
 
 def user_policy(scope: Scope, role_arn: str, queue: str, bucket_exists: bool = True) -> Document:
-    """What a person or CI job running every wasync command needs."""
+    """What a person or CI job running every wasync command but `iam --create` needs."""
     sagemaker = [
         scope.arn("sagemaker", f"{kind}/*") for kind in ("endpoint", "endpoint-config", "model")
     ]
@@ -255,7 +258,7 @@ def user_policy(scope: Scope, role_arn: str, queue: str, bucket_exists: bool = T
             {
                 "Sid": "SageMakerList",
                 "Effect": "Allow",
-                "Action": ["sagemaker:ListEndpointConfigs", "sagemaker:ListEndpoints"],
+                "Action": ["sagemaker:ListEndpointConfigs"],
                 "Resource": ["*"],
             },
             {
