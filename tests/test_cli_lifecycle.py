@@ -99,9 +99,12 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
     unasked = run("delete")
     assert unasked.exit_code == 2 and "pass --yes" in unasked.stderr
     assert "delete_endpoint" in unasked.stderr  # what it would remove is listed first
+    # and the work it still holds, which deleting it loses (the backlog put above)
+    assert "had 3 request(s) queued or running as of" in unasked.stderr
     assert run("--json", "status").exit_code == 0
     deleted = run("delete", "--yes")
     assert deleted.exit_code == 0
+    assert "had 3 request(s) queued or running" in deleted.stderr  # --yes is told too
     gone = run("status")
     assert gone.exit_code == 1 and "does not exist" in gone.stderr
 

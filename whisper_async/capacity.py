@@ -126,6 +126,14 @@ def minute_points(
     return sorted(points, key=lambda p: p["Timestamp"], reverse=True) if fresh else []
 
 
+def latest_point(
+    clients: Clients, endpoint: str, metric: str, time_scale: float = 1.0
+) -> dict[str, Any] | None:
+    """The metric's latest one-minute datapoint in the last 10 minutes, if any."""
+    points = minute_points(clients, endpoint, metric, "Average", 10, time_scale)
+    return points[0] if points else None
+
+
 def minutes_without_capacity(clients: Clients, endpoint: str, time_scale: float = 1.0) -> int:
     """How many minutes, up to now, HasBacklogWithoutCapacity has been 1 without a break."""
     points = minute_points(

@@ -40,14 +40,6 @@ class EndpointStatus:
     time_scale: float  # AWS seconds per second: 1, or the local stack's --time-scale
 
 
-def latest_point(
-    clients: Clients, endpoint: str, metric: str, scale: float = 1.0
-) -> dict[str, Any] | None:
-    """The metric's latest one-minute datapoint in the last 10 minutes, if any."""
-    points = capacity.minute_points(clients, endpoint, metric, "Average", 10, scale)
-    return points[0] if points else None
-
-
 def endpoint_status(clients: Clients) -> EndpointStatus:
     endpoint = clients.settings.endpoint
     described = require_endpoint(
@@ -70,8 +62,8 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
     output = async_config.get("OutputConfig", {})
     scale = time_scale(clients.settings)
     autoscaling = scaling.current(clients, endpoint, variant)
-    backlog = latest_point(clients, endpoint, "ApproximateBacklogSize", scale)
-    oldest = latest_point(clients, endpoint, "ApproximateAgeOfOldestRequest", scale)
+    backlog = capacity.latest_point(clients, endpoint, "ApproximateBacklogSize", scale)
+    oldest = capacity.latest_point(clients, endpoint, "ApproximateAgeOfOldestRequest", scale)
     return EndpointStatus(
         endpoint=endpoint,
         status=described["EndpointStatus"],

@@ -6,12 +6,14 @@ prompt can name it.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from . import aws, naming, scaling
+from . import aws, capacity, naming, scaling
 from .clients import Clients
 from .plan import Plan, Step, deleted_names, execute
 from .resources import config_cleanup_plan, find_endpoint, managed_config_names
+from .settings import time_scale
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 
@@ -21,6 +23,10 @@ class DeletePlan:
     endpoint: str
     steps: tuple[Step, ...]
     purge_objects: int
+    # requests queued or running at the endpoint's latest backlog datapoint: deleting it
+    # fails them, and their jobs must be sent again after the next deploy
+    backlog: int = 0
+    backlog_at: dt.datetime | None = None
 
     @property
     def plan(self) -> Plan:
@@ -58,7 +64,17 @@ def plan_delete(clients: Clients, topics: bool = False, purge: bool = False) -> 
     if topics:
         steps += _topic_steps(clients, endpoint)
     purge_steps, count = _purge_steps(clients, endpoint) if purge else ([], 0)
-    return DeletePlan(endpoint, tuple(steps + purge_steps), count)
+    point = None
+    if described is not None:
+        scale = time_scale(clients.settings)
+        point = capacity.latest_point(clients, endpoint, "ApproximateBacklogSize", scale)
+    return DeletePlan(
+        endpoint,
+        tuple(steps + purge_steps),
+        count,
+        backlog=round(point["Average"]) if point else 0,
+        backlog_at=point["Timestamp"] if point else None,
+    )
 
 
 def delete(clients: Clients, plan: DeletePlan) -> DeleteResult:

@@ -288,8 +288,10 @@ def delete(
     if dry_run:
         app.output.show(plan, render.render_delete_plan)
         return
-    if plan.steps and not yes:
-        render.render_steps(app.output.err, plan.steps)
+    if yes:
+        render.render_delete_warning(app.output.err, plan)
+    elif plan.steps:
+        render.render_delete_plan(app.output.err, plan)
         if not sys.stdin.isatty():  # a script: nobody can answer, and a prompt would read EOF
             raise UsageError(
                 f"delete would remove the {len(plan.steps)} resources of {plan.endpoint} above "
