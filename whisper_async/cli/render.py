@@ -542,6 +542,22 @@ def request_table() -> Renderer[RequestLine]:
 
 def render_delete_plan(console: Console, plan: DeletePlan) -> None:
     render_steps(console, plan.steps)
+    render_delete_warning(console, plan)
+
+
+def render_delete_warning(console: Console, plan: DeletePlan) -> None:
+    """Work the endpoint still holds, which deleting it loses."""
+    if not plan.backlog:
+        return
+    when = plan.backlog_at.strftime(" as of %H:%M UTC") if plan.backlog_at else ""
+    console.print(
+        assemble(
+            ("warning:", "yellow"),
+            f" {plan.endpoint} had {plan.backlog} request(s) queued or running{when}; "
+            "deleting it fails them, and their jobs must be sent again after the next deploy "
+            "(`wasync jobs --state pending` lists them)",
+        )
+    )
 
 
 def render_delete(console: Console, result: DeleteResult) -> None:
