@@ -165,7 +165,8 @@ def test_fetch_takes_the_start_of_a_job_id_that_only_one_job_has(s3, bucket) -> 
     ambiguous = cli("fetch", first[:10])
     assert ambiguous.exit_code == 2, ambiguous.output
     assert first in ambiguous.stderr and second in ambiguous.stderr
-    assert cli("fetch", first[:5]).exit_code == 1  # too short to be taken as an id's start
+    too_short = cli("fetch", first[:5])  # too short to be taken as an id's start
+    assert too_short.exit_code == 2 and "at least 6 characters" in too_short.stderr
 
 
 def test_fetch_in_an_unknown_format_exits_2_naming_the_formats(done_job) -> None:

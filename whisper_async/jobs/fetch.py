@@ -115,12 +115,14 @@ class Fetcher:
         if stored is not None and other_run and reference != stored.record.inference_id:
             return run_of(stored.record, reference), None
         if stored is None:
-            too_short = re.fullmatch(f"[0-9a-f]{{1,{SHORTEST_ID - 1}}}", reference)
+            if re.fullmatch(f"[0-9a-f]{{1,{SHORTEST_ID - 1}}}", reference):
+                raise UsageError(
+                    f"{reference} is too short to name a job",
+                    f"give at least {SHORTEST_ID} characters of its id (`wasync jobs` lists them)",
+                )
             raise NotFoundError(
                 f"No job {reference} under {self.records.uri(job_id)}.",
-                f"a shortened id needs at least {SHORTEST_ID} characters"
-                if too_short
-                else "check the ID, --bucket and --prefix",
+                "check the ID, --bucket and --prefix",
             )
         return stored.record, None
 
