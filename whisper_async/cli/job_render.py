@@ -206,8 +206,9 @@ class BatchView:
         total = report.done + report.failed + report.pending
         per_job = f" ({report.s3_requests / total:.1f} per job)" if total else ""
         throttled = f"; throttled {report.throttled}x, slowed down" if report.throttled else ""
+        unsent = f", {report.not_sent} not sent" if report.not_sent else ""
         out.info(
-            f"{report.done} done, {report.failed} failed, {report.pending} pending; "
+            f"{report.done} done, {report.failed} failed, {report.pending} pending{unsent}; "
             f"{report.s3_requests} S3 requests{per_job}{throttled}; batch {report.batch}"
         )
         if report.pending and report.waited:
@@ -245,6 +246,7 @@ def summary_json(report: BatchReport) -> dict[str, Any]:
         "done": report.done,
         "failed": report.failed,
         "pending": report.pending,
+        "not_sent": report.not_sent,
         "interrupted": report.interrupted,
         "throttled": report.throttled,
         "s3_requests": report.s3_requests,

@@ -147,6 +147,9 @@ class Batch:
             self._lanes.close()
         self.report.failures = self.tally.latest_failures()
         self.report.adopted = self.tally.adopted
+        if self.report.interrupted:
+            outcomes = self.report.done + self.report.failed + self.report.pending
+            self.report.not_sent = max(0, self.tally.read - outcomes)
         self.report.s3_requests = self.env.count_s3()
         self.report.throttled += self.env.count_throttled()
         self.report.seconds = self.clock() - self._started

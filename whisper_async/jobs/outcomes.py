@@ -35,6 +35,7 @@ class BatchReport:
     failed: int = 0
     failed_by_endpoint: int = 0  # of `failed`: the others (a file, a folder) were not sent
     pending: int = 0
+    not_sent: int = 0  # inputs read but not sent when the run was interrupted: no row
     waited: bool = True
     interrupted: bool = False
     s3_requests: int = 0
