@@ -117,3 +117,15 @@ def test_the_jobs_still_pending_are_listed_by_the_batch_that_sent_them() -> None
         report = BatchReport("b2", pending=30, pending_ids=ids[:20], adopted=adopted)
         BatchView(Output(stderr=stderr), wait=True).summary(report)
         assert f"`{command}`" in stderr.getvalue(), stderr.getvalue()
+
+
+def test_the_table_lists_inputs_in_order_not_as_they_finished() -> None:
+    from whisper_async.jobs.outcomes import BatchReport, JobOutcome
+
+    stderr = io.StringIO()
+    batch_view = BatchView(Output(stderr=stderr), wait=True)
+    for name in ("c.wav", "a.wav", "b.wav"):  # the order the jobs finished in
+        batch_view.outcome(JobOutcome(name[0] * 24, name, "done", output=f"/out/{name}.txt"))
+    batch_view.summary(BatchReport("batch-1", done=3))
+    shown = stderr.getvalue()
+    assert shown.index("a.wav") < shown.index("b.wav") < shown.index("c.wav"), shown

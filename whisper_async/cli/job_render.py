@@ -199,7 +199,11 @@ class BatchView:
                 )
         # one input's transcript on stdout needs no table; a file written needs its path.
         # --quiet keeps the rows still to collect: their ids are results; failures were printed
-        rows = [r for r in self.rows or () if not out.quiet or r.state == "pending"]
+        # by input, not by when each finished: the same batch prints the same table
+        rows = sorted(
+            (r for r in self.rows or () if not out.quiet or r.state == "pending"),
+            key=lambda r: r.input,
+        )
         wrote = any(row.output not in (None, "-") for row in rows)
         if rows and (len(rows) > 1 or not self.wait or wrote) and not out.json_mode:
             out.err.print(outcome_table(rows))
