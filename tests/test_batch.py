@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -267,6 +268,42 @@ def test_ctrl_c_at_each_stage_then_the_same_run_again_finishes_without_double_in
     assert (again.done, again.failed, again.pending) == (30, 0, 0)
     assert len(transcripts(tmp_path / "out")) == 30
     assert set(endpoint.invocations().values()) == {1}
+
+
+def test_ctrl_c_during_slow_uploads_releases_every_claim_before_the_run_ends(
+    s3, bucket, tmp_path
+) -> None:
+    """Large uploads in flight (held here) and a slow S3: the claims of jobs never sent are
+    released together. One after another, a dozen took longer than Ctrl-C's grace, and their
+    records stayed claimed by a process that had gone: `fetch` called them pending."""
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 8, 200_000)])
+    env = environment(s3, bucket, FakeEndpoint(s3, target(bucket)))
+    held, lock, unblock = [], threading.Lock(), threading.Event()
+
+    def hold_upload(params, **_: object) -> None:  # type: ignore[no-untyped-def]
+        if "/inputs/" not in params["Key"]:
+            return
+        with lock:
+            held.append(params["Key"])
+            if len(held) == env.workers:  # every lane is uploading: press Ctrl-C
+                ctrl_c()
+        unblock.wait(120)
+
+    def slow_delete(**_: object) -> None:
+        time.sleep(0.2)  # a loaded S3 endpoint: four in a row outlast the grace
+
+    s3.meta.events.register("provide-client-params.s3.PutObject", hold_upload)
+    s3.meta.events.register("before-call.s3.DeleteObject", slow_delete)
+    try:
+        first, report, _ = run(env, inputs, tmp_path / "out")
+        claims = s3.list_objects_v2(Bucket=bucket, Prefix=f"{env.prefix}jobs/").get("Contents")
+    finally:
+        unblock.set()
+    assert report.interrupted and report.not_sent >= env.workers
+    assert claims is None, [c["Key"] for c in claims or []]
+    assert first.lanes.join(timeout=120)
+    s3.meta.events.unregister("provide-client-params.s3.PutObject", hold_upload)
+    s3.meta.events.unregister("before-call.s3.DeleteObject", slow_delete)
 
 
 def test_ctrl_c_while_a_throttled_request_waits_calls_nothing_pending_and_frees_its_claim(

@@ -44,7 +44,7 @@ from .target import EndpointTarget
 from .tracker import CompletionSource, Finished, JobState, JobTracker, Watch
 
 log = logging.getLogger("wasync.jobs")
-RELEASE_GRACE = 0.3  # seconds Ctrl-C gives to un-claiming jobs that were never sent
+RELEASE_GRACE = 0.5  # seconds Ctrl-C gives to un-claiming jobs that were never sent
 
 
 @dataclass(frozen=True)
@@ -631,10 +631,16 @@ class Batch:
         self.tracker.cancel()
         self.lanes.close()
         unsent = [j for j in jobs if j.stage == "claimed" and not j.foreign]
-        releaser = threading.Thread(target=self._release, args=(unsent,), daemon=True)
-        releaser.start()
+        # All at once: one after another, a dozen claims of large uploads outlasted the grace
+        # on a loaded machine, and their records stayed claimed by a process that had gone.
+        releasers = [
+            threading.Thread(target=self._release, args=(job,), daemon=True) for job in unsent
+        ]
         started = self.clock()
-        releaser.join(RELEASE_GRACE)
+        for releaser in releasers:
+            releaser.start()
+        for releaser in releasers:
+            releaser.join(max(0.0, RELEASE_GRACE - (self.clock() - started)))
         # A submission in flight releases its own claim once it sees the cancel: give it the
         # rest of the grace, so a run started right after finds no claim nobody will send.
         self.lanes.join(max(0.0, RELEASE_GRACE - (self.clock() - started)))
@@ -644,7 +650,6 @@ class Batch:
             for context in job.watch.contexts:
                 self.tally.emit(JobOutcome(job.record.job_id, context.input, "pending"))
 
-    def _release(self, jobs: list[OpenJob]) -> None:
-        for job in jobs:
-            with contextlib.suppress(Exception):
-                self.env.records.release(job.record.job_id, job.etag)
+    def _release(self, job: OpenJob) -> None:
+        with contextlib.suppress(Exception):
+            self.env.records.release(job.record.job_id, job.etag)
