@@ -97,6 +97,16 @@ def test_fetch_writes_through_a_symlink(done_job, tmp_path) -> None:
     assert link.is_symlink() and real.read_text() == "Hello there.\n"
 
 
+def test_fetch_to_dash_is_stdout_and_to_an_unwritable_folder_exits_2(done_job) -> None:
+    to_stdout = cli("fetch", done_job.job_id, "-o", "-")
+    assert to_stdout.exit_code == 0 and to_stdout.stdout == "Hello there.\n", to_stdout.output
+    assert not Path("-").exists()
+    unwritable = cli("fetch", done_job.job_id, "-o", "/proc/talk.srt")
+    assert unwritable.exit_code == 2, unwritable.output
+    assert "cannot write /proc/talk.srt" in unwritable.stderr
+    assert "unexpected" not in unwritable.output
+
+
 def test_fetch_takes_the_format_from_the_output_files_extension(done_job, tmp_path) -> None:
     """A job sent as txt, fetched to talk.srt: subtitles, not plain text under an srt name."""
     subtitles = tmp_path / "talk.SRT"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -88,6 +89,13 @@ def check_output(output: Path | None, overwrite: bool) -> None:
         raise UsageError(f"{output} already exists", "pass --overwrite to replace it")
     if not target.parent.is_dir():
         raise UsageError(f"the folder of {output} does not exist", "create it first")
+    try:  # found out now, not after the wait for the result
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {output}: {exc.strerror or exc}", "pass a file in a folder you can write"
+        ) from None
 
 
 class Fetcher:
@@ -212,6 +220,8 @@ def fetch(
             "the job id is empty",
             "pass a job id (`wasync jobs` lists them) or the job's s3:// output URI",
         )
+    if output is not None and str(output) == "-":
+        output = None  # `-o -`: stdout, as `-` means for transcribe
     if fmt is not None:
         formats.check_format(fmt)
     elif output is not None:  # `-o talk.srt` asks for srt, whatever the job was sent as
@@ -315,5 +325,11 @@ def _deliver(
         return Fetched(
             job_id, source, "done", rendered.format, text=rendered.text, note=rendered.note
         )
-    write_atomically(output, rendered.text)
+    try:
+        write_atomically(output, rendered.text)
+    except OSError as exc:  # a full disk, a folder gone since the check
+        raise WasyncError(
+            f"could not write {output}: {exc.strerror or exc}",
+            "the result is kept in S3: fetch it again with -o in a folder you can write",
+        ) from None
     return Fetched(job_id, source, "done", rendered.format, output=str(output), note=rendered.note)
