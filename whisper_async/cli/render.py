@@ -554,8 +554,8 @@ def render_delete_warning(console: Console, plan: DeletePlan) -> None:
         assemble(
             ("warning:", "yellow"),
             f" {plan.endpoint} had {plan.backlog} request(s) queued or running{when}; "
-            "deleting it fails them, and their jobs must be sent again after the next deploy "
-            "(`wasync jobs --state pending` lists them)",
+            "deleting it loses them: after the next deploy, the same transcribe command sends "
+            "them again (on the local stack, which fails them, with --rerun)",
         )
     )
 
