@@ -204,6 +204,8 @@ def test_fetch_of_a_pending_job_exits_3_and_says_how_to_wait(moto_clients, s3, b
     result = cli("fetch", record.job_id)
     assert result.exit_code == 3, result.output
     assert f"wasync fetch {record.job_id} --wait" in result.stderr
+    waited = cli("fetch", record.job_id, "--wait", "--timeout", "0s")
+    assert waited.exit_code == 3 and "still pending after waiting 0s (--timeout)" in waited.stderr
 
 
 @pytest.mark.parametrize("endpoint_now", ["deleted before", "deleted and made again"])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import formats
 from ..clients import Clients
+from ..durations import format_duration
 from ..errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
 from ..files import UnsafeDestinationError, final_target, write_atomically
 from ..resources import find_endpoint
@@ -238,8 +239,9 @@ def fetch(
         if wait:
             state, watch = fetcher.state(record, True, timeout)
     if state is JobState.TIMED_OUT:
+        waited = f" after waiting {format_duration(timeout)} (--timeout)" if wait else ""
         raise WaitTimeoutError(
-            f"Job {record.job_id} is still pending.",
+            f"Job {record.job_id} is still pending{waited}.",
             f"wait with `wasync fetch {reference} --wait`"
             if not wait
             else "the endpoint may be scaled to zero or busy; try again later",
