@@ -6,6 +6,7 @@ import contextlib
 import os
 import secrets
 import stat
+import tempfile
 import threading
 from pathlib import Path
 
@@ -43,6 +44,12 @@ def final_target(path: Path) -> Path:
     if not stat.S_ISREG(mode):
         raise UnsafeDestinationError(f"{path} is not a regular file; refusing to replace it")
     return target
+
+
+def check_writable(folder: Path) -> None:
+    """OSError unless a file can be made in `folder` (a read-only mount, /proc, no rights)."""
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 def write_atomically(path: Path, text: str | bytes) -> Path:

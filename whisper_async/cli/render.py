@@ -451,8 +451,11 @@ def as_of(value: str | None, at: Any, time_scale: float) -> str:
         return "no data"
     if not isinstance(at, dt.datetime):
         return value
-    local = at.astimezone(dt.timezone.utc).strftime("%H:%M UTC")
-    return f"{value} (as of {local}, {age_minutes(at, time_scale)} min ago)"
+    return f"{value} (as of {utc_clock(at)}, {age_minutes(at, time_scale)} min ago)"
+
+
+def utc_clock(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%H:%M UTC")
 
 
 def capacity_lines(report: EndpointStatus) -> list[tuple[str, str]]:
@@ -549,7 +552,7 @@ def render_delete_warning(console: Console, plan: DeletePlan) -> None:
     """Work the endpoint still holds, which deleting it loses."""
     if not plan.backlog:
         return
-    when = plan.backlog_at.strftime(" as of %H:%M UTC") if plan.backlog_at else ""
+    when = f" as of {utc_clock(plan.backlog_at)}" if plan.backlog_at else ""
     console.print(
         assemble(
             ("warning:", "yellow"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -14,7 +13,7 @@ from .. import formats
 from ..clients import Clients
 from ..durations import format_duration
 from ..errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
-from ..files import UnsafeDestinationError, final_target, write_atomically
+from ..files import UnsafeDestinationError, check_writable, final_target, write_atomically
 from ..resources import find_endpoint
 from ..storage import S3Uri
 from .listing import ListingCompletions, s3_lister
@@ -91,8 +90,7 @@ def check_output(output: Path | None, overwrite: bool) -> None:
     if not target.parent.is_dir():
         raise UsageError(f"the folder of {output} does not exist", "create it first")
     try:  # found out now, not after the wait for the result
-        with tempfile.TemporaryFile(dir=target.parent):
-            pass
+        check_writable(target.parent)
     except OSError as exc:
         raise UsageError(
             f"cannot write {output}: {exc.strerror or exc}", "pass a file in a folder you can write"

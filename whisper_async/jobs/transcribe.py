@@ -3,7 +3,6 @@ connect a batch to the endpoint, run it."""
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from .. import formats
 from ..attributes import OptionError, encode_attributes
 from ..clients import Clients
 from ..errors import UsageError
+from ..files import check_writable
 from ..inputs import Input
 from .batch import Batch, BatchEnv
 from .lanes import default_workers
@@ -56,8 +56,7 @@ def check_output_dir(path: Path) -> None:
         raise UsageError(f"--output-dir {path} is a file, not a folder", "pass a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        check_writable(path)
     except OSError as exc:
         raise UsageError(
             f"cannot write to --output-dir {path}: {exc.strerror or exc}",
