@@ -194,6 +194,8 @@ class _DecoderServer:
                 control = self._running()
                 socket.send_fds(control, [request], [write_end])
                 answer, fds, _, _ = socket.recv_fds(control, 512, 1)
+                if not answer:
+                    raise ConnectionError("it closed its socket")
             except OSError as error:  # the decoder server died: start another, once
                 self._stop()
                 if attempt == 2:
@@ -204,11 +206,6 @@ class _DecoderServer:
                 return child
             if child is not None:
                 os.close(child)
-            if not answer:
-                self._stop()
-                if attempt == 2:
-                    raise DecoderUnavailableError("the decoder server closed its socket")
-                continue
             reason = answer[1:].decode("utf-8", "replace")
             raise DecoderUnavailableError(f"the server could not start a decoder: {reason}")
         raise AssertionError("unreachable")
