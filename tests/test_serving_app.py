@@ -226,22 +226,21 @@ def test_engine_exception_is_a_500_and_the_server_keeps_serving(
 def test_no_decoder_is_a_503_to_retry_and_the_next_request_is_served(
     client: TestClient, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A fork the OS refuses (a process limit) is the moment's, not the body's: 503 with
-    Retry-After, not a 500 that reads as a broken server or a 415 that blames the audio."""
+    """No decoder to be had (here the decoder server cannot start: its interpreter exits at
+    once, as one the OS refused would) is the moment's, not the body's: 503 with Retry-After,
+    not a 500 that reads as a broken server or a 415 that blames the audio."""
+    import sys
+
     from whisper_async.serving import decoder_process
 
-    def no_fork(path: Path, stop_after: float) -> None:
-        raise decoder_process.DecoderUnavailableError(
-            "the server could not start a decoder: BlockingIOError: [Errno 11] no more processes"
-        )
-
     audio = (data_dir / "en_short.wav").read_bytes()
+    decoder_process._SERVER._stop()  # the running one is gone
     with monkeypatch.context() as patched:
-        patched.setattr(decoder_process._SERVER, "start", no_fork)
+        patched.setattr(sys, "executable", "/bin/false")  # and so does each new one
         refused = client.post("/invocations", content=audio)
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
     assert refused.json()["error"] == "decoder_unavailable"
-    assert "no more processes" in refused.json()["message"]
+    assert "the decoder server failed" in refused.json()["message"]
     assert client.post("/invocations", content=audio).status_code == 200
 
 
