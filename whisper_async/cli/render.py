@@ -442,14 +442,14 @@ def render_status(console: Console, report: EndpointStatus) -> None:
         console.print(assemble(("warning:", "yellow"), " ", warning))
 
 
-def as_of(value: str | None, at: Any, time_scale: float) -> str:
+def as_of(value: str | None, at: dt.datetime | None, time_scale: float) -> str:
     """A CloudWatch figure with the time of its datapoint: the latest can be minutes old (a
     queue that has just emptied still shows its last minute)."""
     from ..capacity import age_minutes
 
     if value is None:
         return "no data"
-    if not isinstance(at, dt.datetime):
+    if at is None:
         return value
     return f"{value} (as of {utc_clock(at)}, {age_minutes(at, time_scale)} min ago)"
 
