@@ -24,6 +24,7 @@ from tests.helpers.fake_endpoint import (
     write_inputs,
 )
 from tests.helpers.metrics import put_backlog
+from whisper_async.cli.job_render import status_line
 from whisper_async.inputs import expand
 from whisper_async.jobs.batch import Batch
 from whisper_async.jobs.ownership import IdleProbe
@@ -122,6 +123,23 @@ def test_a_run_without_wait_reports_the_jobs_an_earlier_run_started_as_they_now_
     assert rows["clip0002.wav"].state == "pending"
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     assert len(endpoint.accepted) == 3  # nothing was sent twice
+
+
+def test_a_resumed_run_leaves_results_an_earlier_run_left_out_of_its_rate(
+    s3, bucket, tmp_path
+) -> None:
+    """Six jobs sent without --wait finish; the same inputs and three new ones with --wait.
+    The six results are read in the first seconds: counted as throughput, they made the live
+    rate, and so the ETA, far too hopeful."""
+    endpoint = FakeEndpoint(s3, target(bucket))
+    env = environment(s3, bucket, endpoint)
+    paths = write_inputs(tmp_path / "in", 9)
+    run(env, expand([str(p) for p in paths[:6]]), tmp_path / "out", wait=False)
+    batch, report, _ = run(env, expand([str(p) for p in paths]), tmp_path / "out")
+    assert (report.done, report.adopted) == (9, 6)
+    progress = batch.progress()
+    assert progress.finished_before == 6
+    assert f" · {3 / progress.seconds:.1f}/s" in status_line(progress)
 
 
 def test_rerun_flag_starts_new_jobs(s3, bucket, tmp_path) -> None:

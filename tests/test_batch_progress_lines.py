@@ -26,7 +26,8 @@ class CountingBatch:
             done = self.reads
         return Progress(
             read=10, submitted=10, adopted=0, done=done, failed=0, pending=10 - done,
-            throttled=0, waiting=10 - done, seconds=float(done), inputs_done=True,
+            throttled=0, waiting=10 - done, seconds=float(done), finished_before=0,
+            inputs_done=True,
             latest_failures=(), problem=None,
         )  # fmt: skip
 

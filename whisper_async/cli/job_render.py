@@ -71,7 +71,10 @@ def outcome_json(outcome: JobOutcome) -> dict[str, Any]:
 def status_line(progress: Progress) -> str:
     """One line of counts for the live view."""
     finished = progress.done + progress.failed
-    rate = finished / progress.seconds if progress.seconds > 0 else 0.0
+    # results an earlier run's jobs had left are read in the first seconds: counting them
+    # would make the rate, and so the ETA, far too hopeful
+    ran_now = max(0, finished - progress.finished_before)
+    rate = ran_now / progress.seconds if progress.seconds > 0 else 0.0
     parts = [
         f"read {progress.read}",
         f"sent {progress.submitted}",

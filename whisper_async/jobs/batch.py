@@ -185,6 +185,7 @@ class Batch:
             throttled=report.throttled + self.env.count_throttled(),
             waiting=len(self.tracker),
             seconds=self.clock() - self._started,
+            finished_before=tally.finished_before,
             inputs_done=self._inputs_done,
             latest_failures=tuple(tally.latest_failures()[-5:]),
             problem=self.tracker.last_error,
@@ -497,6 +498,9 @@ class Batch:
             timed_out = finished.state is JobState.TIMED_OUT
             job.stage = "delivered" if timed_out else "collecting"
         self.orphans.forget(watch.job_id)
+        if finished.before_this_run:
+            for _ in watch.contexts:
+                self.tally.count("finished_before")
         if timed_out:
             for context in watch.contexts:
                 self.tally.emit(JobOutcome(watch.job_id, context.input, "pending"))

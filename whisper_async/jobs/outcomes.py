@@ -59,6 +59,8 @@ class Progress:
     throttled: int
     waiting: int
     seconds: float
+    # of done + failed: jobs an earlier run sent that had ended when this run first looked
+    finished_before: int
     inputs_done: bool
     latest_failures: tuple[JobOutcome, ...]
     problem: str | None
@@ -71,12 +73,13 @@ class Tally:
     def __init__(self, report: BatchReport, on_outcome: Callable[[JobOutcome], None]) -> None:
         self.report = report
         self.on_outcome = on_outcome
-        self.read = self.submitted = self.adopted = 0
+        self.read = self.submitted = self.adopted = self.finished_before = 0
         self._failures: deque[JobOutcome] = deque(maxlen=KEEP_FAILURES)
         self._lock = threading.Lock()
 
     def count(self, what: str) -> None:
-        """One more input read, job submitted or adopted, or request throttled."""
+        """One more input read, job submitted or adopted, adopted job found already ended, or
+        request throttled."""
         with self._lock:
             if what == "throttled":
                 self.report.throttled += 1

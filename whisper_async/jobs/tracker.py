@@ -43,12 +43,15 @@ class Watch:
     contexts: list[Any] = field(default_factory=list)
     added_at: float = 0.0
     adopted: bool = False  # started by another run: it may have finished long ago
+    looked: bool = False  # polled at least once
 
 
 @dataclass(frozen=True)
 class Finished:
     watch: Watch
     state: JobState
+    # an earlier run's job, ended when this run first looked: not this run's throughput
+    before_this_run: bool = False
 
 
 class CompletionSource(Protocol):
@@ -190,15 +193,20 @@ class JobTracker:
             for watch, state in found:
                 if self._pending.get(watch.job_id) is watch:
                     del self._pending[watch.job_id]
-                    ended.append(Finished(watch, state))
-                    self._learn(now - watch.added_at)
+                    earlier = watch.adopted and not watch.looked
+                    ended.append(Finished(watch, state, before_this_run=earlier))
+                    if not earlier:
+                        self._learn(now - watch.added_at)
+            for watch in watches:
+                watch.looked = True
             for watch in list(self._pending.values()):
                 if now >= watch.deadline:
                     del self._pending[watch.job_id]
                     ended.append(Finished(watch, JobState.TIMED_OUT))
             next_deadline = min((w.deadline for w in self._pending.values()), default=None)
         self.ticks += 1
-        self._measure_rate(now, len(found))
+        ran_now = [f for f in ended if f.state is not JobState.TIMED_OUT and not f.before_this_run]
+        self._measure_rate(now, len(ran_now))
         for finished in ended:
             self.on_finished(finished)
         expected = len(self) + (self.cadence.per_tick if self._more_to_come() else 0)
