@@ -99,3 +99,42 @@ def test_alarms_are_those_on_the_endpoints_metrics(moto_clients) -> None:  # typ
         capacity.WITHOUT_CAPACITY,
         FROM_ZERO_ACTION,
     )
+
+
+def test_an_endpoint_made_again_under_its_name_shows_none_of_the_old_ones_minutes(
+    moto_clients,
+) -> None:  # type: ignore[no-untyped-def]
+    """CloudWatch keys metrics by endpoint name: deleted and deployed again, the new endpoint
+    must not report the old one's backlog as its own."""
+    put_minutes(moto_clients.client("cloudwatch"), [1] * 7, seconds_per_minute=60)
+    now = dt.datetime.now(dt.timezone.utc)
+    assert capacity.minutes_without_capacity(moto_clients, "ep") == 7
+    # made 150 s ago: two or three one-minute periods end after it, as the periods fall
+    recent = capacity.minutes_without_capacity(
+        moto_clients, "ep", since=now - dt.timedelta(seconds=150)
+    )
+    assert recent in (2, 3)
+    assert capacity.minutes_without_capacity(moto_clients, "ep", since=now) <= 1
+
+
+def test_a_scaling_activity_from_before_the_endpoint_was_made_is_not_shown(moto_clients) -> None:  # type: ignore[no-untyped-def]
+    from whisper_async.local.motoscaling import ACTIVITIES
+
+    resource = "endpoint/made-again/variant/AllTraffic"  # ACTIVITIES outlives the test
+    started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    old = {
+        "ActivityId": "old-scale-out",
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": resource,
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        "Description": "Setting desired instance count to 1.",
+        "Cause": "alarm",
+        "StartTime": started.timestamp(),
+        "StatusCode": "Failed",
+        "StatusMessage": "old endpoint's failure",
+    }
+    ACTIVITIES.save("123456789012", "us-east-1", old)
+    shown = capacity.latest_activity(moto_clients, resource)
+    assert shown is not None and shown.message == "old endpoint's failure"
+    made_since = started + dt.timedelta(minutes=30)
+    assert capacity.latest_activity(moto_clients, resource, since=made_since) is None

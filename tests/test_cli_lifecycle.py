@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers.metrics import put_backlog
+from tests.helpers.metrics import made_earlier, put_backlog
 from whisper_async.cli.app import app
 
 ROLE = "arn:aws:iam::123456789012:role/wasync-test"
@@ -89,6 +89,9 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
 
     # CloudWatch's latest minute can be minutes old: status says how old, not just the value
     minute = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=90)
+    put_backlog(moto_clients.client("cloudwatch"), 3.0, minute - dt.timedelta(minutes=5))
+    made_earlier("whisper", minutes=3)  # the datapoint 5 minutes ago was an earlier endpoint's
+    assert json.loads(run("--json", "status").stdout)["backlog"] is None
     put_backlog(moto_clients.client("cloudwatch"), 3.0, minute)
     report = json.loads(run("--json", "status").stdout)
     assert report["backlog"] == 3.0 and report["backlog_at"].startswith(minute.date().isoformat())

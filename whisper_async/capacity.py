@@ -83,7 +83,11 @@ def endpoint_alarms(clients: Clients, endpoint: str) -> tuple[AlarmState, ...]:
     return tuple(found[name] for name in sorted(found))
 
 
-def latest_activity(clients: Clients, resource_id: str) -> Activity | None:
+def latest_activity(
+    clients: Clients, resource_id: str, since: dt.datetime | None = None
+) -> Activity | None:
+    """The resource's latest scaling activity; none that began before `since` (an endpoint
+    deleted and made again under its name keeps the resource id, and its old activities)."""
     try:
         activities = clients.client("application-autoscaling").describe_scaling_activities(
             ServiceNamespace="sagemaker", ResourceId=resource_id, MaxResults=1
@@ -91,6 +95,8 @@ def latest_activity(clients: Clients, resource_id: str) -> Activity | None:
     except AccessDeniedError:  # an older user policy without it: status shows the rest
         return None
     for found in activities.get("ScalingActivities", [])[:1]:
+        if since is not None and found["StartTime"] < since:
+            return None
         return Activity(
             found.get("Description", ""),
             found.get("StatusCode", ""),
@@ -103,10 +109,17 @@ def latest_activity(clients: Clients, resource_id: str) -> Activity | None:
 
 
 def minute_points(
-    clients: Clients, endpoint: str, metric: str, statistic: str, minutes: int, time_scale: float
+    clients: Clients,
+    endpoint: str,
+    metric: str,
+    statistic: str,
+    minutes: int,
+    time_scale: float,
+    since: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The endpoint's datapoints of `metric` for the last `minutes` AWS minutes, one per minute
-    (a minute of the stack's clock, locally), newest first."""
+    (a minute of the stack's clock, locally), newest first; none whose minute ended before
+    `since` (the metrics of an earlier endpoint of the same name)."""
     period = max(1, round(60 / time_scale))
     now = _now()
     points = (
@@ -122,22 +135,31 @@ def minute_points(
         )
         .get("Datapoints", [])
     )
+    if since is not None:
+        points = [p for p in points if p["Timestamp"] + dt.timedelta(seconds=period) > since]
     fresh = [p for p in points if now - p["Timestamp"] <= dt.timedelta(seconds=3 * period)]
     return sorted(points, key=lambda p: p["Timestamp"], reverse=True) if fresh else []
 
 
 def latest_point(
-    clients: Clients, endpoint: str, metric: str, time_scale: float = 1.0
+    clients: Clients,
+    endpoint: str,
+    metric: str,
+    time_scale: float = 1.0,
+    since: dt.datetime | None = None,
 ) -> dict[str, Any] | None:
-    """The metric's latest one-minute datapoint in the last 10 minutes, if any."""
-    points = minute_points(clients, endpoint, metric, "Average", 10, time_scale)
+    """The metric's latest one-minute datapoint in the last 10 minutes (and not before
+    `since`), if any."""
+    points = minute_points(clients, endpoint, metric, "Average", 10, time_scale, since)
     return points[0] if points else None
 
 
-def minutes_without_capacity(clients: Clients, endpoint: str, time_scale: float = 1.0) -> int:
+def minutes_without_capacity(
+    clients: Clients, endpoint: str, time_scale: float = 1.0, since: dt.datetime | None = None
+) -> int:
     """How many minutes, up to now, HasBacklogWithoutCapacity has been 1 without a break."""
     points = minute_points(
-        clients, endpoint, WITHOUT_CAPACITY, "Maximum", LOOKBACK_MINUTES, time_scale
+        clients, endpoint, WITHOUT_CAPACITY, "Maximum", LOOKBACK_MINUTES, time_scale, since
     )
     run = 0
     for point in points:
@@ -186,10 +208,12 @@ def report(
     variant: str,
     autoscaling_on: bool,
     time_scale: float = 1.0,
+    since: dt.datetime | None = None,
 ) -> CapacityReport:
+    """`since`: when this endpoint was made; what an earlier one of its name left is not its."""
     alarms = endpoint_alarms(clients, endpoint)
-    activity = latest_activity(clients, f"endpoint/{endpoint}/variant/{variant}")
-    minutes = minutes_without_capacity(clients, endpoint, time_scale)
+    activity = latest_activity(clients, f"endpoint/{endpoint}/variant/{variant}", since)
+    minutes = minutes_without_capacity(clients, endpoint, time_scale, since)
     return CapacityReport(
         alarms, activity, minutes, diagnose(minutes, alarms, activity, autoscaling_on)
     )

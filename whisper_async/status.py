@@ -62,8 +62,11 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
     output = async_config.get("OutputConfig", {})
     scale = time_scale(clients.settings)
     autoscaling = scaling.current(clients, endpoint, variant)
-    backlog = capacity.latest_point(clients, endpoint, "ApproximateBacklogSize", scale)
-    oldest = capacity.latest_point(clients, endpoint, "ApproximateAgeOfOldestRequest", scale)
+    created = described.get("CreationTime")
+    backlog = capacity.latest_point(clients, endpoint, "ApproximateBacklogSize", scale, created)
+    oldest = capacity.latest_point(
+        clients, endpoint, "ApproximateAgeOfOldestRequest", scale, created
+    )
     return EndpointStatus(
         endpoint=endpoint,
         status=described["EndpointStatus"],
@@ -87,8 +90,10 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
         backlog_at=backlog["Timestamp"] if backlog else None,
         oldest_request_age_seconds=float(oldest["Average"]) if oldest else None,
         oldest_request_at=oldest["Timestamp"] if oldest else None,
-        created=described.get("CreationTime"),
+        created=created,
         modified=described.get("LastModifiedTime"),
-        capacity=capacity.report(clients, endpoint, variant, autoscaling is not None, scale),
+        capacity=capacity.report(
+            clients, endpoint, variant, autoscaling is not None, scale, created
+        ),
         time_scale=scale,
     )

@@ -67,7 +67,8 @@ def plan_delete(clients: Clients, topics: bool = False, purge: bool = False) -> 
     point = None
     if described is not None:
         scale = time_scale(clients.settings)
-        point = capacity.latest_point(clients, endpoint, "ApproximateBacklogSize", scale)
+        created = described.get("CreationTime")
+        point = capacity.latest_point(clients, endpoint, "ApproximateBacklogSize", scale, created)
     return DeletePlan(
         endpoint,
         tuple(steps + purge_steps),

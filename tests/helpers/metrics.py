@@ -19,3 +19,14 @@ def put_backlog(cloudwatch: Any, value: float, at: dt.datetime, endpoint: str = 
             }
         ],
     )
+
+
+def made_earlier(endpoint: str, minutes: float) -> None:
+    """Moto's endpoint `endpoint` made `minutes` ago, so that datapoints put since are its own
+    (status leaves out the minutes of an earlier endpoint of the same name)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sagemaker.models import sagemaker_backends
+
+    backend = sagemaker_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    made = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes)
+    backend.endpoints[endpoint].creation_time = made.isoformat()
