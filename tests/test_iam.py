@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from whisper_async import iam
+from whisper_async.clients import Clients
 
 
 def statement(document: dict, sid: str) -> dict:
@@ -225,3 +226,16 @@ def test_autoscale_may_create_only_its_service_linked_role_and_resize_variants(
     )
     ecr = statement(policy, "Ecr")["Action"]
     assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"} <= set(ecr)  # image engines
+
+
+def test_on_the_local_profile_the_documents_say_they_are_for_an_aws_account(moto_clients) -> None:
+    """The local stack checks no IAM: `wasync iam` there must not read as the stack's setup."""
+    import dataclasses
+
+    import boto3
+
+    local = Clients(dataclasses.replace(moto_clients.settings, profile="local"), boto3.Session())
+    docs = iam.documents(local)
+    assert "local stack checks no IAM permissions" in docs.notes[0]
+    assert docs.role_arn == iam.documents(moto_clients).role_arn  # an AWS account's role
+    assert not any("local stack" in note for note in iam.documents(moto_clients).notes)

@@ -29,7 +29,6 @@ ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 ECR_IMAGE = re.compile(
     r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)(?::([\w.-]+))?(?:@(sha256:[0-9a-f]{64}))?$"
 )
-LOCAL_ROLE = "arn:aws:iam::123456789012:role/wasync-local"
 LOCAL_IMAGE = "wasync-local/process-runtime:latest"
 KNOWN_INSTANCE_FAMILIES = (
     "ml.g4dn.",
@@ -224,7 +223,7 @@ def resolve_inputs(clients: Clients, request: DeployRequest) -> tuple[str, str, 
     )
     if settings.is_local:
         image_uri = image_uri or LOCAL_IMAGE
-        role_arn = role_arn or LOCAL_ROLE
+        role_arn = role_arn or naming.LOCAL_ROLE
     if not image_uri:
         raise UsageError("No serving image.", "run `wasync build` first, or pass --image URI")
     if not role_arn:

@@ -427,6 +427,13 @@ def documents(clients: Clients, queue_url: str | None = None) -> IamDocuments:
     )
     queue = queue_arn(scope, queue_url)
     notes: tuple[str, ...] = NOTES
+    if clients.settings.is_local:
+        notes = (
+            "The local stack checks no IAM permissions and its endpoints use no role of yours: "
+            "these documents are what the same work needs in an AWS account "
+            "(run `wasync iam` with that account's profile to scope them to it).",
+            *notes,
+        )
     bucket_exists = storage.bucket_exists(clients)
     if not bucket_exists:
         notes += (

@@ -72,3 +72,5 @@ def log_group(endpoint: str) -> str:
 
 REPOSITORY = "wasync"
 ROLE_NAME = "wasync-sagemaker-execution"
+# what the local stack's endpoints name as their role: it checks no IAM
+LOCAL_ROLE = "arn:aws:iam::123456789012:role/wasync-local"
