@@ -24,6 +24,7 @@ from tests.helpers.processes import serve_process, wait_for_status, wait_until
 from whisper_async import requestlog
 
 BODY_IDLE_SECONDS = 3
+HEAD_TIMEOUT_SECONDS = 3
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,11 @@ class Server:
 def server(tiny_en_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("adversarial") / "server.log"
     bodies = tmp_path_factory.mktemp("bodies")
-    env = {"WASYNC_BODY_IDLE_SECONDS": str(BODY_IDLE_SECONDS), "WASYNC_TMP_DIR": str(bodies)}
+    env = {
+        "WASYNC_BODY_IDLE_SECONDS": str(BODY_IDLE_SECONDS),
+        "WASYNC_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT_SECONDS),
+        "WASYNC_TMP_DIR": str(bodies),
+    }
     with serve_process(tiny_en_dir, env, log_path=log) as (_, url):
         wait_for_status(f"{url}/ping", 200, timeout=600)
         yield Server(url, log, bodies)
@@ -386,6 +391,39 @@ def test_a_body_that_stops_arriving_gets_a_408(server: Server) -> None:
         "WASYNC_BODY_IDLE_SECONDS",
     )
     assert response.headers["connection"] == "close"
+
+
+def test_headers_that_stop_half_way_get_a_408_and_the_socket_is_freed(server: Server) -> None:
+    """Slowloris: half a head, then nothing. uvicorn alone held such a socket for ever."""
+    with rawhttp.connect(server.url) as sock:
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
+        response = rawhttp.read_response(sock)
+        assert sock.recv(1) == b""  # and then closed
+    assert_error(
+        response, 408, "head_timeout", f"{HEAD_TIMEOUT_SECONDS} s", "WASYNC_HEAD_TIMEOUT_SECONDS"
+    )
+    assert response.headers["connection"] == "close"
+
+
+def test_a_connection_that_never_sends_a_byte_is_closed(server: Server) -> None:
+    with rawhttp.connect(server.url) as sock:
+        assert sock.recv(1) == b""  # closed by the server, with nothing to answer
+
+
+def test_a_kept_alive_connection_times_only_a_head_that_has_begun(server: Server) -> None:
+    """After a whole request the connection idles under the keep-alive limit (75 s, longer
+    than SageMaker's reuse); the head's limit starts with the next request's first byte."""
+    ping = b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with rawhttp.connect(server.url) as sock:
+        sock.sendall(ping)
+        assert rawhttp.read_response(sock).status == 200
+        wait_past = HEAD_TIMEOUT_SECONDS + 1
+        sock.settimeout(wait_past)
+        with pytest.raises(TimeoutError):  # idle past the head's limit, and still open
+            sock.recv(1)
+        sock.settimeout(120)
+        sock.sendall(ping)
+        assert rawhttp.read_response(sock).status == 200
 
 
 # ---- and after all that -------------------------------------------------------------------

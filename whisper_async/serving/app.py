@@ -85,6 +85,7 @@ class ServerSettings:
     tmp_dir: Path | None = None
     defaults: TranscribeOptions = field(default_factory=TranscribeOptions)
     windows: WindowPlan = field(default_factory=WindowPlan)
+    head_timeout_seconds: float = 60.0  # longest time a request's headers may take
     body_idle_seconds: float = 60.0  # longest wait for the next piece of the body
     body_timeout_seconds: float = 900.0  # longest time to receive a whole body
     drain_seconds: float = 25.0  # after SIGTERM; SageMaker sends SIGKILL 30 s after it
@@ -110,6 +111,9 @@ class ServerSettings:
                 max_seconds=_number(
                     environ, "WASYNC_MAX_AUDIO_SECONDS", defaults.windows.max_seconds
                 ),
+            ),
+            head_timeout_seconds=_number(
+                environ, "WASYNC_HEAD_TIMEOUT_SECONDS", defaults.head_timeout_seconds
             ),
             body_idle_seconds=_number(
                 environ, "WASYNC_BODY_IDLE_SECONDS", defaults.body_idle_seconds

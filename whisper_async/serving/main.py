@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import uvicorn
 
             from .app import ServerSettings, create_app
-            from .protocol import JsonErrorH11Protocol
+            from .protocol import with_head_timeout
     except ConfigurationError as exc:
         print(f"wasync-serve: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
         return 2
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app,
         host=args.host,
         port=args.port,
-        http=JsonErrorH11Protocol,
+        http=with_head_timeout(settings.head_timeout_seconds),
         ws="none",  # no WebSocket upgrades: such a request is an ordinary (refused) one
         # The app answers every request by the end of its drain period; uvicorn's own limit,
         # which would cancel requests with a plain 500, only backs it up.
