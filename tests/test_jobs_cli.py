@@ -186,7 +186,8 @@ def test_fetch_in_an_unknown_format_exits_2_naming_the_formats(done_job) -> None
     assert "unexpected" not in result.stderr
 
 
-def make_endpoint(moto_clients, name: str = "whisper") -> None:  # type: ignore[no-untyped-def]
+def make_endpoint(moto_clients, name: str = "whisper", bucket: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """An endpoint in moto; with `bucket`, asynchronous, its results where wasync puts them."""
     sagemaker = moto_clients.client("sagemaker")
     role = "arn:aws:iam::123456789012:role/wasync-sagemaker"
     sagemaker.create_model(
@@ -194,7 +195,14 @@ def make_endpoint(moto_clients, name: str = "whisper") -> None:  # type: ignore[
     )
     variant = {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large"}
     variant["InitialInstanceCount"] = 1  # type: ignore[assignment]
-    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
+    extra = {}
+    if bucket is not None:
+        paths = {
+            "S3OutputPath": f"s3://{bucket}/wasync/outputs/{name}",
+            "S3FailurePath": f"s3://{bucket}/wasync/failures/{name}",
+        }
+        extra["AsyncInferenceConfig"] = {"OutputConfig": paths}
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant], **extra)
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
 
 
@@ -359,10 +367,54 @@ def test_the_failure_of_an_unrecorded_request_lies_beside_its_output(bucket) -> 
     from tests.helpers.fake_endpoint import target
     from whisper_async.jobs.fetch import failure_beside
 
-    endpoint = target(bucket)
-    output = f"{endpoint.output_path}2026/11/30/abc-123.out"
-    assert (
-        failure_beside(output, endpoint) == f"{endpoint.failure_path}2026/11/30/abc-123-error.out"
-    )
-    assert failure_beside(f"s3://{bucket}/elsewhere/abc.out", endpoint) is None
-    assert failure_beside(output, None) is None
+    paths = target(bucket).output_path, target(bucket).failure_path
+    output = f"{paths[0]}2026/11/30/abc-123.out"
+    assert failure_beside(output, *paths) == f"{paths[1]}2026/11/30/abc-123-error.out"
+    assert failure_beside(f"s3://{bucket}/elsewhere/abc.out", *paths) is None
+    assert failure_beside(output, paths[0], None) is None
+
+
+def sent_by_another_client(s3, bucket: str, failure: bytes | None = None) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """The OutputLocation and FailureLocation of a request the AWS CLI sent (no wasync
+    record), with its failure written when given."""
+    output = f"s3://{bucket}/wasync/outputs/whisper/0f1e2d3c-aws-cli.out"
+    failed = f"s3://{bucket}/wasync/failures/whisper/0f1e2d3c-aws-cli-error.out"
+    if failure is not None:
+        s3.put_object(Bucket=bucket, Key=failed.split("/", 3)[3], Body=failure)
+    return output, failed
+
+
+UNDECODABLE = b'{"error": "undecodable_audio", "message": "cannot decode the audio"}'
+
+
+def test_another_clients_pending_request_is_pending_not_missing(moto_clients, s3, bucket) -> None:
+    make_endpoint(moto_clients, bucket=bucket)
+    output, _ = sent_by_another_client(s3, bucket)
+    result = cli("fetch", output)
+    assert result.exit_code == 3, result.output
+    assert "queued or running on whisper" in result.stderr
+    assert f"wasync fetch {output} --wait" in result.stderr
+
+
+def test_another_clients_failed_request_says_why_by_either_uri(moto_clients, s3, bucket) -> None:
+    """Without --wait too; and its FailureLocation is read as the failure it is, not printed
+    as a transcript with exit 0."""
+    make_endpoint(moto_clients, bucket=bucket)
+    output, failed = sent_by_another_client(s3, bucket, failure=UNDECODABLE)
+    for uri in (output, failed):
+        result = cli("fetch", uri)
+        assert result.exit_code == 1, result.output
+        assert "cannot decode the audio" in result.stderr and result.stdout == ""
+
+
+def test_after_the_endpoint_is_deleted_a_failure_is_still_found_and_nothing_is_waited_for(
+    s3, bucket
+) -> None:
+    output, _ = sent_by_another_client(s3, bucket, failure=UNDECODABLE)
+    failed = cli("fetch", output, "--wait", "--timeout", "1h")
+    assert failed.exit_code == 1 and "cannot decode the audio" in failed.stderr, failed.output
+    missing = f"s3://{bucket}/wasync/outputs/whisper/never-written.out"
+    gone = cli("fetch", missing, "--wait", "--timeout", "1h")  # returns at once: no endpoint
+    assert gone.exit_code == 1, gone.output
+    assert "endpoint whisper does not exist" in gone.stderr
+    assert "S3OutputPath" not in gone.stderr and "send the audio again" in gone.stderr

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .. import formats
+from .. import formats, naming
 from ..clients import Clients
 from ..durations import format_duration
 from ..errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
@@ -260,15 +260,43 @@ def fetch(
     return _deliver(record.job_id, record.source, found, fmt, output, record.format)
 
 
-def failure_beside(output: str, target: EndpointTarget | None) -> str | None:
+def failure_beside(output: str, output_path: str | None, failure_path: str | None) -> str | None:
     """Where SageMaker writes the failure of the request whose result goes to `output`: the
-    same path and name under the endpoint's S3FailurePath, ending in -error.out. None when
-    `output` is not under the endpoint's S3OutputPath (another endpoint's, or a moved file)."""
-    if target is None or not target.failure_path or not target.output_path:
+    same path and name under the S3FailurePath, ending in -error.out. None when `output` is
+    not under the S3OutputPath (another endpoint's, or a moved file)."""
+    if not output_path or not failure_path:
         return None
-    if not output.startswith(target.output_path) or not output.endswith(".out"):
+    if not output.startswith(output_path) or not output.endswith(".out"):
         return None
-    return f"{target.failure_path}{output[len(target.output_path) : -len('.out')]}-error.out"
+    return f"{failure_path}{output[len(output_path) : -len('.out')]}-error.out"
+
+
+@dataclass(frozen=True)
+class _Unrecorded:
+    """Where a request with no wasync record stands: its endpoint (None when there is none to
+    finish it, and why), and its failure's location."""
+
+    target: EndpointTarget | None
+    missing: str | None  # why no endpoint will finish it
+    failure: str | None
+
+
+def _locate_unrecorded(clients: Clients, reference: str) -> _Unrecorded:
+    name = clients.settings.endpoint
+    try:
+        target = describe_target(clients)
+    except NotFoundError:
+        target, missing = None, f"endpoint {name} does not exist (deleted since?)"
+    except WasyncError as exc:  # not asynchronous, not serving, not allowed to look
+        target, missing = None, exc.message.rstrip(".")
+    if target is not None:
+        failure = failure_beside(reference, target.output_path, target.failure_path)
+        return _Unrecorded(target, None, failure)
+    # No endpoint to ask: where wasync's deployments put an endpoint's outputs and failures
+    bucket = f"s3://{clients.bucket}/"
+    output_path = bucket + naming.output_prefix(clients.prefix, name)
+    failure_path = bucket + naming.failure_prefix(clients.prefix, name)
+    return _Unrecorded(None, missing, failure_beside(reference, output_path, failure_path))
 
 
 def _fetch_unrecorded(
@@ -280,36 +308,53 @@ def _fetch_unrecorded(
     wait: bool,
     timeout: float,
 ) -> Fetched:
-    """A result URI with no wasync record (a request sent by the AWS CLI or the SDK): with
-    `wait`, its output or its failure, found beside it under the endpoint's S3FailurePath."""
+    """A result URI with no wasync record (a request sent by the AWS CLI or the SDK): its
+    output, or its failure, found beside it under the endpoint's S3FailurePath; a failure URI
+    itself is read as the failure it is."""
     reference = str(uri)
-    if wait:
-        try:
-            target: EndpointTarget | None = describe_target(clients)
-        except WasyncError:  # no endpoint to ask: only the output itself can be watched
-            target = None
-        name = id_from_location(uri) or reference
-        failure = failure_beside(reference, target)
-        state, _ = fetcher.wait_for(name, name, reference, failure, timeout)
-        if state is JobState.TIMED_OUT:
-            raise WaitTimeoutError(
-                f"No result at {reference} after {timeout:g} s.",
-                "the endpoint may be scaled to zero or busy; try again later"
-                if failure
-                else f"its failure could not be watched: {reference} is not under the "
-                "endpoint's S3OutputPath (pass --endpoint)",
+    if reference.endswith("-error.out"):  # a FailureLocation: why the request failed
+        found = fetcher.read(uri)
+        if found is None:
+            raise NotFoundError(
+                f"No failure at {reference}.",
+                "check the URI; a request's failure appears only if it fails "
+                "(fetch its OutputLocation to wait for its result)",
             )
-        if state is JobState.FAILED and failure:
-            found = fetcher.read(S3Uri.parse(failure))
-            message = failure_message(found[0]) if found else "failed"
-            return Fetched(None, reference, "failed", fmt or "txt", error=message)
-    found = fetcher.read(uri)
-    if found is None:
+        return Fetched(None, reference, "failed", fmt or "txt", error=failure_message(found[0]))
+    where = _locate_unrecorded(clients, reference)
+    name = id_from_location(uri) or reference
+    waits = wait and where.target is not None  # no endpoint: nothing will come
+    state, _ = fetcher.wait_for(name, name, reference, where.failure, timeout if waits else 0.0)
+    if state is JobState.FAILED and where.failure:
+        found = fetcher.read(S3Uri.parse(where.failure))
+        message = failure_message(found[0]) if found else "failed"
+        return Fetched(None, reference, "failed", fmt or "txt", error=message)
+    if state is JobState.DONE and (found := fetcher.read(uri)) is not None:
+        return _deliver(None, reference, found, fmt, output)
+    endpoint = clients.settings.endpoint
+    if where.target is None:
         raise NotFoundError(
-            f"No result at {reference}, and no wasync job record for it.",
-            "check the URI; a job's result appears only once it is done",
+            f"No result at {reference}, no wasync job record for it, and {where.missing}.",
+            "a request's queue goes with its endpoint: send the audio again; "
+            "pass --endpoint if it went to another endpoint",
         )
-    return _deliver(None, reference, found, fmt, output)
+    if where.failure is None:
+        waited = f" after {format_duration(timeout)}" if wait else ""
+        error = WaitTimeoutError if wait else NotFoundError
+        raise error(
+            f"No result at {reference}{waited}, and no wasync job record for it; it is not "
+            f"under endpoint {endpoint}'s S3OutputPath ({where.target.output_path}), so its "
+            "failure cannot be looked for.",
+            "check the URI, or pass --endpoint for the endpoint the request was sent to",
+        )
+    waited = f" after waiting {format_duration(timeout)} (--timeout)" if wait else ""
+    raise WaitTimeoutError(
+        f"No result at {reference} yet{waited}, and no failure beside it: the request is "
+        f"queued or running on {endpoint} (or was never sent).",
+        "the endpoint may be scaled to zero or busy; try again later"
+        if wait
+        else f"wait with `wasync fetch {reference} --wait`",
+    )
 
 
 def _deliver(
