@@ -73,3 +73,13 @@ def test_json_round_trips_the_result() -> None:
 def test_unknown_format_lists_the_choices() -> None:
     with pytest.raises(ValueError, match="json, txt, srt, vtt, tsv"):
         formats.render({"segments": []}, "docx")
+
+
+def test_an_accept_list_picks_the_best_weighted_of_our_types() -> None:
+    from whisper_async.formats import format_for_accept
+
+    assert format_for_accept("TEXT/VTT") == "vtt"
+    assert format_for_accept("text/plain;q=0.4, application/x-subrip;q=0.9") == "srt"
+    assert format_for_accept("text/vtt;q=0, text/plain") == "txt"  # q=0: not acceptable
+    assert format_for_accept("text/vtt;q=high, text/tab-separated-values") == "tsv"
+    assert format_for_accept("") is None and format_for_accept("*/*") is None

@@ -93,6 +93,10 @@ def test_transcribes_speech_to_json_with_timings(client: TestClient, data_dir: P
         ("application/x-subrip", "application/x-subrip", "1\n00:00:00,000 --> "),
         ("text/plain", "text/plain", "The quick"),
         ("application/json", "application/json", "{"),
+        # a list, as clients send it: the first of ours, by weight, then by order
+        ("text/vtt, application/json;q=0.5", "text/vtt", "WEBVTT"),
+        ("application/json;q=0.2, text/plain", "text/plain", "The quick"),
+        ("text/html, */*;q=0.8", "application/json", "{"),  # none of ours: the default
     ],
 )
 def test_accept_header_selects_the_format(

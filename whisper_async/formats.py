@@ -46,6 +46,26 @@ ACCEPT_TO_FORMAT = {
 Result = Mapping[str, Any]
 
 
+def format_for_accept(header: str) -> str | None:
+    """The format an `Accept` header prefers among ours: the highest q, then the first listed
+    (`text/vtt, application/json;q=0.5` is vtt); None when it names none of them (`*/*`)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(header.split(",")):
+        media, *parameters = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0  # a malformed weight: as if not listed
+        found = ACCEPT_TO_FORMAT.get(media.lower())
+        if found is not None and quality > 0:
+            ranked.append((-quality, position, found))
+    return min(ranked)[2] if ranked else None
+
+
 def format_timestamp(seconds: float, always_include_hours: bool, decimal_marker: str) -> str:
     milliseconds = round(max(seconds, 0.0) * 1000.0)
     hours, milliseconds = divmod(milliseconds, 3_600_000)

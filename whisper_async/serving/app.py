@@ -201,9 +201,9 @@ async def ping(request: Request) -> Response:
 
 def request_options(request: Request, defaults: TranscribeOptions) -> TranscribeOptions:
     values: dict[str, Any] = {}
-    accept = request.headers.get("accept", "").split(";")[0].strip().lower()
-    if accept in formats.ACCEPT_TO_FORMAT:
-        values["format"] = formats.ACCEPT_TO_FORMAT[accept]
+    accepted = formats.format_for_accept(request.headers.get("accept", ""))
+    if accepted is not None:
+        values["format"] = accepted
     values.update(parse_attributes(request.headers.get(CUSTOM_ATTRIBUTES)))
     return defaults.with_values(values)
 
