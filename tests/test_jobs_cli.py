@@ -166,6 +166,14 @@ def test_fetch_of_an_unknown_id_is_not_found(s3) -> None:
     assert result.exit_code == 1 and "No job" in result.stderr
 
 
+@pytest.mark.parametrize("reference", ["../../../etc/passwd", "a b", "x" * 2000, "-f"])
+def test_fetch_of_something_no_job_id_looks_like_exits_2(s3, reference: str) -> None:
+    result = cli("fetch", "--", reference)
+    assert result.exit_code == 2, result.output
+    assert "is not a job id" in result.stderr and "s3://" in result.stderr
+    assert "x" * 100 not in result.stderr  # a long one is cut short, not echoed whole
+
+
 def test_fetch_takes_the_start_of_a_job_id_that_only_one_job_has(s3, bucket) -> None:
     first, second = "1234567890ab" + "c" * 12, "1234567890ff" + "d" * 12
     for job_id in (first, second):

@@ -25,6 +25,8 @@ from .tracker import JobState, JobTracker, Watch
 _FILENAME = re.compile(rf"^\d{{7}}-(?P<job>[0-9a-f]{{{JOB_ID_LENGTH}}})$")
 _JOB_ID = re.compile(rf"^(?P<job>[0-9a-f]{{{JOB_ID_LENGTH}}})(-.+)?$")
 SHORTEST_ID = 6
+# job ids are hex; inference ids add a batch ("-" and more), older records' are UUIDs
+_ID_SHAPE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,199}$")
 _SHORT_ID = re.compile(rf"^[0-9a-f]{{{SHORTEST_ID},{JOB_ID_LENGTH - 1}}}$")
 
 
@@ -116,6 +118,13 @@ class Fetcher:
             }:
                 return stored.record, uri
             return None, uri
+        if not _ID_SHAPE.match(reference):
+            shown = reference if len(reference) <= 60 else reference[:57] + "..."
+            raise UsageError(
+                f"{shown!r} is not a job id",
+                "pass a job id (`wasync jobs` lists them), an inference id, or a result's "
+                "s3:// URI",
+            )
         job_id = self._whole_id(reference)
         stored = self.records.read(job_id)
         other_run = reference.startswith(f"{job_id}-")  # `--rerun` sent the job again since
