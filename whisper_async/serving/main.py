@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import uvicorn
 
             from .app import ServerSettings, create_app
-            from .protocol import with_head_timeout
+            from .protocol import QuietAcceptErrors, with_head_timeout
     except ConfigurationError as exc:
         print(f"wasync-serve: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
         return 2
@@ -81,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             drain.start()
             super().handle_exit(sig, frame)
+
+        async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+            asyncio.get_running_loop().set_exception_handler(QuietAcceptErrors())
+            await super().serve(sockets)
 
     config = uvicorn.Config(
         app,

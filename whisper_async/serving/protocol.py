@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger("wasync.serve")
+ACCEPT_FAILED = "socket.accept() out of system resource"
 
 HEAD_TIMEOUT_MESSAGE = (
     "the request's headers did not arrive within {seconds:g} s "
@@ -101,3 +107,32 @@ class JsonErrorH11Protocol(H11Protocol):
 def with_head_timeout(seconds: float) -> type[JsonErrorH11Protocol]:
     """The protocol class with this limit on a request head's time (uvicorn takes a class)."""
     return type("JsonErrorH11Protocol", (JsonErrorH11Protocol,), {"head_timeout_seconds": seconds})
+
+
+class QuietAcceptErrors:
+    """An event loop exception handler. Out of file descriptors, asyncio logs a traceback for
+    each connection waiting in the listen backlog, up to 2048 a second: a trial's flood of
+    idle connections wrote 79 MB of log in 25 s. Here: one line every `every` seconds, with
+    the count; everything else goes to the loop's default handler."""
+
+    def __init__(self, every: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self.last: float | None = None
+        self.count = 0
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") != ACCEPT_FAILED:
+            loop.default_exception_handler(context)
+            return
+        self.count += 1
+        now = self.clock()
+        if self.last is not None and now - self.last < self.every:
+            return
+        log.warning(
+            "cannot accept connections (%s; %d time(s) since the last such line): new ones "
+            "wait until open ones close",
+            context.get("exception"),
+            self.count,
+        )
+        self.last, self.count = now, 0
