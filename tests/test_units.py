@@ -54,6 +54,39 @@ def test_expand_recurses_folders_globs_and_stdin_without_duplicates(tmp_path: Pa
     assert found[-1].s3_uri == "s3://bucket/key/four.m4a" and found[-1].suffix == ".m4a"
 
 
+def test_a_link_to_a_file_is_its_own_input_and_one_file_named_twice_is_one(
+    tmp_path: Path,
+) -> None:
+    """docs/jobs.md: every input gets one row. A link has its own name, so its own transcript
+    (the two share a job); `a.wav` and `./x/../a.wav` are one input."""
+    (tmp_path / "x").mkdir()
+    (tmp_path / "a.wav").write_bytes(b"x")
+    (tmp_path / "b.wav").symlink_to("a.wav")
+    found = expand([str(tmp_path), str(tmp_path / "x" / ".." / "a.wav"), str(tmp_path / "b.wav")])
+    assert [f.display.rsplit("/", 1)[-1] for f in found] == ["a.wav", "b.wav"]
+    assert all(f.problem is None for f in found)
+
+
+def test_a_broken_link_or_a_pipe_gets_a_failed_row_or_a_clear_refusal(tmp_path: Path) -> None:
+    import os
+
+    from whisper_async.errors import UsageError
+
+    (tmp_path / "good.wav").write_bytes(b"x")
+    (tmp_path / "dangling.wav").symlink_to("/nonexistent/talk.wav")
+    os.mkfifo(tmp_path / "pipe.wav")
+    rows = {f.display.rsplit("/", 1)[-1]: f.problem for f in expand([str(tmp_path)])}
+    assert rows["good.wav"] is None
+    assert rows["dangling.wav"] and "link to /nonexistent/talk.wav" in rows["dangling.wav"]
+    assert rows["pipe.wav"] and "named pipe, not a file" in rows["pipe.wav"]
+    with pytest.raises(UsageError, match="named pipe, not a file"):  # not "does not exist"
+        expand([str(tmp_path / "pipe.wav")])
+    with pytest.raises(UsageError, match="which does not exist"):
+        expand([str(tmp_path / "dangling.wav")])
+    [from_stdin] = expand(["-"], [str(tmp_path / "pipe.wav")])
+    assert from_stdin.problem and "named pipe" in from_stdin.problem
+
+
 def test_a_glob_takes_audio_files_as_a_folder_does(tmp_path: Path) -> None:
     from whisper_async.errors import UsageError
 

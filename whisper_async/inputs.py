@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import mimetypes
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,8 +100,26 @@ def is_audio(path: Path) -> bool:
 
 
 def _audio_file(path: Path) -> bool:
-    """What a folder or a glob sends: a file with an audio or video extension."""
-    return is_audio(path) and path.is_file()
+    """What a folder or a glob sends: a file with an audio or video extension, or an entry
+    so named that is no file (a broken link, a pipe): it gets a failed row, not a silent gap."""
+    return is_audio(path) and (path.is_file() or os.path.lexists(path))
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why an entry that is there is no file wasync can send (None for a file or a folder)."""
+    try:
+        if path.is_file() or path.is_dir() or not os.path.lexists(path):
+            return None
+        if path.is_symlink():
+            return f"{path} is a link to {os.readlink(path)}, which does not exist"
+        kind = stat.S_IFMT(path.lstat().st_mode)
+    except OSError:
+        return None  # the caller's own look reports it
+    what = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket"}.get(kind, "a device")
+    return (
+        f"{path} is {what}, not a file: an input is read twice (its job id is the hash of its "
+        "content); copy it to a file first"
+    )
 
 
 def _unreadable(error: OSError) -> None:
@@ -187,6 +206,8 @@ def check_argument(argument: str) -> None:
             )
     elif kind == "file":
         return
+    elif (problem := not_a_file(path)) is not None:
+        raise UsageError(problem, NO_INPUT_HINT)
     elif glob.has_magic(argument):
         if next(glob_audio(str(path)), None) is None:
             raise UsageError(
@@ -221,14 +242,26 @@ def _inputs_of(argument: str, from_stdin: bool) -> Iterator[Input]:
         yield Input(argument, problem=_cannot_look_at(argument, kind))
     elif kind == "dir":
         for file in walk(path):
-            yield Input(str(file), path=file, subfolder=file.parent.relative_to(path))
+            subfolder = file.parent.relative_to(path)
+            yield Input(str(file), path=file, subfolder=subfolder, problem=not_a_file(file))
     elif kind == "file":
         yield Input(argument, path=path)
     elif glob.has_magic(argument):
         for file in glob_audio(str(path)):
-            yield Input(str(file), path=file)
+            yield Input(str(file), path=file, problem=not_a_file(file))
     elif from_stdin:
-        yield Input(argument, problem=f"{argument} does not exist")
+        yield Input(argument, problem=not_a_file(path) or f"{argument} does not exist")
+
+
+def _same_file_key(item: Input) -> str:
+    """One row per name: `a.wav`, `./a.wav` and `dir/../a.wav` are one input, but a link
+    `b.wav` to `a.wav` is its own (it has its own transcript, b.txt; the two share a job)."""
+    if item.path is None:
+        return item.display
+    try:
+        return str(item.path.parent.resolve() / item.path.name)
+    except OSError:
+        return str(item.path)
 
 
 def iter_inputs(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> Iterator[Input]:
@@ -239,7 +272,7 @@ def iter_inputs(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> It
         lines = stdin_lines if argument == "-" else [argument]
         for line in lines:
             for item in _inputs_of(line, argument == "-"):
-                key = item.s3_uri or str(item.path.resolve() if item.path else item.display)
+                key = item.s3_uri or _same_file_key(item)
                 if key not in seen:
                     seen.add(key)
                     yield item
