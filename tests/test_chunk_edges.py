@@ -117,6 +117,27 @@ def test_a_batched_chunk_whose_text_repeats_itself_is_decoded_again_in_shorter_s
     assert all(end - start <= longest + 0.01 for start, end in retried)
 
 
+REPEATED = "this is part of a long recording about trains and stations and the people who travel"
+
+
+def test_a_repeating_chunk_keeps_the_speech_before_its_longest_regions_last_stretch(
+    faster_tiny_en, tmp_path: Path
+) -> None:
+    """One spoken sentence ten times over (a trial's file): its text repeats, so the first
+    chunk was decoded again in 15 s stretches, and a voice region longer than that kept only
+    its last 15 s. The file's first 2.2 s ("this is part of a long recording about trains")
+    were in no stretch at all."""
+    import subprocess
+
+    sentence = tmp_path / "sentence.wav"
+    subprocess.run(["espeak-ng", "-w", str(sentence), REPEATED], check=True)
+    audio = np.tile(decode_audio(sentence), 10)
+    regions, _ = plan(audio, faster_tiny_en.chunking)
+    assert max(b - a for a, b in regions) > faster_tiny_en.chunking.loop_stretch_s
+    result = faster_tiny_en.transcribe(audio, TranscribeOptions())
+    assert lost_phrases(" ".join([REPEATED] * 10), result.text) == []
+
+
 def test_batched_chunks_are_cut_only_between_voice_regions(faster_tiny_en, joined) -> None:  # type: ignore[no-untyped-def]
     audio, _, _ = joined
     regions, chunks = faster_tiny_en.speech_plan(audio)

@@ -122,16 +122,19 @@ def regions_in(regions: Sequence[Span], span: Span) -> list[Span]:
     return [(a - span[0], b - span[0]) for a, b in regions_cut_to(regions, span)]
 
 
-def within(chunk: Span, regions: Sequence[Span], max_seconds: float) -> list[Span]:
+def within(audio: Any, chunk: Span, regions: Sequence[Span], max_seconds: float) -> list[Span]:
     """`chunk` cut into stretches of at most `max_seconds` of the regions inside it, halfway
-    through the silences between them; the last ends where the chunk does."""
+    through the silences between them; the last ends where the chunk does. A region longer
+    than `max_seconds` is cut first (`split_long`): `group_regions` would keep only its last
+    `max_seconds`, and the speech before them was never decoded."""
     start, end = chunk
-    inside = regions_in(regions, chunk)
+    inside = split_long(audio, regions_cut_to(regions, chunk), max_seconds)
     if not inside:
         return [chunk]
+    relative = [(a - start, b - start) for a, b in inside]
     return [
         (round(a + start, 3), round(b + start, 3))
-        for a, b in group_regions(inside, end - start, max_seconds)
+        for a, b in group_regions(relative, end - start, max_seconds)
     ]
 
 

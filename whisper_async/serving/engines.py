@@ -385,7 +385,7 @@ class FasterWhisperEngine:
             for index in [index for index in waiting if index < settled]:
                 output = waiting.pop(index)
                 chunk, language = chunks[index], found[index][0]
-                stretches = within(chunk, fine, self.detection_seconds)
+                stretches = within(audio, chunk, fine, self.detection_seconds)
                 refine = needs_refining(found, index, sure)
                 read: dict[Span, Detected] = {}
                 bar = self.stray_above if len(stretches) > 1 else None  # one stretch cannot stray
@@ -529,7 +529,7 @@ class FasterWhisperEngine:
                 frame = int(chunk[0] * 100)
                 near = [by_frame[f] for f in (frame, frame - 1, frame + 1) if f in by_frame]
                 if near and _repeats_itself(near[0]):
-                    shorter = within(chunk, regions, self.chunking.loop_stretch_s)
+                    shorter = within(audio, chunk, regions, self.chunking.loop_stretch_s)
                     if len(shorter) > 1 and passes_left:
                         left += shorter  # greedy loops less over less audio, and it is batched
                     else:
