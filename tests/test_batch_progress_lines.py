@@ -49,10 +49,20 @@ def test_a_log_gets_lines_of_counts_while_the_batch_runs() -> None:
     assert "done 2" in lines[1]
 
 
-def test_json_and_quiet_runs_get_no_lines() -> None:
-    for options in ({"json_mode": True}, {"quiet": True}):
-        batch_view = view(io.StringIO(), **options)
-        assert batch_view.plain_every is None and not batch_view.live_enabled
+def test_a_quiet_run_gets_no_lines() -> None:
+    batch_view = view(io.StringIO(), quiet=True)
+    assert batch_view.plain_every is None and not batch_view.live_enabled
+
+
+def test_a_json_run_gets_its_lines_on_stderr_and_only_rows_on_stdout() -> None:
+    """README: under --json, messages and progress go to stderr (a trial's 4-minute run
+    printed none)."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    batch_view = view(stderr, json_mode=True, stdout=stdout)
+    with batch_view.live():
+        wait_until(lambda: stderr.getvalue().count("\n") >= 1, "a progress line")
+    assert stderr.getvalue().startswith("read 10 · sent 10 · done")
+    assert stdout.getvalue() == ""
 
 
 def test_one_input_written_to_a_file_is_named_at_the_end() -> None:

@@ -112,7 +112,8 @@ class BatchView:
         self.rows: list[JobOutcome] | None = []  # None once the batch outgrows a table
         self.batch: Batch | None = None
         self._lock = threading.Lock()
-        shown = not output.quiet and not output.json_mode
+        # --json too: its rows go to stdout, and progress on stderr is what README promises
+        shown = not output.quiet
         self.live_enabled = shown and output.err.is_terminal
         self.plain_every = plain_every if shown and not self.live_enabled else None
 
