@@ -78,6 +78,24 @@ def test_the_local_profile_names_the_stack_file_as_its_urls_source(tmp_path: Pat
     assert settings.sources["endpoint_url.s3"] == "env WASYNC_ENDPOINT_URL_S3"
 
 
+def test_the_local_profile_without_a_stack_here_follows_the_exported_variables(
+    tmp_path: Path,
+) -> None:
+    """`eval "$(wasync local env)"` in a shell with its own WASYNC_STATE_DIR: the stack runs, the
+    variables point at it, and the AWS CLI uses them; wasync said the stack was not running and
+    to start another (an empty one)."""
+    env = {
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "AWS_ENDPOINT_URL_SAGEMAKER": "http://127.0.0.1:6",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:5",
+    }
+    settings = resolve({"profile": "local", "state_dir": str(tmp_path / "elsewhere")}, env)
+    assert settings.endpoint_urls["sagemaker"] == "http://127.0.0.1:6"
+    assert settings.sources["endpoint_url.s3"] == "env AWS_ENDPOINT_URL_S3"
+    bare = resolve({"profile": "local", "state_dir": str(tmp_path / "elsewhere")}, {})
+    assert "sagemaker" not in bare.endpoint_urls  # and Clients says no stack is running
+
+
 def test_unknown_config_key_is_refused_with_the_allowed_keys(tmp_path: Path) -> None:
     config = write_config(tmp_path, 'endpiont = "typo"\n')
     with pytest.raises(ConfigurationError) as info:

@@ -182,7 +182,8 @@ def resolve(
             check_endpoint_url(service, url, f"env {env_var}")
             urls[service], sources[url_source(service)] = url, f"env {env_var}"
     if values["profile"] == "local":
-        return apply_local_profile(Settings(**values, endpoint_urls=urls, sources=sources))
+        local = Settings(**values, endpoint_urls=urls, sources=sources)
+        return apply_local_profile(local, environ)
     return Settings(**values, endpoint_urls=urls, sources=sources)
 
 
@@ -250,13 +251,23 @@ def time_scale(settings: Settings) -> float:
     return stack.time_scale if stack else 1.0
 
 
-def apply_local_profile(settings: Settings) -> Settings:
-    """Fill in the stack's URLs and region; explicit per-service URLs still win."""
+def apply_local_profile(settings: Settings, environ: Mapping[str, str] | None = None) -> Settings:
+    """Fill in the stack's URLs and region; explicit per-service URLs still win. With no stack
+    recorded in this state dir (another state dir, the same stack), the AWS_ENDPOINT_URL_*
+    variables `wasync local env` exported are the stack's, as the AWS CLI takes them."""
+    environ = os.environ if environ is None else environ
     stack = read_stack(settings.state_dir)
-    from_stack = stack.endpoint_urls() if stack else {}
+    if stack is not None:
+        from_stack = stack.endpoint_urls()
+        origin = {s: f"local stack ({settings.state_dir / STACK_FILE})" for s in from_stack}
+    else:
+        exported = {s: f"AWS_ENDPOINT_URL_{name}" for s, name in SERVICE_ENV_NAMES.items()}
+        from_stack = {s: environ[v] for s, v in exported.items() if environ.get(v)}
+        origin = {s: f"env {exported[s]}" for s in from_stack}
+        for service, url in from_stack.items():
+            check_endpoint_url(service, url, origin[service])
     urls = {**from_stack, **settings.endpoint_urls}
-    stack_file = f"local stack ({settings.state_dir / STACK_FILE})"
-    sources = {url_source(service): stack_file for service in from_stack}
+    sources = {url_source(service): origin[service] for service in from_stack}
     sources.update(settings.sources)  # explicit URLs keep their own source
     region = settings.region
     if region is None:
