@@ -399,11 +399,8 @@ def plan_deploy(
     notes = [w for w in [check_instance_type(request.instance_type)] if w]
     model_uri, image_uri, role_arn = resolve_inputs(clients, request)
     prerequisites = storage.bucket_plan(clients)
-    bucket = clients.bucket
-    output_config: dict[str, Any] = {
-        "S3OutputPath": f"s3://{bucket}/{naming.output_prefix(settings.prefix, endpoint)}",
-        "S3FailurePath": f"s3://{bucket}/{naming.failure_prefix(settings.prefix, endpoint)}",
-    }
+    output_path, failure_path = naming.result_paths(clients.bucket, settings.prefix, endpoint)
+    output_config: dict[str, Any] = {"S3OutputPath": output_path, "S3FailurePath": failure_path}
     if request.notify:
         topics, success, error = topics_plan(clients, endpoint)
         prerequisites += topics

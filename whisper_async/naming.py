@@ -39,6 +39,14 @@ def failure_prefix(prefix: str, endpoint: str) -> str:
     return f"{prefix}failures/{endpoint}/"
 
 
+def result_paths(bucket: str, prefix: str, endpoint: str) -> tuple[str, str]:
+    """The S3OutputPath and S3FailurePath wasync deploys an endpoint with."""
+    return (
+        f"s3://{bucket}/{output_prefix(prefix, endpoint)}",
+        f"s3://{bucket}/{failure_prefix(prefix, endpoint)}",
+    )
+
+
 def arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
     return f"arn:{partition}:{service}:{region}:{account}:{resource}"
 

@@ -302,10 +302,8 @@ def _locate_unrecorded(clients: Clients, reference: str) -> _Unrecorded:
         failure = failure_beside(reference, target.output_path, target.failure_path)
         return _Unrecorded(target, None, failure)
     # No endpoint to ask: where wasync's deployments put an endpoint's outputs and failures
-    bucket = f"s3://{clients.bucket}/"
-    output_path = bucket + naming.output_prefix(clients.prefix, name)
-    failure_path = bucket + naming.failure_prefix(clients.prefix, name)
-    return _Unrecorded(None, missing, failure_beside(reference, output_path, failure_path))
+    paths = naming.result_paths(clients.bucket, clients.prefix, name)
+    return _Unrecorded(None, missing, failure_beside(reference, *paths))
 
 
 def _fetch_unrecorded(
