@@ -386,6 +386,15 @@ def heldout_files(directory: Path) -> list[CorpusFile]:
     return load_split(directory, "heldout")
 
 
+def split_files(directory: Path, split: str) -> list[CorpusFile]:
+    """`heldout`, or a tuning split (checked as `tuning_files` checks it)."""
+    return heldout_files(directory) if split == "heldout" else tuning_files(directory, split)
+
+
+def split_title(split: str) -> str:
+    return "Held-out split" if split == "heldout" else f"Tuning split `{split}`"
+
+
 def tuning_files(directory: Path, split: str = "tune") -> list[CorpusFile]:
     """The tuning split (or a `tune-SEED` split of more tuning files), the only ones
     bench/tune.py may read."""
@@ -415,11 +424,13 @@ def ensure_built(directory: Path, splits: tuple[str, ...], layout: Layout = FULL
         build_split(split, directory, layout)
 
 
-def prepare(directory: Path, quick: bool = False) -> Path:
-    """The held-out split, built if needed; a quick corpus lives in its own subfolder so that it
-    never replaces the full one."""
+def prepare(directory: Path, quick: bool = False, split: str = "heldout") -> Path:
+    """The held-out split (or the tuning split `tune`), built if needed; a quick corpus lives in
+    its own subfolder so that it never replaces the full one. A `tune-SEED` split is made by its
+    own command (`--more-clips`, `--more-long`)."""
     target = directory / "quick" if quick else directory
-    ensure_built(target, ("heldout",), QUICK if quick else FULL)
+    if split in ("heldout", "tune"):
+        ensure_built(target, (split,), QUICK if quick else FULL)
     return target
 
 

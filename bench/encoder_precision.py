@@ -1,5 +1,6 @@
-"""A refused experiment, kept so its figures can be reproduced: the encoder at another precision
-than the decoder (the decoder stays CTranslate2 int8 on CPU).
+"""The encoder at another precision than the decoder (the decoder stays CTranslate2 int8 on
+CPU): a refused experiment kept so its figures can be reproduced, and the timings of
+bench/encoder_speed.py (torch bfloat16 is the faster engine's opt-in encoder on CPU).
 
 `precision` is a CTranslate2 compute type (`float32`, `int16`, ...), or `torch-float32` /
 `torch-bfloat16`: openai-whisper's encoder on the same weights, converted from model.bin.
@@ -50,34 +51,9 @@ def _ctranslate2_encoder(
 
 
 def _torch_encoder(model_dir: Path, dtype: str, cpu_threads: int) -> Callable[[Any], Any]:
-    import ctranslate2
-    import numpy as np
-    import torch
-    from whisper.model import AudioEncoder, ModelDimensions
+    from whisper_async.serving.bfloat16_encoder import load_encoder
 
-    from tests.helpers.ctranslate2_to_openai import convert, read_ctranslate2
-
-    torch.set_num_threads(cpu_threads)
-    checkpoint = convert(read_ctranslate2(model_dir / "model.bin"))
-    dims = ModelDimensions(**checkpoint["dims"])
-    encoder = AudioEncoder(
-        dims.n_mels, dims.n_audio_ctx, dims.n_audio_state, dims.n_audio_head, dims.n_audio_layer
-    )
-    encoder.load_state_dict(
-        {
-            name.removeprefix("encoder."): tensor
-            for name, tensor in checkpoint["model_state_dict"].items()
-            if name.startswith("encoder.")
-        }
-    )
-    encoder.eval()
-
-    def run(features: Any) -> Any:
-        with (
-            torch.inference_mode(),
-            torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"),
-        ):
-            output = encoder(torch.from_numpy(features)).float().numpy()
-        return ctranslate2.StorageView.from_array(np.ascontiguousarray(output))
-
-    return run
+    encoder = load_encoder(model_dir / "model.bin", cpu_threads, bfloat16=dtype == "bfloat16")
+    if encoder is None:
+        raise SystemExit(f"{model_dir}: its weights are stored in int8; torch cannot read them")
+    return encoder

@@ -24,6 +24,8 @@ BASELINE = "torch-float32"
 # name -> (precision as bench/encoder_precision.py takes it, extra environment)
 CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
     BASELINE: ("torch-float32", {}),
+    # the faster engine's opt-in encoder (WASYNC_CPU_ENCODER=torch-bfloat16)
+    "torch-bfloat16": ("torch-bfloat16", {}),
     "ct2-int8 (the default)": ("int8", {}),
     "ct2-float32": ("float32", {}),
     "ct2-int8, CT2_USE_MKL=1": ("int8", {"CT2_USE_MKL": "1"}),

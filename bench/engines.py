@@ -28,18 +28,26 @@ from typing import Any
 
 from bench import corpus, scoring
 from bench.metrics import Spread, peak_rss_mib
+from whisper_async.serving.bfloat16_encoder import CTRANSLATE2, SETTING, TORCH_BFLOAT16
 
 ARTICLE = "article"
 DEFAULT = "wasync-default"
+# the default with the opt-in encoder, torch's bfloat16 (WASYNC_CPU_ENCODER; docs/serving.md)
+BF16_ENCODER = "faster-bf16-encoder"
 # Any configuration + this: without the server's gc.freeze after loading (docs/serving.md)
 UNFROZEN = "-unfrozen"
+SPLIT_HELP = (
+    "heldout (the report's), or a tuning split to compare on before a choice: tune, tune-SEED"
+)
 
 
 def describe(config: str, descriptions: dict[str, str] | None = None) -> str:
     """A configuration's description for the report (from `descriptions`, this module's
     CONFIGS by default), `-unfrozen` ones included."""
     chosen = config.removesuffix(UNFROZEN)
-    described = (CONFIGS if descriptions is None else descriptions).get(chosen, chosen)
+    described = {**OPTIONS, **(CONFIGS if descriptions is None else descriptions)}.get(
+        chosen, chosen
+    )
     return described if chosen == config else f"{described}, without the freeze after loading"
 
 
@@ -48,6 +56,10 @@ CONFIGS = {
     DEFAULT: "wasync's default: faster-whisper's batched path (`batch_size` 2 on CPU): chunks cut in silence, greedy, cues from word timings",
     "faster-sequential": "faster-whisper, sequential 30 s windows, greedy (`batch_size=1`; wasync's default until 2026-11-30)",
     "stock-batched": "faster-whisper's own batched pipeline, batch 8: VAD regions glued into 30 s chunks (wasync's batched path before issue 18)",
+}
+# run when named (--configs), described in every report
+OPTIONS = {
+    BF16_ENCODER: "the default with `WASYNC_CPU_ENCODER=torch-bfloat16`: torch's bfloat16 encoder, CTranslate2's decoder (an option, not the default)",
 }
 GPU_CONFIGS = {
     "gpu-float16": ("float16", 1),
@@ -107,7 +119,13 @@ def _transcriber(
     from whisper_async.serving.engines import FasterWhisperEngine, cpu_threads
 
     compute, batch = GPU_CONFIGS.get(config, ("int8" if device == "cpu" else "float16", 1))
-    engine = FasterWhisperEngine(model_dir, model_name, device, compute, cpu_threads(os.environ))
+    # the server's encoder (WASYNC_CPU_ENCODER: CTranslate2's unless set), or the opt-in one
+    cpu_encoder = (
+        TORCH_BFLOAT16 if config == BF16_ENCODER else os.environ.get(SETTING) or CTRANSLATE2
+    )
+    engine = FasterWhisperEngine(
+        model_dir, model_name, device, compute, cpu_threads(os.environ), cpu_encoder
+    )
     if config == "faster-float32-encoder":  # tried and refused (docs/serving.md); not in CONFIGS
         from bench.encoder_precision import encode_at
 
@@ -150,6 +168,7 @@ def _transcriber(
     options = {
         DEFAULT: TranscribeOptions(),
         "faster-float32-encoder": TranscribeOptions(),
+        BF16_ENCODER: TranscribeOptions(),
         "faster-trimmed-encoder": TranscribeOptions(),
         "faster-detection-whole-windows": TranscribeOptions(),
         "faster-two-passes": TranscribeOptions(),
@@ -288,14 +307,15 @@ def unshared_runs(row: Row, baseline: Row) -> list[str]:
 class Result:
     files: list[corpus.CorpusFile]
     rows: dict[str, Row]
+    split: str = "heldout"
 
     @property
     def audio_seconds(self) -> float:
         return sum(f.duration for f in self.files)
 
 
-def english_files(directory: Path) -> list[corpus.CorpusFile]:
-    return [f for f in corpus.heldout_files(directory) if f.language == "en"]
+def english_files(directory: Path, split: str = "heldout") -> list[corpus.CorpusFile]:
+    return [f for f in corpus.split_files(directory, split) if f.language == "en"]
 
 
 def measure(
@@ -305,14 +325,15 @@ def measure(
     device: str,
     workdir: Path,
     once: frozenset[str] = frozenset(),
+    split: str = "heldout",
 ) -> Result:
     from tests.helpers import models
 
-    files = english_files(directory)
+    files = english_files(directory, split)
     model_dir = models.tiny_en_ctranslate2()
     checkpoint = models.tiny_en_openai(workdir / "openai")
     results = run_interleaved(configs, runs, files, device, model_dir, checkpoint, "tiny.en", once)
-    return Result(files, {c: summarise(c, files, results[c]) for c in configs})
+    return Result(files, {c: summarise(c, files, results[c]) for c in configs}, split)
 
 
 def _spread(s: Spread, digits: int = 3) -> str:
@@ -334,7 +355,7 @@ def table(result: Result, baseline: str = ARTICLE) -> str:
     longs = [f for f in files if f.kind == "long"]
     shorts = [f for f in files if f.kind == "short"]
     lines = [
-        f"Held-out split, English: {result.audio_seconds / 60:.1f} min in {len(files)} files: "
+        f"{corpus.split_title(result.split)}, English: {result.audio_seconds / 60:.1f} min in {len(files)} files: "
         f"{len(shorts)} short clips ({sum(f.duration for f in shorts):.0f} s) and "
         + ", ".join(f"{f.name} ({f.duration / 60:.1f} min)" for f in longs)
         + f"; synthesizers {', '.join(synthesizers)}.",
@@ -400,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny corpus (the smoke test)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--split", default="heldout", help=SPLIT_HELP)
     parser.add_argument("--once", default="", help="configurations that run only the first time")
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--checkpoint", type=Path)
@@ -409,11 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(args.child, args.seed, args.paths, args)))
         return 0
-    directory = corpus.prepare(args.corpus, args.quick)
+    directory = corpus.prepare(args.corpus, args.quick, args.split)
     configs = args.configs.split(",")
     with tempfile.TemporaryDirectory(prefix="wasync-bench-") as workdir:
         once = frozenset(filter(None, args.once.split(",")))
-        result = measure(configs, args.runs, directory, args.device, Path(workdir), once)
+        result = measure(
+            configs, args.runs, directory, args.device, Path(workdir), once, args.split
+        )
     print(table(result, configs[0]))
     return 0
 

@@ -105,7 +105,7 @@ def check_openai(model_dir: Path | None, audio: Path) -> None:
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     try:
-        from tests.helpers.ctranslate2_to_openai import convert_file
+        from whisper_async.serving.ctranslate2_weights import convert_file
     except ImportError as exc:
         record("SKIP", "openai-whisper on the GPU", f"cannot convert the model: {exc}")
         return

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import corpus, scoring
-from bench.engines import ARTICLE, UNFROZEN, describe, run_interleaved
+from bench.engines import ARTICLE, SPLIT_HELP, UNFROZEN, describe, run_interleaved
 from bench.metrics import CJK_LANGUAGES
 
 CONFIGS = {
@@ -130,12 +130,17 @@ def summarise(
 
 
 def measure(
-    configs: list[str], runs: int, directory: Path, device: str, workdir: Path
+    configs: list[str],
+    runs: int,
+    directory: Path,
+    device: str,
+    workdir: Path,
+    split: str = "heldout",
 ) -> dict[str, Any]:
     from tests.helpers import models
-    from tests.helpers.ctranslate2_to_openai import convert_file
+    from whisper_async.serving.ctranslate2_weights import convert_file
 
-    files = [f for f in corpus.heldout_files(directory) if f.language != "en"]
+    files = [f for f in corpus.split_files(directory, split) if f.language != "en"]
     model_dir = models.assemble_base(workdir / "base")
     (workdir / "openai").mkdir(parents=True, exist_ok=True)
     checkpoint = convert_file(model_dir / "model.bin", workdir / "openai" / "base.pt")
@@ -143,7 +148,8 @@ def measure(
         configs, runs, files, device, model_dir, checkpoint, "base",
         once=frozenset(c for c in configs if c.removesuffix(UNFROZEN) != ARTICLE),
     )  # fmt: skip
-    return {"files": files, "rows": {c: summarise(c, files, results[c]) for c in configs}}
+    rows = {c: summarise(c, files, results[c]) for c in configs}
+    return {"files": files, "rows": rows, "split": split}
 
 
 def table(result: dict[str, Any]) -> str:
@@ -158,7 +164,7 @@ def table(result: dict[str, Any]) -> str:
         + ")"
         for lang in languages
     )
-    lines = [f"Held-out split: {counts}."]
+    lines = [f"{corpus.split_title(result.get('split', 'heldout'))}: {counts}."]
     for f in mixed:
         order = []
         for s in f.sentences:
@@ -238,10 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny corpus (the smoke test)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--split", default="heldout", help=SPLIT_HELP)
     args = parser.parse_args(argv)
-    directory = corpus.prepare(args.corpus, args.quick)
+    directory = corpus.prepare(args.corpus, args.quick, args.split)
     with tempfile.TemporaryDirectory(prefix="wasync-bench-") as workdir:
-        result = measure(args.configs.split(","), args.runs, directory, args.device, Path(workdir))
+        result = measure(
+            args.configs.split(","), args.runs, directory, args.device, Path(workdir), args.split
+        )
     print(table(result))
     return 0
 

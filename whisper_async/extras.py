@@ -23,6 +23,11 @@ OWNERS: dict[str, str] = {
     "whisper_async": BASE,  # the `wasync` CLI and every capability module it drives
     "whisper_async.serving": "serve",  # the serving container (`wasync-serve`)
     "whisper_async.serving.engines:OpenAIWhisperEngine": "openai",  # torch, openai-whisper
+    # the faster engine's bfloat16 encoder: loaded only where torch is installed
+    "whisper_async.serving.bfloat16_encoder:load_encoder": "openai",
+    "whisper_async.serving.bfloat16_encoder:_TorchEncoder": "openai",
+    "whisper_async.serving.ctranslate2_weights:convert": "openai",
+    "whisper_async.serving.ctranslate2_weights:convert_file": "openai",
     "whisper_async.local": "local",  # the offline stack: moto server + SageMaker emulator
 }
 

@@ -31,7 +31,7 @@ def assemble_base(target: Path) -> Path:
 
 def tiny_en_openai(target_dir: Path) -> Path:
     """The same tiny.en weights as an openai-whisper checkpoint in a directory of its own."""
-    from .ctranslate2_to_openai import convert_file
+    from whisper_async.serving.ctranslate2_weights import convert_file
 
     target_dir.mkdir(parents=True, exist_ok=True)
     return convert_file(tiny_en_ctranslate2() / "model.bin", target_dir / "tiny.en.pt")

@@ -13,6 +13,7 @@ speech and 10 s of padding (engines.py, `detection_tail_frames`), with the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,11 +47,16 @@ class TrimmedEncoderModel(WhisperModel):
     detection; with None (the default), whole windows, as WhisperModel."""
 
     encoder_tail_frames: int | None = ENCODER_TAIL_FRAMES
+    # Another encoder for the same weights (serving/bfloat16_encoder.py); None: CTranslate2's.
+    encoder: Callable[[np.ndarray], Any] | None = None
 
     def encode(self, features: np.ndarray) -> Any:
-        return super().encode(trimmed(np.asarray(features), self.encoder_tail_frames))
+        return self.encode_as_given(trimmed(np.asarray(features), self.encoder_tail_frames))
 
     def encode_as_given(self, features: np.ndarray) -> Any:
         """The encoder over `features` as they are, whatever `encoder_tail_frames` says: the
         language runs of long files trim their stretches by a rule of their own."""
-        return super().encode(features)
+        if self.encoder is None:
+            return super().encode(features)
+        features = np.asarray(features)
+        return self.encoder(features[np.newaxis] if features.ndim == 2 else features)
