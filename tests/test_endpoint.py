@@ -113,6 +113,7 @@ def test_notify_plans_the_topics_creates_them_once_and_sets_notification_config(
         ({"startup_timeout": 10}, UsageError, "between 60 and 3600"),
         ({"default_language": "xx"}, UsageError, "--language: language='xx' is not a Whisper"),
         ({"default_batch_size": 0}, UsageError, "--batch-size: batch_size=0 is out of range"),
+        ({"cpu_encoder": "bf16"}, UsageError, "--cpu-encoder 'bf16' is not one of ctranslate2, "),
     ],
 )
 def test_bad_inputs_are_refused_before_any_change(
@@ -131,6 +132,22 @@ def test_request_defaults_reach_the_container_environment(moto_clients, model_ur
     assert environment["WASYNC_DEFAULT_LANGUAGE"] == "de"
     assert environment["WASYNC_ENDPOINT_NAME"] == "whisper"  # the request log's Endpoint
     assert environment["WASYNC_DEFAULT_BATCH_SIZE"] == "1"
+
+
+def test_the_cpu_encoder_reaches_the_container_and_is_warned_where_it_cannot_pay(
+    moto_clients, model_uri: str
+) -> None:
+    plan = plan_deploy(
+        moto_clients, request(instance_type="ml.m5.xlarge", cpu_encoder="torch-bfloat16")
+    )
+    assert any("not known to have AMX" in w for w in plan.warnings)
+    deploy(moto_clients, plan, sleep=lambda s: None)
+    model = moto_clients.client("sagemaker").describe_model(ModelName=plan.model_name)
+    assert model["PrimaryContainer"]["Environment"]["WASYNC_CPU_ENCODER"] == "torch-bfloat16"
+    on_gpu = plan_deploy(moto_clients, request(cpu_encoder="torch-bfloat16"))
+    assert any("encodes on its GPU" in w for w in on_gpu.warnings)
+    default = plan_deploy(moto_clients, request())
+    assert "WASYNC_CPU_ENCODER" not in str(default.steps)
 
 
 def test_missing_role_says_how_to_get_one(moto_clients, model_uri: str) -> None:

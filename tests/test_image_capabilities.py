@@ -8,12 +8,13 @@ import os
 import pwd
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from whisper_async import image_capabilities, state
-from whisper_async.endpoint import DeployRequest, resolve_inputs
+from whisper_async.endpoint import DeployRequest, plan_deploy, resolve_inputs
 from whisper_async.errors import UsageError
 from whisper_async.models import push_model
 from whisper_async.serving import image_entry
@@ -67,6 +68,28 @@ def test_deploy_refuses_an_openai_model_on_the_slim_image_and_accepts_the_openai
     assert resolve_inputs(moto_clients, request)[1] == openai_image
     unknown = DeployRequest("ml.g5.xlarge", "s3://models/m/model.tar.gz", "elsewhere/img:1", ROLE)
     assert resolve_inputs(moto_clients, unknown)[1] == "elsewhere/img:1"  # the server decides
+
+
+def test_the_bfloat16_encoder_is_refused_on_the_slim_image_before_any_change(
+    moto_clients,
+) -> None:
+    remember_slim_image(moto_clients)
+    s3 = moto_clients.client("s3")
+    s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key="m/model.tar.gz", Body=b"x", Metadata={"engine": "faster"})
+    request = DeployRequest(
+        "ml.c7i.xlarge", "s3://models/m/model.tar.gz", IMAGE, ROLE, cpu_encoder="torch-bfloat16"
+    )
+    with pytest.raises(UsageError) as info:
+        plan_deploy(moto_clients, request)
+    assert info.value.message.startswith("--cpu-encoder torch-bfloat16 needs torch")
+    assert "--with-openai" in (info.value.hint or "")
+    assert moto_clients.client("sagemaker").list_models()["Models"] == []
+
+    openai_image = "registry.example/wasync:0.1.0-openai-def"
+    image_capabilities.remember(moto_clients, openai_image, ("faster", "openai"))
+    plan = plan_deploy(moto_clients, replace(request, image_uri=openai_image))
+    assert plan.warnings == ()  # ml.c7i has AMX
 
 
 def test_entry_point_names_the_image_it_needs_for_the_model(tmp_path: Path) -> None:

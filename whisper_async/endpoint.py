@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from . import aws, image_capabilities, naming, state, storage
+from . import aws, cpu_encoders, image_capabilities, naming, state, storage
 from .attributes import OptionError, parse_value
 from .clients import Clients
 from .errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
@@ -76,6 +76,7 @@ class DeployRequest:
     compute_type: str | None = None
     default_language: str | None = None
     default_batch_size: int | None = None
+    cpu_encoder: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -306,7 +307,26 @@ def _validate(request: DeployRequest) -> dict[str, str]:
     ):
         if not 60 <= value <= 3600:
             raise UsageError(f"--{name}-timeout must be between 60 and 3600 seconds, not {value}")
+    if request.cpu_encoder is not None and request.cpu_encoder not in cpu_encoders.CHOICES:
+        raise UsageError(
+            f"--cpu-encoder {request.cpu_encoder!r} is not one of {', '.join(cpu_encoders.CHOICES)}"
+        )
     return request_defaults(request)
+
+
+def cpu_encoder_note(request: DeployRequest) -> str | None:
+    """A warning where --cpu-encoder torch-bfloat16 cannot pay off on the instance type."""
+    if request.cpu_encoder != cpu_encoders.TORCH_BFLOAT16:
+        return None
+    instance = request.instance_type
+    if instance.startswith(cpu_encoders.GPU_FAMILIES):
+        return f"--cpu-encoder applies to CPU instances; {instance} encodes on its GPU"
+    if not instance.startswith(cpu_encoders.AMX_FAMILIES):
+        return (
+            f"{instance} is not known to have AMX (ml.c7i, ml.m7i and ml.r7i have it); "
+            "without it torch's bfloat16 encoder is likely slower than the default"
+        )
+    return None
 
 
 def _environment(
@@ -321,6 +341,8 @@ def _environment(
     }
     if request.compute_type:
         environment["WASYNC_COMPUTE_TYPE"] = request.compute_type
+    if request.cpu_encoder:
+        environment[cpu_encoders.SETTING] = request.cpu_encoder
     return {**environment, **defaults}
 
 
@@ -396,8 +418,12 @@ def plan_deploy(
     settings = clients.settings
     endpoint = settings.endpoint
     defaults = _validate(request)
-    notes = [w for w in [check_instance_type(request.instance_type)] if w]
+    notes = [
+        w for w in [check_instance_type(request.instance_type), cpu_encoder_note(request)] if w
+    ]
     model_uri, image_uri, role_arn = resolve_inputs(clients, request)
+    if request.cpu_encoder == cpu_encoders.TORCH_BFLOAT16:
+        image_capabilities.check_holds_torch(clients, image_uri, "--cpu-encoder torch-bfloat16")
     prerequisites = storage.bucket_plan(clients)
     output_path, failure_path = naming.result_paths(clients.bucket, settings.prefix, endpoint)
     output_config: dict[str, Any] = {"S3OutputPath": output_path, "S3FailurePath": failure_path}

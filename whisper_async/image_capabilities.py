@@ -111,3 +111,17 @@ def check_model_fits(
         "build the image that has it with `wasync build --engine openai` (then deploy with it), "
         "or use a faster-whisper (CTranslate2) model",
     )
+
+
+def check_holds_torch(
+    clients: Clients, image_uri: str, feature: str, fetch: Fetch = fetch_url
+) -> None:
+    """Refuse, before anything changes, a feature that needs torch on an image without it."""
+    engines = engines_of(clients, image_uri, fetch)
+    if engines is None or "openai" in engines:
+        return
+    raise UsageError(
+        f"{feature} needs torch in the serving image, but {image_uri} holds only "
+        f"{', '.join(engines)} (no torch).",
+        "build the image with torch with `wasync build --with-openai` (then deploy with it)",
+    )
