@@ -45,9 +45,14 @@ def test_the_setting_picks_the_encoder_and_a_gpu_keeps_ctranslate2s() -> None:
         choose({setting: "fast"}, "cpu")
 
 
-def test_a_bad_setting_fails_the_model_load_with_what_to_set(tiny_en_dir: Path) -> None:
+def test_a_bad_setting_fails_the_model_load_with_what_to_set(
+    tiny_en_dir: Path, tiny_en_pt_dir: Path
+) -> None:
+    with pytest.raises(ValueError, match="WASYNC_CPU_ENCODER='BF16' is not one of"):
+        load_engine(tiny_en_dir, {"WASYNC_CPU_ENCODER": "BF16"})
+    # the openai engine has no use for it, but a typo is still one
     with pytest.raises(ValueError, match="WASYNC_CPU_ENCODER"):
-        load_engine(tiny_en_dir, {"WASYNC_CPU_ENCODER": "bf16"})
+        load_engine(tiny_en_pt_dir, {"WASYNC_CPU_ENCODER": "bf16"})
 
 
 def test_the_default_engine_encodes_in_ctranslate2(tiny_en_dir: Path) -> None:

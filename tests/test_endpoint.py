@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -137,17 +138,19 @@ def test_request_defaults_reach_the_container_environment(moto_clients, model_ur
 def test_the_cpu_encoder_reaches_the_container_and_is_warned_where_it_cannot_pay(
     moto_clients, model_uri: str
 ) -> None:
-    plan = plan_deploy(
-        moto_clients, request(instance_type="ml.m5.xlarge", cpu_encoder="torch-bfloat16")
-    )
+    cpu = request(instance_type="ml.m5.xlarge")
+    deploy(moto_clients, plan_deploy(moto_clients, cpu), sleep=lambda s: None)
+    for named in ("ctranslate2", " CTranslate2 "):  # naming the default is no change
+        same = plan_deploy(moto_clients, replace(cpu, cpu_encoder=named))
+        assert same.action == "unchanged", same.changes
+    plan = plan_deploy(moto_clients, replace(cpu, cpu_encoder="Torch-BFloat16"))
+    assert plan.changes == ("environment WASYNC_CPU_ENCODER: (unset) -> torch-bfloat16",)
     assert any("not known to have AMX" in w for w in plan.warnings)
-    deploy(moto_clients, plan, sleep=lambda s: None)
-    model = moto_clients.client("sagemaker").describe_model(ModelName=plan.model_name)
-    assert model["PrimaryContainer"]["Environment"]["WASYNC_CPU_ENCODER"] == "torch-bfloat16"
+    create_model = next(step for step in plan.steps if step.operation == "create_model")
+    environment = create_model.params["PrimaryContainer"]["Environment"]
+    assert environment["WASYNC_CPU_ENCODER"] == "torch-bfloat16"
     on_gpu = plan_deploy(moto_clients, request(cpu_encoder="torch-bfloat16"))
     assert any("encodes on its GPU" in w for w in on_gpu.warnings)
-    default = plan_deploy(moto_clients, request())
-    assert "WASYNC_CPU_ENCODER" not in str(default.steps)
 
 
 def test_missing_role_says_how_to_get_one(moto_clients, model_uri: str) -> None:
@@ -189,8 +192,7 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(
     )
     assert plan.action == "update" and plan.previous_config == first.config_name
     assert plan.changes == (
-        "environment: (('WASYNC_ENDPOINT_NAME', 'whisper'), ('WASYNC_MAX_CONCURRENCY', '2')) -> "
-        "(('WASYNC_ENDPOINT_NAME', 'whisper'), ('WASYNC_MAX_CONCURRENCY', '3'))",
+        "environment WASYNC_MAX_CONCURRENCY: 2 -> 3",
         "max_concurrency: 2 -> 3",
     )
     update = plan.steps[-1]

@@ -86,6 +86,10 @@ def test_the_bfloat16_encoder_is_refused_on_the_slim_image_before_any_change(
     assert "--with-openai" in (info.value.hint or "")
     assert moto_clients.client("sagemaker").list_models()["Models"] == []
 
+    # a GPU encodes in CTranslate2 whatever the setting: a warning, not an image to rebuild
+    on_gpu = plan_deploy(moto_clients, replace(request, instance_type="ml.g4dn.xlarge"))
+    assert any("encodes on its GPU" in w for w in on_gpu.warnings)
+
     openai_image = "registry.example/wasync:0.1.0-openai-def"
     image_capabilities.remember(moto_clients, openai_image, ("faster", "openai"))
     plan = plan_deploy(moto_clients, replace(request, image_uri=openai_image))

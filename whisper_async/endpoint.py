@@ -45,6 +45,7 @@ KNOWN_INSTANCE_FAMILIES = (
     "ml.m6i.",
     "ml.m7i.",
     "ml.r5.",
+    "ml.r7i.",
     "ml.inf2.",
 )
 KNOWN_SIZES = (
@@ -143,12 +144,26 @@ class Deployment:
         )
 
     def changes(self, other: Deployment) -> tuple[str, ...]:
-        """The settings that differ, as `name: old -> new` (other is the new one)."""
-        return tuple(
-            f"{f.name}: {getattr(self, f.name)} -> {getattr(other, f.name)}"
-            for f in fields(self)
-            if getattr(self, f.name) != getattr(other, f.name)
-        )
+        """The settings that differ, as `name: old -> new` (other is the new one); the
+        environment by variable."""
+        found = []
+        for f in fields(self):
+            old, new = getattr(self, f.name), getattr(other, f.name)
+            if old == new:
+                continue
+            if f.name == "environment":
+                found += environment_changes(dict(old), dict(new))
+            else:
+                found.append(f"{f.name}: {old} -> {new}")
+        return tuple(found)
+
+
+def environment_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    return [
+        f"environment {name}: {old.get(name, '(unset)')} -> {new.get(name, '(unset)')}"
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    ]
 
 
 @dataclass(frozen=True)
@@ -307,19 +322,31 @@ def _validate(request: DeployRequest) -> dict[str, str]:
     ):
         if not 60 <= value <= 3600:
             raise UsageError(f"--{name}-timeout must be between 60 and 3600 seconds, not {value}")
-    if request.cpu_encoder is not None and request.cpu_encoder not in cpu_encoders.CHOICES:
+    cpu_encoder(request)
+    return request_defaults(request)
+
+
+def cpu_encoder(request: DeployRequest) -> str | None:
+    """--cpu-encoder in any case; None for the default (ctranslate2), which sets nothing, so
+    naming the default is not a change of a running endpoint."""
+    given = (request.cpu_encoder or "").strip().lower() or cpu_encoders.CTRANSLATE2
+    if given not in cpu_encoders.CHOICES:
         raise UsageError(
             f"--cpu-encoder {request.cpu_encoder!r} is not one of {', '.join(cpu_encoders.CHOICES)}"
         )
-    return request_defaults(request)
+    return None if given == cpu_encoders.CTRANSLATE2 else given
+
+
+def on_gpu(request: DeployRequest) -> bool:
+    return request.instance_type.startswith(cpu_encoders.GPU_FAMILIES)
 
 
 def cpu_encoder_note(request: DeployRequest) -> str | None:
     """A warning where --cpu-encoder torch-bfloat16 cannot pay off on the instance type."""
-    if request.cpu_encoder != cpu_encoders.TORCH_BFLOAT16:
+    if cpu_encoder(request) != cpu_encoders.TORCH_BFLOAT16:
         return None
     instance = request.instance_type
-    if instance.startswith(cpu_encoders.GPU_FAMILIES):
+    if on_gpu(request):
         return f"--cpu-encoder applies to CPU instances; {instance} encodes on its GPU"
     if not instance.startswith(cpu_encoders.AMX_FAMILIES):
         return (
@@ -341,8 +368,9 @@ def _environment(
     }
     if request.compute_type:
         environment["WASYNC_COMPUTE_TYPE"] = request.compute_type
-    if request.cpu_encoder:
-        environment[cpu_encoders.SETTING] = request.cpu_encoder
+    encoder = cpu_encoder(request)
+    if encoder:
+        environment[cpu_encoders.SETTING] = encoder
     return {**environment, **defaults}
 
 
@@ -422,7 +450,7 @@ def plan_deploy(
         w for w in [check_instance_type(request.instance_type), cpu_encoder_note(request)] if w
     ]
     model_uri, image_uri, role_arn = resolve_inputs(clients, request)
-    if request.cpu_encoder == cpu_encoders.TORCH_BFLOAT16:
+    if cpu_encoder(request) == cpu_encoders.TORCH_BFLOAT16 and not on_gpu(request):
         image_capabilities.check_holds_torch(clients, image_uri, "--cpu-encoder torch-bfloat16")
     prerequisites = storage.bucket_plan(clients)
     output_path, failure_path = naming.result_paths(clients.bucket, settings.prefix, endpoint)

@@ -196,6 +196,8 @@ def deploy(
         return
     if plan.action != "unchanged":
         out.info(f"{plan.action.capitalize()} endpoint {plan.endpoint} with {plan.model_uri}")
+    for change in plan.changes if plan.action == "update" else ():
+        out.info(f"  changes {change}")
     with out.live_line() as update:
 
         def on_status(status: str, elapsed: float) -> None:

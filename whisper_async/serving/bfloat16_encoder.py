@@ -48,12 +48,19 @@ def torch_installed() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("torch", "whisper"))
 
 
+def setting_value(environ: Mapping[str, str]) -> str:
+    """`WASYNC_CPU_ENCODER`, in any case; CTRANSLATE2 when unset or empty."""
+    given = environ.get(SETTING) or ""
+    setting = given.strip().lower() or CTRANSLATE2
+    if setting not in CHOICES:
+        raise ValueError(f"{SETTING}={given!r} is not one of {', '.join(CHOICES)}")
+    return setting
+
+
 def chosen_backend(environ: Mapping[str, str], device: str) -> str:
     """CTRANSLATE2 (the default) or TORCH_BFLOAT16, from `WASYNC_CPU_ENCODER`; a GPU always
     encodes in CTranslate2."""
-    setting = (environ.get(SETTING) or CTRANSLATE2).strip().lower()
-    if setting not in CHOICES:
-        raise ValueError(f"{SETTING}={setting!r} is not one of {', '.join(CHOICES)}")
+    setting = setting_value(environ)
     if device != "cpu" or setting == CTRANSLATE2:
         return CTRANSLATE2
     if not torch_installed():

@@ -6,6 +6,7 @@ fast and torch is imported only when the openai engine is used.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ from .chunks import (
 from .cues import Word, cue_pieces
 from .segments import shifted_segment
 
+log = logging.getLogger("wasync.serve")
 Segment = dict[str, Any]
 Piece = tuple[float, float, str, list[Word]]  # a decoded stretch: start, end, text, words
 DETECTION_BATCH = 8  # chunks encoded at once to detect their language
@@ -232,15 +234,22 @@ class FasterWhisperEngine:
             )
         )
         self.multilingual = bool(self.model.model.is_multilingual)
-        # On a CPU with AMX, torch's bfloat16 encoder, ~3x CTranslate2's int8 (issue 18); only
-        # in place of the default int8, so an explicit compute type is what encodes.
+        # Opt-in, on CPU: torch's bfloat16 encoder, ~3x CTranslate2's int8 where the CPU has AMX
+        # (serving/bfloat16_encoder.py); the held-out split refused it as the default. It
+        # replaces the encoder whatever WASYNC_COMPUTE_TYPE says; the decoder keeps that type.
         self.encoder_backend = bfloat16_encoder.CTRANSLATE2
         backend = bfloat16_encoder.chosen_backend({bfloat16_encoder.SETTING: cpu_encoder}, device)
-        explicit = cpu_encoder == bfloat16_encoder.TORCH_BFLOAT16
-        if backend == bfloat16_encoder.TORCH_BFLOAT16 and (explicit or compute_type == "int8"):
+        if backend == bfloat16_encoder.TORCH_BFLOAT16:
             self.model.encoder = bfloat16_encoder.load_encoder(model_dir / "model.bin", cpu_threads)
             if self.model.encoder is not None:
                 self.encoder_backend = backend
+        encoding = "torch bfloat16" if self.model.encoder else f"CTranslate2 {compute_type}"
+        log.info(
+            "faster engine on %s: encoder %s, decoder CTranslate2 %s",
+            device,
+            encoding,
+            compute_type,
+        )
         # The batched path by default, for audio over one window: on the held-out split it loses
         # fewer phrases that the article's setup keeps than sequential windows (issue 18,
         # docs/benchmarks.md). Its chunks do not depend on the batch size (its text only by
@@ -683,6 +692,7 @@ def load_engine(model_dir: Path, environ: Mapping[str, str] = os.environ) -> Eng
 
         return load_standin(layout.weights, layout.name)
     device = environ.get("WASYNC_DEVICE") or ("cuda" if _cuda_devices(layout.engine) else "cpu")
+    cpu_encoder = bfloat16_encoder.setting_value(environ)  # checked for every engine
     compute_type = environ.get("WASYNC_COMPUTE_TYPE")
     if layout.engine == "openai":
         fp16 = device == "cuda" and compute_type not in {"float32", "fp32"}
@@ -694,7 +704,7 @@ def load_engine(model_dir: Path, environ: Mapping[str, str] = os.environ) -> Eng
         device,
         compute_type or default_type,
         cpu_threads(environ),
-        environ.get(bfloat16_encoder.SETTING) or bfloat16_encoder.CTRANSLATE2,
+        cpu_encoder,
     )
 
 
