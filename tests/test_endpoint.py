@@ -13,7 +13,7 @@ from whisper_async.endpoint import DeployRequest, deploy, plan_deploy, wait_for_
 from whisper_async.errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
 from whisper_async.models import push_model
 from whisper_async.polling import Backoff
-from whisper_async.status import endpoint_status
+from whisper_async.status import endpoint_status, serving_settings
 from whisper_async.teardown import delete_endpoint
 
 ROLE = "arn:aws:iam::123456789012:role/wasync-test"
@@ -298,12 +298,27 @@ def test_wait_times_out_with_exit_code_3(moto_clients) -> None:
 
 
 def test_status_reports_model_image_and_async_paths(moto_clients, model_uri: str) -> None:
-    deploy(moto_clients, plan_deploy(moto_clients, request()), sleep=lambda s: None)
+    plan = plan_deploy(moto_clients, request(cpu_encoder="torch-bfloat16", default_language="de"))
+    deploy(moto_clients, plan, sleep=lambda s: None)
     report = endpoint_status(moto_clients)
     assert report.status == "InService"
     assert report.model_data == model_uri and report.image == IMAGE
     assert report.max_concurrency == 2
+    assert report.settings == {
+        "WASYNC_CPU_ENCODER": "torch-bfloat16",
+        "WASYNC_DEFAULT_LANGUAGE": "de",
+    }
     assert report.autoscaling is None and report.backlog is None
+
+
+def test_status_shows_only_wasyncs_own_settings_never_other_variables() -> None:
+    environment = {
+        "WASYNC_ENDPOINT_NAME": "whisper",
+        "WASYNC_COMPUTE_TYPE": "float32",
+        "HF_TOKEN": "hf_secret",  # a model made by hand
+        "AWS_SECRET_ACCESS_KEY": "secret",
+    }
+    assert serving_settings(environment) == {"WASYNC_COMPUTE_TYPE": "float32"}
 
 
 def test_status_of_missing_endpoint_is_not_found(moto_clients) -> None:

@@ -28,6 +28,8 @@ class EndpointStatus:
     output_path: str | None
     failure_path: str | None
     max_concurrency: int | None
+    # the container's WASYNC_* settings that deploy sets (encoder, compute type, defaults)
+    settings: dict[str, str]
     notifications: bool
     autoscaling: scaling.ScalingState | None
     backlog: float | None
@@ -38,6 +40,19 @@ class EndpointStatus:
     modified: dt.datetime | None
     capacity: capacity.CapacityReport
     time_scale: float  # AWS seconds per second: 1, or the local stack's --time-scale
+
+
+# set by deploy for every endpoint, shown elsewhere (the name, the concurrency)
+_SHOWN_ELSEWHERE = {"WASYNC_ENDPOINT_NAME", "WASYNC_MAX_CONCURRENCY"}
+
+
+def serving_settings(environment: dict[str, str]) -> dict[str, str]:
+    """Only wasync's own variables: a model made by hand may carry others, secrets among them."""
+    return {
+        name: value
+        for name, value in sorted(environment.items())
+        if name.startswith("WASYNC_") and name not in _SHOWN_ELSEWHERE
+    }
 
 
 def endpoint_status(clients: Clients) -> EndpointStatus:
@@ -84,6 +99,7 @@ def endpoint_status(clients: Clients) -> EndpointStatus:
         max_concurrency=async_config.get("ClientConfig", {}).get(
             "MaxConcurrentInvocationsPerInstance"
         ),
+        settings=serving_settings(container.get("Environment") or {}),
         notifications="NotificationConfig" in output,
         autoscaling=autoscaling,
         backlog=float(backlog["Average"]) if backlog else None,

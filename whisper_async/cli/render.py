@@ -428,6 +428,10 @@ def render_status(console: Console, report: EndpointStatus) -> None:
                 ("image", report.image),
                 ("outputs", report.output_path),
                 ("concurrency", report.max_concurrency),
+                (
+                    "settings",
+                    " ".join(f"{k}={v}" for k, v in report.settings.items()) or "defaults",
+                ),
                 ("autoscaling", autoscaling),
                 ("backlog", as_of(backlog, report.backlog_at, report.time_scale)),
                 (
