@@ -105,9 +105,6 @@ def load_encoder(model_bin: Path, threads: int, bfloat16: bool = True) -> Encode
     encoder.eval()
     if threads > 0:  # as CTranslate2's intra_threads: 0 leaves the library's default
         torch.set_num_threads(threads)
-    log.info(
-        "encoder: torch %s on CPU, decoder: CTranslate2", "bfloat16" if bfloat16 else "float32"
-    )
     return _TorchEncoder(encoder, bfloat16)
 
 
