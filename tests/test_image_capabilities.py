@@ -95,6 +95,14 @@ def test_the_bfloat16_encoder_is_refused_on_the_slim_image_before_any_change(
     plan = plan_deploy(moto_clients, replace(request, image_uri=openai_image))
     assert plan.warnings == ()  # ml.c7i has AMX
 
+    # an openai-whisper model: the setting does nothing for it, and deploy says so
+    s3.put_object(Bucket="models", Key="o/model.tar.gz", Body=b"x", Metadata={"engine": "openai"})
+    openai_model = replace(request, image_uri=openai_image, model_uri="s3://models/o/model.tar.gz")
+    assert any(
+        "applies to the faster engine" in w
+        for w in plan_deploy(moto_clients, openai_model).warnings
+    )
+
 
 def test_entry_point_names_the_image_it_needs_for_the_model(tmp_path: Path) -> None:
     (tmp_path / "tiny.pt").write_bytes(b"")

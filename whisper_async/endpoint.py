@@ -356,6 +356,17 @@ def cpu_encoder_note(request: DeployRequest) -> str | None:
     return None
 
 
+def _openai_model_note(clients: Clients, model_uri: str) -> str | None:
+    """--cpu-encoder is the faster engine's; an openai-whisper model encodes in torch anyway."""
+    model = storage.head(clients, storage.S3Uri.parse(model_uri)) or {}
+    if model.get("Metadata", {}).get("engine") != "openai":
+        return None
+    return (
+        f"--cpu-encoder applies to the faster engine; {model_uri} is an openai-whisper "
+        "checkpoint, which encodes in torch float32 on CPU whatever it says"
+    )
+
+
 def _environment(
     endpoint: str, request: DeployRequest, defaults: Mapping[str, str]
 ) -> dict[str, str]:
@@ -450,8 +461,10 @@ def plan_deploy(
         w for w in [check_instance_type(request.instance_type), cpu_encoder_note(request)] if w
     ]
     model_uri, image_uri, role_arn = resolve_inputs(clients, request)
-    if cpu_encoder(request) == cpu_encoders.TORCH_BFLOAT16 and not on_gpu(request):
-        image_capabilities.check_holds_torch(clients, image_uri, "--cpu-encoder torch-bfloat16")
+    if cpu_encoder(request) == cpu_encoders.TORCH_BFLOAT16:
+        notes += [w for w in [_openai_model_note(clients, model_uri)] if w]
+        if not on_gpu(request):
+            image_capabilities.check_holds_torch(clients, image_uri, "--cpu-encoder torch-bfloat16")
     prerequisites = storage.bucket_plan(clients)
     output_path, failure_path = naming.result_paths(clients.bucket, settings.prefix, endpoint)
     output_config: dict[str, Any] = {"S3OutputPath": output_path, "S3FailurePath": failure_path}
