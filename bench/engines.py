@@ -28,7 +28,7 @@ from typing import Any
 
 from bench import corpus, scoring
 from bench.metrics import Spread, peak_rss_mib
-from whisper_async.serving.bfloat16_encoder import CTRANSLATE2, SETTING, TORCH_BFLOAT16
+from whisper_async.serving.bfloat16_encoder import TORCH_BFLOAT16, setting_value
 
 ARTICLE = "article"
 DEFAULT = "wasync-default"
@@ -120,9 +120,7 @@ def _transcriber(
 
     compute, batch = GPU_CONFIGS.get(config, ("int8" if device == "cpu" else "float16", 1))
     # the server's encoder (WASYNC_CPU_ENCODER: CTranslate2's unless set), or the opt-in one
-    cpu_encoder = (
-        TORCH_BFLOAT16 if config == BF16_ENCODER else os.environ.get(SETTING) or CTRANSLATE2
-    )
+    cpu_encoder = TORCH_BFLOAT16 if config == BF16_ENCODER else setting_value(os.environ)
     engine = FasterWhisperEngine(
         model_dir, model_name, device, compute, cpu_threads(os.environ), cpu_encoder
     )

@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import aws, cpu_encoders, image_capabilities, naming, state, storage
 from .attributes import OptionError, parse_value
@@ -225,8 +225,16 @@ def _resolve(clients: Clients, value: str | None, key: str) -> str | None:
     return value
 
 
-def resolve_inputs(clients: Clients, request: DeployRequest) -> tuple[str, str, str]:
-    """The model URI, image URI and role ARN, validated before any change is made."""
+class Inputs(NamedTuple):
+    model_uri: str
+    image_uri: str
+    role_arn: str
+    engine: str | None  # the model's, as push-model recorded it; None when unknown
+
+
+def resolve_inputs(clients: Clients, request: DeployRequest) -> Inputs:
+    """The model URI, image URI and role ARN (and the model's engine), validated before any
+    change is made."""
     settings = clients.settings
     model_uri = _resolve(clients, request.model_uri, "model_uri")
     if not model_uri:
@@ -261,7 +269,7 @@ def resolve_inputs(clients: Clients, request: DeployRequest) -> tuple[str, str, 
         clients, image_uri, model.get("Metadata", {}).get("engine"), "deploy"
     )
     _check_image(clients, image_uri)
-    return model_uri, image_uri, role_arn
+    return Inputs(model_uri, image_uri, role_arn, model.get("Metadata", {}).get("engine"))
 
 
 def _check_image(clients: Clients, image_uri: str) -> None:
@@ -354,17 +362,6 @@ def cpu_encoder_note(request: DeployRequest) -> str | None:
             "without it torch's bfloat16 encoder is likely slower than the default"
         )
     return None
-
-
-def _openai_model_note(clients: Clients, model_uri: str) -> str | None:
-    """--cpu-encoder is the faster engine's; an openai-whisper model encodes in torch anyway."""
-    model = storage.head(clients, storage.S3Uri.parse(model_uri)) or {}
-    if model.get("Metadata", {}).get("engine") != "openai":
-        return None
-    return (
-        f"--cpu-encoder applies to the faster engine; {model_uri} is an openai-whisper "
-        "checkpoint, which encodes in torch float32 on CPU whatever it says"
-    )
 
 
 def _environment(
@@ -460,9 +457,13 @@ def plan_deploy(
     notes = [
         w for w in [check_instance_type(request.instance_type), cpu_encoder_note(request)] if w
     ]
-    model_uri, image_uri, role_arn = resolve_inputs(clients, request)
+    model_uri, image_uri, role_arn, engine = resolve_inputs(clients, request)
     if cpu_encoder(request) == cpu_encoders.TORCH_BFLOAT16:
-        notes += [w for w in [_openai_model_note(clients, model_uri)] if w]
+        if engine == "openai":
+            notes.append(
+                f"--cpu-encoder applies to the faster engine; {model_uri} is an openai-whisper "
+                "checkpoint, which encodes in torch float32 on CPU whatever it says"
+            )
         if not on_gpu(request):
             image_capabilities.check_holds_torch(clients, image_uri, "--cpu-encoder torch-bfloat16")
     prerequisites = storage.bucket_plan(clients)
