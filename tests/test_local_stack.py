@@ -341,6 +341,17 @@ def test_lifecycle_update_to_a_second_model_then_delete(
     ]
 
 
+def repeated_wav(source: Path, times: int, target: Path) -> Path:
+    import wave
+
+    with wave.open(str(source), "rb") as reading:
+        params, frames = reading.getparams(), reading.readframes(reading.getnframes())
+    with wave.open(str(target), "wb") as writing:
+        writing.setparams(params)
+        writing.writeframes(frames * times)
+    return target
+
+
 def test_second_up_says_so_and_down_names_unfinished_jobs(tmp_path: Path, data_dir: Path) -> None:
     from tests.helpers.models import tiny_en_ctranslate2
 
@@ -351,11 +362,12 @@ def test_second_up_says_so_and_down_names_unfinished_jobs(tmp_path: Path, data_d
         assert empty.exit_code == 0 and "no endpoints yet" in empty.stdout
         assert stack.cli("push-model", str(tiny_en_ctranslate2())).exit_code == 0
         assert stack.cli("deploy", "--instance", "ml.g5.xlarge").exit_code == 0
+        # 5 minutes a job: still running when `down` comes, however fast the CPU (30 s clips
+        # all finished first on a CPU whose encoder is quick)
+        long = repeated_wav(data_dir / "en_30s.wav", 10, tmp_path / "en_5min.wav")
         ids = [
             json.loads(
-                stack.cli(
-                    "--json", "transcribe", str(data_dir / "en_30s.wav"), "--rerun"
-                ).stdout.splitlines()[0]
+                stack.cli("--json", "transcribe", str(long), "--rerun").stdout.splitlines()[0]
             )["id"]
             for _ in range(3)
         ]
