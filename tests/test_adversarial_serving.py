@@ -352,6 +352,16 @@ def test_wrong_method_or_path(
     assert_error(response, status, code, *words)
 
 
+def test_a_long_unknown_path_is_not_echoed_whole(server: Server) -> None:
+    # A 20,000-character path came back whole in the 404's JSON.
+    path = "/" + "a" * 20000
+    response = rawhttp.exchange(
+        server.url, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert_error(response, 404, "not_found", "no such path", "/" + "a" * 199 + "...")
+    assert len(response.body) < 1000
+
+
 def test_abandoned_uploads_leave_one_short_line_each_and_no_traceback(server: Server) -> None:
     """Issue 12: 600 aborted uploads wrote 25,000 log lines of tracebacks."""
     short_line = "client disconnected during the upload"

@@ -100,6 +100,7 @@ def test_fetch_writes_through_a_symlink(done_job, tmp_path) -> None:
 def test_fetch_to_dash_is_stdout_and_to_an_unwritable_folder_exits_2(done_job) -> None:
     to_stdout = cli("fetch", done_job.job_id, "-o", "-")
     assert to_stdout.exit_code == 0 and to_stdout.stdout == "Hello there.\n", to_stdout.output
+    assert "wrote" not in to_stdout.stderr  # it printed "wrote None"
     assert not Path("-").exists()
     unwritable = cli("fetch", done_job.job_id, "-o", "/proc/talk.srt")
     assert unwritable.exit_code == 2, unwritable.output
@@ -151,6 +152,17 @@ def test_fetch_of_a_missing_result_with_no_record_is_not_found(s3, bucket) -> No
     assert result.exit_code == 1, result.output
     assert "No result at" in result.stderr and "no wasync job record" in result.stderr
     assert "--wait" not in result.stderr
+
+
+@pytest.mark.parametrize("waiting", [[], ["--wait", "--timeout", "5s"]])
+def test_fetch_of_a_result_in_a_bucket_that_does_not_exist_is_not_found_at_once(
+    s3, bucket, waiting: list[str]
+) -> None:
+    # It retried the listing until Ctrl-C, whatever --timeout said.
+    result = cli("fetch", "s3://no-such-bucket-here/x.out", *waiting)
+    assert result.exit_code == 1, result.output
+    assert "no-such-bucket-here does not exist" in result.stderr
+    assert "retrying" not in result.output and "Traceback" not in result.output
 
 
 def test_fetch_by_result_uri_of_a_failed_job_reports_the_failure(s3, bucket) -> None:
@@ -426,3 +438,13 @@ def test_after_the_endpoint_is_deleted_a_failure_is_still_found_and_nothing_is_w
     assert gone.exit_code == 1, gone.output
     assert "endpoint whisper does not exist" in gone.stderr
     assert "S3OutputPath" not in gone.stderr and "send the audio again" in gone.stderr
+
+
+@pytest.mark.parametrize("count", ["0", "100000"])
+def test_transcribe_concurrency_out_of_range_is_a_usage_error(s3, tmp_path, count: str) -> None:
+    # 100,000 started threads until Python could start no more ("can't start new thread").
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF")
+    result = cli("transcribe", str(audio), "--concurrency", count)
+    assert result.exit_code == 2, result.output
+    assert f"--concurrency {count} is out of range; allowed 1 to 256" in result.stderr

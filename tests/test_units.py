@@ -170,3 +170,30 @@ def test_a_transcript_is_never_written_through_a_link(tmp_path: Path) -> None:
     with pytest.raises(UnsafeDestinationError, match="symbolic link"):
         write_transcript(Destination.under(tmp_path, None, "talk.txt"), "text", overwrite=True)
     assert not target.exists()
+
+
+def test_audio_piped_into_dash_is_a_usage_error_not_rows_of_binary(tmp_path: Path) -> None:
+    # `-` reads paths; audio piped there became 35 failed rows and 27 KB of stderr.
+    import subprocess
+    import sys
+
+    audio = Path(__file__).parent / "data" / "en_short.wav"
+    with audio.open("rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "whisper_async", "transcribe", "-", "--wait"],
+            stdin=stdin,
+            capture_output=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+    assert done.returncode == 2, done.stderr
+    assert b"reads file paths, one per line" in done.stderr and len(done.stderr) < 1000
+    assert b"Traceback" not in done.stderr
+
+
+def test_a_list_of_paths_passes_the_check_for_audio_on_stdin() -> None:
+    from whisper_async.inputs import check_path_list
+
+    check_path_list("talks/ä b.wav\ns3://bucket/x.mp3\n".encode())
+    with pytest.raises(UsageError):
+        check_path_list(b"\x00\x00\x00\x20ftypM4A ")

@@ -14,6 +14,7 @@ import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import UsageError
 
@@ -262,6 +263,39 @@ def _same_file_key(item: Input) -> str:
         return str(item.path.parent.resolve() / item.path.name)
     except OSError:
         return str(item.path)
+
+
+# How audio files begin (RIFF, ID3, MPEG frames, FLAC, Ogg, MP4's ftyp at byte 4, Matroska)
+AUDIO_STARTS = (
+    b"RIFF",
+    b"ID3",
+    b"\xff\xfb",
+    b"\xff\xf3",
+    b"\xff\xf1",
+    b"fLaC",
+    b"OggS",
+    b"\x1aE\xdf\xa3",
+)
+
+
+def check_path_list(head: bytes) -> None:
+    """A usage error when stdin's first bytes are audio rather than paths: `-` reads file
+    paths, one per line, and audio piped there became dozens of failed rows of binary."""
+    if b"\0" in head or head.startswith(AUDIO_STARTS) or head[4:8] == b"ftyp":
+        raise UsageError(
+            "stdin holds audio (or other binary data), not paths: `-` reads file paths, one "
+            "per line.",
+            "pass the file itself (wasync transcribe talk.wav), or list paths into stdin "
+            "(ls *.wav | wasync transcribe -)",
+        )
+
+
+def stdin_paths(stream: Any) -> Iterable[str]:
+    """stdin's lines, once its first bytes are checked to be paths (`check_path_list`)."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None and hasattr(buffer, "peek"):
+        check_path_list(buffer.peek(512)[:512])
+    return stream
 
 
 def iter_inputs(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> Iterator[Input]:

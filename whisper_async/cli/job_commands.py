@@ -109,7 +109,7 @@ def transcribe(
 ) -> None:
     """Queue audio on the async endpoint; with --wait, write the transcripts (re-run: resume)."""
     from ..durations import parse_duration
-    from ..inputs import check_argument, is_one_input, iter_inputs
+    from ..inputs import check_argument, is_one_input, iter_inputs, stdin_paths
     from ..jobs import TranscribeRequest
     from ..jobs import transcribe as run_transcribe
     from .job_render import BatchView, exit_code, leave
@@ -134,7 +134,7 @@ def transcribe(
         to_stdout=is_one_input(inputs) and output_dir is None and wait,
     )
     view = BatchView(app_ctx.output, wait, rerun=rerun)
-    items = iter_inputs(inputs, sys.stdin if "-" in inputs else [])
+    items = iter_inputs(inputs, stdin_paths(sys.stdin) if "-" in inputs else [])
     with view.live():
         report = run_transcribe(
             app_ctx.clients, items, request, view.outcome, view.start, concurrency, notify_queue
@@ -197,7 +197,7 @@ def fetch(
     fetched = run_fetch(
         app_ctx.clients, reference, fmt, output, wait, parse_duration(timeout), overwrite
     )
-    show_fetched(app_ctx.output, fetched, output is not None)
+    show_fetched(app_ctx.output, fetched, output is not None and str(output) != "-")
     finish(fetched)
 
 

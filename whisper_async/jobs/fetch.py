@@ -176,7 +176,10 @@ class Fetcher:
             deadline=self.clock() + timeout,
         )
         ended: list[JobState] = []
-        tracker = JobTracker(self.listing, lambda f: ended.append(f.state), clock=self.clock)
+        # A bucket that does not exist will not come to hold the result: say so, do not retry.
+        tracker = JobTracker(
+            self.listing, lambda f: ended.append(f.state), clock=self.clock, fatal=(NotFoundError,)
+        )
         tracker.add(watch)
         tracker.run(more_to_come=lambda: False)
         return (ended[0] if ended else JobState.TIMED_OUT), watch

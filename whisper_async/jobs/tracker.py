@@ -117,8 +117,10 @@ class JobTracker:
         clock: Callable[[], float] = time.monotonic,
         cadence: Cadence = Cadence(),
         pause: Callable[[float, threading.Event], None] = wait_on,
+        fatal: tuple[type[Exception], ...] = (),
     ) -> None:
         self.source = source
+        self.fatal = fatal  # errors a retry cannot mend (fetch: a bucket that does not exist)
         self.on_finished = on_finished
         self.clock = clock
         self.cadence = cadence
@@ -240,6 +242,8 @@ class JobTracker:
             try:
                 delay = self.tick()
                 self.last_error = None
+            except self.fatal:
+                raise
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("checking for results failed: %s", self.last_error)

@@ -28,6 +28,9 @@ from .request import TranscribeRequest
 from .submission import THROTTLE_CODES
 from .target import EndpointTarget, describe_target
 
+# Threads a batch may run at once: 100,000 ran out of threads (`can't start new thread`).
+MOST_WORKERS = 256
+
 
 def api_range(member: str) -> tuple[int, int]:
     """InvokeEndpointAsync's limits for a member, from botocore's service model (so they
@@ -172,8 +175,11 @@ def transcribe(
     its progress). Returns the batch and its report; Ctrl-C ends it with the report marked
     interrupted."""
     check_request(request)
-    if workers is not None and workers < 1:
-        raise UsageError("--concurrency must be at least 1")
+    if workers is not None and not 1 <= workers <= MOST_WORKERS:
+        raise UsageError(
+            f"--concurrency {workers} is out of range; allowed 1 to {MOST_WORKERS}",
+            "each is a thread with its own connections; the default (4 per core, 8-32) suits most",
+        )
     if notify_queue:
         check_queue(clients.client("sqs"), notify_queue)
     target = describe_target(clients)

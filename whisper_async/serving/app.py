@@ -313,15 +313,23 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+SHOWN_PATH_CHARS = 200  # a request path echoed in an error: a 20,000-character one was whole
+
+
+def _shown(path: str) -> str:
+    return path if len(path) <= SHOWN_PATH_CHARS else path[:SHOWN_PATH_CHARS] + "..."
+
+
 async def handle_http_error(request: Request, exc: Exception) -> Response:
     """The router's own errors (unknown path, wrong method) in the same JSON shape."""
     assert isinstance(exc, HTTPException)  # registered for HTTPException only
     status = exc.status_code
     allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
+    path = _shown(request.url.path)
     if status == 404:
-        message = f"no such path {request.url.path!r}; this server answers GET /ping and POST /invocations"
+        message = f"no such path {path!r}; this server answers GET /ping and POST /invocations"
     elif status == 405:
-        message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        message = f"{request.method} is not allowed on {path}; use {allowed}"
     else:
         message = exc.detail
     response = error_response(request, status, CODE_BY_STATUS.get(status, "http_error"), message)
