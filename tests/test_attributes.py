@@ -42,6 +42,9 @@ def test_encode_then_parse_round_trips_text_with_separators_and_unicode() -> Non
         ("language", "is not key=value"),
         ("x" * 1025, "the limit is 1024"),
         ("initial_prompt=caf\u00e9", "printable ASCII"),
+        # the openai engine answered 500; the faster one wrote <|0.00|> into the transcript
+        ("initial_prompt=%3C%7Cen%7C%3E", "'<|en|>', a Whisper control token"),
+        ("initial_prompt=so%20%3C%7C0.00%7C%3E", "'<|0.00|>', a Whisper control token"),
     ],
 )
 def test_bad_options_name_the_problem_and_the_allowed_values(header: str, message: str) -> None:

@@ -7,6 +7,7 @@ the CLI writes it: both use this module.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -126,6 +127,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+# `<|en|>`, `<|0.00|>`, `<|endoftext|>`: the openai engine failed on them (a 500), the faster
+# engine took them as control tokens and wrote a timestamp token into the transcript.
+CONTROL_TOKEN = re.compile(r"<\|[^|<>]{0,40}\|>")
+
+
 class OptionError(ValueError):
     """An unknown option or a bad value; the message lists what is allowed."""
 
@@ -197,6 +203,11 @@ def parse_value(name: str, raw: str) -> Any:
     if name == "batch_size":
         return _parse_int(name, raw, 1, 128)
     if name == "initial_prompt":
+        if token := CONTROL_TOKEN.search(raw):
+            raise OptionError(
+                f"initial_prompt holds {token.group()!r}, a Whisper control token; the prompt "
+                "is plain text (the previous words of the speech): remove it"
+            )
         return raw or None
     raise OptionError(f"unknown option {name!r}; allowed: {', '.join(OPTION_NAMES)}")
 
