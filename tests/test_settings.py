@@ -46,6 +46,17 @@ def test_aws_region_variable_is_a_fallback_below_wasync_region(tmp_path: Path) -
     assert resolve({}, {**env, "WASYNC_REGION": "ap-south-1"}).region == "ap-south-1"
 
 
+@pytest.mark.parametrize("name", ["bad name!", "-lead", "trail-", "under_score", "x" * 64])
+def test_an_endpoint_name_sagemaker_refuses_is_a_configuration_error(
+    tmp_path: Path, name: str
+) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    with pytest.raises(ConfigurationError, match="is not one SageMaker accepts") as info:
+        resolve({"endpoint": name}, env)
+    assert info.value.exit_code == 2 and "(from flag)" in info.value.message
+    assert resolve({"endpoint": "a--b-" + "x" * 58}, env).endpoint.startswith("a--b")
+
+
 def test_prefix_is_normalised_to_one_trailing_slash(tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path)}
     assert resolve({"prefix": "/team/asr"}, env).prefix == "team/asr/"

@@ -106,6 +106,18 @@ def check_prefix(prefix: str, source: str) -> None:
         )
 
 
+# SageMaker's EndpointName (botocore's service model): a typo was AWS's ValidationException, exit 1
+ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+
+
+def check_endpoint_name(name: str, source: str) -> None:
+    if not ENDPOINT_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"Endpoint name {name!r} (from {source}) is not one SageMaker accepts.",
+            "use up to 63 letters, digits and hyphens, starting and ending with a letter or digit",
+        )
+
+
 def check_endpoint_url(service: str, url: str, source: str) -> None:
     problem = None
     if UNSAFE_URL_CHARACTERS.intersection(url):
@@ -162,6 +174,7 @@ def resolve(
 
     check_region(values["region"], sources["region"])
     check_prefix(values["prefix"], sources["prefix"])
+    check_endpoint_name(values["endpoint"], sources["endpoint"])
     values["prefix"] = normalise_prefix(values["prefix"])
     values["state_dir"] = (
         Path(values["state_dir"]).expanduser() if values["state_dir"] else default_state_dir()
