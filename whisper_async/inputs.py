@@ -265,7 +265,7 @@ def _same_file_key(item: Input) -> str:
         return str(item.path)
 
 
-# How audio files begin (RIFF, ID3, MPEG frames, FLAC, Ogg, MP4's ftyp at byte 4, Matroska)
+# How audio files begin (RIFF, ID3, MPEG frames, FLAC, Ogg, Matroska); MP4's box size holds NULs
 AUDIO_STARTS = (
     b"RIFF",
     b"ID3",
@@ -281,7 +281,7 @@ AUDIO_STARTS = (
 def check_path_list(head: bytes) -> None:
     """A usage error when stdin's first bytes are audio rather than paths: `-` reads file
     paths, one per line, and audio piped there became dozens of failed rows of binary."""
-    if b"\0" in head or head.startswith(AUDIO_STARTS) or head[4:8] == b"ftyp":
+    if b"\0" in head or head.startswith(AUDIO_STARTS):
         raise UsageError(
             "stdin holds audio (or other binary data), not paths: `-` reads file paths, one "
             "per line.",
