@@ -46,7 +46,9 @@ def test_aws_region_variable_is_a_fallback_below_wasync_region(tmp_path: Path) -
     assert resolve({}, {**env, "WASYNC_REGION": "ap-south-1"}).region == "ap-south-1"
 
 
-@pytest.mark.parametrize("name", ["bad name!", "-lead", "trail-", "under_score", "x" * 64])
+@pytest.mark.parametrize(
+    "name", ["bad name!", "-lead", "trail-", "under_score", "x" * 64, "a" + "-" * 62 + "b"]
+)
 def test_an_endpoint_name_sagemaker_refuses_is_a_configuration_error(
     tmp_path: Path, name: str
 ) -> None:

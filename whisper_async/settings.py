@@ -111,7 +111,7 @@ ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
 def check_endpoint_name(name: str, source: str) -> None:
-    if not ENDPOINT_NAME.fullmatch(name):
+    if len(name) > 63 or not ENDPOINT_NAME.fullmatch(name):  # the pattern counts no hyphens
         raise ConfigurationError(
             f"Endpoint name {name!r} (from {source}) is not one SageMaker accepts.",
             "use up to 63 letters, digits and hyphens, starting and ending with a letter or digit",

@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from .. import formats
 from ..attributes import TranscribeOptions, defaults_from_env, parse_attributes
+from ..errors import quoted
 from .body import receive_to_file
 from .drain import Drain
 from .engines import Engine
@@ -316,18 +317,14 @@ async def handle_error(request: Request, exc: Exception) -> Response:
 SHOWN_PATH_CHARS = 200  # a request path echoed in an error: a 20,000-character one was whole
 
 
-def _shown(path: str) -> str:
-    return path if len(path) <= SHOWN_PATH_CHARS else path[:SHOWN_PATH_CHARS] + "..."
-
-
 async def handle_http_error(request: Request, exc: Exception) -> Response:
     """The router's own errors (unknown path, wrong method) in the same JSON shape."""
     assert isinstance(exc, HTTPException)  # registered for HTTPException only
     status = exc.status_code
     allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
-    path = _shown(request.url.path)
+    path = quoted(request.url.path, SHOWN_PATH_CHARS)
     if status == 404:
-        message = f"no such path {path!r}; this server answers GET /ping and POST /invocations"
+        message = f"no such path {path}; this server answers GET /ping and POST /invocations"
     elif status == 405:
         message = f"{request.method} is not allowed on {path}; use {allowed}"
     else:
