@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import errno
 import gc
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 SAMPLE_RATE = 16_000
+log = logging.getLogger("wasync.serve")
 
 
 class AudioDecodeError(ValueError):
@@ -97,30 +99,44 @@ def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
     """The first audio stream as 16 kHz mono float32 numpy chunks, in order, as they decode.
 
     Samples pass through signed 16-bit, as ffmpeg's `-f s16le` does for whisper.load_audio and
-    faster-whisper's decode_audio, so transcripts match theirs.
+    faster-whisper's decode_audio, so transcripts match theirs. As the ffmpeg command line does,
+    a packet that does not decode is skipped (see `_frames`), and a stream whose channels or
+    rate change part-way (joined AAC or MP3 files) is resampled frame by frame.
     """
     import av
-    import numpy as np
 
     container = _open(path)
     produced = 0
     try:
         stream = _audio_stream(container)
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
-        for frame in container.decode(stream):
+        resampler: Any = None
+        shape: tuple[Any, ...] = ()
+        for frame in _frames(container, stream):
             _check_frame(frame)
-            for resampled in resampler.resample(frame):
-                chunk = resampled.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+            frame_shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if frame_shape != shape:  # a resampler takes one input format for its whole life
+                if resampler is not None:
+                    for chunk in _resampled(resampler, None):
+                        produced += len(chunk)
+                        yield chunk
+                resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+                shape = frame_shape
+            for chunk in _resampled(resampler, frame):
                 produced += len(chunk)
                 yield chunk
-        for resampled in resampler.resample(None):
-            chunk = resampled.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
-            produced += len(chunk)
-            yield chunk
+        if resampler is not None:
+            for chunk in _resampled(resampler, None):
+                produced += len(chunk)
+                yield chunk
     except AudioDecodeError:
         raise
     except av.error.FFmpegError as exc:
-        raise _decode_error(exc) from exc
+        if not produced:
+            raise _decode_error(exc) from exc
+        seconds = produced / sample_rate
+        raise AudioDecodeError(
+            f"cannot decode the audio after {seconds:.1f} s: {exc.strerror or exc}: {RESAMPLE_HINT}"
+        ) from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise AudioDecodeError(f"cannot decode the audio: {exc}") from exc
     finally:
@@ -130,6 +146,40 @@ def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
         gc.collect()
     if not produced:
         raise AudioDecodeError("the file decodes to no audio samples")
+
+
+def _resampled(resampler: Any, frame: Any) -> Iterator[Any]:
+    import numpy as np
+
+    for resampled in resampler.resample(frame):
+        yield resampled.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+
+
+def _frames(container: Any, stream: Any) -> Iterator[Any]:
+    """The stream's decoded frames. A packet its decoder refuses (two MP3s joined, a few bytes
+    lost mid-file) is skipped, as the ffmpeg command line skips it for whisper.load_audio: it
+    costs that packet's milliseconds, not the request. Only when no packet decodes is the
+    decoder's error the answer. Out of memory still fails at once."""
+    import av
+
+    skipped = 0
+    first_error: Exception | None = None
+    decoded_any = False
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            if isinstance(exc, MemoryError):
+                raise
+            skipped += 1
+            first_error = first_error or exc
+            continue
+        decoded_any = decoded_any or bool(frames)
+        yield from frames
+    if first_error is not None and not decoded_any:
+        raise first_error
+    if skipped:
+        log.warning("skipped %d audio packet(s) that did not decode: %s", skipped, first_error)
 
 
 def _check_frame(frame: Any) -> None:
