@@ -9,7 +9,6 @@ from typing import Any
 from ..clients import Clients
 from ..errors import UsageError
 from ..storage import S3Uri
-from .codes import aws_code
 from .listing import ListingCompletions, s3_lister
 from .records import MAX_RECORD_BYTES, JobRecord
 from .results import failure_message
@@ -41,15 +40,12 @@ def list_jobs(
     s3 = clients.client("s3")
     cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=since_seconds)
     entries: list[dict[str, Any]] = []
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=clients.bucket, Prefix=f"{clients.prefix}jobs/"
-        ):
-            entries += [o for o in page.get("Contents", []) if o["LastModified"] >= cutoff]
-    except Exception as exc:
-        if aws_code(exc) == "NoSuchBucket":
-            return []
-        raise
+    # A bucket that does not exist is an error (exit 1, with the bucket's hint), not "no jobs":
+    # it is most often a typo in --bucket or a region, which "no jobs" would hide.
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=clients.bucket, Prefix=f"{clients.prefix}jobs/"
+    ):
+        entries += [o for o in page.get("Contents", []) if o["LastModified"] >= cutoff]
     entries.sort(key=lambda o: o["LastModified"], reverse=True)
     records = []
     for listed in entries[:limit]:
