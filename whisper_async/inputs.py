@@ -187,10 +187,11 @@ def check_argument(argument: str) -> None:
         )
     argument = argument.strip()
     if argument.startswith("s3://") and argument.endswith("/"):
+        bucket = argument[len("s3://") :].split("/", 1)[0]
         raise UsageError(
             f"{argument} is an S3 prefix; wasync takes S3 objects one by one",
             f"list them into stdin: aws s3 ls --recursive {argument} | "
-            "awk '{print \"s3://BUCKET/\" $4}' | wasync transcribe -",
+            f"awk '{{print \"s3://{bucket}/\" $4}}' | wasync transcribe -",
         )
     if argument == "-" or argument.startswith("s3://"):
         return
