@@ -344,6 +344,18 @@ def test_a_typo_in_the_arguments_exits_2(s3, tmp_path) -> None:
     assert result.exit_code == 2 and "does not exist" in result.stderr
 
 
+def test_an_s3_input_names_a_missing_bucket_apart_from_a_missing_object(  # type: ignore[no-untyped-def]
+    moto_clients, s3, bucket
+) -> None:
+    """HeadObject answers both with a bare 404; "no such object" sent users looking for a key
+    when the bucket's name was wrong."""
+    make_endpoint(moto_clients, bucket=bucket)
+    result = cli("transcribe", "s3://no-such-bucket-of-ours/a.wav", f"s3://{bucket}/missing.wav")
+    assert result.exit_code == 1, result.output
+    assert "the bucket no-such-bucket-of-ours does not exist" in result.stderr
+    assert "missing.wav: cannot read it: no such object in S3" in result.stderr, result.stderr
+
+
 # ---- jobs ---------------------------------------------------------------------------------
 def test_jobs_lists_json_lines_with_each_state(s3, bucket, done_job) -> None:
     put_job(s3, bucket, "b" * 24, failure=b'{"message": "bad audio"}')
@@ -357,6 +369,14 @@ def test_jobs_lists_json_lines_with_each_state(s3, bucket, done_job) -> None:
         "d" * 24: "pending",
     }
     assert next(line for line in lines if line["state"] == "failed")["error"] == "bad audio"
+
+
+def test_jobs_in_a_bucket_that_does_not_exist_is_an_error_not_an_empty_list(moto_clients) -> None:  # type: ignore[no-untyped-def]
+    """`--bucket` with a typo said "no jobs", exit 0: a user would believe there were none."""
+    result = cli("--bucket", "no-such-bucket-of-ours", "jobs")
+    assert result.exit_code == 1, result.output
+    assert "the bucket no-such-bucket-of-ours does not exist" in result.stderr
+    assert "no jobs" not in result.stdout
 
 
 def test_the_jobs_table_shows_whole_job_ids_on_an_80_column_terminal(s3, bucket) -> None:

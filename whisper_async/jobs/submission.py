@@ -66,7 +66,7 @@ def prepare(item: Input, inline: bool, s3: Any, cancel: threading.Event) -> Prep
         uri = S3Uri.parse(item.s3_uri)
         found = head_object(s3, uri)
         if found is None:
-            raise FileNotFoundError("no such object in S3")
+            raise FileNotFoundError(_why_missing(s3, uri))
         return Prepared(
             item,
             f"{item.s3_uri}#{found.get('ETag', '')}",
@@ -89,6 +89,17 @@ def prepare(item: Input, inline: bool, s3: Any, cancel: threading.Event) -> Prep
         raise ValueError("the file is empty")
     body = b"".join(chunks) if inline and size <= INLINE_LIMIT else None
     return Prepared(item, digest.hexdigest(), size, body)
+
+
+def _why_missing(s3: Any, uri: S3Uri) -> str:
+    """HeadObject answers the same bare 404 for a missing object and a missing bucket; the
+    bucket's own HEAD tells them apart (a typo in the bucket is the likelier mistake)."""
+    try:
+        s3.head_bucket(Bucket=uri.bucket)
+    except Exception as exc:
+        if aws_code(exc) in MISSING:
+            return f"the bucket {uri.bucket} does not exist (check its name and the region)"
+    return "no such object in S3"
 
 
 def head_object(s3: Any, uri: S3Uri) -> dict[str, Any] | None:
