@@ -143,6 +143,11 @@ def test_failed_load_makes_ping_500_and_logs_the_reason(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     with serve_process(tmp_path, log_path=log) as (_, url):
         wait_for_status(f"{url}/ping", 500)
+        # not "retry when /ping returns 200": it never will
+        answer = httpx.post(f"{url}/invocations", content=b"RIFF", timeout=60)
+    assert answer.status_code == 500 and answer.json()["error"] == "model_failed"
+    assert "will not recover" in answer.json()["message"]
+    assert "retry-after" not in answer.headers
     assert "model load failed" in log.read_text()
 
 

@@ -37,6 +37,7 @@ from .errors import (
     RETRY_AFTER_SECONDS,
     RETRY_LATER,
     STATUS_BY_ERROR,
+    ModelFailedError,
     NotReadyError,
     ShuttingDownError,
     status_for,
@@ -212,9 +213,13 @@ def request_options(request: Request, defaults: TranscribeOptions) -> Transcribe
 async def invocations(request: Request) -> Response:
     state = _state(request)
     details = details_of(request)
+    if state.health is Health.FAILED:
+        raise ModelFailedError(
+            f"the model failed to load ({state.failure}); this server will not recover: fix "
+            "the model or the image (the server's log has the details) and deploy again"
+        )
     if state.health is not Health.READY or state.engine is None:
-        reason = state.failure or "the model is still loading"
-        raise NotReadyError(f"the model is not ready: {reason}; retry when /ping returns 200")
+        raise NotReadyError("the model is still loading; retry when /ping returns 200")
     engine = state.engine
     details.engine, details.model = engine.name, engine.model_name
     options = request_options(request, state.settings.defaults)

@@ -31,7 +31,11 @@ class BodyTimeoutError(ServingError):
 
 
 class NotReadyError(ServingError):
-    pass
+    """The model is still loading: try again in a moment."""
+
+
+class ModelFailedError(ServingError):
+    """The model failed to load: this server will never be ready."""
 
 
 class NoSpaceError(ServingError):
@@ -63,6 +67,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (ClientDisconnect, CLIENT_CLOSED_REQUEST, "client_disconnected"),
     (ClientGoneError, CLIENT_CLOSED_REQUEST, "client_gone"),
     (NotReadyError, 503, "model_not_ready"),
+    (ModelFailedError, 500, "model_failed"),
     (NoSpaceError, 507, "no_space"),
     (DecoderUnavailableError, 503, "decoder_unavailable"),
     (ShuttingDownError, 503, "shutting_down"),
@@ -81,7 +86,7 @@ CLOSES_CONNECTION = (
 
 # Errors of a moment, not of the request: the answer says when to try again (RFC 9110 10.2.3).
 RETRY_AFTER_SECONDS = 1
-RETRY_LATER = (DecoderUnavailableError,)
+RETRY_LATER = (DecoderUnavailableError, NotReadyError)
 
 # Errors the router raises itself, as HTTP status codes, with their codes for the JSON body.
 CODE_BY_STATUS = {
