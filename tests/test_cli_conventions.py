@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from tests.helpers.models import checkpoint_file
 from whisper_async.cli.app import app
 
 CLI = Path(__file__).resolve().parents[1] / "whisper_async" / "cli"
@@ -78,7 +79,7 @@ def test_json_option_works_before_and_after_the_command(aws_env: Path) -> None:
 
 def test_quiet_option_works_before_and_after_the_command(moto_clients, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     checkpoint = tmp_path / "tiny.pt"
-    checkpoint.write_bytes(b"weights")
+    checkpoint_file(checkpoint)
     assert run("push-model", str(checkpoint)).exit_code == 0
     loud = run("push-model", str(checkpoint))
     assert "upload skipped" in loud.stderr

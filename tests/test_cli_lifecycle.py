@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers.metrics import made_earlier, put_backlog
+from tests.helpers.models import checkpoint_file
 from whisper_async.cli.app import app
 
 ROLE = "arn:aws:iam::123456789012:role/wasync-test"
@@ -45,7 +46,7 @@ def test_no_credentials_is_one_line_with_how_to_configure(
 
 def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
     checkpoint = tmp_path / "tiny.pt"
-    checkpoint.write_bytes(b"weights")
+    checkpoint_file(checkpoint)
     pushed = run("--json", "push-model", str(checkpoint))
     assert pushed.exit_code == 0, pushed.output
     uri = json.loads(pushed.stdout)["uri"]

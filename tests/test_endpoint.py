@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from botocore.stub import Stubber
 
+from tests.helpers.models import checkpoint_file
 from whisper_async.endpoint import DeployRequest, deploy, plan_deploy, wait_for_endpoint
 from whisper_async.errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
 from whisper_async.models import push_model
@@ -23,7 +24,7 @@ IMAGE = "public.ecr.aws/example/wasync:test"
 @pytest.fixture
 def model_uri(moto_clients, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
     checkpoint = tmp_path / "tiny.pt"
-    checkpoint.write_bytes(b"weights")
+    checkpoint_file(checkpoint)
     return push_model(moto_clients, str(checkpoint)).uri
 
 

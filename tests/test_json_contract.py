@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers.models import checkpoint_file
 from whisper_async.cli.app import app
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -96,7 +97,7 @@ def test_result_types_match_the_documented_keys() -> None:
 
 def test_lifecycle_commands_print_their_documented_json(moto_clients, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     checkpoint = tmp_path / "tiny.pt"
-    checkpoint.write_bytes(b"weights")
+    checkpoint_file(checkpoint)
     check("config show", run("config", "show"))
     check("push-model", run("push-model", str(checkpoint)))
     deploy = ("deploy", "--role", ROLE, "--image-uri", IMAGE, "--instance", "ml.g4dn.xlarge")

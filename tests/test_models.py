@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.models import checkpoint_file
 from whisper_async.errors import UsageError, WasyncError
 from whisper_async.manifest import MANIFEST_NAME, read_manifest
 from whisper_async.models import choose_source, download_checkpoint, push_model
@@ -106,10 +107,53 @@ def test_an_object_without_the_sha256_mark_is_not_taken_as_complete(
 
 def test_pt_checkpoint_becomes_the_openai_engine(moto_clients, tmp_path: Path) -> None:
     checkpoint = tmp_path / "large-v3.pt"
-    checkpoint.write_bytes(b"weights" * 1000)
+    checkpoint_file(checkpoint, b"weights" * 1000)
     result = push_model(moto_clients, str(checkpoint))
     assert result.engine == "openai" and result.name == "large-v3"
     assert result.sha256 == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+
+
+def test_a_real_checkpoint_in_either_torch_format_is_accepted(
+    moto_clients, tiny_en_pt_dir: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    current = tiny_en_pt_dir / "tiny.en.pt"
+    legacy = tmp_path / "legacy.pt"  # torch.save before PyTorch 1.6: no zip
+    loaded = torch.load(current, map_location="cpu")
+    torch.save(loaded, legacy, _use_new_zipfile_serialization=False)
+    for checkpoint in (current, legacy):
+        assert push_model(moto_clients, str(checkpoint)).engine == "openai"
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"weights", "it is not a PyTorch file"),
+        ({"state_dict": {}}, "it holds no 'dims' or 'model_state_dict'"),
+        ({"dims": {}}, "it holds no 'model_state_dict'"),
+    ],
+    ids=["not-torch", "another-models-checkpoint", "no-weights"],
+)
+def test_a_pt_file_openai_whisper_cannot_load_is_refused_before_any_upload(
+    moto_clients, tmp_path: Path, content: bytes | dict[str, object], why: str
+) -> None:
+    """It would have become the next deploy's model, whose load then failed on the endpoint."""
+    checkpoint = tmp_path / "model.pt"
+    if isinstance(content, bytes):
+        checkpoint.write_bytes(content)
+    else:
+        import pickle
+        import zipfile
+
+        with zipfile.ZipFile(checkpoint, "w") as archive:
+            archive.writestr("model/data.pkl", pickle.dumps(content))
+    with pytest.raises(UsageError, match="not an openai-whisper checkpoint") as refused:
+        push_model(moto_clients, str(checkpoint))
+    assert why in refused.value.message
+    s3 = moto_clients.client("s3")
+    buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+    assert not [o for b in buckets for o in s3.list_objects_v2(Bucket=b).get("Contents", [])]
 
 
 def test_engine_that_contradicts_the_files_is_refused(moto_clients, tmp_path: Path) -> None:

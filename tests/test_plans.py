@@ -20,6 +20,7 @@ from botocore import xform_name
 from botocore.stub import Stubber
 from typer.testing import CliRunner
 
+from tests.helpers.models import checkpoint_file
 from whisper_async import iam, scaling, storage
 from whisper_async.cli.app import app
 from whisper_async.clients import Clients
@@ -47,7 +48,7 @@ def request(**overrides: Any) -> DeployRequest:
 @pytest.fixture
 def model_uri(moto_clients: Clients, tmp_path: Path) -> str:
     checkpoint = tmp_path / "tiny.pt"
-    checkpoint.write_bytes(b"weights")
+    checkpoint_file(checkpoint)
     return push_model(moto_clients, str(checkpoint)).uri
 
 
@@ -389,7 +390,7 @@ def _inventory(url: str) -> dict[str, Any]:
 
 def test_deploy_dry_run_changes_nothing_on_a_moto_server(moto_server: str, tmp_path: Path) -> None:
     checkpoint = tmp_path / "tiny.pt"
-    checkpoint.write_bytes(b"weights")
+    checkpoint_file(checkpoint)
     pushed = _cli("--json", "push-model", str(checkpoint))
     assert pushed.exit_code == 0, pushed.output
     before = _inventory(moto_server)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.models import checkpoint_file
 from whisper_async import scaling
 from whisper_async.endpoint import DeployRequest, deploy, plan_deploy
 from whisper_async.errors import NotFoundError, UsageError
@@ -17,7 +18,7 @@ RESOURCE = "endpoint/whisper/variant/AllTraffic"
 @pytest.fixture
 def endpoint(moto_clients, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
     checkpoint = tmp_path / "tiny.pt"
-    checkpoint.write_bytes(b"weights")
+    checkpoint_file(checkpoint)
     push_model(moto_clients, str(checkpoint))
     request = DeployRequest(
         "ml.g4dn.xlarge", image_uri="example/wasync:1", role_arn="arn:aws:iam::123456789012:role/r"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import image_capabilities, state, storage
+from .checkpoints import check_checkpoint
 from .clients import Clients
 from .errors import UsageError, WasyncError
 from .extras import needs_extra
@@ -206,6 +207,7 @@ def resolve_source(
                     f"{path} is not a *.pt checkpoint", "pass a .pt file or a CTranslate2 directory"
                 )
             _check_engine(engine, "openai", path)
+            _check_checkpoint(path)
             return ModelSource("openai", name or path.stem, ((path, path.name),))
         try:
             layout = detect_layout(path)
@@ -213,6 +215,7 @@ def resolve_source(
             raise UsageError(str(exc)) from exc
         _check_engine(engine, layout.engine, path)
         if layout.engine == "openai":
+            _check_checkpoint(layout.weights)
             return ModelSource(
                 "openai", name or layout.name, ((layout.weights, layout.weights.name),)
             )
@@ -231,6 +234,13 @@ def resolve_source(
     directory = _hub_download(source, workdir)
     files = tuple((c, c.name) for c in sorted(directory.iterdir()) if c.is_file())
     return ModelSource("faster", name or f"faster-{source}", files)
+
+
+def _check_checkpoint(path: Path) -> None:
+    try:
+        check_checkpoint(path)
+    except ModelLayoutError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _check_engine(requested: str | None, found: str, path: Path) -> None:
