@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 
 from bench.metrics import reference_text, word_error_rate
+from tests.helpers.models import checkpoint_file
 from whisper_async.attributes import TranscribeOptions
+from whisper_async.errors import ConfigurationError
 from whisper_async.serving.audio import decode_audio
 from whisper_async.serving.engines import FasterWhisperEngine, load_engine, on_helper_thread
 
@@ -115,6 +118,20 @@ def test_loader_picks_the_engine_from_the_directory_layout(
     assert load_engine(tiny_en_dir, {}).name == "faster"
     openai = load_engine(tiny_en_pt_dir, {})
     assert openai.name == "openai" and openai.model_name == "tiny.en"
+
+
+def test_a_checkpoint_on_a_server_without_torch_names_the_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local stack serves from the user's own install: a .pt pushed there failed with
+    "No module named 'whisper'" and nothing about what to do."""
+    checkpoint_file(tmp_path / "tiny.pt")
+    monkeypatch.setitem(sys.modules, "whisper", None)  # as if openai-whisper were not installed
+    with pytest.raises(ConfigurationError) as refused:
+        load_engine(tmp_path, {"WASYNC_DEVICE": "cpu"})
+    assert "'openai' extra" in str(refused.value)
+    assert "pip install 'wasync[openai]'" in str(refused.value)
+    assert "--engine faster" in str(refused.value)
 
 
 def test_helper_thread_returns_the_value_and_reraises_the_error() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageError
+from ..extras import needs_extra
 from ..manifest import detect_layout
 from . import bfloat16_encoder
 from .chunks import (
@@ -39,6 +40,7 @@ from .segments import shifted_segment
 log = logging.getLogger("wasync.serve")
 Segment = dict[str, Any]
 Piece = tuple[float, float, str, list[Word]]  # a decoded stretch: start, end, text, words
+FASTER_INSTEAD = "push the model for the faster engine: wasync push-model NAME --engine faster"
 DETECTION_BATCH = 8  # chunks encoded at once to detect their language
 DETECTION_TAIL_FRAMES = 1000  # padding after a detected chunk's speech (100 frames a second)
 ENCODER_POSITIONS = 50  # encoder output positions per second of audio (two frames each)
@@ -696,7 +698,9 @@ def load_engine(model_dir: Path, environ: Mapping[str, str] = os.environ) -> Eng
     compute_type = environ.get("WASYNC_COMPUTE_TYPE")
     if layout.engine == "openai":
         fp16 = device == "cuda" and compute_type not in {"float32", "fp32"}
-        return OpenAIWhisperEngine(layout.weights, layout.name, device, fp16)
+        # a .pt pushed to a server installed without torch (the local stack's venv)
+        with needs_extra("openai", f"the model {layout.name} (a .pt checkpoint)", FASTER_INSTEAD):
+            return OpenAIWhisperEngine(layout.weights, layout.name, device, fp16)
     default_type = "float16" if device == "cuda" else "int8"
     return FasterWhisperEngine(
         layout.weights,
