@@ -129,6 +129,7 @@ def test_two_mp3s_joined_are_transcribed_whole(
     assert response.status_code == 200, response.text
     text = response.json()["text"].lower()
     assert "fox" in text and "tomorrow" in text, text
+    assert "WARNING wasync.serve: skipped 1 audio packet(s)" in server.log.read_text()
 
 
 def test_huge_declared_length_is_refused_before_reading(server: Server) -> None:

@@ -18,6 +18,7 @@ that has imported PyAV and numpy once, so a request costs a fork, not an interpr
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import resource
 import signal
@@ -230,6 +231,10 @@ def serve(control: socket.socket) -> None:
     import av  # noqa: F401 - imported once here, inherited by every child
     import numpy  # noqa: F401
 
+    from .main import LOG_FORMAT
+
+    # the children's warnings (packets skipped) as the server's own log lines
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, stream=sys.stdout)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     # Ctrl-C and SIGTERM are the server's: during its drain period the requests in flight
     # still need their children (a process-group stop reaches them too). This process ends

@@ -19,6 +19,8 @@ from ..extras import needs_extra
 if TYPE_CHECKING:
     from .engines import Engine
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # the decoder server's too
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wasync-serve", description="wasync's serving container")
@@ -109,11 +111,7 @@ def configure_logging(level: str) -> None:
     """Plain lines on stdout; the request log's JSON lines bare, so CloudWatch reads them as
     EMF; the engines' per-file chatter (faster-whisper's "Processing audio with duration ...")
     only at DEBUG, since the request line says the same and more."""
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stdout)
     requests = logging.getLogger("wasync.requests")
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
