@@ -411,10 +411,12 @@ def test_a_folder_leaves_out_hidden_files_and_folders_and_linked_folders(tmp_pat
     assert [p.name for p in walk(home / ".cache")] == ["test.wav"]  # named, it is read
 
 
+@pytest.mark.parametrize("flags", [[], ["--debug"]], ids=["plain", "debug-traceback"])
 def test_botocores_own_error_does_not_print_the_urls_password(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str]
 ) -> None:
-    """botocore quotes the endpoint URL whole when a connection closes before its answer."""
+    """botocore quotes the endpoint URL whole when a connection closes before its answer (and
+    --debug's traceback quotes it in every frame's locals and messages)."""
     import socket
     import threading
 
@@ -439,9 +441,10 @@ def test_botocores_own_error_does_not_print_the_urls_password(
         "WASYNC_BUCKET": "recordings",  # no STS call for the default bucket's account
     }
     try:
-        result = CliRunner().invoke(app, ["jobs"], env=env)
+        result = CliRunner().invoke(app, [*flags, "jobs"], env=env)
     finally:
         listener.close()
     assert result.exit_code == FAILURE, result.output
+    assert ("Traceback" in result.output) == bool(flags)
     assert f"http://***@127.0.0.1:{port}" in result.output
     assert "hunter2" not in result.output

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from ..errors import ExitCode, WasyncError
-from .render import Output, exit_code
+from .render import Output, exit_code, shown
 
 if TYPE_CHECKING:  # imported when first used: start-up stays fast
     from ..clients import Clients
@@ -178,7 +178,8 @@ def handled(fn: F) -> F:
 
             error = translate(exc)
             if app.debug:
-                app.output.err.print(traceback.format_exc(), markup=False)
+                # a traceback quotes endpoint URLs whole, with any password in them
+                app.output.err.print(shown(traceback.format_exc()), markup=False)
             if error is None:
                 error = WasyncError(
                     f"unexpected {type(exc).__name__}: {exc}",
