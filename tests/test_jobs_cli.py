@@ -87,6 +87,16 @@ def test_fetch_overwrite_replaces_the_file_and_keeps_its_mode(done_job, tmp_path
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
 
 
+def test_fetch_overwrite_never_replaces_audio(done_job, tmp_path, data_dir) -> None:
+    """`fetch ID -o talk.wav --overwrite` (a slip of the extension) replaced the recording."""
+    recording = tmp_path / "talk.wav"
+    recording.write_bytes((data_dir / "en_short.wav").read_bytes())
+    result = cli("fetch", done_job.job_id, "-o", str(recording), "--overwrite")
+    assert result.exit_code == 2, result.output
+    assert "holds binary data (audio or video?), not a transcript" in result.stderr
+    assert recording.read_bytes() == (data_dir / "en_short.wav").read_bytes()
+
+
 def test_fetch_writes_through_a_symlink(done_job, tmp_path) -> None:
     real = tmp_path / "real.txt"
     real.write_text("old")

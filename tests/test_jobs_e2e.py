@@ -271,6 +271,23 @@ def test_existing_output_is_kept_without_overwrite(
     assert "tomorrow" in (tmp_path / "en_numbers.txt").read_text().lower()
 
 
+def test_an_input_is_never_replaced_by_a_transcript(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
+    """Audio named talk.txt is its own destination; audio named notes.txt is notes.wav's.
+    With --overwrite, both recordings were replaced by transcripts."""
+    audio = (data_dir / "en_short.wav").read_bytes()
+    for name in ("talk.txt", "notes.txt", "notes.wav"):
+        (tmp_path / name).write_bytes(audio)
+    talk, notes, notes_wav = (str(tmp_path / n) for n in ("talk.txt", "notes.txt", "notes.wav"))
+    result = local_stack.cli("transcribe", talk, notes_wav, "--wait", "--overwrite")
+    assert result.exit_code == 1, result.output
+    assert f"its transcript would be written over the input itself ({talk})" in result.stderr
+    assert f"{notes} holds binary data (audio or video?)" in result.stderr
+    assert (tmp_path / "talk.txt").read_bytes() == audio
+    assert (tmp_path / "notes.txt").read_bytes() == audio
+
+
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_a_link_in_an_input_folder_is_not_written_through(
     local_stack, data_dir: Path, tmp_path: Path, overwrite: bool

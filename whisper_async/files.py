@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import secrets
@@ -44,6 +45,28 @@ def final_target(path: Path) -> Path:
     if not stat.S_ISREG(mode):
         raise UnsafeDestinationError(f"{path} is not a regular file; refusing to replace it")
     return target
+
+
+def holds_binary(name: str | Path, dir_fd: int | None = None) -> bool:
+    """Whether the file's first 4 KiB are not text (a NUL byte, or not UTF-8): audio or
+    video, say, which a transcript written with --overwrite must never replace."""
+    try:
+        descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except OSError:
+        return False
+    with os.fdopen(descriptor, "rb") as handle:
+        head = handle.read(4096)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return True
+    return b"\0" in head
+
+
+def binary_refused(path: Path) -> UnsafeDestinationError:
+    return UnsafeDestinationError(
+        f"{path} holds binary data (audio or video?), not a transcript; refusing to replace it"
+    )
 
 
 def check_writable(folder: Path) -> None:

@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import itertools
 import logging
+import os
 import secrets
 import threading
 import time
@@ -222,6 +223,9 @@ class Batch:
         else:
             destination = Destination.under(Path.cwd(), None, name)
         path = destination.path
+        if item.path is not None and _same_file(item.path, path):
+            error = f"its transcript would be written over the input itself ({path}); use -o DIR"
+            return JobOutcome(None, item.display, "failed", error=error)
         key = str(path.absolute())
         with self._lock:
             if key in self._destinations:
@@ -657,3 +661,10 @@ class Batch:
     def _release(self, job: OpenJob) -> None:
         with contextlib.suppress(Exception):
             self.env.records.release(job.record.job_id, job.etag)
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # the transcript's file does not exist yet
+        return False

@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..files import UnsafeDestinationError, replace_in_folder
+from ..files import UnsafeDestinationError, binary_refused, holds_binary, replace_in_folder
 
 LINK_REFUSED = (
     "is a symbolic link, and a batch writes no transcript through a link (anyone who can add "
@@ -87,6 +87,8 @@ def _write_in(folder: int, destination: Destination, text: str, overwrite: bool)
             if _holds(folder, name, text):
                 return "unchanged"
             raise FileExistsError(f"{path} already exists with other content; pass --overwrite")
+        if holds_binary(name, dir_fd=folder):
+            raise binary_refused(path)
     replace_in_folder(folder, name, text)
     return "written"
 

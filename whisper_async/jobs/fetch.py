@@ -13,7 +13,14 @@ from .. import formats, naming
 from ..clients import Clients
 from ..durations import format_duration
 from ..errors import NotFoundError, UsageError, WaitTimeoutError, WasyncError
-from ..files import UnsafeDestinationError, check_writable, final_target, write_atomically
+from ..files import (
+    UnsafeDestinationError,
+    binary_refused,
+    check_writable,
+    final_target,
+    holds_binary,
+    write_atomically,
+)
 from ..resources import find_endpoint
 from ..storage import S3Uri
 from .listing import ListingCompletions, s3_lister
@@ -89,6 +96,8 @@ def check_output(output: Path | None, overwrite: bool) -> None:
         raise UsageError(str(exc), "pass the path of a regular file") from None
     if target.exists() and not overwrite:
         raise UsageError(f"{output} already exists", "pass --overwrite to replace it")
+    if target.exists() and holds_binary(target):
+        raise UsageError(str(binary_refused(output)), "write the transcript to another file")
     if not target.parent.is_dir():
         raise UsageError(f"the folder of {output} does not exist", "create it first")
     try:  # found out now, not after the wait for the result
