@@ -17,9 +17,14 @@ from bench.metrics import reference_text, word_error_rate
 pytestmark = pytest.mark.slow
 
 
-def test_one_file_with_wait_prints_the_transcript(local_stack, data_dir: Path) -> None:
-    result = local_stack.cli("transcribe", str(data_dir / "en_short.wav"), "--wait")
+@pytest.mark.parametrize("flags", [[], ["-o", "-"]], ids=["default", "dash-as-fetch-takes-it"])
+def test_one_file_with_wait_prints_the_transcript(
+    local_stack, data_dir: Path, flags: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = local_stack.cli("transcribe", str(data_dir / "en_short.wav"), "--wait", *flags)
     assert result.exit_code == 0, result.output
+    assert list(tmp_path.iterdir()) == []  # no folder named `-`
     assert word_error_rate([reference_text(data_dir / "en_short.wav")], [result.stdout]) <= 0.4
 
 

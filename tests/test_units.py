@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,7 +72,6 @@ def test_a_link_to_a_file_is_its_own_input_and_one_file_named_twice_is_one(
 
 
 def test_a_broken_link_or_a_pipe_gets_a_failed_row_or_a_clear_refusal(tmp_path: Path) -> None:
-    import os
 
     from whisper_async.errors import UsageError
 
@@ -204,3 +205,62 @@ def test_a_list_of_paths_passes_the_check_for_audio_on_stdin() -> None:
     check_path_list("talks/ä b.wav\ns3://bucket/x.mp3\n".encode())
     with pytest.raises(UsageError):
         check_path_list(b"\x00\x00\x00\x20ftypM4A ")
+
+
+# closes fd 1, then becomes wasync (a preexec_fn would run in a forked, threaded pytest)
+CLOSED_STDOUT = "import os, sys; os.close(1); os.execv(sys.executable, sys.argv[1:])"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (["transcribe", "talk.wav", "--wait"], 2, b"stdout is closed"),
+        (["--region", "us-east-1", "--json", "config", "show"], 0, b""),
+    ],
+    ids=["transcript-would-be-lost", "json-document"],
+)
+def test_a_closed_stdout_is_an_error_where_output_would_be_lost_and_no_traceback(
+    tmp_path: Path, args: list[str], code: int, said: bytes
+) -> None:
+    """`wasync ... >&-`: Python starts with sys.stdout None; writes raised AttributeError,
+    and `transcribe --wait` of one file exited 0 with its transcript gone."""
+    (tmp_path / "talk.wav").write_bytes(
+        (Path(__file__).parent / "data" / "en_short.wav").read_bytes()
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSED_STDOUT, sys.executable, "-m", "whisper_async", *args],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+    assert said in done.stderr
+    assert b"Traceback" not in done.stderr and b"unexpected" not in done.stderr
+
+
+def test_dash_as_the_output_folder_is_stdout_for_one_input_and_refused_for_several(
+    tmp_path: Path,
+) -> None:
+    """`transcribe a.wav b.wav --wait -o -` made a folder named `-`."""
+    for name in ("a.wav", "b.wav"):
+        (tmp_path / name).write_bytes(b"RIFF....WAVE")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "whisper_async",
+            "transcribe",
+            "a.wav",
+            "b.wav",
+            "--wait",
+            "-o",
+            "-",
+        ],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert b"-o - writes one transcript to stdout" in done.stderr
+    assert not (tmp_path / "-").exists()

@@ -109,7 +109,7 @@ def transcribe(
 ) -> None:
     """Queue audio on the async endpoint; with --wait, write the transcripts (re-run: resume)."""
     from ..durations import parse_duration
-    from ..inputs import check_argument, is_one_input, iter_inputs, stdin_paths
+    from ..inputs import check_argument, iter_inputs, stdin_paths
     from ..jobs import TranscribeRequest
     from ..jobs import transcribe as run_transcribe
     from .job_render import BatchView, exit_code, leave
@@ -120,10 +120,11 @@ def transcribe(
     options = request_options(
         language, task, word_timestamps, vad, initial_prompt, beam_size, batch_size
     )
+    to_stdout = stdout_destination(inputs, output_dir, wait, app_ctx.output.stdout_closed)
     request = TranscribeRequest(
         options=options,
         fmt=fmt,
-        output_dir=output_dir,
+        output_dir=None if to_stdout else output_dir,
         overwrite=overwrite,
         wait=wait,
         timeout=parse_duration(timeout),
@@ -131,7 +132,7 @@ def transcribe(
         request_ttl=parse_duration(request_ttl),
         invocation_timeout=parse_duration(invocation_timeout),
         rerun=rerun,
-        to_stdout=is_one_input(inputs) and output_dir is None and wait,
+        to_stdout=to_stdout,
     )
     view = BatchView(app_ctx.output, wait, rerun=rerun)
     items = iter_inputs(inputs, stdin_paths(sys.stdin) if "-" in inputs else [])
@@ -141,6 +142,28 @@ def transcribe(
         )
     view.summary(report)
     leave(exit_code(report), app_ctx.output)
+
+
+def stdout_destination(
+    inputs: list[str], output_dir: Path | None, wait: bool, stdout_closed: bool
+) -> bool:
+    """Whether the transcript goes to stdout: one input waited for, with no -o or with
+    `-o -` (as for fetch). A usage error where stdout cannot take it."""
+    from ..errors import UsageError
+    from ..inputs import is_one_input
+
+    dash = output_dir is not None and str(output_dir) == "-"
+    if dash and not is_one_input(inputs):
+        raise UsageError(
+            "-o - writes one transcript to stdout, and these inputs may be several",
+            "pass -o DIR for a folder of transcripts, or --json for every result as a line",
+        )
+    to_stdout = wait and is_one_input(inputs) and (output_dir is None or dash)
+    if to_stdout and stdout_closed:
+        raise UsageError(
+            "stdout is closed, and the transcript would go there", "pass -o DIR to write a file"
+        )
+    return to_stdout
 
 
 def request_options(

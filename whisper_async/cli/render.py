@@ -178,6 +178,10 @@ def console_for(stream: TextIO) -> Console:
     return Console(file=trimmed, soft_wrap=True, highlight=False, width=width)
 
 
+def _nowhere() -> TextIO:
+    return open(os.devnull, "w", encoding="utf-8")  # kept open as long as the Output
+
+
 class Output:
     """Where every command's output goes. JSON mode keeps stdout for machine-readable data."""
 
@@ -192,9 +196,12 @@ class Output:
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose
-        self._stdout = cast("TextIO", ReaderGone(stdout or sys.stdout))  # data goes here as is
+        # Python sets sys.stdout to None when the process starts with it closed (`>&-`)
+        stdout = stdout or sys.stdout
+        self.stdout_closed = stdout is None
+        self._stdout = cast("TextIO", ReaderGone(stdout or _nowhere()))  # data goes here as is
         self.out = console_for(self._stdout)
-        self.err = console_for(stderr or sys.stderr)
+        self.err = console_for(stderr or sys.stderr or _nowhere())
 
     def show(self, result: R, renderer: Renderer[R]) -> None:
         """A command's one result: a JSON document on stdout, or the renderer's text."""
