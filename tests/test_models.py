@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.models import checkpoint_file
-from whisper_async.errors import UsageError, WasyncError
+from whisper_async.clients import Clients
+from whisper_async.errors import ConfigurationError, UsageError, WasyncError
 from whisper_async.manifest import MANIFEST_NAME, read_manifest
 from whisper_async.models import choose_source, download_checkpoint, push_model
 from whisper_async.progress import no_progress
+from whisper_async.settings import resolve
 from whisper_async.storage import S3Uri
 
 
@@ -151,6 +153,18 @@ def test_a_pt_file_openai_whisper_cannot_load_is_refused_before_any_upload(
     with pytest.raises(UsageError, match="not an openai-whisper checkpoint") as refused:
         push_model(moto_clients, str(checkpoint))
     assert why in refused.value.message
+    s3 = moto_clients.client("s3")
+    buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+    assert not [o for b in buckets for o in s3.list_objects_v2(Bucket=b).get("Contents", [])]
+
+
+def test_a_state_folder_it_cannot_write_is_refused_before_the_upload(
+    moto_clients, tmp_path: Path
+) -> None:
+    """It uploaded, then ended in "unexpected PermissionError" with no URI printed."""
+    clients = Clients(resolve({"state_dir": "/proc/wasync"}))  # in moto_clients' moto
+    with pytest.raises(ConfigurationError, match="cannot write wasync's state folder /proc/wasync"):
+        push_model(clients, str(checkpoint_file(tmp_path / "tiny.pt")))
     s3 = moto_clients.client("s3")
     buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
     assert not [o for b in buckets for o in s3.list_objects_v2(Bucket=b).get("Contents", [])]

@@ -521,6 +521,7 @@ def _document(value: Any) -> Any:
 
 def create_role(clients: Clients, plan: RolePlan | None = None) -> IamDocuments:
     """Run a role plan (made now when not given) and remember the role for `deploy`."""
+    state.check_writable(clients.settings)
     plan = plan or plan_role(clients)
     execute(clients, plan.plan)
     state.remember(clients.settings, clients.region, "role_arn", plan.documents.role_arn)

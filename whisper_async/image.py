@@ -354,6 +354,7 @@ def build_image(
     settings: PipSettings | None = None,
 ) -> BuildResult:
     options = _effective(clients, options or BuildOptions())
+    state.check_writable(clients.settings)
     if options.push:
         clients.region  # noqa: B018 - a push needs a region: fail now, not after a long build
     executable = find_builder(options.builder, prober)

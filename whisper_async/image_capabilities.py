@@ -8,6 +8,7 @@ the server itself refuses the model at start with a message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -83,7 +84,8 @@ def engines_of(
         return tuple(recorded.split(","))
     found = registry_engines(clients, image_uri, fetch)
     if found:
-        remember(clients, image_uri, found)
+        with contextlib.suppress(OSError):  # a cache: without it, the registry is asked again
+            remember(clients, image_uri, found)
     return found
 
 

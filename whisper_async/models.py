@@ -323,6 +323,7 @@ def push_model(
             f"model name {name!r} is not allowed", "use letters, digits, '.', '_' and '-'"
         )
     choice = source if isinstance(source, SourceChoice) else choose_source(source)
+    state.check_writable(clients.settings)
     with _workdir() as workdir:
         resolved = resolve_source(choice, engine, name, workdir, progress)
         image_capabilities.check_model_fits(

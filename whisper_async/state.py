@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import files
+from .errors import ConfigurationError
 from .files import write_atomically
 from .settings import Settings
 
@@ -44,6 +46,20 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def check_writable(settings: Settings) -> None:
+    """Refuse now, before an upload or a build, a state folder the command could not write
+    its value to at the end (the work would be done and its result not kept)."""
+    try:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        files.check_writable(settings.state_dir)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write wasync's state folder {settings.state_dir}: {exc.strerror or exc}",
+            "set WASYNC_STATE_DIR to a folder you can write; it keeps what "
+            "build and push-model made, for deploy",
+        ) from None
 
 
 def recall(settings: Settings, region: str, key: str) -> str | None:
