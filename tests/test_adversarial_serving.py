@@ -141,7 +141,20 @@ def test_huge_declared_length_is_refused_before_reading(server: Server) -> None:
 
 def test_wrong_content_type_with_a_json_body(server: Server) -> None:
     response = post(server, b'{"audio": "aGVsbG8="}', {"Content-Type": "application/json"})
-    assert_error(response, 415, "undecodable_audio", "cannot decode")
+    assert_error(
+        response, 415, "undecodable_audio", "cannot decode", "must be the audio file itself"
+    )
+
+
+def test_a_form_upload_is_told_to_send_the_file_itself(server: Server, data_dir: Path) -> None:
+    """`curl -F file=@talk.wav` wraps the WAV in a multipart form: FFmpeg's "Invalid data"
+    alone left the user guessing."""
+    response = httpx.post(
+        f"{server.url}/invocations",
+        files={"file": ("talk.wav", (data_dir / "en_short.wav").read_bytes(), "audio/wav")},
+        timeout=600,
+    )
+    assert_error(response, 415, "undecodable_audio", "sent as multipart/form-data", "--data-binary")
 
 
 @pytest.mark.parametrize("named", ["speech.wav", "fifo"])

@@ -183,7 +183,16 @@ def joined(path: Path, *parts: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("damage", ["two-mp3s-joined", "zeros-mid-mp3", "mono-then-stereo-aac"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "two-mp3s-joined",
+        "zeros-mid-mp3",
+        "mono-then-stereo-aac",
+        "call-recording-cut-mid-frame",
+        "aac-then-mp3",
+    ],
+)
 def test_a_damaged_or_joined_file_decodes_as_far_as_ffmpeg_reads_it(
     tmp_path: Path, damage: str
 ) -> None:
@@ -197,10 +206,17 @@ def test_a_damaged_or_joined_file_decodes_as_far_as_ffmpeg_reads_it(
         whole = ffmpeg(tmp_path / "a.mp3", seconds=10).read_bytes()
         path = tmp_path / "holed.mp3"
         path.write_bytes(whole[: len(whole) // 2] + bytes(200) + whole[len(whole) // 2 :])
-    else:
+    elif damage == "mono-then-stereo-aac":
         first = ffmpeg(tmp_path / "m.aac", "-ac", "1", "-c:a", "aac", "-f", "adts", seconds=5)
         second = ffmpeg(tmp_path / "s.aac", "-ac", "2", "-c:a", "aac", "-f", "adts", seconds=7)
         path = joined(tmp_path / "joined.aac", first, second)
+    elif damage == "call-recording-cut-mid-frame":  # its demuxer fails on the last bytes
+        whole = ffmpeg(tmp_path / "a.gsm", "-ar", "8000", "-ac", "1", "-c:a", "libgsm")
+        path = tmp_path / "call.gsm"
+        path.write_bytes(whole.read_bytes()[:-5])
+    else:  # the ADTS demuxer stops at the MP3's bytes, as the ffmpeg command line does
+        first = ffmpeg(tmp_path / "a.aac", "-c:a", "aac", "-f", "adts", seconds=11)
+        path = joined(tmp_path / "tail.aac", first, ffmpeg(tmp_path / "b.mp3", seconds=2))
 
     _, samples = decoded(path)
     # within 10 ms: at a format change both flush their resampler, rounding a few samples apart
@@ -216,3 +232,28 @@ def test_a_file_of_which_no_packet_decodes_is_refused(tmp_path: Path) -> None:
     path.write_bytes((header + os.urandom(400)) * 50)
     with pytest.raises(AudioDecodeError, match="cannot decode the audio"):
         decoded(path)
+
+
+@pytest.mark.parametrize("suffix", ["8svx", "avr", "wve", "pvf"])
+def test_formats_of_sox_and_old_machines_are_read(tmp_path: Path, suffix: str) -> None:
+    """Formats the allowlist left out, though FFmpeg reads them (dictation recorders' DSS and
+    ACT are in the same list)."""
+    source = ffmpeg(tmp_path / "tone.wav", "-ar", "8000", seconds=3)
+    path = tmp_path / f"tone.{suffix}"
+    subprocess.run(["sox", str(source), str(path)], check=True)
+    _, samples = decoded(path)
+    assert abs(len(samples) - ffmpeg_sample_count(path)) <= 160
+    assert len(samples) > 2.9 * 16_000
+
+
+def test_the_audio_track_ffmpeg_picks_is_the_one_decoded(tmp_path: Path) -> None:
+    """A screen recording: system audio (silent) first, the microphone second and marked
+    default. The first track was transcribed: an empty transcript."""
+    path = tmp_path / "recording.mkv"
+    silence = ["-f", "lavfi", "-t", "4", "-i", "anullsrc=r=48000:cl=stereo"]
+    tone = ["-f", "lavfi", "-i", "sine=f=440:d=4:r=48000"]
+    tracks = ["-map", "0:a", "-map", "1:a", "-disposition:a:0", "0", "-disposition:a:1", "default"]
+    command = ["ffmpeg", "-v", "error", *silence, *tone, *tracks, "-c:a", "flac", str(path)]
+    subprocess.run(command, check=True)
+    _, samples = decoded(path)
+    assert float(np.abs(samples).max()) > 0.1  # the tone, not the silence

@@ -28,6 +28,7 @@ from starlette.routing import Route
 from .. import formats
 from ..attributes import TranscribeOptions, defaults_from_env, parse_attributes
 from ..errors import quoted
+from .audio import AudioDecodeError
 from .body import receive_to_file
 from .drain import Drain
 from .engines import Engine
@@ -48,6 +49,13 @@ from .transcription import transcribe_file
 from .windows import WindowPlan, default_window_seconds
 
 log = logging.getLogger("wasync.serve")
+
+# Bodies that wrap the audio instead of being it; a request's Content-Type says so.
+WRAPPED_BODIES = ("multipart/form-data", "application/x-www-form-urlencoded", "application/json")
+WRAPPED_BODY_HINT = (
+    "the body was sent as {kind}, but must be the audio file itself: "
+    "curl --data-binary @talk.wav (not -F), or the SDK's invoke_endpoint_async with the file in S3"
+)
 
 CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
 ONE_GIB = 1 << 30
@@ -253,6 +261,11 @@ async def _receive_and_transcribe(
     try:
         await receive_to_file(request, path, state.settings)
         return await _transcribe_while_connected(request, state, engine, path, options)
+    except AudioDecodeError as error:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in WRAPPED_BODIES:  # `curl -F file=@talk.wav`, or the audio inside JSON
+            raise AudioDecodeError(f"{error}; {WRAPPED_BODY_HINT.format(kind=kind)}") from error
+        raise
     finally:
         path.unlink(missing_ok=True)
 

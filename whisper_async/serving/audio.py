@@ -24,7 +24,8 @@ class AudioDecodeError(ValueError):
 MEDIA_FORMATS = (
     "wav,w64,mp3,flac,ogg,mov,mp4,m4a,3gp,3g2,matroska,webm,aac,ac3,eac3,amr,amrnb,amrwb,"
     "aiff,au,caf,asf,avi,flv,mpeg,mpegts,wv,ape,tta,tak,mpc,mpc8,dts,dtshd,truehd,mlp,gsm,voc,"
-    "xwma,wtv,nut,mxf,dv,rm,oma,qcp,nistsphere,sox,ircam,loas,dsf,shn,mmf,spdif"
+    "xwma,wtv,nut,mxf,dv,rm,oma,qcp,nistsphere,sox,ircam,loas,dsf,shn,mmf,spdif,"
+    "dss,act,iff,avr,wve,pvf"  # dictation recorders (DSS, ACT), 8SVX/DSDIFF, sox's formats
 )
 OPEN_OPTIONS = {"format_whitelist": MEDIA_FORMATS, "protocol_whitelist": "file"}
 
@@ -58,12 +59,14 @@ def _decode_error(exc: Any) -> AudioDecodeError:
 
 
 def _audio_stream(container: Any) -> Any:
-    streams = [s for s in container.streams if s.type == "audio"]
-    if not streams:
+    """The audio stream the ffmpeg command line would pick (FFmpeg's "best" stream: the one
+    marked default, then the most channels): in a recording with a silent system-audio
+    track first and the microphone's marked default, the first track was silence."""
+    if not container.streams.audio:
         raise AudioDecodeError(
             "the file has no audio stream (a video without sound, or not a media file)"
         )
-    return streams[0]
+    return container.streams.best("audio") or container.streams.audio[0]
 
 
 def packet_seconds(path: Path, stop_after: float) -> float | None:
@@ -83,7 +86,7 @@ def packet_seconds(path: Path, stop_after: float) -> float | None:
             return None
         ticks = 0
         limit = stop_after / float(stream.time_base)
-        for packet in container.demux(stream):
+        for packet in _packets(container, stream):
             ticks += packet.duration or 0
             if ticks > limit:
                 declared = (container.duration or 0) / av.time_base
@@ -133,9 +136,11 @@ def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
     except av.error.FFmpegError as exc:
         if not produced:
             raise _decode_error(exc) from exc
-        seconds = produced / sample_rate
+        why = exc.strerror or str(exc)
+        if isinstance(exc, av.error.PatchWelcomeError):  # FFmpeg's "patches welcome"
+            why = "the file changes in a way FFmpeg does not support (a chained Ogg stream?)"
         raise AudioDecodeError(
-            f"cannot decode the audio after {seconds:.1f} s: {exc.strerror or exc}: {RESAMPLE_HINT}"
+            f"cannot decode the audio after {produced / sample_rate:.1f} s: {why}: {RESAMPLE_HINT}"
         ) from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise AudioDecodeError(f"cannot decode the audio: {exc}") from exc
@@ -155,6 +160,28 @@ def _resampled(resampler: Any, frame: Any) -> Iterator[Any]:
         yield resampled.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
 
 
+def _packets(container: Any, stream: Any) -> Iterator[Any]:
+    """The stream's packets. Data the demuxer cannot read after some packets (a file cut off
+    mid-frame, another format's bytes appended) ends the stream there, as the ffmpeg command
+    line ends it; at the start, or another kind of error, is the answer."""
+    import av
+
+    read = 0
+    try:
+        for packet in container.demux(stream):
+            read += 1
+            yield packet
+    except av.error.InvalidDataError as exc:
+        if not read:
+            raise
+        log.warning(
+            "the audio ends early, after %d packets: what follows does not read as %s (%s)",
+            read,
+            container.format.name,
+            exc.strerror or exc,
+        )
+
+
 def _frames(container: Any, stream: Any) -> Iterator[Any]:
     """The stream's decoded frames. A packet its decoder refuses (two MP3s joined, a few bytes
     lost mid-file) is skipped, as the ffmpeg command line skips it for whisper.load_audio: it
@@ -165,7 +192,7 @@ def _frames(container: Any, stream: Any) -> Iterator[Any]:
     skipped = 0
     first_error: Exception | None = None
     decoded_any = False
-    for packet in container.demux(stream):
+    for packet in _packets(container, stream):
         try:
             frames = packet.decode()
         except av.error.FFmpegError as exc:

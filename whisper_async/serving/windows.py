@@ -63,7 +63,10 @@ def default_window_seconds(available_bytes: int | None, concurrency: int) -> flo
 def too_long_message(seconds: float | None, plan: WindowPlan) -> str:
     """The 413 message: the audio's length when known, the limit, and the setting to change."""
     limit = f"{clock(plan.max_seconds)} (WASYNC_MAX_AUDIO_SECONDS={plan.max_seconds:g})"
-    length = f"is {clock(seconds)} long" if seconds is not None else "runs past the limit"
+    # the packets' timing, not decoded samples: a file can declare more than it holds
+    length = (
+        f"is {clock(seconds)} long by its timing" if seconds is not None else "runs past the limit"
+    )
     return (
         f"the audio {length}; this endpoint accepts at most {limit}: split the file, or "
         "deploy with a higher WASYNC_MAX_AUDIO_SECONDS"
