@@ -237,6 +237,24 @@ def test_scale_in_drains_running_jobs_and_loses_none(
         assert fast_stack.endpoints()[name]["instances"] == []
 
 
+def test_transcribe_refuses_an_endpoint_at_zero_that_nothing_will_start(
+    fast_stack: RunningStack, aws: Clients, data_dir: Path
+) -> None:
+    """At 0 instances without autoscaling (`autoscale --off` after a scale-in, or capacity set
+    to 0), `transcribe --wait` sent the job and waited out its whole --timeout."""
+    with fast_stack.own_endpoint("--instance", "ml.g5.xlarge") as name:
+        aws.client("sagemaker").update_endpoint_weights_and_capacities(
+            EndpointName=name,
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0}],
+        )
+        scaled_to_zero(aws, name)
+        result = fast_stack.cli("-e", name, "transcribe", str(data_dir / "en_short.wav"), "--wait")
+        assert result.exit_code == 2, result.output
+        assert f"Endpoint {name} has 0 instances and nothing will start one" in result.stderr
+        assert "wasync autoscale" in result.stderr
+        assert queued(fast_stack, name) == 0
+
+
 def test_a_job_waits_at_zero_and_fails_when_its_ttl_passes(
     fast_stack: RunningStack, aws: Clients, endpoint: str, data_dir: Path
 ) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clients import Clients
-from ..errors import UsageError
+from ..errors import ConfigurationError, UsageError
 from ..resources import find_model, require_endpoint
 
 SERVING_STATES = {"InService", "Updating", "SystemUpdating"}
@@ -26,6 +26,8 @@ class EndpointTarget:
     note: str | None = None
     # When this endpoint was made: a job sent before then went to one that was deleted since
     created: dt.datetime | None = None
+    instances: int | None = None  # CurrentInstanceCount of its variant
+    variant: str = "AllTraffic"
 
     def locations(self, extension: str, filename: str) -> tuple[str, str | None]:
         """Where SageMaker writes a job's result and failure (the predicted keys; the
@@ -82,6 +84,28 @@ def describe_target(clients: Clients) -> EndpointTarget:
         created=created
         if isinstance(created := described.get("CreationTime"), dt.datetime)
         else None,
+        instances=None if instances is None else int(instances),
+        variant=str(variants[0].get("VariantName") or "AllTraffic"),
+    )
+
+
+def check_work_can_start(clients: Clients, target: EndpointTarget) -> None:
+    """At 0 instances only autoscaling from zero starts one (`wasync autoscale`); without it,
+    jobs wait in the queue until their TTL, and `--wait` until its timeout."""
+    if target.instances != 0:
+        return
+    from ..scaling import current
+
+    try:
+        scaling = current(clients, target.name, target.variant)
+    except Exception:  # not allowed to read autoscaling (or not there): the note stands
+        return
+    if scaling is not None and scaling.scale_out_from_zero and scaling.max_capacity > 0:
+        return
+    raise ConfigurationError(
+        f"Endpoint {target.name} has 0 instances and nothing will start one (it has no "
+        "autoscaling from zero): the jobs would wait in its queue until their --request-ttl.",
+        "run `wasync autoscale` to scale out from zero when work arrives",
     )
 
 

@@ -26,7 +26,7 @@ from .ownership import Heartbeats, IdleProbe
 from .records import RecordStore
 from .request import TranscribeRequest
 from .submission import THROTTLE_CODES
-from .target import EndpointTarget, describe_target
+from .target import EndpointTarget, check_work_can_start, describe_target
 
 # Threads a batch may run at once: 100,000 ran out of threads (`can't start new thread`).
 MOST_WORKERS = 256
@@ -183,6 +183,7 @@ def transcribe(
     if notify_queue:
         check_queue(clients.client("sqs"), notify_queue)
     target = describe_target(clients)
+    check_work_can_start(clients, target)
     connection = connect(clients, target, workers, notify_queue)
     batch = Batch(connection.env, request, on_outcome)
     on_start(batch, target)
