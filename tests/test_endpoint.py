@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from tests.helpers.models import checkpoint_file
-from whisper_async.endpoint import DeployRequest, deploy, plan_deploy, wait_for_endpoint
+from whisper_async.endpoint import KEPT, DeployRequest, deploy, plan_deploy, wait_for_endpoint
 from whisper_async.errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
 from whisper_async.models import push_model
 from whisper_async.polling import Backoff
@@ -198,7 +198,12 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(
     )
     update = plan.steps[-1]
     assert update.operation == "update_endpoint"
-    assert update.params == {"EndpointName": "whisper", "EndpointConfigName": plan.config_name}
+    assert update.params == {  # --initial-count given: the new config's count replaces it
+        "EndpointName": "whisper",
+        "EndpointConfigName": plan.config_name,
+        "RetainAllVariantProperties": True,
+        "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredInstanceCount"}],
+    }
 
     sagemaker = moto_clients.client("sagemaker")
     real_create_model, real_create_config = sagemaker.create_model, sagemaker.create_endpoint_config
@@ -245,6 +250,58 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(
     )
     names = [c["EndpointConfigName"] for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]]
     assert names == [plan.config_name]
+
+
+def test_a_redeploy_keeps_every_setting_not_given_and_the_instances_running(
+    moto_clients, model_uri: str, tmp_path: Path
+) -> None:
+    """`wasync deploy` again for a new model, without repeating --instance and the rest:
+    the instance type and concurrency went back to the defaults, and the update set the
+    variant back to --initial-count, whatever autoscaling ran."""
+    deploy(
+        moto_clients,
+        plan_deploy(moto_clients, request(instance_type="ml.m5.xlarge", default_language="ja")),
+        sleep=lambda s: None,
+    )
+    new_model = push_model(moto_clients, str(checkpoint_file(tmp_path / "v2.pt", b"v2"))).uri
+    plan = plan_deploy(
+        moto_clients,
+        DeployRequest(model_uri=new_model, image_uri=IMAGE, role_arn=ROLE, kept=frozenset(KEPT)),
+    )
+    assert plan.changes == (f"model_data: {model_uri} -> {new_model}",)
+    config = params(plan, "create_endpoint_config")
+    variant = config["ProductionVariants"][0]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.xlarge", 1)
+    assert config["AsyncInferenceConfig"]["ClientConfig"] == {
+        "MaxConcurrentInvocationsPerInstance": 2
+    }
+    update = plan.steps[-1]
+    assert update.params == {
+        "EndpointName": "whisper",
+        "EndpointConfigName": plan.config_name,
+        "RetainAllVariantProperties": True,
+    }
+    with Stubber(moto_clients.client("sagemaker")) as stub:  # the request's shape, by botocore
+        arn = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/whisper"
+        stub.add_response("update_endpoint", {"EndpointArn": arn}, update.params)
+        moto_clients.client("sagemaker").update_endpoint(**update.params)
+
+
+def test_a_new_instance_type_on_an_autoscaled_endpoint_is_refused_before_anything_changes(
+    moto_clients, model_uri: str
+) -> None:
+    """SageMaker fails such an UpdateEndpoint; say what to do before creating anything."""
+    from whisper_async.scaling import configure
+
+    deploy(moto_clients, plan_deploy(moto_clients, request()), sleep=lambda s: None)
+    configure(moto_clients, min_capacity=1, max_capacity=2)
+    with pytest.raises(
+        UsageError, match="refuses to change an autoscaled endpoint's instance type"
+    ) as refused:
+        plan_deploy(moto_clients, request(instance_type="ml.g5.xlarge"))
+    assert "autoscale --off" in (refused.value.hint or "")
+    kept = plan_deploy(moto_clients, request(instance_type="ml.g4dn.xlarge", max_concurrency=4))
+    assert kept.action == "update"
 
 
 def test_failed_endpoint_reports_failure_reason(moto_clients) -> None:

@@ -255,6 +255,23 @@ def test_transcribe_refuses_an_endpoint_at_zero_that_nothing_will_start(
         assert queued(fast_stack, name) == 0
 
 
+def test_a_redeploy_of_a_scaled_in_endpoint_keeps_it_at_zero_and_its_settings(
+    fast_stack: RunningStack, aws: Clients
+) -> None:
+    """`wasync deploy --language en` again, nothing else said, on an endpoint autoscaling had
+    taken to zero: the update started the config's instance, and the instance type,
+    concurrency and notifications went back to the defaults."""
+    with fast_stack.own_endpoint("--instance", "ml.c5.xlarge", "--max-concurrency", "2") as name:
+        autoscale(fast_stack, name, "--max", "1")
+        scaled_to_zero(aws, name)
+        redeployed = fast_stack.cli("-e", name, "deploy", "--language", "en")
+        assert redeployed.exit_code == 0, redeployed.output
+        changes = [line for line in redeployed.stderr.splitlines() if "changes" in line]
+        assert changes == ["  changes environment WASYNC_DEFAULT_LANGUAGE: (unset) -> en"]
+        assert counts(aws, name) == ("InService", 0, 0)
+        assert fast_stack.endpoints()[name]["instances"] == []
+
+
 def test_a_job_waits_at_zero_and_fails_when_its_ttl_passes(
     fast_stack: RunningStack, aws: Clients, endpoint: str, data_dir: Path
 ) -> None:

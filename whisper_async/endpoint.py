@@ -65,7 +65,7 @@ IN_PROGRESS = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deletin
 
 @dataclass(frozen=True)
 class DeployRequest:
-    instance_type: str
+    instance_type: str = "ml.g5.xlarge"
     model_uri: str | None = None  # None or "last": what push-model uploaded last
     image_uri: str | None = None  # None or "last": what build pushed last
     role_arn: str | None = None
@@ -79,6 +79,55 @@ class DeployRequest:
     default_batch_size: int | None = None
     cpu_encoder: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    # Settings the user did not give (KEPT): an existing endpoint keeps its own for them
+    kept: frozenset[str] = frozenset()
+
+
+KEPT = (
+    "instance_type",
+    "max_concurrency",
+    "initial_count",
+    "notify",
+    "startup_timeout",
+    "download_timeout",
+    "compute_type",
+    "cpu_encoder",
+    "default_language",
+    "default_batch_size",
+)
+# The container's variables that stand for request settings, read back from a running model
+KEPT_VARIABLES = {
+    "compute_type": "WASYNC_COMPUTE_TYPE",
+    "cpu_encoder": cpu_encoders.SETTING,
+    "default_language": "WASYNC_DEFAULT_LANGUAGE",
+    "default_batch_size": "WASYNC_DEFAULT_BATCH_SIZE",
+}
+
+
+def completed(request: DeployRequest, running: Deployment | None) -> DeployRequest:
+    """The request with each setting in `kept` taken from the deployment the endpoint runs: a
+    re-run of `deploy` for a new model changed the instance type and concurrency back to the
+    defaults (and SageMaker refuses a new instance type on an autoscaled endpoint)."""
+    if running is None:
+        return request
+    environment = dict(running.environment)
+    batch_size = environment.get(KEPT_VARIABLES["default_batch_size"], "")
+    found: dict[str, Any] = {
+        "instance_type": running.instance_type,
+        "max_concurrency": running.max_concurrency,
+        "initial_count": running.initial_count,
+        "notify": running.success_topic is not None,
+        "startup_timeout": running.startup_timeout,
+        "download_timeout": running.download_timeout,
+        **{key: environment.get(variable) for key, variable in KEPT_VARIABLES.items()},
+        "default_batch_size": int(batch_size) if batch_size.isdigit() else None,
+    }
+    kept = {name: found[name] for name in request.kept if name in found}
+    # a variable the endpoint lacks is the default (None); a field SageMaker left out is kept
+    return replace(
+        request,
+        **{k: v for k, v in kept.items() if v is not None or k in KEPT_VARIABLES},
+    )
 
 
 def request_defaults(request: DeployRequest) -> dict[str, str]:
@@ -429,7 +478,9 @@ def _config_params(
     }
 
 
-def _endpoint_step(endpoint: str, name: str, create: bool, tags: list[dict[str, str]]) -> Step:
+def _endpoint_step(
+    endpoint: str, name: str, create: bool, tags: list[dict[str, str]], keep_count: bool
+) -> Step:
     if create:
         return Step(
             "sagemaker",
@@ -437,11 +488,39 @@ def _endpoint_step(endpoint: str, name: str, create: bool, tags: list[dict[str, 
             {"EndpointName": endpoint, "EndpointConfigName": name, "Tags": tags},
             f"create async endpoint {endpoint}",
         )
+    # The variant's instance count is autoscaling's (0 when scaled in, more under load), not
+    # the new config's InitialInstanceCount; only an --initial-count given replaces it.
+    params: dict[str, Any] = {
+        "EndpointName": endpoint,
+        "EndpointConfigName": name,
+        "RetainAllVariantProperties": True,
+    }
+    if not keep_count:
+        params["ExcludeRetainedVariantProperties"] = [
+            {"VariantPropertyType": "DesiredInstanceCount"}
+        ]
     return Step(
         "sagemaker",
         "update_endpoint",
-        {"EndpointName": endpoint, "EndpointConfigName": name},
+        params,
         f"update endpoint {endpoint} in place to config {name}",
+    )
+
+
+def _check_no_autoscaling(
+    clients: Clients, described: Mapping[str, Any], old_type: str | None, new_type: str | None
+) -> None:
+    """SageMaker refuses an UpdateEndpoint that changes an autoscaled variant's instance type
+    ("Update endpoints that use auto scaling"): say so before anything is created."""
+    from .scaling import current
+
+    if current(clients, str(described["EndpointName"]), variant_name(described)) is None:
+        return
+    raise UsageError(
+        f"Endpoint {described['EndpointName']} is autoscaled, and SageMaker refuses to change "
+        f"an autoscaled endpoint's instance type ({old_type} -> {new_type}).",
+        "run `wasync autoscale --off`, deploy, then `wasync autoscale` again; or deploy "
+        f"without --instance to keep {old_type}",
     )
 
 
@@ -453,6 +532,16 @@ def plan_deploy(
     when the endpoint already runs exactly what is asked."""
     settings = clients.settings
     endpoint = settings.endpoint
+    existing = find_endpoint(clients, endpoint)
+    if existing is not None and existing["EndpointStatus"] in IN_PROGRESS:
+        raise UsageError(
+            f"Endpoint {endpoint} is {existing['EndpointStatus']}; it cannot be updated now.",
+            "wait for it (`wasync status`), then deploy again",
+        )
+    running = current_deployment(clients, existing) if existing is not None else None
+    request = completed(request, running[1] if running else None)
+    if existing and running and running[1].instance_type != request.instance_type:
+        _check_no_autoscaling(clients, existing, running[1].instance_type, request.instance_type)
     defaults = _validate(request)
     notes = [
         w for w in [check_instance_type(request.instance_type), cpu_encoder_note(request)] if w
@@ -473,12 +562,6 @@ def plan_deploy(
         topics, success, error = topics_plan(clients, endpoint)
         prerequisites += topics
         output_config["NotificationConfig"] = {"SuccessTopic": success, "ErrorTopic": error}
-    existing = find_endpoint(clients, endpoint)
-    if existing is not None and existing["EndpointStatus"] in IN_PROGRESS:
-        raise UsageError(
-            f"Endpoint {endpoint} is {existing['EndpointStatus']}; it cannot be updated now.",
-            "wait for it (`wasync status`), then deploy again",
-        )
     variant = naming.VARIANT if existing is None else variant_name(existing)
     name = naming.unique_name(endpoint, now)
     tags = naming.tags(endpoint)
@@ -499,7 +582,6 @@ def plan_deploy(
         warnings=tuple(notes),
     )
     if existing is not None:
-        running = current_deployment(clients, existing)
         changes = running[1].changes(wanted) if running else ("the running config is unreadable",)
         plan = replace(
             plan,
@@ -525,7 +607,9 @@ def plan_deploy(
             config_params,
             f"create endpoint config {name} ({request.instance_type} x{request.initial_count})",
         ),
-        _endpoint_step(endpoint, name, existing is None, tags),
+        _endpoint_step(
+            endpoint, name, existing is None, tags, keep_count="initial_count" in request.kept
+        ),
     )
     return replace(plan, steps=prerequisites.steps + sagemaker_steps)
 

@@ -6,7 +6,7 @@ them. Capability modules are imported inside each command, so start-up stays fas
 # string of every command at start-up, which costs more than the annotations themselves.
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -119,8 +119,13 @@ def push_model(
 def deploy(
     ctx: typer.Context,
     instance: Annotated[
-        str, typer.Option("--instance", help="Instance type, e.g. ml.g5.xlarge")
-    ] = "ml.g5.xlarge",
+        str | None,
+        typer.Option(
+            "--instance",
+            help="Instance type, e.g. ml.g5.xlarge [default: ml.g5.xlarge; an existing "
+            "endpoint keeps its own, as it keeps every setting not given]",
+        ),
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model S3 URI, or 'last' [default: last pushed]")
     ] = None,
@@ -130,15 +135,28 @@ def deploy(
             "--image-uri", help="Image URI, or 'last' [default: --image, then last built]"
         ),
     ] = None,
-    max_concurrency: Annotated[int, typer.Option(help="Concurrent jobs per instance")] = 1,
-    initial_count: Annotated[int, typer.Option(help="Instances at creation")] = 1,
+    max_concurrency: Annotated[
+        int | None, typer.Option(help="Concurrent jobs per instance [default: 1]")
+    ] = None,
+    initial_count: Annotated[
+        int | None,
+        typer.Option(
+            help="Instances at creation [default: 1]; on an update, the instances it runs now "
+            "(autoscaling's count) are kept unless this is given"
+        ),
+    ] = None,
     notify: Annotated[
-        bool, typer.Option(help="Create SNS success/error topics and notify them")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--notify/--no-notify", help="Create SNS success/error topics and notify them"
+        ),
+    ] = None,
     startup_timeout: Annotated[
-        int, typer.Option(help="Container health-check timeout, seconds")
-    ] = 1800,
-    download_timeout: Annotated[int, typer.Option(help="Model download timeout, seconds")] = 1800,
+        int | None, typer.Option(help="Container health-check timeout, seconds [default: 1800]")
+    ] = None,
+    download_timeout: Annotated[
+        int | None, typer.Option(help="Model download timeout, seconds [default: 1800]")
+    ] = None,
     compute_type: Annotated[
         str | None, typer.Option(help="Engine compute type, e.g. float16, int8_float16")
     ] = None,
@@ -174,19 +192,23 @@ def deploy(
     app = current(ctx)
     out = app.output
     wait_seconds = parse_duration(timeout)
+    given: dict[str, Any] = {
+        "instance_type": instance,
+        "max_concurrency": max_concurrency,
+        "initial_count": initial_count,
+        "notify": notify,
+        "startup_timeout": startup_timeout,
+        "download_timeout": download_timeout,
+        "compute_type": compute_type,
+        "cpu_encoder": cpu_encoder,
+        "default_language": language,
+        "default_batch_size": batch_size,
+    }
     request = DeployRequest(
-        instance_type=instance,
         model_uri=model,
         image_uri=image_uri,
-        max_concurrency=max_concurrency,
-        initial_count=initial_count,
-        notify=notify,
-        startup_timeout=startup_timeout,
-        download_timeout=download_timeout,
-        compute_type=compute_type,
-        cpu_encoder=cpu_encoder,
-        default_language=language,
-        default_batch_size=batch_size,
+        kept=frozenset(name for name, value in given.items() if value is None),
+        **{name: value for name, value in given.items() if value is not None},
     )
     plan = plan_deploy(app.clients, request)
     for warning in plan.warnings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import botocore.session
@@ -155,7 +156,14 @@ class ControlPlane:
                 "ValidationException",
                 f'Cannot update in-progress endpoint "{self.endpoint_arns[host.name]}".',
             )
-        host.update(self._deployment(p["EndpointConfigName"]))
+        deployment = self._deployment(p["EndpointConfigName"])
+        excluded = {
+            e.get("VariantPropertyType") for e in p.get("ExcludeRetainedVariantProperties", [])
+        }
+        if p.get("RetainAllVariantProperties") and "DesiredInstanceCount" not in excluded:
+            # as SageMaker: the instances it runs now (autoscaling's count), not the config's
+            deployment = replace(deployment, instance_count=host.state().desired_instances)
+        host.update(deployment)
         return {"EndpointArn": self.endpoint_arns[host.name]}
 
     def op_UpdateEndpointWeightsAndCapacities(self, p: dict[str, Any]) -> dict[str, Any]:
