@@ -122,6 +122,8 @@ class QuietAcceptErrors:
         self.count = 0
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if _resumed_after_close(context):
+            return  # the pause after running out ended after shutdown closed the socket
         if context.get("message") != ACCEPT_FAILED:
             loop.default_exception_handler(context)
             return
@@ -136,3 +138,12 @@ class QuietAcceptErrors:
             self.count,
         )
         self.last, self.count = now, 0
+
+
+def _resumed_after_close(context: dict[str, Any]) -> bool:
+    """asyncio's retry of accepting, a second after it ran out of descriptors, finds the
+    listening socket closed when the server stopped meanwhile: a ValueError with a traceback
+    in the log, and nothing wrong."""
+    handle = context.get("handle")
+    callback = getattr(getattr(handle, "_callback", None), "__name__", "")
+    return callback == "_start_serving" and isinstance(context.get("exception"), ValueError)
