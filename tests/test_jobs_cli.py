@@ -164,6 +164,17 @@ def test_fetch_of_a_missing_result_with_no_record_is_not_found(s3, bucket) -> No
     assert "--wait" not in result.stderr
 
 
+def test_fetch_of_the_input_audio_instead_of_its_result_is_refused(s3, bucket, data_dir) -> None:
+    """`fetch s3://bucket/talk.wav` printed the WAV as text, exit 0, "done"."""
+    s3.put_object(
+        Bucket=bucket, Key="audio/talk.wav", Body=(data_dir / "en_short.wav").read_bytes()
+    )
+    result = cli("fetch", f"s3://{bucket}/audio/talk.wav")
+    assert result.exit_code == 2, result.output
+    assert "holds binary data (audio or video?), not a transcript" in result.stderr
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize("waiting", [[], ["--wait", "--timeout", "5s"]])
 def test_fetch_of_a_result_in_a_bucket_that_does_not_exist_is_not_found_at_once(
     s3, bucket, waiting: list[str]

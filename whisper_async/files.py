@@ -55,12 +55,16 @@ def holds_binary(name: str | Path, dir_fd: int | None = None) -> bool:
     except OSError:
         return False
     with os.fdopen(descriptor, "rb") as handle:
-        head = handle.read(4096)
+        return is_binary(handle.read(4096))
+
+
+def is_binary(head: bytes) -> bool:
+    """Whether these first bytes of something are not text: a NUL byte, or not UTF-8."""
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        codecs.getincrementaldecoder("utf-8")().decode(head[:4096], final=False)
     except UnicodeDecodeError:
         return True
-    return b"\0" in head
+    return b"\0" in head[:4096]
 
 
 def binary_refused(path: Path) -> UnsafeDestinationError:

@@ -19,6 +19,7 @@ from ..files import (
     check_writable,
     final_target,
     holds_binary,
+    is_binary,
     write_atomically,
 )
 from ..resources import find_endpoint
@@ -349,6 +350,11 @@ def _fetch_unrecorded(
         message = failure_message(found[0]) if found else "failed"
         return Fetched(None, reference, "failed", fmt or "txt", error=message)
     if state is JobState.DONE and (found := fetcher.read(uri)) is not None:
+        if is_binary(found[0]):  # `fetch s3://b/talk.wav`: the input, not its result
+            raise UsageError(
+                f"{reference} holds binary data (audio or video?), not a transcript.",
+                "pass the job's id, or the OutputLocation (.out) that transcribe --json printed",
+            )
         return _deliver(None, reference, found, fmt, output)
     endpoint = clients.settings.endpoint
     if where.target is None:
