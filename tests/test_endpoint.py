@@ -304,6 +304,16 @@ def test_a_new_instance_type_on_an_autoscaled_endpoint_is_refused_before_anythin
     assert kept.action == "update"
 
 
+@pytest.mark.parametrize("compute_type", ["bogus", "INT8", "fp16"])
+def test_a_compute_type_no_engine_knows_is_refused_before_anything_is_created(
+    moto_clients, model_uri: str, compute_type: str
+) -> None:
+    """It surfaced as a model that failed to load, well into the deploy."""
+    with pytest.raises(UsageError, match=f"--compute-type '{compute_type}' is not a compute type"):
+        plan_deploy(moto_clients, request(compute_type=compute_type))
+    assert plan_deploy(moto_clients, request(compute_type="int8_float16")).action == "create"
+
+
 def test_failed_endpoint_reports_failure_reason(moto_clients) -> None:
     sagemaker = moto_clients.client("sagemaker")
     with Stubber(sagemaker) as stub:

@@ -370,9 +370,32 @@ def topics_plan(clients: Clients, endpoint: str) -> tuple[Plan, str, str]:
     return Plan(tuple(steps)), arns[0], arns[1]
 
 
+# CTranslate2's compute types (its StorageView types and `auto`/`default`); the openai engine
+# reads float32 (or fp32) as "not fp16 on a GPU".
+COMPUTE_TYPES = (
+    "default",
+    "auto",
+    "int8",
+    "int8_float32",
+    "int8_float16",
+    "int8_bfloat16",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+    "fp32",
+)
+
+
 def _validate(request: DeployRequest) -> dict[str, str]:
     if request.max_concurrency < 1 or request.initial_count < 1:
         raise UsageError("--max-concurrency and --initial-count must be at least 1")
+    if request.compute_type is not None and request.compute_type not in COMPUTE_TYPES:
+        # else the endpoint fails at its model's load, ten minutes or more into the deploy
+        raise UsageError(
+            f"--compute-type {request.compute_type!r} is not a compute type the engines know",
+            f"use one of {', '.join(COMPUTE_TYPES)}",
+        )
     for name, value in (
         ("startup", request.startup_timeout),
         ("download", request.download_timeout),
