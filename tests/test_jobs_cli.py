@@ -36,12 +36,13 @@ def put_job(
     failure: bytes | None = None,
     content_type: str = "application/json",
     source: str = "talk.wav",
+    endpoint: str = "whisper",
 ) -> JobRecord:
     name = f"0000001-{job_id}"
     record = JobRecord(
         job_id=job_id,
         inference_id=f"{job_id}-run",
-        endpoint="whisper",
+        endpoint=endpoint,
         source=source,
         output_location=f"s3://{bucket}/wasync/outputs/whisper/run/{name}.out",
         failure_location=f"s3://{bucket}/wasync/failures/whisper/run/{name}-error.out",
@@ -390,6 +391,20 @@ def test_jobs_lists_json_lines_with_each_state(s3, bucket, done_job) -> None:
         "d" * 24: "pending",
     }
     assert next(line for line in lines if line["state"] == "failed")["error"] == "bad audio"
+
+
+def test_jobs_of_a_named_endpoint_are_its_own_and_of_none_named_every_endpoints(s3, bucket) -> None:
+    put_job(s3, bucket, "h" * 24, endpoint="whisper")
+    put_job(s3, bucket, "i" * 24, endpoint="meetings")
+
+    def listed(*flags: str) -> set[str]:
+        result = cli(*flags, "--json", "jobs")
+        assert result.exit_code == 0, result.output
+        return {json.loads(line)["id"] for line in result.stdout.splitlines()}
+
+    assert listed("-e", "meetings") == {"i" * 24}
+    assert listed("-e", "whisper") == {"h" * 24}
+    assert listed() == {"h" * 24, "i" * 24}
 
 
 def test_jobs_in_a_bucket_that_does_not_exist_is_an_error_not_an_empty_list(moto_clients) -> None:  # type: ignore[no-untyped-def]

@@ -230,14 +230,18 @@ def jobs(
     state: Annotated[str | None, typer.Option(help="pending, done or failed")] = None,
     batch: Annotated[str | None, typer.Option(help="Only this batch's jobs")] = None,
 ) -> None:
-    """List recent jobs from their records, with their state (JSON lines under --json)."""
+    """List recent jobs from their records, with their state (JSON lines under --json); only
+    the endpoint's when one is named (-e, WASYNC_ENDPOINT), else every endpoint's."""
     from ..durations import parse_duration
     from ..jobs import list_jobs
     from .job_render import outcome_table
 
     app_ctx = current(ctx)
     out = app_ctx.output
-    found = list_jobs(app_ctx.clients, parse_duration(since), state, batch)
+    settings = app_ctx.clients.settings
+    named = settings.sources.get("endpoint", "default") != "default"  # -e, env or config file
+    endpoint = settings.endpoint if named else None  # else every endpoint's jobs
+    found = list_jobs(app_ctx.clients, parse_duration(since), state, batch, endpoint=endpoint)
     if out.json_mode:
         for entry in found:
             out.json_line(entry)

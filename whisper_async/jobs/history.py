@@ -34,7 +34,9 @@ def list_jobs(
     state: str | None = None,
     batch: str | None = None,
     limit: int = 1000,
+    endpoint: str | None = None,
 ) -> list[JobEntry]:
+    """Recent jobs from their records, newest first; with `endpoint`, only those sent to it."""
     if state not in {None, *STATES}:
         raise UsageError(f"unknown state {state!r}", "use pending, done or failed")
     s3 = clients.client("s3")
@@ -56,7 +58,7 @@ def list_jobs(
             record = JobRecord.from_json(body)
         except (ValueError, TypeError):
             continue  # not a record of ours
-        if batch is None or record.batch == batch:
+        if (batch is None or record.batch == batch) and endpoint in (None, record.endpoint):
             records.append(record)
     watches = [
         Watch(
