@@ -361,6 +361,18 @@ def test_a_notify_queue_that_does_not_exist_exits_2(s3, clip) -> None:
     assert "no-such-queue does not exist" in result.stderr
 
 
+def test_a_notify_queue_with_an_endpoint_that_publishes_nothing_is_warned_of(  # type: ignore[no-untyped-def]
+    moto_clients, s3, bucket, clip
+) -> None:
+    """Each result then waits for the fallback listing: two tiny jobs took 33 s, unexplained."""
+    make_endpoint(moto_clients, bucket=bucket)  # no NotificationConfig: deployed without --notify
+    queue = moto_clients.client("sqs").create_queue(QueueName="wasync-done")["QueueUrl"]
+    result = cli("transcribe", str(clip), "--notify-queue", queue)
+    assert "whisper was deployed without --notify, so nothing reaches" in result.stderr, (
+        result.output
+    )
+
+
 def test_a_typo_in_the_arguments_exits_2(s3, tmp_path) -> None:
     result = cli("transcribe", str(tmp_path / "missing.wav"))
     assert result.exit_code == 2 and "does not exist" in result.stderr

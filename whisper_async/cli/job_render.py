@@ -119,8 +119,8 @@ class BatchView:
 
     def start(self, batch: Batch, target: Any) -> None:
         self.batch = batch
-        if target.note:
-            self.output.warn(target.note)
+        for note in target.notes:
+            self.output.warn(note)
 
     def outcome(self, outcome: JobOutcome) -> None:
         with self._lock:

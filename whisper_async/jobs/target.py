@@ -23,11 +23,12 @@ class EndpointTarget:
     output_path: str  # AsyncInferenceConfig.OutputConfig.S3OutputPath, ending in "/"
     failure_path: str | None
     parallelism: int  # jobs it runs at once: MaxConcurrentInvocationsPerInstance x instances
-    note: str | None = None
+    notes: tuple[str, ...] = ()  # what the user should know before the jobs go
     # When this endpoint was made: a job sent before then went to one that was deleted since
     created: dt.datetime | None = None
     instances: int | None = None  # CurrentInstanceCount of its variant
     variant: str = "AllTraffic"
+    notifies: bool = False  # it publishes each job's end to SNS (deployed --notify)
 
     def locations(self, extension: str, filename: str) -> tuple[str, str | None]:
         """Where SageMaker writes a job's result and failure (the predicted keys; the
@@ -66,11 +67,14 @@ def describe_target(clients: Clients) -> EndpointTarget:
     per_instance = async_config.get("ClientConfig", {}).get(
         "MaxConcurrentInvocationsPerInstance", 1
     )
-    note = None
+    notes = []
     if instances == 0:
-        note = f"{name} is scaled to zero: the first result waits while an instance starts (minutes on AWS)"
+        notes.append(
+            f"{name} is scaled to zero: the first result waits while an instance starts "
+            "(minutes on AWS)"
+        )
     if not output.get("S3FailurePath"):
-        note = (
+        notes.append(
             f"{name} has no S3FailurePath: a failed job shows only as timed out "
             "(redeploy with `wasync deploy` to add one)"
         )
@@ -80,7 +84,8 @@ def describe_target(clients: Clients) -> EndpointTarget:
         output_path=_with_slash(output.get("S3OutputPath")) or "",
         failure_path=_with_slash(output.get("S3FailurePath")),
         parallelism=int(per_instance) * max(1, int(instances or 1)),
-        note=note,
+        notes=tuple(notes),
+        notifies=bool(output.get("NotificationConfig")),
         created=created
         if isinstance(created := described.get("CreationTime"), dt.datetime)
         else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,13 @@ def transcribe(
         check_queue(clients.client("sqs"), notify_queue)
     target = describe_target(clients)
     check_work_can_start(clients, target)
+    if notify_queue and not target.notifies:
+        late = (
+            f"{target.name} was deployed without --notify, so nothing reaches {notify_queue}: "
+            "each result is found by the fallback listing, up to 30 s late "
+            "(`wasync deploy --notify` adds the topics)"
+        )
+        target = replace(target, notes=(*target.notes, late))
     connection = connect(clients, target, workers, notify_queue)
     batch = Batch(connection.env, request, on_outcome)
     on_start(batch, target)
