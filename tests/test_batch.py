@@ -493,3 +493,41 @@ def test_a_job_sent_to_an_endpoint_deleted_since_is_sent_again_by_the_same_comma
         "clip0000": "heard audio-0000",
         "clip0001": "heard audio-0001",
     }
+
+
+def test_jobs_waiting_on_an_endpoint_deleted_meanwhile_fail_instead_of_waiting_out_the_timeout(  # type: ignore[no-untyped-def]
+    moto_clients, s3, bucket, tmp_path, monkeypatch
+) -> None:
+    """SageMaker writes nothing for the jobs a deleted endpoint's queue held: `--wait` ran to
+    its --timeout (an hour by default) and exited 3, as if they were still queued. The
+    endpoint here is moto's, deleted once both jobs are sent; its queue is the fake's, which
+    holds them for ever."""
+    from whisper_async.jobs import batch as batch_module
+    from whisper_async.jobs.transcribe import endpoint_gone
+
+    monkeypatch.setattr(batch_module, "ENDPOINT_CHECK_SECONDS", 0.2)
+    sagemaker = moto_clients.client("sagemaker")
+    role = "arn:aws:iam::123456789012:role/wasync-sagemaker"
+    sagemaker.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": "i"})
+    variant = {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large"}
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="c", ProductionVariants=[{**variant, "InitialInstanceCount": 1}]
+    )
+    sagemaker.create_endpoint(EndpointName="whisper", EndpointConfigName="c")
+
+    def delete_once_both_are_sent(accepted: int) -> None:
+        if accepted == 2:
+            sagemaker.delete_endpoint(EndpointName="whisper")
+
+    endpoint = FakeEndpoint(s3, target(bucket), hold=True, on_invoke=delete_once_both_are_sent)
+    env = replace(
+        environment(s3, bucket, endpoint),
+        endpoint_gone=lambda: endpoint_gone(moto_clients, endpoint.target),
+    )
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 2)])
+    _, report, outcomes = run(env, inputs, tmp_path / "out", wait=True, timeout=3600)
+    assert (report.done, report.failed, report.pending) == (0, 2, 0)
+    assert all(
+        "endpoint whisper was deleted while this job waited" in (o.error or "") for o in outcomes
+    )
+    assert all("will never finish" in (o.error or "") for o in outcomes)

@@ -46,6 +46,7 @@ from .tracker import CompletionSource, Finished, JobState, JobTracker, Watch
 
 log = logging.getLogger("wasync.jobs")
 RELEASE_GRACE = 0.5  # seconds Ctrl-C gives to un-claiming jobs that were never sent
+ENDPOINT_CHECK_SECONDS = 60.0  # how often a waiting batch looks that its endpoint still exists
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class BatchEnv:
     count_s3: Callable[[], int] = lambda: 0
     count_throttled: Callable[[], int] = lambda: 0  # throttled attempts botocore retried
     workers: int = 8
+    # Why the endpoint's queue is gone (deleted, or deleted and made again), or None
+    endpoint_gone: Callable[[], str | None] = lambda: None
 
 
 @dataclass
@@ -124,6 +127,7 @@ class Batch:
         self._started = clock()
         self._deadline = self._started + request.timeout
         self._next_beat = 0.0
+        self._next_endpoint_check = self._started + ENDPOINT_CHECK_SECONDS
 
     # ---- running -------------------------------------------------------------------------
     def run(self, inputs: Iterable[Input]) -> BatchReport:
@@ -235,7 +239,10 @@ class Batch:
         return destination
 
     def _schedule(self) -> None:
-        self.tracker.run(self._more_to_come, periodic=[self._beat, self._take_over_orphans])
+        self.tracker.run(
+            self._more_to_come,
+            periodic=[self._beat, self._take_over_orphans, self._watch_endpoint],
+        )
 
     def _more_to_come(self) -> bool:
         with self._lock:
@@ -559,6 +566,32 @@ class Batch:
     def _keep_beating(self) -> None:
         while not self._all_done.wait(HEARTBEAT_SECONDS / 4) and not self.cancel.is_set():
             self._beat()
+
+    def _watch_endpoint(self) -> None:
+        """The endpoint deleted while jobs wait: SageMaker writes nothing for the jobs its queue
+        held, so each would wait out --timeout. Each one's result is looked for once more, and
+        the rest fail, saying why."""
+        if self.clock() < self._next_endpoint_check:
+            return
+        self._next_endpoint_check = self.clock() + ENDPOINT_CHECK_SECONDS
+        reason = self.env.endpoint_gone()
+        if reason is None:
+            return
+        with self._lock:
+            waiting = [j for j in self._open.values() if j.stage == "waiting"]
+        for job in waiting:
+            watch = self.tracker.remove(job.watch.job_id)
+            if watch is None:
+                continue
+            seen = dict(ListingCompletions(s3_lister(self.env.s3)).poll([watch]))
+            if watch in seen:
+                self._finished(Finished(watch, seen[watch]))
+                continue
+            error = f"{reason} while this job waited; its queue went with it, so it will never finish: deploy, then transcribe it again"
+            for context in watch.contexts:
+                self.tally.emit(JobOutcome(watch.job_id, context.input, "failed", error=error))
+            self._close(job)
+        self._check_done()
 
     def _take_over_orphans(self) -> None:
         """Send the jobs whose claiming run died before it could (takeover.py)."""

@@ -3,6 +3,8 @@ connect a batch to the endpoint, run it."""
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -14,9 +16,10 @@ from botocore.config import Config
 from .. import formats
 from ..attributes import OptionError, encode_attributes
 from ..clients import Clients
-from ..errors import UsageError
+from ..errors import UsageError, WasyncError
 from ..files import check_writable
 from ..inputs import Input
+from ..resources import find_endpoint
 from .batch import Batch, BatchEnv
 from .lanes import default_workers
 from .listing import ListingCompletions, s3_lister
@@ -136,8 +139,25 @@ def connect(
         count_s3=lambda: requests.total,
         count_throttled=lambda: throttled.total,
         workers=workers,
+        endpoint_gone=functools.partial(endpoint_gone, clients, target),
     )
     return Connection(env, close)
+
+
+def endpoint_gone(clients: Clients, target: EndpointTarget) -> str | None:
+    """Why the batch's endpoint no longer holds its queue: deleted, or deleted and made again
+    since the batch looked (a later CreationTime); None while it stands, or when not allowed
+    to look."""
+    try:
+        described = find_endpoint(clients, target.name)
+    except WasyncError:
+        return None
+    if described is None:
+        return f"endpoint {target.name} was deleted"
+    created = described.get("CreationTime")
+    if target.created is not None and isinstance(created, dt.datetime) and created > target.created:
+        return f"endpoint {target.name} was deleted and made again"
+    return None
 
 
 def nothing() -> None:
