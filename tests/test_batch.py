@@ -288,12 +288,14 @@ def test_ctrl_c_at_each_stage_then_the_same_run_again_finishes_without_double_in
     assert set(endpoint.invocations().values()) == {1}
 
 
+@pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
 def test_ctrl_c_during_slow_uploads_releases_every_claim_before_the_run_ends(
-    s3, bucket, tmp_path
+    s3, bucket, tmp_path, presses: int
 ) -> None:
     """Large uploads in flight (held here) and a slow S3: the claims of jobs never sent are
     released together. One after another, a dozen took longer than Ctrl-C's grace, and their
-    records stayed claimed by a process that had gone: `fetch` called them pending."""
+    records stayed claimed by a process that had gone: `fetch` called them pending. A second
+    Ctrl-C while they were being released ended the run there, claims and summary left."""
     inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 8, 200_000)])
     env = environment(s3, bucket, FakeEndpoint(s3, target(bucket)))
     held, lock, unblock = [], threading.Lock(), threading.Event()
@@ -307,7 +309,13 @@ def test_ctrl_c_during_slow_uploads_releases_every_claim_before_the_run_ends(
                 ctrl_c()
         unblock.wait(120)
 
+    deletes = []
+
     def slow_delete(**_: object) -> None:
+        with lock:
+            deletes.append(1)
+            if presses == 2 and len(deletes) == 1:
+                ctrl_c()  # impatient: again, while the first is being handled
         time.sleep(0.2)  # a loaded S3 endpoint: four in a row outlast the grace
 
     s3.meta.events.register("provide-client-params.s3.PutObject", hold_upload)

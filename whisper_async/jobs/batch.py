@@ -21,9 +21,10 @@ import itertools
 import logging
 import os
 import secrets
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,8 @@ class Batch:
             while not self._all_done.wait(0.2):
                 pass
         except KeyboardInterrupt:
-            self._interrupt()
+            with _further_interrupts_absorbed():
+                self._interrupt()
         finally:
             self._lanes.close()
         self.report.failures = self.tally.latest_failures()
@@ -694,6 +696,25 @@ class Batch:
     def _release(self, job: OpenJob) -> None:
         with contextlib.suppress(Exception):
             self.env.records.release(job.record.job_id, job.etag)
+
+
+@contextlib.contextmanager
+def _further_interrupts_absorbed() -> Iterator[None]:
+    """While a Ctrl-C (or SIGTERM) is handled, within RELEASE_GRACE: another is absorbed. A
+    second press ended the run there, its unsent claims left for the next run to wait out
+    and no summary printed. Signal handlers belong to the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.getsignal(number) for number in caught}
+    for number in caught:
+        signal.signal(number, lambda *_: None)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _same_file(one: Path, other: Path) -> bool:
