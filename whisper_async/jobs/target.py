@@ -26,7 +26,9 @@ class EndpointTarget:
     notes: tuple[str, ...] = ()  # what the user should know before the jobs go
     # When this endpoint was made: a job sent before then went to one that was deleted since
     created: dt.datetime | None = None
-    instances: int | None = None  # CurrentInstanceCount of its variant
+    # Instances its variant is meant to have (DesiredInstanceCount, else CurrentInstanceCount):
+    # an instance being replaced counts, since one starts again without autoscaling
+    instances: int | None = None
     variant: str = "AllTraffic"
     notifies: bool = False  # it publishes each job's end to SNS (deployed --notify)
 
@@ -64,6 +66,7 @@ def describe_target(clients: Clients) -> EndpointTarget:
     output = async_config.get("OutputConfig", {})
     variants = described.get("ProductionVariants") or [{}]
     instances = variants[0].get("CurrentInstanceCount")
+    meant = variants[0].get("DesiredInstanceCount", instances)
     per_instance = async_config.get("ClientConfig", {}).get(
         "MaxConcurrentInvocationsPerInstance", 1
     )
@@ -89,7 +92,7 @@ def describe_target(clients: Clients) -> EndpointTarget:
         created=created
         if isinstance(created := described.get("CreationTime"), dt.datetime)
         else None,
-        instances=None if instances is None else int(instances),
+        instances=None if meant is None else int(meant),
         variant=str(variants[0].get("VariantName") or "AllTraffic"),
     )
 
