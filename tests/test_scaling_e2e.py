@@ -270,6 +270,11 @@ def test_a_redeploy_of_a_scaled_in_endpoint_keeps_it_at_zero_and_its_settings(
         assert changes == ["  changes environment WASYNC_DEFAULT_LANGUAGE: (unset) -> en"]
         assert counts(aws, name) == ("InService", 0, 0)
         assert fast_stack.endpoints()[name]["instances"] == []
+        # The config still says 1 instance; an --initial-count 1 is a change from the 0 it runs.
+        asked = fast_stack.cli("-e", name, "deploy", "--language", "en", "--initial-count", "1")
+        assert asked.exit_code == 0, asked.output
+        assert "instances: 0 -> 1" in asked.stderr
+        assert counts(aws, name)[2] == 1
 
 
 def test_a_job_waits_at_zero_and_fails_when_its_ttl_passes(

@@ -207,6 +207,18 @@ class Deployment:
         return tuple(found)
 
 
+def _instance_count_change(existing: Mapping[str, Any], request: DeployRequest) -> tuple[str, ...]:
+    """An --initial-count the user gave, against the instances the endpoint is meant to run
+    now: autoscaling (or a scale to zero) moves those away from the config's count."""
+    if "initial_count" in request.kept:
+        return ()
+    variants = existing.get("ProductionVariants") or [{}]
+    desired = variants[0].get("DesiredInstanceCount", variants[0].get("CurrentInstanceCount"))
+    if desired is None or desired == request.initial_count:
+        return ()
+    return (f"instances: {desired} -> {request.initial_count}",)
+
+
 def environment_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     return [
         f"environment {name}: {old.get(name, '(unset)')} -> {new.get(name, '(unset)')}"
@@ -281,9 +293,9 @@ class Inputs(NamedTuple):
     engine: str | None  # the model's, as push-model recorded it; None when unknown
 
 
-def resolve_inputs(clients: Clients, request: DeployRequest) -> Inputs:
-    """The model URI, image URI and role ARN (and the model's engine), validated before any
-    change is made."""
+def named_inputs(clients: Clients, request: DeployRequest) -> tuple[str, str, str]:
+    """The model URI, image URI and role ARN as given or remembered, checked without a call to
+    AWS: a missing one is named before deploy reaches (or fails to reach) an endpoint."""
     settings = clients.settings
     model_uri = _resolve(clients, request.model_uri, "model_uri")
     if not model_uri:
@@ -308,6 +320,13 @@ def resolve_inputs(clients: Clients, request: DeployRequest) -> Inputs:
         raise UsageError(
             f"{role_arn!r} is not an IAM role ARN", "expected arn:aws:iam::123456789012:role/NAME"
         )
+    return model_uri, image_uri, role_arn
+
+
+def resolve_inputs(clients: Clients, request: DeployRequest) -> Inputs:
+    """The model URI, image URI and role ARN (and the model's engine), validated before any
+    change is made."""
+    model_uri, image_uri, role_arn = named_inputs(clients, request)
     uri = storage.S3Uri.parse(model_uri)
     model = storage.head(clients, uri)
     if model is None:
@@ -555,6 +574,7 @@ def plan_deploy(
     when the endpoint already runs exactly what is asked."""
     settings = clients.settings
     endpoint = settings.endpoint
+    named_inputs(clients, request)
     existing = find_endpoint(clients, endpoint)
     if existing is not None and existing["EndpointStatus"] in IN_PROGRESS:
         raise UsageError(
@@ -606,6 +626,7 @@ def plan_deploy(
     )
     if existing is not None:
         changes = running[1].changes(wanted) if running else ("the running config is unreadable",)
+        changes += _instance_count_change(existing, request)
         plan = replace(
             plan,
             action="update",
