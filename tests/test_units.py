@@ -216,8 +216,9 @@ CLOSED_STDOUT = "import os, sys; os.close(1); os.execv(sys.executable, sys.argv[
     [
         (["transcribe", "talk.wav", "--wait"], 2, b"stdout is closed"),
         (["--region", "us-east-1", "--json", "config", "show"], 0, b""),
+        (["fetch", "job-id"], 2, b"pass -o FILE"),
     ],
-    ids=["transcript-would-be-lost", "json-document"],
+    ids=["transcript-would-be-lost", "json-document", "fetched-result-would-be-lost"],
 )
 def test_a_closed_stdout_is_an_error_where_output_would_be_lost_and_no_traceback(
     tmp_path: Path, args: list[str], code: int, said: bytes
@@ -236,6 +237,28 @@ def test_a_closed_stdout_is_an_error_where_output_would_be_lost_and_no_traceback
     )
     assert done.returncode == code, done.stderr
     assert said in done.stderr
+    assert b"Traceback" not in done.stderr and b"unexpected" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["config", "show"], ["--json", "config", "show"]], ids=["text", "json"]
+)
+def test_output_that_stdout_refuses_is_an_error_not_a_silent_success(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """`wasync ... > /dev/full`: a disk that fills under the output exited 0 (or printed a
+    traceback from the batch's outcome rows and exited 0), the output lost."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "whisper_async", "--region", "us-east-1", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stderr
+    assert b"Could not write to stdout: No space left on device" in done.stderr
     assert b"Traceback" not in done.stderr and b"unexpected" not in done.stderr
 
 

@@ -152,6 +152,22 @@ INTERRUPTED_HINTS = {
 }
 
 
+def _check_output_written(app: AppContext, code: int) -> None:
+    """Output that stdout refused (`> /dev/full`, a disk that filled) is an error, never a
+    silent exit 0: a script would go on as if it had the transcript."""
+    failure = app.output.stdout_failure
+    if failure is None:
+        return
+    app.output.error(
+        WasyncError(
+            f"Could not write to stdout: {failure.strerror or failure}; the output is lost.",
+            "free space where stdout goes, or write to a file with -o where the command has it",
+        )
+    )
+    if code == 0:
+        raise typer.Exit(int(ExitCode.FAILURE))
+
+
 def handled(fn: F) -> F:
     """Turn every error into one red line and an exit code; a traceback only under --debug.
 
@@ -161,6 +177,16 @@ def handled(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         app = current(kwargs["ctx"])
+        try:
+            result = guarded(app, *args, **kwargs)
+        except Exception as exc:
+            if _is_cli_exception(exc):
+                _check_output_written(app, getattr(exc, "exit_code", 1))
+            raise
+        _check_output_written(app, 0)
+        return result
+
+    def guarded(app: AppContext, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except KeyboardInterrupt:

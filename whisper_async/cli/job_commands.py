@@ -159,11 +159,19 @@ def stdout_destination(
             "pass -o DIR for a folder of transcripts, or --json for every result as a line",
         )
     to_stdout = wait and is_one_input(inputs) and (output_dir is None or dash)
-    if to_stdout and stdout_closed:
-        raise UsageError(
-            "stdout is closed, and the transcript would go there", "pass -o DIR to write a file"
-        )
+    if to_stdout:
+        check_stdout_open(stdout_closed, "-o DIR")
     return to_stdout
+
+
+def check_stdout_open(stdout_closed: bool, instead: str) -> None:
+    """A transcript bound for a closed stdout (`>&-`) would be lost without a word."""
+    from ..errors import UsageError
+
+    if stdout_closed:
+        raise UsageError(
+            "stdout is closed, and the transcript would go there", f"pass {instead} to write a file"
+        )
 
 
 def request_options(
@@ -217,6 +225,8 @@ def fetch(
     from .job_render import show_fetched
 
     app_ctx = current(ctx)
+    if output is None or str(output) == "-":
+        check_stdout_open(app_ctx.output.stdout_closed, "-o FILE")
     fetched = run_fetch(
         app_ctx.clients, reference, fmt, output, wait, parse_duration(timeout), overwrite
     )

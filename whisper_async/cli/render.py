@@ -113,24 +113,29 @@ class ReaderGone:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self.gone = False
+        # Another write error (a full disk, `> /dev/full`): the output is lost, which the
+        # command's exit code must say (Output.stdout_failure)
+        self.failure: OSError | None = None
 
     def write(self, data: str) -> int:
         if not self.gone:
             try:
                 return self._stream.write(data)
-            except BrokenPipeError:
-                self._leave()
+            except OSError as exc:
+                self._leave(exc)
         return len(data)
 
     def flush(self) -> None:
         if not self.gone:
             try:
                 self._stream.flush()
-            except BrokenPipeError:
-                self._leave()
+            except OSError as exc:
+                self._leave(exc)
 
-    def _leave(self) -> None:
+    def _leave(self, exc: OSError) -> None:
         self.gone = True
+        if not isinstance(exc, BrokenPipeError):
+            self.failure = exc
         with contextlib.suppress(OSError, ValueError):  # a stream with no descriptor (tests)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, self._stream.fileno())
@@ -199,7 +204,8 @@ class Output:
         # Python sets sys.stdout to None when the process starts with it closed (`>&-`)
         stdout = stdout or sys.stdout
         self.stdout_closed = stdout is None
-        self._stdout = cast("TextIO", ReaderGone(stdout or _nowhere()))  # data goes here as is
+        self._reader = ReaderGone(stdout or _nowhere())
+        self._stdout = cast("TextIO", self._reader)  # data goes here as is
         self.out = console_for(self._stdout)
         self.err = console_for(stderr or sys.stderr or _nowhere())
 
@@ -242,6 +248,12 @@ class Output:
 
     def failed(self, what: str, reason: str | None) -> None:
         self.err.print(assemble(("failed:", "red"), f" {what}: {reason or ''}"))
+
+    @property
+    def stdout_failure(self) -> OSError | None:
+        """Why stdout could not take the output (not a reader that left): None when it could."""
+        self._reader.flush()
+        return self._reader.failure
 
     def error(self, error: WasyncError) -> None:
         self.err.print(assemble(("error:", "red"), " ", error.message))
