@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 import shutil
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.models import checkpoint_file
+from whisper_async.checkpoints import DIMENSIONS, LEGACY_MAGIC
 from whisper_async.clients import Clients
 from whisper_async.errors import ConfigurationError, UsageError, WasyncError
 from whisper_async.manifest import MANIFEST_NAME, read_manifest
@@ -134,8 +137,29 @@ def test_a_real_checkpoint_in_either_torch_format_is_accepted(
         (b"weights", "it is not a PyTorch file"),
         ({"state_dict": {}}, "it holds no 'dims' or 'model_state_dict'"),
         ({"dims": {}}, "it holds no 'model_state_dict'"),
+        ({"dims": "x", "model_state_dict": {}}, "its 'dims' lacks n_mels, n_audio_ctx"),
+        (
+            {"dims": {n: 1 for n in DIMENSIONS}, "model_state_dict": {"fc.weight": b""}},
+            "its 'model_state_dict' holds no encoder and decoder",
+        ),
+        (LEGACY_MAGIC + b"\x8a\x02\xe9\x03.", "its pickle does not parse"),
+        (
+            b"".join(
+                pickle.dumps(part, protocol=2)
+                for part in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}, {"dims": {}})
+            ),
+            "it holds no 'model_state_dict'",
+        ),
     ],
-    ids=["not-torch", "another-models-checkpoint", "no-weights"],
+    ids=[
+        "not-torch",
+        "another-models-checkpoint",
+        "no-weights",
+        "keys-only",
+        "not-whisper-weights",
+        "legacy-cut-short",
+        "legacy-not-whisper",
+    ],
 )
 def test_a_pt_file_openai_whisper_cannot_load_is_refused_before_any_upload(
     moto_clients, tmp_path: Path, content: bytes | dict[str, object], why: str
@@ -145,9 +169,6 @@ def test_a_pt_file_openai_whisper_cannot_load_is_refused_before_any_upload(
     if isinstance(content, bytes):
         checkpoint.write_bytes(content)
     else:
-        import pickle
-        import zipfile
-
         with zipfile.ZipFile(checkpoint, "w") as archive:
             archive.writestr("model/data.pkl", pickle.dumps(content))
     with pytest.raises(UsageError, match="not an openai-whisper checkpoint") as refused:
