@@ -224,6 +224,32 @@ def test_a_damaged_or_joined_file_decodes_as_far_as_ffmpeg_reads_it(
     assert len(samples) > 9.5 * 16_000  # most of it, not the first part alone
 
 
+def test_joined_aac_files_at_other_rates_are_timed_by_each_frames_own_rate(
+    tmp_path: Path,
+) -> None:
+    """FFmpeg times a raw AAC file's packets at its first frame's rate: 8 kHz then 44.1 kHz
+    counted as 65 s for 20 s of audio, and a file within the limit was refused as too long."""
+    low = ffmpeg(tmp_path / "low.aac", "-ar", "8000", "-c:a", "aac", "-f", "adts", seconds=10)
+    high = ffmpeg(tmp_path / "high.aac", "-ar", "44100", "-c:a", "aac", "-f", "adts", seconds=10)
+    for path in (joined(tmp_path / "lh.aac", low, high), joined(tmp_path / "hl.aac", high, low)):
+        seconds, samples = decoded(path)
+        assert seconds is not None and abs(seconds - len(samples) / 16_000) < 0.2
+
+
+def test_a_chained_ogg_stream_is_refused_in_plain_words_after_what_decoded(
+    tmp_path: Path,
+) -> None:
+    """Two Ogg files joined with other settings: FFmpeg's own words ("patches welcome") came
+    back from the length count, before the decoder's message that says what to do."""
+    first = ffmpeg(tmp_path / "a.ogg", "-ar", "44100", "-c:a", "libvorbis", seconds=5)
+    second = ffmpeg(tmp_path / "b.ogg", "-ar", "22050", "-ac", "2", "-c:a", "libvorbis", seconds=5)
+    with pytest.raises(AudioDecodeError) as refused:
+        decoded(joined(tmp_path / "chained.ogg", first, second))
+    message = str(refused.value)
+    assert "after 5.0 s" in message and "chained Ogg" in message and "ffmpeg -i INPUT" in message
+    assert "atches welcome" not in message
+
+
 def test_a_file_of_which_no_packet_decodes_is_refused(tmp_path: Path) -> None:
     """An MP3 header followed by noise: every packet fails, so the decoder's error is the
     answer, not an empty transcript."""

@@ -54,8 +54,15 @@ def _open(path: Path) -> Any:
 
 
 def _decode_error(exc: Any) -> AudioDecodeError:
-    # strerror leaves out the server's temporary file name
-    return AudioDecodeError(f"cannot decode the audio: {exc.strerror or exc}")
+    return AudioDecodeError(f"cannot decode the audio: {_why(exc)}")
+
+
+def _why(exc: Any) -> str:
+    import av
+
+    if isinstance(exc, av.error.PatchWelcomeError):  # FFmpeg's "patches welcome"
+        return "the file changes in a way FFmpeg does not support (a chained Ogg stream?)"
+    return str(exc.strerror or exc)  # strerror leaves out the server's temporary file name
 
 
 def _audio_stream(container: Any) -> Any:
@@ -80,22 +87,41 @@ def packet_seconds(path: Path, stop_after: float) -> float | None:
     import av
 
     container = _open(path)
+    seconds = 0.0
     try:
         stream = _audio_stream(container)
         if stream.time_base is None:
             return None
-        ticks = 0
-        limit = stop_after / float(stream.time_base)
+        tick = float(stream.time_base)
+        adts = container.format.name == "aac"
         for packet in _packets(container, stream):
-            ticks += packet.duration or 0
-            if ticks > limit:
-                declared = (container.duration or 0) / av.time_base
-                return max(float(ticks * stream.time_base), declared)
-        return float(ticks * stream.time_base) if ticks else None
+            seconds += (adts and _adts_seconds(bytes(packet))) or (packet.duration or 0) * tick
+            if seconds > stop_after:
+                return max(seconds, (container.duration or 0) / av.time_base)
+        return seconds or None
     except av.error.FFmpegError as exc:
+        if seconds:  # part-way (a chained Ogg): decoding says how far the audio goes
+            return None
         raise _decode_error(exc) from exc
     finally:
         container.close()
+
+
+# ADTS's sampling_frequency_index (ISO/IEC 14496-3, 1.6.3.4)
+ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+
+
+def _adts_seconds(frame: bytes) -> float | None:
+    """An ADTS frame's length from its own header. FFmpeg times every packet of a raw AAC file
+    at the first frame's rate, so joined files at other rates came out several times too
+    long (a 20 s file counted as 65 s) or too short."""
+    if len(frame) < 7 or frame[0] != 0xFF or frame[1] & 0xF0 != 0xF0:
+        return None
+    index = (frame[2] >> 2) & 0x0F
+    if index >= len(ADTS_RATES):
+        return None
+    blocks = (frame[6] & 0x03) + 1  # number_of_raw_data_blocks_in_frame + 1, 1024 samples each
+    return 1024 * blocks / ADTS_RATES[index]
 
 
 def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
@@ -136,11 +162,9 @@ def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
     except av.error.FFmpegError as exc:
         if not produced:
             raise _decode_error(exc) from exc
-        why = exc.strerror or str(exc)
-        if isinstance(exc, av.error.PatchWelcomeError):  # FFmpeg's "patches welcome"
-            why = "the file changes in a way FFmpeg does not support (a chained Ogg stream?)"
         raise AudioDecodeError(
-            f"cannot decode the audio after {produced / sample_rate:.1f} s: {why}: {RESAMPLE_HINT}"
+            f"cannot decode the audio after {produced / sample_rate:.1f} s: {_why(exc)}: "
+            f"{RESAMPLE_HINT}"
         ) from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise AudioDecodeError(f"cannot decode the audio: {exc}") from exc
