@@ -272,6 +272,33 @@ def test_formats_of_sox_and_old_machines_are_read(tmp_path: Path, suffix: str) -
     assert len(samples) > 2.9 * 16_000
 
 
+@pytest.mark.parametrize(
+    ("suffix", "options"),
+    [
+        (".mka", ()),
+        (".caf", ()),
+        (".wv", ()),
+        (".ac3", ()),
+        (".mp2", ()),
+        (".au", ()),
+        (".flv", ()),
+        (".mts", ("-f", "mpegts")),
+        (".m2ts", ("-f", "mpegts")),
+    ],
+)
+def test_a_folder_sends_every_file_the_decoder_reads(
+    tmp_path: Path, suffix: str, options: tuple[str, ...]
+) -> None:
+    """`transcribe recordings/` skipped .mka, .caf, .wv, .ac3, .mts... without a word, though
+    the server reads them."""
+    from whisper_async.inputs import expand
+
+    path = ffmpeg(tmp_path / f"tone{suffix}", *options, seconds=3)
+    assert [found.display for found in expand([str(tmp_path)])] == [str(path)]
+    _, samples = decoded(path)
+    assert len(samples) > 2.9 * 16_000
+
+
 def test_the_audio_track_ffmpeg_picks_is_the_one_decoded(tmp_path: Path) -> None:
     """A screen recording: system audio (silent) first, the microphone second and marked
     default. The first track was transcribed: an empty transcript."""
