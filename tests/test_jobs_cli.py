@@ -145,6 +145,19 @@ def test_fetch_refuses_a_special_file_even_with_overwrite(done_job, tmp_path, ki
     assert stat.S_ISFIFO(target.stat().st_mode) if kind == "fifo" else target.is_dir()
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1", "cp1252", "utf-16"], ids=lambda e: str(e))
+def test_fetch_overwrite_replaces_an_old_transcript_in_any_text_encoding(
+    done_job, tmp_path, encoding: str
+) -> None:
+    """A transcript saved by another tool in Windows-1252 or UTF-16 was called binary data
+    and kept, though --overwrite asked for its replacement."""
+    target = tmp_path / "talk.txt"
+    target.write_text("Caf\u00e9 \u00abnotes\u00bb, line one.\r\nLine two.\r\n", encoding=encoding)
+    result = cli("fetch", done_job.job_id, "-o", str(target), "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert target.read_text() == "Hello there.\n"
+
+
 # ---- transcripts respect the umask (issue 12 §7) ------------------------------------------
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
 def test_a_new_transcript_gets_the_mode_open_would_give_it(done_job, tmp_path, mask, mode) -> None:

@@ -48,8 +48,8 @@ def final_target(path: Path) -> Path:
 
 
 def holds_binary(name: str | Path, dir_fd: int | None = None) -> bool:
-    """Whether the file's first 4 KiB are not text (a NUL byte, or not UTF-8): audio or
-    video, say, which a transcript written with --overwrite must never replace."""
+    """Whether the file's first 4 KiB are not text (`is_binary`): audio or video, say,
+    which a transcript written with --overwrite must never replace."""
     try:
         descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
     except OSError:
@@ -58,13 +58,30 @@ def holds_binary(name: str | Path, dir_fd: int | None = None) -> bool:
         return is_binary(handle.read(4096))
 
 
+# Bytes that text holds besides printable ones: whitespace, backspace, escape (colours)
+TEXT_CONTROLS = frozenset(b"\t\n\r\f\b\x1b")
+
+
 def is_binary(head: bytes) -> bool:
-    """Whether these first bytes of something are not text: a NUL byte, or not UTF-8."""
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head[:4096], final=False)
-    except UnicodeDecodeError:
+    """Whether these first bytes of something are not text. Text is UTF-16 with its byte
+    order mark, UTF-8, or another 8-bit encoding (Latin-1, Windows-1252: an old transcript)
+    with no control bytes; audio and video have NULs and control bytes in their first KiB."""
+    head = head[:4096]
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return not _decodes(head, "utf-16")
+    if b"\0" in head:
         return True
-    return b"\0" in head[:4096]
+    return not _decodes(head, "utf-8") and any(
+        byte < 0x20 and byte not in TEXT_CONTROLS for byte in head
+    )
+
+
+def _decodes(head: bytes, encoding: str) -> bool:
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def binary_refused(path: Path) -> UnsafeDestinationError:
