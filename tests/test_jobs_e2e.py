@@ -280,7 +280,8 @@ def test_an_input_is_never_replaced_by_a_transcript(
     local_stack, data_dir: Path, tmp_path: Path
 ) -> None:
     """Audio named talk.txt is its own destination; audio named notes.txt is notes.wav's.
-    With --overwrite, both recordings were replaced by transcripts."""
+    With --overwrite, both recordings were replaced by transcripts (and notes.wav's job ran,
+    to be refused only when its transcript came back)."""
     audio = (data_dir / "en_short.wav").read_bytes()
     for name in ("talk.txt", "notes.txt", "notes.wav"):
         (tmp_path / name).write_bytes(audio)
@@ -291,6 +292,9 @@ def test_an_input_is_never_replaced_by_a_transcript(
     assert f"{notes} holds binary data (audio or video?)" in result.stderr
     assert (tmp_path / "talk.txt").read_bytes() == audio
     assert (tmp_path / "notes.txt").read_bytes() == audio
+    listed = local_stack.cli("--json", "jobs", "--since", "1h").stdout.splitlines()
+    sent = {json.loads(line)["input"] for line in listed}
+    assert not sent & {talk, notes_wav}  # refused before its job ran, not when written
 
 
 @pytest.mark.parametrize("overwrite", [False, True])

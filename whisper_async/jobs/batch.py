@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..attributes import encode_attributes
+from ..files import binary_refused, holds_binary
 from ..inputs import Input, content_type
 from ..storage import S3Uri
 from .destinations import LINK_REFUSED, Destination
@@ -232,6 +233,8 @@ class Batch:
         if item.path is not None and _same_file(item.path, path):
             error = f"its transcript would be written over the input itself ({path}); use -o DIR"
             return JobOutcome(None, item.display, "failed", error=error)
+        if holds_binary(path):  # found before the job runs, not when its transcript is due
+            return JobOutcome(None, item.display, "failed", error=str(binary_refused(path)))
         key = str(path.absolute())
         with self._lock:
             if key in self._destinations:
