@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import shutil
 import tarfile
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.models import checkpoint_file
-from whisper_async.checkpoints import DIMENSIONS, LEGACY_MAGIC
+from whisper_async.checkpoints import DIMENSIONS, REQUIRED_WEIGHTS
 from whisper_async.clients import Clients
 from whisper_async.errors import ConfigurationError, UsageError, WasyncError
 from whisper_async.manifest import MANIFEST_NAME, read_manifest
@@ -131,49 +132,99 @@ def test_a_real_checkpoint_in_either_torch_format_is_accepted(
         assert push_model(moto_clients, str(checkpoint)).engine == "openai"
 
 
+class RunsACommand:
+    """A pickle that runs a shell command when loaded unsafely (it must never run)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def legacy_stream(obj: object) -> bytes:
+    """torch.save's legacy format up to the object (no tensors): magic, protocol, facts."""
+    parts = (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}, obj)
+    return b"".join(pickle.dumps(part, protocol=2) for part in parts)
+
+
+def write_fake(kind: str, path: Path) -> None:
+    import torch
+
+    dims = dict.fromkeys(DIMENSIONS, 4)
+    tensor = torch.zeros(4)
+    weights = dict.fromkeys(REQUIRED_WEIGHTS, tensor)
+    marker = path.with_name("ran")
+    if kind == "not-torch":
+        path.write_bytes(b"weights")
+    elif kind == "another-models-checkpoint":
+        torch.save({"state_dict": weights}, path)
+    elif kind == "no-weights":
+        torch.save({"dims": dims}, path)
+    elif kind == "names-only":
+        torch.save(["dims", "model_state_dict", *DIMENSIONS, *REQUIRED_WEIGHTS], path)
+    elif kind == "dims-as-text":
+        torch.save({"dims": dict.fromkeys(DIMENSIONS, "4"), "model_state_dict": weights}, path)
+    elif kind == "not-whisper-weights":
+        torch.save({"dims": dims, "model_state_dict": {"fc.weight": tensor}}, path)
+    elif kind == "weights-not-tensors":
+        fake = dict.fromkeys(REQUIRED_WEIGHTS, b"x")
+        torch.save({"dims": dims, "model_state_dict": fake}, path)
+    elif kind == "runs-a-command":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("model/data.pkl", pickle.dumps({"dims": RunsACommand(marker)}))
+    elif kind == "tensor-bytes-missing":
+        checkpoint_file(path.with_name("whole.pt"))
+        with (
+            zipfile.ZipFile(path.with_name("whole.pt")) as whole,
+            zipfile.ZipFile(path, "w") as cut,
+        ):
+            for info in whole.infolist():
+                if "/data/" not in info.filename:
+                    cut.writestr(info, whole.read(info))
+    elif kind == "zip-cut-short":
+        whole = checkpoint_file(path.with_name("whole.pt")).read_bytes()
+        path.write_bytes(whole[: len(whole) // 2])
+    elif kind == "legacy-cut-short":
+        torch.save(
+            {"dims": dims, "model_state_dict": weights}, path, _use_new_zipfile_serialization=False
+        )
+        path.write_bytes(path.read_bytes()[:-8])
+    elif kind == "legacy-runs-a-command":
+        path.write_bytes(legacy_stream({"dims": RunsACommand(marker)}))
+    else:
+        raise AssertionError(kind)
+
+
 @pytest.mark.parametrize(
-    ("content", "why"),
+    ("kind", "why"),
     [
-        (b"weights", "it is not a PyTorch file"),
-        ({"state_dict": {}}, "it holds no 'dims' or 'model_state_dict'"),
-        ({"dims": {}}, "it holds no 'model_state_dict'"),
-        ({"dims": "x", "model_state_dict": {}}, "its 'dims' lacks n_mels, n_audio_ctx"),
-        (
-            {"dims": {n: 1 for n in DIMENSIONS}, "model_state_dict": {"fc.weight": b""}},
-            "its 'model_state_dict' holds no encoder and decoder",
-        ),
-        (LEGACY_MAGIC + b"\x8a\x02\xe9\x03.", "its pickle does not parse"),
-        (
-            b"".join(
-                pickle.dumps(part, protocol=2)
-                for part in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}, {"dims": {}})
-            ),
-            "it holds no 'model_state_dict'",
-        ),
-    ],
-    ids=[
-        "not-torch",
-        "another-models-checkpoint",
-        "no-weights",
-        "keys-only",
-        "not-whisper-weights",
-        "legacy-cut-short",
-        "legacy-not-whisper",
+        ("not-torch", "it is not a PyTorch file"),
+        ("another-models-checkpoint", "it holds no 'dims' or 'model_state_dict'"),
+        ("no-weights", "it holds no 'model_state_dict'"),
+        ("names-only", "it holds a list, not a dict"),
+        ("dims-as-text", "its 'dims' lacks a positive integer n_mels, n_audio_ctx"),
+        ("not-whisper-weights", "holds no encoder.conv1.weight, decoder.token_embedding.weight"),
+        ("weights-not-tensors", "its 'model_state_dict' is not a dict of tensors"),
+        ("runs-a-command", "its pickle names posix.system, which torch.save never writes"),
+        ("tensor-bytes-missing", "the bytes of its tensor 0 are missing"),
+        ("zip-cut-short", "it is a zip cut short"),
+        ("legacy-cut-short", "the bytes of its tensor"),
+        ("legacy-runs-a-command", "its pickle names posix.system"),
     ],
 )
 def test_a_pt_file_openai_whisper_cannot_load_is_refused_before_any_upload(
-    moto_clients, tmp_path: Path, content: bytes | dict[str, object], why: str
+    moto_clients, tmp_path: Path, kind: str, why: str
 ) -> None:
-    """It would have become the next deploy's model, whose load then failed on the endpoint."""
+    """It would have become the next deploy's model, whose load then failed on the endpoint
+    (an instance started for nothing). Nothing in the pickle runs."""
     checkpoint = tmp_path / "model.pt"
-    if isinstance(content, bytes):
-        checkpoint.write_bytes(content)
-    else:
-        with zipfile.ZipFile(checkpoint, "w") as archive:
-            archive.writestr("model/data.pkl", pickle.dumps(content))
+    write_fake(kind, checkpoint)
     with pytest.raises(UsageError, match="not an openai-whisper checkpoint") as refused:
         push_model(moto_clients, str(checkpoint))
     assert why in refused.value.message
+    assert refused.value.message.count("not an openai-whisper checkpoint") == 1
+    assert not (tmp_path / "ran").exists()
     s3 = moto_clients.client("s3")
     buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
     assert not [o for b in buckets for o in s3.list_objects_v2(Bucket=b).get("Contents", [])]

@@ -1,19 +1,28 @@
 """Recognise an openai-whisper checkpoint without torch: the CLI does not install it.
 
-A `.pt` that `whisper.load_model` reads is a PyTorch file holding a dict with "dims" and
-"model_state_dict". PyTorch 1.6 and later save it as a zip whose `*/data.pkl` names those keys;
-older ones as a bare pickle stream that opens with PyTorch's magic number. The pickle is read
-with `pickletools`, which parses opcodes and runs nothing; the check is that the names
-load_model needs are there (the keys, every dimension, encoder and decoder weights).
+A `.pt` that `whisper.load_model` reads is a PyTorch file holding a dict with "dims" (the
+model's dimensions, integers) and "model_state_dict" (tensors named encoder.* and decoder.*).
+PyTorch 1.6 and later save it as a zip: the object's pickle in `*/data.pkl`, each tensor's
+bytes in `*/data/KEY`. Older ones write one stream of pickles that opens with PyTorch's magic
+number, the tensors' bytes after them.
+
+The pickle is read by an unpickler that knows only the few names torch.save writes (tensor
+rebuilders, storage types, OrderedDict, bytes' encoding): a tensor becomes a marker, nothing is imported or called,
+and any other name (`os.system`) refuses the file, as load_model's weights_only loading would.
+The tensors' bytes are checked to be all there, so a cut download is refused too.
 """
 
 from __future__ import annotations
 
+import codecs
+import collections
 import io
-import pickletools
+import pickle
+import struct
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .manifest import ModelLayoutError
 
@@ -31,69 +40,196 @@ DIMENSIONS = (
     "n_text_head",
     "n_text_layer",
 )
-WEIGHT_PREFIXES = ("encoder.", "decoder.")  # the state dict's parameter names
-# A whisper checkpoint's data.pkl is tens of KB (the tensors are stored beside it)
+# Weights every Whisper model has, whatever its size
+REQUIRED_WEIGHTS = ("encoder.conv1.weight", "decoder.token_embedding.weight")
+# A whisper checkpoint's object pickle is tens of KB (the tensors are stored beside it)
 MAX_PICKLE_BYTES = 64 * 1024 * 1024
 # torch.save's legacy format opens with pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
 LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa850192e")
+# Bytes per element of the storage types torch.save names (torch.<Type>Storage)
+ELEMENT_BYTES = {
+    "Double": 8,
+    "Float": 4,
+    "Half": 2,
+    "BFloat16": 2,
+    "Long": 8,
+    "Int": 4,
+    "Short": 2,
+    "Char": 1,
+    "Byte": 1,
+    "Bool": 1,
+}
+TENSOR_REBUILDERS = {
+    "_rebuild_tensor",
+    "_rebuild_tensor_v2",
+    "_rebuild_parameter",
+    "_rebuild_parameter_with_state",
+}
+
+
+@dataclass(frozen=True)
+class Storage:
+    key: str
+    element_bytes: int
+    elements: int
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """What a tensor rebuilder would have made: the marker stands in for it."""
+
+
+@dataclass(frozen=True)
+class StorageType:
+    element_bytes: int
+
+
+def _tensor(*_: Any) -> Tensor:
+    return Tensor()
+
+
+class _Reader(pickle.Unpickler):
+    def __init__(self, stream: BinaryIO | _Bounded, path: Path) -> None:
+        super().__init__(stream)
+        self.path = path
+        self.storages: dict[str, Storage] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "torch._utils" and name in TENSOR_REBUILDERS:
+            return _tensor
+        if module == "collections" and name == "OrderedDict":
+            return collections.OrderedDict
+        if module == "_codecs" and name == "encode":  # bytes in a protocol 2 pickle
+            return codecs.encode
+        if module == "torch" and name.removesuffix("Storage") in ELEMENT_BYTES:
+            return StorageType(ELEMENT_BYTES[name.removesuffix("Storage")])
+        raise _not_a_checkpoint(
+            self.path, f"its pickle names {module}.{name}, which torch.save never writes"
+        )
+
+    def persistent_load(self, pid: Any) -> Any:
+        # ("storage", type, key, location, elements), and in the legacy format a view's facts
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
+            raise _not_a_checkpoint(self.path, "its pickle refers to data torch.save never writes")
+        kind, key, elements = pid[1], str(pid[2]), pid[4]
+        if not isinstance(kind, StorageType) or not isinstance(elements, int) or elements < 0:
+            raise _not_a_checkpoint(self.path, "its pickle refers to data torch.save never writes")
+        storage = Storage(key, kind.element_bytes, elements)
+        self.storages[key] = storage
+        return storage
 
 
 def check_checkpoint(path: Path) -> None:
-    """ModelLayoutError unless `path` looks like a checkpoint openai-whisper can load."""
+    """ModelLayoutError unless `path` holds a checkpoint openai-whisper can load."""
     try:
         with path.open("rb") as handle:
             head = handle.read(len(LEGACY_MAGIC))
         if head == LEGACY_MAGIC:
-            names = _legacy_names(path)
+            checkpoint = _legacy(path)
         elif zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                names = _pickled_names(path, archive)
+                checkpoint = _zipped(path, archive)
+        elif head[:2] == b"PK":
+            raise _not_a_checkpoint(path, "it is a zip cut short (an unfinished download?)")
         else:
             raise _not_a_checkpoint(path, "it is not a PyTorch file")
     except OSError as exc:
         raise ModelLayoutError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    missing = [key for key in REQUIRED_KEYS if key not in names]
+    _check_contents(path, checkpoint)
+
+
+def _check_contents(path: Path, checkpoint: Any) -> None:
+    if not isinstance(checkpoint, dict):
+        raise _not_a_checkpoint(path, f"it holds a {type(checkpoint).__name__}, not a dict")
+    missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
     if missing:
         raise _not_a_checkpoint(path, f"it holds no {' or '.join(map(repr, missing))}")
-    lacking = [name for name in DIMENSIONS if name not in names]
+    dims, weights = checkpoint["dims"], checkpoint["model_state_dict"]
+    if not isinstance(dims, dict):
+        raise _not_a_checkpoint(path, "its 'dims' is not a dict")
+    lacking = [name for name in DIMENSIONS if not _positive_int(dims.get(name))]
     if lacking:
-        raise _not_a_checkpoint(path, f"its 'dims' lacks {', '.join(lacking)}")
-    if not all(any(n.startswith(p) for n in names) for p in WEIGHT_PREFIXES):
-        raise _not_a_checkpoint(path, "its 'model_state_dict' holds no encoder and decoder")
+        raise _not_a_checkpoint(path, f"its 'dims' lacks a positive integer {', '.join(lacking)}")
+    if not isinstance(weights, dict) or not all(isinstance(t, Tensor) for t in weights.values()):
+        raise _not_a_checkpoint(path, "its 'model_state_dict' is not a dict of tensors")
+    absent = [name for name in REQUIRED_WEIGHTS if name not in weights]
+    if absent:
+        raise _not_a_checkpoint(path, f"its 'model_state_dict' holds no {', '.join(absent)}")
 
 
-def _pickled_names(path: Path, archive: zipfile.ZipFile) -> set[str]:
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _zipped(path: Path, archive: zipfile.ZipFile) -> Any:
     pickles = [i for i in archive.infolist() if i.filename.rsplit("/", 1)[-1] == "data.pkl"]
     if len(pickles) != 1 or pickles[0].file_size > MAX_PICKLE_BYTES:
         raise _not_a_checkpoint(path, "it is a zip, but not one torch.save wrote")
+    folder = pickles[0].filename[: -len("data.pkl")]
     try:
-        return _names(path, io.BytesIO(archive.read(pickles[0])))
+        reader = _Reader(io.BytesIO(archive.read(pickles[0])), path)
     except zipfile.BadZipFile as exc:
-        raise _not_a_checkpoint(path, f"its pickle does not parse ({exc})") from exc
+        raise _not_a_checkpoint(path, f"its pickle does not read ({exc})") from exc
+    checkpoint = _load(reader)
+    sizes = {info.filename: info.file_size for info in archive.infolist()}
+    for storage in reader.storages.values():
+        stored = sizes.get(f"{folder}data/{storage.key}")
+        if stored is None or stored < storage.elements * storage.element_bytes:
+            raise _not_a_checkpoint(path, f"the bytes of its tensor {storage.key} are missing")
+    return checkpoint
 
 
-def _legacy_names(path: Path) -> set[str]:
-    """The old format is pickles one after another: the magic number, the protocol version,
-    the system's facts, then the object; the tensors' bytes follow."""
+def _legacy(path: Path) -> Any:
+    """Pickles one after another: the magic number, the protocol version, the system's facts,
+    the object, the storages' keys; then each storage as its element count and its bytes."""
     with path.open("rb") as handle:
+        bounded = _Bounded(handle, MAX_PICKLE_BYTES)
         for _ in range(3):
-            _names(path, handle)
-        return _names(path, handle)
+            _load(_Reader(bounded, path))
+        reader = _Reader(bounded, path)
+        checkpoint = _load(reader)
+        keys = _load(_Reader(bounded, path))
+        if not isinstance(keys, list) or set(map(str, keys)) != set(reader.storages):
+            raise _not_a_checkpoint(path, "its list of tensors does not match its pickle")
+        for key in keys:
+            storage = reader.storages[str(key)]
+            count = handle.read(8)
+            if len(count) < 8 or struct.unpack("<q", count)[0] != storage.elements:
+                raise _not_a_checkpoint(path, f"the bytes of its tensor {key} are missing")
+            size = storage.elements * storage.element_bytes
+            if handle.seek(size, io.SEEK_CUR) > path.stat().st_size:
+                raise _not_a_checkpoint(path, f"the bytes of its tensor {key} are missing")
+    return checkpoint
 
 
-def _names(path: Path, stream: BinaryIO) -> set[str]:
-    """The strings of the one pickle that starts at the stream's position (it ends there)."""
-    start = stream.tell()
-    names = set()
+class _Bounded:
+    """The file, as far as the pickles may reach: a crafted pickle cannot make us read all of
+    a file of gigabytes."""
+
+    def __init__(self, handle: BinaryIO, limit: int) -> None:
+        self._handle = handle
+        self._left = limit
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._handle.read(self._left if size < 0 else min(size, self._left))
+        self._left -= len(data)
+        return data
+
+    def readline(self, size: int = -1, /) -> bytes:
+        line = self._handle.readline(self._left if size < 0 else min(size, self._left))
+        self._left -= len(line)
+        return line
+
+
+def _load(reader: _Reader) -> Any:
     try:
-        for _, arg, position in pickletools.genops(stream):
-            if position is not None and position - start > MAX_PICKLE_BYTES:
-                raise _not_a_checkpoint(path, "its pickle is far larger than a checkpoint's")
-            if isinstance(arg, str):
-                names.add(arg)
-    except (ValueError, EOFError, NotImplementedError) as exc:
-        raise _not_a_checkpoint(path, f"its pickle does not parse ({exc})") from exc
-    return names
+        return reader.load()
+    except ModelLayoutError:
+        raise
+    except (pickle.UnpicklingError, ValueError, EOFError, TypeError, KeyError, IndexError) as exc:
+        raise _not_a_checkpoint(reader.path, f"its pickle does not read ({exc})") from exc
+    except (AttributeError, RecursionError, MemoryError) as exc:
+        raise _not_a_checkpoint(reader.path, f"its pickle does not read ({exc!r})") from exc
 
 
 def _not_a_checkpoint(path: Path, why: str) -> ModelLayoutError:
