@@ -262,6 +262,23 @@ def test_output_that_stdout_refuses_is_an_error_not_a_silent_success(
     assert b"Traceback" not in done.stderr and b"unexpected" not in done.stderr
 
 
+def test_stderr_that_refuses_messages_leaves_the_exit_code_to_the_work(tmp_path: Path) -> None:
+    """`2> /dev/full`: the first message raised OSError, and every command ended in exit 1
+    (a batch whose transcripts were all written, too), its traceback lost as well."""
+    env = {**os.environ, "WASYNC_STATE_DIR": str(tmp_path / "state")}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "whisper_async", "--region", "us-east-1", "deploy", "--dry-run"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=full,
+            cwd=tmp_path,
+            env=env,
+            timeout=120,
+        )
+    assert done.returncode == 2  # "No model to deploy": a usage error, though nobody saw it
+
+
 def test_dash_as_the_output_folder_is_stdout_for_one_input_and_refused_for_several(
     tmp_path: Path,
 ) -> None:

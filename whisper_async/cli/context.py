@@ -196,8 +196,8 @@ def handled(fn: F) -> F:
             )
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except Exception as exc:
-            # Output drops what a closed stdout cannot take (`| head`); a closed stderr is
-            # left to click's own handler: exit 1, no message, nothing printed at exit
+            # Output drops what a closed stdout or stderr cannot take (`| head`); a
+            # BrokenPipeError from elsewhere is click's: exit 1, nothing printed at exit
             if _is_cli_exception(exc) or isinstance(exc, BrokenPipeError):
                 raise
             from ..aws import translate

@@ -207,7 +207,9 @@ class Output:
         self._reader = ReaderGone(stdout or _nowhere())
         self._stdout = cast("TextIO", self._reader)  # data goes here as is
         self.out = console_for(self._stdout)
-        self.err = console_for(stderr or sys.stderr or _nowhere())
+        # stderr that cannot be written (`2> /dev/full`) loses the messages, not the work's
+        # exit code
+        self.err = console_for(cast("TextIO", ReaderGone(stderr or sys.stderr or _nowhere())))
 
     def show(self, result: R, renderer: Renderer[R]) -> None:
         """A command's one result: a JSON document on stdout, or the renderer's text."""
