@@ -10,7 +10,15 @@ import pytest
 from botocore.stub import Stubber
 
 from tests.helpers.models import checkpoint_file
-from whisper_async.endpoint import KEPT, DeployRequest, deploy, plan_deploy, wait_for_endpoint
+from whisper_async.endpoint import (
+    KEPT,
+    DeployPlan,
+    DeployRequest,
+    deploy,
+    parse_env,
+    plan_deploy,
+    wait_for_endpoint,
+)
 from whisper_async.errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
 from whisper_async.models import push_model
 from whisper_async.polling import Backoff
@@ -285,6 +293,42 @@ def test_a_redeploy_keeps_every_setting_not_given_and_the_instances_running(
         arn = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/whisper"
         stub.add_response("update_endpoint", {"EndpointArn": arn}, update.params)
         moto_clients.client("sagemaker").update_endpoint(**update.params)
+
+
+def test_env_variables_reach_the_container_and_stay_until_removed(
+    moto_clients, model_uri: str
+) -> None:
+    """The 413 hint said to deploy with a higher WASYNC_MAX_AUDIO_SECONDS, and deploy had no
+    way to set a container variable."""
+
+    def environment(plan: DeployPlan) -> dict[str, str]:
+        return params(plan, "create_model")["PrimaryContainer"]["Environment"]
+
+    given = parse_env(["WASYNC_MAX_AUDIO_SECONDS=28800", "HF_HUB_OFFLINE=1"])
+    deploy(
+        moto_clients, plan_deploy(moto_clients, request(environment=given)), sleep=lambda s: None
+    )
+    again = plan_deploy(moto_clients, request(kept=frozenset(KEPT)))
+    assert again.action == "unchanged"  # named once, kept by the deploys after it
+    removed = plan_deploy(moto_clients, request(environment=parse_env(["HF_HUB_OFFLINE="])))
+    assert removed.changes == ("environment HF_HUB_OFFLINE: 1 -> (unset)",)
+    assert environment(removed)["WASYNC_MAX_AUDIO_SECONDS"] == "28800"
+
+
+@pytest.mark.parametrize(
+    ("assignment", "said"),
+    [
+        ("WASYNC_MAX_AUDIO_SECONDS", "is not NAME=VALUE"),
+        ("1X=2", "is not NAME=VALUE"),
+        ("WASYNC_MAX_CONCURRENCY=4", "deploy sets it from its own options"),
+        ("WASYNC_DEFAULT_LANGUAGE=ja", "deploy sets it from its own options"),
+        ("WASYNC_MAX_AUDIO_SECONDS=8h", "expected a positive number"),
+        ("X=" + "v" * 1025, "over 1024 characters"),
+    ],
+)
+def test_a_bad_env_variable_is_refused_before_any_call(assignment: str, said: str) -> None:
+    with pytest.raises(UsageError, match=said):
+        parse_env([assignment])
 
 
 def test_a_new_instance_type_on_an_autoscaled_endpoint_is_refused_before_anything_changes(

@@ -587,3 +587,12 @@ def test_a_model_that_expands_past_the_cap_fails_the_endpoint_and_leaves_nothing
         assert "expands to more than 1.0 MiB" in result.stderr
         assert "WASYNC_LOCAL_MAX_MODEL_SIZE" in result.stderr
         assert model_folders(stack) == set()
+
+
+def test_a_limit_set_with_env_reaches_the_container(local_stack, data_dir: Path) -> None:
+    """The 413 hint named WASYNC_MAX_AUDIO_SECONDS, which deploy had no way to set."""
+    with local_stack.own_endpoint("--env", "WASYNC_MAX_AUDIO_SECONDS=5") as name:
+        result = local_stack.cli("-e", name, "transcribe", str(data_dir / "en_30s.wav"), "--wait")
+        assert result.exit_code == 1, result.output
+        assert "this endpoint accepts at most 0:00:05 (WASYNC_MAX_AUDIO_SECONDS=5)" in result.stderr
+        assert "wasync deploy --env WASYNC_MAX_AUDIO_SECONDS=N" in result.stderr

@@ -78,6 +78,8 @@ class DeployRequest:
     default_language: str | None = None
     default_batch_size: int | None = None
     cpu_encoder: str | None = None
+    # --env: more container variables (WASYNC_MAX_AUDIO_SECONDS...); "" removes one. An
+    # existing endpoint keeps those it has unless they are named again.
     environment: Mapping[str, str] = field(default_factory=dict)
     # Settings the user did not give (KEPT): an existing endpoint keeps its own for them
     kept: frozenset[str] = frozenset()
@@ -104,13 +106,60 @@ KEPT_VARIABLES = {
 }
 
 
+# Variables deploy sets from its own options; --env may not set them
+MANAGED_VARIABLES = frozenset(
+    {"WASYNC_ENDPOINT_NAME", "WASYNC_MAX_CONCURRENCY", *KEPT_VARIABLES.values()}
+)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,1023}\Z")
+MAX_ENV_VALUE = 1024  # SageMaker's limit on an Environment value
+MAX_ENV_ENTRIES = 100
+
+
+def parse_env(assignments: list[str]) -> dict[str, str]:
+    """--env NAME=VALUE options, checked: a bad one would surface only as a container that
+    fails to start, minutes into the deploy."""
+    environment = {}
+    for assignment in assignments:
+        name, equals, value = assignment.partition("=")
+        if not equals or not ENV_NAME.match(name):
+            raise UsageError(
+                f"--env {assignment!r} is not NAME=VALUE",
+                "e.g. --env WASYNC_MAX_AUDIO_SECONDS=28800",
+            )
+        if name in MANAGED_VARIABLES or name.startswith("WASYNC_DEFAULT_"):
+            raise UsageError(
+                f"--env cannot set {name}: deploy sets it from its own options",
+                "see `wasync deploy --help` (--max-concurrency, --language, --batch-size ...)",
+            )
+        if len(value) > MAX_ENV_VALUE:
+            raise UsageError(f"--env {name}: the value is over {MAX_ENV_VALUE} characters")
+        if name.endswith(("_SECONDS", "_BYTES")) and value and not _positive_number(value):
+            raise UsageError(f"--env {name}={value!r}: expected a positive number")
+        environment[name] = value
+    return environment
+
+
+def _positive_number(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
 def completed(request: DeployRequest, running: Deployment | None) -> DeployRequest:
     """The request with each setting in `kept` taken from the deployment the endpoint runs: a
     re-run of `deploy` for a new model changed the instance type and concurrency back to the
-    defaults (and SageMaker refuses a new instance type on an autoscaled endpoint)."""
+    defaults (and SageMaker refuses a new instance type on an autoscaled endpoint). The
+    running --env variables stay, with the request's set over them ("" removes one)."""
     if running is None:
-        return request
+        return replace(request, environment=_set(request.environment))
     environment = dict(running.environment)
+    extra = {
+        name: value
+        for name, value in environment.items()
+        if name not in MANAGED_VARIABLES and not name.startswith("WASYNC_DEFAULT_")
+    }
+    request = replace(request, environment=_set({**extra, **request.environment}))
     batch_size = environment.get(KEPT_VARIABLES["default_batch_size"], "")
     found: dict[str, Any] = {
         "instance_type": running.instance_type,
@@ -128,6 +177,13 @@ def completed(request: DeployRequest, running: Deployment | None) -> DeployReque
         request,
         **{k: v for k, v in kept.items() if v is not None or k in KEPT_VARIABLES},
     )
+
+
+def _set(environment: Mapping[str, str]) -> dict[str, str]:
+    chosen = {name: value for name, value in environment.items() if value != ""}
+    if len(chosen) > MAX_ENV_ENTRIES - 10:  # room for deploy's own variables
+        raise UsageError(f"--env: at most {MAX_ENV_ENTRIES - 10} variables")
+    return chosen
 
 
 def request_defaults(request: DeployRequest) -> dict[str, str]:

@@ -179,6 +179,15 @@ def deploy(
             "[default: the engine's]"
         ),
     ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env",
+            help="A container variable, NAME=VALUE (repeatable; NAME= removes one), e.g. "
+            "WASYNC_MAX_AUDIO_SECONDS=28800 (docs/serving.md lists them); an existing "
+            "endpoint keeps those it has",
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until InService")] = True,
     timeout: Annotated[str, typer.Option(help="How long to wait, e.g. 30m")] = "45m",
     dry_run: DryRun = False,
@@ -186,7 +195,7 @@ def deploy(
     """Create (or update in place) the model, endpoint config and async endpoint; nothing when
     the endpoint already runs exactly this."""
     from ..durations import parse_duration
-    from ..endpoint import DeployRequest, plan_deploy
+    from ..endpoint import DeployRequest, parse_env, plan_deploy
     from ..endpoint import deploy as run_deploy
 
     app = current(ctx)
@@ -207,6 +216,7 @@ def deploy(
     request = DeployRequest(
         model_uri=model,
         image_uri=image_uri,
+        environment=parse_env(env or []),
         kept=frozenset(name for name, value in given.items() if value is None),
         **{name: value for name, value in given.items() if value is not None},
     )

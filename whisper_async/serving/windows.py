@@ -10,6 +10,7 @@ its own 30 s windows, and the pieces are merged with their timestamps shifted in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,12 +65,14 @@ def too_long_message(seconds: float | None, plan: WindowPlan) -> str:
     """The 413 message: the audio's length when known, the limit, and the setting to change."""
     limit = f"{clock(plan.max_seconds)} (WASYNC_MAX_AUDIO_SECONDS={plan.max_seconds:g})"
     # the packets' timing, not decoded samples: a file can declare more than it holds
-    length = (
-        f"is {clock(seconds)} long by its timing" if seconds is not None else "runs past the limit"
+    length = (  # rounded up: a length past the limit never reads as the limit itself
+        f"is {clock(math.ceil(seconds))} long by its timing"
+        if seconds is not None
+        else "runs past the limit"
     )
     return (
         f"the audio {length}; this endpoint accepts at most {limit}: split the file, or "
-        "deploy with a higher WASYNC_MAX_AUDIO_SECONDS"
+        "redeploy with `wasync deploy --env WASYNC_MAX_AUDIO_SECONDS=N`"
     )
 
 
