@@ -215,7 +215,7 @@ CLOSED_STDOUT = "import os, sys; os.close(1); os.execv(sys.executable, sys.argv[
     ("args", "code", "said"),
     [
         (["transcribe", "talk.wav", "--wait"], 2, b"stdout is closed"),
-        (["--region", "us-east-1", "--json", "config", "show"], 0, b""),
+        (["--region", "us-east-1", "--json", "config", "show"], 1, b"stdout is closed"),
         (["fetch", "job-id"], 2, b"pass -o FILE"),
     ],
     ids=["transcript-would-be-lost", "json-document", "fetched-result-would-be-lost"],
@@ -224,7 +224,8 @@ def test_a_closed_stdout_is_an_error_where_output_would_be_lost_and_no_traceback
     tmp_path: Path, args: list[str], code: int, said: bytes
 ) -> None:
     """`wasync ... >&-`: Python starts with sys.stdout None; writes raised AttributeError,
-    and `transcribe --wait` of one file exited 0 with its transcript gone."""
+    and `transcribe --wait` of one file exited 0 with its transcript gone. A transcript bound
+    there is refused before the work; other output lost there is exit 1, as on /dev/full."""
     (tmp_path / "talk.wav").write_bytes(
         (Path(__file__).parent / "data" / "en_short.wav").read_bytes()
     )
@@ -241,7 +242,9 @@ def test_a_closed_stdout_is_an_error_where_output_would_be_lost_and_no_traceback
 
 
 @pytest.mark.parametrize(
-    "args", [["config", "show"], ["--json", "config", "show"]], ids=["text", "json"]
+    "args",
+    [["config", "show"], ["--json", "config", "show"], ["--version"], ["status", "--help"]],
+    ids=["text", "json", "version", "help"],
 )
 def test_output_that_stdout_refuses_is_an_error_not_a_silent_success(
     tmp_path: Path, args: list[str]

@@ -6,11 +6,14 @@ cycle). Global options are accepted before the command and after it, as users of
 and gh expect: `wasync status --region eu-west-1`, `wasync transcribe a.mp3 --json`.
 """
 
+import contextlib
 import copy
+import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -185,4 +188,18 @@ def main() -> None:
     # batch's counts and what to re-run, exit 130; by default Python would die without a word.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _interrupt)
-    app()
+    try:
+        app()
+    except OSError as exc:  # click's own output (--help, --version): commands handle theirs
+        _stdout_refused(exc)
+
+
+def _stdout_refused(exc: OSError) -> NoReturn:
+    """`wasync --help > /dev/full`: one line and exit 1, not a traceback (twice, as the
+    interpreter's flush at exit fails again)."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+    with contextlib.suppress(OSError):
+        sys.stderr.write(f"error: Could not write to stdout: {exc.strerror or exc}\n")
+    sys.exit(1)

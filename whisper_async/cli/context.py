@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import traceback
 from collections.abc import Callable, Mapping
@@ -158,10 +159,12 @@ def _check_output_written(app: AppContext, code: int) -> None:
     failure = app.output.stdout_failure
     if failure is None:
         return
+    closed = failure.errno == errno.EBADF
     app.output.error(
         WasyncError(
             f"Could not write to stdout: {failure.strerror or failure}; the output is lost.",
-            "free space where stdout goes, or write to a file with -o where the command has it",
+            ("run it with stdout open (not `>&-`)" if closed else "free space where stdout goes")
+            + ", or write to a file with -o where the command has it",
         )
     )
     if code == 0:

@@ -17,6 +17,8 @@ import contextlib
 import dataclasses
 import datetime as dt
 import enum
+import errno
+import io
 import json
 import os
 import re
@@ -187,6 +189,19 @@ def _nowhere() -> TextIO:
     return open(os.devnull, "w", encoding="utf-8")  # kept open as long as the Output
 
 
+class ClosedStdout(io.TextIOBase):
+    """What a command writes when it started with stdout closed (`>&-`): each write fails,
+    so the output's loss is reported as `> /dev/full`'s is (Output.stdout_failure)."""
+
+    def write(self, data: str) -> int:
+        if not data:
+            return 0
+        raise OSError(errno.EBADF, "stdout is closed")
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("stdout is closed")
+
+
 class Output:
     """Where every command's output goes. JSON mode keeps stdout for machine-readable data."""
 
@@ -204,7 +219,7 @@ class Output:
         # Python sets sys.stdout to None when the process starts with it closed (`>&-`)
         stdout = stdout or sys.stdout
         self.stdout_closed = stdout is None
-        self._reader = ReaderGone(stdout or _nowhere())
+        self._reader = ReaderGone(stdout or cast("TextIO", ClosedStdout()))
         self._stdout = cast("TextIO", self._reader)  # data goes here as is
         self.out = console_for(self._stdout)
         # stderr that cannot be written (`2> /dev/full`) loses the messages, not the work's
