@@ -92,6 +92,8 @@ def packet_seconds(path: Path, stop_after: float) -> float | None:
         stream = _audio_stream(container)
         if stream.time_base is None:
             return None
+        if container.format.name in UNTIMED_FORMATS:
+            return None
         tick = float(stream.time_base)
         adts = container.format.name == "aac"
         for packet in _packets(container, stream):
@@ -107,6 +109,9 @@ def packet_seconds(path: Path, stop_after: float) -> float | None:
         container.close()
 
 
+# Raw streams whose packets FFmpeg times at the first frame's rate, with no header of their
+# own to correct it from (as ADTS has): their length is known by decoding
+UNTIMED_FORMATS = frozenset({"loas"})
 # ADTS's sampling_frequency_index (ISO/IEC 14496-3, 1.6.3.4)
 ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 
