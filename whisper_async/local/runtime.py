@@ -75,7 +75,8 @@ class Container:
                 log.write(raw)
                 log.flush()
                 line = raw.decode("utf-8", "replace").rstrip()
-                self.tail.append(line)
+                if not line.lstrip().startswith("{"):  # see last_lines
+                    self.tail.append(line)
                 self._on_log(line)
 
     @property
@@ -93,8 +94,11 @@ class Container:
             return None
 
     def last_lines(self, count: int = 8) -> str:
+        """The container's last log lines, for a failure's reason. Its request log (one JSON
+        line per request) is left out: it names other jobs, and a reason is readable by
+        whoever owns the failed one."""
         self._reader.join(timeout=0.5) if not self.alive() else None
-        return " | ".join(list(self.tail)[-count:])
+        return " | ".join(list(self.tail)[-count:]) or "(nothing in its log but requests)"
 
     def ping(self) -> int | None:
         try:
