@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,14 +89,20 @@ def test_fetch_overwrite_replaces_the_file_and_keeps_its_mode(done_job, tmp_path
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
 
 
-def test_fetch_overwrite_never_replaces_audio(done_job, tmp_path, data_dir) -> None:
-    """`fetch ID -o talk.wav --overwrite` (a slip of the extension) replaced the recording."""
+@pytest.mark.parametrize("codec", ["pcm_s16le", "pcm_mulaw-silence", "mp3"])
+def test_fetch_overwrite_never_replaces_audio(done_job, tmp_path, codec: str) -> None:
+    """`fetch ID -o talk.wav --overwrite` (a slip of the extension) replaced the recording;
+    quiet mu-law audio is mostly high bytes, as text in a legacy encoding is."""
     recording = tmp_path / "talk.wav"
-    recording.write_bytes((data_dir / "en_short.wav").read_bytes())
+    source = ["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono" if "silence" in codec else "sine"]
+    encoder = codec.removesuffix("-silence")
+    command = ["ffmpeg", "-v", "error", *source, "-t", "3", "-c:a", encoder, "-f", "wav"]
+    subprocess.run([*command, str(recording)], check=True)
+    original = recording.read_bytes()
     result = cli("fetch", done_job.job_id, "-o", str(recording), "--overwrite")
     assert result.exit_code == 2, result.output
     assert "holds binary data (audio or video?), not a transcript" in result.stderr
-    assert recording.read_bytes() == (data_dir / "en_short.wav").read_bytes()
+    assert recording.read_bytes() == original
 
 
 def test_fetch_writes_through_a_symlink(done_job, tmp_path) -> None:
@@ -145,14 +152,25 @@ def test_fetch_refuses_a_special_file_even_with_overwrite(done_job, tmp_path, ki
     assert stat.S_ISFIFO(target.stat().st_mode) if kind == "fifo" else target.is_dir()
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "latin-1", "cp1252", "utf-16"], ids=lambda e: str(e))
+OLD_TRANSCRIPTS = {
+    "utf-8": "Caf\u00e9 \u201cnotes\u201d, line one.\r\nLine two.\r\n".encode(),
+    "latin-1": "Caf\u00e9 \u00abnotes\u00bb, line one.\r\n".encode("latin-1"),
+    "cp1252-dos-eof": "Caf\u00e9 \u201cnotes\u201d \u2014 one.\r\n".encode("cp1252") + b"\x1a",
+    "utf-16": "Caf\u00e9 notes.\r\n".encode("utf-16"),
+    "utf-16-no-bom": "Caf\u00e9 notes.\r\n".encode("utf-16-le"),
+    "shift-jis": "\u4f1a\u8b70\u306e\u8a18\u9332\u3002\n".encode("shift_jis") * 20,
+}
+
+
+@pytest.mark.parametrize("encoding", list(OLD_TRANSCRIPTS))
 def test_fetch_overwrite_replaces_an_old_transcript_in_any_text_encoding(
     done_job, tmp_path, encoding: str
 ) -> None:
-    """A transcript saved by another tool in Windows-1252 or UTF-16 was called binary data
-    and kept, though --overwrite asked for its replacement."""
+    """A transcript saved by another tool in Windows-1252 (with DOS's end-of-file mark),
+    UTF-16 or Shift-JIS was called binary data and kept, though --overwrite asked for its
+    replacement."""
     target = tmp_path / "talk.txt"
-    target.write_text("Caf\u00e9 \u00abnotes\u00bb, line one.\r\nLine two.\r\n", encoding=encoding)
+    target.write_bytes(OLD_TRANSCRIPTS[encoding])
     result = cli("fetch", done_job.job_id, "-o", str(target), "--overwrite")
     assert result.exit_code == 0, result.output
     assert target.read_text() == "Hello there.\n"

@@ -58,30 +58,42 @@ def holds_binary(name: str | Path, dir_fd: int | None = None) -> bool:
         return is_binary(handle.read(4096))
 
 
-# Bytes that text holds besides printable ones: whitespace, backspace, escape (colours)
-TEXT_CONTROLS = frozenset(b"\t\n\r\f\b\x1b")
+# Bytes that text holds besides printable ones: whitespace, backspace, escape (colours),
+# and DOS's end-of-file mark
+TEXT_CONTROLS = frozenset(b"\t\n\r\f\b\x1b\x1a")
+# 8-bit text other than UTF-8 (Latin-1, Windows-1252) is mostly ASCII; audio is not
+MOST_HIGH_BYTES = 0.3
+# Older transcripts in Japanese, Chinese and Korean: mostly high bytes, in valid sequences
+EAST_ASIAN_ENCODINGS = ("shift_jis", "euc_jp", "gbk", "big5", "euc_kr")
 
 
 def is_binary(head: bytes) -> bool:
-    """Whether these first bytes of something are not text. Text is UTF-16 with its byte
-    order mark, UTF-8, or another 8-bit encoding (Latin-1, Windows-1252: an old transcript)
-    with no control bytes; audio and video have NULs and control bytes in their first KiB."""
+    """Whether these first bytes of something are not text. Text is UTF-8, UTF-16 (with its
+    byte order mark or without), or another 8-bit encoding (an old transcript in Windows-1252)
+    that is mostly ASCII; none has control bytes but whitespace. Audio and video have NULs or
+    control bytes in their first KiB, or mostly high bytes (quiet mu-law)."""
     head = head[:4096]
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return not _decodes(head, "utf-16")
+        return not _text(head, "utf-16")
     if b"\0" in head:
-        return True
-    return not _decodes(head, "utf-8") and any(
-        byte < 0x20 and byte not in TEXT_CONTROLS for byte in head
+        return not (_text(head, "utf-16-le") or _text(head, "utf-16-be"))
+    if _text(head, "utf-8") or any(_text(head, e) for e in EAST_ASIAN_ENCODINGS):
+        return False
+    high = sum(byte >= 0x80 for byte in head)
+    return high > MOST_HIGH_BYTES * len(head) or not (
+        _text(head, "cp1252") or _text(head, "latin-1")
     )
 
 
-def _decodes(head: bytes, encoding: str) -> bool:
+def _text(head: bytes, encoding: str) -> bool:
+    """Whether `head` decodes as `encoding` to characters text holds (its end may cut one)."""
     try:
-        codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+        decoded = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
     except UnicodeDecodeError:
         return False
-    return True
+    return not any(
+        (ord(c) < 0x20 and ord(c) not in TEXT_CONTROLS) or 0x7F <= ord(c) < 0xA0 for c in decoded
+    )
 
 
 def binary_refused(path: Path) -> UnsafeDestinationError:

@@ -113,7 +113,8 @@ def check_work_can_start(clients: Clients, target: EndpointTarget) -> None:
     raise ConfigurationError(
         f"Endpoint {target.name} has 0 instances and nothing will start one (it has no "
         "autoscaling from zero): the jobs would wait in its queue until their --request-ttl.",
-        "run `wasync autoscale` to scale out from zero when work arrives",
+        "run `wasync autoscale` to scale out from zero when work arrives, or "
+        "`wasync deploy --initial-count 1` for an instance that stays",
     )
 
 
