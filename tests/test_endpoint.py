@@ -324,6 +324,9 @@ def test_env_variables_reach_the_container_and_stay_until_removed(
         ("WASYNC_DEFAULT_LANGUAGE=ja", "deploy sets it from its own options"),
         ("WASYNC_MAX_AUDIO_SECONDS=8h", "expected a positive number"),
         ("X=" + "v" * 1025, "over 1024 characters"),
+        ("AWS_SECRET_ACCESS_KEY=abc", "a credential in a container's environment"),
+        ("HF_TOKEN=hf_abc", "a credential in a container's environment"),
+        ("KEY_ID=AKIAIOSFODNN7EXAMPLE", "a credential in a container's environment"),
     ],
 )
 def test_a_bad_env_variable_is_refused_before_any_call(assignment: str, said: str) -> None:

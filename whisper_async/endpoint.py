@@ -112,6 +112,8 @@ MANAGED_VARIABLES = frozenset(
 )
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,1023}\Z")
 MAX_ENV_VALUE = 1024  # SageMaker's limit on an Environment value
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|API_KEY", re.I)
+ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
 MAX_ENV_ENTRIES = 100
 
 
@@ -130,6 +132,12 @@ def parse_env(assignments: list[str]) -> dict[str, str]:
             raise UsageError(
                 f"--env cannot set {name}: deploy sets it from its own options",
                 "see `wasync deploy --help` (--max-concurrency, --language, --batch-size ...)",
+            )
+        if SECRET_NAME.search(name) or ACCESS_KEY_ID.search(value):
+            raise UsageError(
+                f"--env {name}: a credential in a container's environment is shown to anyone "
+                "who can describe the model, and in deploy's own output",
+                "grant the endpoint's execution role what it needs instead (`wasync iam`)",
             )
         if len(value) > MAX_ENV_VALUE:
             raise UsageError(f"--env {name}: the value is over {MAX_ENV_VALUE} characters")
