@@ -144,7 +144,7 @@ def test_build_args_and_base_image_reach_the_builder(moto_clients, recording_doc
     ("options", "message"),
     [
         (BuildOptions(build_args=("BASE_IMAGE=x",)), "--base-image"),
-        (BuildOptions(build_args=("no-equals",)), "KEY=VALUE"),
+        (BuildOptions(build_args=("no-equals",)), "NAME=VALUE"),
         (BuildOptions(variant="tensorflow"), "unknown image variant"),
         (BuildOptions(base_image="nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04"), "CUDA 13.0"),
     ],

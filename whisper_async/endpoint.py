@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, NamedTuple
 
 from . import aws, cpu_encoders, image_capabilities, naming, state, storage
+from .assignments import split_assignment
 from .attributes import OptionError, parse_value
 from .clients import Clients
 from .errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
@@ -110,7 +111,6 @@ KEPT_VARIABLES = {
 MANAGED_VARIABLES = frozenset(
     {"WASYNC_ENDPOINT_NAME", "WASYNC_MAX_CONCURRENCY", *KEPT_VARIABLES.values()}
 )
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,1023}\Z")
 MAX_ENV_VALUE = 1024  # SageMaker's limit on an Environment value
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|API_KEY", re.I)
 ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
@@ -122,12 +122,7 @@ def parse_env(assignments: list[str]) -> dict[str, str]:
     fails to start, minutes into the deploy."""
     environment = {}
     for assignment in assignments:
-        name, equals, value = assignment.partition("=")
-        if not equals or not ENV_NAME.match(name):
-            raise UsageError(
-                f"--env {assignment!r} is not NAME=VALUE",
-                "e.g. --env WASYNC_MAX_AUDIO_SECONDS=28800",
-            )
+        name, value = split_assignment(assignment, "--env", "WASYNC_MAX_AUDIO_SECONDS=28800")
         if name in MANAGED_VARIABLES or name.startswith("WASYNC_DEFAULT_"):
             raise UsageError(
                 f"--env cannot set {name}: deploy sets it from its own options",

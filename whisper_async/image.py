@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import importlib.resources
 import json
-import re
 import shlex
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, image_capabilities, image_variants, naming, state
+from .assignments import split_assignment
 from .build_secrets import BuildSecret, PipSettings, host_pip_settings, write_secrets
 from .clients import Clients
 from .container_engines import ENGINES, Prober, find_engine, probe
@@ -38,7 +38,6 @@ RESERVED_ARGS = {
     "WASYNC_VARIANT": "--engine",
     "WASYNC_ENGINES": "--engine",
 }
-_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Runner = Callable[[Sequence[str], bytes | None], int]
 
@@ -116,12 +115,7 @@ def chosen_variant(name: str) -> image_variants.Variant:
 def parse_build_args(values: Sequence[str]) -> list[tuple[str, str]]:
     pairs = []
     for value in values:
-        key, sep, setting = value.partition("=")
-        if not sep or not _ARG_NAME.match(key):
-            raise UsageError(
-                f"--build-arg {value!r} is not KEY=VALUE",
-                "e.g. --build-arg https_proxy=http://proxy:3128",
-            )
+        key, setting = split_assignment(value, "--build-arg", "https_proxy=http://proxy:3128")
         if key in RESERVED_ARGS:
             raise UsageError(
                 f"--build-arg {key} is set by wasync build", f"use {RESERVED_ARGS[key]} instead"
