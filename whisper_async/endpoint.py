@@ -25,6 +25,7 @@ from .resources import (
     require_endpoint,
     variant_name,
 )
+from .setting_numbers import most_for, number
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 ECR_IMAGE = re.compile(
@@ -136,17 +137,18 @@ def parse_env(assignments: list[str]) -> dict[str, str]:
             )
         if len(value) > MAX_ENV_VALUE:
             raise UsageError(f"--env {name}: the value is over {MAX_ENV_VALUE} characters")
-        if name.endswith(("_SECONDS", "_BYTES")) and value and not _positive_number(value):
-            raise UsageError(f"--env {name}={value!r}: expected a positive number")
+        most = most_for(name)
+        if most is not None:
+            try:  # the server's own rule: else the container refuses it at start, rolled back
+                number({name: value}, name, 0, most)
+            except ValueError as exc:
+                raise UsageError(f"--env {exc}") from None
+        if name.startswith("SAGEMAKER_"):
+            raise UsageError(
+                f"--env cannot set {name}: SageMaker sets its own SAGEMAKER_ variables"
+            )
         environment[name] = value
     return environment
-
-
-def _positive_number(text: str) -> bool:
-    try:
-        return float(text) > 0
-    except ValueError:
-        return False
 
 
 def completed(request: DeployRequest, running: Deployment | None) -> DeployRequest:
@@ -185,7 +187,10 @@ def completed(request: DeployRequest, running: Deployment | None) -> DeployReque
 def _set(environment: Mapping[str, str]) -> dict[str, str]:
     chosen = {name: value for name, value in environment.items() if value != ""}
     if len(chosen) > MAX_ENV_ENTRIES - 10:  # room for deploy's own variables
-        raise UsageError(f"--env: at most {MAX_ENV_ENTRIES - 10} variables")
+        raise UsageError(
+            f"--env: at most {MAX_ENV_ENTRIES - 10} variables, counting those the endpoint has",
+            "remove some with --env NAME=",
+        )
     return chosen
 
 

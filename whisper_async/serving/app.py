@@ -28,6 +28,7 @@ from starlette.routing import Route
 from .. import formats
 from ..attributes import TranscribeOptions, defaults_from_env, parse_attributes
 from ..errors import quoted
+from ..setting_numbers import MOST_BYTES, number
 from .audio import AudioDecodeError
 from .body import receive_to_file
 from .drain import Drain
@@ -67,26 +68,6 @@ class Health(enum.Enum):
     FAILED = "failed"
 
 
-DAY = 24 * 3600.0
-
-
-def _number(environ: Mapping[str, str], name: str, default: float, most: float = DAY) -> float:
-    """A positive setting up to `most`: nan, inf and 1e400 would pass `float` and fail every
-    request later (a window of 1e9 s asks for more memory than any machine has)."""
-    raw = environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
-    if not value > 0:  # nan too
-        raise ValueError(f"{name}={raw!r} must be above 0")
-    if value > most:
-        raise ValueError(f"{name}={raw!r} must be at most {most:g}")
-    return value
-
-
 @dataclass(frozen=True)
 class ServerSettings:
     model_dir: Path = Path("/opt/ml/model")
@@ -104,34 +85,34 @@ class ServerSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServerSettings:
         """Settings from WASYNC_* variables; ValueError names a variable that is not valid."""
-        concurrency = int(_number(environ, "WASYNC_MAX_CONCURRENCY", 0, most=1024)) or None
+        concurrency = int(number(environ, "WASYNC_MAX_CONCURRENCY", 0, most=1024)) or None
         defaults = cls()
         return cls(
             model_dir=Path(environ.get("WASYNC_MODEL_DIR", "/opt/ml/model")),
             max_concurrency=concurrency,
-            max_body_bytes=int(_number(environ, "WASYNC_MAX_BODY_BYTES", ONE_GIB, most=2.0**40)),
+            max_body_bytes=int(number(environ, "WASYNC_MAX_BODY_BYTES", ONE_GIB, most=MOST_BYTES)),
             tmp_dir=_writable_folder(environ, "WASYNC_TMP_DIR"),
             defaults=defaults_from_env(environ),
             windows=WindowPlan(
-                window_seconds=_number(
+                window_seconds=number(
                     environ,
                     "WASYNC_WINDOW_SECONDS",
                     default_window_seconds(available_bytes(), concurrency or 1),
                 ),
-                max_seconds=_number(
+                max_seconds=number(
                     environ, "WASYNC_MAX_AUDIO_SECONDS", defaults.windows.max_seconds
                 ),
             ),
-            head_timeout_seconds=_number(
+            head_timeout_seconds=number(
                 environ, "WASYNC_HEAD_TIMEOUT_SECONDS", defaults.head_timeout_seconds
             ),
-            body_idle_seconds=_number(
+            body_idle_seconds=number(
                 environ, "WASYNC_BODY_IDLE_SECONDS", defaults.body_idle_seconds
             ),
-            body_timeout_seconds=_number(
+            body_timeout_seconds=number(
                 environ, "WASYNC_BODY_TIMEOUT_SECONDS", defaults.body_timeout_seconds
             ),
-            drain_seconds=_number(environ, "WASYNC_DRAIN_SECONDS", defaults.drain_seconds),
+            drain_seconds=number(environ, "WASYNC_DRAIN_SECONDS", defaults.drain_seconds),
             endpoint_name=environ.get("WASYNC_ENDPOINT_NAME") or defaults.endpoint_name,
         )
 
