@@ -132,6 +132,18 @@ def test_a_real_checkpoint_in_either_torch_format_is_accepted(
         assert push_model(moto_clients, str(checkpoint)).engine == "openai"
 
 
+class Encoded:
+    """Pickles as _codecs.encode(inner, 'hex'): a codec torch.save never uses."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def __reduce__(self) -> tuple[object, tuple[object, str]]:
+        import codecs
+
+        return (codecs.encode, (self.inner, "hex"))
+
+
 class RunsACommand:
     """A pickle that runs a shell command when loaded unsafely (it must never run)."""
 
@@ -190,6 +202,24 @@ def write_fake(kind: str, path: Path) -> None:
             {"dims": dims, "model_state_dict": weights}, path, _use_new_zipfile_serialization=False
         )
         path.write_bytes(path.read_bytes()[:-8])
+    elif kind == "doubling-codec":  # 'hex' in 'hex' in ...: each level doubles the data
+        data: object = "x" * 1024
+        for _ in range(24):
+            data = Encoded(data)
+        torch.save({"dims": dims, "model_state_dict": weights, "extra": data}, path)
+    elif kind == "extra-dimension":
+        torch.save({"dims": {**dims, "bogus": 1}, "model_state_dict": weights}, path)
+    elif kind == "huge-dimension":
+        torch.save({"dims": {**dims, "n_mels": 2**31 - 1}, "model_state_dict": weights}, path)
+    elif kind == "zip-bad-deflate":
+        whole = checkpoint_file(path.with_name("whole.pt"))
+        with zipfile.ZipFile(whole) as source, zipfile.ZipFile(path, "w") as target:
+            for info in source.infolist():
+                target.writestr(info.filename, source.read(info), zipfile.ZIP_DEFLATED)
+        raw = bytearray(path.read_bytes())
+        start = raw.index(b"data.pkl") + len(b"data.pkl")
+        raw[start + 4 : start + 24] = bytes(20)
+        path.write_bytes(bytes(raw))
     elif kind == "legacy-runs-a-command":
         path.write_bytes(legacy_stream({"dims": RunsACommand(marker)}))
     else:
@@ -211,6 +241,10 @@ def write_fake(kind: str, path: Path) -> None:
         ("zip-cut-short", "it is a zip cut short"),
         ("legacy-cut-short", "the bytes of its tensor"),
         ("legacy-runs-a-command", "its pickle names posix.system"),
+        ("doubling-codec", "its pickle encodes data as torch.save never does"),
+        ("extra-dimension", "its 'dims' holds bogus, which Whisper lacks"),
+        ("huge-dimension", "its 'dims' n_mels is past any Whisper model's"),
+        ("zip-bad-deflate", "its zip does not read"),
     ],
 )
 def test_a_pt_file_openai_whisper_cannot_load_is_refused_before_any_upload(

@@ -14,12 +14,12 @@ The tensors' bytes are checked to be all there, so a cut download is refused too
 
 from __future__ import annotations
 
-import codecs
 import collections
 import io
 import pickle
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -40,6 +40,8 @@ DIMENSIONS = (
     "n_text_head",
     "n_text_layer",
 )
+# Far above any Whisper model's dimension (n_vocab 51866, n_audio_ctx 1500, n_mels 128)
+MOST_DIMENSION = 1 << 20
 # Weights every Whisper model has, whatever its size
 REQUIRED_WEIGHTS = ("encoder.conv1.weight", "decoder.token_embedding.weight")
 # A whisper checkpoint's object pickle is tens of KB (the tensors are stored beside it)
@@ -100,12 +102,19 @@ class _Reader(pickle.Unpickler):
         if module == "collections" and name == "OrderedDict":
             return collections.OrderedDict
         if module == "_codecs" and name == "encode":  # bytes in a protocol 2 pickle
-            return codecs.encode
+            return self._latin1_bytes
         if module == "torch" and name.removesuffix("Storage") in ELEMENT_BYTES:
             return StorageType(ELEMENT_BYTES[name.removesuffix("Storage")])
         raise _not_a_checkpoint(
             self.path, f"its pickle names {module}.{name}, which torch.save never writes"
         )
+
+    def _latin1_bytes(self, *args: Any) -> bytes:
+        """_codecs.encode as protocol 2 pickles bytes, and only so: with another codec a
+        few hundred bytes nested ('hex' in 'hex'...) asked for gigabytes."""
+        if len(args) != 2 or not isinstance(args[0], str) or args[1] != "latin1":
+            raise _not_a_checkpoint(self.path, "its pickle encodes data as torch.save never does")
+        return str(args[0]).encode("latin-1")
 
     def persistent_load(self, pid: Any) -> Any:
         # ("storage", type, key, location, elements), and in the legacy format a view's facts
@@ -127,8 +136,7 @@ def check_checkpoint(path: Path) -> None:
         if head == LEGACY_MAGIC:
             checkpoint = _legacy(path)
         elif zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                checkpoint = _zipped(path, archive)
+            checkpoint = _zipped(path)
         elif head[:2] == b"PK":
             raise _not_a_checkpoint(path, "it is a zip cut short (an unfinished download?)")
         else:
@@ -150,6 +158,12 @@ def _check_contents(path: Path, checkpoint: Any) -> None:
     lacking = [name for name in DIMENSIONS if not _positive_int(dims.get(name))]
     if lacking:
         raise _not_a_checkpoint(path, f"its 'dims' lacks a positive integer {', '.join(lacking)}")
+    unknown = sorted(map(str, dims.keys() - set(DIMENSIONS)))
+    if unknown:  # ModelDimensions(**dims) refuses them
+        raise _not_a_checkpoint(path, f"its 'dims' holds {', '.join(unknown)}, which Whisper lacks")
+    huge = [name for name in DIMENSIONS if dims[name] > MOST_DIMENSION]
+    if huge:
+        raise _not_a_checkpoint(path, f"its 'dims' {', '.join(huge)} is past any Whisper model's")
     if not isinstance(weights, dict) or not all(isinstance(t, Tensor) for t in weights.values()):
         raise _not_a_checkpoint(path, "its 'model_state_dict' is not a dict of tensors")
     absent = [name for name in REQUIRED_WEIGHTS if name not in weights]
@@ -161,17 +175,25 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _zipped(path: Path, archive: zipfile.ZipFile) -> Any:
-    pickles = [i for i in archive.infolist() if i.filename.rsplit("/", 1)[-1] == "data.pkl"]
-    if len(pickles) != 1 or pickles[0].file_size > MAX_PICKLE_BYTES:
-        raise _not_a_checkpoint(path, "it is a zip, but not one torch.save wrote")
-    folder = pickles[0].filename[: -len("data.pkl")]
+# What a damaged or unusual zip raises (a bad directory, a compression method or encryption
+# zipfile lacks, corrupt deflate data); torch.save writes none of them
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError)
+
+
+def _zipped(path: Path) -> Any:
     try:
-        reader = _Reader(io.BytesIO(archive.read(pickles[0])), path)
-    except zipfile.BadZipFile as exc:
-        raise _not_a_checkpoint(path, f"its pickle does not read ({exc})") from exc
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            pickles = [i for i in infos if i.filename.rsplit("/", 1)[-1] == "data.pkl"]
+            if len(pickles) != 1 or pickles[0].file_size > MAX_PICKLE_BYTES:
+                raise _not_a_checkpoint(path, "it is a zip, but not one torch.save wrote")
+            data = archive.read(pickles[0])
+    except ZIP_ERRORS as exc:
+        raise _not_a_checkpoint(path, f"its zip does not read ({exc})") from exc
+    folder = pickles[0].filename[: -len("data.pkl")]
+    reader = _Reader(io.BytesIO(data), path)
     checkpoint = _load(reader)
-    sizes = {info.filename: info.file_size for info in archive.infolist()}
+    sizes = {info.filename: info.file_size for info in infos}
     for storage in reader.storages.values():
         stored = sizes.get(f"{folder}data/{storage.key}")
         if stored is None or stored < storage.elements * storage.element_bytes:
@@ -189,10 +211,12 @@ def _legacy(path: Path) -> Any:
         reader = _Reader(bounded, path)
         checkpoint = _load(reader)
         keys = _load(_Reader(bounded, path))
-        if not isinstance(keys, list) or set(map(str, keys)) != set(reader.storages):
+        if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+            raise _not_a_checkpoint(path, "its list of tensors is not what torch.save writes")
+        if set(keys) != set(reader.storages):
             raise _not_a_checkpoint(path, "its list of tensors does not match its pickle")
         for key in keys:
-            storage = reader.storages[str(key)]
+            storage = reader.storages[key]
             count = handle.read(8)
             if len(count) < 8 or struct.unpack("<q", count)[0] != storage.elements:
                 raise _not_a_checkpoint(path, f"the bytes of its tensor {key} are missing")
@@ -226,7 +250,7 @@ def _load(reader: _Reader) -> Any:
         return reader.load()
     except ModelLayoutError:
         raise
-    except (pickle.UnpicklingError, ValueError, EOFError, TypeError, KeyError, IndexError) as exc:
+    except (pickle.UnpicklingError, ValueError, EOFError, TypeError, LookupError) as exc:
         raise _not_a_checkpoint(reader.path, f"its pickle does not read ({exc})") from exc
     except (AttributeError, RecursionError, MemoryError) as exc:
         raise _not_a_checkpoint(reader.path, f"its pickle does not read ({exc!r})") from exc
