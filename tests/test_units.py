@@ -217,8 +217,9 @@ CLOSED_STDOUT = "import os, sys; os.close(1); os.execv(sys.executable, sys.argv[
         (["transcribe", "talk.wav", "--wait"], 2, b"stdout is closed"),
         (["--region", "us-east-1", "--json", "config", "show"], 1, b"stdout is closed"),
         (["fetch", "job-id"], 2, b"pass -o FILE"),
+        (["deploy", "--help"], 1, b"Could not write to stdout: stdout is closed"),
     ],
-    ids=["transcript-would-be-lost", "json-document", "fetched-result-would-be-lost"],
+    ids=["transcript-would-be-lost", "json-document", "fetched-result-would-be-lost", "help"],
 )
 def test_a_closed_stdout_is_an_error_where_output_would_be_lost_and_no_traceback(
     tmp_path: Path, args: list[str], code: int, said: bytes

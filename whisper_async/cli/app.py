@@ -188,6 +188,10 @@ def main() -> None:
     # batch's counts and what to re-run, exit 130; by default Python would die without a word.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _interrupt)
+    if sys.stdout is None:  # started with `>&-`: click would print --help to nowhere, exit 0
+        from .render import ClosedStdout
+
+        sys.stdout = ClosedStdout()
     try:
         app()
     except OSError as exc:  # click's own output (--help, --version): commands handle theirs

@@ -218,7 +218,7 @@ class Output:
         self.verbose = verbose
         # Python sets sys.stdout to None when the process starts with it closed (`>&-`)
         stdout = stdout or sys.stdout
-        self.stdout_closed = stdout is None
+        self.stdout_closed = stdout is None or isinstance(stdout, ClosedStdout)
         self._reader = ReaderGone(stdout or cast("TextIO", ClosedStdout()))
         self._stdout = cast("TextIO", self._reader)  # data goes here as is
         self.out = console_for(self._stdout)
