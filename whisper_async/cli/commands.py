@@ -44,7 +44,9 @@ def build(
     build_arg: Annotated[
         list[str] | None,
         typer.Option(
-            "--build-arg", help="KEY=VALUE for the builder, repeatable (e.g. https_proxy)"
+            "--build-arg",
+            metavar="NAME=VALUE",
+            help="A build argument for the builder, repeatable (e.g. https_proxy)",
         ),
     ] = None,
     dry_run: Annotated[
@@ -183,6 +185,7 @@ def deploy(
         list[str] | None,
         typer.Option(
             "--env",
+            metavar="NAME=VALUE",
             help="A container variable, NAME=VALUE (repeatable; NAME= removes one), e.g. "
             "WASYNC_MAX_AUDIO_SECONDS=28800 (docs/serving.md lists them); an existing "
             "endpoint keeps those it has",
