@@ -274,6 +274,8 @@ def test_a_redeploy_of_a_scaled_in_endpoint_keeps_it_at_zero_and_its_settings(
         asked = fast_stack.cli("-e", name, "deploy", "--language", "en", "--initial-count", "1")
         assert asked.exit_code == 0, asked.output
         assert "instances: 0 -> 1" in asked.stderr
+        assert "stay only until autoscaling scales in when idle" in asked.stderr
+        assert "wasync autoscale --min 1" in asked.stderr
         assert counts(aws, name)[2] == 1
 
 

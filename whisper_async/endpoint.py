@@ -613,6 +613,21 @@ def _endpoint_step(
     )
 
 
+def _autoscaled_count_note(clients: Clients, described: Mapping[str, Any], count: int) -> list[str]:
+    """An --initial-count on an autoscaled endpoint holds only until autoscaling's next step
+    (a scale-in when idle): say so, and how to keep it."""
+    from .scaling import current
+
+    scaling = current(clients, str(described["EndpointName"]), variant_name(described))
+    if scaling is None or scaling.min_capacity >= count:
+        return []
+    return [
+        f"{described['EndpointName']} is autoscaled (min {scaling.min_capacity}, max "
+        f"{scaling.max_capacity}): its {count} instance(s) stay only until autoscaling scales "
+        f"in when idle; `wasync autoscale --min {count}` keeps them"
+    ]
+
+
 def _check_no_autoscaling(
     clients: Clients, described: Mapping[str, Any], old_type: str | None, new_type: str | None
 ) -> None:
@@ -690,12 +705,16 @@ def plan_deploy(
     )
     if existing is not None:
         changes = running[1].changes(wanted) if running else ("the running config is unreadable",)
-        changes += _instance_count_change(existing, request)
+        count_change = _instance_count_change(existing, request)
+        if count_change:
+            changes += count_change
+            notes += _autoscaled_count_note(clients, existing, request.initial_count)
         plan = replace(
             plan,
             action="update",
             previous_config=existing.get("EndpointConfigName"),
             changes=changes,
+            warnings=tuple(notes),
         )
         if running is not None and not changes and existing["EndpointStatus"] == "InService":
             # Nothing to change: UpdateEndpoint would start a blue/green deployment of several
