@@ -51,11 +51,17 @@ def holds_binary(name: str | Path, dir_fd: int | None = None) -> bool:
     """Whether the file's first 4 KiB are not text (`is_binary`): audio or video, say,
     which a transcript written with --overwrite must never replace."""
     try:
-        descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
         return False
-    with os.fdopen(descriptor, "rb") as handle:
-        return is_binary(handle.read(4096))
+    try:  # a folder or a pipe is no binary file: its write refuses it, saying why
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
+        return is_binary(os.read(descriptor, 4096))
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
 
 
 # Bytes that text holds besides printable ones: whitespace, backspace, escape (colours),
