@@ -21,6 +21,7 @@ from .resources import (
     find_endpoint,
     find_endpoint_config,
     find_model,
+    meant_instances,
     remove_superseded,
     require_endpoint,
     variant_name,
@@ -118,13 +119,17 @@ ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
 MAX_ENV_ENTRIES = 100
 
 
+def _managed(name: str) -> bool:
+    return name in MANAGED_VARIABLES or name.startswith("WASYNC_DEFAULT_")
+
+
 def parse_env(assignments: list[str]) -> dict[str, str]:
     """--env NAME=VALUE options, checked: a bad one would surface only as a container that
     fails to start, minutes into the deploy."""
     environment = {}
     for assignment in assignments:
         name, value = split_assignment(assignment, "--env", "WASYNC_MAX_AUDIO_SECONDS=28800")
-        if name in MANAGED_VARIABLES or name.startswith("WASYNC_DEFAULT_"):
+        if _managed(name):
             raise UsageError(
                 f"--env cannot set {name}: deploy sets it from its own options",
                 "see `wasync deploy --help` (--max-concurrency, --language, --batch-size ...)",
@@ -159,11 +164,7 @@ def completed(request: DeployRequest, running: Deployment | None) -> DeployReque
     if running is None:
         return replace(request, environment=_set(request.environment))
     environment = dict(running.environment)
-    extra = {
-        name: value
-        for name, value in environment.items()
-        if name not in MANAGED_VARIABLES and not name.startswith("WASYNC_DEFAULT_")
-    }
+    extra = {name: value for name, value in environment.items() if not _managed(name)}
     request = replace(request, environment=_set({**extra, **request.environment}))
     batch_size = environment.get(KEPT_VARIABLES["default_batch_size"], "")
     found: dict[str, Any] = {
@@ -276,8 +277,7 @@ def _instance_count_change(existing: Mapping[str, Any], request: DeployRequest) 
     now: autoscaling (or a scale to zero) moves those away from the config's count."""
     if "initial_count" in request.kept:
         return ()
-    variants = existing.get("ProductionVariants") or [{}]
-    desired = variants[0].get("DesiredInstanceCount", variants[0].get("CurrentInstanceCount"))
+    desired = meant_instances(existing)
     if desired is None or desired == request.initial_count:
         return ()
     return (f"instances: {desired} -> {request.initial_count}",)

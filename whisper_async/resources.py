@@ -33,6 +33,14 @@ def variant_name(described: Mapping[str, Any]) -> str:
     return str(variants[0]["VariantName"]) if variants else naming.VARIANT
 
 
+def meant_instances(described: Mapping[str, Any]) -> int | None:
+    """The instances an endpoint's (first) variant is meant to run: DesiredInstanceCount, where
+    autoscaling or a scale to zero moved it, else CurrentInstanceCount."""
+    variants = described.get("ProductionVariants") or [{}]
+    meant = variants[0].get("DesiredInstanceCount", variants[0].get("CurrentInstanceCount"))
+    return None if meant is None else int(meant)
+
+
 def find_endpoint_config(clients: Clients, name: str) -> dict[str, Any] | None:
     found = aws.find(clients.client("sagemaker").describe_endpoint_config, EndpointConfigName=name)
     return None if found is None else dict(found)

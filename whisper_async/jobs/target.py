@@ -11,7 +11,7 @@ from typing import Any
 
 from ..clients import Clients
 from ..errors import ConfigurationError, UsageError
-from ..resources import find_model, require_endpoint
+from ..resources import find_model, meant_instances, require_endpoint
 
 SERVING_STATES = {"InService", "Updating", "SystemUpdating"}
 
@@ -66,7 +66,6 @@ def describe_target(clients: Clients) -> EndpointTarget:
     output = async_config.get("OutputConfig", {})
     variants = described.get("ProductionVariants") or [{}]
     instances = variants[0].get("CurrentInstanceCount")
-    meant = variants[0].get("DesiredInstanceCount", instances)
     per_instance = async_config.get("ClientConfig", {}).get(
         "MaxConcurrentInvocationsPerInstance", 1
     )
@@ -92,7 +91,7 @@ def describe_target(clients: Clients) -> EndpointTarget:
         created=created
         if isinstance(created := described.get("CreationTime"), dt.datetime)
         else None,
-        instances=None if meant is None else int(meant),
+        instances=meant_instances(described),
         variant=str(variants[0].get("VariantName") or "AllTraffic"),
     )
 
