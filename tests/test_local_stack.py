@@ -231,6 +231,11 @@ def test_killing_the_container_mid_job_fails_that_job_and_later_jobs_succeed(
         )
         return next(e for e in json.loads(status.stdout)["endpoints"] if e["name"] == own_endpoint)
 
+    # A job done first: the container's request log then names another job's InferenceId.
+    earlier = local_stack.cli(
+        "-e", own_endpoint, "transcribe", str(data_dir / "en_short.wav"), "--wait"
+    )
+    assert earlier.exit_code == 0, earlier.output
     long_clip = build(tmp_path, long_repeats=3)[-1]  # seconds of work: still running at the kill
     submitted = json.loads(
         local_stack.cli(
