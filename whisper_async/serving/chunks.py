@@ -244,7 +244,8 @@ def echoes(
         else:
             runs.append([index])
 
-    texts = [_plain("".join(str(words[i]["word"]) for i in run)) for run in runs]
+    joined = ["".join(str(words[i]["word"]) for i in run).lower() for run in runs]
+    texts = ["".join(c for c in text if c.isalnum()) for text in joined]
     starts = [float(words[run[0]]["start"]) for run in runs]
     slack = rules.stamp_slack_s
     found: set[int] = set()
@@ -261,32 +262,6 @@ def echoes(
         if twin:
             found.update(run)
     return found
-
-
-def _plain(text: str) -> str:
-    return "".join(c for c in text.lower() if c.isalnum())
-
-
-def said_alike(words: Sequence[dict[str, Any]], earlier: Sequence[dict[str, Any]]) -> bool:
-    """Whether two decodings of the same stretch, cut differently, say the same words (at most
-    one word in five changed, added or left out: the cuts' edges and "station" for "stations"
-    made 4 in 39 on a trial's file). Text that breaks the compression rule in both is speech
-    that repeats itself: a decoder loop runs to its token limit wherever it starts, so its
-    length follows the cut, not the audio (twice as long over a 27 s chunk as over 15 s)."""
-    said = [_plain(str(w["word"])) for w in words]
-    heard = [_plain(str(w["word"])) for w in earlier]
-    return bool(said) and _word_edits(said, heard) <= 0.2 * max(len(said), len(heard))
-
-
-def _word_edits(first: Sequence[str], second: Sequence[str]) -> int:
-    """Levenshtein distance in words. (difflib's matcher takes the longest common block first,
-    which in text that repeats is often the wrong one: 0.68 alike for one changed word.)"""
-    row = list(range(len(second) + 1))
-    for i, word in enumerate(first, 1):
-        previous, row[0] = row[0], i
-        for j, other in enumerate(second, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
-    return row[-1]
 
 
 def _silent(audio: Any, span: Span, rules: ChunkRules) -> bool:

@@ -28,7 +28,6 @@ from .chunks import (
     group_regions,
     plan,
     regions_in,
-    said_alike,
     split_long,
     stands_on_voice,
     uncovered,
@@ -124,14 +123,6 @@ def _repeats_itself(piece: Any) -> bool:
     shorter stretches, side by side, or the sequential way (which falls back to sampling) when
     it holds one stretch only."""
     return bool(piece.compression_ratio > COMPRESSION_RATIO_THRESHOLD)
-
-
-def _heard_before(piece: Any, chunk: Span, earlier: list[Word]) -> bool:
-    """Whether a chunk's repeating text is what the last pass heard there, from a longer chunk
-    whose text repeated too: speech that repeats itself (a sentence said ten times), which the
-    sequential way would send to sampling, and sampling dropped whole sentences of it."""
-    inside = [w for w in earlier if chunk[0] <= _middle(w) < chunk[1]]
-    return said_alike(_words(piece.words), inside)
 
 
 Detected = tuple[str, float]  # a language and its probability
@@ -548,7 +539,6 @@ class FasterWhisperEngine:
         words: list[Word] = []
         language, probability = kwargs["language"], 1.0
         duration = len(audio) / SAMPLE_RATE
-        looped: list[Word] = []  # the last pass's words of chunks whose text repeated itself
         for passes_left in reversed(range(self.chunking.max_passes)):
             # Spans are rounded to the millisecond; one rounded past the end of the audio makes
             # faster-whisper assert (its VAD log line sees a negative duration removed).
@@ -562,12 +552,10 @@ class FasterWhisperEngine:
             # One piece per clip; its `seek` is the clip's start in 10 ms frames, rounded down.
             by_frame = {piece.seek: piece for piece in found}
             left: list[Span] = []
-            looping: list[Word] = []
             for chunk in chunks:
                 frame = int(chunk[0] * 100)
                 near = [by_frame[f] for f in (frame, frame - 1, frame + 1) if f in by_frame]
-                if near and _repeats_itself(near[0]) and not _heard_before(near[0], chunk, looped):
-                    looping += _words(near[0].words)
+                if near and _repeats_itself(near[0]):
                     shorter = within(audio, chunk, regions, self.chunking.loop_stretch_s)
                     if len(shorter) > 1 and passes_left:
                         left += shorter  # greedy loops less over less audio, and it is batched
@@ -584,7 +572,6 @@ class FasterWhisperEngine:
                         left.append(stretch)
             if not left or not passes_left:  # the last pass's leftovers keep their words
                 break
-            looped = looping
             # A stretch decoded again replaces the words an earlier pass put there.
             words = [w for w in words if not any(a <= _middle(w) < b for a, b in left)]
             chunks = left
