@@ -22,6 +22,7 @@ from whisper_async.serving.chunks import (
     echoes,
     fit_to_voice,
     group_regions,
+    overlap,
     plan,
     stands_on_voice,
     uncovered,
@@ -123,19 +124,31 @@ REPEATED = "this is part of a long recording about trains and stations and the p
 def test_a_repeating_chunk_keeps_the_speech_before_its_longest_regions_last_stretch(
     faster_tiny_en, tmp_path: Path
 ) -> None:
-    """One spoken sentence ten times over (a trial's file): its text repeats, so the first
-    chunk was decoded again in 15 s stretches, and a voice region longer than that kept only
-    its last 15 s. The file's first 2.2 s ("this is part of a long recording about trains")
-    were in no stretch at all."""
+    """One spoken sentence ten times over (a trial's file): its text repeats, so a chunk was
+    decoded again in 15 s stretches, and a voice region longer than that kept only its last
+    15 s. The speech before them ("this is part of a long recording about trains", the file's
+    first 2.2 s on one CPU) was in no stretch at all, so no text was stamped there.
+
+    The check is on where text is stamped, not on the words: tiny.en itself skips one repeat
+    of the identical sentence now and then (its greedy decode of a 25 s chunk said 5 of its 6
+    sentences; sequential decoding skips one in 2 of 9 variants of this file), and which
+    repeat it skips moves with the CPU. A skipped repeat leaves its neighbours' timings spread
+    over its audio; the bug left seconds of voice with nothing stamped on them."""
     import subprocess
 
     sentence = tmp_path / "sentence.wav"
     subprocess.run(["espeak-ng", "-w", str(sentence), REPEATED], check=True)
     audio = np.tile(decode_audio(sentence), 10)
     regions, _ = plan(audio, faster_tiny_en.chunking)
-    assert max(b - a for a, b in regions) > faster_tiny_en.chunking.loop_stretch_s
+    start, end = max(regions, key=lambda region: region[1] - region[0])
+    before_last_stretch = (start, end - faster_tiny_en.chunking.loop_stretch_s)
+    assert before_last_stretch[1] - start > 2.0
     result = faster_tiny_en.transcribe(audio, TranscribeOptions())
-    assert lost_phrases(" ".join([REPEATED] * 10), result.text) == []
+    stamped = [(segment["start"], segment["end"]) for segment in result.segments]
+    length = before_last_stretch[1] - start
+    assert overlap(before_last_stretch, stamped) >= 0.8 * length, (before_last_stretch, stamped)
+    # And so is every other region of voice: text is stamped over most of each.
+    assert all(overlap(region, stamped) >= 0.8 * (region[1] - region[0]) for region in regions)
 
 
 def test_batched_chunks_are_cut_only_between_voice_regions(faster_tiny_en, joined) -> None:  # type: ignore[no-untyped-def]
