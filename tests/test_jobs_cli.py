@@ -360,6 +360,27 @@ def test_out_of_range_options_exit_2_before_any_upload(s3, bucket, clip, flags, 
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
 
 
+def test_files_a_folder_or_glob_leaves_out_by_extension_are_named(
+    s3, bucket, clip, tmp_path
+) -> None:
+    """A recording saved as .dat was missing from the batch without a word, even with -v."""
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    (folder / "talk.wav").write_bytes(clip.read_bytes())
+    (folder / "notes.txt").write_text("agenda")
+    (folder / "call.dat").write_bytes(clip.read_bytes())
+    for argument in (str(folder), str(folder / "*")):
+        result = cli("transcribe", argument, "--json", "--wait", "-f", "docx")  # stops at -f
+        assert result.exit_code == 2, result.output
+        assert f"{argument}: left out 2 files without an audio or video extension" in result.stderr
+        assert "(call.dat, notes.txt); name a file on its own" in result.stderr
+    quiet = cli("-q", "transcribe", str(folder), "--wait", "-f", "docx")
+    assert "left out" not in quiet.stderr
+    alone = cli("transcribe", str(folder / "talk.wav"), "--wait", "-f", "docx")
+    assert "left out" not in alone.stderr
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
 def test_output_dir_that_is_a_file_exits_2_before_any_upload(s3, bucket, clip, tmp_path) -> None:
     (tmp_path / "out").write_text("a file")
     result = cli("transcribe", str(clip), "--wait", "-o", str(tmp_path / "out"))

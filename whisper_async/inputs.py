@@ -203,18 +203,20 @@ def _unreadable(error: OSError) -> None:
     )
 
 
-def walk(directory: Path) -> Iterator[Path]:
+def walk(directory: Path, left_out: list[Path] | None = None) -> Iterator[Path]:
     """Audio files under a folder in sorted order, one folder's listing in memory at a time.
     A folder that cannot be read is an error, never a silent gap in the batch. Hidden files
     and folders (`.cache`, `.venv`, `.git`) are left out, as `ls` leaves them out: a home
     folder's would bring in every package's test audio; links to folders are not followed
-    (a link to a parent would never end)."""
+    (a link to a parent would never end). Other files go into `left_out`, when given."""
     for root, folders, files in os.walk(directory, onerror=_unreadable):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         for name in sorted(n for n in files if not n.startswith(".")):
             path = Path(root) / name
             if _audio_file(path):
                 yield path
+            elif left_out is not None:
+                left_out.append(path)
 
 
 def _matches(pattern: str) -> Iterable[Path]:
@@ -227,12 +229,28 @@ def _matches(pattern: str) -> Iterable[Path]:
     return Path(*parts[:first]).glob(str(Path(*parts[first:])))
 
 
-def glob_audio(pattern: str) -> Iterator[Path]:
+def glob_audio(pattern: str, left_out: list[Path] | None = None) -> Iterator[Path]:
     """Audio files a quoted glob matches, sorted: as a folder's, so `'talks/*'` skips the
-    README beside the recordings (a file named on its own is sent whatever its extension)."""
+    README beside the recordings (a file named on its own is sent whatever its extension).
+    Other files go into `left_out`, when given."""
     for match in sorted(_matches(pattern)):
         if _audio_file(match):
             yield match
+        elif left_out is not None and match.is_file():
+            left_out.append(match)
+
+
+def left_out_note(argument: str, left_out: Sequence[Path]) -> str | None:
+    """What a folder or glob left out by extension, said once: a recording saved as .m4b or
+    .dat would otherwise be missing from the batch without a word."""
+    if not left_out:
+        return None
+    shown = ", ".join(path.name for path in left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+    files = "file" if len(left_out) == 1 else "files"
+    return (
+        f"{argument}: left out {len(left_out)} {files} without an audio or video extension "
+        f"({shown}); name a file on its own to send it whatever its extension"
+    )
 
 
 NO_INPUT_HINT = "pass audio files, folders, globs, s3:// URIs or - for stdin"
@@ -251,8 +269,9 @@ def _cannot_look_at(argument: str, error: OSError) -> str:
     return f"cannot look at {argument}: {error.strerror or error}"
 
 
-def check_argument(argument: str) -> None:
-    """Refuse an argument that names nothing, before any upload."""
+def check_argument(argument: str) -> str | None:
+    """Refuse an argument that names nothing, before any upload. Returns a note on the files
+    a folder or glob leaves out."""
     if not argument.strip():  # "$FILE" with FILE unset
         raise UsageError(
             "an input argument is empty",
@@ -267,30 +286,32 @@ def check_argument(argument: str) -> None:
             f"awk '{{print \"s3://{bucket}/\" $4}}' | wasync transcribe -",
         )
     if argument == "-" or argument.startswith("s3://"):
-        return
+        return None
     path = Path(argument).expanduser()
+    left_out: list[Path] = []
     kind = _kind(path)
     if isinstance(kind, OSError):
         raise UsageError(_cannot_look_at(argument, kind), NO_INPUT_HINT)
     if kind == "dir":
         # the whole tree, so an unreadable folder deep inside is refused before any upload
-        if sum(1 for _ in walk(path)) == 0:
+        if sum(1 for _ in walk(path, left_out)) == 0:
             raise UsageError(
                 f"{argument} holds no audio or video files",
                 f"extensions: {' '.join(sorted(AUDIO_EXTENSIONS))}",
             )
     elif kind == "file":
-        return
+        return None
     elif (problem := not_a_file(path)) is not None:
         raise UsageError(problem, NO_INPUT_HINT)
     elif glob.has_magic(argument):
-        if next(glob_audio(str(path)), None) is None:
+        if sum(1 for _ in glob_audio(str(path), left_out)) == 0:
             raise UsageError(
                 f"{argument} matches no audio or video files",
                 f"extensions: {' '.join(sorted(AUDIO_EXTENSIONS))}",
             )
     else:
         raise UsageError(f"{argument} does not exist", NO_INPUT_HINT)
+    return left_out_note(argument, left_out)
 
 
 def is_one_input(arguments: Sequence[str]) -> bool:

@@ -116,7 +116,9 @@ def transcribe(
 
     app_ctx = current(ctx)
     for argument in inputs:  # a typo is a usage error before anything is sent
-        check_argument(argument)
+        note = check_argument(argument)
+        if note:
+            app_ctx.output.info(note)
     options = request_options(
         language, task, word_timestamps, vad, initial_prompt, beam_size, batch_size
     )
