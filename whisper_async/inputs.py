@@ -12,7 +12,7 @@ import mimetypes
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,33 @@ def _unreadable(error: OSError) -> None:
     )
 
 
-def walk(directory: Path, left_out: list[Path] | None = None) -> Iterator[Path]:
+@dataclass
+class LeftOut:
+    """Files a folder or glob left out by extension: how many, and the first few names (a
+    home folder holds a million, so not all)."""
+
+    count: int = 0
+    names: list[str] = field(default_factory=list)
+
+    def add(self, path: Path) -> None:
+        self.count += 1
+        if len(self.names) < 3:
+            self.names.append(path.name)
+
+    def note(self, argument: str) -> str | None:
+        """Said once: a recording saved as .m4b or .dat would otherwise be missing from the
+        batch without a word."""
+        if not self.count:
+            return None
+        shown = ", ".join(self.names) + (", ..." if self.count > len(self.names) else "")
+        files = "file" if self.count == 1 else "files"
+        return (
+            f"{argument}: left out {self.count} {files} without an audio or video extension "
+            f"({shown}); name a file on its own to send it whatever its extension"
+        )
+
+
+def walk(directory: Path, left_out: LeftOut | None = None) -> Iterator[Path]:
     """Audio files under a folder in sorted order, one folder's listing in memory at a time.
     A folder that cannot be read is an error, never a silent gap in the batch. Hidden files
     and folders (`.cache`, `.venv`, `.git`) are left out, as `ls` leaves them out: a home
@@ -216,7 +242,7 @@ def walk(directory: Path, left_out: list[Path] | None = None) -> Iterator[Path]:
             if _audio_file(path):
                 yield path
             elif left_out is not None:
-                left_out.append(path)
+                left_out.add(path)
 
 
 def _matches(pattern: str) -> Iterable[Path]:
@@ -229,7 +255,7 @@ def _matches(pattern: str) -> Iterable[Path]:
     return Path(*parts[:first]).glob(str(Path(*parts[first:])))
 
 
-def glob_audio(pattern: str, left_out: list[Path] | None = None) -> Iterator[Path]:
+def glob_audio(pattern: str, left_out: LeftOut | None = None) -> Iterator[Path]:
     """Audio files a quoted glob matches, sorted: as a folder's, so `'talks/*'` skips the
     README beside the recordings (a file named on its own is sent whatever its extension).
     Other files go into `left_out`, when given."""
@@ -237,20 +263,7 @@ def glob_audio(pattern: str, left_out: list[Path] | None = None) -> Iterator[Pat
         if _audio_file(match):
             yield match
         elif left_out is not None and match.is_file():
-            left_out.append(match)
-
-
-def left_out_note(argument: str, left_out: Sequence[Path]) -> str | None:
-    """What a folder or glob left out by extension, said once: a recording saved as .m4b or
-    .dat would otherwise be missing from the batch without a word."""
-    if not left_out:
-        return None
-    shown = ", ".join(path.name for path in left_out[:3]) + (", ..." if len(left_out) > 3 else "")
-    files = "file" if len(left_out) == 1 else "files"
-    return (
-        f"{argument}: left out {len(left_out)} {files} without an audio or video extension "
-        f"({shown}); name a file on its own to send it whatever its extension"
-    )
+            left_out.add(match)
 
 
 NO_INPUT_HINT = "pass audio files, folders, globs, s3:// URIs or - for stdin"
@@ -288,7 +301,7 @@ def check_argument(argument: str) -> str | None:
     if argument == "-" or argument.startswith("s3://"):
         return None
     path = Path(argument).expanduser()
-    left_out: list[Path] = []
+    left_out = LeftOut()
     kind = _kind(path)
     if isinstance(kind, OSError):
         raise UsageError(_cannot_look_at(argument, kind), NO_INPUT_HINT)
@@ -311,7 +324,7 @@ def check_argument(argument: str) -> str | None:
             )
     else:
         raise UsageError(f"{argument} does not exist", NO_INPUT_HINT)
-    return left_out_note(argument, left_out)
+    return left_out.note(argument)
 
 
 def is_one_input(arguments: Sequence[str]) -> bool:
