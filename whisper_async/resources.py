@@ -29,8 +29,8 @@ def require_endpoint(clients: Clients, endpoint: str, hint: str) -> dict[str, An
 
 def variant_name(described: Mapping[str, Any]) -> str:
     """The endpoint's (first) production variant, as DescribeEndpoint names it."""
-    variants = described.get("ProductionVariants") or []
-    return str(variants[0]["VariantName"]) if variants else naming.VARIANT
+    variants = described.get("ProductionVariants") or [{}]
+    return str(variants[0].get("VariantName") or naming.VARIANT)
 
 
 def meant_instances(described: Mapping[str, Any]) -> int | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..clients import Clients
 from ..errors import ConfigurationError, UsageError
-from ..resources import find_model, meant_instances, require_endpoint
+from ..resources import find_model, meant_instances, require_endpoint, variant_name
 
 SERVING_STATES = {"InService", "Updating", "SystemUpdating"}
 
@@ -92,7 +92,7 @@ def describe_target(clients: Clients) -> EndpointTarget:
         if isinstance(created := described.get("CreationTime"), dt.datetime)
         else None,
         instances=meant_instances(described),
-        variant=str(variants[0].get("VariantName") or "AllTraffic"),
+        variant=variant_name(described),
     )
 
 
