@@ -254,6 +254,20 @@ def test_a_chained_ogg_stream_is_refused_in_plain_words_after_what_decoded(
     assert "atches welcome" not in message
 
 
+def test_a_chained_ogg_that_changes_codec_names_the_change_without_a_hint_that_truncates(
+    tmp_path: Path,
+) -> None:
+    """Vorbis then Opus: FFmpeg said only "Invalid argument", and the hint to re-encode with
+    ffmpeg would have written the first part alone (ffmpeg stops there and exits 0)."""
+    first = ffmpeg(tmp_path / "a.ogg", "-c:a", "libvorbis", seconds=3)
+    second = ffmpeg(tmp_path / "b.ogg", "-c:a", "libopus", seconds=3)
+    with pytest.raises(AudioDecodeError) as refused:
+        decoded(joined(tmp_path / "chained.ogg", first, second))
+    message = str(refused.value)
+    assert "after 3.0 s" in message and "another codec" in message
+    assert "each part as its own file" in message and "ffmpeg -i" not in message
+
+
 def test_a_file_of_which_no_packet_decodes_is_refused(tmp_path: Path) -> None:
     """An MP3 header followed by noise: every packet fails, so the decoder's error is the
     answer, not an empty transcript."""

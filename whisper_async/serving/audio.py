@@ -167,10 +167,15 @@ def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
     except av.error.FFmpegError as exc:
         if not produced:
             raise _decode_error(exc) from exc
-        raise AudioDecodeError(
-            f"cannot decode the audio after {produced / sample_rate:.1f} s: {_why(exc)}: "
-            f"{RESAMPLE_HINT}"
-        ) from exc
+        after = f"cannot decode the audio after {produced / sample_rate:.1f} s"
+        if container.format.name == "ogg" and exc.errno == errno.EINVAL:
+            # The next part of a chained Ogg is in another codec. ffmpeg's command line stops
+            # there too (exit 0), so re-encoding the file would drop the rest without a word.
+            raise AudioDecodeError(
+                f"{after}: the Ogg file goes on in another codec (a chained Ogg, such as Vorbis "
+                "then Opus), which FFmpeg cannot read past: send each part as its own file"
+            ) from exc
+        raise AudioDecodeError(f"{after}: {_why(exc)}: {RESAMPLE_HINT}") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise AudioDecodeError(f"cannot decode the audio: {exc}") from exc
     finally:
