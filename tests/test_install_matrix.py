@@ -202,6 +202,16 @@ def test_the_build_prints_no_warnings_declares_the_license_and_ships_the_image_l
     for variant in ("faster", "openai"):  # `wasync build` reads them from the installed package
         for suffix in ("in", "txt"):
             assert f"whisper_async/container/requirements/{variant}.{suffix}" in names
+    # every module of the source tree: a subpackage left out of pyproject's list (jobs/ was)
+    # broke transcribe, fetch and jobs in a wheel while an editable install hid it
+    sources = {
+        str(p.relative_to(PROJECT_ROOT)) for p in (PROJECT_ROOT / "whisper_async").rglob("*.py")
+    }
+    sources |= {
+        f"whisper_async/{p.relative_to(PROJECT_ROOT)}"
+        for p in (PROJECT_ROOT / "container").rglob("*.py")
+    }
+    assert sources - set(names) == set()
 
 
 @pytest.mark.slow
@@ -219,6 +229,9 @@ def test_base_install_runs_the_cli_and_holds_no_engine_or_stack(
     config = venv.run("wasync", "--json", "config", "show")
     assert config.returncode == 0, config.stderr
     assert '"endpoint"' in config.stdout
+    # the job commands' modules load only when one runs: `jobs` imports them, then reads --since
+    jobs = venv.run("wasync", "jobs", "--since", "bogus")
+    assert (jobs.returncode, "'bogus' is not a duration") == (2, jobs.stderr.splitlines()[0][7:])
 
     for module in ("torch", "ctranslate2", "moto", "faster_whisper", "starlette", "httpx"):
         assert fails_to_import(venv, module), module
