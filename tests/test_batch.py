@@ -72,6 +72,30 @@ def test_a_folders_files_keep_their_subfolders_under_the_output_dir(s3, bucket, 
     }
 
 
+def test_two_inputs_bound_for_one_transcript_fail_the_second_and_say_what_to_give_instead(
+    s3, bucket, tmp_path
+) -> None:
+    """day1/call.wav and day2/call.wav given as two folders under one -o, and talk.mp3 beside
+    talk.m4a: the second of each fails (nothing is overwritten), naming the first and a way
+    out that fits; "rename one" was poor advice for recordings that keep their names."""
+    endpoint = FakeEndpoint(s3, target(bucket))
+    for day in ("day1", "day2"):
+        (tmp_path / "days" / day).mkdir(parents=True)
+        (tmp_path / "days" / day / "call.wav").write_bytes(f"audio-{day}".encode())
+    (tmp_path / "talk.mp3").write_bytes(b"audio-mp3")
+    (tmp_path / "talk.m4a").write_bytes(b"audio-m4a")
+    given = [str(tmp_path / "days" / "day1"), str(tmp_path / "days" / "day2")]
+    inputs = expand([*given, str(tmp_path / "talk.mp3"), str(tmp_path / "talk.m4a")])
+    _, report, outcomes = run(environment(s3, bucket, endpoint), inputs, tmp_path / "out")
+    assert (report.done, report.failed) == (2, 2)
+    failed = {o.input: o.error or "" for o in outcomes if o.state == "failed"}
+    day2 = next(error for name, error in failed.items() if "day2" in name)
+    assert "day1" in day2 and f"({tmp_path / 'days'})" in day2 and "-o keeps" in day2
+    m4a = next(error for name, error in failed.items() if name.endswith("talk.m4a"))
+    assert "talk.mp3" in m4a and "less the extension" in m4a
+    assert transcripts(tmp_path / "out") == {"talk": "heard audio-mp3", "call": "heard audio-day1"}
+
+
 def test_a_stdin_path_too_long_to_look_at_fails_its_row_and_the_rest_are_sent(
     s3, bucket, tmp_path
 ) -> None:

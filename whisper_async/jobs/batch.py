@@ -33,7 +33,7 @@ from ..attributes import encode_attributes
 from ..files import binary_refused, holds_binary
 from ..inputs import Input, content_type
 from ..storage import S3Uri
-from .destinations import LINK_REFUSED, Destination
+from .destinations import LINK_REFUSED, Destination, shared_destination
 from .lanes import Lanes
 from .listing import ListingCompletions, s3_lister
 from .outcomes import BatchReport, InputError, JobOutcome, Progress, Tally, describe_error
@@ -121,7 +121,7 @@ class Batch:
         self._lanes: Lanes | None = None
         self._lock = threading.Lock()
         self._open: dict[str, OpenJob] = {}
-        self._destinations: set[str] = set()
+        self._destinations: dict[str, Input] = {}  # a transcript's path -> the input it is for
         self._sequence = itertools.count(1)
         self._submits = 0  # submissions queued or running
         self._inputs_done = False
@@ -237,10 +237,10 @@ class Batch:
             return JobOutcome(None, item.display, "failed", error=str(binary_refused(path)))
         key = str(path.absolute())
         with self._lock:
-            if key in self._destinations:
-                error = f"another input of this batch already writes {path}; rename one"
-                return JobOutcome(None, item.display, "failed", error=error)
-            self._destinations.add(key)
+            first = self._destinations.setdefault(key, item)
+        if first is not item:
+            error = shared_destination(path, first, item)
+            return JobOutcome(None, item.display, "failed", error=error)
         return destination
 
     def _schedule(self) -> None:

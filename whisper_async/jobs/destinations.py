@@ -16,11 +16,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..files import UnsafeDestinationError, binary_refused, holds_binary, replace_in_folder
+from ..inputs import Input
 
 LINK_REFUSED = (
     "is a symbolic link, and a batch writes no transcript through a link (anyone who can add "
     "files to the folder could point one anywhere)"
 )
+
+
+def shared_destination(path: Path, first: Input, second: Input) -> str:
+    """Why `second` gets no transcript: `first` writes `path` already; and what to do, which
+    depends on why the two met (two folders' files under one -o, or one name in two formats)."""
+    why = f"{first.display} of this batch writes {path} already"
+    if first.path is not None and second.path is not None:
+        folders = (first.path.absolute().parent, second.path.absolute().parent)
+        if folders[0] != folders[1]:
+            common = os.path.commonpath(folders)
+            return (
+                f"{why}: give the folder that holds both ({common}) as the input, and -o keeps "
+                "each file's subfolder under DIR; or send them in runs with different -o"
+            )
+    return (
+        f"{why} (a transcript is named after its input, less the extension): rename one, or "
+        "send them in runs with different -o"
+    )
 
 
 @dataclass(frozen=True)
