@@ -23,7 +23,7 @@ from .extraction import DEFAULT_MAX_MODEL_BYTES
 from .hosting import EndpointHost, HostingContext, Launcher
 from .modelstore import ModelStore
 from .profile import LOCAL_ACCOUNT, LOCAL_REGION, PLACEHOLDER_KEY, STACK_FILE
-from .runtime import free_port, start_container
+from .runtime import free_port, ports_taken, start_container
 from .sdkconfig import default_bucket, write_sdk_config
 from .sink import AwsClients
 from .supervisor import ContainerHandle
@@ -80,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     moto_port = args.port or free_port()
     emulator_port = args.port + 1 if args.port else free_port()
+    taken = ports_taken(moto_port, emulator_port)
+    if taken:  # moto's server thread would fail, and its start() wait for ever
+        log.error("%s in use by another program", taken)
+        return 1
     moto = GuardedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()
     moto_url = f"http://127.0.0.1:{moto_port}"

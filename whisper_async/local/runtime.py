@@ -31,6 +31,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def ports_taken(*ports: int) -> str | None:
+    """Which of `ports` a server could not listen on at 127.0.0.1 now (another program's), as
+    "port 8080 is" or "ports 8080 and 8081 are"; None when all are free."""
+    taken = []
+    for port in ports:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                taken.append(str(port))
+    if not taken:
+        return None
+    return f"port {taken[0]} is" if len(taken) == 1 else f"ports {' and '.join(taken)} are"
+
+
 class Container:
     """One serving container: a process that answers /ping and /invocations on loopback."""
 

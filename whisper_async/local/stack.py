@@ -22,6 +22,7 @@ from . import containers
 from .daemon import DOWN_REQUEST, UNFINISHED
 from .extraction import DEFAULT_MAX_MODEL_BYTES, MAX_MODEL_SIZE_ENV, parse_size
 from .profile import STACK_FILE, StackInfo, env_lines, read_stack
+from .runtime import ports_taken
 from .timescale import TimeScale
 
 LOG_FILE = "stack.log"
@@ -92,6 +93,13 @@ def up(
             "or pass another --state-dir",
         )
     containers.engine_for(runtime)  # refuse a missing or stopped engine before starting anything
+    taken = ports_taken(port, port + 1) if port else None
+    if taken:
+        raise UsageError(
+            f"--port {port}: {taken} in use by another program (moto takes --port, the "
+            "SageMaker emulator the next one).",
+            "pass another --port, or leave it out to take free ports",
+        )
     state_dir.mkdir(parents=True, exist_ok=True)
     for stale in (STACK_FILE, DOWN_REQUEST, UNFINISHED):
         (state_dir / stale).unlink(missing_ok=True)
