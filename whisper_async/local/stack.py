@@ -126,6 +126,18 @@ def up(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    try:
+        stack = _wait_until_up(process, state_dir, timeout)
+    except BaseException:  # the timeout, or Ctrl-C: a stack left starting would run unseen
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(30)
+        (state_dir / STACK_FILE).unlink(missing_ok=True)
+        raise
+    return stack
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], state_dir: Path, timeout: float) -> StackInfo:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -137,7 +149,6 @@ def up(
         if stack and _answers(stack):
             return stack
         time.sleep(0.1)
-    process.terminate()
     raise WasyncError(
         f"The local stack did not start within {int(timeout)}s.", f"see {state_dir / LOG_FILE}"
     )
