@@ -260,6 +260,30 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(
     assert names == [plan.config_name]
 
 
+def test_a_deploy_found_up_to_date_removes_what_an_interrupted_one_left(
+    moto_clients, model_uri: str
+) -> None:
+    """Ctrl-C after a deploy made its model and config, before its update: the next deploy
+    with the running settings found the endpoint up to date and left both for ever."""
+    first = deploy(moto_clients, plan_deploy(moto_clients, request()), sleep=lambda s: None)
+    later = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    interrupted = plan_deploy(moto_clients, request(max_concurrency=3), now=later)
+    sagemaker = moto_clients.client("sagemaker")
+    sagemaker.create_model(**params(interrupted, "create_model"))
+    sagemaker.create_endpoint_config(**params(interrupted, "create_endpoint_config"))
+
+    again = plan_deploy(moto_clients, request())
+    assert again.action == "unchanged"
+    result = deploy(moto_clients, again, sleep=lambda s: None)
+    assert result.removed == (
+        f"endpoint-config/{interrupted.config_name}",
+        f"model/{interrupted.model_name}",
+    )
+    configs = sagemaker.list_endpoint_configs()["EndpointConfigs"]
+    assert [c["EndpointConfigName"] for c in configs] == [first.config_name]
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == [first.model_name]
+
+
 def test_a_redeploy_keeps_every_setting_not_given_and_the_instances_running(
     moto_clients, model_uri: str, tmp_path: Path
 ) -> None:

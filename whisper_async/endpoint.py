@@ -788,7 +788,8 @@ def deploy(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> DeployResult:
-    """Run a plan; with `wait`, wait for InService and remove superseded configs and models."""
+    """Run a plan; with `wait`, wait for InService and remove superseded configs and models
+    (an endpoint found up to date, too)."""
     execute(clients, plan.plan)
     result = DeployResult(
         plan.endpoint,
@@ -799,7 +800,12 @@ def deploy(
         plan.model_uri,
         plan.image_uri,
     )
-    if not wait or plan.action == "unchanged":
+    if plan.action == "unchanged":
+        # A deploy interrupted before its update leaves a config and model of its own; the
+        # same command again finds the endpoint up to date, and only this removes them.
+        removed = remove_superseded(clients, plan.endpoint, keep=plan.config_name) if wait else ()
+        return replace(result, removed=removed)
+    if not wait:
         return result
     final = wait_for_endpoint(clients, plan.endpoint, timeout, on_status, sleep, clock)
     if final.config_name != plan.config_name:

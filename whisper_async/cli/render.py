@@ -417,6 +417,8 @@ def render_deploy(console: Console, result: DeployResult) -> None:
         console.print(text(f"{result.endpoint} is up to date ({result.config_name}); no update"))
     else:
         console.print(text(f"{result.endpoint}: {result.status}"))
+    if result.removed:
+        console.print(text(f"removed what it superseded: {', '.join(result.removed)}"))
 
 
 def render_scaling_plan(console: Console, plan: ScalingPlan) -> None:
