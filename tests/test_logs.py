@@ -25,6 +25,9 @@ def test_reads_the_endpoints_log_group(moto_clients) -> None:
     )
     events = list(read_events(moto_clients, since_seconds=60))
     assert [e.message for e in events] == ["model loaded", "POST /invocations 200"]
+    # further back than 1970 (--since 36500d): everything, not botocore's "startTime min 0"
+    everything = list(read_events(moto_clients, since_seconds=parse_duration("36500d")))
+    assert [e.message for e in everything] == ["model loaded", "POST /invocations 200"]
 
 
 def test_missing_log_group_says_logs_come_later(moto_clients) -> None:
@@ -42,3 +45,6 @@ def test_durations(text: str, seconds: int) -> None:
 def test_bad_duration_shows_examples() -> None:
     with pytest.raises(UsageError, match="ten minutes"):
         parse_duration("ten minutes")
+    for too_long in ("99999999999d", "3200000000"):  # dates from them overflowed
+        with pytest.raises(UsageError, match="longer than 100 years"):
+            parse_duration(too_long)

@@ -8,17 +8,20 @@ from .errors import UsageError
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Longer makes no sense for any option, and the dates computed from it overflow (--since 99999999d)
+LONGEST_SECONDS = 100 * 365 * 86400
 
 
 def parse_duration(text: str) -> int:
     """`90s`, `10m`, `1h`, `2d` (or plain seconds) to seconds."""
     text = text.strip().lower()
-    if text.isdigit():
-        return int(text)
     match = _DURATION.match(text)
-    if not match:
+    if not text.isdigit() and not match:
         raise UsageError(f"{text!r} is not a duration", "use e.g. 90s, 10m, 1h or 2d")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    seconds = int(text) if match is None else int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > LONGEST_SECONDS:
+        raise UsageError(f"{text!r} is longer than 100 years", "use e.g. 90s, 10m, 1h or 2d")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

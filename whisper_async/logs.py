@@ -30,7 +30,7 @@ def read_events(
     """Events from the endpoint's log group, oldest first; with `follow`, forever."""
     logs = clients.client("logs")
     group = naming.log_group(clients.settings.endpoint)
-    start = int((clock() - since_seconds) * 1000)
+    start = max(0, int((clock() - since_seconds) * 1000))  # CloudWatch's times start at 1970
     seen: set[str] = set()
     while True:
         params = {"logGroupName": group, "startTime": start, "interleaved": True}
