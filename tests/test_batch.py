@@ -96,6 +96,24 @@ def test_two_inputs_bound_for_one_transcript_fail_the_second_and_say_what_to_giv
     assert transcripts(tmp_path / "out") == {"talk": "heard audio-mp3", "call": "heard audio-day1"}
 
 
+def test_an_input_whose_transcript_name_is_too_long_fails_before_it_is_sent(
+    s3, bucket, tmp_path
+) -> None:
+    """A 255-byte name, `….mp3`, is a file; its `….json` is not: the row said "unexpected
+    OSError" once the job had run."""
+    endpoint = FakeEndpoint(s3, target(bucket))
+    (tmp_path / "in").mkdir()
+    long = tmp_path / "in" / ("a" * 251 + ".mp3")
+    long.write_bytes(b"audio-long")
+    inputs = expand([str(long), *map(str, write_inputs(tmp_path / "in", 1))])
+    _, report, outcomes = run(
+        environment(s3, bucket, endpoint), inputs, tmp_path / "out", fmt="json"
+    )
+    assert (report.done, report.failed) == (1, 1) and len(endpoint.accepted) == 1
+    (failed,) = [o for o in outcomes if o.state == "failed"]
+    assert "longer than file systems allow (256 bytes, at most 255)" in (failed.error or "")
+
+
 def test_a_stdin_path_too_long_to_look_at_fails_its_row_and_the_rest_are_sent(
     s3, bucket, tmp_path
 ) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..files import UnsafeDestinationError, binary_refused, holds_binary, replace_in_folder
 from ..inputs import Input
 
+NAME_MAX = 255  # bytes in one file name: Linux's file systems, APFS and NTFS (in characters)
 LINK_REFUSED = (
     "is a symbolic link, and a batch writes no transcript through a link (anyone who can add "
     "files to the folder could point one anywhere)"

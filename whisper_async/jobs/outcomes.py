@@ -125,4 +125,6 @@ def describe_error(exc: BaseException) -> str:
     translated = translate(exc)
     if translated is not None:
         return str(translated)
+    if isinstance(exc, OSError) and exc.strerror:  # the system's words, not "unexpected"
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     return f"unexpected {type(exc).__name__}: {exc}"
