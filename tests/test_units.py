@@ -153,12 +153,16 @@ def test_failure_message_is_one_line(body: bytes, message: str) -> None:
 def test_an_s3_prefix_is_refused_before_anything_is_sent() -> None:
     with pytest.raises(UsageError) as refused:
         expand(["s3://team-audio/2026/"])
-    assert "S3 prefix" in refused.value.message and "aws s3 ls" in (refused.value.hint or "")
-    # the hint's awk turns a line of `aws s3 ls --recursive` into the object's URI
-    awk = next(part for part in (refused.value.hint or "").split(" | ") if part.startswith("awk"))
-    listed = "2026-11-30 10:00:00      12345 2026/standup.flac\n"
-    made = subprocess.run(shlex.split(awk), input=listed, capture_output=True, text=True)
-    assert made.stdout == "s3://team-audio/2026/standup.flac\n", made
+    assert "S3 prefix" in refused.value.message
+    # the hint's sed turns a key the listing prints into the object's URI, spaces and all
+    hint = (refused.value.hint or "").split(" | ")
+    assert "--prefix 2026/ --query 'Contents[].[Key]' --output text" in hint[0]
+    sed = next(part for part in hint if part.startswith("sed"))
+    listed = "2026/standup.flac\n2026/day 2/retro.m4a\n"
+    made = subprocess.run(shlex.split(sed), input=listed, capture_output=True, text=True)
+    assert (
+        made.stdout == "s3://team-audio/2026/standup.flac\ns3://team-audio/2026/day 2/retro.m4a\n"
+    )
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [(0.4, "0s"), (184.576, "3m 05s"), (7800, "2h 10m")])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import mimetypes
 import os
+import shlex
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -292,11 +293,16 @@ def check_argument(argument: str) -> str | None:
         )
     argument = argument.strip()
     if argument.startswith("s3://") and argument.endswith("/"):
-        bucket = argument[len("s3://") :].split("/", 1)[0]
+        bucket, prefix = argument[len("s3://") :].split("/", 1)
+        # one key per line, spaces and all (`aws s3 ls` splits a key at its spaces)
+        listing = (
+            f"aws s3api list-objects-v2 --bucket {shlex.quote(bucket)} --prefix "
+            f"{shlex.quote(prefix)} --query 'Contents[].[Key]' --output text"
+        )
         raise UsageError(
             f"{argument} is an S3 prefix; wasync takes S3 objects one by one",
-            f"list them into stdin: aws s3 ls --recursive {argument} | "
-            f"awk '{{print \"s3://{bucket}/\" $4}}' | wasync transcribe -",
+            f"list them into stdin: {listing} | "
+            f"sed {shlex.quote(f's|^|s3://{bucket}/|')} | wasync transcribe -",
         )
     if argument == "-" or argument.startswith("s3://"):
         return None
