@@ -290,7 +290,7 @@ def test_fetch_of_a_pending_job_exits_3_and_says_how_to_wait(moto_clients, s3, b
 
 
 @pytest.mark.parametrize("endpoint_now", ["deleted before", "deleted and made again"])
-def test_fetch_of_a_job_whose_endpoint_is_gone_says_it_will_never_finish(
+def test_fetch_of_a_job_whose_endpoint_is_gone_says_no_result_will_come(
     moto_clients, s3, bucket, endpoint_now: str
 ) -> None:
     """`delete` (with or without --purge) takes the endpoint's queue; the job's record stays."""
@@ -301,7 +301,10 @@ def test_fetch_of_a_job_whose_endpoint_is_gone_says_it_will_never_finish(
         make_endpoint(moto_clients)
     result = cli("fetch", record.job_id, "--wait", "--timeout", "1h")
     assert result.exit_code == 1, result.output
-    assert f"will never finish: its endpoint whisper was {endpoint_now}" in result.stderr
+    assert f"has no result, and none will come: its endpoint whisper was {endpoint_now}" in (
+        result.stderr
+    )
+    assert "or with its result (`delete --purge`)" in result.stderr  # a finished job's, purged
     assert "transcribe talk.wav again" in result.stderr
 
 

@@ -211,16 +211,17 @@ def check_endpoint_outlived(clients: Clients, record: JobRecord) -> None:
     created = described.get("CreationTime") if described else None
     submitted = record.submitted
     if described is None:
-        reason = f"its endpoint {record.endpoint} was deleted before the job wrote a result"
+        deleted = f"its endpoint {record.endpoint} was deleted"
     elif isinstance(created, dt.datetime) and submitted is not None and created > submitted:
-        reason = (
-            f"its endpoint {record.endpoint} was deleted and made again after the job was "
-            "sent, before the job wrote a result"
+        deleted = (
+            f"its endpoint {record.endpoint} was deleted and made again after the job was sent"
         )
     else:
         return
     raise NotFoundError(
-        f"Job {record.job_id} will never finish: {reason}.",
+        # `delete --purge` removes results too, so a job that did finish looks the same
+        f"Job {record.job_id} has no result, and none will come: {deleted}, before the job "
+        "wrote a result or with its result (`delete --purge`).",
         f"transcribe {record.source} again",
     )
 
