@@ -289,7 +289,7 @@ def test_fetch_of_a_pending_job_exits_3_and_says_how_to_wait(moto_clients, s3, b
     assert waited.exit_code == 3 and "still pending after waiting 0s (--timeout)" in waited.stderr
 
 
-@pytest.mark.parametrize("endpoint_now", ["deleted before", "deleted and made again"])
+@pytest.mark.parametrize("endpoint_now", ["deleted, before", "deleted and made again"])
 def test_fetch_of_a_job_whose_endpoint_is_gone_says_no_result_will_come(
     moto_clients, s3, bucket, endpoint_now: str
 ) -> None:
