@@ -263,6 +263,43 @@ def test_a_client_that_leaves_stops_its_transcription_at_the_next_window(tmp_pat
     assert "Traceback" not in log.read_text()
 
 
+def test_a_client_that_leaves_while_queued_is_let_go_at_once(tmp_path: Path) -> None:
+    """One slot, held by two minutes of audio at 1 s a window: a second request whose client
+    leaves while it waits ends then (its body off the disk, in_flight down), not when the slot
+    frees; 30 such requests held 30 bodies on disk for 10 minutes."""
+    model = tmp_path / "standin"
+    model.mkdir()
+    manifest = {"engine": "standin", "name": "standin", "sha256": "0" * 64, "format_version": 1}
+    (model / "wasync-model.json").write_text(json.dumps(manifest))
+    (model / "standin.json").write_text(json.dumps({"seconds": 1}))
+    audio = write_flac(tmp_path / "minutes.flac", 120)
+    bodies = tmp_path / "bodies"
+    bodies.mkdir()
+    log = tmp_path / "server.log"
+    env = {
+        "WASYNC_WINDOW_SECONDS": "5",
+        "WASYNC_MAX_CONCURRENCY": "1",
+        "WASYNC_TMP_DIR": str(bodies),
+    }
+    body = audio.read_bytes()
+    with serve_process(model, env, log_path=log) as (_, url):
+        wait_for_status(f"{url}/ping", 200, timeout=600)
+        with rawhttp.connect(url, timeout=600) as holding:
+            holding.sendall(rawhttp.post_head("/invocations", len(body)) + body)
+            wait_until(lambda: "stand-in transcribed" in log.read_text(), "the slot taken")
+            with rawhttp.connect(url) as queued:
+                queued.sendall(rawhttp.post_head("/invocations", len(body)) + body)
+                wait_until(lambda: ping_in_flight(url) == 2, "the second request queued")
+            # its client has gone; the first request still holds the slot
+            wait_until(lambda: bool(records(log)), "the queued request's log line")
+            assert records(log)[0]["Outcome"] == "client_gone"
+            assert ping_in_flight(url) == 1 and len(list(bodies.iterdir())) == 1
+            assert log.read_text().count("stand-in transcribed") < 24  # the first is not done
+            response = rawhttp.read_response(holding)
+        assert response.status == 200
+    assert "Traceback" not in log.read_text()
+
+
 def records(log: Path) -> list[dict[str, object]]:
     found = (requestlog.parse_line(line) for line in log.read_text().splitlines())
     return [record for record in found if record]

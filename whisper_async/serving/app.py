@@ -47,7 +47,7 @@ from .errors import (
 from .memory import available_bytes
 from .request_log import RequestLog, details_of
 from .transcription import transcribe_file
-from .windows import WindowPlan, default_window_seconds
+from .windows import ClientGoneError, WindowPlan, default_window_seconds
 
 log = logging.getLogger("wasync.serve")
 
@@ -256,24 +256,31 @@ async def _transcribe_while_connected(
 ) -> dict[str, Any]:
     """`transcribe_file` on a worker thread, told when the client has gone."""
     gone = threading.Event()
+    waiting = anyio.CancelScope()  # the wait for a slot, which a client that left ends
     failure: Exception | None = None
     async with anyio.create_task_group() as watching:
-        watching.start_soon(_watch_for_disconnect, request, gone)
+        watching.start_soon(_watch_for_disconnect, request, gone, waiting)
         try:
-            # A request cut off by the drain deadline leaves its thread to finish on its own:
-            # the process exits right after, and the answer must not wait for it.
-            result: dict[str, Any] = await anyio.to_thread.run_sync(
-                functools.partial(
-                    transcribe_file,
-                    engine,
-                    path,
-                    options,
-                    state.settings.windows,
-                    client_gone=gone.is_set,
-                ),
-                limiter=state.limiter,
-                abandon_on_cancel=True,
-            )
+            with waiting:
+                await state.limiter.acquire()
+            if waiting.cancelled_caught:  # its body would stay on disk until its turn came
+                raise ClientGoneError("the client went away before its turn came")
+            try:
+                # A request cut off by the drain deadline leaves its thread to finish on its
+                # own: the process exits right after, and the answer must not wait for it.
+                result: dict[str, Any] = await anyio.to_thread.run_sync(
+                    functools.partial(
+                        transcribe_file,
+                        engine,
+                        path,
+                        options,
+                        state.settings.windows,
+                        client_gone=gone.is_set,
+                    ),
+                    abandon_on_cancel=True,
+                )
+            finally:
+                state.limiter.release()
         except Exception as error:  # raised below as it is: a task group would wrap it
             failure = error
         watching.cancel_scope.cancel()
@@ -282,13 +289,18 @@ async def _transcribe_while_connected(
     return result
 
 
-async def _watch_for_disconnect(request: Request, gone: threading.Event) -> None:
-    """Set `gone` when the client closes the connection: a client that timed out (SageMaker's
-    InvocationTimeoutSeconds, a curl -m) would otherwise hold the only transcription slot
-    for the rest of its audio, and the requests after it wait."""
+async def _watch_for_disconnect(
+    request: Request, gone: threading.Event, waiting: anyio.CancelScope
+) -> None:
+    """Set `gone` when the client closes the connection, and end its wait for a slot: a
+    client that timed out (SageMaker's InvocationTimeoutSeconds, a curl -m) would otherwise
+    hold the only transcription slot for the rest of its audio, and the requests after it
+    wait; one still queued kept its body on disk until its turn (30 abandoned for 10 minutes).
+    Cancelling `waiting` once the slot is taken does nothing: that scope has closed."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
     gone.set()
+    waiting.cancel()
 
 
 def error_response(request: Request, status: int, code: str, message: str) -> Response:
