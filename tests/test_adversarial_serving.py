@@ -157,6 +157,20 @@ def test_a_form_upload_is_told_to_send_the_file_itself(server: Server, data_dir:
     assert_error(response, 415, "undecodable_audio", "sent as multipart/form-data", "--data-binary")
 
 
+def test_broken_audio_sent_by_curl_data_binary_is_not_told_to_use_curl_data_binary(
+    server: Server, data_dir: Path
+) -> None:
+    """curl --data-binary labels any body x-www-form-urlencoded: a cut-off FLAC got the hint
+    to send the file itself, in place of the real reason; a real form still gets it."""
+    form = "application/x-www-form-urlencoded"
+    cut = (data_dir / "en_short.wav").read_bytes()[:30]
+    response = post(server, cut, {"Content-Type": form})
+    assert response.status_code == 415
+    assert "must be the audio file itself" not in response.json()["message"]
+    typed = post(server, b"audio=UklGRiQAAABXQVZF", {"Content-Type": form})
+    assert_error(typed, 415, "undecodable_audio", "sent as application/x-www-form-urlencoded")
+
+
 @pytest.mark.parametrize("named", ["speech.wav", "fifo"])
 def test_a_playlist_body_cannot_read_files_beside_it(
     server: Server, data_dir: Path, named: str

@@ -244,11 +244,24 @@ async def _receive_and_transcribe(
         return await _transcribe_while_connected(request, state, engine, path, options)
     except AudioDecodeError as error:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind in WRAPPED_BODIES:  # `curl -F file=@talk.wav`, or the audio inside JSON
+        if kind in WRAPPED_BODIES and _looks_wrapped(path, kind):  # `curl -F`, audio in JSON
             raise AudioDecodeError(f"{error}; {WRAPPED_BODY_HINT.format(kind=kind)}") from error
         raise
     finally:
         path.unlink(missing_ok=True)
+
+
+def _looks_wrapped(path: Path, kind: str) -> bool:
+    """Whether the body is what its type says (a form, JSON), not audio under a type that
+    `curl --data-binary` sends by default (x-www-form-urlencoded): the hint to send the file
+    itself went to every broken file sent the right way, in place of the real reason."""
+    if kind == "multipart/form-data":
+        return True
+    with path.open("rb") as body:
+        start = body.read(64).lstrip()
+    if kind == "application/json":
+        return start[:1] in (b"{", b"[", b'"')
+    return bool(start) and b"=" in start and start.isascii() and start.decode().isprintable()
 
 
 async def _transcribe_while_connected(
