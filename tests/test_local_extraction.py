@@ -85,6 +85,17 @@ def test_paths_outside_the_model_are_refused(tmp_path: Path, name: str, message:
     assert not (tmp_path / "deep" / "model").exists()
 
 
+def test_an_entry_that_cannot_be_written_is_named_without_the_stacks_paths(tmp_path: Path) -> None:
+    """A file `a`, then `a/b`: the error was the system's with the state dir's whole path to
+    the entry, and it became the endpoint's FailureReason."""
+    clash = archive(tmp_path / "clash.tar.gz", {"a": b"x", "a/b": b"y"})
+    with pytest.raises(ExtractionError) as refused:
+        safe_extract(clash, tmp_path / "model")
+    assert str(refused.value).startswith("cannot unpack model.tar.gz at entry 'a/b': ")
+    assert str(tmp_path) not in str(refused.value)
+    assert not (tmp_path / "model").exists()
+
+
 @pytest.mark.parametrize(
     ("text", "size"),
     [("8GiB", 8 * 1024**3), ("500MB", 500_000_000), ("2g", 2_000_000_000), ("1024", 1024)],

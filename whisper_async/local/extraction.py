@@ -132,6 +132,7 @@ def safe_extract(
     more than `max_bytes` in all: checked from the members' sizes before anything is written,
     and again while writing. On any refusal nothing stays in `target`."""
     target.mkdir(parents=True, exist_ok=True)
+    current: str | None = None  # the entry being written
     try:
         with tarfile.open(archive, "r:*", tarinfo=_BoundedHeaders) as tar:
             members = []
@@ -150,6 +151,7 @@ def safe_extract(
             written = 0
             root = target.resolve()
             for member in members:
+                current = member.name
                 path = target / member.name
                 if not path.resolve().is_relative_to(root):
                     name = quoted(member.name, _SHOWN_NAME)
@@ -166,4 +168,7 @@ def safe_extract(
         raise
     except (tarfile.TarError, OSError, RecursionError) as exc:
         shutil.rmtree(target, ignore_errors=True)
-        raise ExtractionError(f"cannot unpack model.tar.gz: {exc}") from exc
+        # the entry's name, not the stack's path to it (the message is the endpoint's reason)
+        where = "" if current is None else f" at entry {quoted(current, _SHOWN_NAME)}"
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ExtractionError(f"cannot unpack model.tar.gz{where}: {why}") from exc
