@@ -157,6 +157,19 @@ def test_a_form_upload_is_told_to_send_the_file_itself(server: Server, data_dir:
     assert_error(response, 415, "undecodable_audio", "sent as multipart/form-data", "--data-binary")
 
 
+def test_an_upgrade_request_is_served_plainly_and_leaves_no_warning(server: Server) -> None:
+    """uvicorn warned twice for each (to `pip install 'uvicorn[standard]'`): any client could
+    fill the log with advice that is wrong for a server without WebSockets by choice."""
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"}
+    before = server.log.read_text()
+    for _ in range(3):
+        response = httpx.get(f"{server.url}/ping", headers=upgrade, timeout=600)
+        assert response.status_code == 200
+    assert httpx.get(f"{server.url}/ping", timeout=600).status_code == 200  # the log is flushed
+    added = server.log.read_text()[len(before) :]
+    assert "WebSocket" not in added and "upgrade" not in added.lower()
+
+
 def test_broken_audio_sent_by_curl_data_binary_is_not_told_to_use_curl_data_binary(
     server: Server, data_dir: Path
 ) -> None:

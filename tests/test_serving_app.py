@@ -316,6 +316,19 @@ def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
     return [line for line in parsed if line is not None]
 
 
+def test_a_huge_path_and_inference_id_are_cut_in_the_log_line(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One 404 with a 15,000-character path and an 8,000-character id wrote a 24 KB line."""
+    caplog.set_level(logging.INFO, logger="wasync.requests")
+    response = client.get("/" + "a" * 15_000, headers={"X-Amzn-SageMaker-Inference-Id": "i" * 8000})
+    assert response.status_code == 404
+    (line,) = request_lines(caplog)
+    assert line["Path"] == "/" + "a" * 199 + "..." and line["InferenceId"] == "i" * 128 + "..."
+    (record,) = [r for r in caplog.records if r.name == "wasync.requests"]
+    assert len(record.getMessage()) < 2_000
+
+
 def test_each_request_leaves_one_json_line_with_its_figures(
     client: TestClient, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -63,6 +63,11 @@ class JsonErrorH11Protocol(H11Protocol):
             self.transport.write(self.conn.send(event))
         self.transport.close()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        # uvicorn warns twice per request, once to `pip install 'uvicorn[standard]'`: wrong here,
+        # where ws="none" is chosen, and any client could fill the log with it.
+        self.logger.debug("an Upgrade request, served as a plain request (no WebSockets here)")
+
     # ---- the head's time limit ----------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
