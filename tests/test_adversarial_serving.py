@@ -349,6 +349,18 @@ def test_bad_custom_attributes(
     assert_error(post(server, b"x", {ATTRIBUTES: header}), status, code, *words)
 
 
+def test_a_language_the_model_lacks_is_refused_before_the_body_is_read(server: Server) -> None:
+    """tiny.en and language=de: the 409 came after the upload, the wait for a slot and the
+    decode (35 s behind another job), where a bad value is answered at once."""
+    with rawhttp.connect(server.url, timeout=600) as sock:
+        sock.sendall(
+            rawhttp.post_head("/invocations", 10_000_000, f"{ATTRIBUTES}: language=de\r\n")
+        )
+        sock.sendall(b"\0" * 1000)  # the rest of the body never comes
+        response = rawhttp.read_response(sock)
+    assert_error(response, 409, "unsupported_language", "English-only")
+
+
 # ---- broken HTTP --------------------------------------------------------------------------
 
 

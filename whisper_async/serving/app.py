@@ -32,7 +32,7 @@ from ..setting_numbers import MOST_BYTES, number
 from .audio import AudioDecodeError
 from .body import receive_to_file
 from .drain import Drain
-from .engines import Engine
+from .engines import Engine, check_language
 from .errors import (
     CLOSES_CONNECTION,
     CODE_BY_STATUS,
@@ -213,6 +213,7 @@ async def invocations(request: Request) -> Response:
     details.engine, details.model = engine.name, engine.model_name
     options = request_options(request, state.settings.defaults)
     details.set_options(options)
+    check_language(engine, options)  # before the upload and the wait for a slot, not after
     state.in_flight += 1
     try:
         with state.drain.bounded() as scope:
