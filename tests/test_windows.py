@@ -141,6 +141,27 @@ def test_a_clip_shorter_than_its_timestamps_is_clamped_to_its_length(
         assert 0 <= segment["start"] <= segment["end"] <= 0.1
 
 
+def test_a_window_of_digital_silence_is_not_decoded_and_the_speech_around_it_is(
+    faster_tiny_en: Any, data_dir: Path
+) -> None:
+    """Hours of silence (the VAD hears no voice, so the engine decoded every 30 s of it to be
+    sure) took 11 minutes for 4 hours; a window of it is now skipped, dither and all."""
+    fox = decode_audio(data_dir / "en_short.wav")
+    dither = np.random.default_rng(0).integers(-2, 3, 20 * SAMPLE_RATE) / 32768
+    samples = np.concatenate([fox, dither.astype(np.float32), fox])
+    recorder = Recorder(faster_tiny_en)
+    merged = transcribe_windows(
+        recorder,
+        cut_windows(chunks_of(samples, 4096), WindowPlan(window_seconds=5, max_seconds=60)),
+        TranscribeOptions(),
+    )
+    decoded = [seconds for seconds, _ in recorder.calls]
+    assert len(decoded) == 2 and sum(decoded) < 10  # the fox twice, not the 20 s between
+    assert merged.text.lower().count("lazy dog") == 2
+    assert merged.audio_seconds == pytest.approx(len(samples) / SAMPLE_RATE, abs=0.001)
+    assert merged.segments[-1]["start"] > 20  # the second fox, where it is in the file
+
+
 def test_windows_are_not_prompted_when_prompting_between_them_is_off(
     faster_tiny_en: Any, data_dir: Path
 ) -> None:

@@ -22,6 +22,10 @@ from .segments import shifted_segment
 
 FRAME = SAMPLE_RATE // 100  # 10 ms energy frames when looking for a quiet place to cut
 SMOOTHING_FRAMES = 20  # a pause is quiet for 200 ms, not a single quiet frame
+# A window whose loudest sample is this quiet (-72 dBFS, a few steps of 16-bit audio: digital
+# silence and dither) holds no speech anyone recorded; the VAD hears no voice there either, and
+# the engines then decode it in 30 s windows to be sure: 4 hours of it took 11 minutes.
+SILENT_PEAK = 8 / 32768
 PROMPT_CHARACTERS = 600  # whisper keeps at most 223 prompt tokens; this is more than that
 
 # faster-whisper's feature extraction (a float64 STFT of the whole array) peaks at about 1 MiB
@@ -170,7 +174,10 @@ def transcribe_windows(
             raise ClientGoneError(f"the client went away after {done:g} s were transcribed")
         offset = first_sample / SAMPLE_RATE
         end = offset + len(samples) / SAMPLE_RATE
-        part = transcribe(samples, current)
+        if _silent(samples):
+            part = Transcription(current.language or "en", 0.0)
+        else:
+            part = transcribe(samples, current)
         if merged is None:
             merged = Merged(part.language, part.language_probability, part.batch_size, 0.0)
         merged.audio_seconds = end
@@ -185,6 +192,12 @@ def transcribe_windows(
     if merged is None:
         raise ValueError("no windows: the stream had no samples")
     return merged
+
+
+def _silent(samples: Any) -> bool:
+    import numpy as np
+
+    return len(samples) == 0 or float(np.max(np.abs(samples))) <= SILENT_PEAK
 
 
 def _tail(segments: list[Segment]) -> str:
