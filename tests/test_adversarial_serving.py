@@ -349,6 +349,23 @@ def test_bad_custom_attributes(
     assert_error(post(server, b"x", {ATTRIBUTES: header}), status, code, *words)
 
 
+def test_options_in_the_url_or_in_two_headers_are_refused_not_ignored(
+    server: Server, data_dir: Path
+) -> None:
+    """`?language=de&format=srt` got an English JSON transcript, and a second attributes header
+    was dropped without a word."""
+    audio = (data_dir / "en_short.wav").read_bytes()
+    response = httpx.post(
+        f"{server.url}/invocations?language=de&format=srt", content=audio, timeout=600
+    )
+    assert_error(response, 422, "invalid_option", "language=de&format=srt", ATTRIBUTES)
+    with rawhttp.connect(server.url, timeout=600) as sock:
+        twice = f"{ATTRIBUTES}: format=srt\r\n{ATTRIBUTES}: language=en\r\n"
+        sock.sendall(rawhttp.post_head("/invocations", len(audio), twice) + audio)
+        refused = rawhttp.read_response(sock)
+    assert_error(refused, 422, "invalid_option", f"2 {ATTRIBUTES} headers", "send one")
+
+
 def test_a_language_the_model_lacks_is_refused_before_the_body_is_read(server: Server) -> None:
     """tiny.en and language=de: the 409 came after the upload, the wait for a slot and the
     decode (35 s behind another job), where a bad value is answered at once."""

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import formats
-from ..attributes import TranscribeOptions, defaults_from_env, parse_attributes
+from ..attributes import OptionError, TranscribeOptions, defaults_from_env, parse_attributes
 from ..errors import quoted
 from ..setting_numbers import MOST_BYTES, number
 from .audio import AudioDecodeError
@@ -59,6 +59,7 @@ WRAPPED_BODY_HINT = (
 )
 
 CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
+ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 ONE_GIB = 1 << 30
 
 
@@ -191,11 +192,23 @@ async def ping(request: Request) -> Response:
 
 
 def request_options(request: Request, defaults: TranscribeOptions) -> TranscribeOptions:
+    # Options anywhere else were ignored without a word: `?language=de` got English.
+    if request.url.query:
+        raise OptionError(
+            f"the URL has a query ({quoted(request.url.query, 80)}), which this server does not "
+            f"read: send options in the {ATTRIBUTES_HEADER} header, e.g. language=de;format=srt"
+        )
+    attributes = request.headers.getlist(CUSTOM_ATTRIBUTES)
+    if len(attributes) > 1:
+        raise OptionError(
+            f"the request has {len(attributes)} {ATTRIBUTES_HEADER} headers: send one, with "
+            "its options separated by ';'"
+        )
     values: dict[str, Any] = {}
     accepted = formats.format_for_accept(request.headers.get("accept", ""))
     if accepted is not None:
         values["format"] = accepted
-    values.update(parse_attributes(request.headers.get(CUSTOM_ATTRIBUTES)))
+    values.update(parse_attributes(attributes[0] if attributes else None))
     return defaults.with_values(values)
 
 
