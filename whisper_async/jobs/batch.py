@@ -33,7 +33,7 @@ from ..attributes import encode_attributes
 from ..files import binary_refused, holds_binary
 from ..inputs import Input, content_type
 from ..storage import S3Uri
-from .destinations import LINK_REFUSED, NAME_MAX, Destination, shared_destination
+from .destinations import LINK_REFUSED, NAME_MAX, Claimant, Destination, shared_destination
 from .lanes import Lanes
 from .listing import ListingCompletions, s3_lister
 from .outcomes import BatchReport, InputError, JobOutcome, Progress, Tally, describe_error
@@ -121,7 +121,8 @@ class Batch:
         self._lanes: Lanes | None = None
         self._lock = threading.Lock()
         self._open: dict[str, OpenJob] = {}
-        self._destinations: dict[str, Input] = {}  # a transcript's path -> the input it is for
+        # a transcript's path -> the input it is for (kept small: batches run to millions)
+        self._destinations: dict[str, Claimant] = {}
         self._sequence = itertools.count(1)
         self._submits = 0  # submissions queued or running
         self._inputs_done = False
@@ -244,9 +245,10 @@ class Batch:
             return JobOutcome(None, item.display, "failed", error=str(binary_refused(path)))
         key = str(path.absolute())
         with self._lock:
-            first = self._destinations.setdefault(key, item)
-        if first is not item:
-            error = shared_destination(path, first, item)
+            claimant = Claimant.of(item)
+            first = self._destinations.setdefault(key, claimant)
+        if first is not claimant:
+            error = shared_destination(path, first, claimant)
             return JobOutcome(None, item.display, "failed", error=error)
         return destination
 

@@ -25,12 +25,25 @@ LINK_REFUSED = (
 )
 
 
-def shared_destination(path: Path, first: Input, second: Input) -> str:
+@dataclass(frozen=True)
+class Claimant:
+    """The input a transcript's path is for: its name, and the folder of a local file."""
+
+    display: str
+    folder: str | None
+
+    @classmethod
+    def of(cls, item: Input) -> Claimant:
+        folder = None if item.path is None else str(item.path.absolute().parent)
+        return cls(item.display, folder)
+
+
+def shared_destination(path: Path, first: Claimant, second: Claimant) -> str:
     """Why `second` gets no transcript: `first` writes `path` already; and what to do, which
     depends on why the two met (two folders' files under one -o, or one name in two formats)."""
     why = f"{first.display} of this batch writes {path} already"
-    if first.path is not None and second.path is not None:
-        folders = (first.path.absolute().parent, second.path.absolute().parent)
+    if first.folder is not None and second.folder is not None:
+        folders = (first.folder, second.folder)
         if folders[0] != folders[1]:
             common = os.path.commonpath(folders)
             return (
