@@ -235,15 +235,20 @@ def test_sigterm_fails_a_request_that_outlasts_the_drain_period_with_a_reason(
     assert "WASYNC_DRAIN_SECONDS" in response.json()["message"]
 
 
+def standin_model(folder: Path, seconds_a_window: float) -> Path:
+    """A model folder for the stand-in engine, which takes `seconds_a_window` per window."""
+    folder.mkdir()
+    manifest = {"engine": "standin", "name": "standin", "sha256": "0" * 64, "format_version": 1}
+    (folder / "wasync-model.json").write_text(json.dumps(manifest))
+    (folder / "standin.json").write_text(json.dumps({"seconds": seconds_a_window}))
+    return folder
+
+
 def test_a_client_that_leaves_stops_its_transcription_at_the_next_window(tmp_path: Path) -> None:
     """A client that times out (SageMaker's InvocationTimeoutSeconds, curl -m) would otherwise
     hold the only transcription slot for the rest of its audio. The stand-in engine takes 1 s
     a window; the 60 s file is 12 windows of 5 s."""
-    model = tmp_path / "standin"
-    model.mkdir()
-    manifest = {"engine": "standin", "name": "standin", "sha256": "0" * 64, "format_version": 1}
-    (model / "wasync-model.json").write_text(json.dumps(manifest))
-    (model / "standin.json").write_text(json.dumps({"seconds": 1}))
+    model = standin_model(tmp_path / "standin", seconds_a_window=1)
     audio = write_flac(tmp_path / "minute.flac", 60)
     log = tmp_path / "server.log"
     env = {"WASYNC_WINDOW_SECONDS": "5"}
@@ -267,11 +272,7 @@ def test_a_client_that_leaves_while_queued_is_let_go_at_once(tmp_path: Path) -> 
     """One slot, held by two minutes of audio at 1 s a window: a second request whose client
     leaves while it waits ends then (its body off the disk, in_flight down), not when the slot
     frees; 30 such requests held 30 bodies on disk for 10 minutes."""
-    model = tmp_path / "standin"
-    model.mkdir()
-    manifest = {"engine": "standin", "name": "standin", "sha256": "0" * 64, "format_version": 1}
-    (model / "wasync-model.json").write_text(json.dumps(manifest))
-    (model / "standin.json").write_text(json.dumps({"seconds": 1}))
+    model = standin_model(tmp_path / "standin", seconds_a_window=1)
     audio = write_flac(tmp_path / "minutes.flac", 120)
     bodies = tmp_path / "bodies"
     bodies.mkdir()
