@@ -263,14 +263,17 @@ def test_update_path_calls_update_endpoint_and_removes_superseded(
 def test_a_deploy_found_up_to_date_removes_what_an_interrupted_one_left(
     moto_clients, model_uri: str
 ) -> None:
-    """Ctrl-C after a deploy made its model and config, before its update: the next deploy
-    with the running settings found the endpoint up to date and left both for ever."""
+    """Ctrl-C after a deploy made its model and config, before its update, or between its
+    model and its config: the next deploy with the running settings found the endpoint up to
+    date and left them for ever (a model without a config, no config's clean-up found)."""
     first = deploy(moto_clients, plan_deploy(moto_clients, request()), sleep=lambda s: None)
     later = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
     interrupted = plan_deploy(moto_clients, request(max_concurrency=3), now=later)
     sagemaker = moto_clients.client("sagemaker")
     sagemaker.create_model(**params(interrupted, "create_model"))
     sagemaker.create_endpoint_config(**params(interrupted, "create_endpoint_config"))
+    at_its_model = plan_deploy(moto_clients, request(max_concurrency=4), now=later.replace(day=2))
+    sagemaker.create_model(**params(at_its_model, "create_model"))
 
     again = plan_deploy(moto_clients, request())
     assert again.action == "unchanged"
@@ -278,6 +281,7 @@ def test_a_deploy_found_up_to_date_removes_what_an_interrupted_one_left(
     assert result.removed == (
         f"endpoint-config/{interrupted.config_name}",
         f"model/{interrupted.model_name}",
+        f"model/{at_its_model.model_name}",
     )
     configs = sagemaker.list_endpoint_configs()["EndpointConfigs"]
     assert [c["EndpointConfigName"] for c in configs] == [first.config_name]
@@ -472,12 +476,15 @@ def test_status_of_missing_endpoint_is_not_found(moto_clients) -> None:
 
 def test_delete_removes_everything_and_is_idempotent(moto_clients, model_uri: str) -> None:
     deploy(moto_clients, plan_deploy(moto_clients, request(notify=True)), sleep=lambda s: None)
+    later = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)  # a deploy stopped after its model
+    orphan = plan_deploy(moto_clients, request(notify=True, max_concurrency=3), now=later)
+    moto_clients.client("sagemaker").create_model(**params(orphan, "create_model"))
     bucket = "sagemaker-us-east-1-123456789012"
     s3 = moto_clients.client("s3")
     s3.put_object(Bucket=bucket, Key="wasync/outputs/whisper/a.out", Body=b"x")
     result = delete_endpoint(moto_clients, topics=True, purge=True)
     sagemaker = moto_clients.client("sagemaker")
-    assert "endpoint/whisper" in result.removed
+    assert "endpoint/whisper" in result.removed and f"model/{orphan.model_name}" in result.removed
     assert sagemaker.list_endpoints()["Endpoints"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
     assert sagemaker.list_models()["Models"] == []

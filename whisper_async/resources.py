@@ -70,19 +70,18 @@ def config_cleanup_plan(clients: Clients, config_name: str) -> Plan:
             missing_ok=True,
         )
     ]
-    for variant in config.get("ProductionVariants", []):
-        model = variant.get("ModelName")
-        if model:
-            steps.append(
-                Step(
-                    "sagemaker",
-                    "delete_model",
-                    {"ModelName": model},
-                    f"delete model/{model}",
-                    missing_ok=True,
-                )
-            )
+    steps += [_delete_model(model) for model in _models_of(config)]
     return Plan(tuple(steps))
+
+
+def _models_of(config: Mapping[str, Any]) -> list[str]:
+    return [v["ModelName"] for v in config.get("ProductionVariants", []) if v.get("ModelName")]
+
+
+def _delete_model(model: str) -> Step:
+    return Step(
+        "sagemaker", "delete_model", {"ModelName": model}, f"delete model/{model}", missing_ok=True
+    )
 
 
 def delete_config_and_models(clients: Clients, config_name: str) -> list[str]:
@@ -103,9 +102,28 @@ def managed_config_names(clients: Clients, endpoint: str) -> list[str]:
     return names
 
 
+def orphan_models_plan(clients: Clients, endpoint: str, excluding: set[str]) -> Plan:
+    """Delete the models wasync created for this endpoint (by name and tag) but those in
+    `excluding` (kept, or deleted with their config): a deploy interrupted between CreateModel and
+    CreateEndpointConfig leaves one, which no config's clean-up finds."""
+    sagemaker = clients.client("sagemaker")
+    steps = []
+    for page in sagemaker.get_paginator("list_models").paginate(NameContains=f"{endpoint[:38]}-"):
+        for model in page.get("Models", []):
+            name = model["ModelName"]
+            ours = _tag_value(clients, model["ModelArn"], "wasync-endpoint") == endpoint
+            if ours and name not in excluding:
+                steps.append(_delete_model(name))
+    return Plan(tuple(steps))
+
+
 def remove_superseded(clients: Clients, endpoint: str, keep: str | None) -> tuple[str, ...]:
     removed: list[str] = []
     for name in managed_config_names(clients, endpoint):
         if name != keep:
             removed += delete_config_and_models(clients, name)
-    return tuple(removed)
+    kept = find_endpoint_config(clients, keep) if keep else None
+    kept_models = set(_models_of(kept)) if kept else set()
+    orphans = orphan_models_plan(clients, endpoint, kept_models)
+    execute(clients, orphans)
+    return (*removed, *deleted_names(orphans.steps))

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from . import aws, capacity, naming, scaling
 from .clients import Clients
 from .plan import Plan, Step, deleted_names, execute
-from .resources import config_cleanup_plan, find_endpoint, managed_config_names
+from .resources import (
+    config_cleanup_plan,
+    find_endpoint,
+    managed_config_names,
+    orphan_models_plan,
+)
 from .settings import time_scale
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
@@ -61,6 +66,8 @@ def plan_delete(clients: Clients, topics: bool = False, purge: bool = False) -> 
         )
     for config in managed_config_names(clients, endpoint):
         steps += config_cleanup_plan(clients, config).steps
+    with_configs = {step.params["ModelName"] for step in steps if step.operation == "delete_model"}
+    steps += orphan_models_plan(clients, endpoint, excluding=with_configs).steps
     if topics:
         steps += _topic_steps(clients, endpoint)
     purge_steps, count = _purge_steps(clients, endpoint) if purge else ([], 0)
