@@ -105,13 +105,18 @@ def test_an_input_whose_transcript_name_is_too_long_fails_before_it_is_sent(
     (tmp_path / "in").mkdir()
     long = tmp_path / "in" / ("a" * 251 + ".mp3")
     long.write_bytes(b"audio-long")
-    inputs = expand([str(long), *map(str, write_inputs(tmp_path / "in", 1))])
+    near = tmp_path / "in" / ("b" * 236 + ".wav")  # its transcript's temporary file passed 255
+    near.write_bytes(b"audio-near")
+    inputs = expand([str(long), str(near), *map(str, write_inputs(tmp_path / "in", 1))])
     _, report, outcomes = run(
         environment(s3, bucket, endpoint), inputs, tmp_path / "out", fmt="json"
     )
-    assert (report.done, report.failed) == (1, 1) and len(endpoint.accepted) == 1
+    assert (report.done, report.failed) == (2, 1) and len(endpoint.accepted) == 2
     (failed,) = [o for o in outcomes if o.state == "failed"]
     assert "longer than file systems allow (256 bytes, at most 255)" in (failed.error or "")
+    near_json = tmp_path / "out" / ("b" * 236 + ".json")
+    assert "heard audio-near" in near_json.read_text()
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
 
 
 def test_a_stdin_path_too_long_to_look_at_fails_its_row_and_the_rest_are_sent(

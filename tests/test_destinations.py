@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from whisper_async.files import UnsafeDestinationError
-from whisper_async.jobs.destinations import Destination, write_transcript
+from whisper_async.inputs import Input
+from whisper_async.jobs.destinations import (
+    Claimant,
+    Destination,
+    shared_destination,
+    write_transcript,
+)
 
 
 @pytest.fixture
@@ -69,3 +75,16 @@ def test_a_file_where_a_subfolder_goes_is_refused(tmp_path: Path) -> None:
     destination = Destination.under(out, Path("day1"), "call.txt")
     with pytest.raises(UnsafeDestinationError, match="day1 is not a folder"):
         write_transcript(destination, "text", overwrite=True)
+
+
+def test_the_folder_that_holds_both_reads_dot_dot_as_the_folder_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From w/days, `day1` and `../other/day1` meet in w, not in w/days."""
+    for folder in ("w/days/day1", "w/other/day1"):
+        (tmp_path / folder).mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "w" / "days")
+    here, there = (Path("day1/call.wav"), Path("../other/day1/call.wav"))
+    first, second = (Claimant.of(Input(str(p), path=p)) for p in (here, there))
+    message = shared_destination(Path("out/call.txt"), first, second)
+    assert f"({tmp_path / 'w'})" in message

@@ -289,6 +289,15 @@ def test_fetch_of_a_pending_job_exits_3_and_says_how_to_wait(moto_clients, s3, b
     assert waited.exit_code == 3 and "still pending after waiting 0s (--timeout)" in waited.stderr
 
 
+def test_fetch_to_a_file_name_too_long_is_refused_before_anything_is_read(tmp_path: Path) -> None:
+    """It failed once the result was read, as "File name too long", with a hint to pick a
+    folder one can write."""
+    result = cli("fetch", "d" * 24, "-o", str(tmp_path / ("c" * 300 + ".txt")))
+    assert result.exit_code == 2, result.output
+    assert "is longer than file systems allow (304 bytes, at most 255)" in result.stderr
+    assert "pass a shorter name" in result.stderr
+
+
 @pytest.mark.parametrize("endpoint_now", ["deleted, before", "deleted and made again"])
 def test_fetch_of_a_job_whose_endpoint_is_gone_says_no_result_will_come(
     moto_clients, s3, bucket, endpoint_now: str

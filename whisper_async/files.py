@@ -129,6 +129,17 @@ def write_atomically(path: Path, text: str | bytes) -> Path:
     return target
 
 
+NAME_MAX = 255  # bytes in one file name: Linux's file systems, APFS and NTFS (in characters)
+
+
+def name_too_long(name: str) -> str | None:
+    """Why a file cannot be named `name` (a name, not a path), or None when it can."""
+    size = len(os.fsencode(name))
+    if size <= NAME_MAX:
+        return None
+    return f"longer than file systems allow ({size} bytes, at most {NAME_MAX})"
+
+
 def replace_in_folder(folder: int, name: str, text: str | bytes) -> None:
     """Write `name` in the open folder `folder` atomically (a temporary file, then a rename),
     by the folder's descriptor: a link swapped in for the folder since it was opened changes
@@ -139,6 +150,8 @@ def replace_in_folder(folder: int, name: str, text: str | bytes) -> None:
     except FileNotFoundError:
         mode = 0o666 & ~current_umask()
     temp = f".{name}.{secrets.token_hex(6)}.tmp"
+    if len(os.fsencode(temp)) > NAME_MAX:  # a name near the limit: its temporary would pass it
+        temp = f".wasync.{secrets.token_hex(6)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     descriptor = os.open(temp, flags, 0o600, dir_fd=folder)
     try:

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ..attributes import encode_attributes
-from ..files import binary_refused, holds_binary
+from ..files import binary_refused, holds_binary, name_too_long
 from ..inputs import Input, content_type
 from ..storage import S3Uri
-from .destinations import LINK_REFUSED, NAME_MAX, Claimant, Destination, shared_destination
+from .destinations import LINK_REFUSED, Claimant, Destination, shared_destination
 from .lanes import Lanes
 from .listing import ListingCompletions, s3_lister
 from .outcomes import BatchReport, InputError, JobOutcome, Progress, Tally, describe_error
@@ -224,11 +224,11 @@ class Batch:
         if request.to_stdout or not request.wait:
             return None  # nothing is written: without --wait the results stay in S3
         name = f"{item.stem}.{request.fmt}"
-        if len(os.fsencode(name)) > NAME_MAX:  # found now, not once the job has run
+        too_long = name_too_long(name)
+        if too_long:  # found now, not once the job has run
             error = (
-                f"its transcript's name, {name!r}, is longer than file systems allow "
-                f"({len(os.fsencode(name))} bytes, at most {NAME_MAX}): rename the input, or "
-                f"send it without --wait and write the result with `wasync fetch ID -o FILE`"
+                f"its transcript's name, {name!r}, is {too_long}: rename the input, or send it "
+                "without --wait and write the result with `wasync fetch ID -o FILE`"
             )
             return JobOutcome(None, item.display, "failed", error=error)
         if request.output_dir is not None:

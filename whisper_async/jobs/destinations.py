@@ -18,7 +18,6 @@ from pathlib import Path
 from ..files import UnsafeDestinationError, binary_refused, holds_binary, replace_in_folder
 from ..inputs import Input
 
-NAME_MAX = 255  # bytes in one file name: Linux's file systems, APFS and NTFS (in characters)
 LINK_REFUSED = (
     "is a symbolic link, and a batch writes no transcript through a link (anyone who can add "
     "files to the folder could point one anywhere)"
@@ -34,7 +33,8 @@ class Claimant:
 
     @classmethod
     def of(cls, item: Input) -> Claimant:
-        folder = None if item.path is None else str(item.path.absolute().parent)
+        # abspath, not Path.absolute: `../other/day1` must read as the folder it names
+        folder = None if item.path is None else os.path.dirname(os.path.abspath(item.path))
         return cls(item.display, folder)
 
 

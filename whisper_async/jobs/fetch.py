@@ -20,6 +20,7 @@ from ..files import (
     final_target,
     holds_binary,
     is_binary,
+    name_too_long,
     write_atomically,
 )
 from ..resources import find_endpoint
@@ -91,6 +92,9 @@ def check_output(output: Path | None, overwrite: bool) -> None:
     not a regular file: a device, a folder or a FIFO is never replaced."""
     if output is None:
         return
+    too_long = name_too_long(output.name)
+    if too_long:
+        raise UsageError(f"the file name of {output} is {too_long}", "pass a shorter name")
     try:
         target = final_target(output)
     except UnsafeDestinationError as exc:
