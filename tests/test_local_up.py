@@ -38,6 +38,29 @@ def test_up_refuses_a_port_in_use_before_starting_anything(busy_port: int, tmp_p
         assert not (tmp_path / "state" / stack.LOG_FILE).exists()
 
 
+def test_a_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    for port in (65535, -5, 70000):  # "unexpected OverflowError", exit 1
+        with pytest.raises(UsageError, match=f"--port {port} is not a port"):
+            stack.up(tmp_path / "state", port=port)
+
+
+def test_a_port_whose_connections_wait_out_time_wait_is_free(tmp_path: Path) -> None:
+    """A stack stopped a moment ago leaves its ports in TIME_WAIT; servers bind them anyway
+    (SO_REUSEADDR), so the check must not call them taken."""
+    from whisper_async.local.runtime import ports_taken
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = int(server.getsockname()[1])
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: its port waits in TIME_WAIT
+        client.close()
+    assert ports_taken(port) is None
+
+
 def test_the_daemon_given_a_port_in_use_exits_and_says_why(busy_port: int, tmp_path: Path) -> None:
     """Another program can take the port between `up`'s check and the daemon's start."""
     argv = [sys.executable, "-m", stack.DAEMON_MODULE, "--state-dir", str(tmp_path)]

@@ -37,6 +37,8 @@ def ports_taken(*ports: int) -> str | None:
     taken = []
     for port in ports:
         with socket.socket() as sock:
+            # as the servers bind: a port whose last connections wait out TIME_WAIT is free
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:

@@ -93,6 +93,8 @@ def up(
             "or pass another --state-dir",
         )
     containers.engine_for(runtime)  # refuse a missing or stopped engine before starting anything
+    if port and not 0 < port < 65535:  # the emulator takes port + 1
+        raise UsageError(f"--port {port} is not a port for the stack", "pass 1 to 65534")
     taken = ports_taken(port, port + 1) if port else None
     if taken:
         raise UsageError(
