@@ -151,6 +151,10 @@ def test_failure_message_is_one_line(body: bytes, message: str) -> None:
 
 
 def test_an_s3_prefix_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(UsageError) as bucket_alone:  # it failed its row, exit 1
+        expand(["s3://team-audio"])
+    assert "is an S3 bucket" in bucket_alone.value.message
+    assert "--bucket team-audio --query" in (bucket_alone.value.hint or "")
     with pytest.raises(UsageError) as refused:
         expand(["s3://team-audio/2026/"])
     assert "S3 prefix" in refused.value.message

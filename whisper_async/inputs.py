@@ -292,15 +292,17 @@ def check_argument(argument: str) -> str | None:
             "check the variable that should hold its name; `-` reads names from stdin",
         )
     argument = argument.strip()
-    if argument.startswith("s3://") and argument.endswith("/"):
-        bucket, prefix = argument[len("s3://") :].split("/", 1)
+    if argument.startswith("s3://") and (argument.endswith("/") or "/" not in argument[5:]):
+        bucket, _, prefix = argument[len("s3://") :].partition("/")  # a bucket alone: all of it
         # one key per line, spaces and all (`aws s3 ls` splits a key at its spaces)
         listing = (
-            f"aws s3api list-objects-v2 --bucket {shlex.quote(bucket)} --prefix "
-            f"{shlex.quote(prefix)} --query 'Contents[].[Key]' --output text"
+            f"aws s3api list-objects-v2 --bucket {shlex.quote(bucket)} "
+            + (f"--prefix {shlex.quote(prefix)} " if prefix else "")
+            + "--query 'Contents[].[Key]' --output text"
         )
+        what = "an S3 prefix" if prefix else "an S3 bucket"
         raise UsageError(
-            f"{argument} is an S3 prefix; wasync takes S3 objects one by one",
+            f"{argument} is {what}; wasync takes S3 objects one by one",
             f"list them into stdin: {listing} | "
             f"sed {shlex.quote(f's|^|s3://{bucket}/|')} | wasync transcribe -",
         )
