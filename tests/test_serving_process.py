@@ -235,6 +235,12 @@ def test_sigterm_fails_a_request_that_outlasts_the_drain_period_with_a_reason(
     assert "WASYNC_DRAIN_SECONDS" in response.json()["message"]
 
 
+def sounding_flac(path: Path, seconds: float, data_dir: Path) -> Path:
+    """A clip every 5 s, so that every window of 5 s holds sound: a window of digital silence
+    is never given to the engine."""
+    return write_flac(path, seconds, speech=data_dir / "en_short.wav", every_seconds=5)
+
+
 def standin_model(folder: Path, seconds_a_window: float) -> Path:
     """A model folder for the stand-in engine, which takes `seconds_a_window` per window."""
     folder.mkdir()
@@ -244,12 +250,14 @@ def standin_model(folder: Path, seconds_a_window: float) -> Path:
     return folder
 
 
-def test_a_client_that_leaves_stops_its_transcription_at_the_next_window(tmp_path: Path) -> None:
+def test_a_client_that_leaves_stops_its_transcription_at_the_next_window(
+    tmp_path: Path, data_dir: Path
+) -> None:
     """A client that times out (SageMaker's InvocationTimeoutSeconds, curl -m) would otherwise
     hold the only transcription slot for the rest of its audio. The stand-in engine takes 1 s
     a window; the 60 s file is 12 windows of 5 s."""
     model = standin_model(tmp_path / "standin", seconds_a_window=1)
-    audio = write_flac(tmp_path / "minute.flac", 60)
+    audio = sounding_flac(tmp_path / "minute.flac", 60, data_dir)
     log = tmp_path / "server.log"
     env = {"WASYNC_WINDOW_SECONDS": "5"}
     with serve_process(model, env, log_path=log) as (_, url):
@@ -268,12 +276,14 @@ def test_a_client_that_leaves_stops_its_transcription_at_the_next_window(tmp_pat
     assert "Traceback" not in log.read_text()
 
 
-def test_a_client_that_leaves_while_queued_is_let_go_at_once(tmp_path: Path) -> None:
+def test_a_client_that_leaves_while_queued_is_let_go_at_once(
+    tmp_path: Path, data_dir: Path
+) -> None:
     """One slot, held by two minutes of audio at 1 s a window: a second request whose client
     leaves while it waits ends then (its body off the disk, in_flight down), not when the slot
     frees; 30 such requests held 30 bodies on disk for 10 minutes."""
     model = standin_model(tmp_path / "standin", seconds_a_window=1)
-    audio = write_flac(tmp_path / "minutes.flac", 120)
+    audio = sounding_flac(tmp_path / "minutes.flac", 120, data_dir)
     bodies = tmp_path / "bodies"
     bodies.mkdir()
     log = tmp_path / "server.log"
