@@ -1,8 +1,10 @@
 """The stand-in engine's model and clips, for client-scale tests and the client benchmark.
 
 A stand-in "model" is a model.tar.gz holding only a manifest that names the stand-in engine
-(whisper_async/serving/standin.py). Clip N is 0.1 s of 16 kHz audio whose every sample is N,
-so its transcript ends in `level N` and a test can check that each result is its own.
+(whisper_async/serving/standin.py). Clip N is 0.1 s of 16 kHz audio whose samples swing
+about N (N + 1000, N - 1000, ...: the server gives no engine a window of digital silence, and
+a clip of N alone is that for small N), so its mean is N, its transcript ends in `level N`,
+and a test can check that each result is its own.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import re
+import struct
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 from tests.helpers.archives import gzip_tar
 
 CLIP_SAMPLES = 1600
+SWING = 1000  # louder than digital silence (-72 dBFS) at every level
 
 
 def model_archive(seconds: float = 0.0) -> bytes:
@@ -39,11 +43,13 @@ def upload_model(s3: Any, bucket: str, seconds: float = 0.0) -> str:
 
 
 def write_clip(path: Path, level: int) -> Path:
+    swing = min(SWING, 32767 - level)
+    pair = struct.pack("<hh", level + swing, level - swing)
     with wave.open(str(path), "wb") as clip:
         clip.setnchannels(1)
         clip.setsampwidth(2)
         clip.setframerate(16_000)
-        clip.writeframes(int(level).to_bytes(2, "little", signed=True) * CLIP_SAMPLES)
+        clip.writeframes(pair * (CLIP_SAMPLES // 2))
     return path
 
 
