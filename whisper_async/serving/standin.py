@@ -4,7 +4,7 @@ Transcribing 10,000 clips with a real model takes hours on a CPU; the client, th
 and the local stack's queueing do not depend on what the model says. This engine lets a test
 or a benchmark push ten thousand jobs through the real server, emulator and CLI in minutes.
 Its "transcript" names what it received: the number of samples and the clip's mean level
-(`level N` for a clip whose samples are all N), so a test can check that every result belongs
+(`level N` for a clip whose samples average N), so a test can check that every result belongs
 to its own input.
 
 It is never chosen by default: only a model whose `wasync-model.json` says `"engine":
