@@ -132,6 +132,10 @@ _FALSE = {"0", "false", "no", "off"}
 CONTROL_TOKEN = re.compile(r"<\|[^|<>]{0,40}\|>")
 
 
+# The HTTP header SageMaker carries the request's CustomAttributes in, to the container
+ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+
+
 class OptionError(ValueError):
     """An unknown option or a bad value; the message lists what is allowed."""
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from ..attributes import ATTRIBUTES_HEADER
 from .jobqueue import Job
 from .supervisor import ContainerHandle
 
@@ -70,7 +71,7 @@ def _post(job: Job, container: ContainerHandle, payload: Path) -> Outcome:
     if job.accept:
         headers["Accept"] = job.accept
     if job.custom_attributes:
-        headers["X-Amzn-SageMaker-Custom-Attributes"] = job.custom_attributes
+        headers[ATTRIBUTES_HEADER] = job.custom_attributes
     try:
         with payload.open("rb") as body:
             response = _client().post(

@@ -26,7 +26,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import formats
-from ..attributes import OptionError, TranscribeOptions, defaults_from_env, parse_attributes
+from ..attributes import (
+    ATTRIBUTES_HEADER,
+    OptionError,
+    TranscribeOptions,
+    defaults_from_env,
+    parse_attributes,
+)
 from ..errors import quoted
 from ..setting_numbers import MOST_BYTES, number
 from .audio import AudioDecodeError
@@ -58,8 +64,7 @@ WRAPPED_BODY_HINT = (
     "curl --data-binary @talk.wav (not -F), or the SDK's invoke_endpoint_async with the file in S3"
 )
 
-CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
-ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+CUSTOM_ATTRIBUTES = ATTRIBUTES_HEADER.lower()  # as ASGI gives header names
 ONE_GIB = 1 << 30
 
 
