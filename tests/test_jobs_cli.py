@@ -287,6 +287,12 @@ def test_fetch_of_a_pending_job_exits_3_and_says_how_to_wait(moto_clients, s3, b
     assert f"wasync fetch {record.job_id} --wait" in result.stderr
     waited = cli("fetch", record.job_id, "--wait", "--timeout", "0s")
     assert waited.exit_code == 3 and "still pending after waiting 0s (--timeout)" in waited.stderr
+    # --json prints the pending job as a document too, so `| jq .state` reads its state
+    as_json = cli("--json", "fetch", record.job_id[:8])
+    assert as_json.exit_code == 3, as_json.output
+    document = json.loads(as_json.stdout)
+    assert (document["id"], document["state"]) == (record.job_id, "pending")
+    assert document["text"] is None and document["error"] is None
 
 
 def test_fetch_to_a_file_name_too_long_is_refused_before_anything_is_read(tmp_path: Path) -> None:

@@ -224,14 +224,20 @@ def fetch(
     """Get a job's result (from any machine), converting it to the format asked for."""
     from ..durations import parse_duration
     from ..jobs import fetch as run_fetch
+    from ..jobs.fetch import StillPending
     from .job_render import show_fetched
 
     app_ctx = current(ctx)
     if output is None or str(output) == "-":
         check_stdout_open(app_ctx.output.stdout_closed, "-o FILE")
-    fetched = run_fetch(
-        app_ctx.clients, reference, fmt, output, wait, parse_duration(timeout), overwrite
-    )
+    try:
+        fetched = run_fetch(
+            app_ctx.clients, reference, fmt, output, wait, parse_duration(timeout), overwrite
+        )
+    except StillPending as pending:
+        if app_ctx.output.json_mode:  # a script's `| jq .state` reads "pending", exit 3
+            app_ctx.output.json_line(pending.pending)
+        raise
     show_fetched(app_ctx.output, fetched, output is not None and str(output) != "-")
     finish(fetched)
 

@@ -43,12 +43,21 @@ _SHORT_ID = re.compile(rf"^[0-9a-f]{{{SHORTEST_ID},{JOB_ID_LENGTH - 1}}}$")
 class Fetched:
     id: str | None
     input: str
-    state: str  # done, failed
+    state: str  # done, failed, pending (only in StillPending)
     format: str
     output: str | None = None  # the file written; None when the text goes to stdout
     text: str | None = None
     error: str | None = None
     note: str | None = None
+
+
+class StillPending(WaitTimeoutError):
+    """A job with no result yet (exit 3). It carries the job as a Fetched in the state
+    "pending", so that `--json` can print a document for it as for every other state."""
+
+    def __init__(self, pending: Fetched, message: str, hint: str) -> None:
+        super().__init__(message, hint)
+        self.pending = pending
 
 
 def record_id(reference: str) -> str:
@@ -240,7 +249,7 @@ def fetch(
     overwrite: bool = False,
 ) -> Fetched:
     """A job's result in the format asked for (converted when it can be); a failed job's
-    reason; NotFoundError, or WaitTimeoutError while it is still pending."""
+    reason; NotFoundError, or StillPending while it is still pending."""
     if not reference.strip():  # "$ID" with ID unset
         raise UsageError(
             "the job id is empty",
@@ -265,7 +274,8 @@ def fetch(
             state, watch = fetcher.state(record, True, timeout)
     if state is JobState.TIMED_OUT:
         waited = f" after waiting {format_duration(timeout)} (--timeout)" if wait else ""
-        raise WaitTimeoutError(
+        raise StillPending(
+            Fetched(record.job_id, record.source, "pending", fmt or record.format),
             f"Job {record.job_id} is still pending{waited}.",
             f"wait with `wasync fetch {reference} --wait`"
             if not wait
@@ -378,7 +388,8 @@ def _fetch_unrecorded(
             "check the URI, or pass --endpoint for the endpoint the request was sent to",
         )
     waited = f" after waiting {format_duration(timeout)} (--timeout)" if wait else ""
-    raise WaitTimeoutError(
+    raise StillPending(
+        Fetched(None, reference, "pending", fmt or "txt"),
         f"No result at {reference} yet{waited}, and no failure beside it: the request is "
         f"queued or running on {endpoint} (or was never sent).",
         "the endpoint may be scaled to zero or busy; try again later"
