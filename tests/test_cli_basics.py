@@ -95,3 +95,27 @@ def test_base_dependencies_leave_out_torch_and_the_engines() -> None:
     for heavy in ("torch", "whisper", "starlette", "moto", "sagemaker"):
         assert heavy not in base
     assert "torch" in " ".join(pyproject["project"]["optional-dependencies"]["openai"])
+
+
+_INTERRUPT_WHILE_IMPORTING = """
+import os, signal, sys
+
+class InterruptOnImport:  # Ctrl-C arrives while the CLI's modules are being imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "whisper_async.cli.app":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, InterruptOnImport())
+sys.argv = ["wasync", "--version"]
+from whisper_async.cli.entry import main
+main()
+"""
+
+
+def test_ctrl_c_while_the_cli_is_importing_exits_130_without_a_traceback() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPT_WHILE_IMPORTING], capture_output=True, text=True
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "interrupted\n" and done.stdout == ""
