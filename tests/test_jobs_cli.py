@@ -460,6 +460,19 @@ def test_an_s3_input_names_a_missing_bucket_apart_from_a_missing_object(  # type
     assert "missing.wav: cannot read it: no such object in S3" in result.stderr, result.stderr
 
 
+def test_an_s3_folder_named_without_its_slash_gets_the_listing_hint(  # type: ignore[no-untyped-def]
+    moto_clients, s3, bucket
+) -> None:
+    """`s3://B/talks` where the audio lies under talks/ failed as "no such object"."""
+    make_endpoint(moto_clients, bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="talks/a.wav", Body=b"RIFF")
+    result = cli("transcribe", f"s3://{bucket}/talks")
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.stderr.split())  # rich wraps the long line
+    assert f"s3://{bucket}/talks/ holds objects: an S3 prefix" in said, said
+    assert f"list-objects-v2 --bucket {bucket} --prefix talks/" in said, said
+
+
 # ---- jobs ---------------------------------------------------------------------------------
 def test_jobs_lists_json_lines_with_each_state(s3, bucket, done_job) -> None:
     put_job(s3, bucket, "b" * 24, failure=b'{"message": "bad audio"}')

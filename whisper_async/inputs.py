@@ -283,6 +283,20 @@ def _cannot_look_at(argument: str, error: OSError) -> str:
     return f"cannot look at {argument}: {error.strerror or error}"
 
 
+def listing_hint(bucket: str, prefix: str) -> str:
+    """How to send every object under an S3 prefix: list its keys into `transcribe -`."""
+    # one key per line, spaces and all (`aws s3 ls` splits a key at its spaces)
+    listing = (
+        f"aws s3api list-objects-v2 --bucket {shlex.quote(bucket)} "
+        + (f"--prefix {shlex.quote(prefix)} " if prefix else "")
+        + "--query 'Contents[].[Key]' --output text"
+    )
+    return (
+        f"list them into stdin: {listing} | "
+        f"sed {shlex.quote(f's|^|s3://{bucket}/|')} | wasync transcribe -"
+    )
+
+
 def check_argument(argument: str) -> str | None:
     """Refuse an argument that names nothing, before any upload. Returns a note on the files
     a folder or glob leaves out."""
@@ -294,17 +308,10 @@ def check_argument(argument: str) -> str | None:
     argument = argument.strip()
     if argument.startswith("s3://") and (argument.endswith("/") or "/" not in argument[5:]):
         bucket, _, prefix = argument[len("s3://") :].partition("/")  # a bucket alone: all of it
-        # one key per line, spaces and all (`aws s3 ls` splits a key at its spaces)
-        listing = (
-            f"aws s3api list-objects-v2 --bucket {shlex.quote(bucket)} "
-            + (f"--prefix {shlex.quote(prefix)} " if prefix else "")
-            + "--query 'Contents[].[Key]' --output text"
-        )
         what = "an S3 prefix" if prefix else "an S3 bucket"
         raise UsageError(
             f"{argument} is {what}; wasync takes S3 objects one by one",
-            f"list them into stdin: {listing} | "
-            f"sed {shlex.quote(f's|^|s3://{bucket}/|')} | wasync transcribe -",
+            listing_hint(bucket, prefix),
         )
     if argument == "-" or argument.startswith("s3://"):
         return None

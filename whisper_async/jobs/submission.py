@@ -4,6 +4,7 @@ client down; it never fails a job). Everything here stops at the batch's cancel 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable, Mapping
@@ -13,7 +14,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 
 from .. import aws
-from ..inputs import Input, content_type
+from ..inputs import Input, content_type, listing_hint
 from ..polling import Backoff
 from ..storage import S3Uri
 from .codes import MISSING, aws_code
@@ -93,12 +94,21 @@ def prepare(item: Input, inline: bool, s3: Any, cancel: threading.Event) -> Prep
 
 def _why_missing(s3: Any, uri: S3Uri) -> str:
     """HeadObject answers the same bare 404 for a missing object and a missing bucket; the
-    bucket's own HEAD tells them apart (a typo in the bucket is the likelier mistake)."""
+    bucket's own HEAD tells them apart (a typo in the bucket is the likelier mistake). A key
+    with objects under `key/` is a folder named without its slash."""
     try:
         s3.head_bucket(Bucket=uri.bucket)
     except Exception as exc:
         if aws_code(exc) in MISSING:
             return f"the bucket {uri.bucket} does not exist (check its name and the region)"
+    folder = uri.key.rstrip("/") + "/"
+    with contextlib.suppress(Exception):  # not allowed to list: the plain answer
+        if s3.list_objects_v2(Bucket=uri.bucket, Prefix=folder, MaxKeys=1).get("KeyCount"):
+            return (
+                f"no such object in S3, but s3://{uri.bucket}/{folder} holds objects: an S3 "
+                f"prefix, and wasync takes S3 objects one by one; "
+                f"{listing_hint(uri.bucket, folder)}"
+            )
     return "no such object in S3"
 
 
