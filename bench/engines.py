@@ -53,13 +53,17 @@ def describe(config: str, descriptions: dict[str, str] | None = None) -> str:
 
 CONFIGS = {
     ARTICLE: "openai-whisper, `model.transcribe(path)`, defaults (the article's setup)",
-    DEFAULT: "wasync's default: faster-whisper's batched path (`batch_size` 2 on CPU): chunks cut in silence, greedy, cues from word timings",
+    DEFAULT: "wasync's default: faster-whisper's batched path (`batch_size` 2 on CPU, 8 on GPU): chunks cut in silence, greedy, cues from word timings",
     "faster-sequential": "faster-whisper, sequential 30 s windows, greedy (`batch_size=1`; wasync's default until 2026-11-30)",
     "stock-batched": "faster-whisper's own batched pipeline, batch 8: VAD regions glued into 30 s chunks (wasync's batched path before issue 18)",
 }
 # run when named (--configs), described in every report
 OPTIONS = {
     BF16_ENCODER: "the default with `WASYNC_CPU_ENCODER=torch-bfloat16`: torch's bfloat16 encoder, CTranslate2's decoder (an option, not the default)",
+    "gpu-float16": "faster-whisper on CUDA, float16, sequential 30 s windows (`batch_size=1`)",
+    "gpu-int8_float16": "faster-whisper on CUDA, int8_float16, sequential 30 s windows",
+    "gpu-float16-batched": "faster-whisper on CUDA, float16, wasync's batched path with `batch_size` 16",
+    "gpu-int8_float16-batched": "faster-whisper on CUDA, int8_float16, wasync's batched path with `batch_size` 16",
 }
 GPU_CONFIGS = {
     "gpu-float16": ("float16", 1),

@@ -12,7 +12,9 @@
 # without constraints.txt gets the CUDA one). The corpus needs flite, festival and kokoro to
 # build; build it where they are (`bash bench/system-deps.sh && python -m bench.corpus
 # bench/.corpus`) and copy the folder, or pass CORPUS=DIR. RUNS=1 shortens the run.
-# Not yet run on a GPU: about 14 processes each load a model; expected 4-8 minutes on an H200.
+# On an H200 (2026-12-04, docs/benchmarks.md section 10) each process's first transcription took
+# about 15 s (CUDA's start-up) and the article's setup about 30 s a run; with every
+# configuration below, expect about 10 minutes there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -23,7 +25,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 started=$SECONDS
 echo "== English: held-out split of $CORPUS, tiny.en, $RUNS interleaved runs =="
 "$PY" -m bench.engines --device cuda --runs "$RUNS" --corpus "$CORPUS" --once stock-batched \
-  --configs article,gpu-float16,gpu-float16-batched,gpu-int8_float16-batched,stock-batched
+  --configs article,wasync-default,gpu-float16,gpu-float16-batched,gpu-int8_float16-batched,stock-batched
 # One seed here: detection and CER/WER per language; the English runs above give the spread.
 echo "== Languages: held-out split of $CORPUS, multilingual base, one run =="
 "$PY" -m bench.languages --device cuda --runs 1 --corpus "$CORPUS"

@@ -28,7 +28,7 @@ CONFIGS = {
     ARTICLE: "openai-whisper, `model.transcribe(path)`, defaults (the article's setup)",
     "wasync-openai": "wasync's openai engine, greedy",
     "wasync-openai-beam5": "wasync's openai engine, beam search 5",
-    "wasync-default": "wasync's default: faster engine, batched path (`batch_size` 2 on CPU), greedy",
+    "wasync-default": "wasync's default: faster engine, batched path (`batch_size` 2 on CPU, 8 on GPU), greedy",
     "faster-sequential": "faster engine, sequential (`batch_size=1`)",
     "faster-beam5": "faster engine, sequential, beam search 5",
 }
