@@ -21,12 +21,13 @@ PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 CORPUS=${CORPUS:-bench/.corpus}
 RUNS=${RUNS:-3}
+SPLIT=${SPLIT:-heldout}  # or tune: where a choice for the GPU is made, before held-out figures
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 started=$SECONDS
-echo "== English: held-out split of $CORPUS, tiny.en, $RUNS interleaved runs =="
-"$PY" -m bench.engines --device cuda --runs "$RUNS" --corpus "$CORPUS" --once stock-batched \
+echo "== English: $SPLIT split of $CORPUS, tiny.en, $RUNS interleaved runs =="
+"$PY" -m bench.engines --device cuda --runs "$RUNS" --corpus "$CORPUS" --split "$SPLIT" --once stock-batched \
   --configs article,wasync-default,gpu-float16,gpu-float16-batched,gpu-int8_float16-batched,stock-batched
 # One seed here: detection and CER/WER per language; the English runs above give the spread.
-echo "== Languages: held-out split of $CORPUS, multilingual base, one run =="
-"$PY" -m bench.languages --device cuda --runs 1 --corpus "$CORPUS"
+echo "== Languages: $SPLIT split of $CORPUS, multilingual base, one run =="
+"$PY" -m bench.languages --device cuda --runs 1 --corpus "$CORPUS" --split "$SPLIT"
 echo "bench/gpu.sh took $((SECONDS - started)) s"
