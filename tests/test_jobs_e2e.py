@@ -183,7 +183,9 @@ def test_fetch_of_an_inference_id_reads_that_run_not_the_latest(
     local_stack, data_dir: Path
 ) -> None:
     """`--rerun` sends a job again; the record follows the latest run, and the inference id
-    (`{job}-{batch}`) of an earlier run still fetches that run's own result."""
+    (`{job}-{batch}`) of an earlier run still fetches that run's own result, also where the
+    job had another place in that batch (its result's name begins with the place: it read as
+    pending when the first run had sent another file before it)."""
     from whisper_async.clients import Clients
     from whisper_async.settings import resolve
 
@@ -205,6 +207,10 @@ def test_fetch_of_an_inference_id_reads_that_run_not_the_latest(
     for key in keys:
         if f"/{latest}/" in key:
             s3.delete_object(Bucket=bucket, Key=key)  # only the first run's result is left
+        elif f"/{first}/0000001-{job_id}" in key:  # as if the first run had sent 6 files before
+            moved = key.replace("/0000001-", "/0000007-")
+            s3.copy_object(Bucket=bucket, Key=moved, CopySource={"Bucket": bucket, "Key": key})
+            s3.delete_object(Bucket=bucket, Key=key)
     fetched = local_stack.cli("fetch", f"{job_id}-{first}")
     assert fetched.exit_code == 0, fetched.output
     assert "lazy dog" in fetched.stdout.lower()
@@ -212,6 +218,9 @@ def test_fetch_of_an_inference_id_reads_that_run_not_the_latest(
     assert latest_run.exit_code == 3 and "still pending" in latest_run.stderr
     unknown = local_stack.cli("fetch", f"{job_id}-nope")
     assert unknown.exit_code == 1 and f"latest run is {job_id}-{latest}" in unknown.stderr
+    never = local_stack.cli("fetch", f"{job_id}-20200101-000000-aaaaaa")  # a run that never was
+    assert never.exit_code == 1, never.output
+    assert "has not finished, or never ran" in " ".join(never.stderr.split())
 
 
 def test_every_format_through_fetch(local_stack, data_dir: Path) -> None:

@@ -25,7 +25,7 @@ from ..files import (
 )
 from ..resources import find_endpoint
 from ..storage import S3Uri
-from .listing import ListingCompletions, s3_lister
+from .listing import Lister, ListingCompletions, s3_lister
 from .records import JOB_ID_LENGTH, JobRecord, RecordStore, get_object_or_none, run_extension
 from .results import failure_message, render
 from .target import EndpointTarget, describe_target
@@ -67,9 +67,10 @@ def record_id(reference: str) -> str:
     return match.group("job") if match else reference
 
 
-def run_of(record: JobRecord, inference_id: str) -> JobRecord:
+def run_of(record: JobRecord, inference_id: str, keys: Lister) -> JobRecord:
     """The record of the job's run `inference_id` names: the record follows a job's latest run,
-    and an earlier run's result lies under its own batch's folder (`run_extension`)."""
+    and an earlier run's result lies under its own batch's folder (`run_extension`), named by
+    the job's place in that batch, which only a listing of the folder tells."""
     latest = run_extension(record.inference_id.removeprefix(f"{record.job_id}-"))
     wanted = run_extension(inference_id.removeprefix(f"{record.job_id}-"))
     if latest is None or wanted is None or f"/{latest}/" not in record.output_location:
@@ -79,15 +80,35 @@ def run_of(record: JobRecord, inference_id: str) -> JobRecord:
             f"fetch {record.job_id} for the latest run, or an earlier run's s3:// result URI",
         )
 
-    def moved(location: str) -> str:
-        return location.replace(f"/{latest}/", f"/{wanted}/", 1)
+    def folder(location: str) -> S3Uri:
+        moved = S3Uri.parse(location.replace(f"/{latest}/", f"/{wanted}/", 1))
+        return S3Uri(moved.bucket, moved.key.rsplit("/", 1)[0] + "/")
 
-    return replace(
-        record,
-        inference_id=inference_id,
-        output_location=moved(record.output_location),
-        failure_location=moved(record.failure_location),
+    outputs = folder(record.output_location)
+    failures = folder(record.failure_location) if record.failure_location else None
+    for where, ending in ((outputs, ".out"), (failures, "-error.out")):
+        stem = _run_file(keys, where, record.job_id, ending) if where else None
+        if stem is not None:
+            return replace(
+                record,
+                inference_id=inference_id,
+                output_location=f"{outputs}{stem}.out",
+                failure_location=f"{failures}{stem}-error.out" if failures else "",
+            )
+    raise NotFoundError(
+        f"Run {inference_id} of job {record.job_id} has no result or failure under "
+        f"{outputs}: it has not finished, or never ran.",
+        f"fetch {record.job_id} for its latest run ({record.inference_id})",
     )
+
+
+def _run_file(keys: Lister, folder: S3Uri, job_id: str, ending: str) -> str | None:
+    """The stem (`{place in the batch}-{job id}`) of the job's file in `folder`, if any."""
+    for key in keys(folder.bucket, folder.key, ""):
+        match = _FILENAME.match(key[len(folder.key) :].removesuffix(ending))
+        if key.endswith(ending) and match and match.group("job") == job_id:
+            return match.group(0)
+    return None
 
 
 def id_from_location(uri: S3Uri) -> str | None:
@@ -152,7 +173,7 @@ class Fetcher:
         stored = self.records.read(job_id)
         other_run = reference.startswith(f"{job_id}-")  # `--rerun` sent the job again since
         if stored is not None and other_run and reference != stored.record.inference_id:
-            return run_of(stored.record, reference), None
+            return run_of(stored.record, reference, s3_lister(self.s3)), None
         if stored is None:
             if re.fullmatch(f"[0-9a-f]{{1,{SHORTEST_ID - 1}}}", reference):
                 raise UsageError(
