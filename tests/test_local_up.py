@@ -44,6 +44,15 @@ def test_a_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
             stack.up(tmp_path / "state", port=port)
 
 
+def test_a_state_dir_that_cannot_be_a_folder_is_a_usage_error(tmp_path: Path) -> None:
+    """It was "unexpected FileExistsError", exit 1."""
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        stack.up(tmp_path / "file")
+    with pytest.raises(UsageError, match="cannot make the stack's folder"):
+        stack.up(tmp_path / "file" / "below")
+
+
 def test_a_port_whose_connections_wait_out_time_wait_is_free(tmp_path: Path) -> None:
     """A stack stopped a moment ago leaves its ports in TIME_WAIT; servers bind them anyway
     (SO_REUSEADDR), so the check must not call them taken."""

@@ -68,6 +68,21 @@ def max_model_bytes(setting: str | None) -> int:
         raise UsageError(f"{MAX_MODEL_SIZE_ENV}: {exc}", "for example 8GiB") from None
 
 
+def make_state_dir(state_dir: Path) -> None:
+    """The stack's folder, made if missing; a path that cannot be one is a usage error."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(
+            f"--state-dir {state_dir} is a file, not a folder", "pass a folder for the stack"
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot make the stack's folder {state_dir}: {exc.strerror or exc}",
+            "pass a --state-dir in a place you can write",
+        ) from None
+
+
 def up(
     state_dir: Path,
     port: int = 0,
@@ -102,7 +117,7 @@ def up(
             "SageMaker emulator the next one).",
             "pass another --port, or leave it out to take free ports",
         )
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_state_dir(state_dir)
     for stale in (STACK_FILE, DOWN_REQUEST, UNFINISHED):
         (state_dir / stale).unlink(missing_ok=True)
     argv = [
