@@ -405,6 +405,56 @@ def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
     assert fetched.exit_code == 0 and "recognition" in fetched.stdout.lower()
 
 
+def test_ctrl_c_during_an_upload_aborts_its_multipart_upload(
+    local_stack, tmp_path: Path
+) -> None:
+    """An interrupted upload left its parts in the bucket: s3transfer aborts only once the
+    part in flight is answered, after the process had exited."""
+    import hashlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import wave
+
+    from whisper_async.clients import Clients
+    from whisper_async.settings import resolve
+
+    big = tmp_path / "big.wav"  # noise, new bytes each run: 6 parts of 16 MB to upload
+    with wave.open(str(big), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(os.urandom(96 * 1024 * 1024))
+    key = f"wasync/inputs/{hashlib.sha256(big.read_bytes()).hexdigest()}.wav"
+    s3 = local_stack.boto3_client("s3")
+    bucket = Clients(resolve({}, local_stack.env)).bucket
+
+    def ours() -> list[str]:
+        listed = s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+        return [upload["UploadId"] for upload in listed]
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "whisper_async", "transcribe", str(big), "--wait",
+         "-o", str(tmp_path / "out")],
+        env={**os.environ, **local_stack.env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    pause = threading.Event()
+    while not ours():  # the upload has begun
+        assert process.poll() is None, process.communicate()[1]
+        pause.wait(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    deadline = 100  # the abort was sent before the exit; the stack may answer it a little later
+    while ours() and deadline:
+        pause.wait(0.1)
+        deadline -= 1
+    assert not ours(), "the interrupted upload's parts are still in the bucket"
+
+
 @pytest.mark.parametrize(
     ("clip", "exit_code", "expected"),
     [("en_numbers.wav", 0, "tomorrow"), ("corrupt.mp3", 1, "cannot decode")],

@@ -41,7 +41,16 @@ from .ownership import HEARTBEAT_SECONDS, Heartbeats, IdleProbe, utc_now
 from .records import JobRecord, Owner, RecordStore, Stored, job_id_for, run_extension
 from .request import TranscribeRequest
 from .results import Rendered, deliver, read_result
-from .submission import Cancelled, Prepared, Unanswered, head_object, invoke, prepare, stage
+from .submission import (
+    Cancelled,
+    Prepared,
+    Unanswered,
+    Uploads,
+    head_object,
+    invoke,
+    prepare,
+    stage,
+)
 from .takeover import Orphans
 from .target import EndpointTarget
 from .tracker import CompletionSource, Finished, JobState, JobTracker, Watch
@@ -113,6 +122,8 @@ class Batch:
         self.extension = run_extension(self.batch_id) or f"{utc_now():%Y/%m/%d}/{self.batch_id}"
         self.owner = Owner.this_process(self.batch_id)
         self.cancel = threading.Event()
+        self.uploads = Uploads()
+        self.uploads.watch(env.s3)
         self.report = BatchReport(self.batch_id, waited=request.wait)
         self.tally = Tally(self.report, on_outcome)
         self.attributes = encode_attributes({**request.options, "format": "json"})
@@ -400,7 +411,9 @@ class Batch:
             env.records.release(record.job_id, etag)
             return
         try:
-            location = stage(prepared, env.s3, env.bucket, env.prefix, self.cancel)
+            location = stage(
+                prepared, env.s3, env.bucket, env.prefix, self.cancel, uploads=self.uploads
+            )
             params = self._params(record, prepared, location)
 
             def begin() -> None:
@@ -694,8 +707,8 @@ class Batch:
         started = self.clock()
         for releaser in releasers:
             releaser.start()
-        for releaser in releasers:
-            releaser.join(max(0.0, RELEASE_GRACE - (self.clock() - started)))
+        for thread in releasers + self.uploads.abort_all(self.env.s3):
+            thread.join(max(0.0, RELEASE_GRACE - (self.clock() - started)))
         # A submission in flight releases its own claim once it sees the cancel: give it the
         # rest of the grace, so a run started right after finds no claim nobody will send.
         self.lanes.join(max(0.0, RELEASE_GRACE - (self.clock() - started)))

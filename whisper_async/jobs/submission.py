@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +121,56 @@ def head_object(s3: Any, uri: S3Uri) -> dict[str, Any] | None:
         raise
 
 
+class Uploads:
+    """The uploads under way, so that Ctrl-C can abort their multipart uploads. s3transfer
+    aborts its own only once the part in flight is answered, which on a slow link (or a busy
+    local stack) outlasts the second an interrupt has: the parts would stay in the bucket,
+    billed, where no lifecycle rule removes them. The upload ids are read from the
+    CreateMultipartUpload answers (`watch`), so the abort names exactly ours."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: dict[tuple[str, str], str | None] = {}  # (bucket, key) -> its upload id
+
+    def watch(self, s3: Any) -> None:
+        s3.meta.events.register("after-call.s3.CreateMultipartUpload", self._created)
+
+    def _created(self, parsed: Mapping[str, Any], **_: Any) -> None:
+        where = (str(parsed.get("Bucket")), str(parsed.get("Key")))
+        with self._lock:
+            if where in self._ids:
+                self._ids[where] = parsed.get("UploadId")
+
+    @contextlib.contextmanager
+    def tracked(self, uri: S3Uri) -> Iterator[None]:
+        where = (uri.bucket, uri.key)
+        with self._lock:
+            self._ids[where] = None
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._ids.pop(where, None)
+
+    def abort_all(self, s3: Any) -> list[threading.Thread]:
+        """Abort the multipart uploads under way, each in a thread of its own (started, and
+        returned to be joined)."""
+        with self._lock:
+            under_way = [(where, upload) for where, upload in self._ids.items() if upload]
+        aborters = [
+            threading.Thread(target=_abort, args=(s3, bucket, key, upload), daemon=True)
+            for (bucket, key), upload in under_way
+        ]
+        for aborter in aborters:
+            aborter.start()
+        return aborters
+
+
+def _abort(s3: Any, bucket: str, key: str, upload_id: str) -> None:
+    with contextlib.suppress(Exception):  # gone already, or not allowed: nothing more at exit
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+
 def stage(
     prepared: Prepared,
     s3: Any,
@@ -128,6 +178,7 @@ def stage(
     prefix: str,
     cancel: threading.Event,
     on_bytes: Callable[[int], None] = lambda n: None,
+    uploads: Uploads | None = None,
 ) -> str | None:
     """The InputLocation for a job: None for an inline body; an S3 input as it is; else the
     content-addressed `inputs/{sha256}{ext}`, uploaded unless it is there already."""
@@ -146,7 +197,7 @@ def stage(
             raise Cancelled()  # s3transfer aborts the multipart upload
         on_bytes(amount)
 
-    with item.path.open("rb") as handle:
+    with item.path.open("rb") as handle, (uploads or Uploads()).tracked(uri):
         s3.upload_fileobj(
             handle,
             uri.bucket,
