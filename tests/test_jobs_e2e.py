@@ -405,9 +405,7 @@ def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
     assert fetched.exit_code == 0 and "recognition" in fetched.stdout.lower()
 
 
-def test_ctrl_c_during_an_upload_aborts_its_multipart_upload(
-    local_stack, tmp_path: Path
-) -> None:
+def test_ctrl_c_during_an_upload_aborts_its_multipart_upload(local_stack, tmp_path: Path) -> None:
     """An interrupted upload left its parts in the bucket: s3transfer aborts only once the
     part in flight is answered, after the process had exited."""
     import hashlib
