@@ -213,14 +213,14 @@ CASES = [
         "stopped-stack-in-botocores-variable",
         ("status",),
         USAGE,
-        ("Nothing answers at http://127.0.0.1:1", "env AWS_ENDPOINT_URL", "wasync local up"),
+        ("Nothing answers at http://127.0.0.1:1", "or unset AWS_ENDPOINT_URL to", "local up"),
         env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
     ),
     Case(
         "stopped-stack-in-wasyncs-variable",
         ("iam",),
         USAGE,
-        ("Nothing answers at http://localhost:1", "env WASYNC_ENDPOINT_URL_STS"),
+        ("Nothing answers at http://localhost:1", "or unset WASYNC_ENDPOINT_URL_STS to use AWS"),
         env={"WASYNC_ENDPOINT_URL_STS": "http://localhost:1"},
     ),
     Case(
@@ -287,6 +287,12 @@ CASES = [
             ("pid-huge", b'{"pid": 1e400, "moto_url": "x", "sagemaker_url": "y"}'),
         ]
     ],
+    Case(
+        "autoscale-target-zero",
+        ("autoscale", "--min", "0", "--max", "1", "--target", "0"),
+        USAGE,
+        ("--target 0 is not allowed", "hint: pass the queued requests per instance"),
+    ),
     Case(
         "remembered-values-not-an-object",
         ("deploy", "--dry-run"),

@@ -113,6 +113,16 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
     assert gone.exit_code == 1 and "does not exist" in gone.stderr
 
 
+@pytest.mark.parametrize("flag", ["--initial-count", "--max-concurrency"])
+def test_a_count_below_one_names_its_option_and_what_to_do(moto_clients, flag: str) -> None:
+    """Both options were named in one line with no hint, whichever was passed."""
+    result = run(*DEPLOY, "--model", "s3://b/m.tar.gz", flag, "0", "--dry-run")
+    assert result.exit_code == 2, result.output
+    other = {"--initial-count", "--max-concurrency"} - {flag}
+    assert f"{flag} 0 is not allowed" in result.stderr and other.pop() not in result.stderr
+    assert "hint: " in result.stderr
+
+
 def test_iam_prints_valid_json_documents(moto_clients) -> None:
     result = run("--json", "iam")
     assert result.exit_code == 0

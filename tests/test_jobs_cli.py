@@ -363,10 +363,10 @@ def clip(tmp_path: Path) -> Path:
     [
         (
             ["--request-ttl", "30s"],
-            "--request-ttl 30s is out of range: SageMaker accepts 60s to 21600s",
+            "--request-ttl 30s is out of range: SageMaker accepts 1m 00s to 6h 00m",
         ),
-        (["--request-ttl", "30d"], "--request-ttl 2592000s is out of range"),
-        (["--invocation-timeout", "2h"], "--invocation-timeout 7200s is out of range"),
+        (["--request-ttl", "7h"], "--request-ttl 7h 00m is out of range"),  # was "25200s"
+        (["--invocation-timeout", "2h"], "--invocation-timeout 2h 00m is out of range"),
         (["-f", "docx"], "unknown format 'docx'"),
         (["--beam-size", "0"], "beam_size"),
     ],

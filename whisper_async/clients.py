@@ -55,10 +55,11 @@ def check_listening(url: str, source: str) -> None:
     try:
         socket.create_connection(address, timeout=PROBE_TIMEOUT_SECONDS).close()
     except OSError:
+        variable = source.removeprefix("env ") if source.startswith("env ") else ""
         raise ConfigurationError(
             f"Nothing answers at {url} (from {source or 'the settings'}).",
             "the local stack it points to is not running: start it with `wasync local up`, "
-            "or unset the AWS_ENDPOINT_URL_* variables to use AWS",
+            + (f"or unset {variable} to use AWS" if variable else "or leave it out to use AWS"),
         ) from None
 
 

@@ -471,8 +471,17 @@ COMPUTE_TYPES = (
 
 
 def _validate(request: DeployRequest) -> dict[str, str]:
-    if request.max_concurrency < 1 or request.initial_count < 1:
-        raise UsageError("--max-concurrency and --initial-count must be at least 1")
+    for flag, value in (
+        ("--max-concurrency", request.max_concurrency),
+        ("--initial-count", request.initial_count),
+    ):
+        if value < 1:
+            raise UsageError(
+                f"{flag} {value} is not allowed: it must be at least 1",
+                "to run no instance while idle, deploy with 1 and then `wasync autoscale --min 0`"
+                if flag == "--initial-count"
+                else "pass --max-concurrency 1 or more (requests one instance works on at once)",
+            )
     if request.compute_type is not None and request.compute_type not in COMPUTE_TYPES:
         # else the endpoint fails at its model's load, ten minutes or more into the deploy
         raise UsageError(

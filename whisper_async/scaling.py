@@ -34,9 +34,12 @@ class ScalingRequest:
                 "use 0 <= min <= max and max >= 1",
             )
         if self.target_backlog <= 0:
-            raise UsageError("--target must be greater than 0 (queued requests per instance)")
+            raise UsageError(
+                f"--target {self.target_backlog:g} is not allowed: it must be greater than 0",
+                "pass the queued requests per instance to aim for, e.g. --target 2",
+            )
         if self.scale_in_cooldown < 0 or self.scale_out_cooldown < 0:
-            raise UsageError("cooldowns must be 0 seconds or more")
+            raise UsageError("cooldowns must be 0 seconds or more", "for example 600s or 0s")
 
 
 @dataclass(frozen=True)

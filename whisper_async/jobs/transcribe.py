@@ -16,6 +16,7 @@ from botocore.config import Config
 from .. import formats
 from ..attributes import OptionError, encode_attributes
 from ..clients import Clients
+from ..durations import format_duration
 from ..errors import UsageError, WasyncError
 from ..files import check_writable
 from ..inputs import Input
@@ -51,7 +52,8 @@ def _check_seconds(flag: str, member: str, value: float) -> None:
     low, high = api_range(member)
     if not low <= value <= high:
         raise UsageError(
-            f"{flag} {int(value)}s is out of range: SageMaker accepts {low}s to {high}s",
+            f"{flag} {format_duration(value)} is out of range: SageMaker accepts "
+            f"{format_duration(low)} to {format_duration(high)}",
             f"e.g. {flag} {low if value < low else high}s",
         )
 
