@@ -69,6 +69,15 @@ def umask() -> Iterator[None]:
     os.umask(previous)
 
 
+def test_fetch_takes_an_id_in_capitals_and_says_when_a_prefix_matches_nothing(done_job) -> None:
+    """An id pasted upper-cased was "No job"; a prefix that matched nothing read as a whole id."""
+    upper = cli("fetch", done_job.job_id.upper()[:10])
+    assert upper.exit_code == 0 and upper.stdout == "Hello there.\n", upper.output
+    nothing = cli("fetch", "000000")
+    assert nothing.exit_code == 1, nothing.output
+    assert "No job id begins with 000000 under s3://" in " ".join(nothing.stderr.split())
+
+
 # ---- fetch -o: never replace what it should not (issue 12 §6) ---------------------------------
 def test_fetch_refuses_an_existing_file_without_overwrite(done_job, tmp_path) -> None:
     target = tmp_path / "mine.txt"

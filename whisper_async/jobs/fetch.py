@@ -169,6 +169,8 @@ class Fetcher:
                 "pass a job id (`wasync jobs` lists them), an inference id, or a result's "
                 "s3:// URI",
             )
+        if re.fullmatch(r"[0-9a-fA-F]{6,}(-[0-9A-Za-z-]+)?", reference):
+            reference = reference.lower()  # ids are lower-case hex; one pasted upper-cased
         job_id = self._whole_id(reference)
         stored = self.records.read(job_id)
         other_run = reference.startswith(f"{job_id}-")  # `--rerun` sent the job again since
@@ -179,6 +181,12 @@ class Fetcher:
                 raise UsageError(
                     f"{reference} is too short to name a job",
                     f"give at least {SHORTEST_ID} characters of its id (`wasync jobs` lists them)",
+                )
+            if _SHORT_ID.match(reference):
+                folder = str(self.records.uri(job_id)).rsplit("/", 1)[0] + "/"
+                raise NotFoundError(
+                    f"No job id begins with {reference} under {folder}.",
+                    "check the ID (`wasync jobs` lists them), --bucket and --prefix",
                 )
             raise NotFoundError(
                 f"No job {reference} under {self.records.uri(job_id)}.",
