@@ -58,6 +58,18 @@ def test_expand_recurses_folders_globs_and_stdin_without_duplicates(tmp_path: Pa
     assert found[-1].s3_uri == "s3://bucket/key/four.m4a" and found[-1].suffix == ".m4a"
 
 
+def test_a_stdin_name_with_spaces_at_its_ends_is_taken_as_it_is_when_that_file_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose name begins with a space could not be passed through `-`; a stray space
+    or CR around a name that exists without it is still forgiven."""
+    monkeypatch.chdir(tmp_path)
+    for name in (" lead.wav", "plain.wav"):
+        (tmp_path / name).write_bytes(b"x")
+    found = expand(["-"], [" lead.wav\n", "plain.wav \r\n"])
+    assert [(f.display, f.problem) for f in found] == [(" lead.wav", None), ("plain.wav", None)]
+
+
 def test_a_link_to_a_file_is_its_own_input_and_one_file_named_twice_is_one(
     tmp_path: Path,
 ) -> None:

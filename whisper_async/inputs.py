@@ -354,7 +354,10 @@ def is_one_input(arguments: Sequence[str]) -> bool:
 
 
 def _inputs_of(argument: str, from_stdin: bool) -> Iterator[Input]:
+    exact = argument.rstrip("\r\n")
     argument = argument.strip()
+    if from_stdin and exact != argument and _kind(Path(exact).expanduser()) == "file":
+        argument = exact  # a name that begins or ends with a space, as `find` prints it
     if not argument:
         return
     if argument.startswith("s3://"):
