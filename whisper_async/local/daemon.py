@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     emulator_port = args.port + 1 if args.port else free_port()
     taken = ports_taken(moto_port, emulator_port)
     if taken:  # moto's server thread would fail, and its start() wait for ever
-        log.error("%s in use by another program", taken)
+        log.error("%s in use by another program or another local stack", taken)
         return 1
     moto = GuardedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto.start()

@@ -113,8 +113,8 @@ def up(
     taken = ports_taken(port, port + 1) if port else None
     if taken:
         raise UsageError(
-            f"--port {port}: {taken} in use by another program (moto takes --port, the "
-            "SageMaker emulator the next one).",
+            f"--port {port}: {taken} in use by another program or another local stack (moto "
+            "takes --port, the SageMaker emulator the next one).",
             "pass another --port, or leave it out to take free ports",
         )
     make_state_dir(state_dir)
