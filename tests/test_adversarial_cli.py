@@ -192,7 +192,7 @@ CASES = [
         "transcribe-folder-without-audio",
         ("transcribe", "{tmp}/notes"),
         USAGE,
-        ("holds no audio",),
+        ("holds no audio", "and 88 more); name a file itself"),
         files={"notes/a.txt": b"text"},
     ),
     Case(

@@ -268,6 +268,11 @@ def glob_audio(pattern: str, left_out: LeftOut | None = None) -> Iterator[Path]:
 
 
 NO_INPUT_HINT = "pass audio files, folders, globs, s3:// URIs or - for stdin"
+# One line, not the whole list of ~100 extensions (AUDIO_EXTENSIONS)
+EXTENSIONS_HINT = (
+    "folders and globs take files by extension (.wav .mp3 .m4a .flac .ogg .opus .mp4 .webm "
+    f"and {len(AUDIO_EXTENSIONS) - 8} more); name a file itself to send it whatever its extension"
+)
 
 
 def _kind(path: Path) -> str | OSError:
@@ -323,20 +328,14 @@ def check_argument(argument: str) -> str | None:
     if kind == "dir":
         # the whole tree, so an unreadable folder deep inside is refused before any upload
         if sum(1 for _ in walk(path, left_out)) == 0:
-            raise UsageError(
-                f"{argument} holds no audio or video files",
-                f"extensions: {' '.join(sorted(AUDIO_EXTENSIONS))}",
-            )
+            raise UsageError(f"{argument} holds no audio or video files", EXTENSIONS_HINT)
     elif kind == "file":
         return None
     elif (problem := not_a_file(path)) is not None:
         raise UsageError(problem, NO_INPUT_HINT)
     elif glob.has_magic(argument):
         if sum(1 for _ in glob_audio(str(path), left_out)) == 0:
-            raise UsageError(
-                f"{argument} matches no audio or video files",
-                f"extensions: {' '.join(sorted(AUDIO_EXTENSIONS))}",
-            )
+            raise UsageError(f"{argument} matches no audio or video files", EXTENSIONS_HINT)
     else:
         raise UsageError(f"{argument} does not exist", NO_INPUT_HINT)
     return left_out.note(argument)
