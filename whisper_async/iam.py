@@ -258,7 +258,8 @@ def user_policy(scope: Scope, role_arn: str, queue: str, bucket_exists: bool = T
             {
                 "Sid": "SageMakerList",
                 "Effect": "Allow",
-                "Action": ["sagemaker:ListEndpointConfigs"],
+                # deploy's clean-up and delete look for the models an endpoint left behind
+                "Action": ["sagemaker:ListEndpointConfigs", "sagemaker:ListModels"],
                 "Resource": ["*"],
             },
             {
