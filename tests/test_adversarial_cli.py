@@ -293,6 +293,15 @@ CASES = [
         USAGE,
         ("--target 0 is not allowed", "hint: pass the queued requests per instance"),
     ),
+    *[
+        Case(
+            f"autoscale-target-{value}",  # NaN was applied, and --json printed NaN
+            ("autoscale", "--min", "0", "--max", "1", "--target", value),
+            USAGE,
+            (f"--target {value} is not allowed", "a number greater than 0"),
+        )
+        for value in ("nan", "inf")
+    ],
     Case(
         "remembered-values-not-an-object",
         ("deploy", "--dry-run"),

@@ -113,6 +113,15 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
     assert gone.exit_code == 1 and "does not exist" in gone.stderr
 
 
+def test_a_concurrency_above_sagemakers_limit_is_refused_before_any_call(moto_clients) -> None:
+    """It failed mid-deploy, exit 1, once a model had been made."""
+    result = run(*DEPLOY, "--model", "s3://b/m.tar.gz", "--max-concurrency", "100000")
+    assert result.exit_code == 2, result.output
+    assert "--max-concurrency 100000 is out of range: SageMaker accepts 1 to 1000" in result.stderr
+    models = moto_clients.client("sagemaker").list_models()["Models"]
+    assert models == []
+
+
 @pytest.mark.parametrize("flag", ["--initial-count", "--max-concurrency"])
 def test_a_count_below_one_names_its_option_and_what_to_do(moto_clients, flag: str) -> None:
     """Both options were named in one line with no hint, whichever was passed."""

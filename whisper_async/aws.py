@@ -29,6 +29,17 @@ MAX_ATTEMPTS = 10
 CONNECT_TIMEOUT = 10
 
 
+def member_range(service: str, shape: str, member: str) -> tuple[int, int]:
+    """A request member's (min, max) from botocore's service model, so that a bound checked
+    before any call follows AWS's."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    structure: Any = model.shape_for(shape)  # a StructureShape: it has members
+    metadata = structure.members[member].metadata
+    return int(metadata["min"]), int(metadata["max"])
+
+
 def retry_config() -> Any:
     from botocore.config import Config
 

@@ -471,6 +471,15 @@ COMPUTE_TYPES = (
 
 
 def _validate(request: DeployRequest) -> dict[str, str]:
+    low, high = aws.member_range(
+        "sagemaker", "AsyncInferenceClientConfig", "MaxConcurrentInvocationsPerInstance"
+    )
+    if request.max_concurrency > high:  # else CreateEndpointConfig refuses it, mid-deploy
+        raise UsageError(
+            f"--max-concurrency {request.max_concurrency} is out of range: SageMaker accepts "
+            f"{low} to {high}",
+            f"pass --max-concurrency {high} or less",
+        )
     for flag, value in (
         ("--max-concurrency", request.max_concurrency),
         ("--initial-count", request.initial_count),

@@ -7,6 +7,7 @@ name theirs as they like (`variant1`), and a scalable target must name the real 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from . import naming
@@ -33,9 +34,10 @@ class ScalingRequest:
                 f"--min {self.min_capacity} / --max {self.max_capacity} is not a valid range",
                 "use 0 <= min <= max and max >= 1",
             )
-        if self.target_backlog <= 0:
+        if not math.isfinite(self.target_backlog) or self.target_backlog <= 0:
             raise UsageError(
-                f"--target {self.target_backlog:g} is not allowed: it must be greater than 0",
+                f"--target {self.target_backlog:g} is not allowed: it must be a number "
+                "greater than 0",
                 "pass the queued requests per instance to aim for, e.g. --target 2",
             )
         if self.scale_in_cooldown < 0 or self.scale_out_cooldown < 0:

@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from .. import formats
 from ..attributes import OptionError, encode_attributes
+from ..aws import member_range
 from ..clients import Clients
 from ..durations import format_duration
 from ..errors import UsageError, WasyncError
@@ -36,20 +37,8 @@ from .target import EndpointTarget, check_work_can_start, describe_target
 MOST_WORKERS = 256
 
 
-def api_range(member: str) -> tuple[int, int]:
-    """InvokeEndpointAsync's limits for a member, from botocore's service model (so they
-    follow AWS's): RequestTTLSeconds 60-21600, InvocationTimeoutSeconds 1-3600 today."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
-    shape = model.operation_model("InvokeEndpointAsync").input_shape
-    assert shape is not None
-    metadata = shape.members[member].metadata
-    return int(metadata["min"]), int(metadata["max"])
-
-
 def _check_seconds(flag: str, member: str, value: float) -> None:
-    low, high = api_range(member)
+    low, high = member_range("sagemaker-runtime", "InvokeEndpointAsyncInput", member)
     if not low <= value <= high:
         raise UsageError(
             f"{flag} {format_duration(value)} is out of range: SageMaker accepts "
