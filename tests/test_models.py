@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.models import checkpoint_file
+from tests.helpers.models import checkpoint_file, small_model_bin
 from whisper_async.checkpoints import DIMENSIONS, REQUIRED_WEIGHTS
 from whisper_async.clients import Clients
 from whisper_async.errors import ConfigurationError, UsageError, WasyncError
@@ -28,7 +28,7 @@ def small_ctranslate2(tmp_path: Path, tiny_en_dir: Path) -> Path:
     """A CTranslate2-shaped directory with small files (the upload path is what is tested)."""
     directory = tmp_path / "tiny-ct2"
     directory.mkdir()
-    (directory / "model.bin").write_bytes(b"\x01" * 200_000)
+    small_model_bin(directory / "model.bin")
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         (directory / name).write_bytes((tiny_en_dir / name).read_bytes())
     return directory
@@ -85,6 +85,49 @@ def test_a_folder_of_links_uploads_the_files_they_point_to(
     for blob in small_ctranslate2.iterdir():
         assert members[blob.name].size == blob.stat().st_size
         assert (tmp_path / "out" / blob.name).read_bytes() == blob.read_bytes()
+
+
+def test_only_the_models_files_are_packaged_and_the_rest_is_named(
+    moto_clients, small_ctranslate2: Path, tmp_path: Path
+) -> None:
+    """Every file of the folder was packaged: a .env, notes, and what links to elsewhere
+    pointed at (/etc/passwd went into the bucket)."""
+    (small_ctranslate2 / ".env").write_text("AWS_SECRET_ACCESS_KEY=x\n")
+    (small_ctranslate2 / "passwd").symlink_to("/etc/passwd")
+    result = push_model(moto_clients, str(small_ctranslate2))
+    assert result.left_out == (".env", "passwd")
+    archive = download_object(moto_clients, result.uri, tmp_path / "model.tar.gz")
+    with tarfile.open(archive) as tar:
+        names = sorted(tar.getnames())
+    assert names == sorted(
+        ["model.bin", "config.json", "tokenizer.json", "vocabulary.txt", MANIFEST_NAME]
+    )
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("cut", "is cut short"),
+        ("zeros", "is not a CTranslate2 model.bin"),
+        ("tail", "bytes after its last variable"),
+    ],
+)
+def test_a_model_bin_that_is_not_whole_is_refused_before_any_upload(
+    moto_clients, small_ctranslate2: Path, damage: str, message: str
+) -> None:
+    """A cut, zeroed or padded model.bin was uploaded; deploy failed at the model's load."""
+    weights = small_ctranslate2 / "model.bin"
+    whole = weights.read_bytes()
+    damaged = {
+        "cut": whole[: len(whole) // 2],
+        "zeros": bytes(len(whole)),
+        "tail": whole + b"junk",
+    }[damage]
+    weights.write_bytes(damaged)
+    with pytest.raises(UsageError, match=message):
+        push_model(moto_clients, str(small_ctranslate2))
+    buckets = moto_clients.client("s3").list_buckets()["Buckets"]
+    assert buckets == []  # refused before anything was made or sent
 
 
 def test_rerun_with_same_weights_skips_the_upload(moto_clients, small_ctranslate2: Path) -> None:

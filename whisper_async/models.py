@@ -19,6 +19,7 @@ from typing import BinaryIO
 from . import image_capabilities, state, storage
 from .checkpoints import check_checkpoint
 from .clients import Clients
+from .ctranslate2_files import check_model_bin, model_files
 from .errors import UsageError, WasyncError
 from .extras import needs_extra
 from .manifest import MANIFEST_NAME, Manifest, ModelLayoutError, detect_layout
@@ -75,6 +76,7 @@ class PushResult:
     size: int
     skipped: bool
     source: str = ""  # what SOURCE was taken for: "published model 'tiny'", "local folder ..."
+    left_out: tuple[str, ...] = ()  # files in the folder that are not part of the model
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class ModelSource:
     engine: str
     name: str
     files: tuple[tuple[Path, str], ...]
+    left_out: tuple[str, ...] = ()  # files beside the model's that are not packaged
 
 
 def _openai_url(name: str) -> tuple[str, str]:
@@ -219,21 +222,24 @@ def resolve_source(
             return ModelSource(
                 "openai", name or layout.name, ((layout.weights, layout.weights.name),)
             )
-        files = tuple(
-            (child, child.name)
-            for child in sorted(path.iterdir())
-            if child.is_file() and child.name != MANIFEST_NAME
-        )
-        return ModelSource("faster", name or Path(os.path.abspath(path)).name, files)
+        return _faster_source(path, name or Path(os.path.abspath(path)).name)
     source = choice.source
     engine = engine or "faster"
     if engine == "openai":
         url, sha = _openai_url(source)
         checkpoint = download_checkpoint(url, sha, workdir / f"{source}.pt", progress)
         return ModelSource("openai", name or source, ((checkpoint, checkpoint.name),))
-    directory = _hub_download(source, workdir)
-    files = tuple((c, c.name) for c in sorted(directory.iterdir()) if c.is_file())
-    return ModelSource("faster", name or f"faster-{source}", files)
+    return _faster_source(_hub_download(source, workdir), name or f"faster-{source}")
+
+
+def _faster_source(directory: Path, name: str) -> ModelSource:
+    """A CTranslate2 folder's model files, model.bin checked whole; the rest left out."""
+    files, left_out = model_files(directory)
+    try:
+        check_model_bin(directory / "model.bin")
+    except ModelLayoutError as exc:
+        raise UsageError(str(exc), "copy or convert the model again") from None
+    return ModelSource("faster", name, tuple((f, f.name) for f in files), tuple(left_out))
 
 
 def _check_checkpoint(path: Path) -> None:
@@ -344,6 +350,7 @@ def push_model(
                 int(existing["ContentLength"]),
                 True,
                 choice.description,
+                resolved.left_out,
             )
         else:
             manifest = Manifest(engine=resolved.engine, name=resolved.name, sha256=sha256)
@@ -370,6 +377,7 @@ def push_model(
                 tarball.stat().st_size,
                 False,
                 choice.description,
+                resolved.left_out,
             )
     state.remember(clients.settings, clients.region, "model_uri", result.uri)
     return result

@@ -51,3 +51,18 @@ def checkpoint_file(path: Path, weights: bytes = b"weights") -> Path:
     }
     torch.save(state, path)
     return path
+
+
+def small_model_bin(path: Path, items: int = 50_000, fill: int = 1) -> Path:
+    """A whole CTranslate2 Whisper model.bin with one int32 variable (push-model checks the
+    headers and sizes of a model.bin; no engine could load this one)."""
+    import struct
+
+    def string(text: str) -> bytes:
+        data = text.encode() + b"\0"
+        return struct.pack("<H", len(data)) + data
+
+    header = struct.pack("<I", 6) + string("WhisperSpec") + struct.pack("<II", 3, 1)
+    variable = string("x") + struct.pack("<BIBI", 1, items, 3, items * 4)
+    path.write_bytes(header + variable + bytes([fill]) * (items * 4) + struct.pack("<I", 0))
+    return path

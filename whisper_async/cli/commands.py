@@ -111,6 +111,12 @@ def push_model(
             name=name,
             progress=render.rich_progress_factory(bar),
         )
+    if result.left_out:
+        shown = ", ".join(result.left_out[:5]) + (", ..." if len(result.left_out) > 5 else "")
+        out.warn(
+            f"left out {len(result.left_out)} files that are not part of a CTranslate2 Whisper "
+            f"model: {shown}"
+        )
     if result.skipped:
         out.info(
             f"{result.uri} already holds these weights (sha256 {result.sha256[:12]}); upload skipped"

@@ -8,23 +8,14 @@ identical weights, so their transcripts can be compared.
 from __future__ import annotations
 
 import re
-import struct
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
+from ..ctranslate2_files import read_string, read_u
+
 DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
-
-
-def _u(handle: BinaryIO, fmt: str) -> int:
-    size = struct.calcsize(fmt)
-    return int(struct.unpack("<" + fmt, handle.read(size))[0])
-
-
-def _string(handle: BinaryIO) -> str:
-    length = _u(handle, "H")
-    return handle.read(length)[:-1].decode("utf-8")
 
 
 def read_ctranslate2(path: Path, prefix: str = "") -> dict[str, np.ndarray]:
@@ -32,15 +23,15 @@ def read_ctranslate2(path: Path, prefix: str = "") -> dict[str, np.ndarray]:
     int8-quantised file keeps its int8 weights: `is_quantised` tells."""
     variables: dict[str, np.ndarray] = {}
     with path.open("rb") as handle:
-        _u(handle, "I")  # binary version
-        _string(handle)  # spec name
-        _u(handle, "I")  # spec revision
-        for _ in range(_u(handle, "I")):
-            name = _string(handle)
-            rank = _u(handle, "B")
-            shape = [_u(handle, "I") for _ in range(rank)]
-            dtype_id = _u(handle, "B")
-            nbytes = _u(handle, "I")
+        read_u(handle, "I")  # binary version
+        read_string(handle)  # spec name
+        read_u(handle, "I")  # spec revision
+        for _ in range(read_u(handle, "I")):
+            name = read_string(handle)
+            rank = read_u(handle, "B")
+            shape = [read_u(handle, "I") for _ in range(rank)]
+            dtype_id = read_u(handle, "B")
+            nbytes = read_u(handle, "I")
             if not name.startswith(prefix):
                 handle.seek(nbytes, 1)
                 continue
@@ -51,8 +42,8 @@ def read_ctranslate2(path: Path, prefix: str = "") -> dict[str, np.ndarray]:
             else:
                 array = np.frombuffer(data, dtype=DTYPES[dtype_id]).copy()
             variables[name] = array.reshape(shape)
-        for _ in range(_u(handle, "I")):
-            alias, target = _string(handle), _string(handle)
+        for _ in range(read_u(handle, "I")):
+            alias, target = read_string(handle), read_string(handle)
             if target in variables:
                 variables[alias] = variables[target]
     return variables
