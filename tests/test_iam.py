@@ -239,3 +239,23 @@ def test_on_the_local_profile_the_documents_say_they_are_for_an_aws_account(moto
     assert "local stack checks no IAM permissions" in docs.notes[0]
     assert docs.role_arn == iam.documents(moto_clients).role_arn  # an AWS account's role
     assert not any("local stack" in note for note in iam.documents(moto_clients).notes)
+
+
+def test_the_role_may_pull_the_configured_image_from_its_own_repository(moto_clients) -> None:
+    """`--image-uri` in another repository was ignored: the role could pull only from wasync's,
+    and the endpoint would fail to start."""
+    from whisper_async.settings import resolve
+
+    own = "arn:aws:ecr:us-east-1:123456789012:repository/wasync"
+    assert statement(iam.documents(moto_clients).execution_policy, "PullImage")["Resource"] == [own]
+    for image, repository in [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/asr:v1", "team/asr"),
+        (f"123456789012.dkr.ecr.us-east-1.amazonaws.com/asr@sha256:{'a' * 64}", "asr"),
+    ]:
+        clients = Clients(resolve({"image_uri": image}))
+        pulled = statement(iam.documents(clients).execution_policy, "PullImage")["Resource"]
+        assert pulled == [own, f"arn:aws:ecr:us-east-1:123456789012:repository/{repository}"]
+    wasyncs = Clients(
+        resolve({"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/wasync:2"})
+    )
+    assert statement(iam.documents(wasyncs).execution_policy, "PullImage")["Resource"] == [own]

@@ -120,7 +120,30 @@ TRUST_POLICY: Document = {
 }
 
 
-def execution_role_policy(scope: Scope) -> Document:
+ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9._/-]+?)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+def image_repositories(scope: Scope, image_uri: str | None) -> list[str]:
+    """The ECR repositories the endpoint may pull from: wasync's own, and the one the
+    configured image (--image-uri, WASYNC_IMAGE_URI) lies in, when that is another."""
+    own = scope.arn("ecr", f"repository/{naming.REPOSITORY}")
+    match = ECR_IMAGE.match(image_uri or "")
+    if match is None:
+        return [own]
+    configured = naming.arn(
+        scope.partition,
+        "ecr",
+        match["region"],
+        match["account"],
+        f"repository/{match['repository']}",
+    )
+    return [own] if configured == own else [own, configured]
+
+
+def execution_role_policy(scope: Scope, image_uri: str | None = None) -> Document:
     """What the endpoint's container needs, and nothing more."""
     return {
         "Version": "2012-10-17",
@@ -152,7 +175,7 @@ def execution_role_policy(scope: Scope) -> Document:
                     "ecr:GetDownloadUrlForLayer",
                     "ecr:BatchCheckLayerAvailability",
                 ],
-                "Resource": [scope.arn("ecr", f"repository/{naming.REPOSITORY}")],
+                "Resource": image_repositories(scope, image_uri),
             },
             {
                 "Sid": "EcrToken",
@@ -451,7 +474,7 @@ def documents(clients: Clients, queue_url: str | None = None) -> IamDocuments:
         naming.ROLE_NAME,
         role_arn,
         TRUST_POLICY,
-        execution_role_policy(scope),
+        execution_role_policy(scope, clients.settings.image_uri),
         user_policy(scope, role_arn, queue, bucket_exists),
         notes,
     )
