@@ -165,6 +165,7 @@ class Batch:
                 self._interrupt()
         finally:
             self._lanes.close()
+            self.uploads.unwatch(self.env.s3)
         self.report.failures = self.tally.latest_failures()
         self.report.adopted = self.tally.adopted
         if self.report.interrupted:

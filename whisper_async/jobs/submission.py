@@ -121,6 +121,9 @@ def head_object(s3: Any, uri: S3Uri) -> dict[str, Any] | None:
         raise
 
 
+_CREATED = "after-call.s3.CreateMultipartUpload"
+
+
 class Uploads:
     """The uploads under way, so that Ctrl-C can abort their multipart uploads. s3transfer
     aborts its own only once the part in flight is answered, which on a slow link (or a busy
@@ -133,7 +136,14 @@ class Uploads:
         self._ids: dict[tuple[str, str], str | None] = {}  # (bucket, key) -> its upload id
 
     def watch(self, s3: Any) -> None:
-        s3.meta.events.register("after-call.s3.CreateMultipartUpload", self._created)
+        s3.meta.events.register(_CREATED, self._created, unique_id=self._handler_id)
+
+    def unwatch(self, s3: Any) -> None:
+        s3.meta.events.unregister(_CREATED, unique_id=self._handler_id)
+
+    @property
+    def _handler_id(self) -> str:
+        return f"wasync-uploads-{id(self)}"
 
     def _created(self, parsed: Mapping[str, Any], **_: Any) -> None:
         where = (str(parsed.get("Bucket")), str(parsed.get("Key")))
