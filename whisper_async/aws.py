@@ -9,6 +9,7 @@ client is made or an error is translated, so commands that need no AWS start fas
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ MAX_ATTEMPTS = 10
 CONNECT_TIMEOUT = 10
 
 
+@functools.cache  # the service model is a JSON file read from disk
 def member_range(service: str, shape: str, member: str) -> tuple[int, int]:
     """A request member's (min, max) from botocore's service model, so that a bound checked
     before any call follows AWS's."""

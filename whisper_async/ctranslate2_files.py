@@ -9,6 +9,7 @@ the base CLI reads it.
 
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -77,10 +78,7 @@ def check_model_bin(path: Path) -> None:
                 shape = [read_u(handle, "I") for _ in range(read_u(handle, "B"))]
                 item = ITEM_BYTES.get(read_u(handle, "B"))
                 nbytes = read_u(handle, "I")
-                items = 1
-                for dim in shape:
-                    items *= dim
-                if item is None or nbytes != items * item:
+                if item is None or nbytes != math.prod(shape) * item:
                     raise ModelLayoutError(f"{path} is damaged: variable {name!r} is malformed")
                 if handle.seek(nbytes, 1) > size:
                     raise EOFError

@@ -412,9 +412,7 @@ class Batch:
             env.records.release(record.job_id, etag)
             return
         try:
-            location = stage(
-                prepared, env.s3, env.bucket, env.prefix, self.cancel, uploads=self.uploads
-            )
+            location = stage(prepared, env.s3, env.bucket, env.prefix, self.cancel, self.uploads)
             params = self._params(record, prepared, location)
 
             def begin() -> None:

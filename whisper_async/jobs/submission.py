@@ -187,8 +187,8 @@ def stage(
     bucket: str,
     prefix: str,
     cancel: threading.Event,
+    uploads: Uploads,
     on_bytes: Callable[[int], None] = lambda n: None,
-    uploads: Uploads | None = None,
 ) -> str | None:
     """The InputLocation for a job: None for an inline body; an S3 input as it is; else the
     content-addressed `inputs/{sha256}{ext}`, uploaded unless it is there already."""
@@ -207,7 +207,7 @@ def stage(
             raise Cancelled()  # s3transfer aborts the multipart upload
         on_bytes(amount)
 
-    with item.path.open("rb") as handle, (uploads or Uploads()).tracked(uri):
+    with item.path.open("rb") as handle, uploads.tracked(uri):
         s3.upload_fileobj(
             handle,
             uri.bucket,
