@@ -142,3 +142,15 @@ def test_iam_prints_valid_json_documents(moto_clients) -> None:
         "WriteResults",
         "PullImage",
     }
+
+
+def test_deploy_timeout_0_is_refused_as_usage(moto_clients) -> None:
+    result = run(*DEPLOY, "--timeout", "0")
+    assert result.exit_code == 2 and "--no-wait" in result.stderr
+    assert moto_clients.client("sagemaker").list_models()["Models"] == []
+
+
+def test_autoscale_off_with_settings_names_the_ones_it_would_ignore(moto_clients) -> None:
+    result = run("autoscale", "--off", "--max", "3", "--scale-in-cooldown", "60")
+    assert result.exit_code == 2
+    assert "--max, --scale-in-cooldown would be ignored" in result.stderr

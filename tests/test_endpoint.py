@@ -17,6 +17,7 @@ from whisper_async.endpoint import (
     deploy,
     parse_env,
     plan_deploy,
+    wait_for_earlier_change,
     wait_for_endpoint,
 )
 from whisper_async.errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
@@ -416,6 +417,49 @@ def test_failed_endpoint_reports_failure_reason(moto_clients) -> None:
                 sleep=lambda s: None,
             )
     assert statuses == ["Creating", "Failed"]
+
+
+def test_a_deploy_that_waits_first_lets_a_change_under_way_finish(moto_clients) -> None:
+    """SageMaker refuses an update while the endpoint is Updating (an earlier --no-wait
+    deploy): a deploy that waits waits for it, then plans against what it became."""
+    sagemaker = moto_clients.client("sagemaker")
+    statuses: list[str] = []
+    with Stubber(sagemaker) as stub:
+        for status in ("Updating", "Updating", "InService"):
+            stub.add_response(
+                "describe_endpoint", describe_response(status, "c1"), {"EndpointName": "whisper"}
+            )
+        waited = wait_for_earlier_change(
+            moto_clients, 600, lambda s, e: statuses.append(s), sleep=lambda s: None
+        )
+        stub.assert_no_pending_responses()
+    assert waited == "Updating" and statuses == ["Updating", "InService"]
+
+
+def test_a_deploy_waits_out_a_delete_under_way_then_creates(moto_clients) -> None:
+    sagemaker = moto_clients.client("sagemaker")
+    with Stubber(sagemaker) as stub:
+        for status in ("Deleting", "Deleting"):
+            stub.add_response(
+                "describe_endpoint", describe_response(status, "c1"), {"EndpointName": "whisper"}
+            )
+        stub.add_client_error(
+            "describe_endpoint", "ValidationException", 'Could not find endpoint "whisper".'
+        )
+        assert wait_for_earlier_change(moto_clients, 600, sleep=lambda s: None) == "Deleting"
+        stub.assert_no_pending_responses()
+
+
+def test_nothing_under_way_is_not_waited_for(moto_clients, model_uri: str) -> None:
+    assert wait_for_earlier_change(moto_clients, 600) is None  # no endpoint
+    deploy(moto_clients, plan_deploy(moto_clients, request()), sleep=lambda s: None)
+    assert wait_for_earlier_change(moto_clients, 600) is None  # InService
+
+
+def test_a_deploy_without_waiting_reports_sagemakers_status(moto_clients, model_uri: str) -> None:
+    result = deploy(moto_clients, plan_deploy(moto_clients, request()), wait=False)
+    described = moto_clients.client("sagemaker").describe_endpoint(EndpointName="whisper")
+    assert result.status == described["EndpointStatus"]  # moto: InService at once
 
 
 def test_wait_times_out_with_exit_code_3(moto_clients) -> None:

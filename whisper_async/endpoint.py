@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import time
@@ -676,7 +677,8 @@ def plan_deploy(
     if existing is not None and existing["EndpointStatus"] in IN_PROGRESS:
         raise UsageError(
             f"Endpoint {endpoint} is {existing['EndpointStatus']}; it cannot be updated now.",
-            "wait for it (`wasync status`), then deploy again",
+            "deploy without --no-wait or --dry-run waits for it first; or wait for it "
+            "(`wasync status`), then deploy again",
         )
     running = current_deployment(clients, existing) if existing is not None else None
     request = completed(request, running[1] if running else None)
@@ -769,6 +771,26 @@ def wait_for_endpoint(
     backoff: Backoff = DEPLOY_BACKOFF,
 ) -> EndpointState:
     """Poll until the endpoint leaves its in-progress states; raise on Failed or timeout."""
+    state = wait_until_settled(clients, endpoint, timeout, on_status, sleep, clock, backoff)
+    if state.status == "Failed":
+        raise DeploymentFailedError(
+            f"Endpoint {endpoint} failed: {state.failure_reason or 'no reason given'}",
+            "fix the cause, then `wasync deploy` again (it updates in place or recreates)",
+        )
+    return state
+
+
+def wait_until_settled(
+    clients: Clients,
+    endpoint: str,
+    timeout: float = 3600,
+    on_status: Callable[[str, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    backoff: Backoff = DEPLOY_BACKOFF,
+) -> EndpointState:
+    """Poll until the endpoint leaves its in-progress states (Failed included); raise on
+    timeout."""
     started = clock()
     delays = backoff.delays()
     while True:
@@ -777,11 +799,6 @@ def wait_for_endpoint(
         elapsed = clock() - started
         if on_status:
             on_status(status, elapsed)
-        if status == "Failed":
-            raise DeploymentFailedError(
-                f"Endpoint {endpoint} failed: {described.get('FailureReason', 'no reason given')}",
-                "fix the cause, then `wasync deploy` again (it updates in place or recreates)",
-            )
         if status not in IN_PROGRESS:
             return EndpointState(
                 endpoint,
@@ -795,6 +812,25 @@ def wait_for_endpoint(
                 "it keeps going on AWS; check later with `wasync status`",
             )
         sleep(min(next(delays), max(timeout - elapsed, 0.1)))
+
+
+def wait_for_earlier_change(
+    clients: Clients,
+    timeout: float,
+    on_status: Callable[[str, float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str | None:
+    """Before a deploy that waits: let a change already under way (an earlier `--no-wait`
+    deploy, SageMaker's own update, a delete) finish, since SageMaker refuses another until
+    then. Returns the status waited on, or None when there was nothing to wait for."""
+    endpoint = clients.settings.endpoint
+    existing = find_endpoint(clients, endpoint)
+    if existing is None or existing["EndpointStatus"] not in IN_PROGRESS:
+        return None
+    with contextlib.suppress(NotFoundError):  # it was being deleted: deploy creates it anew
+        wait_until_settled(clients, endpoint, timeout, on_status, sleep, clock)
+    return str(existing["EndpointStatus"])
 
 
 def deploy(
@@ -824,7 +860,8 @@ def deploy(
         removed = remove_superseded(clients, plan.endpoint, keep=plan.config_name) if wait else ()
         return replace(result, removed=removed)
     if not wait:
-        return result
+        described = find_endpoint(clients, plan.endpoint)
+        return replace(result, status=str(described["EndpointStatus"]) if described else "Pending")
     final = wait_for_endpoint(clients, plan.endpoint, timeout, on_status, sleep, clock)
     if final.config_name != plan.config_name:
         # An update that failed rolls back to the old config and reports why.

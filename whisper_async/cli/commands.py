@@ -6,6 +6,7 @@ them. Capability modules are imported inside each command, so start-up stays fas
 # string of every command at start-up, which costs more than the annotations themselves.
 
 import sys
+import time
 from typing import Annotated, Any
 
 import typer
@@ -204,12 +205,14 @@ def deploy(
     """Create (or update in place) the model, endpoint config and async endpoint; nothing when
     the endpoint already runs exactly this."""
     from ..durations import parse_duration
-    from ..endpoint import DeployRequest, parse_env, plan_deploy
+    from ..endpoint import DeployRequest, parse_env, plan_deploy, wait_for_earlier_change
     from ..endpoint import deploy as run_deploy
 
     app = current(ctx)
     out = app.output
     wait_seconds = parse_duration(timeout)
+    if wait and wait_seconds == 0:
+        raise UsageError("--timeout 0 leaves no time to wait", "pass --no-wait not to wait")
     given: dict[str, Any] = {
         "instance_type": instance,
         "max_concurrency": max_concurrency,
@@ -229,6 +232,16 @@ def deploy(
         kept=frozenset(name for name, value in given.items() if value is None),
         **{name: value for name, value in given.items() if value is not None},
     )
+    started = time.monotonic()
+    if wait and not dry_run:
+        with out.live_line() as update:
+
+            def on_earlier(status: str, elapsed: float) -> None:
+                update(f"{app.settings.endpoint}: {status} before this deploy ({int(elapsed)}s)")
+
+            earlier = wait_for_earlier_change(app.clients, wait_seconds, on_earlier)
+        if earlier:
+            out.info(f"Waited for {app.settings.endpoint}'s change under way ({earlier})")
     plan = plan_deploy(app.clients, request)
     for warning in plan.warnings:
         out.warn(warning)
@@ -244,10 +257,21 @@ def deploy(
         def on_status(status: str, elapsed: float) -> None:
             update(f"{plan.endpoint}: {status} ({int(elapsed)}s elapsed)")
 
-        result = run_deploy(app.clients, plan, wait=wait, timeout=wait_seconds, on_status=on_status)
+        left = max(wait_seconds - (time.monotonic() - started), 1.0)
+        result = run_deploy(app.clients, plan, wait=wait, timeout=left, on_status=on_status)
     for removed in result.removed:
         out.debug(f"removed superseded {removed}")
     out.show(result, render.render_deploy)
+
+
+# autoscale's settings, which --off would ignore: flag -> parameter
+SCALING_OPTIONS = {
+    "--min": "min_capacity",
+    "--max": "max_capacity",
+    "--target": "target",
+    "--scale-in-cooldown": "scale_in_cooldown",
+    "--scale-out-cooldown": "scale_out_cooldown",
+}
 
 
 def autoscale(
@@ -268,6 +292,17 @@ def autoscale(
 
     app = current(ctx)
     if off:
+        given = [
+            flag
+            for flag, parameter in SCALING_OPTIONS.items()
+            # by name: Typer vendors its own Click, whose ParameterSource is not click's
+            if getattr(ctx.get_parameter_source(parameter), "name", "DEFAULT") != "DEFAULT"
+        ]
+        if given:
+            raise UsageError(
+                f"--off removes autoscaling; {', '.join(given)} would be ignored",
+                "pass --off alone, or the settings without --off",
+            )
         plan = scaling.plan_disable(app.clients)
     else:
         request = scaling.ScalingRequest(
