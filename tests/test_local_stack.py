@@ -285,6 +285,7 @@ def test_model_that_cannot_load_fails_the_endpoint_with_the_reason(local_stack) 
     result = local_stack.cli("-e", "broken", "deploy", "--model", uri, "--instance", "ml.g5.xlarge")
     assert result.exit_code == 1
     assert "Endpoint broken failed" in result.stderr and "model load failed" in result.stderr
+    assert "Started server process" not in result.stderr  # uvicorn's lines tell nothing
     status = local_stack.cli("--json", "-e", "broken", "status")
     assert json.loads(status.stdout)["status"] == "Failed"
     local_stack.cli("-e", "broken", "delete", "--yes")

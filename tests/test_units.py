@@ -16,6 +16,7 @@ from whisper_async.aws import translate
 from whisper_async.errors import ConfigurationError, ExitCode, UsageError
 from whisper_async.inputs import expand, is_one_input
 from whisper_async.jobs import failure_message
+from whisper_async.local.runtime import telling_lines
 from whisper_async.polling import Backoff
 
 
@@ -328,3 +329,18 @@ def test_dash_as_the_output_folder_is_stdout_for_one_input_and_refused_for_sever
     assert done.returncode == 2, done.stderr
     assert b"-o - writes one transcript to stdout" in done.stderr
     assert not (tmp_path / "-").exists()
+
+
+def test_a_failure_reason_keeps_the_lines_that_tell_why() -> None:
+    log = [
+        "2026-12-04 19:52:55,707 INFO uvicorn.error: Started server process [6018]",
+        "2026-12-04 19:52:55,708 INFO uvicorn.error: Application startup complete.",
+        "2026-12-04 19:52:55,818 ERROR wasync.serve: model load failed: RuntimeError: bad",
+        "Traceback (most recent call last):",
+        "2026-12-04 19:52:56,001 INFO uvicorn.error: Shutting down",
+    ]
+    assert telling_lines(log, 8) == [
+        "ERROR wasync.serve: model load failed: RuntimeError: bad",
+        "Traceback (most recent call last):",
+    ]
+    assert telling_lines(log[:2], 1) == ["INFO uvicorn.error: Application startup complete."]

@@ -6,6 +6,7 @@ import collections
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +24,21 @@ from . import containers
 from .environment import serving_environment
 
 log = logging.getLogger("wasync.local")
+
+
+# A container log line as the serving app writes it (serving/main.py's LOG_FORMAT): its time,
+# then its level; lines at INFO and below say nothing about why a container failed.
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
+_ROUTINE = re.compile(r"^(DEBUG|INFO) ")
+
+
+def telling_lines(lines: list[str], count: int) -> list[str]:
+    """The last `count` lines that tell why a container failed, without their timestamps:
+    warnings, errors and anything not in the log's format (a traceback), when there are
+    any; else the last lines whatever they are (uvicorn's start-up lines, for one)."""
+    bare = [_TIMESTAMP.sub("", line) for line in lines]
+    telling = [line for line in bare if not _ROUTINE.match(line)]
+    return (telling or bare)[-count:]
 
 
 def free_port() -> int:
@@ -115,7 +131,9 @@ class Container:
         line per request) is left out: it names other jobs, and a reason is readable by
         whoever owns the failed one."""
         self._reader.join(timeout=0.5) if not self.alive() else None
-        return " | ".join(list(self.tail)[-count:]) or "(nothing in its log but requests)"
+        return " | ".join(telling_lines(list(self.tail), count)) or (
+            "(nothing in its log but requests)"
+        )
 
     def ping(self) -> int | None:
         try:
