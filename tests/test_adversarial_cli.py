@@ -36,6 +36,8 @@ class Case:
     files: Mapping[str, bytes] = field(default_factory=dict)  # relative to {tmp}
     unreadable: tuple[str, ...] = ()  # folders (relative to {tmp}) made unreadable
     absent: tuple[str, ...] = ()  # each must not appear in the output (a secret)
+    # run in a process of its own: what it sets is read once, at a library's import
+    own_process: bool = False
 
 
 CONFIG = ("--config", "{config}")
@@ -174,6 +176,15 @@ CASES = [
         ("published model 'tiny'", "pass ./tiny"),
         env={"HF_HUB_OFFLINE": "1", "HF_HOME": "{tmp}/hf"},
         files={"tiny/config.json": b"{}"},
+    ),
+    Case(
+        # a Hub that cannot be reached: its error runs over lines, the message is one
+        "push-model-hub-unreachable",
+        ("push-model", "tiny"),
+        FAILURE,
+        ("Cannot download Systran/faster-whisper-tiny", "you may be offline"),
+        env={"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": "{tmp}/hf"},
+        own_process=True,  # huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE at import
     ),
     # an empty argument ("$FILE" with FILE unset) never means the current folder or nothing
     Case("transcribe-empty-argument", ("transcribe", ""), USAGE, ("input argument is empty",)),
@@ -373,6 +384,8 @@ def test_bad_input_is_refused_with_its_exit_code_and_a_message_naming_it(
         finally:
             for relative in case.unreadable:
                 (tmp_path / relative).chmod(0o755)
+    elif case.own_process:
+        code, output = run_unprivileged(argv, env, tmp_path)
     else:
         result = CliRunner().invoke(app, argv, env=env)
         code, output = result.exit_code, result.output
@@ -382,6 +395,8 @@ def test_bad_input_is_refused_with_its_exit_code_and_a_message_naming_it(
         assert fragment in output, f"{fragment!r} not in:\n{output}"
     assert "unexpected" not in output
     assert "Traceback" not in output
+    error = output[output.find("error:") :].partition("\nhint:")[0].strip()
+    assert "\n" not in error, f"the error runs over several lines:\n{output}"
     for secret in case.absent:
         assert secret not in output, output
 

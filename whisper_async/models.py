@@ -131,8 +131,10 @@ def _hub_download(name: str, workdir: Path) -> Path:
     try:
         return Path(snapshot_download(FASTER_REPOS[name], local_dir=workdir / name))
     except Exception as exc:
+        # the Hub's errors run over several lines, the first says what failed
+        reason = next(iter(str(exc).splitlines()), "") or type(exc).__name__
         raise WasyncError(
-            f"Cannot download {FASTER_REPOS[name]} from the Hugging Face Hub: {exc}",
+            f"Cannot download {FASTER_REPOS[name]} from the Hugging Face Hub: {reason}",
             "you may be offline; pass a local CTranslate2 directory instead",
         ) from exc
 
