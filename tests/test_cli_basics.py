@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from whisper_async import __version__
@@ -113,9 +114,29 @@ main()
 """
 
 
-def test_ctrl_c_while_the_cli_is_importing_exits_130_without_a_traceback() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _INTERRUPT_WHILE_IMPORTING], capture_output=True, text=True
-    )
+_INTERRUPT_WHILE_PARSING = """
+import os, signal, sys
+from whisper_async.cli import context
+
+original = context.AppContext.__init__
+
+def interrupting(self, *args, **kwargs):  # Ctrl-C while the global options are parsed
+    os.kill(os.getpid(), signal.SIGINT)
+    original(self, *args, **kwargs)
+
+context.AppContext.__init__ = interrupting
+sys.argv = ["wasync", "status"]
+from whisper_async.cli.entry import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    "script",
+    [_INTERRUPT_WHILE_IMPORTING, _INTERRUPT_WHILE_PARSING],
+    ids=["importing", "parsing-options"],
+)
+def test_ctrl_c_before_a_command_starts_exits_130_with_one_word(script: str) -> None:
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 130, done.stderr
     assert done.stderr == "interrupted\n" and done.stdout == ""

@@ -14,6 +14,7 @@ import typer
 
 from ..errors import ExitCode, WasyncError
 from .render import Output, exit_code, shown
+from .starting import command_started
 
 if TYPE_CHECKING:  # imported when first used: start-up stays fast
     from ..clients import Clients
@@ -179,6 +180,7 @@ def handled(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        command_started()
         app = current(kwargs["ctx"])
         try:
             result = guarded(app, *args, **kwargs)

@@ -1,26 +1,13 @@
-"""The `wasync` console script. Ctrl-C while the CLI is still being imported (its first
-tenth of a second) ends it as Ctrl-C does later, exit 130 and one word, not a traceback."""
+"""The `wasync` console script. Ctrl-C before a command starts (the CLI's import, its first
+tenth of a second, and option parsing) ends it as Ctrl-C does later: cli/starting.py."""
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
-from types import FrameType
-from typing import NoReturn
+from .starting import hold_interrupts
 
 
 def main() -> None:
-    previous = signal.signal(signal.SIGINT, _interrupted_while_starting)
+    hold_interrupts()
     from .app import main as run_app
 
-    signal.signal(signal.SIGINT, previous)
     run_app()
-
-
-def _interrupted_while_starting(signum: int, frame: FrameType | None) -> NoReturn:
-    try:
-        sys.stderr.write("interrupted\n")
-        sys.stderr.flush()
-    finally:
-        os._exit(130)  # nothing has started yet: nothing to clean up
