@@ -357,6 +357,7 @@ def test_env_variables_reach_the_container_and_stay_until_removed(
         ("WASYNC_MAX_BODY_BYTES=1e400", "must be at most"),
         ("WASYNC_BODY_IDLE_SECONDS=nan", "must be above 0"),
         ("SAGEMAKER_BIND_TO_PORT=9000", "SageMaker sets its own"),
+        ("WASYNC_MODEL_DIR=/data", "SageMaker unpacks the model at /opt/ml/model"),
         ("X=" + "v" * 1025, "over 1024 characters"),
         ("AWS_SECRET_ACCESS_KEY=abc", "a credential in a container's environment"),
         ("HF_TOKEN=hf_abc", "a credential in a container's environment"),

@@ -149,6 +149,12 @@ def parse_env(assignments: list[str]) -> dict[str, str]:
                 number({name: value}, name, 0, most)
             except ValueError as exc:
                 raise UsageError(f"--env {exc}") from None
+        if name == "WASYNC_MODEL_DIR":  # the container would look for its model elsewhere
+            raise UsageError(
+                "--env cannot set WASYNC_MODEL_DIR: SageMaker unpacks the model at "
+                "/opt/ml/model, where the container reads it",
+                "pass the model with --model instead",
+            )
         if name.startswith("SAGEMAKER_"):
             raise UsageError(
                 f"--env cannot set {name}: SageMaker sets its own SAGEMAKER_ variables"
