@@ -186,6 +186,18 @@ CASES = [
         env={"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": "{tmp}/hf"},
         own_process=True,  # huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE at import
     ),
+    Case(
+        "cooldown-beyond-what-aws-takes",
+        ("autoscale", "--scale-out-cooldown", "25000d"),
+        USAGE,
+        ("--scale-out-cooldown 25000d is longer than Application Auto Scaling takes",),
+    ),
+    Case(
+        "cooldown-not-a-duration",
+        ("autoscale", "--scale-in-cooldown", "1h30"),
+        USAGE,
+        ("--scale-in-cooldown '1h30' is not a duration", "10m"),
+    ),
     # an empty argument ("$FILE" with FILE unset) never means the current folder or nothing
     Case("transcribe-empty-argument", ("transcribe", ""), USAGE, ("input argument is empty",)),
     Case("push-model-empty-source", ("push-model", ""), USAGE, ("SOURCE is empty",)),

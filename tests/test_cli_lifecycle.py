@@ -74,11 +74,11 @@ def test_lifecycle_through_the_cli(moto_clients, tmp_path: Path) -> None:
     assert deployed.exit_code == 0, deployed.output
     assert json.loads(deployed.stdout)["model_uri"] == uri
 
-    scaled = run("--json", "autoscale", "--min", "0", "--max", "2")
-    assert (
-        scaled.exit_code == 0
-        and json.loads(scaled.stdout)["alarm"] == "wasync-whisper-scale-out-from-zero"
-    )
+    scaled = run("--json", "autoscale", "--min", "0", "--max", "2", "--scale-in-cooldown", "15m")
+    assert scaled.exit_code == 0, scaled.output
+    settings = json.loads(scaled.stdout)
+    assert settings["alarm"] == "wasync-whisper-scale-out-from-zero"
+    assert (settings["scale_in_cooldown"], settings["scale_out_cooldown"]) == (900, 60)
 
     status = run("--json", "status")
     report = json.loads(status.stdout)

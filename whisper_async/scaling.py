@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from . import naming
 from .clients import Clients
+from .durations import parse_duration
 from .errors import UsageError
 from .plan import Output, Plan, Step, deleted_names, execute
 from .resources import require_endpoint, variant_name
@@ -42,6 +43,26 @@ class ScalingRequest:
             )
         if self.scale_in_cooldown < 0 or self.scale_out_cooldown < 0:
             raise UsageError("cooldowns must be 0 seconds or more", "for example 600s or 0s")
+
+
+# Application Auto Scaling's cooldowns are 32-bit integers of seconds
+MOST_COOLDOWN_SECONDS = 2**31 - 1
+
+
+def cooldown_seconds(flag: str, text: str) -> int:
+    """A cooldown option (`600`, `10m`) as seconds, refused where Application Auto Scaling
+    would refuse it after the scalable target was registered."""
+    try:
+        seconds = parse_duration(text)
+    except UsageError as exc:
+        raise UsageError(f"{flag} {exc.message}", exc.hint) from None
+    if seconds > MOST_COOLDOWN_SECONDS:
+        raise UsageError(
+            f"{flag} {text} is longer than Application Auto Scaling takes "
+            f"({MOST_COOLDOWN_SECONDS} seconds)",
+            "cooldowns are usually minutes, e.g. 10m",
+        )
+    return seconds
 
 
 @dataclass(frozen=True)

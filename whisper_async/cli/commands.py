@@ -281,8 +281,12 @@ def autoscale(
     ] = 0,
     max_capacity: Annotated[int, typer.Option("--max", help="Maximum instances")] = 1,
     target: Annotated[float, typer.Option(help="Queued requests per instance to aim for")] = 2.0,
-    scale_in_cooldown: Annotated[int, typer.Option(help="Seconds between scale-ins")] = 600,
-    scale_out_cooldown: Annotated[int, typer.Option(help="Seconds between scale-outs")] = 60,
+    scale_in_cooldown: Annotated[
+        str, typer.Option(help="Time between scale-ins, e.g. 600 (seconds) or 10m")
+    ] = "600",
+    scale_out_cooldown: Annotated[
+        str, typer.Option(help="Time between scale-outs, e.g. 60 (seconds) or 1m")
+    ] = "60",
     off: Annotated[bool, typer.Option("--off", help="Remove autoscaling")] = False,
     dry_run: DryRun = False,
 ) -> None:
@@ -306,7 +310,11 @@ def autoscale(
         plan = scaling.plan_disable(app.clients)
     else:
         request = scaling.ScalingRequest(
-            min_capacity, max_capacity, target, scale_in_cooldown, scale_out_cooldown
+            min_capacity,
+            max_capacity,
+            target,
+            scaling.cooldown_seconds("--scale-in-cooldown", scale_in_cooldown),
+            scaling.cooldown_seconds("--scale-out-cooldown", scale_out_cooldown),
         )
         plan = scaling.plan_configure(app.clients, request)
     if dry_run:
