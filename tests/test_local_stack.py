@@ -185,6 +185,24 @@ def test_web_pages_and_moto_admin_calls_are_refused(local_stack) -> None:
     assert clients_for(local_stack).client("s3").head_bucket(Bucket=BUCKET)  # nothing wiped
 
 
+def test_a_page_under_a_name_of_its_own_pointed_here_is_refused(local_stack) -> None:
+    """DNS rebinding: a page's own name resolved to 127.0.0.1 makes its GETs same-origin (no
+    Origin header), and moto takes the bucket from the name's first label."""
+    import httpx
+
+    moto = local_stack.env["AWS_ENDPOINT_URL_S3"]
+    emulator = local_stack.env["AWS_ENDPOINT_URL_SAGEMAKER"]
+    port = moto.rsplit(":", 1)[1]
+    rebound = {"Host": f"{BUCKET}.evil.example:{port}"}
+    listing = httpx.get(moto + "/?list-type=2&prefix=wasync/", headers=rebound, timeout=30)
+    assert listing.status_code == 403 and "wasync/" not in listing.text
+    status = httpx.get(emulator + "/_wasync/status", headers={"Host": "evil.example"}, timeout=30)
+    assert status.status_code == 403 and "127.0.0.1 or localhost" in status.text
+    for host in (f"localhost:{port}", f"[::1]:{port}", f"{BUCKET}.localhost:{port}"):
+        assert httpx.get(moto + "/moto-api/", headers={"Host": host}, timeout=30).status_code == 200
+    assert httpx.get(emulator + "/_wasync/status", timeout=30).status_code == 200
+
+
 def test_notifications_one_per_job_with_the_right_status(
     local_stack, own_endpoint: str, data_dir: Path
 ) -> None:

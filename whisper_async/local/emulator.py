@@ -25,7 +25,7 @@ from .catalog import ApiError
 from .control import SERVICE_MODELS, ControlPlane
 from .hosting import describe
 from .jobqueue import job_for
-from .motoserver import WEB_PAGES_REFUSED
+from .motoserver import web_page_refusal
 from .profile import LOCAL_ACCOUNT
 from .throttle import Throttles
 from .validation import ValidationError, validate
@@ -60,16 +60,22 @@ def _throttling_error() -> Response:
 
 
 class RefuseWebPages:
-    """403 for a request with an Origin header, as the moto server's guard answers: a web page
-    could otherwise queue bodies for the user's endpoints with a "simple" cross-site POST."""
+    """403 for a request with an Origin header, or for a Host that does not name this machine,
+    as the moto server's guard answers (local/motoserver.py): a web page could otherwise queue
+    bodies for the user's endpoints with a "simple" cross-site POST, or read the stack's state
+    under a name of its own pointed at 127.0.0.1."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and any(name == b"origin" for name, _ in scope["headers"]):
-            await PlainTextResponse(WEB_PAGES_REFUSED, status_code=403)(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            host = headers.get(b"host", b"").decode("latin-1")
+            reason = web_page_refusal(b"origin" in headers, host)
+            if reason:
+                await PlainTextResponse(reason, status_code=403)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
