@@ -135,8 +135,14 @@ def test_emulator_validates_like_aws(local_stack) -> None:
             b"x",
             "ValidationError",
         ),
+        (
+            "/",
+            {"X-Amz-Target": "SageMaker.ListEndpoints"},
+            b'{"CreationTimeAfter": 1e308}',  # botocore's timestamp check raises RuntimeError
+            "ValidationException",
+        ),
     ],
-    ids=["nested-json", "5000-digits", "superscript-digit"],
+    ids=["nested-json", "5000-digits", "superscript-digit", "timestamp-out-of-range"],
 )
 def test_malformed_requests_get_aws_errors_not_a_500(  # type: ignore[no-untyped-def]
     local_stack, path: str, headers: dict[str, str | bytes], body: bytes, code: str

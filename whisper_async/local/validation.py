@@ -85,7 +85,10 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
 def validate(operation: OperationModel, params: dict[str, Any]) -> None:
     shape = operation.input_shape
     assert shape is not None  # every operation we emulate takes input
-    report = ParamValidator().validate(params, shape)
+    try:
+        report = ParamValidator().validate(params, shape)
+    except (RuntimeError, OverflowError) as exc:  # a timestamp past what datetime holds
+        raise ValidationError(f"1 validation error detected: {exc}") from None
     problems = [report.generate_report()] if report.has_errors() else []
     _check(shape, params, "", problems)
     if problems:
