@@ -141,8 +141,27 @@ def test_emulator_validates_like_aws(local_stack) -> None:
             b'{"CreationTimeAfter": 1e308}',  # botocore's timestamp check raises RuntimeError
             "ValidationException",
         ),
+        (
+            "/endpoints/whisper/async-invocations",
+            {},
+            b"x" * 128_001,  # InvokeEndpointAsync's Body is at most 128,000 bytes
+            "ValidationError",
+        ),
+        (
+            "/",
+            {"X-Amz-Target": "SageMaker.ListEndpoints"},
+            b" " * (2 << 20),
+            "ValidationException",
+        ),
     ],
-    ids=["nested-json", "5000-digits", "superscript-digit", "timestamp-out-of-range"],
+    ids=[
+        "nested-json",
+        "5000-digits",
+        "superscript-digit",
+        "timestamp-out-of-range",
+        "body-over-128000",
+        "control-call-over-1-mib",
+    ],
 )
 def test_malformed_requests_get_aws_errors_not_a_500(  # type: ignore[no-untyped-def]
     local_stack, path: str, headers: dict[str, str | bytes], body: bytes, code: str

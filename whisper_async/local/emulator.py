@@ -32,6 +32,29 @@ from .validation import ValidationError, validate
 
 # isdigit() passes "²" and 5,000 digits, which int() refuses
 INTEGER = re.compile(r"-?[0-9]{1,12}\Z")
+MOST_CONTROL_BYTES = 1 << 20  # a control call's JSON: the largest the CLI sends is a few KiB
+
+
+async def bounded_body(request: Request, most: int) -> bytes | None:
+    """The request's body, or None once it is over `most` bytes: read no further, so that a
+    400 MB POST costs the daemon nothing (a whole read held it in memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > most:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > most:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_long(what: str, most: int) -> str:
+    return (
+        f"1 validation error detected: Value at '{what}' failed to satisfy constraint: "
+        f"Member must have length less than or equal to {most}"
+    )
 
 
 def _json_error(error: ApiError) -> Response:
@@ -84,13 +107,20 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
     runtime_model = SERVICE_MODELS.get_service_model("sagemaker-runtime").operation_model(
         "InvokeEndpointAsync"
     )
+    assert runtime_model.input_shape is not None
+    body_limit = int(runtime_model.input_shape.members["Body"].metadata["max"])
 
     async def control(request: Request) -> Response:
         target = request.headers.get("x-amz-target", "")
         if not target.startswith("SageMaker."):
             return _json_error(ApiError("UnknownOperationException", f"unknown target {target!r}"))
+        raw = await bounded_body(request, MOST_CONTROL_BYTES)
+        if raw is None:
+            return _json_error(
+                ApiError("ValidationException", _too_long("body", MOST_CONTROL_BYTES))
+            )
         try:
-            params = json.loads(await request.body() or b"{}")
+            params = json.loads(raw or b"{}")
             result = plane.call(target.split(".", 1)[1], params)
         except ApiError as error:
             return _json_error(error)
@@ -103,7 +133,9 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
     async def invoke_async(request: Request) -> Response:
         name = request.path_params["name"]
         headers = request.headers
-        body = await request.body()
+        body = await bounded_body(request, body_limit)
+        if body is None:
+            return _validation_error(_too_long("body", body_limit))
         params: dict[str, Any] = {"EndpointName": name}
         assert runtime_model.input_shape is not None
         for member, shape in runtime_model.input_shape.members.items():
