@@ -216,6 +216,17 @@ def test_fetch_of_the_input_audio_instead_of_its_result_is_refused(s3, bucket, d
     assert result.stdout == ""
 
 
+def test_fetch_of_a_job_whose_record_points_at_audio_prints_none_of_it(
+    s3, bucket, data_dir
+) -> None:
+    """A record is as writable as the bucket: one naming audio dumped it on the terminal."""
+    put_job(s3, bucket, "b" * 24, result=(data_dir / "en_short.wav").read_bytes())
+    result = cli("fetch", "b" * 24)
+    assert result.exit_code == 1, result.output
+    assert "holds binary data (audio or video?), not a transcript" in result.stderr
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize("waiting", [[], ["--wait", "--timeout", "5s"]])
 def test_fetch_of_a_result_in_a_bucket_that_does_not_exist_is_not_found_at_once(
     s3, bucket, waiting: list[str]

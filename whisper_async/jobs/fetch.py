@@ -323,6 +323,13 @@ def fetch(
             fmt or record.format,
             error=failure_message(found[0]),
         )
+    if is_binary(found[0]):  # a record is as writable as the bucket: it may point anywhere
+        raise WasyncError(
+            f"The result of job {record.job_id} at {location} holds binary data (audio or "
+            "video?), not a transcript.",
+            "its record under jobs/ names an object no endpoint wrote; check who may write "
+            "to the bucket",
+        )
     return _deliver(record.job_id, record.source, found, fmt, output, record.format)
 
 
