@@ -114,6 +114,14 @@ def test_fetch_overwrite_never_replaces_audio(done_job, tmp_path, codec: str) ->
     assert recording.read_bytes() == original
 
 
+def test_fetch_to_a_path_ending_in_a_slash_is_refused_not_made_a_file(done_job, tmp_path) -> None:
+    """`-o newdir/` wrote a file named newdir and said so."""
+    result = cli("fetch", done_job.job_id, "-o", f"{tmp_path}/newdir/")
+    assert result.exit_code == 2, result.output
+    assert "names a folder; -o takes a file" in result.stderr
+    assert not (tmp_path / "newdir").exists()
+
+
 def test_fetch_writes_through_a_symlink(done_job, tmp_path) -> None:
     real = tmp_path / "real.txt"
     real.write_text("old")

@@ -108,6 +108,16 @@ def binary_refused(path: Path) -> UnsafeDestinationError:
     )
 
 
+def named_file(text: str, flag: str) -> Path:
+    """The file an option such as `-o` names. A path that ends in a slash names a folder: as a
+    Path it would lose the slash and become a file of the folder's name."""
+    if text.endswith(("/", os.sep)):
+        raise ValueError(
+            f"{flag} {text} ends with {text[-1]!r}, so it names a folder; {flag} takes a file"
+        )
+    return Path(text)
+
+
 def check_writable(folder: Path) -> None:
     """OSError unless a file can be made in `folder` (a read-only mount, /proc, no rights)."""
     with tempfile.TemporaryFile(dir=folder):

@@ -215,19 +215,28 @@ def fetch(
             callback=_lower,
         ),
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
+    output_option: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write here instead of stdout", metavar="<path>"),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file")] = False,
     timeout: Annotated[str, typer.Option(help="Longest wait, e.g. 30m")] = "1h",
 ) -> None:
     """Get a job's result (from any machine), converting it to the format asked for."""
     from ..durations import parse_duration
+    from ..errors import UsageError
+    from ..files import named_file
     from ..jobs import fetch as run_fetch
     from ..jobs.fetch import StillPending
     from .job_render import show_fetched
 
     app_ctx = current(ctx)
+    try:
+        output = None if output_option is None else named_file(output_option, "-o")
+    except ValueError as exc:
+        raise UsageError(
+            str(exc), f"pass the file to write, e.g. {output_option}result.txt"
+        ) from None
     if output is None or str(output) == "-":
         check_stdout_open(app_ctx.output.stdout_closed, "-o FILE")
     try:
