@@ -198,6 +198,13 @@ CASES = [
         USAGE,
         ("--scale-in-cooldown '1h30' is not a duration", "10m"),
     ),
+    Case(
+        # `$` matches before a final newline: every name pattern is matched whole
+        "region-with-a-trailing-newline",
+        ("--region", "us-east-1\n", "status"),
+        USAGE,
+        ("Region 'us-east-1\\n' (from flag) is not a region name",),
+    ),
     # an empty argument ("$FILE" with FILE unset) never means the current folder or nothing
     Case("transcribe-empty-argument", ("transcribe", ""), USAGE, ("input argument is empty",)),
     Case("push-model-empty-source", ("push-model", ""), USAGE, ("SOURCE is empty",)),

@@ -387,7 +387,7 @@ def named_inputs(clients: Clients, request: DeployRequest) -> tuple[str, str, st
             "No SageMaker execution role.",
             "pass --role ARN or set WASYNC_ROLE_ARN; `wasync iam --create` makes one",
         )
-    if not ROLE_ARN.match(role_arn):
+    if not ROLE_ARN.fullmatch(role_arn):
         raise UsageError(
             f"{role_arn!r} is not an IAM role ARN", "expected arn:aws:iam::123456789012:role/NAME"
         )
@@ -412,7 +412,7 @@ def resolve_inputs(clients: Clients, request: DeployRequest) -> Inputs:
 
 
 def _check_image(clients: Clients, image_uri: str) -> None:
-    match = ECR_IMAGE.match(image_uri)
+    match = ECR_IMAGE.fullmatch(image_uri)
     if not match or clients.settings.is_local:
         return  # a public or non-ECR registry: SageMaker checks it at deploy time
     _, _, repository, tag, digest = match.groups()

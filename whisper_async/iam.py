@@ -54,7 +54,7 @@ def queue_arn(scope: Scope, queue_url: str | None) -> str:
     """The ARN of the queue `transcribe --notify-queue` reads; without one, wasync-* queues."""
     if queue_url is None:
         return scope.arn("sqs", "wasync-*")
-    match = QUEUE_URL.match(queue_url)
+    match = QUEUE_URL.fullmatch(queue_url)
     if not match:
         raise UsageError(
             f"{queue_url!r} is not an SQS queue URL",
@@ -130,7 +130,7 @@ def image_repositories(scope: Scope, image_uri: str | None) -> list[str]:
     """The ECR repositories the endpoint may pull from: wasync's own, and the one the
     configured image (--image-uri, WASYNC_IMAGE_URI) lies in, when that is another."""
     own = scope.arn("ecr", f"repository/{naming.REPOSITORY}")
-    match = ECR_IMAGE.match(image_uri or "")
+    match = ECR_IMAGE.fullmatch(image_uri or "")
     if match is None:
         return [own]
     configured = naming.arn(

@@ -53,7 +53,7 @@ def registry_engines(
     image is not in ECR, has no such label, or cannot be read (no permission, no network)."""
     from .endpoint import ECR_IMAGE  # endpoint imports this module
 
-    match = ECR_IMAGE.match(image_uri)
+    match = ECR_IMAGE.fullmatch(image_uri)
     if not match or clients.settings.is_local:
         return None
     _, _, repository, tag, digest = match.groups()

@@ -326,7 +326,7 @@ def push_model(
 ) -> PushResult:
     if engine not in {None, "openai", "faster"}:
         raise UsageError(f"unknown engine {engine!r}", "use --engine faster or --engine openai")
-    if name is not None and not NAME_PATTERN.match(name):
+    if name is not None and not NAME_PATTERN.fullmatch(name):
         raise UsageError(
             f"model name {name!r} is not allowed", "use letters, digits, '.', '_' and '-'"
         )
@@ -337,7 +337,7 @@ def push_model(
         image_capabilities.check_model_fits(
             clients, image_capabilities.default_image(clients), resolved.engine, "push-model"
         )
-        if not NAME_PATTERN.match(resolved.name):
+        if not NAME_PATTERN.fullmatch(resolved.name):
             raise UsageError(f"model name {resolved.name!r} is not allowed", "pass --name")
         sha256 = content_sha256(resolved, progress)
         storage.ensure_bucket(clients)

@@ -85,7 +85,7 @@ UNSAFE_URL_CHARACTERS = frozenset("\t\r\n ")
 
 
 def check_region(region: str | None, source: str) -> None:
-    if region is not None and not REGION_PATTERN.match(region):
+    if region is not None and not REGION_PATTERN.fullmatch(region):
         raise ConfigurationError(
             f"Region {region!r} (from {source}) is not a region name.",
             "use a region code such as eu-west-1",

@@ -63,7 +63,7 @@ class StillPending(WaitTimeoutError):
 def record_id(reference: str) -> str:
     """The record a reference names: a job id, an inference id (job id + run), or the id of
     a record written by an older wasync (its inference id)."""
-    match = _JOB_ID.match(reference)
+    match = _JOB_ID.fullmatch(reference)
     return match.group("job") if match else reference
 
 
@@ -105,7 +105,7 @@ def run_of(record: JobRecord, inference_id: str, keys: Lister) -> JobRecord:
 def _run_file(keys: Lister, folder: S3Uri, job_id: str, ending: str) -> str | None:
     """The stem (`{place in the batch}-{job id}`) of the job's file in `folder`, if any."""
     for key in keys(folder.bucket, folder.key, ""):
-        match = _FILENAME.match(key[len(folder.key) :].removesuffix(ending))
+        match = _FILENAME.fullmatch(key[len(folder.key) :].removesuffix(ending))
         if key.endswith(ending) and match and match.group("job") == job_id:
             return match.group(0)
     return None
@@ -113,7 +113,7 @@ def _run_file(keys: Lister, folder: S3Uri, job_id: str, ending: str) -> str | No
 
 def id_from_location(uri: S3Uri) -> str | None:
     name = uri.key.rsplit("/", 1)[-1].removesuffix(".out").removesuffix("-error")
-    match = _FILENAME.match(name)
+    match = _FILENAME.fullmatch(name)
     return match.group("job") if match else (name or None)
 
 
@@ -162,7 +162,7 @@ class Fetcher:
             }:
                 return stored.record, uri
             return None, uri
-        if not _ID_SHAPE.match(reference):
+        if not _ID_SHAPE.fullmatch(reference):
             shown = reference if len(reference) <= 60 else reference[:57] + "..."
             raise UsageError(
                 f"{shown!r} is not a job id",
@@ -182,7 +182,7 @@ class Fetcher:
                     f"{reference} is too short to name a job",
                     f"give at least {SHORTEST_ID} characters of its id (`wasync jobs` lists them)",
                 )
-            if _SHORT_ID.match(reference):
+            if _SHORT_ID.fullmatch(reference):
                 folder = str(self.records.uri(job_id)).rsplit("/", 1)[0] + "/"
                 raise NotFoundError(
                     f"No job id begins with {reference} under {folder}.",
@@ -197,7 +197,7 @@ class Fetcher:
     def _whole_id(self, reference: str) -> str:
         """A job id, an inference id, or the start of a job id (at least SHORTEST_ID digits)
         that only one job's id begins with."""
-        if not _SHORT_ID.match(reference):
+        if not _SHORT_ID.fullmatch(reference):
             return record_id(reference)
         found = self.records.ids_starting(reference)
         if len(found) > 1:

@@ -274,5 +274,5 @@ BATCH_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})-\d{6}-[0-9a-f]{6}$")
 def run_extension(batch_id: str) -> str | None:
     """A batch's S3OutputPathExtension, `YYYY/MM/DD/{batch}`, from the date its id begins with,
     so that an inference id (`{job}-{batch}`) names where its run's result is."""
-    match = BATCH_ID.match(batch_id)
+    match = BATCH_ID.fullmatch(batch_id)
     return f"{'/'.join(match.groups())}/{batch_id}" if match else None
