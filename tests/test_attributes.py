@@ -25,6 +25,11 @@ def test_documented_syntax_parses_to_typed_values() -> None:
     }
 
 
+def test_words_are_taken_in_any_case_as_the_language_is() -> None:
+    values = parse_attributes("language=EN;task=Transcribe;format=SRT")
+    assert values == {"language": "en", "task": "transcribe", "format": "srt"}
+
+
 def test_encode_then_parse_round_trips_text_with_separators_and_unicode() -> None:
     options = {"initial_prompt": "Zoë; a=b, 100%", "vad_filter": True, "language": "fr"}
     assert parse_attributes(encode_attributes(options)) == options

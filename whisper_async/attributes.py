@@ -192,14 +192,12 @@ def parse_value(name: str, raw: str) -> Any:
                 f"language={raw!r} is not a Whisper language code; use e.g. en, de, ja, or auto"
             )
         return code
-    if name == "task":
-        if raw not in TASKS:
-            raise OptionError(f"task={raw!r} is invalid; allowed: {', '.join(TASKS)}")
-        return raw
-    if name == "format":
-        if raw not in FORMATS:
-            raise OptionError(f"format={raw!r} is invalid; allowed: {', '.join(FORMATS)}")
-        return raw
+    if name in {"task", "format"}:  # in any case, as language and the CLI's -f take them
+        allowed = TASKS if name == "task" else FORMATS
+        word = raw.strip().lower()
+        if word not in allowed:
+            raise OptionError(f"{name}={raw!r} is invalid; allowed: {', '.join(allowed)}")
+        return word
     if name in {"word_timestamps", "vad_filter"}:
         return _parse_bool(name, raw)
     if name == "beam_size":
