@@ -140,3 +140,20 @@ def test_the_table_lists_inputs_in_order_not_as_they_finished() -> None:
     batch_view.summary(BatchReport("batch-1", done=3))
     shown = stderr.getvalue()
     assert shown.index("a.wav") < shown.index("b.wav") < shown.index("c.wav"), shown
+
+
+def test_a_name_of_any_length_is_shown_with_its_middle_left_out() -> None:
+    """A 100,000-character line on stdin was printed whole in the failure line and the table:
+    225 KB of output for one input."""
+    from whisper_async.jobs.outcomes import BatchReport, JobOutcome
+
+    name = "/recordings/" + "x" * 100_000 + "/talk.wav"
+    failure = JobOutcome(None, name, "failed", error=f"cannot look at {name}: name too long")
+    stderr = io.StringIO()
+    batch_view = BatchView(Output(stderr=stderr), wait=True)
+    batch_view.outcome(failure)
+    batch_view.output.failed(failure.input, failure.error)
+    batch_view.summary(BatchReport("batch-1", failed=1))
+    shown = stderr.getvalue()
+    assert len(shown) < 10_000, len(shown)
+    assert "/recordings/xxx" in shown and "…" in shown and "name too long" in shown

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from ..errors import ExitCode
 from ..jobs import Batch, BatchReport, Fetched, JobEntry, JobOutcome, Progress
-from .render import Output
+from .render import MOST_REASON_SHOWN, Output, cut_middle
 
 INTERRUPTED = int(ExitCode.INTERRUPTED)  # 130, the shell's code for SIGINT
 TABLE_ROWS = 20  # a batch this small also gets a table of every job at the end
@@ -147,7 +147,7 @@ class BatchView:
                 Text(f"checking for results failed, retrying: {progress.problem}", "yellow")
             )
         for failure in progress.latest_failures:
-            lines.append(Text(f"  failed: {failure.input}: {failure.error}", "red"))
+            lines.append(Text(f"  failed: {cut_middle(failure.input)}: {failure.error}", "red"))
         return Group(*lines)
 
     @contextlib.contextmanager
@@ -269,7 +269,12 @@ def outcome_table(rows: Sequence[JobOutcome | JobEntry]) -> Table:
     grid = table(
         ("file", "state", "job", "result"),
         (
-            (r.input, text(r.state, STATE_STYLE.get(r.state, "")), r.id, r.error or r.output)
+            (
+                cut_middle(r.input),
+                text(r.state, STATE_STYLE.get(r.state, "")),
+                r.id,
+                cut_middle(r.error, MOST_REASON_SHOWN) if r.error else r.output,
+            )
             for r in rows
         ),
     )

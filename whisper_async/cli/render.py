@@ -264,7 +264,8 @@ class Output:
         self.err.print(assemble(("warning:", "yellow"), " ", message))
 
     def failed(self, what: str, reason: str | None) -> None:
-        self.err.print(assemble(("failed:", "red"), f" {what}: {reason or ''}"))
+        shown = f" {cut_middle(what)}: {cut_middle(reason or '', MOST_REASON_SHOWN)}"
+        self.err.print(assemble(("failed:", "red"), shown))
 
     @property
     def stdout_failure(self) -> OSError | None:
@@ -309,6 +310,20 @@ class Output:
 
         with Live(text(""), console=self.err, transient=True, refresh_per_second=4) as live:
             yield lambda message: live.update(text(message))
+
+
+# Characters of a name shown in a message or a row (a name from stdin may be any length: a
+# 100,000-character line filled the terminal twice) and of a reason (AWS caps its at 1,024)
+MOST_NAME_SHOWN = 300
+MOST_REASON_SHOWN = 1200
+
+
+def cut_middle(value: str, most: int = MOST_NAME_SHOWN) -> str:
+    """A long string with its middle left out ("…"): a path's start and file name stay."""
+    if len(value) <= most:
+        return value
+    head = (most - 1) // 2
+    return value[:head] + "…" + value[len(value) - (most - 1 - head) :]
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
