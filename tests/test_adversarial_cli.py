@@ -205,6 +205,18 @@ CASES = [
         USAGE,
         ("Region 'us-east-1\\n' (from flag) is not a region name",),
     ),
+    Case(
+        "local-down-negative-grace",
+        ("local", "down", "--state-dir", "{tmp}/stack", "--grace", "-1"),
+        USAGE,
+        ("--grace -1 is not a number of seconds from 0 to 3600",),
+    ),
+    Case(
+        "local-logs-where-no-stack-ran",
+        ("local", "logs", "--state-dir", "{tmp}/nothing-here"),
+        FAILURE,
+        ("No local stack has run from", "nothing-here", "--state-dir"),
+    ),
     # an empty argument ("$FILE" with FILE unset) never means the current folder or nothing
     Case("transcribe-empty-argument", ("transcribe", ""), USAGE, ("input argument is empty",)),
     Case("push-model-empty-source", ("push-model", ""), USAGE, ("SOURCE is empty",)),

@@ -178,7 +178,11 @@ def test_local_commands_without_a_stack_print_their_documented_json(tmp_path: Pa
     where = ("--state-dir", str(tmp_path))
     assert check("local status", run("local", "status", *where))[0]["running"] is False
     assert check("local down", run("local", "down", *where))[0]["stopped"] is False
-    check("local logs", run("local", "logs", *where))
+    nothing = CliRunner().invoke(app, ["--json", "local", "logs", *where])
+    assert nothing.exit_code == 1 and nothing.stdout == ""  # no stack ever ran there
+    (tmp_path / "stack.log").write_text("a stopped stack's last line\n")
+    [logs] = check("local logs", run("local", "logs", *where))
+    assert "a stopped stack's last line" in logs["log"]
 
 
 @pytest.mark.slow

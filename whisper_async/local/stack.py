@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import UsageError, WasyncError
+from ..errors import NotFoundError, UsageError, WasyncError
 from ..files import write_atomically
 from ..processes import command_line, pid_alive
 from . import containers
@@ -26,6 +26,7 @@ from .runtime import ports_taken
 from .timescale import TimeScale
 
 LOG_FILE = "stack.log"
+MOST_GRACE_SECONDS = 3600  # an invocation runs at most an hour: more waits for nothing
 
 
 DAEMON_MODULE = "whisper_async.local.daemon"
@@ -109,7 +110,9 @@ def up(
         )
     containers.engine_for(runtime)  # refuse a missing or stopped engine before starting anything
     if port and not 0 < port < 65535:  # the emulator takes port + 1
-        raise UsageError(f"--port {port} is not a port for the stack", "pass 1 to 65534")
+        raise UsageError(
+            f"--port {port} is not a port for the stack", "pass 1 to 65534, or 0 for free ports"
+        )
     taken = ports_taken(port, port + 1) if port else None
     if taken:
         raise UsageError(
@@ -187,6 +190,11 @@ class DownResult:
 
 
 def down(state_dir: Path, grace: float = 30.0) -> DownResult:
+    if not 0 <= grace <= MOST_GRACE_SECONDS:  # nan too
+        raise UsageError(
+            f"--grace {grace:g} is not a number of seconds from 0 to {MOST_GRACE_SECONDS}",
+            "pass how long running jobs may take to finish, e.g. --grace 30",
+        )
     state_dir = state_dir.expanduser().resolve()
     stack = running_stack(state_dir)
     if stack is None:
@@ -244,4 +252,9 @@ def log_text(state_dir: Path, lines: int = 200) -> str:
         if path.is_file():
             tail = path.read_text(errors="replace").splitlines()[-lines:]
             parts.append(f"==> {path} <==\n" + "\n".join(tail))
+    if not parts:
+        raise NotFoundError(
+            f"No local stack has run from {state_dir}: it holds no log.",
+            "pass the --state-dir the stack was started with, or start one with `wasync local up`",
+        )
     return "\n\n".join(parts)
