@@ -345,6 +345,7 @@ def test_a_linked_subfolder_of_the_output_folder_is_not_written_through(
     result = local_stack.cli("transcribe", str(talks), "-o", str(out), "--wait")
     assert result.exit_code == 1, result.output
     assert "day1 is a symbolic link" in result.stderr
+    assert "write elsewhere with another -o" in result.stderr  # -o is already given
     assert list(home.iterdir()) == []
 
 

@@ -312,7 +312,10 @@ class Batch:
         destination = context.destination
         link = destination.link_in_the_way() if destination is not None else None
         if link is not None:
-            raise InputError(f"{link} {LINK_REFUSED}; remove it, or write elsewhere with -o")
+            elsewhere = "another -o" if request.output_dir is not None else "-o DIR"
+            raise InputError(
+                f"{link} {LINK_REFUSED}; remove it, or write elsewhere with {elsewhere}"
+            )
         exists = destination is not None and destination.exists() and not request.overwrite
         path = destination.path if destination is not None else None
         record = self._new_record(job_id, prepared)
