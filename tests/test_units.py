@@ -344,3 +344,16 @@ def test_a_failure_reason_keeps_the_lines_that_tell_why() -> None:
         "Traceback (most recent call last):",
     ]
     assert telling_lines(log[:2], 1) == ["INFO uvicorn.error: Application startup complete."]
+
+
+@pytest.mark.parametrize(
+    ("bucket", "named"), [("Bad_Bucket", True), ("a..b", True), ("sagemaker-us-east-1-1", False)]
+)
+def test_a_missing_bucket_whose_name_s3_would_refuse_says_so(bucket: str, named: bool) -> None:
+    error = ClientError(
+        {"Error": {"Code": "NoSuchBucket", "Message": "nope", "BucketName": bucket}},
+        "ListObjectsV2",
+    )
+    message = str(translate(error))
+    assert f"the bucket {bucket} does not exist" in message
+    assert ("breaks S3's naming rules" in message) is named

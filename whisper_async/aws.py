@@ -10,6 +10,7 @@ client is made or an error is translated, so commands that need no AWS start fas
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -120,6 +121,11 @@ _HINTS_BY_CODE = {
 }
 
 
+# A bucket name S3 takes today (a few old us-east-1 buckets have others: those are only named,
+# not refused, when S3 says a bucket does not exist)
+BUCKET_NAME = re.compile(r"(?!xn--)[a-z0-9](?!.*\.\.)[a-z0-9.-]{1,61}[a-z0-9]")
+
+
 def _is(table: Mapping[str, tuple[Match, ...]], service: str | None, code: str, text: str) -> bool:
     return any(m.matches(code, text) for m in table.get(service or "", ()))
 
@@ -133,8 +139,14 @@ def from_client_error(exc: Any, service: str | None = None) -> AwsError:
     where = {"code": code, "operation": operation}
     if code == "NoSuchBucket":
         bucket = error.get("BucketName")
+        misnamed = (
+            f" ({bucket!r} breaks S3's naming rules: 3-63 lowercase letters, digits, dots and "
+            "hyphens)"
+            if bucket and not BUCKET_NAME.fullmatch(bucket)
+            else ""
+        )
         return NotFoundError(
-            f"{operation}: the bucket {bucket + ' ' if bucket else ''}does not exist.",
+            f"{operation}: the bucket {bucket + ' ' if bucket else ''}does not exist{misnamed}.",
             "`push-model` and `deploy` create the bucket they use; check --bucket or "
             "WASYNC_BUCKET, and the region",
             **where,
