@@ -775,28 +775,10 @@ def wait_for_endpoint(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     backoff: Backoff = DEPLOY_BACKOFF,
+    failed_is_settled: bool = False,
 ) -> EndpointState:
-    """Poll until the endpoint leaves its in-progress states; raise on Failed or timeout."""
-    state = wait_until_settled(clients, endpoint, timeout, on_status, sleep, clock, backoff)
-    if state.status == "Failed":
-        raise DeploymentFailedError(
-            f"Endpoint {endpoint} failed: {state.failure_reason or 'no reason given'}",
-            "fix the cause, then `wasync deploy` again (it updates in place or recreates)",
-        )
-    return state
-
-
-def wait_until_settled(
-    clients: Clients,
-    endpoint: str,
-    timeout: float = 3600,
-    on_status: Callable[[str, float], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    backoff: Backoff = DEPLOY_BACKOFF,
-) -> EndpointState:
-    """Poll until the endpoint leaves its in-progress states (Failed included); raise on
-    timeout."""
+    """Poll until the endpoint leaves its in-progress states; raise on timeout, and on Failed
+    unless `failed_is_settled` (a change under way that ended, for a deploy to come)."""
     started = clock()
     delays = backoff.delays()
     while True:
@@ -805,6 +787,11 @@ def wait_until_settled(
         elapsed = clock() - started
         if on_status:
             on_status(status, elapsed)
+        if status == "Failed" and not failed_is_settled:
+            raise DeploymentFailedError(
+                f"Endpoint {endpoint} failed: {described.get('FailureReason', 'no reason given')}",
+                "fix the cause, then `wasync deploy` again (it updates in place or recreates)",
+            )
         if status not in IN_PROGRESS:
             return EndpointState(
                 endpoint,
@@ -835,7 +822,9 @@ def wait_for_earlier_change(
     if existing is None or existing["EndpointStatus"] not in IN_PROGRESS:
         return None
     with contextlib.suppress(NotFoundError):  # it was being deleted: deploy creates it anew
-        wait_until_settled(clients, endpoint, timeout, on_status, sleep, clock)
+        wait_for_endpoint(
+            clients, endpoint, timeout, on_status, sleep, clock, failed_is_settled=True
+        )
     return str(existing["EndpointStatus"])
 
 
