@@ -391,6 +391,22 @@ def test_lifecycle_update_to_a_second_model_then_delete(
     ]
 
 
+def test_a_deploy_after_one_without_waiting_waits_for_it_then_applies(local_stack) -> None:
+    """SageMaker refuses an update while the endpoint is Creating or Updating: the second
+    deploy waits for the first, instead of failing on what it did not start."""
+    name = "waitsfirst"
+    try:
+        first = local_stack.cli("--json", "-e", name, "deploy", "--no-wait")
+        assert first.exit_code == 0, first.output
+        assert json.loads(first.stdout)["status"] in {"Creating", "InService"}  # SageMaker's
+        second = local_stack.cli("-e", name, "deploy", "--max-concurrency", "2")
+        assert second.exit_code == 0, second.output
+        status = json.loads(local_stack.cli("--json", "-e", name, "status").stdout)
+        assert (status["status"], status["max_concurrency"]) == ("InService", 2)
+    finally:
+        local_stack.cli("-e", name, "delete", "--yes")
+
+
 def repeated_wav(source: Path, times: int, target: Path) -> Path:
     import wave
 
