@@ -430,6 +430,9 @@ def test_second_up_says_so_and_down_names_unfinished_jobs(tmp_path: Path, data_d
         assert stack.cli("deploy", "--instance", "ml.g5.xlarge").exit_code == 0
         # 5 minutes a job: still running when `down` comes, however fast the CPU (30 s clips
         # all finished first on a CPU whose encoder is quick)
+        for name in ("gone1", "gone2", "gone3"):  # deleted while their containers start
+            assert stack.cli("-e", name, "deploy", "--no-wait").exit_code == 0
+            assert stack.cli("-e", name, "delete", "--yes").exit_code == 0
         long = repeated_wav(data_dir / "en_30s.wav", 10, tmp_path / "en_5min.wav")
         ids = [
             json.loads(
@@ -447,7 +450,26 @@ def test_second_up_says_so_and_down_names_unfinished_jobs(tmp_path: Path, data_d
         assert unfinished and unfinished <= set(ids)
         with pytest.raises(httpx.TransportError):
             httpx.get(stack.env["AWS_ENDPOINT_URL_SAGEMAKER"] + "/_wasync/status", timeout=2)
+        # nothing it started outlives it: a container starting when its endpoint was deleted
+        # was left running once the stack's process (whose threads stop it) had exited
+        assert serving_processes_of(stack.state_dir) == []
     _ = boto3
+
+
+def serving_processes_of(state_dir: Path) -> list[str]:
+    """The serving processes (and their decoders) started for this stack's models, still
+    running: each has the stack's folder in its environment."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes()
+            environment = (proc / "environ").read_bytes()
+        except OSError:  # gone, or not a process
+            continue
+        if b"whisper_async.serving" in command and str(state_dir).encode() in environment:
+            shown = command.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{proc.name}: {shown}")
+    return found
 
 
 def test_transcribe_waits_on_sqs_notifications_instead_of_polling(

@@ -34,6 +34,7 @@ class ControlPlane:
             "endpoint-config", "endpoint configuration", "EndpointConfig", region, self.tags
         )
         self.endpoints: dict[str, EndpointHost] = {}
+        self.deleted: list[EndpointHost] = []  # see leaving_hosts
         self.endpoint_arns: dict[str, str] = {}
         self.lock = threading.RLock()
         self.service = SERVICE_MODELS.get_service_model("sagemaker")
@@ -58,6 +59,13 @@ class ControlPlane:
     def hosts(self) -> list[EndpointHost]:
         with self.lock:
             return list(self.endpoints.values())
+
+    def leaving_hosts(self) -> list[EndpointHost]:
+        """Deleted endpoints whose instances may still be stopping (the stack waits for
+        them before it exits)."""
+        with self.lock:
+            self.deleted = [host for host in self.deleted if not host.join(0.0)]
+            return list(self.deleted)
 
     # -- models and endpoint configs
     def op_CreateModel(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +203,7 @@ class ControlPlane:
         del self.endpoints[host.name]
         self.tags.forget(self.endpoint_arns.pop(host.name))
         host.delete()
+        self.deleted.append(host)
         return {}
 
     def op_ListEndpoints(self, p: dict[str, Any]) -> dict[str, Any]:

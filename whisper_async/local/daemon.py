@@ -31,6 +31,7 @@ from .timescale import TimeScale
 
 DOWN_REQUEST = "down-request.json"
 UNFINISHED = "unfinished.json"
+SETTLE_SECONDS = 30  # for containers still starting to stop (`local down` waits grace + 60)
 log = logging.getLogger("wasync.local")
 
 
@@ -166,6 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Past --grace, a serving process still busy holds only unfinished jobs: it is not
         # given the 5 s an idle one has to exit cleanly (`local down --grace 2` took 12 s).
         host.close(grace=1 if unfinished else 5)
+    # A container still starting when its endpoint closed (or was deleted just before) stops
+    # within seconds, from a thread of this process: exiting first would leave it running.
+    settled = time.monotonic() + SETTLE_SECONDS
+    for host in [*hosts, *plane.leaving_hosts()]:
+        if not host.join(settled):
+            log.warning("endpoint %s: its instances did not stop in time", host.name)
     write_atomically(state_dir / UNFINISHED, json.dumps(unfinished, indent=2))
     server.should_exit = True
     serving.join(timeout=10)

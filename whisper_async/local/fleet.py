@@ -28,9 +28,11 @@ class Fleet:
     def start(self, make: Callable[[], Instance], count: int) -> tuple[list[Instance], str | None]:
         """Start `count` new instances at once: (them, None) once all are healthy, or
         ([], why one could not start) with none of them left running."""
-        instances = [make() for _ in range(count)]
         with self._lock:
-            self._starting += instances
+            if self._closed:  # deleted while its model was extracted: start nothing
+                return [], "the endpoint was deleted"
+            instances = [make() for _ in range(count)]
+            self._starting += instances  # from here close() stops them, started or not
         with ThreadPoolExecutor(max(1, count)) as pool:
             reasons = list(pool.map(Instance.start, instances))
         with self._lock:

@@ -94,6 +94,7 @@ class EndpointHost:
         self._status, self._modified = "Creating", self.created
         self._reason: str | None = None
         self._model_dir: Path | None = None
+        self._work: list[threading.Thread] = []  # what runs in the background, to wait for
 
     @property
     def deployment(self) -> Deployment:
@@ -117,7 +118,22 @@ class EndpointHost:
 
     def _in_background(self, work: Callable[..., None], *args: Any) -> None:
         name = f"{work.__name__.strip('_')}-{self.name}"
-        threading.Thread(target=work, args=args, name=name, daemon=True).start()
+        thread = threading.Thread(target=work, args=args, name=name, daemon=True)
+        with self._lock:
+            self._work = [t for t in self._work if t.is_alive()] + [thread]
+        thread.start()
+
+    def join(self, deadline: float) -> bool:
+        """Wait, until `deadline` (time.monotonic()), for its background work to end: a
+        container still starting when the endpoint closed stops within seconds, but only if
+        the stack's process lives on meanwhile (its threads end with it, the container does
+        not). True once all have ended."""
+        with self._lock:
+            work = list(self._work)
+        for thread in work:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in work if t is not threading.current_thread())
 
     def accept(self, job: Job) -> bool:
         """Queue a job; False once the endpoint takes no more (it is going away)."""
