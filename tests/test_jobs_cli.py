@@ -287,8 +287,11 @@ def test_fetch_in_an_unknown_format_exits_2_naming_the_formats(done_job) -> None
     assert "unexpected" not in result.stderr
 
 
-def make_endpoint(moto_clients, name: str = "whisper", bucket: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    """An endpoint in moto; with `bucket`, asynchronous, its results where wasync puts them."""
+def make_endpoint(  # type: ignore[no-untyped-def]
+    moto_clients, name: str = "whisper", bucket: str | None = None, failures: bool = True
+) -> None:
+    """An endpoint in moto; with `bucket`, asynchronous, its results where wasync puts them
+    (and, unless not `failures`, its failures)."""
     sagemaker = moto_clients.client("sagemaker")
     role = "arn:aws:iam::123456789012:role/wasync-sagemaker"
     sagemaker.create_model(
@@ -298,10 +301,9 @@ def make_endpoint(moto_clients, name: str = "whisper", bucket: str | None = None
     variant["InitialInstanceCount"] = 1  # type: ignore[assignment]
     extra = {}
     if bucket is not None:
-        paths = {
-            "S3OutputPath": f"s3://{bucket}/wasync/outputs/{name}",
-            "S3FailurePath": f"s3://{bucket}/wasync/failures/{name}",
-        }
+        paths = {"S3OutputPath": f"s3://{bucket}/wasync/outputs/{name}"}
+        if failures:
+            paths["S3FailurePath"] = f"s3://{bucket}/wasync/failures/{name}"
         extra["AsyncInferenceConfig"] = {"OutputConfig": paths}
     sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant], **extra)
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
@@ -593,6 +595,27 @@ def test_another_clients_pending_request_is_pending_not_missing(moto_clients, s3
     assert result.exit_code == 3, result.output
     assert "queued or running on whisper" in result.stderr
     assert f"wasync fetch {output} --wait" in result.stderr
+
+
+def test_a_pending_request_on_an_endpoint_without_a_failure_path_is_pending(
+    moto_clients, s3, bucket
+) -> None:
+    """It was said to lie outside the S3OutputPath it lies under (exit 1)."""
+    make_endpoint(moto_clients, bucket=bucket, failures=False)
+    output, _ = sent_by_another_client(s3, bucket)
+    result = cli("fetch", output)
+    assert result.exit_code == 3, result.output
+    assert "whisper has no S3FailurePath to look for its failure in" in result.stderr
+
+
+def test_a_uri_outside_the_endpoints_output_path_is_not_found_and_not_waited_for(
+    moto_clients, s3, bucket
+) -> None:
+    make_endpoint(moto_clients, bucket=bucket)
+    elsewhere = f"s3://{bucket}/mine/nothing.out"
+    result = cli("fetch", elsewhere, "--wait", "--timeout", "30s")  # waited it out: exit 3
+    assert result.exit_code == 1, result.output
+    assert "not under endpoint whisper's S3OutputPath" in result.stderr
 
 
 def test_another_clients_failed_request_says_why_by_either_uri(moto_clients, s3, bucket) -> None:

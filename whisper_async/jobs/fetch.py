@@ -337,11 +337,15 @@ def failure_beside(output: str, output_path: str | None, failure_path: str | Non
     """Where SageMaker writes the failure of the request whose result goes to `output`: the
     same path and name under the S3FailurePath, ending in -error.out. None when `output` is
     not under the S3OutputPath (another endpoint's, or a moved file)."""
-    if not output_path or not failure_path:
+    if not failure_path or not is_under_output_path(output, output_path):
         return None
-    if not output.startswith(output_path) or not output.endswith(".out"):
-        return None
+    assert output_path is not None
     return f"{failure_path}{output[len(output_path) : -len('.out')]}-error.out"
+
+
+def is_under_output_path(output: str, output_path: str | None) -> bool:
+    """Whether `output` is a result an endpoint with this S3OutputPath would write."""
+    return bool(output_path) and output.startswith(str(output_path)) and output.endswith(".out")
 
 
 @dataclass(frozen=True)
@@ -394,7 +398,10 @@ def _fetch_unrecorded(
         return Fetched(None, reference, "failed", fmt or "txt", error=failure_message(found[0]))
     where = _locate_unrecorded(clients, reference)
     name = id_from_location(uri) or reference
-    waits = wait and where.target is not None  # no endpoint: nothing will come
+    expected = where.target is not None and is_under_output_path(
+        reference, where.target.output_path
+    )
+    waits = wait and expected  # no endpoint, or not its output: nothing will come
     state, _ = fetcher.wait_for(name, name, reference, where.failure, timeout if waits else 0.0)
     if state is JobState.FAILED and where.failure:
         found = fetcher.read(S3Uri.parse(where.failure))
@@ -414,20 +421,23 @@ def _fetch_unrecorded(
             "a request's queue goes with its endpoint: send the audio again; "
             "pass --endpoint if it went to another endpoint",
         )
-    if where.failure is None:
-        waited = f" after {format_duration(timeout)}" if wait else ""
-        error = WaitTimeoutError if wait else NotFoundError
-        raise error(
-            f"No result at {reference}{waited}, and no wasync job record for it; it is not "
-            f"under endpoint {endpoint}'s S3OutputPath ({where.target.output_path}), so its "
-            "failure cannot be looked for.",
+    if not expected:
+        raise NotFoundError(
+            f"No result at {reference}, and no wasync job record for it; it is not under "
+            f"endpoint {endpoint}'s S3OutputPath ({where.target.output_path}), so that "
+            "endpoint will not write it.",
             "check the URI, or pass --endpoint for the endpoint the request was sent to",
         )
     waited = f" after waiting {format_duration(timeout)} (--timeout)" if wait else ""
+    beside = (
+        "no failure beside it"
+        if where.failure
+        else f"{endpoint} has no S3FailurePath to look for its failure in"
+    )
     raise StillPending(
         Fetched(None, reference, "pending", fmt or "txt"),
-        f"No result at {reference} yet{waited}, and no failure beside it: the request is "
-        f"queued or running on {endpoint} (or was never sent).",
+        f"No result at {reference} yet{waited}, and {beside}: the request is queued or "
+        f"running on {endpoint} (or was never sent).",
         "the endpoint may be scaled to zero or busy; try again later"
         if wait
         else f"wait with `wasync fetch {reference} --wait`",
