@@ -132,3 +132,23 @@ def test_a_job_started_by_another_run_is_listed_at_once_not_after_the_fallback()
     source.expect(old)
     assert dict(source.poll([old])) == {old: JobState.DONE} and listed
     source.stop()
+
+
+def test_a_notification_a_run_took_as_it_exited_comes_back_within_seconds(moto_clients) -> None:  # type: ignore[no-untyped-def]
+    """A run that exits mid long poll has SQS give that poll's messages to nobody: hidden
+    for the queue's 30 s, the next run on the queue waited 30 s for its job (4 in 12 runs)."""
+    from tests.helpers.waiting import wait_until
+
+    sqs = moto_clients.client("sqs")
+    url = sqs.create_queue(QueueName="notes")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=note("a-run")["Body"])
+    exited = QueueCompletions(sqs, url, ListingCompletions(nothing_listed), wait_seconds=0)
+    assert exited.receive_batch()  # taken, never settled: its process is gone
+    next_run = QueueCompletions(sqs, url, ListingCompletions(nothing_listed), wait_seconds=1)
+    job = watch("a")
+    next_run.expect(job)
+    try:
+        found = wait_until(lambda: next_run.poll([job]), "the notification back", timeout=20)
+    finally:
+        next_run.stop()
+    assert dict(found) == {job: JobState.DONE}

@@ -23,6 +23,7 @@ from .tracker import JobState, Watch
 
 log = logging.getLogger("wasync.notifications")
 MISSING_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+HIDDEN_SECONDS = 5  # a message is deleted or handed back as soon as it is read
 
 
 def check_queue(sqs: Any, queue_url: str) -> None:
@@ -111,15 +112,22 @@ class QueueCompletions:
             found += self.listing.poll(waiting)
         return found
 
+    def receive_batch(self) -> list[dict[str, Any]]:
+        """One long poll. What it takes is hidden for HIDDEN_SECONDS only, not the queue's
+        default (30 s): a run that exits mid-poll has SQS hand its poll's messages to nobody,
+        and the next run, waiting on the same queue, would wait that long for them."""
+        response = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=self.wait_seconds,
+            VisibilityTimeout=HIDDEN_SECONDS,
+        )
+        return list(response.get("Messages", []))
+
     def _receive(self) -> None:
         while not self._stopped.is_set():
             try:
-                response = self.sqs.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=10,
-                    WaitTimeSeconds=self.wait_seconds,
-                )
-                for message in response.get("Messages", []):
+                for message in self.receive_batch():
                     self._handle(message)
             except Exception as exc:
                 if self._stopped.is_set():
