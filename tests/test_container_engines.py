@@ -62,7 +62,7 @@ def test_a_named_engine_is_used_or_refused_never_replaced(fake_bin) -> None:
     fake_bin("podman", NO_DAEMON.replace("Docker daemon", "podman service"))
     with pytest.raises(WasyncError) as info:
         find_engine("podman", "run the serving image")
-    assert "No working podman" in info.value.message
+    assert "No working podman" in info.value.message and info.value.exit_code == 2  # setup
     assert "podman service" in info.value.message
     assert "`podman info` must succeed" in (info.value.hint or "")
 

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .errors import UsageError, WasyncError
+from .errors import ConfigurationError, UsageError
 
 ENGINES = ("docker", "podman", "finch")
 PROBE_TIMEOUT = 30.0  # `podman info` can take seconds on a first run, when it sets up storage
@@ -93,8 +93,8 @@ def find_engine(
             if probes[0].path is None
             else f"start {preferred}'s daemon or service (`{preferred} info` must succeed)"
         )
-        raise WasyncError(f"No working {preferred} to {purpose}: {tried}", hint)
-    raise WasyncError(
+        raise ConfigurationError(f"No working {preferred} to {purpose}: {tried}", hint)
+    raise ConfigurationError(
         f"No working container engine to {purpose}: {tried}",
         f"install and start one of {', '.join(candidates)} (Docker, Podman or Finch)",
     )
