@@ -14,6 +14,7 @@ from whisper_async.endpoint import (
     KEPT,
     DeployPlan,
     DeployRequest,
+    cpu_encoder_note,
     deploy,
     parse_env,
     plan_deploy,
@@ -161,6 +162,8 @@ def test_the_cpu_encoder_reaches_the_container_and_is_warned_where_it_cannot_pay
     assert environment["WASYNC_CPU_ENCODER"] == "torch-bfloat16"
     on_gpu = plan_deploy(moto_clients, request(cpu_encoder="torch-bfloat16"))
     assert any("encodes on its GPU" in w for w in on_gpu.warnings)
+    # on the local stack a g5 is a name: the encoder runs on this machine's CPU
+    assert cpu_encoder_note(request(cpu_encoder="torch-bfloat16"), local=True) is None
 
 
 def test_missing_role_says_how_to_get_one(moto_clients, model_uri: str) -> None:

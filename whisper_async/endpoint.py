@@ -529,9 +529,11 @@ def on_gpu(request: DeployRequest) -> bool:
     return request.instance_type.startswith(cpu_encoders.GPU_FAMILIES)
 
 
-def cpu_encoder_note(request: DeployRequest) -> str | None:
-    """A warning where --cpu-encoder torch-bfloat16 cannot pay off on the instance type."""
-    if cpu_encoder(request) != cpu_encoders.TORCH_BFLOAT16:
+def cpu_encoder_note(request: DeployRequest, local: bool = False) -> str | None:
+    """A warning where --cpu-encoder torch-bfloat16 cannot pay off on the instance type (on
+    the local stack the type is a name: the server runs on this machine's CPU, and says
+    itself when that CPU lacks AMX)."""
+    if cpu_encoder(request) != cpu_encoders.TORCH_BFLOAT16 or local:
         return None
     instance = request.instance_type
     if on_gpu(request):
@@ -692,7 +694,12 @@ def plan_deploy(
         _check_no_autoscaling(clients, existing, running[1].instance_type, request.instance_type)
     defaults = _validate(request)
     notes = [
-        w for w in [check_instance_type(request.instance_type), cpu_encoder_note(request)] if w
+        w
+        for w in [
+            check_instance_type(request.instance_type),
+            cpu_encoder_note(request, settings.is_local),
+        ]
+        if w
     ]
     model_uri, image_uri, role_arn, engine = resolve_inputs(clients, request)
     if cpu_encoder(request) == cpu_encoders.TORCH_BFLOAT16:
