@@ -480,7 +480,10 @@ def render_status(console: Console, report: EndpointStatus) -> None:
                 ("model", report.model_data),
                 ("image", report.image),
                 ("outputs", report.output_path),
-                ("concurrency", report.max_concurrency),
+                (
+                    "concurrency",
+                    report.max_concurrency or "SageMaker's default (no ClientConfig)",
+                ),
                 (
                     "settings",
                     " ".join(f"{k}={v}" for k, v in report.settings.items()) or "defaults",
@@ -551,7 +554,7 @@ REQUEST_COLUMNS = (
     # own are 36-character UUIDs)
     ("INFERENCE ID", 47),
     ("STATUS", 6),
-    ("OUTCOME", 18),
+    ("OUTCOME", 20),  # the server's longest code: unsupported_language
     ("AUDIO S", 8),
     ("PROC S", 7),
     ("RTF", 6),
