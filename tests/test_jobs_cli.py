@@ -530,6 +530,15 @@ def test_jobs_of_a_named_endpoint_are_its_own_and_of_none_named_every_endpoints(
     assert listed("-e", "meetings") == {"i" * 24}
     assert listed("-e", "whisper") == {"h" * 24}
     assert listed() == {"h" * 24, "i" * 24}
+    # and says which endpoint each was sent to: its JSON, and the table of every endpoint's
+    lines = [json.loads(line) for line in cli("--json", "jobs").stdout.splitlines()]
+    assert {line["id"]: line["endpoint"] for line in lines} == {
+        "h" * 24: "whisper",
+        "i" * 24: "meetings",
+    }
+    table = CliRunner().invoke(app, ["jobs"], env={"COLUMNS": "200"}).stdout
+    assert table.split()[0] == "endpoint" and "meetings" in table
+    assert CliRunner().invoke(app, ["-e", "meetings", "jobs"]).stdout.split()[0] == "file"
 
 
 def test_jobs_in_a_bucket_that_does_not_exist_is_an_error_not_an_empty_list(moto_clients) -> None:  # type: ignore[no-untyped-def]

@@ -273,6 +273,6 @@ def jobs(
         for entry in found:
             out.json_line(entry)
     elif found:
-        out.out.print(outcome_table(found))
+        out.out.print(outcome_table(found, endpoints=endpoint is None))
     else:
         out.out.print("no jobs")

@@ -262,14 +262,16 @@ def summary_json(report: BatchReport) -> dict[str, Any]:
     }
 
 
-def outcome_table(rows: Sequence[JobOutcome | JobEntry]) -> Table:
-    """One row per job: its input, state, id and result (or error), all as literal text."""
+def outcome_table(rows: Sequence[JobOutcome | JobEntry], endpoints: bool = False) -> Table:
+    """One row per job: its input, state, id and result (or error), all as literal text; with
+    `endpoints`, first the endpoint each was sent to (`jobs` of every endpoint)."""
     from .render import table, text
 
     grid = table(
-        ("file", "state", "job", "result"),
+        ("endpoint",) * endpoints + ("file", "state", "job", "result"),
         (
-            (
+            (getattr(r, "endpoint", ""),) * endpoints
+            + (
                 cut_middle(r.input),
                 text(r.state, STATE_STYLE.get(r.state, "")),
                 r.id,
@@ -280,7 +282,7 @@ def outcome_table(rows: Sequence[JobOutcome | JobEntry]) -> Table:
     )
     grid.box = None
     # the id is what `wasync fetch` takes: other columns give way before it is cut short
-    job = grid.columns[2]
+    job = grid.columns[2 + endpoints]
     job.no_wrap = True
     job.min_width = max((len(r.id or "") for r in rows), default=0)
     return grid

@@ -26,6 +26,7 @@ class JobEntry:
     submitted_at: str
     output: str | None = None
     error: str | None = None
+    endpoint: str = ""  # the endpoint it was sent to
 
 
 def list_jobs(
@@ -92,6 +93,7 @@ def list_jobs(
                 record.submitted_at,
                 output,
                 error,
+                record.endpoint,
             )
         )
     return found
