@@ -64,8 +64,11 @@ class ControlPlane:
         """Deleted endpoints whose instances may still be stopping (the stack waits for
         them before it exits)."""
         with self.lock:
-            self.deleted = [host for host in self.deleted if not host.join(0.0)]
-            return list(self.deleted)
+            return self._prune_deleted()
+
+    def _prune_deleted(self) -> list[EndpointHost]:
+        self.deleted = [host for host in self.deleted if host.working()]
+        return list(self.deleted)
 
     # -- models and endpoint configs
     def op_CreateModel(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -203,7 +206,7 @@ class ControlPlane:
         del self.endpoints[host.name]
         self.tags.forget(self.endpoint_arns.pop(host.name))
         host.delete()
-        self.deleted.append(host)
+        self.deleted = [*self._prune_deleted(), host]  # kept only while it winds down
         return {}
 
     def op_ListEndpoints(self, p: dict[str, Any]) -> dict[str, Any]:

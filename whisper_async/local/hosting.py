@@ -119,9 +119,9 @@ class EndpointHost:
     def _in_background(self, work: Callable[..., None], *args: Any) -> None:
         name = f"{work.__name__.strip('_')}-{self.name}"
         thread = threading.Thread(target=work, args=args, name=name, daemon=True)
-        with self._lock:
+        with self._lock:  # started under the lock: a thread not yet started is not alive
             self._work = [t for t in self._work if t.is_alive()] + [thread]
-        thread.start()
+            thread.start()
 
     def join(self, deadline: float) -> bool:
         """Wait, until `deadline` (time.monotonic()), for its background work to end: a
@@ -134,6 +134,11 @@ class EndpointHost:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
         return not any(t.is_alive() for t in work if t is not threading.current_thread())
+
+    def working(self) -> bool:
+        """Whether any of its background work still runs."""
+        with self._lock:
+            return any(thread.is_alive() for thread in self._work)
 
     def accept(self, job: Job) -> bool:
         """Queue a job; False once the endpoint takes no more (it is going away)."""
