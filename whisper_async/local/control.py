@@ -67,7 +67,7 @@ class ControlPlane:
             return self._prune_deleted()
 
     def _prune_deleted(self) -> list[EndpointHost]:
-        self.deleted = [host for host in self.deleted if host.working()]
+        self.deleted = [host for host in self.deleted if host.background.running()]
         return list(self.deleted)
 
     # -- models and endpoint configs

@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # within seconds, from a thread of this process: exiting first would leave it running.
     settled = time.monotonic() + SETTLE_SECONDS
     for host in [*hosts, *plane.leaving_hosts()]:
-        if not host.join(settled):
+        if not host.background.join(settled):
             log.warning("endpoint %s: its instances did not stop in time", host.name)
     write_atomically(state_dir / UNFINISHED, json.dumps(unfinished, indent=2))
     server.should_exit = True

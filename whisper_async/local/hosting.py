@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .background import BackgroundWork
 from .deployment import Deployment
 from .dispatch import Dispatcher
 from .fleet import Fleet
@@ -87,6 +88,7 @@ class EndpointHost:
         self.dispatcher = Dispatcher(self.sink, context.time_scale)
         self.fleet = Fleet()
         self.closing = threading.Event()
+        self.background = BackgroundWork(name)  # the stack waits for it before it exits
         self.created = time.time()
         self._lock = threading.Lock()  # guards everything below
         self._deployment = deployment
@@ -94,7 +96,6 @@ class EndpointHost:
         self._status, self._modified = "Creating", self.created
         self._reason: str | None = None
         self._model_dir: Path | None = None
-        self._work: list[threading.Thread] = []  # what runs in the background, to wait for
 
     @property
     def deployment(self) -> Deployment:
@@ -102,43 +103,19 @@ class EndpointHost:
             return self._deployment
 
     def start(self) -> None:
-        self._in_background(self._create)
-        self._in_background(self._tick)
+        self.background.run(self._create)
+        self.background.run(self._tick)
 
     def update(self, deployment: Deployment) -> None:
         self._set_status("Updating", None)
-        self._in_background(self._update, deployment)
+        self.background.run(self._update, deployment)
 
     def resize(self, count: int) -> None:
         """UpdateEndpointWeightsAndCapacities: Updating until `count` instances serve."""
         with self._lock:
             self._desired = count
         self._set_status("Updating", None)
-        self._in_background(self._resize, count)
-
-    def _in_background(self, work: Callable[..., None], *args: Any) -> None:
-        name = f"{work.__name__.strip('_')}-{self.name}"
-        thread = threading.Thread(target=work, args=args, name=name, daemon=True)
-        with self._lock:  # started under the lock: a thread not yet started is not alive
-            self._work = [t for t in self._work if t.is_alive()] + [thread]
-            thread.start()
-
-    def join(self, deadline: float) -> bool:
-        """Wait, until `deadline` (time.monotonic()), for its background work to end: a
-        container still starting when the endpoint closed stops within seconds, but only if
-        the stack's process lives on meanwhile (its threads end with it, the container does
-        not). True once all have ended."""
-        with self._lock:
-            work = list(self._work)
-        for thread in work:
-            if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(t.is_alive() for t in work if t is not threading.current_thread())
-
-    def working(self) -> bool:
-        """Whether any of its background work still runs."""
-        with self._lock:
-            return any(thread.is_alive() for thread in self._work)
+        self.background.run(self._resize, count)
 
     def accept(self, job: Job) -> bool:
         """Queue a job; False once the endpoint takes no more (it is going away)."""
@@ -146,7 +123,7 @@ class EndpointHost:
 
     def delete(self) -> None:
         self._set_status("Deleting", None)
-        self._in_background(self.close)
+        self.background.run(self.close)
 
     def drain(self, grace: float) -> list[str]:
         """Take no more jobs, give queued and running ones `grace` seconds, fail and name the
