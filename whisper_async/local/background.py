@@ -35,3 +35,21 @@ class BackgroundWork:
     def running(self) -> bool:
         with self._lock:
             return any(thread.is_alive() for thread in self._threads)
+
+
+class Departing:
+    """The background work of deleted endpoints, kept while it still runs (their instances
+    may be stopping), so that the stack can wait for it too before it exits."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._work: list[BackgroundWork] = []
+
+    def add(self, work: BackgroundWork) -> None:
+        with self._lock:
+            self._work = [w for w in self._work if w.running()] + [work]
+
+    def still_running(self) -> list[BackgroundWork]:
+        with self._lock:
+            self._work = [w for w in self._work if w.running()]
+            return list(self._work)

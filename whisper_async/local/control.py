@@ -34,7 +34,6 @@ class ControlPlane:
             "endpoint-config", "endpoint configuration", "EndpointConfig", region, self.tags
         )
         self.endpoints: dict[str, EndpointHost] = {}
-        self.deleted: list[EndpointHost] = []  # see leaving_hosts
         self.endpoint_arns: dict[str, str] = {}
         self.lock = threading.RLock()
         self.service = SERVICE_MODELS.get_service_model("sagemaker")
@@ -59,16 +58,6 @@ class ControlPlane:
     def hosts(self) -> list[EndpointHost]:
         with self.lock:
             return list(self.endpoints.values())
-
-    def leaving_hosts(self) -> list[EndpointHost]:
-        """Deleted endpoints whose instances may still be stopping (the stack waits for
-        them before it exits)."""
-        with self.lock:
-            return self._prune_deleted()
-
-    def _prune_deleted(self) -> list[EndpointHost]:
-        self.deleted = [host for host in self.deleted if host.background.running()]
-        return list(self.deleted)
 
     # -- models and endpoint configs
     def op_CreateModel(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +195,6 @@ class ControlPlane:
         del self.endpoints[host.name]
         self.tags.forget(self.endpoint_arns.pop(host.name))
         host.delete()
-        self.deleted = [*self._prune_deleted(), host]  # kept only while it winds down
         return {}
 
     def op_ListEndpoints(self, p: dict[str, Any]) -> dict[str, Any]:

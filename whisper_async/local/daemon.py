@@ -170,9 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A container still starting when its endpoint closed (or was deleted just before) stops
     # within seconds, from a thread of this process: exiting first would leave it running.
     settled = time.monotonic() + SETTLE_SECONDS
-    for host in [*hosts, *plane.leaving_hosts()]:
-        if not host.background.join(settled):
-            log.warning("endpoint %s: its instances did not stop in time", host.name)
+    for work in [*(host.background for host in hosts), *context.departing.still_running()]:
+        if not work.join(settled):
+            log.warning("endpoint %s: its instances did not stop in time", work.label)
     write_atomically(state_dir / UNFINISHED, json.dumps(unfinished, indent=2))
     server.should_exit = True
     serving.join(timeout=10)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .background import BackgroundWork
+from .background import BackgroundWork, Departing
 from .deployment import Deployment
 from .dispatch import Dispatcher
 from .fleet import Fleet
@@ -44,6 +44,8 @@ class HostingContext:
     launcher: Launcher
     logs_dir: Path
     time_scale: TimeScale = field(default_factory=TimeScale)
+    # deleted endpoints still winding down, which the stack waits for before it exits
+    departing: Departing = field(default_factory=Departing)
 
     @property
     def tick_period(self) -> float:
@@ -124,6 +126,7 @@ class EndpointHost:
     def delete(self) -> None:
         self._set_status("Deleting", None)
         self.background.run(self.close)
+        self.context.departing.add(self.background)
 
     def drain(self, grace: float) -> list[str]:
         """Take no more jobs, give queued and running ones `grace` seconds, fail and name the
