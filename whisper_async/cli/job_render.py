@@ -267,22 +267,23 @@ def outcome_table(rows: Sequence[JobOutcome | JobEntry], endpoints: bool = False
     `endpoints`, first the endpoint each was sent to (`jobs` of every endpoint)."""
     from .render import table, text
 
-    grid = table(
-        ("endpoint",) * endpoints + ("file", "state", "job", "result"),
+    columns: tuple[str, ...] = ("file", "state", "job", "result")
+    cells: list[tuple[Any, ...]] = [
         (
-            (getattr(r, "endpoint", ""),) * endpoints
-            + (
-                cut_middle(r.input),
-                text(r.state, STATE_STYLE.get(r.state, "")),
-                r.id,
-                cut_middle(r.error, MOST_REASON_SHOWN) if r.error else r.output,
-            )
-            for r in rows
-        ),
-    )
+            cut_middle(r.input),
+            text(r.state, STATE_STYLE.get(r.state, "")),
+            r.id,
+            cut_middle(r.error, MOST_REASON_SHOWN) if r.error else r.output,
+        )
+        for r in rows
+    ]
+    if endpoints:
+        columns = ("endpoint", *columns)
+        cells = [(getattr(r, "endpoint", ""), *row) for r, row in zip(rows, cells, strict=True)]
+    grid = table(columns, cells)
     grid.box = None
     # the id is what `wasync fetch` takes: other columns give way before it is cut short
-    job = grid.columns[2 + endpoints]
+    job = grid.columns[columns.index("job")]
     job.no_wrap = True
     job.min_width = max((len(r.id or "") for r in rows), default=0)
     return grid
