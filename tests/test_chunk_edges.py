@@ -132,8 +132,11 @@ def test_a_repeating_chunk_keeps_the_speech_before_its_longest_regions_last_stre
     The check is on where text is stamped, not on the words: tiny.en itself skips one repeat
     of the identical sentence now and then (its greedy decode of a 25 s chunk said 5 of its 6
     sentences; sequential decoding skips one in 2 of 9 variants of this file), and which
-    repeat it skips moves with the CPU. A skipped repeat leaves its neighbours' timings spread
-    over its audio; the bug left seconds of voice with nothing stamped on them."""
+    repeat it skips moves with the CPU. A skipped repeat mostly leaves its neighbours' timings
+    spread over its audio, but not on every CPU (CI's once left one region under 80% stamped,
+    where this machine stamps 91% of every region); the bug left seconds of voice with nothing
+    stamped on them. So the bounds are loose enough for a skipped repeat or two, and the bug
+    (none of that speech stamped) is far outside them."""
     import subprocess
 
     sentence = tmp_path / "sentence.wav"
@@ -146,9 +149,11 @@ def test_a_repeating_chunk_keeps_the_speech_before_its_longest_regions_last_stre
     result = faster_tiny_en.transcribe(audio, TranscribeOptions())
     stamped = [(segment["start"], segment["end"]) for segment in result.segments]
     length = before_last_stretch[1] - start
-    assert overlap(before_last_stretch, stamped) >= 0.8 * length, (before_last_stretch, stamped)
-    # And so is every other region of voice: text is stamped over most of each.
-    assert all(overlap(region, stamped) >= 0.8 * (region[1] - region[0]) for region in regions)
+    assert overlap(before_last_stretch, stamped) >= 0.5 * length, (before_last_stretch, stamped)
+    # And over the voice as a whole: one repeat is a tenth of it.
+    voice = sum(region[1] - region[0] for region in regions)
+    covered = sum(overlap(region, stamped) for region in regions)
+    assert covered >= 0.7 * voice, (regions, stamped)
 
 
 def test_batched_chunks_are_cut_only_between_voice_regions(faster_tiny_en, joined) -> None:  # type: ignore[no-untyped-def]
