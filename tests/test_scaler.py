@@ -209,11 +209,14 @@ class FakeEndpoint:
     status: str = "InService"
     refuse: str | None = None
     failure_reason: str | None = None
+    created: float = 0.0
 
     def variant(self, endpoint: str, variant: str) -> VariantCapacity | None:
         if (endpoint, variant) != ("ep", "AllTraffic"):
             return None
-        return VariantCapacity(self.status, self.desired, self.current, self.failure_reason)
+        return VariantCapacity(
+            self.status, self.desired, self.current, self.failure_reason, self.created
+        )
 
     def set_desired(self, endpoint: str, variant: str, count: int) -> None:
         if self.refuse:
@@ -392,6 +395,20 @@ def test_nothing_scales_while_an_activity_is_in_progress() -> None:
     setup.endpoint.desired = 3  # still Updating: instances starting
     setup.run(20, backlog=0.0)
     assert setup.endpoint.desired == 3 and len(setup.view.activities) == 1
+
+
+def test_an_activity_on_a_deleted_endpoint_fails_though_a_new_one_has_its_name() -> None:
+    setup = scaler_setup(desired=0)
+    setup.run(2, backlog=1.0, without_capacity=1.0)
+    assert setup.endpoint.desired == 1 and setup.endpoint.status == "Updating"
+    # Deleted while it started, and deployed again: one instance, as the activity wanted.
+    setup.endpoint.created, setup.endpoint.status, setup.endpoint.current = 5.0, "InService", 1
+    setup.run(1, backlog=0.0)
+    activity = next(iter(setup.view.activities.values()))
+    assert (activity["StatusCode"], activity["StatusMessage"]) == (
+        "Failed",
+        "Endpoint ep no longer exists.",
+    )
 
 
 def test_a_refused_change_is_recorded_as_failed_with_the_reason() -> None:

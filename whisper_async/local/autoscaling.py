@@ -44,6 +44,7 @@ class SageMakerCapacity:
                     int(live.get("DesiredInstanceCount", 0)),
                     int(live.get("CurrentInstanceCount", 0)),
                     described.get("FailureReason"),
+                    float(described.get("CreationTime", 0.0)),
                 )
         return None
 

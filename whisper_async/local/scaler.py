@@ -52,6 +52,7 @@ class VariantCapacity:
     desired: int
     current: int
     failure_reason: str | None = None
+    created: float = 0.0  # the endpoint's CreationTime: a new one may reuse a deleted one's name
 
 
 class CapacityRefused(Exception):
@@ -76,6 +77,7 @@ class Activity:
     cause: str
     start: float
     policy: Policy | None = None
+    endpoint_created: float = 0.0  # which endpoint of that name it resizes
     status: str = IN_PROGRESS
     message: str = ""
     end: float | None = None
@@ -234,7 +236,7 @@ class Scaler:
             return  # Creating, Updating or Failed: Application Auto Scaling waits
         chosen = decide(target, variant.desired, proposals)
         if chosen is not None:
-            self._start(target, variant.desired, chosen.capacity, chosen.cause, chosen.policy, now)
+            self._start(target, variant, chosen.capacity, chosen.cause, chosen.policy, now)
         elif (
             target.clamp(variant.desired) != variant.desired
         ):  # an invoked policy enforces the range
@@ -255,20 +257,19 @@ class Scaler:
         wanted = target.clamp(variant.desired)
         if wanted != variant.desired:
             bound = "minimum" if wanted > variant.desired else "maximum"
-            self._start(
-                target, variant.desired, wanted, f"{bound} capacity was set to {wanted}", None, now
-            )
+            self._start(target, variant, wanted, f"{bound} capacity was set to {wanted}", None, now)
 
     def _start(
         self,
         target: ScalableTarget,
-        before: int,
+        variant: VariantCapacity,
         after: int,
         cause: str,
         policy: Policy | None,
         now: float,
     ) -> None:
-        activity = Activity(target.resource_id, before, after, cause, now, policy)
+        before = variant.desired
+        activity = Activity(target.resource_id, before, after, cause, now, policy, variant.created)
         log.info("scaling %s: %s (%s)", target.resource_id, activity.to_api()["Description"], cause)
         self.view.save_activity(activity)  # recorded before the endpoint starts to change
         endpoint, variant = target.endpoint_and_variant or ("", "")
@@ -286,7 +287,8 @@ class Scaler:
         variant = self.capacity.variant(endpoint, variant_name)
         if variant is not None and variant.status in {"Creating", "Updating"}:
             return  # still resizing
-        if variant is None:
+        if variant is None or variant.created != activity.endpoint_created:
+            # Deleted; a new endpoint of the same name is not the one this activity resized.
             activity.status, activity.message = FAILED, f"Endpoint {endpoint} no longer exists."
         elif variant.desired == activity.after == variant.current and variant.status == "InService":
             activity.status = SUCCESSFUL
