@@ -272,9 +272,9 @@ class Scaler:
         activity = Activity(target.resource_id, before, after, cause, now, policy, variant.created)
         log.info("scaling %s: %s (%s)", target.resource_id, activity.to_api()["Description"], cause)
         self.view.save_activity(activity)  # recorded before the endpoint starts to change
-        endpoint, variant = target.endpoint_and_variant or ("", "")
+        endpoint, variant_name = target.endpoint_and_variant or ("", "")
         try:
-            self.capacity.set_desired(endpoint, variant, after)
+            self.capacity.set_desired(endpoint, variant_name, after)
             self._in_progress[target.resource_id] = activity
         except CapacityRefused as refused:
             activity.status, activity.end = FAILED, now
