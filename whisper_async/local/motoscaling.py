@@ -11,6 +11,8 @@ What moto lacks, added in the stack's own process by `install()` (moto's server 
   metric above the target for 3 of 3 one-minute periods) and `...-AlarmLow-{uuid}` (below 90%
   of it for 15 of 15, not created with DisableScaleIn), listed in the policy's `Alarms` and
   deleted with it.
+- DescribeAlarmHistory (CloudWatch), from the states moto keeps on each alarm
+  (`alarmhistory.py`).
 - Replacing or deregistering: moto leaves a replaced policy's alarms behind and keeps a
   deregistered target's policies; AWS deletes both.
 
@@ -29,7 +31,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .alarmhistory import serve_alarm_history
 from .alarms import AlarmSpec, Evaluation, MetricId
+from .pages import BadPageToken, page_of
 from .policies import TARGET_TRACKING, Policy, ScalableTarget
 from .scaler import NAMESPACE, Activity
 
@@ -93,11 +97,17 @@ def _describe_scaling_activities(self: Any) -> str:
         self._get_param("ResourceId"),
         self._get_param("ScalableDimension"),
     )
-    start = int(self._get_param("NextToken") or 0)
-    end = start + int(self._get_int_param("MaxResults") or 50)
-    body: dict[str, Any] = {"ScalingActivities": found[start:end]}
-    if end < len(found):
-        body["NextToken"] = str(end)
+    from moto.applicationautoscaling.exceptions import AWSValidationException
+
+    try:
+        page, token = page_of(
+            found, self._get_param("NextToken"), self._get_int_param("MaxResults") or 50
+        )
+    except BadPageToken as refused:
+        raise AWSValidationException(str(refused)) from None
+    body: dict[str, Any] = {"ScalingActivities": page}
+    if token is not None:
+        body["NextToken"] = token
     return json.dumps(body)
 
 
@@ -177,6 +187,7 @@ def install() -> None:
     )
 
     serve_scaling_activities()
+    serve_alarm_history()
     create_alarms = FakeApplicationAutoscalingPolicy.create_alarms
 
     def with_sagemaker_alarms(policy: Any) -> None:

@@ -1,0 +1,81 @@
+"""DescribeAlarmHistory on the local stack's moto (moto alone answers it with a 500), and the
+NextToken of the listings the stack adds to moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from whisper_async.errors import AwsError
+from whisper_async.local.alarmhistory import serve_alarm_history
+
+
+@pytest.fixture
+def cloudwatch(moto_clients: Any) -> Any:
+    serve_alarm_history()
+    client = moto_clients.client("cloudwatch")
+    client.put_metric_alarm(
+        AlarmName="backlog",
+        Namespace="AWS/SageMaker",
+        MetricName="ApproximateBacklogSize",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    data = json.dumps({"recentDatapoints": [3.0]})
+    client.set_alarm_state(
+        AlarmName="backlog", StateValue="ALARM", StateReason="breached", StateReasonData=data
+    )
+    client.set_alarm_state(AlarmName="backlog", StateValue="OK", StateReason="quiet")
+    return client
+
+
+def test_state_changes_are_listed_newest_first_with_old_and_new_state(cloudwatch: Any) -> None:
+    items = cloudwatch.describe_alarm_history(AlarmName="backlog")["AlarmHistoryItems"]
+    assert [item["HistorySummary"] for item in items] == [
+        "Alarm updated from ALARM to OK",
+        "Alarm updated from OK to ALARM",
+        'Alarm "backlog" created',
+    ]
+    assert [item["Timestamp"] for item in items] == sorted(
+        (item["Timestamp"] for item in items), reverse=True
+    )
+    to_alarm = json.loads(items[1]["HistoryData"])
+    assert to_alarm["oldState"]["stateValue"] == "OK"
+    assert to_alarm["newState"] == {
+        "stateValue": "ALARM",
+        "stateReason": "breached",
+        "stateReasonData": {"recentDatapoints": [3.0]},
+    }
+
+
+def test_history_is_filtered_by_type_and_name_and_paged(cloudwatch: Any) -> None:
+    updates = cloudwatch.describe_alarm_history(
+        HistoryItemType="StateUpdate", ScanBy="TimestampAscending", MaxRecords=1
+    )
+    assert [i["HistorySummary"] for i in updates["AlarmHistoryItems"]] == [
+        "Alarm updated from OK to ALARM"
+    ]
+    rest = cloudwatch.describe_alarm_history(
+        HistoryItemType="StateUpdate", ScanBy="TimestampAscending", NextToken=updates["NextToken"]
+    )
+    assert [i["HistorySummary"] for i in rest["AlarmHistoryItems"]] == [
+        "Alarm updated from ALARM to OK"
+    ]
+    assert "NextToken" not in rest
+    other = cloudwatch.describe_alarm_history(AlarmName="no-such-alarm")
+    assert other["AlarmHistoryItems"] == []
+
+
+def test_a_next_token_it_did_not_hand_out_is_refused_not_a_server_error(
+    cloudwatch: Any, moto_clients: Any
+) -> None:
+    with pytest.raises(AwsError, match=r"\(InvalidParameterValue\): Invalid NextToken"):
+        cloudwatch.describe_alarm_history(NextToken="not-a-token")
+    autoscaling = moto_clients.client("application-autoscaling")
+    with pytest.raises(AwsError, match=r"\(ValidationException\): Invalid NextToken"):
+        autoscaling.describe_scaling_activities(ServiceNamespace="sagemaker", NextToken="x")

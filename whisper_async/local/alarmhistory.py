@@ -1,0 +1,146 @@
+"""CloudWatch's DescribeAlarmHistory, which moto lacks (the call failed with a 500).
+
+moto keeps each alarm's earlier states (`Alarm.history`, one entry per SetAlarmState); with
+the state it is in now they give the alarm's state changes, shown as CloudWatch shows them:
+`StateUpdate` items, "Alarm updated from OK to ALARM", HistoryData as JSON with the old and new
+state. The alarm's creation is one `ConfigurationUpdate` item. History goes with the alarm
+when it is deleted (CloudWatch keeps it two weeks): the stack has no store of its own for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from .pages import BadPageToken, page_of
+
+STATE_UPDATE, CONFIGURATION_UPDATE = "StateUpdate", "ConfigurationUpdate"
+MOST_RECORDS = 100  # CloudWatch's MaxRecords bound
+
+
+class State(NamedTuple):
+    value: str
+    reason: str
+    reason_data: str
+    since: dt.datetime
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _states(alarm: Any) -> list[State]:
+    """The alarm's states, oldest first; moto records a state when it is left."""
+    earlier = [
+        State(value, reason, reason_data or "{}", _aware(since))
+        for kind, reason, reason_data, value, since in alarm.history
+        if kind == STATE_UPDATE
+    ]
+    now = State(
+        alarm.state_value,
+        alarm.state_reason,
+        alarm.state_reason_data or "{}",
+        _aware(alarm.state_updated_timestamp),
+    )
+    return [*earlier, now]
+
+
+def _shown(state: State) -> dict[str, Any]:
+    shown: dict[str, Any] = {"stateValue": state.value, "stateReason": state.reason}
+    if state.reason_data not in ("", "{}"):
+        shown["stateReasonData"] = json.loads(state.reason_data)
+    return shown
+
+
+def items_of(alarm: Any) -> list[dict[str, Any]]:
+    """Every history item of one moto alarm, oldest first."""
+    kind = "CompositeAlarm" if getattr(alarm, "rule", None) else "MetricAlarm"
+    base = {"AlarmName": alarm.name, "AlarmType": kind}
+    states = _states(alarm)
+    created = {
+        **base,
+        "Timestamp": _aware(alarm.configuration_updated_timestamp),
+        "HistoryItemType": CONFIGURATION_UPDATE,
+        "HistorySummary": f'Alarm "{alarm.name}" created',
+        "HistoryData": json.dumps({"type": "Create", "version": "1.0"}),
+    }
+    found = [created]
+    for old, new in itertools.pairwise(states):
+        data = {"version": "1.0", "oldState": _shown(old), "newState": _shown(new)}
+        found.append(
+            {
+                **base,
+                "Timestamp": new.since,
+                "HistoryItemType": STATE_UPDATE,
+                "HistorySummary": f"Alarm updated from {old.value} to {new.value}",
+                "HistoryData": json.dumps(data),
+            }
+        )
+    return found
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return _aware(value)
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    return _aware(dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+
+
+class HistoryQuery(NamedTuple):
+    name: str | None
+    types: tuple[str, ...]  # AlarmTypes; empty: MetricAlarm only, as CloudWatch does
+    item_type: str | None
+    start: dt.datetime | None
+    end: dt.datetime | None
+    ascending: bool
+
+    def select(self, alarms: Iterable[Any]) -> list[dict[str, Any]]:
+        types = self.types or ("MetricAlarm",)
+        found = [
+            item
+            for alarm in alarms
+            if self.name in (None, alarm.name)
+            for item in items_of(alarm)
+            if item["AlarmType"] in types
+            and self.item_type in (None, item["HistoryItemType"])
+            and (self.start is None or item["Timestamp"] >= self.start)
+            and (self.end is None or item["Timestamp"] <= self.end)
+        ]
+        return sorted(found, key=lambda item: item["Timestamp"], reverse=not self.ascending)
+
+
+def _describe_alarm_history(self: Any) -> Any:
+    from moto.cloudwatch.exceptions import InvalidParameterValue
+    from moto.core.responses import ActionResult
+
+    query = HistoryQuery(
+        self._get_param("AlarmName") or None,
+        tuple(self._get_param("AlarmTypes") or ()),
+        self._get_param("HistoryItemType") or None,
+        _moment(self._get_param("StartDate")),
+        _moment(self._get_param("EndDate")),
+        self._get_param("ScanBy") == "TimestampAscending",
+    )
+    found = query.select(self.cloudwatch_backend.alarms.values())
+    size = min(MOST_RECORDS, int(self._get_param("MaxRecords") or MOST_RECORDS))
+    try:
+        page, token = page_of(found, self._get_param("NextToken"), size)
+    except BadPageToken as refused:
+        raise InvalidParameterValue(str(refused)) from None
+    body: dict[str, Any] = {"AlarmHistoryItems": page}
+    if token is not None:
+        body["NextToken"] = token
+    return ActionResult(body)
+
+
+def serve_alarm_history() -> None:
+    """Add DescribeAlarmHistory to moto's CloudWatch in this process."""
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    CloudWatchResponse.describe_alarm_history = _describe_alarm_history  # type: ignore[attr-defined]  # moto lacks this operation
