@@ -109,6 +109,18 @@ def test_the_local_profile_without_a_stack_here_follows_the_exported_variables(
     assert "sagemaker" not in bare.endpoint_urls  # and Clients says no stack is running
 
 
+def test_aws_profile_flag_under_the_local_profile_is_refused_and_a_standing_one_ignored(
+    tmp_path: Path,
+) -> None:
+    """--aws-profile with --local contradicts itself: it was ignored without a word, and the
+    user believed the named account was used. WASYNC_AWS_PROFILE set for every shell is not."""
+    state = str(tmp_path / "state")
+    with pytest.raises(ConfigurationError, match="--aws-profile prod names AWS credentials"):
+        resolve({"profile": "local", "aws_profile": "prod", "state_dir": state}, {})
+    standing = {"XDG_CONFIG_HOME": str(tmp_path), "WASYNC_AWS_PROFILE": "prod"}
+    assert resolve({"profile": "local", "state_dir": state}, standing).is_local
+
+
 def test_unknown_config_key_is_refused_with_the_allowed_keys(tmp_path: Path) -> None:
     config = write_config(tmp_path, 'endpiont = "typo"\n')
     with pytest.raises(ConfigurationError) as info:

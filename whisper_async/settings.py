@@ -269,6 +269,13 @@ def apply_local_profile(settings: Settings, environ: Mapping[str, str] | None = 
     recorded in this state dir (another state dir, the same stack), the AWS_ENDPOINT_URL_*
     variables `wasync local env` exported are the stack's, as the AWS CLI takes them."""
     environ = os.environ if environ is None else environ
+    if settings.sources.get("aws_profile") == "flag":  # from env or a file: a standing default
+        raise ConfigurationError(
+            f"--aws-profile {settings.aws_profile} names AWS credentials, and the local stack"
+            " takes none.",
+            "drop --aws-profile to use the local stack, or drop --local (and"
+            " WASYNC_PROFILE=local) to use AWS",
+        )
     stack = read_stack(settings.state_dir)
     if stack is not None:
         from_stack = stack.endpoint_urls()
