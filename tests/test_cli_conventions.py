@@ -364,3 +364,14 @@ def test_a_transcript_reaches_a_terminal_without_its_control_characters() -> Non
     Output(stdout=pipe).write(transcript)
     assert terminal.getvalue() == "Hello.\\x1b]0;owned\\x07\n"
     assert pipe.getvalue() == transcript
+
+
+def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_error(
+    aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(aws_env)
+    (aws_env / "-rf.wav").write_bytes(b"")
+    result = run("transcribe", "-rf.wav")
+    assert result.exit_code == 2
+    assert "No such option: -r. '-rf.wav' is a file: name it after --" in result.output
+    assert "is a file" not in run("transcribe", "-x.wav").output  # no such file: no hint

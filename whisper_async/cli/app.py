@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
 from . import commands, job_commands, local_commands
@@ -61,6 +61,26 @@ class GlobalOptionsGroup(TyperGroup):
         shared = [p for p in self.params if p.name in GLOBAL_OPTION_NAMES]
         for command in self.commands.values():
             _accept_global_options(command, shared)
+
+
+class DashNamedFiles(TyperCommand):
+    """A command whose error about an unknown option says so when that "option" is a file
+    (`wasync transcribe -rf.wav`: click read it as -r, and said only `No such option: -r`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)  # click's parser consumes the list it is given
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:  # click's NoSuchOption (typer vendors click in newer versions)
+            name = getattr(exc, "option_name", None)
+            if type(exc).__name__ == "NoSuchOption" and name:
+                named = [a for a in given if a.startswith(name) and Path(a).exists()]
+                if named:
+                    exc.message = (  # type: ignore[attr-defined]  # click's message, extended
+                        f"{exc.message}. {named[0]!r} is a file: name it after -- (`-- "  # type: ignore[attr-defined]
+                        f"{named[0]}`), or as ./{named[0]}"
+                    )
+            raise
 
 
 app = typer.Typer(
@@ -166,7 +186,7 @@ LOCAL_COMMANDS: tuple[Command, ...] = (
 
 def _register(target: typer.Typer, entries: tuple[Command, ...]) -> None:
     for name, function, summary in entries:
-        target.command(name, short_help=summary)(handled(function))
+        target.command(name, short_help=summary, cls=DashNamedFiles)(handled(function))
 
 
 _register(app, COMMANDS)
