@@ -12,7 +12,10 @@ def statement(document: dict, sid: str) -> dict:
 
 def test_execution_role_is_least_privilege(moto_clients) -> None:
     docs = iam.documents(moto_clients)
-    assert docs.trust_policy["Statement"][0]["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    trusted = docs.trust_policy["Statement"][0]
+    assert trusted["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    # Only on this account's behalf: no confused deputy for another account's SageMaker work.
+    assert trusted["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
     policy = docs.execution_policy
     bucket = "arn:aws:s3:::sagemaker-us-east-1-123456789012"
     assert statement(policy, "ReadModelsAndInputs")["Resource"] == [

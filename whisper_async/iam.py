@@ -108,16 +108,21 @@ NOTES = (
 )
 
 
-TRUST_POLICY: Document = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "sagemaker.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
+def trust_policy(account: str) -> Document:
+    """SageMaker may assume the role only on this account's behalf: AWS's guard against the
+    confused deputy (SageMaker's docs, "Cross-service confused deputy prevention"), so no other
+    account's model can be made to run with it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            }
+        ],
+    }
 
 
 ECR_IMAGE = re.compile(
@@ -473,7 +478,7 @@ def documents(clients: Clients, queue_url: str | None = None) -> IamDocuments:
     return IamDocuments(
         naming.ROLE_NAME,
         role_arn,
-        TRUST_POLICY,
+        trust_policy(scope.account),
         execution_role_policy(scope, clients.settings.image_uri),
         user_policy(scope, role_arn, queue, bucket_exists),
         notes,
