@@ -58,8 +58,10 @@ def test_aws_cli_invokes_and_copies_a_transcript(
     env = {**os.environ, **local_stack.env}
     beside = Path(sys.executable).with_name("aws")  # awscli from the test extras, in this venv
     aws = [str(beside) if beside.exists() else (shutil.which("aws") or "aws")]
+    # botocore sends the InputLocation header as UTF-8; read as latin-1, this key was not found.
+    source = f"s3://{BUCKET}/cli/my talk \u00e9.wav"
     subprocess.run(
-        [*aws, "s3", "cp", str(data_dir / "en_short.wav"), f"s3://{BUCKET}/cli/en.wav"],
+        [*aws, "s3", "cp", str(data_dir / "en_short.wav"), source],
         env=env,
         check=True,
         capture_output=True,
@@ -72,7 +74,7 @@ def test_aws_cli_invokes_and_copies_a_transcript(
             "--endpoint-name",
             own_endpoint,
             "--input-location",
-            f"s3://{BUCKET}/cli/en.wav",
+            source,
             "--content-type",
             "audio/wav",
             "--custom-attributes",

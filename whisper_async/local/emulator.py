@@ -50,6 +50,15 @@ async def bounded_body(request: Request, most: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def utf8_header(value: str) -> str:
+    """A header as botocore sent it: UTF-8 (an S3 key `my talk é.wav`), which Starlette reads
+    as latin-1; bytes that are not UTF-8 stay as read."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
 def _too_long(what: str, most: int) -> str:
     return (
         f"1 validation error detected: Value at '{what}' failed to satisfy constraint: "
@@ -141,7 +150,7 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
         for member, shape in runtime_model.input_shape.members.items():
             header = str(shape.serialization.get("name", ""))
             if shape.serialization.get("location") == "header" and header in headers:
-                value = headers[header]
+                value = utf8_header(headers[header])
                 params[member] = (
                     int(value) if shape.type_name == "integer" and INTEGER.match(value) else value
                 )  # anything else stays text, which validation refuses by its type
