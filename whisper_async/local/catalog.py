@@ -104,8 +104,7 @@ class Catalog:
     def __contains__(self, name: object) -> bool:
         return name in self._items
 
-    def summaries(self, name_contains: str = "") -> list[dict[str, Any]]:
-        """Newest first, as the List operations sort by default."""
-        items = sorted(self._items.values(), key=lambda i: i["CreationTime"], reverse=True)
+    def summaries(self) -> list[dict[str, Any]]:
+        """Each item as its List operation shows it (listing.py filters, sorts and pages)."""
         keys = (self.name_key, self.arn_key, "CreationTime")
-        return [{k: i[k] for k in keys} for i in items if name_contains in i[self.name_key]]
+        return [{k: i[k] for k in keys} for i in self._items.values()]

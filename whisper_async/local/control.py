@@ -18,6 +18,7 @@ from ..storage import S3Uri
 from .catalog import ApiError, Catalog, Tags, already_exists, arn, not_found
 from .deployment import Deployment, deployment_from
 from .hosting import EndpointHost
+from .listing import ENDPOINTS_LISTED, MOST_LISTED, list_response, listed
 from .validation import ValidationError, validate
 
 SERVICE_MODELS = botocore.session.get_session()
@@ -71,7 +72,8 @@ class ControlPlane:
         return {}
 
     def op_ListModels(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"Models": self.models.summaries(p.get("NameContains", ""))}
+        page = listed(self.models.summaries(), p, "ModelName", MOST_LISTED)
+        return list_response("Models", page)
 
     def op_CreateEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:
         for variant in p["ProductionVariants"]:
@@ -91,7 +93,8 @@ class ControlPlane:
         return {}
 
     def op_ListEndpointConfigs(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"EndpointConfigs": self.configs.summaries(p.get("NameContains", ""))}
+        page = listed(self.configs.summaries(), p, "EndpointConfigName", MOST_LISTED)
+        return list_response("EndpointConfigs", page)
 
     # -- endpoints
     def _deployment(self, config_name: str) -> Deployment:
@@ -200,18 +203,17 @@ class ControlPlane:
     def op_ListEndpoints(self, p: dict[str, Any]) -> dict[str, Any]:
         summaries = []
         for host in self.endpoints.values():
-            if p.get("NameContains", "") in host.name:
-                state = host.state()
-                summaries.append(
-                    {
-                        "EndpointName": host.name,
-                        "EndpointArn": self.endpoint_arns[host.name],
-                        "EndpointStatus": state.status,
-                        "CreationTime": state.created,
-                        "LastModifiedTime": state.modified,
-                    }
-                )
-        return {"Endpoints": summaries}
+            state = host.state()
+            summaries.append(
+                {
+                    "EndpointName": host.name,
+                    "EndpointArn": self.endpoint_arns[host.name],
+                    "EndpointStatus": state.status,
+                    "CreationTime": state.created,
+                    "LastModifiedTime": state.modified,
+                }
+            )
+        return list_response("Endpoints", listed(summaries, p, "EndpointName", ENDPOINTS_LISTED))
 
     # -- tags
     def op_ListTags(self, p: dict[str, Any]) -> dict[str, Any]:

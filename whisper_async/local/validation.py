@@ -47,6 +47,11 @@ def pattern(raw: str) -> re.Pattern[str]:
 def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
     meta = shape.metadata
     if shape.type_name == "string" and isinstance(value, str):
+        allowed = getattr(shape, "enum", None)
+        if allowed and value not in allowed:
+            problems.append(
+                f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(allowed)}]"
+            )
         if "max" in meta and len(value) > meta["max"]:
             problems.append(
                 f"Value at '{path}' failed to satisfy constraint: Member must have length less than or equal to {meta['max']}"
