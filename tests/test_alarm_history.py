@@ -1,5 +1,5 @@
-"""DescribeAlarmHistory on the local stack's moto (moto alone answers it with a 500), and the
-NextToken of the listings the stack adds to moto."""
+"""The local stack's moto alarms: DescribeAlarmHistory (moto alone answers it with a 500), the
+state a new or updated alarm is in, and the NextToken of the listings the stack adds to moto."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from whisper_async.errors import AwsError
-from whisper_async.local.alarmhistory import serve_alarm_history
+from whisper_async.local import motoalarms
+from whisper_async.local.motoalarms import serve_alarm_history
 
 
 @pytest.fixture
@@ -79,3 +80,34 @@ def test_a_next_token_it_did_not_hand_out_is_refused_not_a_server_error(
     autoscaling = moto_clients.client("application-autoscaling")
     with pytest.raises(AwsError, match=r"\(ValidationException\): Invalid NextToken"):
         autoscaling.describe_scaling_activities(ServiceNamespace="sagemaker", NextToken="x")
+
+
+def test_a_new_alarm_is_insufficient_data_and_an_update_keeps_state_and_history(
+    moto_clients: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    # Restored after the test: other tests here use moto as it is.
+    monkeypatch.setattr(CloudWatchBackend, "put_metric_alarm", CloudWatchBackend.put_metric_alarm)
+    motoalarms.install()
+    client = moto_clients.client("cloudwatch")
+    alarm = {
+        "AlarmName": "fresh",
+        "Namespace": "AWS/SageMaker",
+        "MetricName": "HasBacklogWithoutCapacity",
+        "Statistic": "Average",
+        "Period": 60,
+        "EvaluationPeriods": 2,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    }
+    client.put_metric_alarm(**alarm)
+    [fresh] = client.describe_alarms(AlarmNames=["fresh"])["MetricAlarms"]
+    assert fresh["StateValue"] == "INSUFFICIENT_DATA"
+    client.set_alarm_state(AlarmName="fresh", StateValue="ALARM", StateReason="breached")
+    client.put_metric_alarm(**{**alarm, "EvaluationPeriods": 3})
+    [updated] = client.describe_alarms(AlarmNames=["fresh"])["MetricAlarms"]
+    assert (updated["StateValue"], updated["EvaluationPeriods"]) == ("ALARM", 3)
+    history = client.describe_alarm_history(AlarmName="fresh", HistoryItemType="StateUpdate")
+    summaries = [item["HistorySummary"] for item in history["AlarmHistoryItems"]]
+    assert summaries == ["Alarm updated from INSUFFICIENT_DATA to ALARM"]

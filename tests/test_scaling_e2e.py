@@ -174,6 +174,9 @@ def test_an_idle_endpoint_scales_in_to_zero_and_stops_its_container(
     assert [n.split("-Alarm")[1].split("-")[0] for n in names] == ["High", "Low"]
     low = aws.client("cloudwatch").describe_alarms(AlarmNames=[names[1]])["MetricAlarms"][0]
     assert (low["StateValue"], low["EvaluationPeriods"], low["Threshold"]) == ("ALARM", 15, 1.8)
+    # The step policy lists the alarm that invokes it, as AWS lists it.
+    step = next(p for p in policies if p["PolicyType"] == "StepScaling")
+    assert [a["AlarmName"] for a in step["Alarms"]] == [f"wasync-{endpoint}-scale-out-from-zero"]
     assert fast_stack.endpoints()[endpoint]["instances"] == []
 
 

@@ -11,8 +11,9 @@ What moto lacks, added in the stack's own process by `install()` (moto's server 
   metric above the target for 3 of 3 one-minute periods) and `...-AlarmLow-{uuid}` (below 90%
   of it for 15 of 15, not created with DisableScaleIn), listed in the policy's `Alarms` and
   deleted with it.
-- DescribeAlarmHistory (CloudWatch), from the states moto keeps on each alarm
-  (`alarmhistory.py`).
+- A scaling policy's `Alarms` name every alarm that invokes it (moto names the ones it made).
+- CloudWatch alarms that start in INSUFFICIENT_DATA, and DescribeAlarmHistory
+  (`motoalarms.py`).
 - Replacing or deregistering: moto leaves a replaced policy's alarms behind and keeps a
   deregistered target's policies; AWS deletes both.
 
@@ -31,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .alarmhistory import serve_alarm_history
+from . import motoalarms
 from .alarms import AlarmSpec, Evaluation, MetricId
 from .pages import BadPageToken, page_of
 from .policies import TARGET_TRACKING, Policy, ScalableTarget
@@ -166,6 +167,21 @@ def _target_tracking_alarms(policy: Any) -> list[Any]:
     return alarms
 
 
+def _alarms_invoking(policy: Any, listed: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A policy's `Alarms`: moto lists only the alarms it made itself; AWS also lists every
+    alarm that invokes the policy (wasync's scale-out-from-zero alarm on its step policy)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    names = {alarm["AlarmName"] for alarm in listed}
+    cloudwatch = cloudwatch_backends[policy.account_id][policy.region_name]
+    for alarm in cloudwatch.alarms.values():
+        actions = [*alarm.alarm_actions, *alarm.ok_actions, *alarm.insufficient_data_actions]
+        invokes = any(a.split(":createdBy/", 1)[0] == policy.policy_arn for a in actions)
+        if invokes and alarm.name not in names:
+            listed.append({"AlarmARN": alarm.alarm_arn, "AlarmName": alarm.name})
+    return listed
+
+
 def serve_scaling_activities() -> None:
     """moto's missing DescribeScalingActivities (for the stack, and for tests on moto)."""
     from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
@@ -181,13 +197,16 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    from moto.applicationautoscaling import responses
     from moto.applicationautoscaling.models import (
         ApplicationAutoscalingBackend,
         FakeApplicationAutoscalingPolicy,
     )
 
     serve_scaling_activities()
-    serve_alarm_history()
+    motoalarms.install()
+    build_alarms = responses._build_alarms
+    responses._build_alarms = lambda policy: _alarms_invoking(policy, build_alarms(policy))
     create_alarms = FakeApplicationAutoscalingPolicy.create_alarms
 
     def with_sagemaker_alarms(policy: Any) -> None:

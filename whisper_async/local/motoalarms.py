@@ -1,6 +1,11 @@
-"""CloudWatch's DescribeAlarmHistory, which moto lacks (the call failed with a 500).
+"""moto's CloudWatch alarms, taught two things CloudWatch does (`install()`):
 
-moto keeps each alarm's earlier states (`Alarm.history`, one entry per SetAlarmState); with
+- A new alarm starts in INSUFFICIENT_DATA ("Unchecked: Initial alarm creation") until its
+  first evaluation; moto starts it in OK, and `wasync status` said "OK for 9 min" of an alarm
+  that had never looked at a datapoint. PutMetricAlarm on an existing alarm keeps its state
+  and history, as CloudWatch's does; moto replaced both.
+- DescribeAlarmHistory, which moto lacks (the call failed with a 500). moto keeps each alarm's
+  earlier states (`Alarm.history`, one entry per SetAlarmState); with
 the state it is in now they give the alarm's state changes, shown as CloudWatch shows them:
 `StateUpdate` items, "Alarm updated from OK to ALARM", HistoryData as JSON with the old and new
 state. The alarm's creation is one `ConfigurationUpdate` item. History goes with the alarm
@@ -18,6 +23,7 @@ from typing import Any, NamedTuple
 from .pages import BadPageToken, page_of
 
 STATE_UPDATE, CONFIGURATION_UPDATE = "StateUpdate", "ConfigurationUpdate"
+INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 MOST_RECORDS = 100  # CloudWatch's MaxRecords bound
 
 
@@ -144,3 +150,30 @@ def serve_alarm_history() -> None:
     from moto.cloudwatch.responses import CloudWatchResponse
 
     CloudWatchResponse.describe_alarm_history = _describe_alarm_history  # type: ignore[attr-defined]  # moto lacks this operation
+
+
+KEPT_ON_UPDATE = ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp")
+
+
+def install() -> None:
+    """Both of the above, in this process's moto (the stack's daemon calls it once)."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    serve_alarm_history()
+    put_alarm = CloudWatchBackend.put_metric_alarm
+    if getattr(put_alarm, "wasync_wrapped", False):
+        return
+
+    def as_cloudwatch_does(backend: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        earlier = backend.alarms.get(name)
+        alarm = put_alarm(backend, name, *args, **kwargs)
+        if earlier is None:
+            alarm.state_value = INSUFFICIENT_DATA
+        else:
+            for field in KEPT_ON_UPDATE:
+                setattr(alarm, field, getattr(earlier, field))
+            alarm.history = earlier.history
+        return alarm
+
+    as_cloudwatch_does.wasync_wrapped = True  # type: ignore[attr-defined]  # marks the wrapper
+    CloudWatchBackend.put_metric_alarm = as_cloudwatch_does  # type: ignore[method-assign,assignment]  # moto's method, wrapped
