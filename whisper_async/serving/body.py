@@ -81,5 +81,8 @@ async def receive_to_file(request: Request, path: Path, limits: BodyLimits) -> i
             f"(WASYNC_BODY_TIMEOUT_SECONDS); {size} bytes came in"
         )
     if size == 0:
-        raise EmptyBodyError("the request body is empty; send the audio file as the body")
+        raise EmptyBodyError(
+            "the request body is empty (0 bytes): send an audio file, as the body or as the"
+            " object InputLocation names"
+        )
     return size
