@@ -617,8 +617,8 @@ def render_delete_warning(console: Console, plan: DeletePlan) -> None:
         assemble(
             ("warning:", "yellow"),
             f" {plan.endpoint} had {plan.backlog} request(s) queued or running{when}; "
-            "deleting it loses them: after the next deploy, the same transcribe command sends "
-            "them again (on the local stack, which fails them, with --rerun)",
+            "deleting it loses them. To send them again after the next deploy, run the same "
+            "transcribe command (on the local stack, where deleting fails them, add --rerun)",
         )
     )
 
