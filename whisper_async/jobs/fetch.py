@@ -190,7 +190,8 @@ class Fetcher:
                 )
             raise NotFoundError(
                 f"No job {reference} under {self.records.uri(job_id)}.",
-                "check the ID, --bucket and --prefix",
+                "check the ID, --bucket and --prefix; for a request wasync did not send (an "
+                "inference id from the AWS CLI or the SDK), fetch its OutputLocation s3:// URI",
             )
         return stored.record, None
 
