@@ -165,6 +165,14 @@ BAD_REQUESTS = [
     ),
     pytest.param(
         b"x",
+        {"X-Amzn-SageMaker-Custom-Attributes": "batch_size=128"},
+        422,
+        "invalid_option",
+        "batch_size=128 is over this endpoint's limit of 8 (WASYNC_MAX_BATCH_SIZE)",
+        id="batch-over-the-limit",  # 30 min of speech at 128 took 7.1 GB on CPU
+    ),
+    pytest.param(
+        b"x",
         {"X-Amzn-SageMaker-Custom-Attributes": "language=de"},
         409,
         "unsupported_language",

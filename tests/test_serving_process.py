@@ -71,6 +71,17 @@ def test_a_setting_no_request_could_use_is_refused_naming_it(
         ServerSettings.from_env({name: raw})
 
 
+def test_the_batch_limit_is_the_devices_or_the_setting_and_a_bad_one_is_refused() -> None:
+    from whisper_async.serving.engines import batch_limit
+
+    assert (batch_limit({}, "cpu"), batch_limit({}, "cuda")) == (8, 32)
+    assert batch_limit({"WASYNC_MAX_BATCH_SIZE": "4"}, "cuda") == 4
+    # An endpoint deployed with a larger default batch may use it.
+    assert batch_limit({"WASYNC_DEFAULT_BATCH_SIZE": "16"}, "cpu") == 16
+    with pytest.raises(ValueError, match=r"WASYNC_MAX_BATCH_SIZE: batch_size='8\.5' is not"):
+        ServerSettings.from_env({"WASYNC_MAX_BATCH_SIZE": "8.5"})
+
+
 def test_a_temporary_folder_the_server_cannot_write_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="WASYNC_TMP_DIR=/nonexistent is not a folder"):
         ServerSettings.from_env({"WASYNC_TMP_DIR": "/nonexistent"})

@@ -257,6 +257,17 @@ def encode_attributes(values: Mapping[str, Any]) -> str:
     return header
 
 
+MAX_BATCH_SETTING = "WASYNC_MAX_BATCH_SIZE"  # the server's limit on a request's batch_size
+
+
+def parse_batch_limit(raw: str) -> int:
+    """WASYNC_MAX_BATCH_SIZE's value; ValueError names the variable."""
+    try:
+        return int(parse_value("batch_size", raw))
+    except OptionError as exc:
+        raise ValueError(f"{MAX_BATCH_SETTING}: {exc}") from None
+
+
 def defaults_from_env(environ: Mapping[str, str]) -> TranscribeOptions:
     """Deployment-wide defaults: WASYNC_DEFAULT_<OPTION> environment variables."""
     values = {

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from . import aws, cpu_encoders, image_capabilities, naming, state, storage
 from .assignments import split_assignment
-from .attributes import OptionError, parse_value
+from .attributes import MAX_BATCH_SETTING, OptionError, parse_batch_limit, parse_value
 from .clients import Clients
 from .errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
 from .plan import Plan, Step, execute
@@ -144,11 +144,13 @@ def parse_env(assignments: list[str]) -> dict[str, str]:
         if len(value) > MAX_ENV_VALUE:
             raise UsageError(f"--env {name}: the value is over {MAX_ENV_VALUE} characters")
         most = most_for(name)
-        if most is not None:
-            try:  # the server's own rule: else the container refuses it at start, rolled back
+        try:  # the server's own rules: else the container refuses it at start, rolled back
+            if most is not None:
                 number({name: value}, name, 0, most)
-            except ValueError as exc:
-                raise UsageError(f"--env {exc}") from None
+            if name == MAX_BATCH_SETTING:
+                parse_batch_limit(value)
+        except ValueError as exc:
+            raise UsageError(f"--env {exc}") from None
         if name == "WASYNC_MODEL_DIR":  # the container would look for its model elsewhere
             raise UsageError(
                 "--env cannot set WASYNC_MODEL_DIR: SageMaker unpacks the model at "

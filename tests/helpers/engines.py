@@ -22,6 +22,7 @@ class SlowEngine:
         self.name = inner.name
         self.model_name = inner.model_name
         self.multilingual = inner.multilingual
+        self.max_batch_size = inner.max_batch_size
         self.running = 0
         self.most_at_once = 0
         self._lock = threading.Lock()
@@ -46,6 +47,7 @@ class HeldEngine:
         self.name = inner.name
         self.model_name = inner.model_name
         self.multilingual = inner.multilingual
+        self.max_batch_size = inner.max_batch_size
         self.entered = threading.Event()
         self.release = threading.Event()
 
@@ -64,6 +66,7 @@ class BrokenEngine:
     name = "faster"
     model_name = "broken"
     multilingual = True
+    max_batch_size = 8
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
         raise RuntimeError("CUDA failed with error out of memory")

@@ -38,7 +38,7 @@ from ..setting_numbers import MOST_BYTES, number
 from .audio import AudioDecodeError
 from .body import receive_to_file
 from .drain import Drain
-from .engines import Engine, check_language
+from .engines import Engine, batch_limit, check_options
 from .errors import (
     CLOSES_CONNECTION,
     CODE_BY_STATUS,
@@ -92,6 +92,7 @@ class ServerSettings:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServerSettings:
         """Settings from WASYNC_* variables; ValueError names a variable that is not valid."""
         concurrency = int(number(environ, "WASYNC_MAX_CONCURRENCY", 0, most=1024)) or None
+        batch_limit(environ, "cpu")  # checked at start; the engine reads it as the model loads
         defaults = cls()
         return cls(
             model_dir=Path(environ.get("WASYNC_MODEL_DIR", "/opt/ml/model")),
@@ -231,7 +232,7 @@ async def invocations(request: Request) -> Response:
     details.engine, details.model = engine.name, engine.model_name
     options = request_options(request, state.settings.defaults)
     details.set_options(options)
-    check_language(engine, options)  # before the upload and the wait for a slot, not after
+    check_options(engine, options)  # before the upload and the wait for a slot, not after
     state.in_flight += 1
     try:
         with state.drain.bounded() as scope:

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..attributes import OptionError, TranscribeOptions, UnsupportedLanguageError
+from ..attributes import (
+    MAX_BATCH_SETTING,
+    OptionError,
+    TranscribeOptions,
+    UnsupportedLanguageError,
+    defaults_from_env,
+    parse_batch_limit,
+)
 from ..extras import needs_extra
 from ..manifest import detect_layout
 from . import bfloat16_encoder
@@ -75,11 +82,35 @@ class Engine(Protocol):
     name: str
     model_name: str
     multilingual: bool
+    max_batch_size: int  # the largest batch_size a request may ask for (`batch_limit`)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription: ...
 
 
-def check_language(engine: Engine, options: TranscribeOptions) -> None:
+# Each chunk of a batch holds its encoder's activations at once: 30 minutes of speech at
+# batch_size=128 took 7.1 GB on CPU with tiny.en (0.7 GB at the CPU's default of 2).
+BATCH_LIMITS = {"cuda": 32, "cpu": 8}
+UNBATCHED = 128  # an engine that decodes sequentially whatever batch_size says
+
+
+def batch_limit(environ: Mapping[str, str], device: str) -> int:
+    """The largest batch_size a request may ask for: WASYNC_MAX_BATCH_SIZE, else the device's
+    limit, raised to the endpoint's own default batch size (ValueError for a bad setting)."""
+    raw = environ.get(MAX_BATCH_SETTING)
+    if raw:
+        return parse_batch_limit(raw)
+    default = defaults_from_env(environ).batch_size or 0
+    return max(BATCH_LIMITS.get(device, BATCH_LIMITS["cpu"]), default)
+
+
+def check_options(engine: Engine, options: TranscribeOptions) -> None:
+    """What this engine cannot do for a request, refused before its audio is read."""
+    if options.batch_size and options.batch_size > engine.max_batch_size:
+        raise OptionError(
+            f"batch_size={options.batch_size} is over this endpoint's limit of "
+            f"{engine.max_batch_size} ({MAX_BATCH_SETTING}): every chunk of a batch holds its "
+            f"encoder's memory at once; ask for {engine.max_batch_size} or less"
+        )
     if engine.multilingual:
         return
     if options.language not in {None, "en"}:
@@ -222,6 +253,7 @@ class FasterWhisperEngine:
         compute_type: str,
         cpu_threads: int = 0,
         cpu_encoder: str = bfloat16_encoder.CTRANSLATE2,
+        max_batch_size: int = 0,  # 0: the device's limit (BATCH_LIMITS)
     ) -> None:
         from faster_whisper import BatchedInferencePipeline
 
@@ -257,6 +289,7 @@ class FasterWhisperEngine:
         # docs/benchmarks.md). Its chunks do not depend on the batch size (its text only by
         # rounding); on a CPU a batch of 2 is the fastest, on a GPU a larger batch is the point.
         self.default_batch_size = 8 if device == "cuda" else 2
+        self.max_batch_size = max_batch_size or BATCH_LIMITS.get(device, BATCH_LIMITS["cpu"])
         self.chunking = ChunkRules()
         # With `language` left to detection, a multilingual model detects it in stretches of
         # speech and decodes each run of one language on its own: faster-whisper detects once
@@ -287,7 +320,7 @@ class FasterWhisperEngine:
         self.batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
-        check_language(self, options)
+        check_options(self, options)
         with self.model.request():  # detection's encoder passes, kept for decoding
             return self._transcribe(audio, options)
 
@@ -609,11 +642,12 @@ class OpenAIWhisperEngine:
         self.model_name = model_name
         self.device = device
         self.fp16 = fp16
+        self.max_batch_size = UNBATCHED
         self.model = whisper.load_model(str(checkpoint), device=device)
         self.multilingual = bool(self.model.is_multilingual)
 
     def transcribe(self, audio: Any, options: TranscribeOptions) -> Transcription:
-        check_language(self, options)
+        check_options(self, options)
         if options.vad_filter or (options.batch_size or 1) > 1:
             raise OptionError(
                 "vad_filter and batch_size above 1 need the faster engine; this endpoint runs openai-whisper"
@@ -709,6 +743,7 @@ def load_engine(model_dir: Path, environ: Mapping[str, str] = os.environ) -> Eng
         compute_type or default_type,
         cpu_threads(environ),
         cpu_encoder,
+        batch_limit(environ, device),
     )
 
 

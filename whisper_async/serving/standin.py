@@ -33,6 +33,7 @@ log = logging.getLogger("wasync.serve.standin")
 class StandInEngine:
     name = "standin"
     multilingual = True
+    max_batch_size = 128
 
     def __init__(self, model_name: str = "standin", seconds: float = 0.0) -> None:
         self.model_name = model_name
