@@ -263,6 +263,29 @@ def write_fake(kind: str, path: Path) -> None:
         start = raw.index(b"data.pkl") + len(b"data.pkl")
         raw[start + 4 : start + 24] = bytes(20)
         path.write_bytes(bytes(raw))
+    elif kind in {"hash-bomb", "str-bomb"}:  # a tuple of 2**N shared leaves, in bytes
+        shared = pickle.EMPTY_TUPLE + (pickle.DUP + pickle.TUPLE2) * 100
+        if kind == "hash-bomb":  # a dict keyed by it: hashing it never ended
+            body = pickle.EMPTY_DICT + shared + pickle.BININT1 + b"\x01" + pickle.SETITEM
+        else:  # a tensor's storage keyed by it: str() of it took gigabytes
+            body = (
+                pickle.MARK
+                + pickle.BINUNICODE
+                + (7).to_bytes(4, "little")
+                + b"storage"
+                + pickle.GLOBAL
+                + b"torch\nFloatStorage\n"
+                + shared
+                + pickle.BINUNICODE
+                + (3).to_bytes(4, "little")
+                + b"cpu"
+                + pickle.BININT1
+                + b"\x01"
+                + pickle.TUPLE
+                + pickle.BINPERSID
+            )
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/data.pkl", pickle.PROTO + b"\x02" + body + pickle.STOP)
     elif kind == "legacy-runs-a-command":
         path.write_bytes(legacy_stream({"dims": RunsACommand(marker)}))
     else:
@@ -288,6 +311,8 @@ def write_fake(kind: str, path: Path) -> None:
         ("extra-dimension", "its 'dims' holds bogus, which Whisper lacks"),
         ("huge-dimension", "its 'dims' n_mels is past any Whisper model's"),
         ("zip-bad-deflate", "its zip does not read"),
+        ("hash-bomb", "its pickle keys a dict by what torch.save never does"),
+        ("str-bomb", "its pickle refers to data torch.save never writes"),
     ],
 )
 def test_a_pt_file_openai_whisper_cannot_load_is_refused_before_any_upload(

@@ -9,6 +9,9 @@ number, the tensors' bytes after them.
 The pickle is read by an unpickler that knows only the few names torch.save writes (tensor
 rebuilders, storage types, OrderedDict, bytes' encoding): a tensor becomes a marker, nothing is imported or called,
 and any other name (`os.system`) refuses the file, as load_model's weights_only loading would.
+Dicts may be keyed only by strings, integers and bytes, checked before they are hashed, and a
+tensor's key must be a short string: a few hundred crafted bytes otherwise hashed or printed
+a structure of 2**100 shared parts, for ever.
 The tensors' bytes are checked to be all there, so a cut download is refused too.
 """
 
@@ -20,9 +23,10 @@ import pickle
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from .manifest import ModelLayoutError
 
@@ -90,17 +94,61 @@ def _tensor(*_: Any) -> Tensor:
     return Tensor()
 
 
-class _Reader(pickle.Unpickler):
+# What torch.save's dicts are keyed by. Anything else is refused before it is hashed: a
+# 446-byte pickle keyed a dict by a tuple of 2**100 shared leaves, and hashing it never ended.
+PLAIN_KEYS = (str, int, bytes)
+MOST_KEY_CHARACTERS = 4096
+
+
+class _Reader(pickle._Unpickler):
+    """Python's own unpickler (the C one offers no hook before a key is hashed), knowing only
+    the names torch.save writes, with dicts keyed only by plain values."""
+
+    # The pure-Python unpickler's table of opcodes; `dispatch` is ours, with the checks in it
+    base: ClassVar[dict[int, Callable[..., Any]]] = pickle._Unpickler.dispatch
+    dispatch: ClassVar[dict[int, Callable[..., Any]]] = dict(base)
+    stack: list[Any]  # the pure-Python unpickler's: the objects since the last mark
+
     def __init__(self, stream: BinaryIO | _Bounded, path: Path) -> None:
         super().__init__(stream)
         self.path = path
         self.storages: dict[str, Storage] = {}
 
+    def _plain_keys(self, keys: list[Any]) -> None:
+        for key in keys:
+            if type(key) not in PLAIN_KEYS or (
+                isinstance(key, str | bytes) and len(key) > MOST_KEY_CHARACTERS
+            ):
+                raise _not_a_checkpoint(
+                    self.path, "its pickle keys a dict by what torch.save never does"
+                )
+
+    def load_setitem(self) -> None:
+        self._plain_keys([self.stack[-2]])
+        self.base[pickle.SETITEM[0]](self)
+
+    def load_setitems(self) -> None:
+        self._plain_keys(self.stack[0::2])  # the items since the mark: key, value, ...
+        self.base[pickle.SETITEMS[0]](self)
+
+    def load_dict(self) -> None:
+        self._plain_keys(self.stack[0::2])
+        self.base[pickle.DICT[0]](self)
+
+    def load_sets(self) -> None:  # ADDITEMS and FROZENSET, which hash every item
+        raise _not_a_checkpoint(self.path, "its pickle holds a set, which torch.save never writes")
+
+    dispatch[pickle.SETITEM[0]] = load_setitem
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+    dispatch[pickle.DICT[0]] = load_dict
+    dispatch[pickle.ADDITEMS[0]] = load_sets
+    dispatch[pickle.FROZENSET[0]] = load_sets
+
     def find_class(self, module: str, name: str) -> Any:
         if module == "torch._utils" and name in TENSOR_REBUILDERS:
             return _tensor
         if module == "collections" and name == "OrderedDict":
-            return collections.OrderedDict
+            return self._empty_ordered_dict
         if module == "_codecs" and name == "encode":  # bytes in a protocol 2 pickle
             return self._latin1_bytes
         if module == "torch" and name.removesuffix("Storage") in ELEMENT_BYTES:
@@ -108,6 +156,13 @@ class _Reader(pickle.Unpickler):
         raise _not_a_checkpoint(
             self.path, f"its pickle names {module}.{name}, which torch.save never writes"
         )
+
+    def _empty_ordered_dict(self, *args: Any) -> collections.OrderedDict[Any, Any]:
+        """OrderedDict as torch.save pickles it: made empty, its items set one by one (checked
+        above); made from pairs, it would hash keys no check has seen."""
+        if args:
+            raise _not_a_checkpoint(self.path, "its pickle builds a dict as torch.save never does")
+        return collections.OrderedDict()
 
     def _latin1_bytes(self, *args: Any) -> bytes:
         """_codecs.encode as protocol 2 pickles bytes, and only so: with another codec a
@@ -120,8 +175,14 @@ class _Reader(pickle.Unpickler):
         # ("storage", type, key, location, elements), and in the legacy format a view's facts
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
             raise _not_a_checkpoint(self.path, "its pickle refers to data torch.save never writes")
-        kind, key, elements = pid[1], str(pid[2]), pid[4]
-        if not isinstance(kind, StorageType) or not isinstance(elements, int) or elements < 0:
+        kind, key, elements = pid[1], pid[2], pid[4]
+        if (
+            not isinstance(kind, StorageType)
+            or not isinstance(key, str)  # str() of a crafted one took gigabytes
+            or len(key) > MOST_KEY_CHARACTERS
+            or not isinstance(elements, int)
+            or elements < 0
+        ):
             raise _not_a_checkpoint(self.path, "its pickle refers to data torch.save never writes")
         storage = Storage(key, kind.element_bytes, elements)
         self.storages[key] = storage
