@@ -70,11 +70,15 @@ def test_ctranslate2_directory_uploads_as_tarball_with_manifest(
 def test_a_folder_of_links_uploads_the_files_they_point_to(
     moto_clients, small_ctranslate2: Path, tmp_path: Path
 ) -> None:
-    """A Hugging Face snapshot folder is links to blobs elsewhere in the cache."""
-    snapshot = tmp_path / "snapshot"
-    snapshot.mkdir()
-    for blob in small_ctranslate2.iterdir():
-        (snapshot / blob.name).symlink_to(blob.resolve())
+    """A Hugging Face snapshot folder is links to its repo's blobs: snapshots/REV/NAME ->
+    ../../blobs/HASH, as huggingface_hub lays out its cache."""
+    repo = tmp_path / "models--Systran--faster-whisper-tiny"
+    snapshot, blobs = repo / "snapshots" / "0123abc", repo / "blobs"
+    snapshot.mkdir(parents=True)
+    blobs.mkdir()
+    for index, blob in enumerate(sorted(small_ctranslate2.iterdir())):
+        shutil.copy(blob, blobs / f"hash{index}")
+        (snapshot / blob.name).symlink_to(f"../../blobs/hash{index}")
     result = push_model(moto_clients, str(snapshot))
 
     archive = download_object(moto_clients, result.uri, tmp_path / "model.tar.gz")
@@ -102,6 +106,32 @@ def test_only_the_models_files_are_packaged_and_the_rest_is_named(
     assert names == sorted(
         ["model.bin", "config.json", "tokenizer.json", "vocabulary.txt", MANIFEST_NAME]
     )
+
+
+def test_a_model_file_linked_out_of_the_folder_is_refused_before_any_upload(
+    moto_clients, small_ctranslate2: Path, tmp_path: Path
+) -> None:
+    """A cloned repo's `preprocessor_config.json -> ~/.aws/credentials` was packaged and
+    uploaded, and the endpoint served on without a word."""
+    secret = tmp_path / "credentials"
+    secret.write_text("[default]\naws_secret_access_key = x\n")
+    (small_ctranslate2 / "preprocessor_config.json").symlink_to(secret)
+    with pytest.raises(UsageError, match=r"is a link to .*credentials, outside the model folder"):
+        push_model(moto_clients, str(small_ctranslate2))
+    buckets = moto_clients.client("s3").list_buckets().get("Buckets", [])
+    s3 = moto_clients.client("s3")
+    assert not [
+        o for b in buckets for o in s3.list_objects_v2(Bucket=b["Name"]).get("Contents", [])
+    ]
+
+
+def test_a_config_that_is_not_json_is_refused_before_any_upload(
+    moto_clients, small_ctranslate2: Path
+) -> None:
+    """It uploaded; the endpoint's /ping then failed with the JSON parser's error."""
+    (small_ctranslate2 / "config.json").write_text("{{{ not json")
+    with pytest.raises(UsageError, match=r"config\.json is not JSON"):
+        push_model(moto_clients, str(small_ctranslate2))
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@ the base CLI reads it.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -57,6 +59,29 @@ def model_files(directory: Path) -> tuple[list[Path], list[str]]:
         elif child.is_file() and child.name != MANIFEST_NAME:  # wasync writes its own
             left_out.append(child.name)
     return kept, left_out
+
+
+def check_model_files(directory: Path, files: list[Path]) -> None:
+    """ModelLayoutError for a model file that is a link out of the folder (a cloned repo's
+    `preprocessor_config.json -> ~/.aws/credentials` was packaged and uploaded), or a JSON
+    file faster-whisper could not read (it failed only at the endpoint's model load)."""
+    folder = os.path.realpath(directory)
+    parent = Path(os.path.abspath(directory)).parent
+    # A Hugging Face cache snapshot is links to the repo's blobs: snapshots/REV/x -> ../../blobs/H
+    blobs = os.path.realpath(parent.parent / "blobs") if parent.name == "snapshots" else None
+    for path in files:
+        target = os.path.realpath(path)
+        inside = os.path.commonpath([folder, target]) == folder
+        if not inside and os.path.dirname(target) != blobs:
+            raise ModelLayoutError(
+                f"{path} is a link to {target}, outside the model folder; a model's files are "
+                "packaged and uploaded, so copy the file into the folder if it belongs there"
+            )
+        if path.suffix == ".json":
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise ModelLayoutError(f"{path} is not JSON ({exc})") from None
 
 
 def check_model_bin(path: Path) -> None:

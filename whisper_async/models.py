@@ -19,7 +19,7 @@ from typing import BinaryIO
 from . import image_capabilities, state, storage
 from .checkpoints import check_checkpoint
 from .clients import Clients
-from .ctranslate2_files import check_model_bin, model_files
+from .ctranslate2_files import check_model_bin, check_model_files, model_files
 from .errors import UsageError, WasyncError
 from .extras import needs_extra
 from .manifest import MANIFEST_NAME, Manifest, ModelLayoutError, detect_layout
@@ -238,6 +238,7 @@ def _faster_source(directory: Path, name: str) -> ModelSource:
     """A CTranslate2 folder's model files, model.bin checked whole; the rest left out."""
     files, left_out = model_files(directory)
     try:
+        check_model_files(directory, files)
         check_model_bin(directory / "model.bin")
     except ModelLayoutError as exc:
         raise UsageError(str(exc), "copy or convert the model again") from None
