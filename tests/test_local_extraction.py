@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import tarfile
 from pathlib import Path
 
@@ -45,6 +46,26 @@ def test_an_archive_within_the_cap_is_extracted(tmp_path: Path) -> None:
     safe_extract(model, tmp_path / "model", max_bytes=MIB + 2)
     assert (tmp_path / "model" / "dir" / "a.bin").stat().st_size == MIB
     assert (tmp_path / "model" / "config.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("damage", ["cut", "flipped"])
+def test_a_damaged_archive_is_refused_and_nothing_stays(tmp_path: Path, damage: str) -> None:
+    """A flipped stretch of bytes left a corrupt model.bin and silently dropped the files after
+    it; an archive cut short raised EOFError past the refusal and left an empty folder."""
+    weights = random.Random(0).randbytes(2 * MIB)  # does not compress: the damage lands in it
+    members = {"model.bin": weights, "config.json": b"{}", "tokenizer.json": b"{}"}
+    whole = archive(tmp_path / "m.tar.gz", members).read_bytes()
+    damaged = bytearray(whole[: len(whole) // 2] if damage == "cut" else whole)
+    if damage == "flipped":
+        middle = len(damaged) // 2
+        damaged[middle : middle + 400] = bytes(b ^ 0xFF for b in damaged[middle : middle + 400])
+    (tmp_path / "damaged.tar.gz").write_bytes(bytes(damaged))
+    target = tmp_path / "model"
+    with pytest.raises(
+        ExtractionError, match=r"cannot unpack model\.tar\.gz.*push the model again"
+    ):
+        safe_extract(tmp_path / "damaged.tar.gz", target)
+    assert not target.exists()
 
 
 def test_too_many_entries_are_refused(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import tarfile
+import zlib
 from pathlib import Path
 
 from ..errors import quoted
@@ -163,12 +164,22 @@ def safe_extract(
                     continue
                 path.parent.mkdir(parents=True, exist_ok=True)
                 written += _copy_capped(tar, member, path, max_bytes - written)
+            current = None
+            # tarfile stops without a word at the end marker, or at a header it cannot read
+            # after the first: a damaged archive lost its last three files so. Reading the
+            # stream to its end checks gzip's CRC.
+            assert tar.fileobj is not None
+            while tar.fileobj.read(_CHUNK):
+                pass
     except ExtractionError:
         shutil.rmtree(target, ignore_errors=True)
         raise
-    except (tarfile.TarError, OSError, RecursionError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error, RecursionError) as exc:
         shutil.rmtree(target, ignore_errors=True)
         # the entry's name, not the stack's path to it (the message is the endpoint's reason)
         where = "" if current is None else f" at entry {quoted(current, _SHOWN_NAME)}"
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ExtractionError(f"cannot unpack model.tar.gz{where}: {why}") from exc
+        raise ExtractionError(
+            f"cannot unpack model.tar.gz{where}: {why} (a damaged or cut-short archive: push the "
+            "model again)"
+        ) from exc
