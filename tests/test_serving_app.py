@@ -257,6 +257,26 @@ def test_no_decoder_is_a_503_to_retry_and_the_next_request_is_served(
     assert client.post("/invocations", content=audio).status_code == 200
 
 
+def test_no_file_descriptor_left_is_a_503_to_retry_not_a_500(
+    client: TestClient, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """240 uploads at once under a 256-file limit: 130 got 500 internal_error, each with a
+    traceback in the log. The OS's refusal is the moment's, as a decoder's is."""
+    import errno
+    import tempfile
+
+    def no_descriptor_left(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    audio = (data_dir / "en_short.wav").read_bytes()
+    with monkeypatch.context() as patched:
+        patched.setattr(tempfile, "mkstemp", no_descriptor_left)  # what the OS answers
+        refused = client.post("/invocations", content=audio)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert refused.json()["error"] == "server_busy"
+    assert client.post("/invocations", content=audio).status_code == 200
+
+
 def test_fifty_bad_requests_then_a_good_one_succeeds(client: TestClient, data_dir: Path) -> None:
     corrupt = (data_dir / "corrupt.mp3").read_bytes()
     bad = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
 import functools
 import logging
 import os
@@ -47,6 +48,7 @@ from .errors import (
     STATUS_BY_ERROR,
     ModelFailedError,
     NotReadyError,
+    OutOfFilesError,
     ShuttingDownError,
     status_for,
 )
@@ -256,7 +258,15 @@ async def invocations(request: Request) -> Response:
 async def _receive_and_transcribe(
     request: Request, state: ServingState, engine: Engine, options: TranscribeOptions
 ) -> dict[str, Any]:
-    fd, name = tempfile.mkstemp(prefix="wasync-", suffix=".audio", dir=state.settings.tmp_dir)
+    try:
+        fd, name = tempfile.mkstemp(prefix="wasync-", suffix=".audio", dir=state.settings.tmp_dir)
+    except OSError as error:
+        if error.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+        raise OutOfFilesError(
+            "the server has no file descriptor left for the body (too many requests at once); "
+            "send it again shortly"
+        ) from None
     os.close(fd)
     path = Path(name)
     try:

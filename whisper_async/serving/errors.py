@@ -42,6 +42,10 @@ class NoSpaceError(ServingError):
     """The server's temporary folder is full: the body could not be kept."""
 
 
+class OutOfFilesError(ServingError):
+    """No file descriptor left for the body (too many requests at once): one of the moment."""
+
+
 class EngineError(ServingError):
     pass
 
@@ -69,6 +73,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int, str], ...] = (
     (NotReadyError, 503, "model_not_ready"),
     (ModelFailedError, 500, "model_failed"),
     (NoSpaceError, 507, "no_space"),
+    (OutOfFilesError, 503, "server_busy"),
     (DecoderUnavailableError, 503, "decoder_unavailable"),
     (ShuttingDownError, 503, "shutting_down"),
     (EngineError, 500, "engine_error"),
@@ -81,12 +86,13 @@ CLOSES_CONNECTION = (
     BodyTimeoutError,
     BodyTooLargeError,
     NoSpaceError,
+    OutOfFilesError,
     ClientDisconnect,
 )
 
 # Errors of a moment, not of the request: the answer says when to try again (RFC 9110 10.2.3).
 RETRY_AFTER_SECONDS = 1
-RETRY_LATER = (DecoderUnavailableError, NotReadyError)
+RETRY_LATER = (DecoderUnavailableError, NotReadyError, OutOfFilesError)
 
 # Errors the router raises itself, as HTTP status codes, with their codes for the JSON body.
 CODE_BY_STATUS = {
