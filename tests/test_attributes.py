@@ -43,6 +43,8 @@ def test_encode_then_parse_round_trips_text_with_separators_and_unicode() -> Non
         ("format=docx", "allowed: json, txt, srt, vtt, tsv"),
         ("beam_size=0", "out of range; allowed 1 to 20"),
         ("beam_size=many", "not a whole number"),
+        ("beam_size=%D9%A5", "not a whole number"),  # an Arabic-Indic 5, which int() reads
+        ("batch_size=1_0", "not a whole number"),
         ("vad_filter=maybe", "use true or false"),
         ("language", "is not key=value"),
         ("x" * 1025, "the limit is 1024"),

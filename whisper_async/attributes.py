@@ -172,10 +172,10 @@ def _parse_bool(name: str, raw: str) -> bool:
 
 
 def _parse_int(name: str, raw: str, low: int, high: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise OptionError(f"{name}={raw!r} is not a whole number from {low} to {high}") from None
+    # ASCII digits only: int() also reads '1_0' and other scripts' digits ('\u0665' is 5)
+    if not re.fullmatch(r"\s*[+-]?[0-9]{1,9}\s*", raw):
+        raise OptionError(f"{name}={raw!r} is not a whole number from {low} to {high}")
+    value = int(raw)
     if not low <= value <= high:
         raise OptionError(f"{name}={value} is out of range; allowed {low} to {high}")
     return value
