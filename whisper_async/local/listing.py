@@ -7,12 +7,11 @@ ListModels and ListEndpointConfigs document none, so they return up to 100 (MaxR
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from .catalog import ApiError
-from .pages import BadPageToken, page_of
+from .pages import BadPageToken, page_of, request_seconds
 
 ENDPOINTS_LISTED = 10  # ListEndpoints' page without MaxResults
 MOST_LISTED = 100  # MaxResults' bound: ListModels' and ListEndpointConfigs' page without it
@@ -26,14 +25,6 @@ TIME_FILTERS = (
 )
 
 
-def seconds(value: Any) -> float:
-    """A request timestamp (epoch seconds, as botocore sends it, or ISO 8601) in seconds."""
-    if isinstance(value, int | float):
-        return float(value)
-    moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).timestamp()
-
-
 def listed(
     items: Sequence[dict[str, Any]], p: dict[str, Any], name_key: str, page_size: int
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -43,7 +34,7 @@ def listed(
         kept = [item for item in kept if item.get("EndpointStatus") == p["StatusEquals"]]
     for field, key, keep in TIME_FILTERS:
         if field in p:
-            bound = seconds(p[field])
+            bound = request_seconds(p[field])
             kept = [item for item in kept if keep(item[key], bound)]
     sort_key = (
         name_key if p.get("SortBy") == "Name" else SORT_FIELDS[p.get("SortBy", "CreationTime")]

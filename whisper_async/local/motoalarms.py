@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .pages import BadPageToken, page_of
+from .pages import BadPageToken, page_of, request_seconds
 
 STATE_UPDATE, CONFIGURATION_UPDATE = "StateUpdate", "ConfigurationUpdate"
 INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
@@ -91,11 +91,7 @@ def items_of(alarm: Any) -> list[dict[str, Any]]:
 def _moment(value: Any) -> dt.datetime | None:
     if value is None or value == "":
         return None
-    if isinstance(value, dt.datetime):
-        return _aware(value)
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
-    return _aware(dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+    return dt.datetime.fromtimestamp(request_seconds(value), dt.timezone.utc)
 
 
 class HistoryQuery(NamedTuple):

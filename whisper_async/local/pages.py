@@ -1,7 +1,9 @@
-"""One page of a list the stack adds to moto, with AWS's opaque NextToken (here an offset)."""
+"""What the listings the stack answers itself share: one page, with AWS's opaque NextToken
+(here an offset), and the time bounds their requests filter by."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -20,3 +22,15 @@ def page_of(found: list[T], token: Any, size: int) -> tuple[list[T], str | None]
     start = int(text)
     end = start + size
     return found[start:end], (str(end) if end < len(found) else None)
+
+
+def request_seconds(value: Any) -> float:
+    """A request's timestamp in epoch seconds: a datetime (moto's parsing), a number (as
+    botocore's JSON protocol sends it) or ISO 8601 text (a hand-written client)."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, int | float):
+        return float(value)
+    else:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).timestamp()
