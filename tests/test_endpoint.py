@@ -108,6 +108,15 @@ def test_notify_plans_the_topics_creates_them_once_and_sets_notification_config(
     assert not [s for s in second.steps if s.operation == "create_topic"]
 
 
+def test_a_remembered_model_that_is_gone_is_named_as_the_last_pushed(moto_clients) -> None:
+    from whisper_async import state
+
+    gone = "s3://sagemaker-us-east-1-123456789012/wasync/models/removed/model.tar.gz"
+    state.remember(moto_clients.settings, "us-east-1", "model_uri", gone)
+    with pytest.raises(NotFoundError, match=f"The last model pushed, {gone}, does not exist"):
+        plan_deploy(moto_clients, request())
+
+
 @pytest.mark.parametrize(
     ("overrides", "error", "message"),
     [

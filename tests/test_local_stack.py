@@ -686,3 +686,25 @@ def test_a_limit_set_with_env_reaches_the_container(local_stack, data_dir: Path)
         assert result.exit_code == 1, result.output
         assert "this endpoint accepts at most 0:00:05 (WASYNC_MAX_AUDIO_SECONDS=5)" in result.stderr
         assert "wasync deploy --env WASYNC_MAX_AUDIO_SECONDS=N" in result.stderr
+
+
+def test_a_remembered_model_this_stack_lacks_is_named_with_why(local_stack) -> None:  # type: ignore[no-untyped-def]
+    """After `local down` and `local up`, deploy took the last model pushed to the stack
+    before, and said only that it did not exist."""
+    from whisper_async import state
+    from whisper_async.clients import Clients
+    from whisper_async.settings import resolve
+
+    settings = Clients(resolve({}, local_stack.env)).settings
+    region = str(settings.region)
+    before = state.recall(settings, region, "model_uri")
+    gone = "s3://sagemaker-us-east-1-123456789012/wasync/models/earlier-stack/model.tar.gz"
+    state.remember(settings, region, "model_uri", gone)
+    try:
+        result = local_stack.cli("-e", "listing-gone", "deploy")
+    finally:
+        if before:
+            state.remember(settings, region, "model_uri", before)
+    assert result.exit_code == 1
+    assert f"The last model pushed, {gone}, is not in this local stack" in result.stderr
+    assert "push-model" in result.stderr

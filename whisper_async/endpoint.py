@@ -403,8 +403,17 @@ def resolve_inputs(clients: Clients, request: DeployRequest) -> Inputs:
     uri = storage.S3Uri.parse(model_uri)
     model = storage.head(clients, uri)
     if model is None:
+        remembered = request.model_uri in {None, "last"}
+        if remembered and clients.settings.is_local:  # `local down`, `local up`: an empty stack
+            raise NotFoundError(
+                f"The last model pushed, {model_uri}, is not in this local stack: a stack "
+                "started again keeps nothing of the one before.",
+                "run `wasync push-model` again",
+            )
         raise NotFoundError(
-            f"Model {model_uri} does not exist.", "check the URI, or run `wasync push-model` again"
+            f"{'The last model pushed, ' if remembered else 'Model '}{model_uri}"
+            f"{',' if remembered else ''} does not exist.",
+            "check the URI, or run `wasync push-model` again",
         )
     image_capabilities.check_model_fits(
         clients, image_uri, model.get("Metadata", {}).get("engine"), "deploy"
