@@ -627,6 +627,23 @@ def test_a_uri_outside_the_endpoints_output_path_is_not_found_and_not_waited_for
     assert "not under endpoint whisper's S3OutputPath" in result.stderr
 
 
+def test_a_result_uri_of_another_endpoint_is_fetched_from_that_endpoint_without_e(
+    moto_clients, s3, bucket
+) -> None:
+    """outputs/asr2/... was said to lie outside endpoint whisper's S3OutputPath (exit 1), and
+    its failure beside it was not looked for, though the URI names its endpoint."""
+    make_endpoint(moto_clients, name="asr2", bucket=bucket)
+    output = f"s3://{bucket}/wasync/outputs/asr2/0f1e2d3c-aws-cli.out"
+    failed = "wasync/failures/asr2/0f1e2d3c-aws-cli-error.out"
+    s3.put_object(Bucket=bucket, Key=failed, Body=UNDECODABLE)
+    result = cli("fetch", output)
+    assert result.exit_code == 1, result.output
+    assert "cannot decode the audio" in result.stderr
+    s3.delete_object(Bucket=bucket, Key=failed)
+    pending = cli("fetch", output)
+    assert pending.exit_code == 3 and "queued or running on asr2" in pending.stderr
+
+
 def test_another_clients_failed_request_says_why_by_either_uri(moto_clients, s3, bucket) -> None:
     """Without --wait too; and its FailureLocation is read as the failure it is, not printed
     as a transcript with exit 0."""

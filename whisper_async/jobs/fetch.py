@@ -24,6 +24,7 @@ from ..files import (
     write_atomically,
 )
 from ..resources import find_endpoint
+from ..settings import ENDPOINT_NAME
 from ..storage import S3Uri
 from .listing import Lister, ListingCompletions, s3_lister
 from .records import JOB_ID_LENGTH, JobRecord, RecordStore, get_object_or_none, run_extension
@@ -375,6 +376,20 @@ def _locate_unrecorded(clients: Clients, reference: str) -> _Unrecorded:
     return _Unrecorded(None, missing, failure_beside(reference, *paths))
 
 
+def endpoint_of_result(clients: Clients, uri: S3Uri) -> Clients:
+    """Clients for the endpoint a result URI names, when --endpoint was not given: wasync's
+    deployments write NAME's results under outputs/NAME/ (and failures/NAME/), so a URI from
+    another endpoint was looked for under the default one's S3OutputPath, and not found."""
+    if clients.settings.sources.get("endpoint") != "default" or uri.bucket != clients.bucket:
+        return clients
+    for folder in (naming.output_prefix, naming.failure_prefix):
+        head = folder(clients.prefix, "")[:-1]  # PREFIX/outputs/
+        name = uri.key.removeprefix(head).split("/", 1)[0] if uri.key.startswith(head) else ""
+        if name and name != clients.settings.endpoint and ENDPOINT_NAME.fullmatch(name):
+            return Clients(clients.settings.with_values(endpoint=name), clients.session)
+    return clients
+
+
 def _fetch_unrecorded(
     clients: Clients,
     fetcher: Fetcher,
@@ -397,6 +412,7 @@ def _fetch_unrecorded(
                 "(fetch its OutputLocation to wait for its result)",
             )
         return Fetched(None, reference, "failed", fmt or "txt", error=failure_message(found[0]))
+    clients = endpoint_of_result(clients, uri)
     where = _locate_unrecorded(clients, reference)
     name = id_from_location(uri) or reference
     expected = where.target is not None and is_under_output_path(
