@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tests.helpers.models import checkpoint_file
+from whisper_async import __version__
 from whisper_async.cli.app import app
 
 CLI = Path(__file__).resolve().parents[1] / "whisper_async" / "cli"
@@ -375,3 +376,10 @@ def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_error(
     assert result.exit_code == 2
     assert "No such option: -r. '-rf.wav' is a file: name it after --" in result.output
     assert "is a file" not in run("transcribe", "-x.wav").output  # no such file: no hint
+
+
+def test_version_under_json_is_a_json_document() -> None:
+    for args in (["--json", "--version"], ["--version", "--json"]):
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == {"version": __version__}

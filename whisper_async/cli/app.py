@@ -8,6 +8,7 @@ and gh expect: `wasync status --region eu-west-1`, `wasync transcribe a.mp3 --js
 
 import contextlib
 import copy
+import json
 import os
 import signal
 import sys
@@ -61,6 +62,14 @@ class GlobalOptionsGroup(TyperGroup):
         shared = [p for p in self.params if p.name in GLOBAL_OPTION_NAMES]
         for command in self.commands.values():
             _accept_global_options(command, shared)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # `--version` is eager, so it answered before `--json` was read, in text.
+        options = args[: args.index("--")] if "--" in args else args
+        if "--version" in options and "--json" in options:
+            typer.echo(json.dumps({"version": __version__}))
+            ctx.exit()
+        return super().parse_args(ctx, args)
 
 
 class DashNamedFiles(TyperCommand):
