@@ -108,6 +108,26 @@ def test_a_new_alarm_is_insufficient_data_and_an_update_keeps_state_and_history(
     client.put_metric_alarm(**{**alarm, "EvaluationPeriods": 3})
     [updated] = client.describe_alarms(AlarmNames=["fresh"])["MetricAlarms"]
     assert (updated["StateValue"], updated["EvaluationPeriods"]) == ("ALARM", 3)
-    history = client.describe_alarm_history(AlarmName="fresh", HistoryItemType="StateUpdate")
+    history = client.describe_alarm_history(AlarmName="fresh", ScanBy="TimestampAscending")
     summaries = [item["HistorySummary"] for item in history["AlarmHistoryItems"]]
-    assert summaries == ["Alarm updated from INSUFFICIENT_DATA to ALARM"]
+    # The update is an item of its own: the creation keeps its place (it moved to the update).
+    assert summaries == [
+        'Alarm "fresh" created',
+        "Alarm updated from INSUFFICIENT_DATA to ALARM",
+        'Alarm "fresh" updated',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("request_", "says"),
+    [
+        ({"HistoryItemType": "Bogus"}, "at 'historyItemType' failed to satisfy constraint"),
+        ({"ScanBy": "Bogus"}, "at 'scanBy' failed to satisfy constraint"),
+        ({"MaxRecords": 101}, "Member must have value between 1 and 100"),
+    ],
+)
+def test_a_request_cloudwatch_refuses_is_refused(
+    cloudwatch: Any, request_: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(AwsError, match=rf"\(ValidationError\).*{says}"):
+        cloudwatch.describe_alarm_history(**request_)

@@ -135,6 +135,11 @@ def test_a_remembered_model_that_is_gone_is_named_as_the_last_pushed(moto_client
         ({"default_language": "xx"}, UsageError, "--language: language='xx' is not a Whisper"),
         ({"default_batch_size": 0}, UsageError, "--batch-size: batch_size=0 is out of range"),
         ({"cpu_encoder": "bf16"}, UsageError, "--cpu-encoder 'bf16' is not one of ctranslate2, "),
+        (
+            {"default_batch_size": 64, "environment": {"WASYNC_MAX_BATCH_SIZE": "16"}},
+            UsageError,
+            "--batch-size 64 is over the endpoint's limit WASYNC_MAX_BATCH_SIZE=16",
+        ),
     ],
 )
 def test_bad_inputs_are_refused_before_any_change(

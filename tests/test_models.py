@@ -129,9 +129,10 @@ def test_a_config_that_is_not_json_is_refused_before_any_upload(
     moto_clients, small_ctranslate2: Path
 ) -> None:
     """It uploaded; the endpoint's /ping then failed with the JSON parser's error."""
-    (small_ctranslate2 / "config.json").write_text("{{{ not json")
-    with pytest.raises(UsageError, match=r"config\.json is not JSON"):
-        push_model(moto_clients, str(small_ctranslate2))
+    for text in ("{{{ not json", '{"a": NaN}'):  # Python reads NaN; CTranslate2 does not
+        (small_ctranslate2 / "config.json").write_text(text)
+        with pytest.raises(UsageError, match=r"config\.json is not JSON"):
+            push_model(moto_clients, str(small_ctranslate2))
 
 
 @pytest.mark.parametrize(

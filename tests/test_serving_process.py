@@ -80,6 +80,10 @@ def test_the_batch_limit_is_the_devices_or_the_setting_and_a_bad_one_is_refused(
     assert batch_limit({"WASYNC_DEFAULT_BATCH_SIZE": "16"}, "cpu") == 16
     with pytest.raises(ValueError, match=r"WASYNC_MAX_BATCH_SIZE: batch_size='8\.5' is not"):
         ServerSettings.from_env({"WASYNC_MAX_BATCH_SIZE": "8.5"})
+    # A default over an explicit limit would have every request that leaves it refused.
+    over = {"WASYNC_MAX_BATCH_SIZE": "16", "WASYNC_DEFAULT_BATCH_SIZE": "64"}
+    with pytest.raises(ValueError, match="WASYNC_DEFAULT_BATCH_SIZE=64 is over"):
+        ServerSettings.from_env(over)
 
 
 def test_a_temporary_folder_the_server_cannot_write_is_refused_at_start(tmp_path: Path) -> None:

@@ -78,10 +78,14 @@ def check_model_files(directory: Path, files: list[Path]) -> None:
                 "packaged and uploaded, so copy the file into the folder if it belongs there"
             )
         if path.suffix == ".json":
-            try:
-                json.loads(path.read_text(encoding="utf-8"))
+            try:  # strictly: CTranslate2's parser refuses NaN and Infinity, Python's reads them
+                json.loads(path.read_text(encoding="utf-8"), parse_constant=_not_json)
             except (UnicodeDecodeError, ValueError) as exc:
                 raise ModelLayoutError(f"{path} is not JSON ({exc})") from None
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def check_model_bin(path: Path) -> None:

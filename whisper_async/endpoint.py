@@ -217,6 +217,14 @@ def request_defaults(request: DeployRequest) -> dict[str, str]:
         except OptionError as exc:
             raise UsageError(f"--{name.replace('_', '-')}: {exc}") from None
         environment[f"WASYNC_DEFAULT_{name.upper()}"] = str(value)
+    limit = request.environment.get(MAX_BATCH_SETTING)
+    if limit and request.default_batch_size and request.default_batch_size > int(limit):
+        raise UsageError(  # the server would refuse every request that left it to the default
+            f"--batch-size {request.default_batch_size} is over the endpoint's limit "
+            f"{MAX_BATCH_SETTING}={limit}: every request would be refused",
+            f"pass --batch-size {limit} or less, or raise the limit with --env "
+            f"{MAX_BATCH_SETTING}=N",
+        )
     return environment
 
 

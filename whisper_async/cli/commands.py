@@ -115,8 +115,8 @@ def push_model(
     if result.left_out:
         shown = ", ".join(result.left_out[:5]) + (", ..." if len(result.left_out) > 5 else "")
         out.warn(
-            f"left out {len(result.left_out)} files that are not part of a CTranslate2 Whisper "
-            f"model: {shown}"
+            f"left out {len(result.left_out)} file{'s' if len(result.left_out) != 1 else ''} "
+            f"not part of a CTranslate2 Whisper model: {shown}"
         )
     if result.skipped:
         out.info(

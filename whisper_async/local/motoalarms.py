@@ -23,6 +23,19 @@ from typing import Any, NamedTuple
 from .pages import BadPageToken, page_of, request_seconds
 
 STATE_UPDATE, CONFIGURATION_UPDATE = "StateUpdate", "ConfigurationUpdate"
+CREATED, UPDATED = "created", "updated"
+CHANGE_TYPES = {CREATED: "Create", UPDATED: "Update"}
+CHANGES = "wasync_changes"  # on a moto alarm: its (created/updated, when), oldest first
+# DescribeAlarmHistory's enums and bound, which CloudWatch checks
+ITEM_TYPES = (
+    CONFIGURATION_UPDATE,
+    STATE_UPDATE,
+    "Action",
+    "AlarmContributorStateUpdate",
+    "AlarmContributorAction",
+)
+SCAN_ORDERS = ("TimestampDescending", "TimestampAscending")
+ALARM_TYPES = ("CompositeAlarm", "MetricAlarm")
 INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 MOST_RECORDS = 100  # CloudWatch's MaxRecords bound
 
@@ -66,14 +79,17 @@ def items_of(alarm: Any) -> list[dict[str, Any]]:
     kind = "CompositeAlarm" if getattr(alarm, "rule", None) else "MetricAlarm"
     base = {"AlarmName": alarm.name, "AlarmType": kind}
     states = _states(alarm)
-    created = {
-        **base,
-        "Timestamp": _aware(alarm.configuration_updated_timestamp),
-        "HistoryItemType": CONFIGURATION_UPDATE,
-        "HistorySummary": f'Alarm "{alarm.name}" created',
-        "HistoryData": json.dumps({"type": "Create", "version": "1.0"}),
-    }
-    found = [created]
+    changes = getattr(alarm, CHANGES, None) or [(CREATED, alarm.configuration_updated_timestamp)]
+    found = [
+        {
+            **base,
+            "Timestamp": _aware(when),
+            "HistoryItemType": CONFIGURATION_UPDATE,
+            "HistorySummary": f'Alarm "{alarm.name}" {change}',
+            "HistoryData": json.dumps({"type": CHANGE_TYPES[change], "version": "1.0"}),
+        }
+        for change, when in changes
+    ]
     for old, new in itertools.pairwise(states):
         data = {"version": "1.0", "oldState": _shown(old), "newState": _shown(new)}
         found.append(
@@ -117,10 +133,31 @@ class HistoryQuery(NamedTuple):
         return sorted(found, key=lambda item: item["Timestamp"], reverse=not self.ascending)
 
 
+def _checked(name: str, value: Any, allowed: tuple[str, ...]) -> Any:
+    from moto.cloudwatch.exceptions import ValidationError
+
+    if value not in (None, "", *allowed):
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at '{name}' failed to satisfy "
+            f"constraint: Member must satisfy enum value set: [{', '.join(allowed)}]"
+        )
+    return value
+
+
 def _describe_alarm_history(self: Any) -> Any:
-    from moto.cloudwatch.exceptions import InvalidParameterValue
+    from moto.cloudwatch.exceptions import InvalidParameterValue, ValidationError
     from moto.core.responses import ActionResult
 
+    _checked("historyItemType", self._get_param("HistoryItemType"), ITEM_TYPES)
+    _checked("scanBy", self._get_param("ScanBy"), SCAN_ORDERS)
+    for kind in self._get_param("AlarmTypes") or ():
+        _checked("alarmTypes", kind, ALARM_TYPES)
+    records = self._get_param("MaxRecords")
+    if records is not None and not 1 <= int(records) <= MOST_RECORDS:
+        raise ValidationError(
+            f"1 validation error detected: Value '{records}' at 'maxRecords' failed to satisfy "
+            f"constraint: Member must have value between 1 and {MOST_RECORDS}"
+        )
     query = HistoryQuery(
         self._get_param("AlarmName") or None,
         tuple(self._get_param("AlarmTypes") or ()),
@@ -130,7 +167,7 @@ def _describe_alarm_history(self: Any) -> Any:
         self._get_param("ScanBy") == "TimestampAscending",
     )
     found = query.select(self.cloudwatch_backend.alarms.values())
-    size = min(MOST_RECORDS, int(self._get_param("MaxRecords") or MOST_RECORDS))
+    size = int(records or MOST_RECORDS)
     try:
         page, token = page_of(found, self._get_param("NextToken"), size)
     except BadPageToken as refused:
@@ -163,12 +200,18 @@ def install() -> None:
     def as_cloudwatch_does(backend: Any, name: str, *args: Any, **kwargs: Any) -> Any:
         earlier = backend.alarms.get(name)
         alarm = put_alarm(backend, name, *args, **kwargs)
+        now = alarm.configuration_updated_timestamp
         if earlier is None:
             alarm.state_value = INSUFFICIENT_DATA
+            setattr(alarm, CHANGES, [(CREATED, now)])
         else:
             for field in KEPT_ON_UPDATE:
                 setattr(alarm, field, getattr(earlier, field))
             alarm.history = earlier.history
+            before = getattr(earlier, CHANGES, None) or [
+                (CREATED, earlier.configuration_updated_timestamp)
+            ]
+            setattr(alarm, CHANGES, [*before, (UPDATED, now)])
         return alarm
 
     as_cloudwatch_does.wasync_wrapped = True  # type: ignore[attr-defined]  # marks the wrapper

@@ -97,10 +97,13 @@ def batch_limit(environ: Mapping[str, str], device: str) -> int:
     """The largest batch_size a request may ask for: WASYNC_MAX_BATCH_SIZE, else the device's
     limit, raised to the endpoint's own default batch size (ValueError for a bad setting)."""
     raw = environ.get(MAX_BATCH_SETTING)
-    if raw:
-        return parse_batch_limit(raw)
     default = defaults_from_env(environ).batch_size or 0
-    return max(BATCH_LIMITS.get(device, BATCH_LIMITS["cpu"]), default)
+    if not raw:
+        return max(BATCH_LIMITS.get(device, BATCH_LIMITS["cpu"]), default)
+    limit = parse_batch_limit(raw)
+    if default > limit:  # every request that left batch_size to the default would be refused
+        raise ValueError(f"WASYNC_DEFAULT_BATCH_SIZE={default} is over {MAX_BATCH_SETTING}={limit}")
+    return limit
 
 
 def check_options(engine: Engine, options: TranscribeOptions) -> None:
