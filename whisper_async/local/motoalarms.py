@@ -5,11 +5,11 @@
   that had never looked at a datapoint. PutMetricAlarm on an existing alarm keeps its state
   and history, as CloudWatch's does; moto replaced both.
 - DescribeAlarmHistory, which moto lacks (the call failed with a 500). moto keeps each alarm's
-  earlier states (`Alarm.history`, one entry per SetAlarmState); with
-the state it is in now they give the alarm's state changes, shown as CloudWatch shows them:
-`StateUpdate` items, "Alarm updated from OK to ALARM", HistoryData as JSON with the old and new
-state. The alarm's creation is one `ConfigurationUpdate` item. History goes with the alarm
-when it is deleted (CloudWatch keeps it two weeks): the stack has no store of its own for it.
+  earlier states (`Alarm.history`, one entry per SetAlarmState); with the state it is in now
+  they give its state changes, shown as CloudWatch shows them: `StateUpdate` items, "Alarm
+  updated from OK to ALARM", HistoryData as JSON with the old and new state. Its creation and
+  each update are `ConfigurationUpdate` items. History goes with the alarm when it is deleted
+  (CloudWatch keeps it two weeks): the stack has no store of its own for it.
 """
 
 from __future__ import annotations
