@@ -49,5 +49,6 @@ def test_endpoints_are_filtered_by_status_and_a_bad_status_is_refused(local_stac
     with pytest.raises(ClientError) as refused:
         client.list_endpoints(StatusEquals="Bogus")
     assert "Member must satisfy enum value set" in str(refused.value)
-    with pytest.raises(ClientError, match="Invalid NextToken"):
-        client.list_endpoints(NextToken="not-a-token")
+    for not_handed_out in ("not-a-token", "01", "\u00b2"):
+        with pytest.raises(ClientError, match="Invalid NextToken"):
+            client.list_endpoints(NextToken=not_handed_out)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from .digits import whole_number
 from .errors import UsageError
 
-_DURATION = re.compile(r"^(\d+)([smhd])$")
+_DURATION = re.compile(r"^([0-9]+)([smhd])\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Longer makes no sense for any option, and the dates computed from it overflow (--since 99999999d)
 LONGEST_SECONDS = 100 * 365 * 86400
@@ -16,9 +17,9 @@ def parse_duration(text: str) -> int:
     """`90s`, `10m`, `1h`, `2d` (or plain seconds) to seconds."""
     text = text.strip().lower()
     match = _DURATION.match(text)
-    if not text.isdigit() and not match:
+    seconds = int(match.group(1)) * _UNITS[match.group(2)] if match else whole_number(text)
+    if seconds is None:
         raise UsageError(f"{text!r} is not a duration", "use e.g. 90s, 10m, 1h or 2d")
-    seconds = int(text) if match is None else int(match.group(1)) * _UNITS[match.group(2)]
     if seconds > LONGEST_SECONDS:
         raise UsageError(f"{text!r} is longer than 100 years", "use e.g. 90s, 10m, 1h or 2d")
     return seconds

@@ -14,6 +14,7 @@ from . import aws, cpu_encoders, image_capabilities, naming, state, storage
 from .assignments import split_assignment
 from .attributes import MAX_BATCH_SETTING, OptionError, parse_batch_limit, parse_value
 from .clients import Clients
+from .digits import whole_number
 from .errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
 from .plan import Plan, Step, execute
 from .polling import Backoff
@@ -29,9 +30,10 @@ from .resources import (
 )
 from .setting_numbers import most_for, number
 
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", re.ASCII)
 ECR_IMAGE = re.compile(
-    r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)(?::([\w.-]+))?(?:@(sha256:[0-9a-f]{64}))?$"
+    r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([^:@]+)(?::([\w.-]+))?(?:@(sha256:[0-9a-f]{64}))?$",
+    re.ASCII,
 )
 LOCAL_IMAGE = "wasync-local/process-runtime:latest"
 KNOWN_INSTANCE_FAMILIES = (
@@ -184,7 +186,7 @@ def completed(request: DeployRequest, running: Deployment | None) -> DeployReque
         "startup_timeout": running.startup_timeout,
         "download_timeout": running.download_timeout,
         **{key: environment.get(variable) for key, variable in KEPT_VARIABLES.items()},
-        "default_batch_size": int(batch_size) if batch_size.isdigit() else None,
+        "default_batch_size": whole_number(batch_size),
     }
     kept = {name: found[name] for name in request.kept if name in found}
     # a variable the endpoint lacks is the default (None); a field SageMaker left out is kept

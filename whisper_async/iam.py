@@ -13,7 +13,7 @@ from .errors import UsageError
 from .plan import Plan, Step, execute
 
 Document = dict[str, Any]
-QUEUE_URL = re.compile(r"^https?://[^/]+/(\d{12})/([\w-]{1,80}(?:\.fifo)?)$")
+QUEUE_URL = re.compile(r"^https?://[^/]+/(\d{12})/([\w-]{1,80}(?:\.fifo)?)$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,8 @@ def trust_policy(account: str) -> Document:
 
 ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
-    r"(?P<repository>[a-z0-9._/-]+?)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$"
+    r"(?P<repository>[a-z0-9._/-]+?)(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?$",
+    re.ASCII,
 )
 
 

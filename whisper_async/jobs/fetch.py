@@ -32,7 +32,7 @@ from .results import failure_message, render
 from .target import EndpointTarget, describe_target
 from .tracker import JobState, JobTracker, Watch
 
-_FILENAME = re.compile(rf"^\d{{7}}-(?P<job>[0-9a-f]{{{JOB_ID_LENGTH}}})$")
+_FILENAME = re.compile(rf"^\d{{7}}-(?P<job>[0-9a-f]{{{JOB_ID_LENGTH}}})$", re.ASCII)
 _JOB_ID = re.compile(rf"^(?P<job>[0-9a-f]{{{JOB_ID_LENGTH}}})(-.+)?$")
 SHORTEST_ID = 6
 # job ids are hex; inference ids add a batch ("-" and more), older records' are UUIDs

@@ -268,7 +268,7 @@ def get_object_or_none(s3: Any, uri: S3Uri) -> dict[str, Any] | None:
     return response
 
 
-BATCH_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})-\d{6}-[0-9a-f]{6}$")
+BATCH_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})-\d{6}-[0-9a-f]{6}$", re.ASCII)
 
 
 def run_extension(batch_id: str) -> str | None:

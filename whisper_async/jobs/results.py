@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import formats
+from ..digits import whole_number
 from ..storage import S3Uri
 from .destinations import Destination, write_transcript
 from .outcomes import JobOutcome
@@ -26,7 +27,8 @@ CONTENT_TYPE_FORMATS = {
     "text/tab-separated-values": "tsv",
 }
 _TIMING = re.compile(
-    r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})\s*-->\s*(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})"
+    r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})\s*-->\s*(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})",
+    re.ASCII,
 )
 
 
@@ -78,8 +80,9 @@ def parse_cues(text: str, fmt: str) -> list[dict[str, Any]] | None:
     if fmt == "tsv":
         for line in text.splitlines()[1:]:
             start, end, cue = [*line.split("\t", 2), "", ""][:3]
-            if start.isdigit() and end.isdigit():
-                segments.append({"start": int(start) / 1000, "end": int(end) / 1000, "text": cue})
+            start_ms, end_ms = whole_number(start), whole_number(end)
+            if start_ms is not None and end_ms is not None:
+                segments.append({"start": start_ms / 1000, "end": end_ms / 1000, "text": cue})
     elif fmt in {"srt", "vtt"}:
         for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
             lines = block.strip().split("\n")

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..digits import whole_number
 from ..storage import S3Uri
 from .catalog import ApiError
 from .control import SERVICE_MODELS, ControlPlane
@@ -38,8 +39,8 @@ MOST_CONTROL_BYTES = 1 << 20  # a control call's JSON: the largest the CLI sends
 async def bounded_body(request: Request, most: int) -> bytes | None:
     """The request's body, or None once it is over `most` bytes: read no further, so that a
     400 MB POST costs the daemon nothing (a whole read held it in memory)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > most:
+    declared = whole_number(request.headers.get("content-length", ""))
+    if declared is not None and declared > most:
         return None
     chunks, size = [], 0
     async for chunk in request.stream():

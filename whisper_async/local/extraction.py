@@ -35,7 +35,7 @@ class ExtractionError(ValueError):
 
 def parse_size(text: str) -> int:
     """Bytes from `8GiB`, `500MB`, `2g` or a plain number of bytes."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", text.lower())
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", text.lower(), re.ASCII)
     if match is None or (match.group(3) and not match.group(2)):
         raise ValueError(f"{text!r} is not a size; write it as 8GiB, 500MB or a number of bytes")
     number, unit, binary = match.groups()

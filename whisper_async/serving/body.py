@@ -9,6 +9,7 @@ from typing import Protocol
 import anyio
 from starlette.requests import Request
 
+from ..digits import whole_number
 from .errors import (
     BodyTimeoutError,
     BodyTooLargeError,
@@ -41,9 +42,10 @@ async def receive_to_file(request: Request, path: Path, limits: BodyLimits) -> i
         raise ConflictingLengthsError(
             "the request has both Content-Length and Transfer-Encoding; send only one"
         )
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared_bytes = whole_number(declared or "")
+    if declared_bytes is not None and declared_bytes > limit:
         raise BodyTooLargeError(
-            f"the body is {int(declared)} bytes; the limit is {limit} (WASYNC_MAX_BODY_BYTES)"
+            f"the body is {declared_bytes} bytes; the limit is {limit} (WASYNC_MAX_BODY_BYTES)"
         )
     size = 0
     chunks = request.stream().__aiter__()

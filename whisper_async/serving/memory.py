@@ -18,6 +18,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ..digits import whole_number
+
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -74,6 +76,7 @@ def available_bytes() -> int | None:
             usage = int(Path(usage_file).read_text().strip())
         except (OSError, ValueError):
             continue
-        if limit.isdigit() and int(limit) < 1 << 60:  # "max" or a huge number: no limit
-            figures.append(max(0, int(limit) - usage))
+        most = whole_number(limit)
+        if most is not None and most < 1 << 60:  # "max" or a huge number: no limit
+            figures.append(max(0, most - usage))
     return min(figures) if figures else None

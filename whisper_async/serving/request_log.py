@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import requestlog
 from ..attributes import TranscribeOptions
+from ..digits import whole_number
 
 INFERENCE_ID = "x-amzn-sagemaker-inference-id"
 _STATE_KEY = "wasync_request"
@@ -107,7 +108,7 @@ class RequestLog:
             "Status": status,
             "Outcome": "ok" if status < 400 and not details.error else details.error or "error",
             "Message": details.message,
-            "ContentLength": int(declared) if declared.isdigit() else None,
+            "ContentLength": whole_number(declared),
             "BodyBytes": details.body_bytes,
             "AudioSeconds": audio,
             "ProcessingSeconds": processing,
