@@ -72,6 +72,35 @@ def test_history_is_filtered_by_type_and_name_and_paged(cloudwatch: Any) -> None
     assert other["AlarmHistoryItems"] == []
 
 
+def test_items_of_the_same_moment_keep_their_order_both_ways(cloudwatch: Any) -> None:
+    """A coarse clock gives two changes one timestamp: each scan is still the other's reverse,
+    and the creation comes first (sorting newest first with reverse=True put it last)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    [alarm] = [
+        found
+        for regions in cloudwatch_backends.values()
+        for backend in regions.values()
+        for name, found in backend.alarms.items()
+        if name == "backlog"
+    ]
+    moment = alarm.state_updated_timestamp
+    alarm.history = [(*entry[:4], moment) for entry in alarm.history]
+    setattr(alarm, motoalarms.CHANGES, [(motoalarms.CREATED, moment)])
+
+    def summaries(order: str) -> list[str]:
+        items = cloudwatch.describe_alarm_history(AlarmName="backlog", ScanBy=order)
+        return [item["HistorySummary"] for item in items["AlarmHistoryItems"]]
+
+    oldest_first = summaries("TimestampAscending")
+    assert oldest_first == [
+        'Alarm "backlog" created',
+        "Alarm updated from OK to ALARM",
+        "Alarm updated from ALARM to OK",
+    ]
+    assert summaries("TimestampDescending") == oldest_first[::-1]
+
+
 def test_a_next_token_it_did_not_hand_out_is_refused_not_a_server_error(
     cloudwatch: Any, moto_clients: Any
 ) -> None:

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .pages import BadPageToken, page_of, request_seconds
+from .pages import BadPageToken, aware, page_of, request_seconds
 
 STATE_UPDATE, CONFIGURATION_UPDATE = "StateUpdate", "ConfigurationUpdate"
 CREATED, UPDATED = "created", "updated"
@@ -47,14 +47,10 @@ class State(NamedTuple):
     since: dt.datetime
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
 def _states(alarm: Any) -> list[State]:
     """The alarm's states, oldest first; moto records a state when it is left."""
     earlier = [
-        State(value, reason, reason_data or "{}", _aware(since))
+        State(value, reason, reason_data or "{}", aware(since))
         for kind, reason, reason_data, value, since in alarm.history
         if kind == STATE_UPDATE
     ]
@@ -62,7 +58,7 @@ def _states(alarm: Any) -> list[State]:
         alarm.state_value,
         alarm.state_reason,
         alarm.state_reason_data or "{}",
-        _aware(alarm.state_updated_timestamp),
+        aware(alarm.state_updated_timestamp),
     )
     return [*earlier, now]
 
@@ -83,7 +79,7 @@ def items_of(alarm: Any) -> list[dict[str, Any]]:
     found = [
         {
             **base,
-            "Timestamp": _aware(when),
+            "Timestamp": aware(when),
             "HistoryItemType": CONFIGURATION_UPDATE,
             "HistorySummary": f'Alarm "{alarm.name}" {change}',
             "HistoryData": json.dumps({"type": CHANGE_TYPES[change], "version": "1.0"}),
@@ -101,7 +97,8 @@ def items_of(alarm: Any) -> list[dict[str, Any]]:
                 "HistoryData": json.dumps(data),
             }
         )
-    return found
+    # stable: an item made in the same microsecond as another keeps its place (creation first)
+    return sorted(found, key=lambda item: item["Timestamp"])
 
 
 def _moment(value: Any) -> dt.datetime | None:
@@ -130,7 +127,9 @@ class HistoryQuery(NamedTuple):
             and (self.start is None or item["Timestamp"] >= self.start)
             and (self.end is None or item["Timestamp"] <= self.end)
         ]
-        return sorted(found, key=lambda item: item["Timestamp"], reverse=not self.ascending)
+        oldest_first = sorted(found, key=lambda item: item["Timestamp"])
+        # the exact reverse, ties too (reverse=True keeps tied items in their order)
+        return oldest_first if self.ascending else oldest_first[::-1]
 
 
 def _checked(name: str, value: Any, allowed: tuple[str, ...]) -> Any:
