@@ -294,10 +294,20 @@ def write_fake(kind: str, path: Path) -> None:
         start = raw.index(b"data.pkl") + len(b"data.pkl")
         raw[start + 4 : start + 24] = bytes(20)
         path.write_bytes(bytes(raw))
-    elif kind in {"hash-bomb", "str-bomb"}:  # a tuple of 2**N shared leaves, in bytes
+    elif kind.startswith(("hash-bomb", "str-bomb")):  # a tuple of 2**N shared leaves, in bytes
         shared = pickle.EMPTY_TUPLE + (pickle.DUP + pickle.TUPLE2) * 100
-        if kind == "hash-bomb":  # a dict keyed by it: hashing it never ended
-            body = pickle.EMPTY_DICT + shared + pickle.BININT1 + b"\x01" + pickle.SETITEM
+        one = pickle.BININT1 + b"\x01"
+        # each opcode that hashes what it is given: hashing the tuple never ended
+        if kind == "hash-bomb":
+            body = pickle.EMPTY_DICT + shared + one + pickle.SETITEM
+        elif kind == "hash-bomb-setitems":
+            body = pickle.EMPTY_DICT + pickle.MARK + one + one + shared + one + pickle.SETITEMS
+        elif kind == "hash-bomb-dict":
+            body = pickle.MARK + shared + one + pickle.DICT
+        elif kind == "hash-bomb-set":
+            body = pickle.EMPTY_SET + pickle.MARK + shared + pickle.ADDITEMS
+        elif kind == "hash-bomb-frozenset":
+            body = pickle.MARK + shared + pickle.FROZENSET
         else:  # a tensor's storage keyed by it: str() of it took gigabytes
             body = (
                 pickle.MARK
@@ -343,6 +353,10 @@ def write_fake(kind: str, path: Path) -> None:
         ("huge-dimension", "its 'dims' n_mels is past any Whisper model's"),
         ("zip-bad-deflate", "its zip does not read"),
         ("hash-bomb", "its pickle keys a dict by what torch.save never does"),
+        ("hash-bomb-setitems", "its pickle keys a dict by what torch.save never does"),
+        ("hash-bomb-dict", "its pickle keys a dict by what torch.save never does"),
+        ("hash-bomb-set", "its pickle holds a set, which torch.save never writes"),
+        ("hash-bomb-frozenset", "its pickle holds a set, which torch.save never writes"),
         ("str-bomb", "its pickle refers to data torch.save never writes"),
     ],
 )
