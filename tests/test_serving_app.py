@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -258,20 +259,30 @@ def test_no_decoder_is_a_503_to_retry_and_the_next_request_is_served(
 
 
 def test_no_file_descriptor_left_is_a_503_to_retry_not_a_500(
-    client: TestClient, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, data_dir: Path
 ) -> None:
     """240 uploads at once under a 256-file limit: 130 got 500 internal_error, each with a
     traceback in the log. The OS's refusal is the moment's, as a decoder's is."""
     import errno
-    import tempfile
-
-    def no_descriptor_left(*args: object, **kwargs: object) -> tuple[int, str]:
-        raise OSError(errno.EMFILE, "Too many open files")
+    import resource
 
     audio = (data_dir / "en_short.wav").read_bytes()
-    with monkeypatch.context() as patched:
-        patched.setattr(tempfile, "mkstemp", no_descriptor_left)  # what the OS answers
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    held: list[int] = []
+    try:
+        # every descriptor taken, as a burst of uploads takes them
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 4096), hard))
+        while True:
+            try:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError as exc:
+                assert exc.errno == errno.EMFILE
+                break
         refused = client.post("/invocations", content=audio)
+    finally:
+        for descriptor in held:
+            os.close(descriptor)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
     assert refused.json()["error"] == "server_busy"
     assert client.post("/invocations", content=audio).status_code == 200
