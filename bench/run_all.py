@@ -22,6 +22,7 @@ from bench import (
     client,
     corpus,
     long_audio,
+    no_voice,
     scaling,
     serving,
     startup,
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     hours, whole_hours, refused_hours = (
         ([0.005, 0.01], [], 5.0) if args.quick else ([1.0, 4.0], [1.0], 10.0)
     )
+    batch_sizes: tuple[int, ...] = () if args.quick else (2, 8, 32)
     jobs, small, interrupts = (20, 10, 1) if args.quick else (10_000, 1_000, 10)
     with tempfile.TemporaryDirectory(prefix="wasync-bench-") as directory:
         workdir = Path(directory)
@@ -140,8 +142,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("long audio ...", file=sys.stderr, flush=True)
         long_rows = long_audio.measure(
-            hours, whole_hours, refused_hours, workdir / "long", untrimmed=not args.quick
+            hours,
+            whole_hours,
+            refused_hours,
+            workdir / "long",
+            untrimmed=not args.quick,
+            batch_sizes=batch_sizes,
         )
+        print("no voice ...", file=sys.stderr, flush=True)
+        no_voice_runs, no_voice_seconds = (1, 40.0) if args.quick else (3, no_voice.SECONDS)
+        no_voice_rows = no_voice.measure(no_voice_seconds, no_voice_runs, workdir)
     sections = [
         "# Benchmarks",
         "",
@@ -186,9 +196,19 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"`python -m bench.long_audio --hours {' '.join(f'{h:g}' for h in hours)} "
         f"--whole-hours {' '.join(f'{h:g}' for h in whole_hours)} --refused-hours {refused_hours:g}"
-        f"{' --no-untrimmed' if args.quick else ''}`. " + long_audio.DESCRIPTION,
+        f"{' --no-untrimmed' if args.quick else ''}"
+        f" --batch-sizes {' '.join(map(str, batch_sizes))}`. " + long_audio.DESCRIPTION,
         "",
         long_audio.report(long_rows),
+        "",
+        long_audio.batch_growth(long_rows),
+        "",
+        "### Files with no voice",
+        "",
+        f"`python -m bench.no_voice --runs {no_voice_runs} --seconds {no_voice_seconds:g}`. "
+        + no_voice.DESCRIPTION,
+        "",
+        no_voice.report(no_voice_rows, no_voice_seconds),
         "",
         "## 7. CLI start-up",
         "",

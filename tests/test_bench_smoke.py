@@ -48,6 +48,7 @@ def test_every_benchmark_runs_at_a_tiny_size_and_renders_the_report() -> None:
         "instance-seconds",
         "30 min windows",
         "over the 4 h default limit",
+        "quiet hiss",
     ):
         assert measure in out
     assert "| goal | measured | verdict |" in out

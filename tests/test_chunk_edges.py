@@ -232,6 +232,17 @@ def test_a_file_that_fits_one_window_is_not_cut(faster_tiny_en, data_dir: Path) 
     assert plan(np.zeros(5 * SAMPLE_RATE, np.float32)) == ([], [])
 
 
+def test_a_long_file_with_no_voice_at_all_is_not_decoded(faster_tiny_en) -> None:  # type: ignore[no-untyped-def]
+    """Quiet hiss is no digital silence, and the VAD hears no speech in it, so it was decoded in
+    30 s windows through every temperature (2 minutes took 58 s), and the filter for text
+    over silence then dropped all of it. With not even faint voice, nothing is decoded."""
+    hiss = np.random.default_rng(18).standard_normal(70 * SAMPLE_RATE).astype(np.float32) * 0.002
+    assert faster_tiny_en.speech_plan(hiss)[0] == []
+    result = faster_tiny_en.transcribe(hiss, TranscribeOptions())
+    # probability 0.0: no window decoded (faster-whisper gives tiny.en's English 1.0)
+    assert (result.segments, result.language, result.language_probability) == ([], "en", 0.0)
+
+
 def test_text_stands_on_voice_where_its_stamp_overlaps_voice_or_silero_hears_some(
     data_dir: Path,
 ) -> None:

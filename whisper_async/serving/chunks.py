@@ -224,7 +224,7 @@ def stands_on_voice(audio: Any, span: Span, regions: Sequence[Span], rules: Chun
     0.2-0.49. And faint voice counts in seconds, not as a share of the span: Whisper stamps a
     lone "No." from its window's start, 5 s before it. On the trial files every segment invented
     in a silence had no frame above the faint threshold, every real one at least 7 (0.22 s)."""
-    return overlap(span, regions) >= rules.min_voice_s or not _silent(audio, span, rules)
+    return overlap(span, regions) >= rules.min_voice_s or not holds_no_voice(audio, span, rules)
 
 
 def echoes(
@@ -264,7 +264,8 @@ def echoes(
     return found
 
 
-def _silent(audio: Any, span: Span, rules: ChunkRules) -> bool:
+def holds_no_voice(audio: Any, span: Span, rules: ChunkRules) -> bool:
+    """Whether Silero hears not even faint voice in `span` (seconds in `audio`)."""
     import numpy as np
     from faster_whisper.vad import get_vad_model
 

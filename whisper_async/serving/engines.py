@@ -33,6 +33,7 @@ from .chunks import (
     echoes,
     fit_to_voice,
     group_regions,
+    holds_no_voice,
     plan,
     regions_in,
     split_long,
@@ -397,7 +398,16 @@ class FasterWhisperEngine:
             )
             return info, [(p.start, p.end, p.text, _words(p.words)) for p in found]
 
-        info, pieces = decode(token_budget(len(audio) / SAMPLE_RATE))
+        seconds = len(audio) / SAMPLE_RATE
+        if (
+            voiced == []
+            and not options.vad_filter
+            and holds_no_voice(audio, (0, seconds), self.chunking)
+        ):
+            # Not even faint voice: the filter below would drop every piece, and decoding noise
+            # runs each window through every temperature (2 min of quiet hiss took 58 s).
+            return options.language or "en", 0.0, []
+        info, pieces = decode(token_budget(seconds))
         if voiced is not None and not options.vad_filter:
             # Text over silence is dropped first: if it was real speech stamped at the wrong
             # time, its voice is then unheard and is decoded again below.
