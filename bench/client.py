@@ -317,10 +317,7 @@ def measure(jobs: int, small: int, interrupts: int, workdir: Path) -> dict[str, 
     try:
         env = {
             **os.environ,
-            **dict(
-                line.removeprefix("export ").split("=", 1)
-                for line in stack.environment(info.state_dir)
-            ),
+            **stack.environment(info.state_dir),
             "XDG_CONFIG_HOME": str(workdir / "config"),
         }
         bench = Bench(env, info.state_dir, workdir, info.pid)

@@ -54,8 +54,7 @@ class Lab:
 
         self.scale = time_scale
         self.info = stack.up(workdir / "stack", time_scale=time_scale)
-        lines = stack.environment(self.info.state_dir)
-        self.env = {**os.environ, **dict(x.removeprefix("export ").split("=", 1) for x in lines)}
+        self.env = {**os.environ, **stack.environment(self.info.state_dir)}
         self.env["XDG_CONFIG_HOME"] = str(workdir / "config")
         self.clients = Clients(resolve({}, self.env))
         self.audio = DATA / "en_short.wav"

@@ -264,10 +264,11 @@ def test_local_stack_runs_the_image_with_podman(
     state_dir = tmp_path / "stack"
     info = stack.up(state_dir, runtime="podman")
     try:
-        env = dict(
-            line.removeprefix("export ").split("=", 1) for line in stack.environment(state_dir)
-        )
-        env = {**built.build_env, **env, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+        env = {
+            **built.build_env,
+            **stack.environment(state_dir),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        }
         rebuilt = wasync("build", "--builder", "podman", "--base-image", built.base, env=env)
         assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
         assert rebuilt.stdout.strip().splitlines()[-1] == built.tag  # same inputs, same tag

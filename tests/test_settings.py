@@ -137,13 +137,32 @@ def test_broken_toml_names_the_file(tmp_path: Path) -> None:
 
 def test_one_service_name_map_for_wasync_and_aws_endpoint_variables(tmp_path: Path) -> None:
     """WASYNC_ENDPOINT_URL_<NAME> uses botocore's names, the ones `local env` exports."""
-    from whisper_async.local.profile import env_lines
+    from whisper_async.local.profile import env_variables
     from whisper_async.settings import SERVICE_ENV_NAMES, StackInfo
 
     settings = resolve({}, {"WASYNC_ENDPOINT_URL_CLOUDWATCH_LOGS": "http://127.0.0.1:9"})
     assert settings.endpoint_urls == {"logs": "http://127.0.0.1:9"}
-    exported = env_lines(StackInfo(1, "http://m", "http://s", tmp_path))
+    exported = env_variables(StackInfo(1, "http://m", "http://s", tmp_path))
     for service, name in SERVICE_ENV_NAMES.items():
-        assert any(line.startswith(f"export AWS_ENDPOINT_URL_{name}=") for line in exported), (
-            service
-        )
+        assert f"AWS_ENDPOINT_URL_{name}" in exported, service
+
+
+def test_local_env_lines_survive_a_shells_eval_as_one_value_each(tmp_path: Path) -> None:
+    """`eval "$(wasync local env)"` with a state folder named `trial sp` exported `sp/...` as a
+    variable name, and a `$(...)` in the name would have run."""
+    import subprocess
+
+    from whisper_async.local.profile import export_lines
+
+    folder = str(tmp_path / "trial sp;$(touch ran)'\"")
+    lines = "\n".join(export_lines({"WASYNC_STATE_DIR": folder, "AWS_REGION": "us-east-1"}))
+    shown = subprocess.run(
+        ["bash", "-c", 'eval "$LINES" && printf %s "$WASYNC_STATE_DIR"'],
+        env={"LINES": lines, "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout == folder
+    assert not (tmp_path / "ran").exists()

@@ -90,7 +90,7 @@ class RunningStack:
 def running_stack(state_dir: Path, **options: Any) -> Iterator[RunningStack]:
     """`wasync local up` in `state_dir` (options as `stack.up` takes them), then down."""
     info = stack.up(state_dir, **options)
-    env = dict(line.removeprefix("export ").split("=", 1) for line in stack.environment(state_dir))
+    env = stack.environment(state_dir)
     env["XDG_CONFIG_HOME"] = str(state_dir / "config")
     try:
         yield RunningStack(state_dir, env)

@@ -129,9 +129,10 @@ def local_env(ctx: typer.Context, state_dir: StateDir = None) -> None:
     (under --json, one document of the variables)."""
     with needs_extra("local", "`wasync local`"):
         from ..local import stack
+        from ..local.profile import export_lines
 
-    lines = stack.environment(_state_dir(ctx, state_dir))
-    variables = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+    variables = stack.environment(_state_dir(ctx, state_dir))
+    lines = export_lines(variables)
     current(ctx).output.show(
         variables, lambda console, _: console.print(render.text("\n".join(lines)))
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from ..settings import (
     LOCAL_REGION,
     PLACEHOLDER_KEY,
@@ -17,27 +19,34 @@ __all__ = [
     "PLACEHOLDER_KEY",
     "STACK_FILE",
     "StackInfo",
-    "env_lines",
+    "env_variables",
+    "export_lines",
     "read_stack",
 ]
 
 LOCAL_ACCOUNT = "123456789012"
 
 
-def env_lines(stack: StackInfo) -> list[str]:
-    """`export` lines that point wasync, the AWS CLI, any boto3 script and the SageMaker
+def env_variables(stack: StackInfo) -> dict[str, str]:
+    """The variables that point wasync, the AWS CLI, any boto3 script and the SageMaker
     Python SDK at the stack."""
-    lines = [
-        f"export AWS_ENDPOINT_URL_{SERVICE_ENV_NAMES[s]}={u}"
+    variables = {
+        f"AWS_ENDPOINT_URL_{SERVICE_ENV_NAMES[s]}": u
         for s, u in sorted(stack.endpoint_urls().items())
-    ]
-    lines += [
-        f"export AWS_ACCESS_KEY_ID={PLACEHOLDER_KEY}",
-        f"export AWS_SECRET_ACCESS_KEY={PLACEHOLDER_KEY}",
-        f"export AWS_DEFAULT_REGION={LOCAL_REGION}",
-        "export AWS_REGION=" + LOCAL_REGION,
-        "export WASYNC_PROFILE=local",
-        f"export WASYNC_STATE_DIR={stack.state_dir}",
-        f"export {SDK_CONFIG_ENV}={stack.state_dir / SDK_CONFIG_FILE}",
-    ]
-    return lines
+    }
+    return {
+        **variables,
+        "AWS_ACCESS_KEY_ID": PLACEHOLDER_KEY,
+        "AWS_SECRET_ACCESS_KEY": PLACEHOLDER_KEY,
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_REGION": LOCAL_REGION,
+        "WASYNC_PROFILE": "local",
+        "WASYNC_STATE_DIR": str(stack.state_dir),
+        SDK_CONFIG_ENV: str(stack.state_dir / SDK_CONFIG_FILE),
+    }
+
+
+def export_lines(variables: dict[str, str]) -> list[str]:
+    """`export` lines for a shell's eval, each value quoted: a state folder named `a b` or
+    `$(cmd)` must stay one value and run nothing."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]

@@ -21,7 +21,7 @@ from ..processes import command_line, pid_alive
 from . import containers
 from .daemon import DOWN_REQUEST, UNFINISHED
 from .extraction import DEFAULT_MAX_MODEL_BYTES, MAX_MODEL_SIZE_ENV, parse_size
-from .profile import STACK_FILE, StackInfo, env_lines, read_stack
+from .profile import STACK_FILE, StackInfo, env_variables, read_stack
 from .runtime import ports_taken
 from .timescale import TimeScale
 
@@ -236,13 +236,13 @@ def status(state_dir: Path) -> dict[str, Any]:
     }
 
 
-def environment(state_dir: Path) -> list[str]:
+def environment(state_dir: Path) -> dict[str, str]:
     stack = running_stack(state_dir.expanduser().resolve())
     if stack is None:
         raise UsageError(
             f"No local stack runs from {state_dir}.", "start one with `wasync local up`"
         )
-    return env_lines(stack)
+    return env_variables(stack)
 
 
 def log_text(state_dir: Path, lines: int = 200) -> str:
