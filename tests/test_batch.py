@@ -189,6 +189,19 @@ def test_a_resumed_run_leaves_results_an_earlier_run_left_out_of_its_rate(
     assert f" · {3 / progress.seconds:.1f}/s" in status_line(progress)
 
 
+def test_the_same_request_spelled_otherwise_is_the_same_job(s3, bucket, tmp_path) -> None:
+    """`--language ' en'`, `EN` and `en` each sent the file again, all read as en."""
+    endpoint = FakeEndpoint(s3, target(bucket))
+    env = environment(s3, bucket, endpoint)
+    inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 2)])
+    for index, language in enumerate(("en", " EN", "En")):
+        request = TranscribeRequest(
+            options={"language": language}, output_dir=tmp_path / str(index)
+        )
+        assert Batch(env, request).run(inputs).done == 2
+    assert len(endpoint.accepted) == 2
+
+
 def test_rerun_flag_starts_new_jobs(s3, bucket, tmp_path) -> None:
     endpoint = FakeEndpoint(s3, target(bucket))
     env = environment(s3, bucket, endpoint)

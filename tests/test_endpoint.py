@@ -160,6 +160,18 @@ def test_request_defaults_reach_the_container_environment(moto_clients, model_ur
     assert environment["WASYNC_DEFAULT_BATCH_SIZE"] == "1"
 
 
+@pytest.mark.parametrize(("given", "stored"), [(" EN", "en"), ("", None), ("auto", None)])
+def test_the_default_language_is_stored_as_the_server_reads_it(
+    moto_clients, model_uri: str, given: str, stored: str | None
+) -> None:
+    """`--language ' en'` was stored as ' en', and `--language ''` as an empty variable, so a
+    default language could not be taken away again."""
+    plan = plan_deploy(moto_clients, request(default_language=given))
+    deploy(moto_clients, plan, sleep=lambda s: None)
+    model = moto_clients.client("sagemaker").describe_model(ModelName=plan.model_name)
+    assert model["PrimaryContainer"]["Environment"].get("WASYNC_DEFAULT_LANGUAGE") == stored
+
+
 def test_the_cpu_encoder_reaches_the_container_and_is_warned_where_it_cannot_pay(
     moto_clients, model_uri: str
 ) -> None:

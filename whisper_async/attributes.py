@@ -237,17 +237,31 @@ def parse_attributes(header: str | None) -> dict[str, Any]:
     return values
 
 
-def encode_attributes(values: Mapping[str, Any]) -> str:
-    """The header text for a set of options; the inverse of parse_attributes."""
-    parts = []
+def canonical_options(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The options as the server reads them (` EN` is `en`; `auto` and an empty language are
+    detection, so no option at all): what a job's identity and its header are made from."""
+    found: dict[str, Any] = {}
     for name, value in values.items():
         if value is None:
             continue
         if name not in OPTION_NAMES:
             raise OptionError(f"unknown option {name!r}; allowed: {', '.join(OPTION_NAMES)}")
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        parse_value(name, text)
-        parts.append(f"{name}={quote(text, safe='')}")
+        parsed = parse_value(name, _text(value))
+        if parsed is not None:
+            found[name] = parsed
+    return found
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def encode_attributes(values: Mapping[str, Any]) -> str:
+    """The header text for a set of options; the inverse of parse_attributes."""
+    parts = [
+        f"{name}={quote(_text(value), safe='')}"
+        for name, value in canonical_options(values).items()
+    ]
     header = ";".join(parts)
     if len(header) > MAX_ATTRIBUTES_LENGTH:
         raise OptionError(

@@ -215,10 +215,11 @@ def request_defaults(request: DeployRequest) -> dict[str, str]:
         if value is None:
             continue
         try:
-            parse_value(name, str(value))
+            parsed = parse_value(name, str(value))
         except OptionError as exc:
             raise UsageError(f"--{name.replace('_', '-')}: {exc}") from None
-        environment[f"WASYNC_DEFAULT_{name.upper()}"] = str(value)
+        if parsed is not None:  # --language '' or auto: detection, the server's own default
+            environment[f"WASYNC_DEFAULT_{name.upper()}"] = str(parsed)
     limit = request.environment.get(MAX_BATCH_SETTING)
     if limit and request.default_batch_size and request.default_batch_size > int(limit):
         raise UsageError(  # the server would refuse every request that left it to the default

@@ -23,6 +23,7 @@ from dataclasses import MISSING as MISSING_FIELD
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from ..attributes import canonical_options
 from ..errors import WasyncError, quoted
 from ..formats import FORMATS
 from ..storage import S3Uri
@@ -39,7 +40,7 @@ def job_id_for(endpoint_identity: str, options: Mapping[str, Any], content: str)
     """The same input, options and endpoint always give the same id (output format is not
     part of it: the server returns JSON and the client converts)."""
     canonical = json.dumps(
-        {"content": content, "endpoint": endpoint_identity, "options": dict(options)},
+        {"content": content, "endpoint": endpoint_identity, "options": canonical_options(options)},
         sort_keys=True,
         separators=(",", ":"),
     )
