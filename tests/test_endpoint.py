@@ -21,7 +21,13 @@ from whisper_async.endpoint import (
     wait_for_earlier_change,
     wait_for_endpoint,
 )
-from whisper_async.errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
+from whisper_async.errors import (
+    AwsError,
+    DeploymentFailedError,
+    NotFoundError,
+    UsageError,
+    WaitTimeoutError,
+)
 from whisper_async.models import push_model
 from whisper_async.polling import Backoff
 from whisper_async.status import endpoint_status, serving_settings
@@ -201,6 +207,24 @@ def test_missing_role_says_how_to_get_one(moto_clients, model_uri: str) -> None:
 def test_unknown_instance_type_warns_but_does_not_block(moto_clients, model_uri: str) -> None:
     plan = plan_deploy(moto_clients, request(instance_type="ml.g9.xlarge"))
     assert plan.warnings and "ml.g9.xlarge" in plan.warnings[0]
+
+
+def test_an_instance_type_sagemaker_refuses_leaves_nothing_and_a_short_message(
+    moto_clients, model_uri: str
+) -> None:
+    """It left the model it had made for the next deploy to remove, and the error listed every
+    instance type SageMaker has, 6 KB on one line."""
+    plan = plan_deploy(moto_clients, request(instance_type="ml.m5.xlarge2"))
+    with pytest.raises(AwsError) as refused:
+        deploy(moto_clients, plan, sleep=lambda s: None)
+    assert len(refused.value.message) < 400
+    assert (
+        "ml.m5.xlarge2" in refused.value.message
+        and "closest: ml.m5.xlarge" in refused.value.message
+    )
+    sagemaker = moto_clients.client("sagemaker")
+    assert sagemaker.list_models()["Models"] == []
+    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
 
 
 def describe_response(status: str, config: str, reason: str | None = None) -> dict:

@@ -9,6 +9,7 @@ client is made or an error is translated, so commands that need no AWS start fas
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -126,6 +127,31 @@ _HINTS_BY_CODE = {
 BUCKET_NAME = re.compile(r"(?!xn--)[a-z0-9](?!.*\.\.)[a-z0-9.-]{1,61}[a-z0-9]")
 
 
+# AWS lists every allowed value: for an instance type, 6 KB on one line
+_ENUM_SET = re.compile(
+    r"Value '([^']*)' at '[^']*' failed to satisfy constraint: Member must satisfy enum value set: \[([^\]]*)\]"
+)
+MOST_ENUM_VALUES = 8
+
+
+def shortened(message: str) -> str:
+    """An AWS message with each long list of allowed values cut to those closest to the value
+    given (`ml.g5.xlarge2`: ml.g5.xlarge, ...)."""
+
+    def cut(match: re.Match[str]) -> str:
+        allowed = [value.strip().strip("'\"") for value in match.group(2).split(",")]
+        if len(allowed) <= MOST_ENUM_VALUES:
+            return match.group(0)
+        close = difflib.get_close_matches(match.group(1), allowed, n=3, cutoff=0.6)
+        kept = close or allowed[:3]
+        return (
+            f"{match.group(0).split(': Member', 1)[0]}: it is none of the {len(allowed)} values "
+            f"allowed ({'closest' if close else 'e.g.'}: {', '.join(kept)})"
+        )
+
+    return _ENUM_SET.sub(cut, message)
+
+
 def _is(table: Mapping[str, tuple[Match, ...]], service: str | None, code: str, text: str) -> bool:
     return any(m.matches(code, text) for m in table.get(service or "", ()))
 
@@ -134,7 +160,7 @@ def from_client_error(exc: Any, service: str | None = None) -> AwsError:
     """A botocore ClientError as the typed error it stands for."""
     error = exc.response.get("Error", {})
     code = str(error.get("Code", "Unknown"))
-    message = str(error.get("Message", "")).strip() or code
+    message = shortened(str(error.get("Message", "")).strip()) or code
     operation = getattr(exc, "operation_name", None) or "the request"
     where = {"code": code, "operation": operation}
     if code == "NoSuchBucket":

@@ -15,11 +15,18 @@ from .assignments import split_assignment
 from .attributes import MAX_BATCH_SETTING, OptionError, parse_batch_limit, parse_value
 from .clients import Clients
 from .digits import whole_number
-from .errors import DeploymentFailedError, NotFoundError, UsageError, WaitTimeoutError
+from .errors import (
+    AwsError,
+    DeploymentFailedError,
+    NotFoundError,
+    UsageError,
+    WaitTimeoutError,
+)
 from .plan import Plan, Step, execute
 from .polling import Backoff
 from .resources import (
     delete_config_and_models,
+    delete_deploy_leftovers,
     find_endpoint,
     find_endpoint_config,
     find_model,
@@ -868,7 +875,14 @@ def deploy(
 ) -> DeployResult:
     """Run a plan; with `wait`, wait for InService and remove superseded configs and models
     (an endpoint found up to date, too)."""
-    execute(clients, plan.plan)
+    try:
+        execute(clients, plan.plan)
+    except AwsError as exc:
+        # AWS refused a step (a connection lost mid-call may have created the endpoint): what
+        # the steps before it created would otherwise wait for the next deploy to remove it
+        if exc.code is not None and plan.action != "unchanged":
+            delete_deploy_leftovers(clients, plan.config_name, plan.model_name)
+        raise
     result = DeployResult(
         plan.endpoint,
         plan.action,

@@ -90,6 +90,13 @@ def delete_config_and_models(clients: Clients, config_name: str) -> list[str]:
     return list(deleted_names(plan.steps))
 
 
+def delete_deploy_leftovers(clients: Clients, config_name: str, model_name: str) -> None:
+    """The config and model one deploy created before SageMaker refused a later step of it
+    (a misspelt instance type is refused only by CreateEndpointConfig)."""
+    delete_config_and_models(clients, config_name)
+    execute(clients, Plan((_delete_model(model_name),)))
+
+
 def managed_config_names(clients: Clients, endpoint: str) -> list[str]:
     """Endpoint configs wasync created for this endpoint (by name and tag)."""
     sagemaker = clients.client("sagemaker")
