@@ -374,7 +374,9 @@ def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_error(
     (aws_env / "-rf.wav").write_bytes(b"")
     result = run("transcribe", "-rf.wav")
     assert result.exit_code == 2
-    assert "No such option: -r. '-rf.wav' is a file: name it after --" in result.output
+    assert "No such option: -r. '-rf.wav' is a file: name it as ./-rf.wav" in result.output
+    # the -- form shown puts the options first: after --, `--wait` would be a file name
+    assert "`wasync transcribe [OPTIONS] -- -rf.wav`" in " ".join(result.output.split())
     assert "is a file" not in run("transcribe", "-x.wav").output  # no such file: no hint
 
 

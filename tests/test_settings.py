@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,21 @@ def test_prefix_is_normalised_to_one_trailing_slash(tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path)}
     assert resolve({"prefix": "/team/asr"}, env).prefix == "team/asr/"
     assert resolve({"prefix": "/"}, env).prefix == ""
+
+
+@pytest.mark.parametrize("prefix", ["../..", "team/../x", "./wasync"])
+def test_a_prefix_with_a_dot_folder_is_refused_naming_its_source(
+    tmp_path: Path, prefix: str
+) -> None:
+    """WASYNC_PREFIX='../..' wrote keys ../../jobs/...: kept by S3, out of the folder once
+    downloaded."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "WASYNC_PREFIX": prefix}
+    with pytest.raises(
+        ConfigurationError, match=re.escape("holds a '.' or '..' folder")
+    ) as refused:
+        resolve({}, env)
+    assert refused.value.exit_code == 2 and "env WASYNC_PREFIX" in refused.value.message
+    assert resolve({"prefix": "team.v2/wasync"}, env).prefix == "team.v2/wasync/"
 
 
 def test_per_service_endpoint_urls_from_file_and_environment(tmp_path: Path) -> None:

@@ -104,6 +104,12 @@ def check_prefix(prefix: str, source: str) -> None:
             "wildcards or variables.",
             "use letters, digits, '-', '_', '.' and '/'",
         )
+    if {".", ".."} & set(prefix.split("/")):
+        # S3 keeps `../jobs/...` as it is, but a download of it (`aws s3 sync`) leaves the folder
+        raise ConfigurationError(
+            f"Prefix {prefix!r} (from {source}) holds a '.' or '..' folder.",
+            "name the folders, e.g. wasync/ or team/wasync/",
+        )
 
 
 # SageMaker's EndpointName (botocore's service model): a typo was AWS's ValidationException, exit 1

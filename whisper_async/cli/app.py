@@ -86,8 +86,9 @@ class DashNamedFiles(TyperCommand):
                 named = [a for a in given if a.startswith(name) and Path(a).exists()]
                 if named:
                     exc.message = (  # type: ignore[attr-defined]  # click's message, extended
-                        f"{exc.message}. {named[0]!r} is a file: name it after -- (`-- "  # type: ignore[attr-defined]
-                        f"{named[0]}`), or as ./{named[0]}"
+                        f"{exc.message}. {named[0]!r} is a file: name it as ./{named[0]}, "  # type: ignore[attr-defined]
+                        f"or after --, which ends the options (`{ctx.command_path} [OPTIONS] -- "
+                        f"{named[0]}`)"
                     )
             raise
 
