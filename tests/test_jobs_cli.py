@@ -146,14 +146,19 @@ def test_fetch_to_dash_is_stdout_and_to_an_unwritable_folder_exits_2(done_job) -
 def test_fetch_takes_the_format_from_the_output_files_extension(done_job, tmp_path) -> None:
     """A job sent as txt, fetched to talk.srt: subtitles, not plain text under an srt name."""
     subtitles = tmp_path / "talk.SRT"
-    assert cli("fetch", done_job.job_id, "-o", str(subtitles)).exit_code == 0
+    matching = cli("fetch", done_job.job_id, "-o", str(subtitles))
+    assert matching.exit_code == 0 and "holds" not in matching.stderr
     assert subtitles.read_text() == "1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n"
     asked = tmp_path / "talk.srt"
-    assert cli("fetch", done_job.job_id, "-o", str(asked), "-f", "vtt").exit_code == 0
+    forced = cli("fetch", done_job.job_id, "-o", str(asked), "-f", "vtt")
+    assert forced.exit_code == 0
     assert asked.read_text().startswith("WEBVTT")  # -f, when given, decides
+    assert f"{asked} holds vtt, not srt" in forced.stderr  # and it is said, not found later
     plain = tmp_path / "talk.transcript"
-    assert cli("fetch", done_job.job_id, "-o", str(plain)).exit_code == 0
+    unnamed = cli("fetch", done_job.job_id, "-o", str(plain))
+    assert unnamed.exit_code == 0
     assert plain.read_text() == "Hello there.\n"  # no format in the name: the job's
+    assert f"{plain} holds txt (its extension names no format" in unnamed.stderr
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder"])

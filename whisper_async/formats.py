@@ -27,6 +27,17 @@ def format_of_file(path: str) -> str | None:
     return suffix if suffix in FORMATS else None
 
 
+def extension_note(path: str, fmt: str) -> str | None:
+    """A note when a file gets a format its extension does not name (`-o notes.doc`, or
+    `-f json -o talk.srt`): what it holds is then said, not found later."""
+    named = format_of_file(path)
+    if named == fmt:
+        return None
+    if named is None:
+        return f"{path} holds {fmt} (its extension names no format; -f or -o NAME.srt picks one)"
+    return f"{path} holds {fmt}, not {named} (-f {fmt} asked for it)"
+
+
 CONTENT_TYPES = {
     "json": "application/json",
     "txt": "text/plain; charset=utf-8",

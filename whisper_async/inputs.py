@@ -313,6 +313,8 @@ def check_argument(argument: str) -> str | None:
     argument = argument.strip()
     if argument.startswith("s3://") and (argument.endswith("/") or "/" not in argument[5:]):
         bucket, _, prefix = argument[len("s3://") :].partition("/")  # a bucket alone: all of it
+        if not bucket:  # `s3://` alone: no listing to suggest
+            raise UsageError(f"{argument} names no bucket", "use the form s3://bucket/key")
         what = "an S3 prefix" if prefix else "an S3 bucket"
         raise UsageError(
             f"{argument} is {what}; wasync takes S3 objects one by one",

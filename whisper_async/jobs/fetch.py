@@ -481,4 +481,6 @@ def _deliver(
             f"could not write {output}: {exc.strerror or exc}",
             "the result is kept in S3: fetch it again with -o in a folder you can write",
         ) from None
-    return Fetched(job_id, source, "done", rendered.format, output=str(output), note=rendered.note)
+    notes = [rendered.note, formats.extension_note(str(output), rendered.format)]
+    note = "; ".join(n for n in notes if n) or None
+    return Fetched(job_id, source, "done", rendered.format, output=str(output), note=note)
