@@ -30,8 +30,28 @@ def test_reads_the_endpoints_log_group(moto_clients) -> None:
     assert [e.message for e in everything] == ["model loaded", "POST /invocations 200"]
 
 
-def test_missing_log_group_says_logs_come_later(moto_clients) -> None:
-    with pytest.raises(NotFoundError, match="No logs"):
+def test_missing_log_group_says_logs_come_later_or_that_the_endpoint_does_not_exist(
+    moto_clients,
+) -> None:
+    """`logs -e nope` said logs come once an instance has started, of an endpoint never made."""
+    with pytest.raises(NotFoundError, match="Endpoint whisper does not exist") as typo:
+        list(read_events(moto_clients))
+    assert "check --endpoint" in (typo.value.hint or "")
+    sagemaker = moto_clients.client("sagemaker")
+    sagemaker.create_model(
+        ModelName="m",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/w:latest"},
+    )
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": "m",
+        "InstanceType": "ml.m5.large",
+        "InitialInstanceCount": 1,
+    }
+    sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant])
+    sagemaker.create_endpoint(EndpointName=moto_clients.settings.endpoint, EndpointConfigName="c")
+    with pytest.raises(NotFoundError, match="No logs for endpoint whisper yet"):
         list(read_events(moto_clients))
 
 

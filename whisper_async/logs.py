@@ -10,6 +10,7 @@ from typing import Any
 from . import naming, requestlog
 from .clients import Clients
 from .errors import NotFoundError
+from .resources import find_endpoint
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,12 @@ def read_events(
                         event["message"].rstrip("\n"),
                     )
         except NotFoundError as exc:  # the log group appears with the first instance
+            endpoint = clients.settings.endpoint
+            if not follow and find_endpoint(clients, endpoint) is None:
+                raise NotFoundError(  # a typo in --endpoint, not logs still to come
+                    f"Endpoint {endpoint} does not exist, and it left no logs ({group}).",
+                    "check --endpoint (`wasync status` shows the endpoint in use), or deploy it",
+                ) from exc
             if not follow:
                 raise NotFoundError(
                     f"No logs for endpoint {clients.settings.endpoint} yet ({group}).",
