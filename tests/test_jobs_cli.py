@@ -153,12 +153,13 @@ def test_fetch_takes_the_format_from_the_output_files_extension(done_job, tmp_pa
     forced = cli("fetch", done_job.job_id, "-o", str(asked), "-f", "vtt")
     assert forced.exit_code == 0
     assert asked.read_text().startswith("WEBVTT")  # -f, when given, decides
-    assert f"{asked} holds vtt, not srt" in forced.stderr  # and it is said, not found later
+    # and it is said, not found later (rich may wrap the line)
+    assert f"{asked} holds vtt, not srt" in " ".join(forced.stderr.split())
     plain = tmp_path / "talk.transcript"
     unnamed = cli("fetch", done_job.job_id, "-o", str(plain))
     assert unnamed.exit_code == 0
     assert plain.read_text() == "Hello there.\n"  # no format in the name: the job's
-    assert f"{plain} holds txt (its extension names no format" in unnamed.stderr
+    assert f"{plain} holds txt (its extension names no format" in " ".join(unnamed.stderr.split())
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder"])
@@ -521,6 +522,8 @@ def test_jobs_lists_json_lines_with_each_state(s3, bucket, done_job) -> None:
         "d" * 24: "pending",
     }
     assert next(line for line in lines if line["state"] == "failed")["error"] == "bad audio"
+    nothing = cli("jobs", "--since", "0")  # it listed nothing, as if there were no jobs
+    assert nothing.exit_code == 2 and "--since 0 covers no time" in nothing.stderr
 
 
 def test_jobs_of_a_named_endpoint_are_its_own_and_of_none_named_every_endpoints(s3, bucket) -> None:

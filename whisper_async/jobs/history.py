@@ -40,6 +40,8 @@ def list_jobs(
     """Recent jobs from their records, newest first; with `endpoint`, only those sent to it."""
     if state not in {None, *STATES}:
         raise UsageError(f"unknown state {state!r}", "use pending, done or failed")
+    if since_seconds <= 0:  # no job is that recent: an empty list would look like no jobs
+        raise UsageError("--since 0 covers no time", "use e.g. --since 1d, or 36500d for all")
     s3 = clients.client("s3")
     cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=since_seconds)
     entries: list[dict[str, Any]] = []
