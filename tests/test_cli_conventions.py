@@ -385,3 +385,20 @@ def test_version_under_json_is_a_json_document() -> None:
         result = run(*args)
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout) == {"version": __version__}
+
+
+def test_a_file_name_with_undecodable_bytes_keeps_its_table_aligned() -> None:
+    """`weird/bad\\xff.wav` reaches Python as a surrogate: rich padded its cell for one
+    character and six were written (`\\udcff`)."""
+    import io
+
+    from rich.console import Console
+
+    from whisper_async.cli.render import table
+
+    out = io.StringIO()
+    console = Console(file=out, width=80, color_system=None)
+    console.print(table(["input", "state"], [["weird/bad\udcff.wav", "done"], ["ok.wav", "done"]]))
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert "bad\\udcff.wav" in out.getvalue()
+    assert len({len(line) for line in lines}) == 1, lines

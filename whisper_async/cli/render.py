@@ -69,8 +69,10 @@ def to_jsonable(value: Any) -> Any:
 
 # Control characters and bidirectional overrides, shown as escapes: a job record's source, an
 # S3 key or an endpoint's message may carry terminal escape sequences (rich drops only some).
+# And a file name's undecodable bytes (surrogates): written out later, rich had padded the
+# table for one cell where six appeared.
 _INVISIBLE = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 
 
