@@ -142,6 +142,22 @@ def test_cadence_is_quick_at_first_slows_while_nothing_ends_and_speeds_up_on_res
     assert cadence.ceiling(10.0) == 2 and cadence.ceiling(3600) == 8
 
 
+def test_a_job_that_keeps_waiting_is_looked_at_less_often_by_a_tenth_of_its_wait() -> None:
+    """One job behind a slow one: a look every 5 s cost 115 requests in 4 minutes."""
+    clock, bucket = FakeClock(), FakeBucket()
+    tracker = JobTracker(ListingCompletions(bucket), lambda f: None, clock, Cadence(), clock.pause)
+    watch = tracker.add(job(1, deadline=10_000))
+    started, looks = clock.now, 0
+    while clock.now - started < 240:
+        delay = tracker.tick()
+        looks += 1
+        assert delay <= max(Cadence().unknown_cap, (clock.now - started) / 10) + 1e-9
+        clock.now += delay
+    assert looks < 35  # 48 at 5 s, each of them two listings
+    bucket.land(watch.output.key)
+    assert tracker.tick() is not None and not tracker.pending()
+
+
 def test_while_results_flow_each_listing_reads_several_of_them() -> None:
     cadence = Cadence(first=0.25, per_tick=8)
     # 4 results a second: wait for about 8 of them, 2 s (within the ceiling for ~20 s jobs).
