@@ -459,6 +459,9 @@ def test_an_output_dir_nobody_can_write_exits_2_before_any_upload(s3, bucket, cl
     assert result.exit_code == 2, result.output
     assert "cannot write to --output-dir /proc/wasync-transcripts" in result.stderr
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+    there = cli("transcribe", str(clip), "--wait", "-o", "/proc")  # "No such file or directory"
+    assert there.exit_code == 2, there.output
+    assert "cannot write to --output-dir /proc: the folder takes no new files" in there.stderr
 
 
 def test_a_notify_queue_that_does_not_exist_exits_2(s3, clip) -> None:

@@ -120,8 +120,14 @@ def named_file(text: str, flag: str) -> Path:
 
 def check_writable(folder: Path) -> None:
     """OSError unless a file can be made in `folder` (a read-only mount, /proc, no rights)."""
-    with tempfile.TemporaryFile(dir=folder):
-        pass
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileNotFoundError as exc:
+        if not folder.is_dir():
+            raise
+        # /proc answers ENOENT: "No such file or directory" of a folder that is there
+        raise OSError(exc.errno, "the folder takes no new files") from None
 
 
 def write_atomically(path: Path, text: str | bytes) -> Path:
