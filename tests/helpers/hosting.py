@@ -48,6 +48,8 @@ class Hosting:
         values: dict[str, Any] = {
             "config_name": config,
             "model_name": "m",
+            "variant_name": "AllTraffic",
+            "async_config": {},
             "image": "",
             "model_data": f"s3://{BUCKET}/model.tar.gz",
             "environment": {"FAKE_GATE": str(self.gate)},

@@ -79,7 +79,8 @@ class Catalog:
     def create(self, params: dict[str, Any]) -> str:
         name = params[self.name_key]
         resource_arn = arn(self.region, self.kind, name)
-        if name in self._items:
+        # SageMaker's names are unique without regard to case, as its ARNs (lower case) are
+        if any(item[self.arn_key] == resource_arn for item in self._items.values()):
             raise already_exists(self.label, resource_arn)
         item = {**params, self.arn_key: resource_arn, "CreationTime": time.time()}
         item.pop("Tags", None)

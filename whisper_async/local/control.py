@@ -14,12 +14,11 @@ from typing import Any
 
 import botocore.session
 
-from ..storage import S3Uri
 from .catalog import ApiError, Catalog, Tags, already_exists, arn, not_found
-from .deployment import Deployment, deployment_from
+from .deployment import Deployment, check_instances, deployment_from
 from .hosting import EndpointHost
 from .listing import ENDPOINTS_LISTED, MOST_LISTED, list_response, listed
-from .validation import ValidationError, validate
+from .validation import ValidationError, s3_location, validate
 
 SERVICE_MODELS = botocore.session.get_session()
 HostFactory = Callable[[str, Deployment], EndpointHost]
@@ -82,7 +81,7 @@ class ControlPlane:
         output = p.get("AsyncInferenceConfig", {}).get("OutputConfig", {})
         for key in ("S3OutputPath", "S3FailurePath"):
             if key in output:
-                S3Uri.parse(output[key].rstrip("/") + "/x")
+                s3_location(output[key].rstrip("/") + "/x", key)
         return {"EndpointConfigArn": self.configs.create(p)}
 
     def op_DescribeEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +104,9 @@ class ControlPlane:
                 "ValidationException",
                 "The local stack emulates asynchronous endpoints only; add AsyncInferenceConfig",
             )
-        return deployment_from(config, model)
+        deployment = deployment_from(config, model)
+        check_instances(deployment.instance_count, f"endpoint config {config_name}")
+        return deployment
 
     def _host(self, name: str) -> EndpointHost:
         host = self.endpoints.get(name)
@@ -116,7 +117,7 @@ class ControlPlane:
     def op_CreateEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
         name = p["EndpointName"]
         endpoint_arn = arn(self.region, "endpoint", name)
-        if name in self.endpoints:
+        if endpoint_arn in self.endpoint_arns.values():  # names are case-insensitive: `EP1` too
             raise already_exists("endpoint", endpoint_arn)
         host = self.host_factory(name, self._deployment(p["EndpointConfigName"]))
         self.endpoints[name], self.endpoint_arns[name] = host, endpoint_arn
@@ -126,16 +127,14 @@ class ControlPlane:
 
     def op_DescribeEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
         host = self._host(p["EndpointName"])
-        state = host.state()
-        config = self.configs.get(state.config_name) if state.config_name in self.configs else {}
-        variant = (config.get("ProductionVariants") or [{}])[0]
+        state = host.state()  # not the config catalog's: AWS lets a config in use be deleted
         response: dict[str, Any] = {
             "EndpointName": host.name,
             "EndpointArn": self.endpoint_arns[host.name],
             "EndpointConfigName": state.config_name,
             "ProductionVariants": [
                 {
-                    "VariantName": variant.get("VariantName", "AllTraffic"),
+                    "VariantName": state.variant_name,
                     "CurrentWeight": 1.0,
                     "DesiredWeight": 1.0,
                     "CurrentInstanceCount": state.current_instances,
@@ -148,8 +147,8 @@ class ControlPlane:
         }
         if state.failure_reason:
             response["FailureReason"] = state.failure_reason
-        if config.get("AsyncInferenceConfig"):
-            response["AsyncInferenceConfig"] = copy.deepcopy(config["AsyncInferenceConfig"])
+        if state.async_config:
+            response["AsyncInferenceConfig"] = copy.deepcopy(state.async_config)
         return response
 
     def op_UpdateEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -177,9 +176,7 @@ class ControlPlane:
                 "ValidationException",
                 f'Cannot update in-progress endpoint "{self.endpoint_arns[host.name]}".',
             )
-        config_name = host.deployment.config_name
-        config = self.configs.get(config_name) if config_name in self.configs else {}
-        variant = (config.get("ProductionVariants") or [{}])[0].get("VariantName", "AllTraffic")
+        variant = host.state().variant_name
         for wanted in p["DesiredWeightsAndCapacities"]:
             if wanted["VariantName"] != variant:
                 raise ApiError(
@@ -190,6 +187,7 @@ class ControlPlane:
             if "ServerlessUpdateConfig" in wanted:
                 raise ApiError("ValidationException", "The local stack runs no serverless variant")
             if "DesiredInstanceCount" in wanted:
+                check_instances(int(wanted["DesiredInstanceCount"]), f"endpoint {host.name}")
                 host.resize(int(wanted["DesiredInstanceCount"]))
         return {"EndpointArn": self.endpoint_arns[host.name]}
 

@@ -3,8 +3,19 @@ CreateEndpointConfig requests."""
 
 from __future__ import annotations
 
+import copy
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from ..digits import whole_number
+from .catalog import ApiError
+
+# Each instance is a serving process on this machine: a count of 10,000 forked until memory ran
+# out. SageMaker holds every account to per-type quotas too (ResourceLimitExceeded).
+MAX_INSTANCES_ENV = "WASYNC_LOCAL_MAX_INSTANCES"
+DEFAULT_MAX_INSTANCES = 8
 
 
 @dataclass(frozen=True)
@@ -13,6 +24,8 @@ class Deployment:
 
     config_name: str
     model_name: str
+    variant_name: str
+    async_config: dict[str, Any]  # as the config gave it: DescribeEndpoint shows it
     image: str
     model_data: str
     environment: dict[str, str]
@@ -34,6 +47,8 @@ def deployment_from(config: dict[str, Any], model: dict[str, Any]) -> Deployment
     return Deployment(
         config_name=config["EndpointConfigName"],
         model_name=variant["ModelName"],
+        variant_name=variant["VariantName"],
+        async_config=copy.deepcopy(async_config),
         image=container.get("Image", ""),
         model_data=container.get("ModelDataUrl", ""),
         environment=dict(container.get("Environment", {})),
@@ -47,3 +62,27 @@ def deployment_from(config: dict[str, Any], model: dict[str, Any]) -> Deployment
         success_topic=notify.get("SuccessTopic"),
         error_topic=notify.get("ErrorTopic"),
     )
+
+
+def max_instances(environ: Mapping[str, str] = os.environ) -> int:
+    """The most instances one endpoint may ask for: WASYNC_LOCAL_MAX_INSTANCES, else 8
+    (ValueError for a setting that is no whole number from 1)."""
+    raw = environ.get(MAX_INSTANCES_ENV)
+    if not raw:
+        return DEFAULT_MAX_INSTANCES
+    most = whole_number(raw.strip())
+    if not most:
+        raise ValueError(f"{MAX_INSTANCES_ENV}={raw!r} is not a whole number from 1")
+    return most
+
+
+def check_instances(count: int, what: str) -> None:
+    """ResourceLimitExceeded for more instances than the stack runs for one endpoint."""
+    most = max_instances()
+    if count > most:
+        raise ApiError(
+            "ResourceLimitExceeded",
+            f"{count} instances for {what} are over the local stack's limit of "
+            f"{most}: each runs as a process on this machine; raise {MAX_INSTANCES_ENV} "
+            "before `wasync local up` for more",
+        )

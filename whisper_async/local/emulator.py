@@ -21,7 +21,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..digits import whole_number
-from ..storage import S3Uri
 from .catalog import ApiError
 from .control import SERVICE_MODELS, ControlPlane
 from .hosting import describe
@@ -29,11 +28,17 @@ from .jobqueue import job_for
 from .motoserver import web_page_refusal
 from .profile import LOCAL_ACCOUNT
 from .throttle import Throttles
-from .validation import ValidationError, validate
+from .validation import ValidationError, s3_location, validate
 
 # isdigit() passes "²" and 5,000 digits, which int() refuses
 INTEGER = re.compile(r"-?[0-9]{1,12}\Z")
 MOST_CONTROL_BYTES = 1 << 20  # a control call's JSON: the largest the CLI sends is a few KiB
+
+
+def _not_json(constant: str) -> Any:
+    """NaN and Infinity, which Python's JSON reader takes: a NaN weight was stored, and every
+    DescribeEndpointConfig after it failed to write its answer (a 500)."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 async def bounded_body(request: Request, most: int) -> bytes | None:
@@ -130,7 +135,7 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
                 ApiError("ValidationException", _too_long("body", MOST_CONTROL_BYTES))
             )
         try:
-            params = json.loads(raw or b"{}")
+            params = json.loads(raw or b"{}", parse_constant=_not_json)
             result = plane.call(target.split(".", 1)[1], params)
         except ApiError as error:
             return _json_error(error)
@@ -162,7 +167,7 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
             if "InputLocation" not in params and not body:
                 raise ValidationError("Either InputLocation or a Body is required")
             if "InputLocation" in params:
-                S3Uri.parse(params["InputLocation"])
+                s3_location(params["InputLocation"], "InputLocation")
         except (ValidationError, ValueError) as exc:
             return _validation_error(str(exc))
         host = plane.endpoint(name)

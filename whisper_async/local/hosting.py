@@ -59,6 +59,8 @@ class HostState:
     status: str
     failure_reason: str | None
     config_name: str
+    variant_name: str
+    async_config: dict[str, Any]  # the served config's, though the config be deleted since
     created: float
     modified: float
     current_instances: int
@@ -260,6 +262,8 @@ class EndpointHost:
             status=status,
             failure_reason=reason,
             config_name=deployment.config_name,
+            variant_name=deployment.variant_name,
+            async_config=deployment.async_config,
             created=self.created,
             modified=modified,
             current_instances=self.fleet.healthy(),

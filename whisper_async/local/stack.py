@@ -20,6 +20,7 @@ from ..files import write_atomically
 from ..processes import command_line, pid_alive
 from . import containers
 from .daemon import DOWN_REQUEST, UNFINISHED
+from .deployment import MAX_INSTANCES_ENV, max_instances
 from .extraction import DEFAULT_MAX_MODEL_BYTES, MAX_MODEL_SIZE_ENV, parse_size
 from .profile import STACK_FILE, StackInfo, env_variables, read_stack
 from .runtime import ports_taken
@@ -97,6 +98,10 @@ def up(
     `time_scale` is how many AWS seconds pass in one second of the stack (`timescale.py`)."""
     state_dir = state_dir.expanduser().resolve()
     cap = max_model_bytes(max_model_size)
+    try:
+        max_instances()  # read by the daemon, which inherits it: refused here, not at a deploy
+    except ValueError as exc:
+        raise UsageError(str(exc), f"for example {MAX_INSTANCES_ENV}=8") from None
     try:
         TimeScale(time_scale)
     except ValueError as exc:

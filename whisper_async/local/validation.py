@@ -13,6 +13,8 @@ from typing import Any
 from botocore.model import OperationModel, Shape
 from botocore.validate import ParamValidator
 
+from ..storage import S3Uri
+
 
 class ValidationError(ValueError):
     pass
@@ -60,6 +62,11 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
             problems.append(
                 f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {meta['pattern']}"
             )
+    elif shape.type_name in {"integer", "long"} and isinstance(value, bool):
+        # botocore's validator takes True for 1 (bool is an int); AWS's JSON reader does not
+        problems.append(
+            f"Value '{value}' at '{path}' failed to satisfy constraint: Member must be an integer"
+        )
     elif shape.type_name in {"integer", "long"} and isinstance(value, int):
         if "max" in meta and value > meta["max"]:
             problems.append(
@@ -101,3 +108,16 @@ def validate(operation: OperationModel, params: dict[str, Any]) -> None:
         raise ValidationError(
             f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(problems)
         )
+
+
+def s3_location(value: str, field: str) -> S3Uri:
+    """`value` as the object it names, or ValidationError: S3Uri.parse's UsageError escaped the
+    emulator as a 500, which botocore retried."""
+    bucket, _, key = value.removeprefix("s3://").partition("/")
+    if not value.startswith("s3://"):
+        raise ValidationError(
+            f"{field} {value!r}: the local stack takes s3://bucket/key locations, not https://"
+        )
+    if not bucket or not key:
+        raise ValidationError(f"{field} {value!r} names no object; use s3://bucket/key")
+    return S3Uri(bucket, key)
