@@ -139,6 +139,20 @@ def test_huge_declared_length_is_refused_before_reading(server: Server) -> None:
     assert response.headers["connection"] == "close"
 
 
+def test_a_request_refused_by_its_headers_closes_the_connection(server: Server) -> None:
+    """A bad option in the header with a 500 MB body: the server read and dropped all of it
+    to reach the next request on the connection."""
+    request = (
+        rawhttp.post_head(
+            "/invocations", 500 << 20, "X-Amzn-SageMaker-Custom-Attributes: language=xx\r\n"
+        )
+        + b"x" * 100
+    )
+    response = rawhttp.exchange(server.url, request)
+    assert_error(response, 422, "invalid_option", "language='xx'")
+    assert response.headers["connection"] == "close"
+
+
 def test_wrong_content_type_with_a_json_body(server: Server) -> None:
     response = post(server, b'{"audio": "aGVsbG8="}', {"Content-Type": "application/json"})
     assert_error(

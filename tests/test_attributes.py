@@ -47,6 +47,7 @@ def test_encode_then_parse_round_trips_text_with_separators_and_unicode() -> Non
         ("batch_size=1_0", "not a whole number"),
         ("vad_filter=maybe", "use true or false"),
         ("language", "is not key=value"),
+        ("language=en;language=de", "language is given twice"),  # the last won, unsaid
         ("x" * 1025, "the limit is 1024"),
         ("initial_prompt=caf\u00e9", "printable ASCII"),
         # the openai engine answered 500; the faster one wrote <|0.00|> into the transcript

@@ -278,6 +278,26 @@ def test_a_file_of_which_no_packet_decodes_is_refused(tmp_path: Path) -> None:
         decoded(path)
 
 
+def test_many_channels_in_no_order_are_refused_saying_so(tmp_path: Path) -> None:
+    """A 9-channel PCM WAV without a channel mask: "cannot decode the audio: Invalid
+    argument". Three such channels mix down and are read."""
+    import wave
+
+    for channels in (3, 9):
+        path = tmp_path / f"{channels}.wav"
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(channels)
+            out.setsampwidth(2)
+            out.setframerate(16000)
+            out.writeframes(np.zeros(16000 * channels, np.int16).tobytes())
+        if channels == 3:
+            assert len(decoded(path)[1]) == 16000
+            continue
+        with pytest.raises(AudioDecodeError, match="its 9 channels come in no order") as refused:
+            decoded(path)
+        assert "-ac 1" in str(refused.value)
+
+
 @pytest.mark.parametrize("suffix", ["8svx", "avr", "wve", "pvf"])
 def test_formats_of_sox_and_old_machines_are_read(tmp_path: Path, suffix: str) -> None:
     """Formats the allowlist left out, though FFmpeg reads them (dictation recorders' DSS and

@@ -450,3 +450,12 @@ def test_a_folder_of_anything_but_weights_is_refused_in_one_short_line(tmp_path:
     assert "notes-000.txt" in message and "and 295 more" in message
     assert "notes-299.txt" not in message and len(message) < 300
     assert "expected one *.pt checkpoint" in message
+
+
+def test_a_manifest_without_a_field_names_the_field(tmp_path: Path) -> None:
+    """It said only `not a valid wasync manifest: 'name'`."""
+    from whisper_async.manifest import ModelLayoutError
+
+    (tmp_path / MANIFEST_NAME).write_text('{"engine": "faster", "sha256": "x"}')
+    with pytest.raises(ModelLayoutError, match="it lacks 'name'; `wasync push-model` writes"):
+        read_manifest(tmp_path)

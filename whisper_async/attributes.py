@@ -233,6 +233,8 @@ def parse_attributes(header: str | None) -> dict[str, Any]:
         name = name.strip()
         if not sep:
             raise OptionError(f"{part!r} is not key=value; example: language=de;task=translate")
+        if name in values:  # `language=en;language=de` took the last without a word
+            raise OptionError(f"{name} is given twice; give each option once")
         values[name] = parse_value(name, unquote(raw.strip()))
     return values
 

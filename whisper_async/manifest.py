@@ -48,7 +48,12 @@ def read_manifest(model_dir: Path) -> Manifest | None:
             sha256=str(data["sha256"]),
             format_version=int(data.get("format_version", FORMAT_VERSION)),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except KeyError as exc:  # KeyError's text is the key alone: "'name'"
+        raise ModelLayoutError(
+            f"{path} is not a valid wasync manifest: it lacks {exc}; `wasync push-model` writes "
+            "engine, name and sha256"
+        ) from exc
+    except (ValueError, TypeError) as exc:
         raise ModelLayoutError(f"{path} is not a valid wasync manifest: {exc}") from exc
     if manifest.format_version > FORMAT_VERSION:
         raise ModelLayoutError(

@@ -34,6 +34,7 @@ from ..attributes import (
     defaults_from_env,
     parse_attributes,
 )
+from ..digits import whole_number
 from ..errors import quoted
 from ..setting_numbers import MOST_BYTES, number
 from .audio import AudioDecodeError
@@ -346,6 +347,14 @@ async def _watch_for_disconnect(
     waiting.cancel()
 
 
+def _unread_body(request: Request) -> bool:
+    """A body refused before it was read (a bad option in the headers): uvicorn would read
+    and drop all of it, 500 MB of it, to reach the next request on the connection."""
+    declared = whole_number(request.headers.get("content-length", "")) or 0
+    sent = declared > 0 or "transfer-encoding" in request.headers
+    return sent and not details_of(request).body_complete
+
+
 def error_response(request: Request, status: int, code: str, message: str) -> Response:
     details = details_of(request)
     details.error, details.message = code, message
@@ -361,7 +370,7 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     else:
         message = str(exc)  # the request log line carries it; engine failures log their own
     response = error_response(request, status, code, message)
-    if isinstance(exc, CLOSES_CONNECTION):
+    if isinstance(exc, CLOSES_CONNECTION) or _unread_body(request):
         response.headers["connection"] = "close"
     if isinstance(exc, RETRY_LATER):
         response.headers["retry-after"] = str(RETRY_AFTER_SECONDS)

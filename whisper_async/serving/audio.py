@@ -165,6 +165,12 @@ def stream_samples(path: Path, sample_rate: int = SAMPLE_RATE) -> Iterator[Any]:
     except AudioDecodeError:
         raise
     except av.error.FFmpegError as exc:
+        if not produced and shape and shape[1].endswith(" channels"):
+            # "9 channels": no channel order, which FFmpeg cannot mix down past 8 (EINVAL)
+            raise AudioDecodeError(
+                f"cannot decode the audio: its {shape[1]} come in no order FFmpeg can mix down "
+                "to mono; send mono or stereo audio (ffmpeg -i IN -ac 1 OUT.wav)"
+            ) from exc
         if not produced:
             raise _decode_error(exc) from exc
         after = f"cannot decode the audio after {produced / sample_rate:.1f} s"

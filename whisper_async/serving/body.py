@@ -56,6 +56,7 @@ async def receive_to_file(request: Request, path: Path, limits: BodyLimits) -> i
                     try:
                         chunk = await chunks.__anext__()
                     except StopAsyncIteration:
+                        details_of(request).body_complete = True
                         break
                 if idle.cancelled_caught:
                     raise BodyTimeoutError(

@@ -32,6 +32,7 @@ class RequestDetails:
     model: str | None = None
     options: dict[str, Any] | None = None
     body_bytes: int | None = None
+    body_complete: bool = False  # read to its end: the connection can carry the next request
     audio_seconds: float | None = None
     processing_seconds: float | None = None
     language: str | None = None
