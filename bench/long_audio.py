@@ -2,7 +2,7 @@
 same server process had before the request (its baseline, measured in the same run).
 
     python -m bench.long_audio [--hours 1 4] [--whole-hours 1] [--refused-hours 10] [--no-untrimmed]
-                               [--batch-hours 0.5] [--batch-sizes 2 8 32]
+                               [--batch-hours 0.5] [--batch-sizes 2 8 32 (none by default)]
 
 Each row runs in a fresh `wasync-serve` process (faster engine, tiny.en, CPU): one short warm-up
 request, then the baseline RSS, then the long request with the peak reset just before it
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-untrimmed", action="store_true", help="skip the row without malloc_trim"
     )
     parser.add_argument("--batch-hours", type=float, default=0.5)
-    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[2, 8, 32])
+    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[])
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="wasync-long-audio-") as directory:
         rows = measure(

@@ -151,6 +151,9 @@ def test_a_request_refused_by_its_headers_closes_the_connection(server: Server) 
     response = rawhttp.exchange(server.url, request)
     assert_error(response, 422, "invalid_option", "language='xx'")
     assert response.headers["connection"] == "close"
+    wrong_path = rawhttp.exchange(server.url, rawhttp.post_head("/invocation", 500 << 20))
+    assert_error(wrong_path, 404, "not_found", "no such path")
+    assert wrong_path.headers["connection"] == "close"
 
 
 def test_wrong_content_type_with_a_json_body(server: Server) -> None:

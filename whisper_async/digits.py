@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-# str.isdigit passes '²', which int() refuses, and int() reads other scripts' digits ('\u0665')
-_DIGITS = re.compile(r"[0-9]{1,18}")
+# str.isdigit passes '²', which int() refuses, and int() reads other scripts' digits ('\u0665');
+# int() refuses more than 4,300 digits (h11 takes a Content-Length of 20)
+_DIGITS = re.compile(r"[0-9]{1,4000}")
 
 
 def whole_number(text: str) -> int | None:
-    """The non-negative integer `text` spells in ASCII digits (at most 18), else None."""
+    """The non-negative integer `text` spells in ASCII digits (at most 4,000), else None."""
     return int(text) if _DIGITS.fullmatch(text) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .digits import whole_number
-from .errors import UsageError
+from .errors import UsageError, quoted
 
 _DURATION = re.compile(r"^([0-9]+)([smhd])\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -17,11 +17,12 @@ def parse_duration(text: str) -> int:
     """`90s`, `10m`, `1h`, `2d` (or plain seconds) to seconds."""
     text = text.strip().lower()
     match = _DURATION.match(text)
-    seconds = int(match.group(1)) * _UNITS[match.group(2)] if match else whole_number(text)
+    number = whole_number(match.group(1) if match else text)
+    seconds = None if number is None else number * (_UNITS[match.group(2)] if match else 1)
     if seconds is None:
-        raise UsageError(f"{text!r} is not a duration", "use e.g. 90s, 10m, 1h or 2d")
+        raise UsageError(f"{quoted(text)} is not a duration", "use e.g. 90s, 10m, 1h or 2d")
     if seconds > LONGEST_SECONDS:
-        raise UsageError(f"{text!r} is longer than 100 years", "use e.g. 90s, 10m, 1h or 2d")
+        raise UsageError(f"{quoted(text)} is longer than 100 years", "use e.g. 90s, 10m, 1h or 2d")
     return seconds
 
 

@@ -21,6 +21,7 @@ from .errors import (
     NotFoundError,
     UsageError,
     WaitTimeoutError,
+    WasyncError,
 )
 from .plan import Plan, Step, execute
 from .polling import Backoff
@@ -875,13 +876,17 @@ def deploy(
 ) -> DeployResult:
     """Run a plan; with `wait`, wait for InService and remove superseded configs and models
     (an endpoint found up to date, too)."""
+    started: list[Step] = []
     try:
-        execute(clients, plan.plan)
+        execute(clients, plan.plan, started.append)
     except AwsError as exc:
-        # AWS refused a step (a connection lost mid-call may have created the endpoint): what
-        # the steps before it created would otherwise wait for the next deploy to remove it
-        if exc.code is not None and plan.action != "unchanged":
-            delete_deploy_leftovers(clients, plan.config_name, plan.model_name)
+        # AWS refused CreateModel or CreateEndpointConfig: what the steps before it made would
+        # wait for the next deploy to remove it. Not once the endpoint step ran: a retry after
+        # a lost answer is refused too, while the endpoint switches to this config.
+        endpoint_step = started[-1].operation in {"create_endpoint", "update_endpoint"}
+        if exc.code is not None and plan.action != "unchanged" and not endpoint_step:
+            with contextlib.suppress(WasyncError):  # the refusal is the error to show
+                delete_deploy_leftovers(clients, plan.config_name, plan.model_name)
         raise
     result = DeployResult(
         plan.endpoint,

@@ -93,8 +93,13 @@ def delete_config_and_models(clients: Clients, config_name: str) -> list[str]:
 def delete_deploy_leftovers(clients: Clients, config_name: str, model_name: str) -> None:
     """The config and model one deploy created before SageMaker refused a later step of it
     (a misspelt instance type is refused only by CreateEndpointConfig)."""
-    delete_config_and_models(clients, config_name)
-    execute(clients, Plan((_delete_model(model_name),)))
+    config = config_cleanup_plan(clients, config_name).steps
+    model = (
+        ()
+        if any(s.params.get("ModelName") == model_name for s in config)
+        else (_delete_model(model_name),)
+    )
+    execute(clients, Plan((*config, *model)))
 
 
 def managed_config_names(clients: Clients, endpoint: str) -> list[str]:

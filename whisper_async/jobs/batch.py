@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..attributes import encode_attributes
+from ..attributes import canonical_options, encode_attributes
 from ..files import binary_refused, holds_binary, name_too_long
 from ..inputs import Input, content_type
 from ..storage import S3Uri
@@ -126,7 +126,8 @@ class Batch:
         self.uploads.watch(env.s3)
         self.report = BatchReport(self.batch_id, waited=request.wait)
         self.tally = Tally(self.report, on_outcome)
-        self.attributes = encode_attributes({**request.options, "format": "json"})
+        self.options = canonical_options(request.options)  # as hashed, sent and stored
+        self.attributes = encode_attributes({**self.options, "format": "json"})
         self.tracker = JobTracker(env.source, self._finished, clock=clock)
         self.orphans = Orphans(env.heartbeats, env.idle, clock)
         self._lanes: Lanes | None = None
@@ -302,7 +303,7 @@ class Batch:
         except OSError as exc:
             # the failed row names the input: "failed: a.wav: cannot read it: Permission denied"
             raise InputError(f"cannot read it: {exc.strerror or exc}") from None
-        job_id = job_id_for(env.target.identity, request.options, prepared.content_id)
+        job_id = job_id_for(env.target.identity, self.options, prepared.content_id)
         with self._lock:
             existing = self._open.get(job_id)
             if existing is not None and existing.stage != "delivered":
@@ -356,7 +357,7 @@ class Batch:
             failure_location=failure or "",
             input_sha256=None if prepared.item.s3_uri else prepared.content_id,
             input_location=prepared.location,
-            options=dict(self.request.options),
+            options=dict(self.options),
             format=self.request.fmt,
             batch=self.batch_id,
             host=self.owner.host,

@@ -81,7 +81,7 @@ class ControlPlane:
         output = p.get("AsyncInferenceConfig", {}).get("OutputConfig", {})
         for key in ("S3OutputPath", "S3FailurePath"):
             if key in output:
-                s3_location(output[key].rstrip("/") + "/x", key)
+                s3_location(output[key], key, folder=True)
         return {"EndpointConfigArn": self.configs.create(p)}
 
     def op_DescribeEndpointConfig(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -187,8 +187,9 @@ class ControlPlane:
             if "ServerlessUpdateConfig" in wanted:
                 raise ApiError("ValidationException", "The local stack runs no serverless variant")
             if "DesiredInstanceCount" in wanted:
-                check_instances(int(wanted["DesiredInstanceCount"]), f"endpoint {host.name}")
-                host.resize(int(wanted["DesiredInstanceCount"]))
+                count = int(wanted["DesiredInstanceCount"])
+                check_instances(count, f"endpoint {host.name}")
+                host.resize(count)
         return {"EndpointArn": self.endpoint_arns[host.name]}
 
     def op_DeleteEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from botocore.model import OperationModel, Shape
 from botocore.validate import ParamValidator
 
+from ..errors import UsageError
 from ..storage import S3Uri
 
 
@@ -110,14 +111,14 @@ def validate(operation: OperationModel, params: dict[str, Any]) -> None:
         )
 
 
-def s3_location(value: str, field: str) -> S3Uri:
-    """`value` as the object it names, or ValidationError: S3Uri.parse's UsageError escaped the
-    emulator as a 500, which botocore retried."""
-    bucket, _, key = value.removeprefix("s3://").partition("/")
-    if not value.startswith("s3://"):
+def s3_location(value: str, field: str, folder: bool = False) -> S3Uri:
+    """`value` as the object (or, with `folder`, the bucket or folder) it names; else a
+    ValidationError: S3Uri.parse's UsageError escaped the emulator as a 500, which botocore
+    retried. AWS also takes https:// locations; the stack refuses them by name."""
+    try:
+        return S3Uri.parse(value.rstrip("/") + "/-" if folder else value)
+    except UsageError:
+        shape = "s3://bucket/folder" if folder else "s3://bucket/key"
         raise ValidationError(
-            f"{field} {value!r}: the local stack takes s3://bucket/key locations, not https://"
-        )
-    if not bucket or not key:
-        raise ValidationError(f"{field} {value!r} names no object; use s3://bucket/key")
-    return S3Uri(bucket, key)
+            f"{field} {value!r}: the local stack takes {shape} locations (not https://)"
+        ) from None

@@ -34,7 +34,6 @@ from ..attributes import (
     defaults_from_env,
     parse_attributes,
 )
-from ..digits import whole_number
 from ..errors import quoted
 from ..setting_numbers import MOST_BYTES, number
 from .audio import AudioDecodeError
@@ -350,15 +349,18 @@ async def _watch_for_disconnect(
 def _unread_body(request: Request) -> bool:
     """A body refused before it was read (a bad option in the headers): uvicorn would read
     and drop all of it, 500 MB of it, to reach the next request on the connection."""
-    declared = whole_number(request.headers.get("content-length", "")) or 0
-    sent = declared > 0 or "transfer-encoding" in request.headers
+    declared = request.headers.get("content-length", "").strip()
+    sent = declared not in {"", "0"} or "transfer-encoding" in request.headers
     return sent and not details_of(request).body_complete
 
 
 def error_response(request: Request, status: int, code: str, message: str) -> Response:
     details = details_of(request)
     details.error, details.message = code, message
-    return JSONResponse({"error": code, "message": message}, status_code=status)
+    response = JSONResponse({"error": code, "message": message}, status_code=status)
+    if _unread_body(request):  # every error answer: a 404 to a 500 MB POST too
+        response.headers["connection"] = "close"
+    return response
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
@@ -370,7 +372,7 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     else:
         message = str(exc)  # the request log line carries it; engine failures log their own
     response = error_response(request, status, code, message)
-    if isinstance(exc, CLOSES_CONNECTION) or _unread_body(request):
+    if isinstance(exc, CLOSES_CONNECTION):
         response.headers["connection"] = "close"
     if isinstance(exc, RETRY_LATER):
         response.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
