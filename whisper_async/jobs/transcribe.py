@@ -72,11 +72,6 @@ def check_request(request: TranscribeRequest) -> None:
     _check_seconds("--invocation-timeout", "InvocationTimeoutSeconds", request.invocation_timeout)
     if request.timeout < 0:
         raise UsageError("--timeout must not be negative")
-    if request.wait and request.timeout == 0:  # as deploy refuses it: not a wait at all
-        raise UsageError(
-            "--timeout 0 leaves no time to wait",
-            "drop --wait to send now, and collect later with the same command and --wait",
-        )
     if request.output_dir is not None and not request.wait:
         # without --wait nothing is written: an -o would make an empty folder and a promise
         raise UsageError(
