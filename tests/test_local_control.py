@@ -124,3 +124,28 @@ def test_an_endpoint_whose_config_was_deleted_keeps_its_variant_and_async_config
             ],
         )
     assert refused.value.response["Error"]["Code"] == "ResourceLimitExceeded"  # not the variant
+
+
+def test_a_request_signed_for_another_region_is_refused_naming_the_stacks(
+    local_stack: Any,
+) -> None:
+    """The stack's scaler and alarms run in one region: an endpoint made for eu-west-1 looked
+    served and was never scaled. AWS answers a request signed for another region so."""
+    import boto3
+
+    home = local_stack.boto3_client("sagemaker")
+    elsewhere = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1"
+    )
+    for service in ("sagemaker", "sagemaker-runtime"):
+        url = local_stack.boto3_client(service).meta.endpoint_url
+        client = elsewhere.client(service, endpoint_url=url)
+        with pytest.raises(ClientError) as refused:
+            if service == "sagemaker":
+                client.list_endpoints()
+            else:
+                client.invoke_endpoint_async(EndpointName="any", InputLocation="s3://b/k.wav")
+        error = refused.value.response["Error"]
+        assert error["Code"] == "InvalidSignatureException"
+        assert "serves us-east-1 only" in error["Message"] and "'eu-west-1'" in error["Message"]
+    assert "Endpoints" in home.list_endpoints()  # the stack's own region is served

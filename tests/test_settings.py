@@ -137,6 +137,27 @@ def test_aws_profile_flag_under_the_local_profile_is_refused_and_a_standing_one_
     assert resolve({"profile": "local", "state_dir": state}, standing).is_local
 
 
+def test_the_local_stack_serves_one_region_and_a_standing_aws_region_gives_way(
+    tmp_path: Path,
+) -> None:
+    """`--region eu-west-1` with the stack made an endpoint that looked served while the stack's
+    scaler, which runs in us-east-1, never scaled it. AWS_REGION or a config file's region is
+    meant for AWS and gives way; a region asked for on the command line is refused."""
+    state = str(tmp_path / "state")
+    config = write_config(tmp_path, 'region = "ap-south-1"\n')
+    ambient = {"XDG_CONFIG_HOME": str(tmp_path), "AWS_REGION": "eu-west-1"}
+    for env, path in ((ambient, None), ({"XDG_CONFIG_HOME": str(tmp_path)}, config)):
+        settings = resolve({"profile": "local", "state_dir": state}, env, path)
+        assert (settings.region, settings.sources["region"]) == ("us-east-1", "local profile")
+    for flags, env in (
+        ({"region": "eu-west-1"}, {}),
+        ({}, {"WASYNC_REGION": "eu-west-1"}),
+    ):
+        with pytest.raises(ConfigurationError, match="serves us-east-1 only") as refused:
+            resolve({"profile": "local", "state_dir": state, **flags}, env)
+        assert refused.value.exit_code == 2 and "--region us-east-1" in str(refused.value.hint)
+
+
 def test_unknown_config_key_is_refused_with_the_allowed_keys(tmp_path: Path) -> None:
     config = write_config(tmp_path, 'endpiont = "typo"\n')
     with pytest.raises(ConfigurationError) as info:

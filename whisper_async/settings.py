@@ -295,25 +295,24 @@ def apply_local_profile(settings: Settings, environ: Mapping[str, str] | None = 
     urls = {**from_stack, **settings.endpoint_urls}
     sources = {url_source(service): origin[service] for service in from_stack}
     sources.update(settings.sources)  # explicit URLs keep their own source
-    region = settings.region
-    if region is None:
+    region, source = settings.region, sources.get("region", "flag")
+    if region is None or source not in {"flag", "env WASYNC_REGION"}:
+        # AWS_REGION or a config file's region is a standing default for AWS, not for the stack
         region, sources["region"] = LOCAL_REGION, "local profile"
     else:
-        check_local_region(region, sources.get("region", "flag"))
+        check_local_region(region, source)
     return settings.with_values(region=region, endpoint_urls=urls, sources=sources)
 
 
 def check_local_region(region: str, source: str) -> None:
-    """moto serves the regions botocore knows, and answers any other with a 500 after retries."""
-    if region == LOCAL_REGION:
-        return  # the default: no need to load botocore's endpoint data (a quarter second)
-    import botocore.session
-
-    known = botocore.session.get_session().get_available_regions("sagemaker")
-    if region not in known:
+    """The stack serves one region: its scaler and alarms run there, so an endpoint made in
+    another looked served while nothing scaled it (and moto answers a region botocore does not
+    know with a 500 after retries)."""
+    if region != LOCAL_REGION:
         raise ConfigurationError(
-            f"Region {region!r} (from {source}) is not one the local stack serves.",
-            f"use a region botocore knows for SageMaker, such as {LOCAL_REGION}, or leave it unset",
+            f"Region {region!r} (from {source}) is not one the local stack serves: it serves "
+            f"{LOCAL_REGION} only.",
+            f"leave the region unset with the local stack, or pass --region {LOCAL_REGION}",
         )
 
 

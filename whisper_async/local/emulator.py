@@ -117,6 +117,39 @@ class RefuseWebPages:
         await self.app(scope, receive, send)
 
 
+SIGNED_REGION = re.compile(r"Credential=[^/,\s]*/[^/,\s]*/([^/,\s]*)/")
+
+
+class RefuseOtherRegions:
+    """AWS's answer to a request signed for another region: the stack serves one region (its
+    scaler and alarms run there), and an endpoint made with `--region eu-west-1` looked served
+    while nothing ever scaled it."""
+
+    def __init__(self, app: ASGIApp, region: str) -> None:
+        self.app = app
+        self.region = region
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            signed = SIGNED_REGION.search(authorization)
+            if signed and signed.group(1) != self.region:
+                message = (
+                    f"Credential should be scoped to a valid region, not '{signed.group(1)}': "
+                    f"this local stack serves {self.region} only (set AWS_REGION={self.region}, "
+                    'or run eval "$(wasync local env)")'
+                )
+                code = "InvalidSignatureException"
+                answer = JSONResponse(
+                    {"__type": code, "message": message},
+                    status_code=403,
+                    headers={"x-amzn-ErrorType": code},
+                )
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
     throttles = Throttles()
     runtime_model = SERVICE_MODELS.get_service_model("sagemaker-runtime").operation_model(
@@ -212,7 +245,7 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
 
     spool.mkdir(parents=True, exist_ok=True)
     return Starlette(
-        middleware=[Middleware(RefuseWebPages)],
+        middleware=[Middleware(RefuseWebPages), Middleware(RefuseOtherRegions, plane.region)],
         routes=[
             Route("/", control, methods=["POST"]),
             Route("/endpoints/{name}/async-invocations", invoke_async, methods=["POST"]),
