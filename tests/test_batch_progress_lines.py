@@ -157,3 +157,17 @@ def test_a_name_of_any_length_is_shown_with_its_middle_left_out() -> None:
     shown = stderr.getvalue()
     assert len(shown) < 10_000, len(shown)
     assert "/recordings/xxx" in shown and "…" in shown and "name too long" in shown
+
+
+def test_a_log_gets_no_blank_line_from_a_bar_or_live_line_it_cannot_draw() -> None:
+    """Off a terminal rich draws a transient bar only at its end, as a blank line: push-model's
+    output in a log had one between its two lines."""
+    stderr = io.StringIO()
+    output = Output(stderr=stderr)
+    output.info("before")
+    with output.transfer_progress() as bar:
+        bar.update(bar.add_task("model.tar.gz", total=10), completed=10)
+    with output.live_line() as update:
+        update("waiting for InService")
+    output.info("after")
+    assert stderr.getvalue().splitlines() == ["before", "after"]

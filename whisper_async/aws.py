@@ -212,9 +212,7 @@ def translate(exc: BaseException, service: str | None = None) -> WasyncError | N
             "for the offline stack",
         )
     if isinstance(exc, bce.NoRegionError):
-        return ConfigurationError(
-            "No AWS region set.", "pass --region, set WASYNC_REGION or AWS_REGION"
-        )
+        return no_region()
     if isinstance(exc, bce.ProfileNotFound):
         return ConfigurationError(str(exc), "check --aws-profile / WASYNC_AWS_PROFILE")
     if isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError):
@@ -225,6 +223,16 @@ def translate(exc: BaseException, service: str | None = None) -> WasyncError | N
     if isinstance(exc, bce.BotoCoreError | boto3_errors.Boto3Error):
         return AwsError(str(exc))
     return None
+
+
+def no_region() -> ConfigurationError:
+    # a shell without `wasync local env` looked like AWS with no region, and the stack it ran
+    # went unmentioned
+    return ConfigurationError(
+        "No AWS region set.",
+        "pass --region, or set WASYNC_REGION or AWS_REGION; for the offline stack, pass --local "
+        'or run eval "$(wasync local env)"',
+    )
 
 
 def never_sent(exc: BaseException) -> bool:

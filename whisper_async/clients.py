@@ -104,9 +104,7 @@ class Clients:
     def region(self) -> str:
         region = self.settings.region or self.session.region_name
         if not region:
-            raise ConfigurationError(
-                "No AWS region set.", "pass --region, or set WASYNC_REGION or AWS_REGION"
-            )
+            raise aws.no_region()
         return str(region)
 
     def client(self, service: str, config: Any | None = None) -> Any:

@@ -281,7 +281,7 @@ class Output:
             self.err.print(text(f"hint: {error.hint}", "dim"))
 
     def transfer_progress(self) -> Progress:
-        """A byte-counting progress bar on stderr, silent under --quiet."""
+        """A byte-counting progress bar on stderr, silent under --quiet and off a terminal."""
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -298,14 +298,16 @@ class Output:
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             console=self.err,
-            disable=self.quiet,
+            # off a terminal rich draws nothing until the end, and then a transient bar's blank line
+            disable=self.quiet or not self.err.is_terminal,
             transient=True,
         )
 
     @contextlib.contextmanager
     def live_line(self) -> Iterator[Callable[[str], None]]:
-        """A one-line live display on stderr (a no-op under --quiet); yields `update(text)`."""
-        if self.quiet:
+        """A one-line live display on stderr (a no-op under --quiet or off a terminal, where it
+        drew only a blank line at the end); yields `update(text)`."""
+        if self.quiet or not self.err.is_terminal:
             yield lambda message: None
             return
         from rich.live import Live
