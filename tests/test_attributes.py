@@ -53,12 +53,20 @@ def test_encode_then_parse_round_trips_text_with_separators_and_unicode() -> Non
         # the openai engine answered 500; the faster one wrote <|0.00|> into the transcript
         ("initial_prompt=%3C%7Cen%7C%3E", "'<|en|>', a Whisper control token"),
         ("initial_prompt=so%20%3C%7C0.00%7C%3E", "'<|0.00|>', a Whisper control token"),
+        # 30 s of speech took 26 and 11 times the CPU with these: the decoder looped
+        ("initial_prompt=" + "hello%20" * 120, "initial_prompt repeats itself"),
+        ("initial_prompt=" + "%F0%9F%98%80" * 80, "compression ratio 18.8"),
     ],
 )
 def test_bad_options_name_the_problem_and_the_allowed_values(header: str, message: str) -> None:
     with pytest.raises(OptionError) as info:
         parse_attributes(header)
     assert message in str(info.value)
+
+
+def test_a_prompt_of_plain_speech_is_kept_repeats_and_all() -> None:
+    said = "so we went to the store and then we went to the park and then we went home"
+    assert parse_attributes(encode_attributes({"initial_prompt": said})) == {"initial_prompt": said}
 
 
 def test_unknown_language_code_is_a_bad_value_not_an_unsupported_language() -> None:

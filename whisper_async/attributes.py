@@ -8,6 +8,7 @@ the CLI writes it: both use this module.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -130,6 +131,15 @@ _FALSE = {"0", "false", "no", "off"}
 # `<|en|>`, `<|0.00|>`, `<|endoftext|>`: the openai engine failed on them (a 500), the faster
 # engine took them as control tokens and wrote a timestamp token into the transcript.
 CONTROL_TOKEN = re.compile(r"<\|[^|<>]{0,40}\|>")
+# Whisper's rule for text that loops (its zlib ratio over 2.4). A prompt like that ("hello "
+# 120 times) set the decoder looping through every fallback temperature: 26 times the CPU of
+# the same 30 s of audio without it.
+COMPRESSION_RATIO_THRESHOLD = 2.4
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8", "surrogatepass")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 # The HTTP header SageMaker carries the request's CustomAttributes in, to the container
@@ -209,6 +219,13 @@ def parse_value(name: str, raw: str) -> Any:
             raise OptionError(
                 f"initial_prompt holds {token.group()!r}, a Whisper control token; the prompt "
                 "is plain text (the previous words of the speech): remove it"
+            )
+        if (ratio := compression_ratio(raw)) > COMPRESSION_RATIO_THRESHOLD:
+            raise OptionError(
+                f"initial_prompt repeats itself (compression ratio {ratio:.1f}, over the "
+                f"{COMPRESSION_RATIO_THRESHOLD} at which Whisper judges text to loop), which sets "
+                "the decoder looping; give the previous words of the speech, or the names it "
+                "holds, once each"
             )
         return raw or None
     raise OptionError(f"unknown option {name!r}; allowed: {', '.join(OPTION_NAMES)}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ..attributes import (
+    COMPRESSION_RATIO_THRESHOLD,
     MAX_BATCH_SETTING,
     OptionError,
     TranscribeOptions,
@@ -54,7 +55,6 @@ DETECTION_TAIL_FRAMES = 1000  # padding after a detected chunk's speech (100 fra
 ENCODER_POSITIONS = 50  # encoder output positions per second of audio (two frames each)
 NO_SPEECH_THRESHOLD = 0.6  # whisper.transcribe()'s defaults, and faster-whisper's
 LOG_PROB_THRESHOLD = -1.0
-COMPRESSION_RATIO_THRESHOLD = 2.4
 SWITCH_PROBABILITY = 0.5  # a stretch's language ends a run only when it is the likelier half
 CONFIDENT_SWITCH = 0.7  # ... and alone, unconfirmed by the stretch after it, only from here
 
