@@ -156,6 +156,17 @@ def test_a_request_refused_by_its_headers_closes_the_connection(server: Server) 
     assert wrong_path.headers["connection"] == "close"
 
 
+def test_a_ping_with_a_body_it_does_not_read_closes_the_connection(server: Server) -> None:
+    """GET /ping declaring 100 MB, then a byte now and then: the 200 left the connection open
+    past every timeout while the body trickled in."""
+    with rawhttp.connect(server.url, timeout=120) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000\r\n\r\nx")
+        response = rawhttp.read_response(sock)
+        assert response.status == 200 and response.headers["connection"] == "close"
+        while sock.recv(65536):  # the server closes its end: recv ends with b""
+            pass
+
+
 def test_wrong_content_type_with_a_json_body(server: Server) -> None:
     response = post(server, b'{"audio": "aGVsbG8="}', {"Content-Type": "application/json"})
     assert_error(
@@ -228,6 +239,15 @@ def _one_hertz_for_four_hours(path: Path) -> Path:
     return path
 
 
+def _silence_at_655_khz(path: Path) -> Path:
+    """FLAC's highest rate, where resampling to 16 kHz is the work (2.4 MB of FLAC took 104 s);
+    here as PCM, which FFmpeg writes at any rate."""
+    silence = "anullsrc=r=655350:cl=mono"
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", silence, "-t", "0.1"]
+    subprocess.run([*command, "-c:a", "pcm_u8", "-f", "matroska", str(path)], check=True)
+    return path
+
+
 def _one_frame_of_seventy_seconds(path: Path) -> Path:
     """PCM in Matroska whose only frame lasts 70 s: resampled whole, before any length check."""
     noise = "anoisesrc=r=2000:d=70:a=0.1,asetnsamples=n=140000:p=0"
@@ -241,8 +261,9 @@ def _one_frame_of_seventy_seconds(path: Path) -> Path:
     [
         (_one_hertz_for_four_hours, ("sample rate is 1 Hz", "2000 Hz", "ffmpeg -i INPUT")),
         (_one_frame_of_seventy_seconds, ("one frame of the audio lasts 70 s", "ffmpeg -i INPUT")),
+        (_silence_at_655_khz, ("sample rate is 655350 Hz", "up to 384000 Hz", "ffmpeg -i INPUT")),
     ],
-    ids=["1-hz", "70-s-frame"],
+    ids=["1-hz", "70-s-frame", "655-khz"],
 )
 def test_a_body_that_resampling_would_blow_up_is_refused_before_it_is(
     server: Server, tmp_path: Path, make: Callable[[Path], Path], words: tuple[str, ...]

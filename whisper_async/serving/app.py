@@ -193,10 +193,13 @@ def _state(request: Request) -> ServingState:
 async def ping(request: Request) -> Response:
     state = _state(request)
     if state.health is Health.READY:
-        return JSONResponse({"status": "ready", "in_flight": state.in_flight})
-    if state.health is Health.FAILED:
-        return JSONResponse({"status": "failed", "error": state.failure}, status_code=500)
-    return JSONResponse({"status": "starting"}, status_code=503)
+        response = JSONResponse({"status": "ready", "in_flight": state.in_flight})
+    elif state.health is Health.FAILED:
+        response = JSONResponse({"status": "failed", "error": state.failure}, status_code=500)
+    else:
+        response = JSONResponse({"status": "starting"}, status_code=503)
+    # a GET with a 100 MB body trickled a byte a minute held its connection past every timeout
+    return closed_if_body_unread(request, response)
 
 
 def request_options(request: Request, defaults: TranscribeOptions) -> TranscribeOptions:
@@ -354,13 +357,17 @@ def _unread_body(request: Request) -> bool:
     return sent and not details_of(request).body_complete
 
 
+def closed_if_body_unread(request: Request, response: Response) -> Response:
+    if _unread_body(request):
+        response.headers["connection"] = "close"
+    return response
+
+
 def error_response(request: Request, status: int, code: str, message: str) -> Response:
     details = details_of(request)
     details.error, details.message = code, message
     response = JSONResponse({"error": code, "message": message}, status_code=status)
-    if _unread_body(request):  # every error answer: a 404 to a 500 MB POST too
-        response.headers["connection"] = "close"
-    return response
+    return closed_if_body_unread(request, response)  # every error: a 404 to a 500 MB POST too
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:

@@ -33,6 +33,9 @@ OPEN_OPTIONS = {"format_whitelist": MEDIA_FORMATS, "protocol_whitelist": "file"}
 # any length check can see them: a 34 KB body at 1 Hz (or one PCM frame of hours) took 9.6 GB.
 # Real audio is 8 kHz and up, and a codec's frame lasts milliseconds.
 MIN_SAMPLE_RATE = 2_000
+# Above studio rates (384 kHz) resampling is the work: 2.4 MB of FLAC silence at 655,350 Hz
+# held the slot 104 s, where 16 kHz silence of that length takes about 12 s.
+MAX_SAMPLE_RATE = 384_000
 MAX_FRAME_SECONDS = 60.0
 RESAMPLE_HINT = "re-encode it: ffmpeg -i INPUT -ar 16000 -ac 1 OUTPUT.flac"
 
@@ -250,12 +253,18 @@ def _frames(container: Any, stream: Any) -> Iterator[Any]:
 
 
 def _check_frame(frame: Any) -> None:
-    """Refuse a frame that resampling would blow up (MIN_SAMPLE_RATE, MAX_FRAME_SECONDS)."""
+    """Refuse a frame that resampling would blow up or drag out (MIN_SAMPLE_RATE,
+    MAX_SAMPLE_RATE, MAX_FRAME_SECONDS)."""
     rate = frame.sample_rate or 0
     if rate < MIN_SAMPLE_RATE:
         raise AudioDecodeError(
             f"the audio's sample rate is {rate} Hz; the server reads {MIN_SAMPLE_RATE} Hz and "
             f"above: {RESAMPLE_HINT}"
+        )
+    if rate > MAX_SAMPLE_RATE:
+        raise AudioDecodeError(
+            f"the audio's sample rate is {rate} Hz; the server reads up to {MAX_SAMPLE_RATE} Hz: "
+            f"{RESAMPLE_HINT}"
         )
     seconds = frame.samples / rate
     if seconds > MAX_FRAME_SECONDS:
