@@ -149,3 +149,23 @@ def test_a_request_signed_for_another_region_is_refused_naming_the_stacks(
         assert error["Code"] == "InvalidSignatureException"
         assert "serves us-east-1 only" in error["Message"] and "'eu-west-1'" in error["Message"]
     assert "Endpoints" in home.list_endpoints()  # the stack's own region is served
+
+
+def test_the_throttle_switch_reads_a_small_body_for_an_endpoint_that_exists(
+    local_stack: Any,
+) -> None:
+    """It read any body whole (1.5 GB took the daemon to 6 GB) and kept a setting for an
+    endpoint that did not exist."""
+    emulator = local_stack.env["AWS_ENDPOINT_URL_SAGEMAKER"]
+    unknown = httpx.put(f"{emulator}/_wasync/endpoints/no-such/throttle", json={"fraction": 0.1})
+    assert unknown.status_code == 400 and "no-such" in unknown.text
+    assert all(
+        e["name"] != "no-such" for e in httpx.get(f"{emulator}/_wasync/status").json()["endpoints"]
+    )
+    with local_stack.own_endpoint() as name:
+        big = httpx.put(
+            f"{emulator}/_wasync/endpoints/{name}/throttle",
+            content=b'{"fraction": 0.1' + b" " * (4 << 20) + b"}",
+            timeout=60,
+        )
+        assert big.status_code == 400 and "less than or equal to 1024" in big.text

@@ -94,6 +94,16 @@ def test_a_long_name_is_shortened_in_the_message(tmp_path: Path) -> None:
     assert len(str(refused.value)) < 300
 
 
+def test_a_name_no_file_system_could_hold_is_refused_at_its_entry(tmp_path: Path) -> None:
+    """Names under the header cap but over PATH_MAX, thousands of them: tarfile kept each one,
+    and 20,000 took 1.2 GB before the first "File name too long"."""
+    names = {f"{i:05d}" + "n" * 5000: b"" for i in range(50)}
+    with pytest.raises(ExtractionError, match="name over 4096 bytes") as refused:
+        safe_extract(archive(tmp_path / "long.tar.gz", names, tarfile.GNU_FORMAT), tmp_path / "m")
+    assert "00000nnn" in str(refused.value)  # refused at the first, not after reading them all
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [("../escape.txt", "points outside"), ("/abs.txt", "points outside")],

@@ -33,6 +33,7 @@ from .validation import ValidationError, s3_location, validate
 # isdigit() passes "²" and 5,000 digits, which int() refuses
 INTEGER = re.compile(r"-?[0-9]{1,12}\Z")
 MOST_CONTROL_BYTES = 1 << 20  # a control call's JSON: the largest the CLI sends is a few KiB
+MOST_SWITCH_BYTES = 1024  # the throttle switch's {"fraction": 0.3}
 
 
 def _not_json(constant: str) -> Any:
@@ -236,8 +237,13 @@ def create_emulator(plane: ControlPlane, spool: Path) -> Starlette:
     async def set_throttle(request: Request) -> Response:
         """The test switch (throttle.py): PUT {"fraction": 0.3}."""
         name = request.path_params["name"]
+        if plane.endpoint(name) is None:
+            return _validation_error(f"Endpoint {name} of account {LOCAL_ACCOUNT} not found.")
+        raw = await bounded_body(request, MOST_SWITCH_BYTES)  # a whole read held 1.5 GB
+        if raw is None:
+            return _validation_error(_too_long("body", MOST_SWITCH_BYTES))
         try:
-            fraction = float(json.loads(await request.body())["fraction"])
+            fraction = float(json.loads(raw)["fraction"])
             throttles.set(name, fraction)
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             return _validation_error(f'expected {{"fraction": 0 to 0.99}}: {exc}')

@@ -13,7 +13,10 @@ from ..errors import quoted
 
 MAX_MODEL_SIZE_ENV = "WASYNC_LOCAL_MAX_MODEL_SIZE"
 DEFAULT_MAX_MODEL_BYTES = 8 * 1024**3  # every Whisper model fits, float32 large-v3 (6.2 GB) too
-MAX_MEMBERS = 100_000
+# tarfile keeps every entry it has read, name included: 20,000 entries of 60 KB names took
+# 1.2 GB before the first was written. A model needs a handful of files and short names.
+MAX_MEMBERS = 10_000
+MAX_NAME_BYTES = 4096  # Linux's PATH_MAX: a longer name could not be written anyway
 # tarfile reads a GNU long-name or a pax header whole before any member can be checked: 20 KB of
 # gzip once held a 20 MiB name (and 300 KB took 2.4 GB to read). A model's names need far less.
 MAX_HEADER_BYTES = 64 * 1024
@@ -103,6 +106,11 @@ def _check_member(member: tarfile.TarInfo) -> None:
     name = quoted(member.name, _SHOWN_NAME)
     if member.name.startswith("/") or ".." in Path(member.name).parts:
         raise ExtractionError(f"model.tar.gz entry {name} points outside the model directory")
+    if len(member.name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise ExtractionError(
+            f"model.tar.gz entry {name} has a name over {MAX_NAME_BYTES} bytes; pack the model "
+            "with plain file names"
+        )
     if member.issym() or member.islnk():
         raise ExtractionError(f"model.tar.gz entry {name} is a link; links are not allowed")
     if not (member.isfile() or member.isdir()):
