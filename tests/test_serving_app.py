@@ -75,8 +75,13 @@ def test_ping_is_500_with_the_reason_after_a_failed_load(
 
 
 def test_transcribes_speech_to_json_with_timings(client: TestClient, data_dir: Path) -> None:
-    response = client.post("/invocations", content=(data_dir / "en_short.wav").read_bytes())
+    import hashlib
+
+    audio = (data_dir / "en_short.wav").read_bytes()
+    response = client.post("/invocations", content=audio)
     assert response.status_code == 200
+    # the audio it heard: a client tells its job's result from one written under its key
+    assert response.json()["audio_sha256"] == hashlib.sha256(audio).hexdigest()
     assert response.headers["content-length"] == str(len(response.content))
     result = response.json()
     assert "lazy dog" in result["text"].lower()

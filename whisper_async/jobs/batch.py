@@ -40,7 +40,7 @@ from .outcomes import BatchReport, InputError, JobOutcome, Progress, Tally, desc
 from .ownership import HEARTBEAT_SECONDS, Heartbeats, IdleProbe, utc_now
 from .records import JobRecord, Owner, RecordStore, Stored, job_id_for, run_extension
 from .request import TranscribeRequest
-from .results import Rendered, deliver, read_result
+from .results import ForeignResultError, Rendered, deliver, read_result
 from .submission import (
     Cancelled,
     Prepared,
@@ -558,7 +558,11 @@ class Batch:
         uri = watch.failure if failed else watch.output
         assert uri is not None
         try:
-            result = read_result(self.env.s3, uri, failed, self.request.fmt)
+            result = read_result(
+                self.env.s3, uri, failed, self.request.fmt, job.record.input_sha256
+            )
+        except ForeignResultError as exc:
+            result = str(exc)
         except Exception as exc:
             result = f"reading the result failed: {describe_error(exc)}"
         while True:

@@ -332,7 +332,9 @@ def fetch(
             "its record under jobs/ names an object no endpoint wrote; check who may write "
             "to the bucket",
         )
-    return _deliver(record.job_id, record.source, found, fmt, output, record.format)
+    return _deliver(
+        record.job_id, record.source, found, fmt, output, record.format, record.input_sha256
+    )
 
 
 def failure_beside(output: str, output_path: str | None, failure_path: str | None) -> str | None:
@@ -468,8 +470,9 @@ def _deliver(
     fmt: str | None,
     output: Path | None,
     json_default: str = "txt",
+    audio_sha256: str | None = None,
 ) -> Fetched:
-    rendered = render(found[0], found[1], fmt, json_default)
+    rendered = render(found[0], found[1], fmt, json_default, audio_sha256)
     if output is None:
         return Fetched(
             job_id, source, "done", rendered.format, text=rendered.text, note=rendered.note

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import formats
 from ..digits import whole_number
+from ..errors import WasyncError
 from ..storage import S3Uri
 from .destinations import Destination, write_transcript
 from .outcomes import JobOutcome
@@ -102,17 +103,41 @@ def parse_cues(text: str, fmt: str) -> list[dict[str, Any]] | None:
     return segments
 
 
+class ForeignResultError(WasyncError):
+    """The result states other audio than the job's: another request wrote under its key."""
+
+
+def check_audio(document: dict[str, Any], audio_sha256: str | None) -> None:
+    """Whoever may invoke the endpoint can name any job's result key (S3OutputPathExtension
+    and Filename), and an attack trial overwrote a finished transcript so. The server states
+    the hash of the audio it heard; a result without one (an older server) is taken as it is."""
+    heard = document.get("audio_sha256")
+    if audio_sha256 and isinstance(heard, str) and heard != audio_sha256:
+        raise ForeignResultError(
+            f"the result is the transcript of other audio (sha256 {heard[:12]}, where this "
+            f"job's is {audio_sha256[:12]}): another request was written under this job's key",
+            "send the file again with `wasync transcribe FILE --rerun`, and check who may "
+            "invoke the endpoint",
+        )
+
+
 def render(
-    body: bytes, content_type: str | None, wanted: str | None, json_default: str = "txt"
+    body: bytes,
+    content_type: str | None,
+    wanted: str | None,
+    json_default: str = "txt",
+    audio_sha256: str | None = None,
 ) -> Rendered:
     """The result as `wanted`; when nothing is asked, a JSON result as `json_default` (the
-    job's format) and any other result as it is."""
+    job's format) and any other result as it is. ForeignResultError when it states audio
+    other than `audio_sha256`."""
     text = body.decode("utf-8", "replace")
     try:
         document = json.loads(text)
     except ValueError:
         document = None
     if isinstance(document, dict) and isinstance(document.get("segments"), list):
+        check_audio(document, audio_sha256)
         fmt = wanted or json_default
         return Rendered(formats.render(document, fmt), fmt)
     native = native_format(text, content_type)
@@ -129,13 +154,15 @@ def render(
     return Rendered(formats.render(document, wanted), wanted)
 
 
-def read_result(s3: Any, uri: S3Uri, failed: bool, fmt: str) -> Rendered | str:
+def read_result(
+    s3: Any, uri: S3Uri, failed: bool, fmt: str, audio_sha256: str | None = None
+) -> Rendered | str:
     """A finished job's result as `fmt`, or (for a failed job) its failure's message."""
     response = s3.get_object(Bucket=uri.bucket, Key=uri.key)
     body = response["Body"].read()
     if failed:
         return failure_message(body)
-    return render(body, response.get("ContentType"), fmt)
+    return render(body, response.get("ContentType"), fmt, audio_sha256=audio_sha256)
 
 
 def deliver(

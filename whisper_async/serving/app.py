@@ -254,6 +254,7 @@ async def invocations(request: Request) -> Response:
     details.audio_seconds = timings["audio_seconds"]
     details.processing_seconds = timings["processing_seconds"]
     details.language = result["language"]
+    result["audio_sha256"] = details.body_sha256
     body = formats.render(result, options.format).encode("utf-8")
     return Response(body, media_type=formats.CONTENT_TYPES[options.format])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 from pathlib import Path
 from typing import Protocol
 
@@ -48,6 +49,9 @@ async def receive_to_file(request: Request, path: Path, limits: BodyLimits) -> i
             f"the body is {declared_bytes} bytes; the limit is {limit} (WASYNC_MAX_BODY_BYTES)"
         )
     size = 0
+    # stated in the result: a client tells its own audio's result from one another request
+    # wrote under its key (S3OutputPathExtension and Filename can name any job's)
+    digest = hashlib.sha256()
     chunks = request.stream().__aiter__()
     try:
         with path.open("wb") as handle, anyio.move_on_after(limits.body_timeout_seconds) as whole:
@@ -57,6 +61,7 @@ async def receive_to_file(request: Request, path: Path, limits: BodyLimits) -> i
                         chunk = await chunks.__anext__()
                     except StopAsyncIteration:
                         details_of(request).body_complete = True
+                        details_of(request).body_sha256 = digest.hexdigest()
                         break
                 if idle.cancelled_caught:
                     raise BodyTimeoutError(
@@ -71,6 +76,7 @@ async def receive_to_file(request: Request, path: Path, limits: BodyLimits) -> i
                         f"the body exceeds the limit of {limit} bytes (WASYNC_MAX_BODY_BYTES)"
                     )
                 handle.write(chunk)
+                digest.update(chunk)
     except OSError as error:  # from a write, or from the last flush as the file closes
         if error.errno != errno.ENOSPC:
             raise

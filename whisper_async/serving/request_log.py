@@ -33,6 +33,7 @@ class RequestDetails:
     options: dict[str, Any] | None = None
     body_bytes: int | None = None
     body_complete: bool = False  # read to its end: the connection can carry the next request
+    body_sha256: str | None = None  # of the whole body, once read to its end
     audio_seconds: float | None = None
     processing_seconds: float | None = None
     language: str | None = None
