@@ -176,17 +176,27 @@ def test_regions_are_grouped_into_whole_windows_cut_halfway_through_silence() ->
     assert group_regions([], 40.0) == []
 
 
+def said(*spans: tuple[float, float]) -> list[tuple[float, float]]:
+    """Word timings that fill each span, half a second a word, as Whisper's words do."""
+    words = []
+    for start, end in spans:
+        steps = max(1, round((end - start) / 0.5))
+        edges = [start + (end - start) * i / steps for i in range(steps + 1)]
+        words += [(round(a, 3), round(b, 3)) for a, b in itertools.pairwise(edges)]
+    return words
+
+
 def test_speech_after_a_chunks_last_word_is_decoded_again() -> None:
     rules = ChunkRules()
     regions = [(1.0, 5.0), (7.0, 12.0), (15.0, 20.0), (23.0, 28.0)]
     chunk = (0.5, 30.0)
     # The text stopped after the first sentence: the rest of the chunk, from mid-pause.
-    assert uncovered(chunk, [(1.1, 2.0), (2.2, 4.9)], regions, rules) == [(5.95, 30.0)]
+    assert uncovered(chunk, said((1.1, 2.0), (2.2, 4.9)), regions, rules) == [(5.95, 30.0)]
     # Every region has words: nothing to do.
-    words = [(1.2, 4.8), (7.1, 11.9), (15.2, 19.8), (23.1, 27.9)]
+    words = said((1.2, 4.8), (7.1, 11.9), (15.2, 19.8), (23.1, 27.9))
     assert uncovered(chunk, words, regions, rules) == []
     # A region in the middle that no word touches is decoded again on its own.
-    assert uncovered(chunk, [(1.2, 4.8), (15.2, 19.8), (23.1, 27.9)], regions, rules) == [
+    assert uncovered(chunk, said((1.2, 4.8), (15.2, 19.8), (23.1, 27.9)), regions, rules) == [
         (7.0, 12.0)
     ]
     # No words at all: the whole chunk.
@@ -196,14 +206,20 @@ def test_speech_after_a_chunks_last_word_is_decoded_again() -> None:
     assert uncovered(chunk, [(28.5, 29.88)], fast, rules) == [(0.9, 29.9)]
     # The last word ends early in a region its words barely cover: that region again, and the
     # speech after it from mid-pause; the two never overlap (words would be written twice).
-    words = [(1.1, 4.9), (6.8, 7.4)]
+    words = said((1.1, 4.9), (6.8, 7.4))
     assert uncovered(chunk, words, regions, rules) == [(7.0, 12.0), (13.5, 30.0)]
+    # A word timed over 14.9 s spans the sentences the decode skipped: the regions under it are
+    # not covered by it ("has" timed over 10 s of skipped speech lost them in a stranger's trial).
+    words = [*said((1.2, 4.8)), (5.0, 19.9), *said((23.1, 27.9))]
+    assert uncovered(chunk, words, regions, rules) == [(7.0, 12.0), (15.0, 20.0)]
     # The last word ends 0.52 s before its region's end, 0.2 s of which is the VAD's padding:
     # no speech is left. (Decoded again, that sliver came back as "We'll see you later. Thank
     # you." on one CPU.)
-    words = [(1.2, 4.8), (7.1, 11.9), (15.2, 19.8), (23.1, 27.48)]
+    words = said((1.2, 4.8), (7.1, 11.9), (15.2, 19.8), (23.1, 27.48))
     assert uncovered(chunk, words, regions, rules) == []
-    assert uncovered(chunk, [*words[:3], (23.1, 27.2)], regions, rules) == [(27.2, 30.0)]
+    assert uncovered(
+        chunk, [*said((1.2, 4.8), (7.1, 11.9), (15.2, 19.8)), *said((23.1, 27.2))], regions, rules
+    ) == [(27.2, 30.0)]
 
 
 def test_a_word_stamped_in_a_silence_and_decoded_again_at_its_voice_is_written_once() -> None:

@@ -47,6 +47,9 @@ class ChunkRules:
     min_faint_s: float = 0.1  # a span with less time above it than this is silent
     word_gap_s: float = 1.0  # words this far apart are judged apart (`echoes`)
     stamp_slack_s: float = 0.5  # word timings put real words this far into a pause
+    # A word timed longer than this spans speech the decode skipped (a stranger's trial: "has"
+    # timed over 10 s of skipped sentences, so the regions under it looked covered)
+    max_word_s: float = 4.0
 
 
 def speech_regions(audio: Any, rules: ChunkRules) -> list[Span]:
@@ -293,12 +296,13 @@ def uncovered(
     one word, stamped at the region's end)."""
     inside = regions_cut_to(regions, chunk)
     last = max((end for _, end in word_spans), default=chunk[0])
+    timed = [(a, b) for a, b in word_spans if b - a <= rules.max_word_s]
 
     missing: list[Span] = []
     for start, end in inside:
         # Up to the last word, a region is left out when its words span too little of it.
         length = end - start
-        barely = overlap((start, end), word_spans) < rules.min_covered * length
+        barely = overlap((start, end), timed) < rules.min_covered * length
         if start < last and length >= rules.min_uncovered_s and barely:
             missing.append((start, end))
     # The region the last word ends in may be left out itself; the tail starts after it, or
