@@ -488,38 +488,43 @@ def test_a_result_another_request_wrote_under_the_jobs_key_is_refused(
 ) -> None:
     """An attack trial overwrote a finished transcript: whoever may invoke the endpoint can
     name any job's key (S3OutputPathExtension and Filename). The server states the hash of the
-    audio it heard, and fetch refuses a result of other audio."""
+    audio it heard, and fetch refuses a result of other audio. On an endpoint of its own: the
+    forged result would otherwise meet the next test that sends the same file."""
     from whisper_async.clients import Clients
     from whisper_async.settings import resolve
 
-    sent = local_stack.cli("--json", "transcribe", str(data_dir / "en_short.wav"), "--wait")
-    assert sent.exit_code == 0, sent.output
-    job_id = json.loads(sent.stdout.splitlines()[0])["id"]
-    clients = Clients(resolve({}, local_stack.env))
-    s3, bucket = clients.client("s3"), "sagemaker-us-east-1-123456789012"
-    sagemaker = local_stack.boto3_client("sagemaker")
-    endpoint = clients.settings.endpoint
-    config = sagemaker.describe_endpoint_config(
-        EndpointConfigName=sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
-    )
-    output_path = config["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"]
-    prefix = output_path.removeprefix(f"s3://{bucket}/").rstrip("/") + "/"
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
-    key = max((o for o in listed if job_id in o["Key"]), key=lambda o: o["LastModified"])["Key"]
-    extension, filename = key.removeprefix(prefix).rsplit("/", 1)
-    before = s3.head_object(Bucket=bucket, Key=key)["ETag"]
-    s3.upload_file(str(data_dir / "en_numbers.wav"), bucket, "elsewhere/other.wav")
-    local_stack.boto3_client("sagemaker-runtime").invoke_endpoint_async(
-        EndpointName=endpoint,
-        InputLocation=f"s3://{bucket}/elsewhere/other.wav",
-        S3OutputPathExtension=extension,
-        Filename=filename.removesuffix(".out"),
-    )
-    wait_until(
-        lambda: s3.head_object(Bucket=bucket, Key=key)["ETag"] != before,
-        "the other audio's transcript written under the job's key",
-    )
-    fetched = local_stack.cli("fetch", job_id)
-    assert fetched.exit_code == 1, fetched.output
-    assert "transcript of other audio" in " ".join(fetched.stderr.split())
-    assert "tomorrow" not in fetched.stdout.lower()
+    with local_stack.own_endpoint() as endpoint:
+        sent = local_stack.cli(
+            "-e", endpoint, "--json", "transcribe", str(data_dir / "en_short.wav"), "--wait"
+        )
+        assert sent.exit_code == 0, sent.output
+        job_id = json.loads(sent.stdout.splitlines()[0])["id"]
+        s3 = Clients(resolve({}, local_stack.env)).client("s3")
+        bucket = "sagemaker-us-east-1-123456789012"
+        sagemaker = local_stack.boto3_client("sagemaker")
+        config = sagemaker.describe_endpoint_config(
+            EndpointConfigName=sagemaker.describe_endpoint(EndpointName=endpoint)[
+                "EndpointConfigName"
+            ]
+        )
+        output_path = config["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"]
+        prefix = output_path.removeprefix(f"s3://{bucket}/").rstrip("/") + "/"
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+        key = next(o["Key"] for o in listed if job_id in o["Key"])
+        extension, filename = key.removeprefix(prefix).rsplit("/", 1)
+        before = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+        s3.upload_file(str(data_dir / "en_numbers.wav"), bucket, "elsewhere/other.wav")
+        local_stack.boto3_client("sagemaker-runtime").invoke_endpoint_async(
+            EndpointName=endpoint,
+            InputLocation=f"s3://{bucket}/elsewhere/other.wav",
+            S3OutputPathExtension=extension,
+            Filename=filename.removesuffix(".out"),
+        )
+        wait_until(
+            lambda: s3.head_object(Bucket=bucket, Key=key)["ETag"] != before,
+            "the other audio's transcript written under the job's key",
+        )
+        fetched = local_stack.cli("-e", endpoint, "fetch", job_id)
+        assert fetched.exit_code == 1, fetched.output
+        assert "transcript of other audio" in " ".join(fetched.stderr.split())
+        assert "tomorrow" not in fetched.stdout.lower()
