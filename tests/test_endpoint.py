@@ -24,6 +24,7 @@ from whisper_async.endpoint import (
 from whisper_async.errors import (
     AwsError,
     DeploymentFailedError,
+    ExitCode,
     NotFoundError,
     UsageError,
     WaitTimeoutError,
@@ -209,19 +210,37 @@ def test_unknown_instance_type_warns_but_does_not_block(moto_clients, model_uri:
     assert plan.warnings and "ml.g9.xlarge" in plan.warnings[0]
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("ml.g5.xlarg", "ml.g5.xlarge"),
+        ("ml.g5xlarge", "ml.g5.xlarge"),
+        ("ml.m5.xlarge2", "ml.m5.xlarge"),
+    ],
+)
+def test_a_misspelled_size_is_refused_before_anything_is_made(
+    moto_clients, model_uri: str, typed: str, meant: str
+) -> None:
+    """`--instance ml.g5.xlarg` went to AWS and came back as a failure (exit 1) where `foo` was a
+    usage error (exit 2)."""
+    with pytest.raises(UsageError) as refused:
+        plan_deploy(moto_clients, request(instance_type=typed))
+    assert refused.value.exit_code == ExitCode.USAGE
+    assert repr(typed) in refused.value.message
+    assert f"--instance {meant}" in (refused.value.hint or "")
+    assert moto_clients.client("sagemaker").list_models()["Models"] == []
+
+
 def test_an_instance_type_sagemaker_refuses_leaves_nothing_and_a_short_message(
     moto_clients, model_uri: str
 ) -> None:
     """It left the model it had made for the next deploy to remove, and the error listed every
     instance type SageMaker has, 6 KB on one line."""
-    plan = plan_deploy(moto_clients, request(instance_type="ml.m5.xlarge2"))
+    plan = plan_deploy(moto_clients, request(instance_type="ml.m5.96xlarge"))
     with pytest.raises(AwsError) as refused:
         deploy(moto_clients, plan, sleep=lambda s: None)
     assert len(refused.value.message) < 400
-    assert (
-        "ml.m5.xlarge2" in refused.value.message
-        and "closest: ml.m5.xlarge" in refused.value.message
-    )
+    assert "ml.m5.96xlarge" in refused.value.message and "closest: ml.m5." in refused.value.message
     sagemaker = moto_clients.client("sagemaker")
     assert sagemaker.list_models()["Models"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import difflib
+import functools
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, NamedTuple
+
+import botocore.session
+from botocore.model import StringShape
 
 from . import aws, cpu_encoders, image_capabilities, naming, state, storage
 from .assignments import split_assignment
@@ -44,34 +49,9 @@ ECR_IMAGE = re.compile(
     re.ASCII,
 )
 LOCAL_IMAGE = "wasync-local/process-runtime:latest"
-KNOWN_INSTANCE_FAMILIES = (
-    "ml.g4dn.",
-    "ml.g5.",
-    "ml.g6.",
-    "ml.g6e.",
-    "ml.p3.",
-    "ml.p4d.",
-    "ml.p5.",
-    "ml.c5.",
-    "ml.c6i.",
-    "ml.c7i.",
-    "ml.m5.",
-    "ml.m6i.",
-    "ml.m7i.",
-    "ml.r5.",
-    "ml.r7i.",
-    "ml.inf2.",
-)
-KNOWN_SIZES = (
-    "large",
-    "xlarge",
-    "2xlarge",
-    "4xlarge",
-    "8xlarge",
-    "12xlarge",
-    "16xlarge",
-    "24xlarge",
-    "48xlarge",
+# A size, as instance types spell one: a typo in it is refused before anything is made.
+INSTANCE_SIZE = re.compile(
+    r"^(?:\d*xlarge|large|medium|small|micro|nano|metal(?:-\d+xl)?)$", re.ASCII
 )
 DEPLOY_BACKOFF = Backoff(first=1.0, factor=1.5, cap=15.0)
 IN_PROGRESS = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
@@ -359,17 +339,33 @@ class DeployResult:
 
 
 def check_instance_type(instance_type: str) -> str | None:
-    """A warning for an unknown type (new types appear often, so never block)."""
+    """Refuse a type whose size is misspelled (ml.g5.xlarg), naming the closest type SageMaker
+    offers; only warn about a well-formed type the installed botocore does not list, since
+    new types appear often."""
     if not instance_type.startswith("ml."):
         raise UsageError(
             f"instance type {instance_type!r} must start with 'ml.'", "e.g. --instance ml.g5.xlarge"
         )
-    if (
-        instance_type.startswith(KNOWN_INSTANCE_FAMILIES)
-        and instance_type.rsplit(".", 1)[-1] in KNOWN_SIZES
-    ):
+    offered = instance_types()
+    if instance_type in offered:
         return None
-    return f"{instance_type} is not an instance type wasync knows; deploying anyway"
+    family, _, size = instance_type.rpartition(".")
+    if family == "ml" or not INSTANCE_SIZE.match(size):
+        close = difflib.get_close_matches(instance_type, offered, n=1, cutoff=0.6)
+        raise UsageError(
+            f"instance type {instance_type!r} has no size SageMaker knows ({size!r})",
+            f"did you mean --instance {close[0]}?" if close else "e.g. --instance ml.g5.xlarge",
+        )
+    return f"{instance_type} is not an instance type botocore lists; deploying anyway"
+
+
+@functools.cache
+def instance_types() -> tuple[str, ...]:
+    """The endpoint instance types of the installed botocore's SageMaker model."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    shape = model.shape_for("ProductionVariantInstanceType")
+    assert isinstance(shape, StringShape)
+    return tuple(shape.enum)
 
 
 def _resolve(clients: Clients, value: str | None, key: str) -> str | None:
