@@ -185,9 +185,11 @@ def test_one_transcribe_brings_the_endpoint_back_from_zero(
 ) -> None:
     autoscale(fast_stack, endpoint, "--max", "2")
     scaled_to_zero(aws, endpoint)
-    result = fast_stack.cli("-e", endpoint, "transcribe", str(data_dir / "en_short.wav"), "--wait")
+    command = ("-e", endpoint, "transcribe", str(data_dir / "en_short.wav"), "--wait")
+    result = fast_stack.cli(*command)
     assert result.exit_code == 0, result.output
     assert "lazy dog" in result.stdout.lower()
+    assert f"{endpoint} is scaled to zero" in result.stderr
     # The result can come back before the scale-out activity is marked done: wait for its end.
     out = wait_until(
         lambda: next(
@@ -206,6 +208,12 @@ def test_one_transcribe_brings_the_endpoint_back_from_zero(
         f"triggered policy wasync-{endpoint}-scale-out-from-zero"
     )
     scaled_to_zero(aws, endpoint)  # and back to zero once idle
+    # The same command again sends nothing: no word of an instance to wait for.
+    again = fast_stack.cli(*command)
+    assert again.exit_code == 0, again.output
+    assert "lazy dog" in again.stdout.lower()
+    assert "scaled to zero" not in again.stderr
+    assert counts(aws, endpoint)[1:] == (0, 0)
 
 
 def test_a_burst_scales_out_to_the_maximum_and_back_to_zero(

@@ -140,7 +140,14 @@ def transcribe(
     items = iter_inputs(inputs, stdin_paths(sys.stdin) if "-" in inputs else [])
     with view.live():
         report = run_transcribe(
-            app_ctx.clients, items, request, view.outcome, view.start, concurrency, notify_queue
+            app_ctx.clients,
+            items,
+            request,
+            view.outcome,
+            view.start,
+            concurrency,
+            notify_queue,
+            on_first_send=view.first_send,
         )
     view.summary(report)
     leave(exit_code(report), app_ctx.output)

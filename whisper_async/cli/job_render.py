@@ -122,6 +122,11 @@ class BatchView:
         for note in target.notes:
             self.output.warn(note)
 
+    def first_send(self, target: Any) -> None:
+        with self._lock:
+            for note in target.sending_notes:
+                self.output.warn(note)
+
     def outcome(self, outcome: JobOutcome) -> None:
         with self._lock:
             if self.output.json_mode:

@@ -114,8 +114,10 @@ class Batch:
         on_outcome: Callable[[JobOutcome], None] = lambda outcome: None,
         clock: Callable[[], float] = time.monotonic,
         batch_id: str | None = None,
+        on_first_send: Callable[[], None] = lambda: None,
     ) -> None:
         self.env = env
+        self.on_first_send = on_first_send
         self.request = request
         self.clock = clock
         self.batch_id = batch_id or new_batch_id()
@@ -137,6 +139,7 @@ class Batch:
         self._destinations: dict[str, Claimant] = {}
         self._sequence = itertools.count(1)
         self._submits = 0  # submissions queued or running
+        self._sent_any = False
         self._inputs_done = False
         self._all_done = threading.Event()
         self._started = clock()
@@ -415,6 +418,10 @@ class Batch:
         if not self._open_job(job):
             env.records.release(record.job_id, etag)
             return
+        with self._lock:
+            first, self._sent_any = not self._sent_any, True
+        if first:
+            self.on_first_send()
         try:
             location = stage(prepared, env.s3, env.bucket, env.prefix, self.cancel, self.uploads)
             params = self._params(record, prepared, location)

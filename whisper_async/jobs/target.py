@@ -24,6 +24,8 @@ class EndpointTarget:
     failure_path: str | None
     parallelism: int  # jobs it runs at once: MaxConcurrentInvocationsPerInstance x instances
     notes: tuple[str, ...] = ()  # what the user should know before the jobs go
+    # what matters only if a job is sent (not when every result is there already)
+    sending_notes: tuple[str, ...] = ()
     # When this endpoint was made: a job sent before then went to one that was deleted since
     created: dt.datetime | None = None
     # Instances its variant is meant to have (DesiredInstanceCount, else CurrentInstanceCount):
@@ -70,8 +72,9 @@ def describe_target(clients: Clients) -> EndpointTarget:
         "MaxConcurrentInvocationsPerInstance", 1
     )
     notes = []
+    sending_notes = []
     if instances == 0:
-        notes.append(
+        sending_notes.append(
             f"{name} is scaled to zero: the first result waits while an instance starts "
             "(minutes on AWS)"
         )
@@ -87,6 +90,7 @@ def describe_target(clients: Clients) -> EndpointTarget:
         failure_path=_with_slash(output.get("S3FailurePath")),
         parallelism=int(per_instance) * max(1, int(instances or 1)),
         notes=tuple(notes),
+        sending_notes=tuple(sending_notes),
         notifies=bool(output.get("NotificationConfig")),
         created=created
         if isinstance(created := described.get("CreationTime"), dt.datetime)

@@ -181,6 +181,7 @@ def transcribe(
     on_start: Callable[[Batch, EndpointTarget], None] = lambda batch, target: None,
     workers: int | None = None,
     notify_queue: str | None = None,
+    on_first_send: Callable[[EndpointTarget], None] = lambda target: None,
 ) -> BatchReport:
     """Check, connect, run. `on_start` sees the batch before it runs (the live view reads
     its progress). Returns the batch and its report; Ctrl-C ends it with the report marked
@@ -203,7 +204,7 @@ def transcribe(
         )
         target = replace(target, notes=(*target.notes, late))
     connection = connect(clients, target, workers, notify_queue)
-    batch = Batch(connection.env, request, on_outcome)
+    batch = Batch(connection.env, request, on_outcome, on_first_send=lambda: on_first_send(target))
     on_start(batch, target)
     try:
         return batch.run(inputs)
