@@ -296,7 +296,7 @@ def apply_local_profile(settings: Settings, environ: Mapping[str, str] | None = 
     sources = {url_source(service): origin[service] for service in from_stack}
     sources.update(settings.sources)  # explicit URLs keep their own source
     region, source = settings.region, sources.get("region", "flag")
-    if region is None or source not in {"flag", "env WASYNC_REGION"}:
+    if region is None or source not in {"flag", f"env {FIELDS['region'][0]}"}:
         # AWS_REGION or a config file's region is a standing default for AWS, not for the stack
         region, sources["region"] = LOCAL_REGION, "local profile"
     else:
