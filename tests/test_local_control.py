@@ -104,6 +104,31 @@ def test_more_instances_than_the_stack_runs_are_a_resource_limit(local_stack: An
         client.delete_model(ModelName="many")
 
 
+def test_the_instance_limit_holds_over_all_endpoints(local_stack: Any, own_endpoint: str) -> None:
+    """It held per endpoint: three endpoints of 8 instances ran 27 serving processes."""
+    client = local_stack.boto3_client("sagemaker")
+    client.create_model(ModelName="beside", ExecutionRoleArn=ROLE, PrimaryContainer=CONTAINER)
+    variant = {
+        "VariantName": "v",
+        "ModelName": "beside",
+        "InstanceType": "ml.m5.large",
+        "InitialInstanceCount": DEFAULT_MAX_INSTANCES,  # within the limit alone
+    }
+    output = {"OutputConfig": {"S3OutputPath": "s3://b/out"}}
+    client.create_endpoint_config(
+        EndpointConfigName="beside", ProductionVariants=[variant], AsyncInferenceConfig=output
+    )
+    try:
+        with pytest.raises(ClientError) as refused:
+            client.create_endpoint(EndpointName="beside", EndpointConfigName="beside")
+        assert refused.value.response["Error"]["Code"] == "ResourceLimitExceeded"
+        assert "for other endpoints" in str(refused.value)
+        assert client.list_endpoints(NameContains="beside")["Endpoints"] == []
+    finally:
+        client.delete_endpoint_config(EndpointConfigName="beside")
+        client.delete_model(ModelName="beside")
+
+
 def test_an_endpoint_whose_config_was_deleted_keeps_its_variant_and_async_config(
     local_stack: Any, own_endpoint: str
 ) -> None:

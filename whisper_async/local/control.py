@@ -104,9 +104,12 @@ class ControlPlane:
                 "ValidationException",
                 "The local stack emulates asynchronous endpoints only; add AsyncInferenceConfig",
             )
-        deployment = deployment_from(config, model)
-        check_instances(deployment.instance_count, f"endpoint config {config_name}")
-        return deployment
+        return deployment_from(config, model)
+
+    def _check_instances(self, name: str, count: int) -> None:
+        """The stack's limit holds over all its endpoints, as an AWS account's quota does."""
+        others = sum(h.state().desired_instances for n, h in self.endpoints.items() if n != name)
+        check_instances(count, others, f"endpoint {name}")
 
     def _host(self, name: str) -> EndpointHost:
         host = self.endpoints.get(name)
@@ -119,7 +122,9 @@ class ControlPlane:
         endpoint_arn = arn(self.region, "endpoint", name)
         if endpoint_arn in self.endpoint_arns.values():  # names are case-insensitive: `EP1` too
             raise already_exists("endpoint", endpoint_arn)
-        host = self.host_factory(name, self._deployment(p["EndpointConfigName"]))
+        deployment = self._deployment(p["EndpointConfigName"])
+        self._check_instances(name, deployment.instance_count)
+        host = self.host_factory(name, deployment)
         self.endpoints[name], self.endpoint_arns[name] = host, endpoint_arn
         self.tags.set(endpoint_arn, p.get("Tags", []))
         host.start()
@@ -165,6 +170,7 @@ class ControlPlane:
         if p.get("RetainAllVariantProperties") and "DesiredInstanceCount" not in excluded:
             # as SageMaker: the instances it runs now (autoscaling's count), not the config's
             deployment = replace(deployment, instance_count=host.state().desired_instances)
+        self._check_instances(host.name, deployment.instance_count)
         host.update(deployment)
         return {"EndpointArn": self.endpoint_arns[host.name]}
 
@@ -188,7 +194,7 @@ class ControlPlane:
                 raise ApiError("ValidationException", "The local stack runs no serverless variant")
             if "DesiredInstanceCount" in wanted:
                 count = int(wanted["DesiredInstanceCount"])
-                check_instances(count, f"endpoint {host.name}")
+                self._check_instances(host.name, count)
                 host.resize(count)
         return {"EndpointArn": self.endpoint_arns[host.name]}
 

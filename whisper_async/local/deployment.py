@@ -65,8 +65,8 @@ def deployment_from(config: dict[str, Any], model: dict[str, Any]) -> Deployment
 
 
 def max_instances(environ: Mapping[str, str] = os.environ) -> int:
-    """The most instances one endpoint may ask for: WASYNC_LOCAL_MAX_INSTANCES, else 8
-    (ValueError for a setting that is no whole number from 1)."""
+    """The most instances the stack runs, over all its endpoints: WASYNC_LOCAL_MAX_INSTANCES,
+    else 8 (ValueError for a setting that is no whole number from 1)."""
     raw = environ.get(MAX_INSTANCES_ENV)
     if not raw:
         return DEFAULT_MAX_INSTANCES
@@ -76,13 +76,15 @@ def max_instances(environ: Mapping[str, str] = os.environ) -> int:
     return most
 
 
-def check_instances(count: int, what: str) -> None:
-    """ResourceLimitExceeded for more instances than the stack runs for one endpoint."""
+def check_instances(count: int, others: int, what: str) -> None:
+    """ResourceLimitExceeded for more instances than the stack runs in all: `count` for
+    `what` beside `others` that other endpoints ask for."""
     most = max_instances()
-    if count > most:
+    if count + others > most:
+        beside = f", beside {others} for other endpoints," if others else ""
         raise ApiError(
             "ResourceLimitExceeded",
-            f"{count} instances for {what} are over the local stack's limit of "
-            f"{most}: each runs as a process on this machine; raise {MAX_INSTANCES_ENV} "
-            "before `wasync local up` for more",
+            f"{count} instances for {what}{beside} are over the local stack's limit of "
+            f"{most} in all: each runs as a process on this machine; delete an endpoint you "
+            f"no longer use, or raise {MAX_INSTANCES_ENV} before `wasync local up`",
         )
