@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from whisper_async.cli.app import app
+from whisper_async.files import replace_in_folder, write_atomically
 from whisper_async.jobs.records import JobRecord, RecordStore
 
 SRT = "1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n2\n00:00:01,500 --> 00:00:03,000\nGeneral Kenobi.\n\n"
@@ -130,6 +131,46 @@ def test_fetch_writes_through_a_symlink(done_job, tmp_path) -> None:
     result = cli("fetch", done_job.job_id, "-o", str(link), "--overwrite")
     assert result.exit_code == 0, result.output
     assert link.is_symlink() and real.read_text() == "Hello there.\n"
+
+
+def test_fetch_refuses_a_link_to_nothing_without_overwrite(done_job, tmp_path) -> None:
+    """A link to a file that does not exist was written through: a forged result planted as
+    `shared/talk.txt -> ~/.ssh/authorized_keys` became that file (an attack trial)."""
+    victim = tmp_path / "home" / "authorized_keys"
+    victim.parent.mkdir()
+    link = tmp_path / "talk.txt"
+    link.symlink_to(victim)
+    refused = cli("fetch", done_job.job_id, "-o", str(link))
+    assert refused.exit_code == 2, refused.output
+    assert "which does not exist" in refused.stderr and "--overwrite" in refused.stderr
+    assert not victim.exists() and link.is_symlink()
+    meant = cli("fetch", done_job.job_id, "-o", str(link), "--overwrite")
+    assert meant.exit_code == 0, meant.output
+    assert victim.read_text() == "Hello there.\n"
+
+
+def test_a_file_made_while_the_result_was_awaited_is_left_alone(tmp_path) -> None:
+    """The check before the wait is not enough: whatever takes the name by the write, a link
+    to nothing too, stays as it is without --overwrite."""
+    mine = tmp_path / "mine.txt"
+    mine.write_text("my notes")
+    with pytest.raises(FileExistsError):
+        write_atomically(mine, "transcript", replace=False)
+    assert mine.read_text() == "my notes"
+    dangling = tmp_path / "dangling.txt"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(FileExistsError):
+        write_atomically(dangling, "transcript", replace=False)
+    assert not (tmp_path / "nowhere").exists()
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(FileExistsError):  # taken after the name was checked
+            replace_in_folder(folder, "mine.txt", "transcript", replace=False)
+        replace_in_folder(folder, "new.txt", "transcript", replace=False)
+    finally:
+        os.close(folder)
+    assert mine.read_text() == "my notes" and (tmp_path / "new.txt").read_text() == "transcript"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling.txt", "mine.txt", "new.txt"]
 
 
 def test_fetch_to_dash_is_stdout_and_to_an_unwritable_folder_exits_2(done_job) -> None:

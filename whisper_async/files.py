@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -130,16 +131,20 @@ def check_writable(folder: Path) -> None:
         raise OSError(exc.errno, "the folder takes no new files") from None
 
 
-def write_atomically(path: Path, text: str | bytes) -> Path:
+def write_atomically(path: Path, text: str | bytes, replace: bool = True) -> Path:
     """Write via a temporary file in the same folder and rename: never a half-written file.
 
     Links are written through, special files refused; an existing file keeps its mode, a new
-    one gets the mode `open()` would give it (0666 less the umask). Returns the file written.
+    one gets the mode `open()` would give it (0666 less the umask). With `replace` False,
+    whatever is at `path` by the time of the write, a link to nothing too, is left alone
+    (FileExistsError). Returns the file written.
     """
+    if not replace and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
     target = final_target(path)
     folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        replace_in_folder(folder, target.name, text)
+        replace_in_folder(folder, target.name, text, replace)
     finally:
         os.close(folder)
     return target
@@ -156,10 +161,35 @@ def name_too_long(name: str) -> str | None:
     return f"longer than file systems allow ({size} bytes, at most {NAME_MAX})"
 
 
-def replace_in_folder(folder: int, name: str, text: str | bytes) -> None:
+def _linked_in(folder: int, temp: str, name: str) -> bool:
+    """Link `temp` in as `name` and remove `temp`; False, having checked that `name` is still
+    free, where the file system makes no hard links (FAT, some network mounts)."""
+    try:
+        os.link(temp, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError:
+        if _exists_in(folder, name):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name) from None
+        return False
+    os.unlink(temp, dir_fd=folder)
+    return True
+
+
+def _exists_in(folder: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def replace_in_folder(folder: int, name: str, text: str | bytes, replace: bool = True) -> None:
     """Write `name` in the open folder `folder` atomically (a temporary file, then a rename),
     by the folder's descriptor: a link swapped in for the folder since it was opened changes
-    nothing. An existing file keeps its mode; a new one gets 0666 less the umask."""
+    nothing. An existing file keeps its mode; a new one gets 0666 less the umask. With
+    `replace` False the temporary file is linked in under `name`, which fails
+    (FileExistsError) if anything, a link too, took the name since it was checked."""
     data = text.encode("utf-8") if isinstance(text, str) else text
     try:
         mode = stat.S_IMODE(os.stat(name, dir_fd=folder).st_mode)
@@ -174,7 +204,8 @@ def replace_in_folder(folder: int, name: str, text: str | bytes) -> None:
         with os.fdopen(descriptor, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
             handle.write(data)
-        os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        if replace or not _linked_in(folder, temp, name):
+            os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp, dir_fd=folder)

@@ -122,7 +122,8 @@ def _write_in(folder: int, destination: Destination, text: str, overwrite: bool)
             raise FileExistsError(f"{path} already exists with other content; pass --overwrite")
         if holds_binary(name, dir_fd=folder):
             raise binary_refused(path)
-    replace_in_folder(folder, name, text)
+    # a new file is linked in, not renamed over: one made meanwhile is never replaced
+    replace_in_folder(folder, name, text, replace=found is not None)
     return "written"
 
 

@@ -132,6 +132,11 @@ def check_output(output: Path | None, overwrite: bool) -> None:
         raise UsageError(str(exc), "pass the path of a regular file") from None
     if target.exists() and not overwrite:
         raise UsageError(f"{output} already exists", "pass --overwrite to replace it")
+    if output.is_symlink() and not overwrite:  # a link to nothing: written through, it makes
+        raise UsageError(  # a file wherever it points (as `set -o noclobber` refuses too)
+            f"{output} is a link to {target}, which does not exist",
+            "pass --overwrite to write there, or name another file",
+        )
     if target.exists() and holds_binary(target):
         raise UsageError(str(binary_refused(output)), "write the transcript to another file")
     if not target.parent.is_dir():
@@ -297,7 +302,7 @@ def fetch(
     record, uri = fetcher.find(reference)
     if record is None:
         assert uri is not None
-        return _fetch_unrecorded(clients, fetcher, uri, fmt, output, wait, timeout)
+        return _fetch_unrecorded(clients, fetcher, uri, fmt, output, wait, timeout, overwrite)
     state, watch = fetcher.state(record, False, timeout)
     if state is JobState.TIMED_OUT:
         check_endpoint_outlived(clients, record)
@@ -333,7 +338,14 @@ def fetch(
             "to the bucket",
         )
     return _deliver(
-        record.job_id, record.source, found, fmt, output, record.format, record.input_sha256
+        record.job_id,
+        record.source,
+        found,
+        fmt,
+        output,
+        record.format,
+        record.input_sha256,
+        overwrite=overwrite,
     )
 
 
@@ -400,6 +412,7 @@ def _fetch_unrecorded(
     output: Path | None,
     wait: bool,
     timeout: float,
+    overwrite: bool,
 ) -> Fetched:
     """A result URI with no wasync record (a request sent by the AWS CLI or the SDK): its
     output, or its failure, found beside it under the endpoint's S3FailurePath; a failure URI
@@ -432,7 +445,7 @@ def _fetch_unrecorded(
                 f"{reference} holds binary data (audio or video?), not a transcript.",
                 "pass the job's id, or the OutputLocation (.out) that transcribe --json printed",
             )
-        return _deliver(None, reference, found, fmt, output)
+        return _deliver(None, reference, found, fmt, output, overwrite=overwrite)
     endpoint = clients.settings.endpoint
     if where.target is None:
         raise NotFoundError(
@@ -471,6 +484,7 @@ def _deliver(
     output: Path | None,
     json_default: str = "txt",
     audio_sha256: str | None = None,
+    overwrite: bool = False,
 ) -> Fetched:
     rendered = render(found[0], found[1], fmt, json_default, audio_sha256)
     if output is None:
@@ -478,7 +492,12 @@ def _deliver(
             job_id, source, "done", rendered.format, text=rendered.text, note=rendered.note
         )
     try:
-        write_atomically(output, rendered.text)
+        write_atomically(output, rendered.text, replace=overwrite)
+    except FileExistsError:  # made while the result was awaited
+        raise UsageError(
+            f"{output} appeared while the result was awaited; it is left as it is",
+            "pass --overwrite to replace it; the result is kept in S3",
+        ) from None
     except OSError as exc:  # a full disk, a folder gone since the check
         raise WasyncError(
             f"could not write {output}: {exc.strerror or exc}",
