@@ -728,3 +728,73 @@ def test_transcribe_concurrency_out_of_range_is_a_usage_error(s3, tmp_path, coun
     result = cli("transcribe", str(audio), "--concurrency", count)
     assert result.exit_code == 2, result.output
     assert f"--concurrency {count} is out of range; allowed 1 to 256" in result.stderr
+
+
+# ---- results another party wrote: refused by name, never "unexpected" (an attack trial) -------
+DEEP = b"[" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("name", "result", "said"),
+    [
+        (
+            "segment-text-a-number",
+            {"text": "x", "segments": [{"start": 0, "end": 1, "text": 7}]},
+            "not a transcript",
+        ),
+        (
+            "start-infinite",
+            b'{"text": "x", "segments": [{"start": 1e400, "end": 1, "text": "a"}]}',
+            "not a transcript",
+        ),
+        (
+            "start-nan",
+            b'{"text": "x", "segments": [{"start": NaN, "end": 1, "text": "a"}]}',
+            "not a transcript",
+        ),
+    ],
+)
+def test_a_forged_json_result_is_refused_by_name(
+    s3, bucket, name: str, result: object, said: str
+) -> None:  # type: ignore[no-untyped-def]
+    body = result if isinstance(result, bytes) else json.dumps(result).encode()
+    job = put_job(s3, bucket, name.encode().hex()[:24].ljust(24, "0"), result=body)
+    fetched = cli("fetch", job.job_id, "-f", "srt")
+    assert fetched.exit_code == 1, fetched.output
+    assert said in fetched.stderr and "unexpected" not in fetched.output
+
+
+def test_a_result_nested_past_the_recursion_limit_is_given_as_text(s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """`[` x 100,000 ended in "unexpected RecursionError"; it is no JSON wasync reads."""
+    job = put_job(s3, bucket, "d" * 24, result=DEEP, failure=None)
+    fetched = cli("fetch", job.job_id)
+    assert fetched.exit_code == 0, fetched.output
+    assert fetched.stdout.startswith("[[[") and "unexpected" not in fetched.output
+    failed = put_job(s3, bucket, "e" * 24, failure=b'{"message": ' + DEEP)
+    reason = cli("fetch", failed.job_id)
+    assert reason.exit_code == 1 and "unexpected" not in reason.output, reason.output
+
+
+def test_a_result_over_the_size_limit_is_refused_before_it_is_read_whole(
+    s3,
+    bucket,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setattr("whisper_async.jobs.results.MAX_RESULT_BYTES", 1024)
+    job = put_job(s3, bucket, "f" * 24, result=json.dumps(RESULT).encode() + b" " * 2048)
+    fetched = cli("fetch", job.job_id)
+    assert fetched.exit_code == 1, fetched.output
+    assert "is over 1.0 KiB, larger than any transcript" in " ".join(fetched.stderr.split())
+
+
+@pytest.mark.parametrize(
+    "body", [DEEP, b'{"updated_at": 5}', b'{"updated_at": "yesterday"}', b"[]"]
+)
+def test_a_forged_heartbeat_reads_as_no_heartbeat(s3, bucket, body: bytes) -> None:  # type: ignore[no-untyped-def]
+    """A run deciding whether another is alive read it with json.loads and re-raised what
+    was not ValueError or KeyError: a forged heartbeat ended the batch."""
+    from whisper_async.jobs.ownership import Heartbeats
+
+    beats = Heartbeats(s3, bucket, "wasync/")
+    s3.put_object(Bucket=bucket, Key=beats.key("20260101-000000-abcdef"), Body=body)
+    assert beats.last_beat("20260101-000000-abcdef") is None

@@ -150,3 +150,12 @@ def test_notifications_match_aws_documented_success_and_failure(
     assert_shaped_like(failure, DOCUMENTED_FAILURE, {"inputLocation"})
     assert failure["responseParameters"] == {"failureLocation": bad["FailureLocation"]}
     assert "decode" in failure["failureReason"]
+
+
+def test_a_message_nested_past_the_recursion_limit_is_no_notification() -> None:
+    """Anyone who may publish to the topic can send it; the batch's listener must go on."""
+    from whisper_async.jobs.notifications import parse
+
+    assert parse("[" * 100_000) is None
+    assert parse(json.dumps({"Message": "[" * 100_000})) is None
+    assert parse(json.dumps({"Message": 7})) is None

@@ -107,3 +107,11 @@ def test_metric_data_follows_the_spec_for_other_emf_documents() -> None:
         ((), 2.0),
     ]
     assert requestlog.metric_data('{"_aws": {"CloudWatchMetrics": []}}') == []
+
+
+def test_a_line_nested_past_the_recursion_limit_is_no_request_and_no_metric() -> None:
+    """One `{"Event":[[[...` line in the log group ended `logs --requests` with "unexpected
+    RecursionError", losing the whole listing (an attack trial)."""
+    deep = '{"Event": ' + "[" * 100_000
+    assert requestlog.parse_line(deep) is None
+    assert requestlog.metric_data('{"_aws": ' + "[" * 100_000) == []

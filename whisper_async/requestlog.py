@@ -22,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .untrusted import parsed_json
+
 EVENT = "wasync.request"
 NAMESPACE = "wasync"
 DIMENSIONS = ("Endpoint",)
@@ -73,10 +75,7 @@ def parse_line(line: str) -> dict[str, Any] | None:
     start = line.find("{")
     if start < 0:
         return None
-    try:
-        document = json.loads(line[start:])
-    except ValueError:
-        return None
+    document = parsed_json(line[start:])
     if not isinstance(document, dict) or document.get("Event") != EVENT:
         return None
     return {key: value for key, value in document.items() if key != "_aws"}
@@ -104,10 +103,7 @@ def metric_data(line: str) -> list[MetricDatum]:
     start = line.find("{")
     if start < 0:
         return []
-    try:
-        document = json.loads(line[start:])
-    except ValueError:
-        return []
+    document = parsed_json(line[start:])
     if not isinstance(document, dict) or not isinstance(document.get("_aws"), dict):
         return []
     metadata = document["_aws"]

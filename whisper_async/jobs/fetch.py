@@ -28,7 +28,7 @@ from ..settings import ENDPOINT_NAME
 from ..storage import S3Uri
 from .listing import Lister, ListingCompletions, s3_lister
 from .records import JOB_ID_LENGTH, JobRecord, RecordStore, get_object_or_none, run_extension
-from .results import failure_message, render
+from .results import failure_message, render, result_body
 from .target import EndpointTarget, describe_target
 from .tracker import JobState, JobTracker, Watch
 
@@ -247,7 +247,7 @@ class Fetcher:
         response = get_object_or_none(self.s3, uri)
         if response is None:
             return None
-        return response["Body"].read(), response.get("ContentType")
+        return result_body(response, uri), response.get("ContentType")
 
 
 def check_endpoint_outlived(clients: Clients, record: JobRecord) -> None:

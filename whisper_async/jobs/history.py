@@ -11,7 +11,7 @@ from ..errors import UsageError
 from ..storage import S3Uri
 from .listing import ListingCompletions, s3_lister
 from .records import MAX_RECORD_BYTES, JobRecord
-from .results import failure_message
+from .results import MalformedResultError, failure_message, result_body
 from .tracker import JobState, Watch
 
 STATES = ("pending", "done", "failed")
@@ -85,7 +85,10 @@ def list_jobs(
             output = str(watch.output)
         elif job_state is JobState.FAILED and watch.failure is not None:
             failure = s3.get_object(Bucket=watch.failure.bucket, Key=watch.failure.key)
-            error = failure_message(failure["Body"].read())
+            try:
+                error = failure_message(result_body(failure, watch.failure))
+            except MalformedResultError as exc:  # one forged object: the listing goes on
+                error = exc.message
         found.append(
             JobEntry(
                 record.job_id,

@@ -9,7 +9,6 @@ undeletable notification delays a job at most that long and never loses it.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -17,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import UsageError
+from ..untrusted import parsed_json
 from .codes import aws_code
 from .listing import ListingCompletions
 from .tracker import JobState, Watch
@@ -42,12 +42,13 @@ def check_queue(sqs: Any, queue_url: str) -> None:
 
 def parse(body: str) -> dict[str, Any] | None:
     """The notification inside an SNS envelope (or a raw-delivery message)."""
-    try:
-        data = json.loads(body)
-        if isinstance(data, dict) and "Message" in data and "inferenceId" not in data:
-            data = json.loads(data["Message"])
-    except (ValueError, TypeError):
-        return None
+    data = parsed_json(body)
+    if (
+        isinstance(data, dict)
+        and "inferenceId" not in data
+        and isinstance(data.get("Message"), str)
+    ):
+        data = parsed_json(data["Message"])
     return data if isinstance(data, dict) and "inferenceId" in data else None
 
 

@@ -28,11 +28,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..processes import pid_alive
+from ..untrusted import parsed_json
 from .codes import aws_code
 from .records import MISSING_CODES, Owner
 
 HEARTBEAT_SECONDS = 30.0
 STALE_AFTER = 120.0
+MAX_HEARTBEAT_BYTES = 64 * 1024  # a heartbeat wasync writes is under 1 KiB
+
+
+def _updated_at(data: Any) -> dt.datetime | None:
+    """When a heartbeat says it was written; None for anything that is not one of ours."""
+    stamp = data.get("updated_at") if isinstance(data, dict) else None
+    try:
+        return dt.datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        return None
 
 
 def utc_now() -> dt.datetime:
@@ -75,12 +86,14 @@ class Heartbeats:
         if cached is not None and time.monotonic() - cached[0] < HEARTBEAT_SECONDS:
             return cached[1]
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.key(batch))["Body"].read()
-            updated: dt.datetime | None = dt.datetime.fromisoformat(json.loads(body)["updated_at"])
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.key(batch))["Body"].read(
+                MAX_HEARTBEAT_BYTES
+            )
         except Exception as exc:
-            if aws_code(exc) not in MISSING_CODES and not isinstance(exc, ValueError | KeyError):
+            if aws_code(exc) not in MISSING_CODES:
                 raise
-            updated = None
+            body = b""
+        updated = _updated_at(parsed_json(body) if body else None)
         cache[batch] = (time.monotonic(), updated)
         return updated
 

@@ -8,15 +8,15 @@ each other, to txt and to JSON; plain text converts to nothing else.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from .. import formats
-from ..digits import whole_number
+from ..digits import human_size, whole_number
 from ..errors import WasyncError
 from ..storage import S3Uri
+from ..untrusted import parsed_json
 from .destinations import Destination, write_transcript
 from .outcomes import JobOutcome
 
@@ -33,6 +33,11 @@ _TIMING = re.compile(
 )
 
 
+# Over any transcript the server writes (about 150 hours of speech with word timings): parsing
+# costs about 13x its size in memory, and a forged 93 MB result took 1.26 GB.
+MAX_RESULT_BYTES = 128 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Rendered:
     text: str
@@ -47,10 +52,7 @@ def failure_message(body: bytes) -> str:
     # SageMaker wraps the container's body: 'Received client error (415) from primary with
     # message "{...}"', sometimes with the quotes escaped.
     for candidate in (text[start:end], text[start:end].replace('\\"', '"')) if start >= 0 else ():
-        try:
-            data = json.loads(candidate)
-        except ValueError:
-            continue
+        data = parsed_json(candidate)
         if isinstance(data, dict) and data.get("message"):
             return str(data["message"])
     return " ".join(text.split()) or "the job failed without a message"
@@ -103,6 +105,10 @@ def parse_cues(text: str, fmt: str) -> list[dict[str, Any]] | None:
     return segments
 
 
+class MalformedResultError(WasyncError):
+    """A result that is not what the server writes: JSON with other segments, or too large."""
+
+
 class ForeignResultError(WasyncError):
     """The result states other audio than the job's: another request wrote under its key."""
 
@@ -132,14 +138,17 @@ def render(
     job's format) and any other result as it is. ForeignResultError when it states audio
     other than `audio_sha256`."""
     text = body.decode("utf-8", "replace")
-    try:
-        document = json.loads(text)
-    except ValueError:
-        document = None
+    document = parsed_json(text)
     if isinstance(document, dict) and isinstance(document.get("segments"), list):
         check_audio(document, audio_sha256)
         fmt = wanted or json_default
-        return Rendered(formats.render(document, fmt), fmt)
+        try:
+            return Rendered(formats.render(document, fmt), fmt)
+        except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as exc:
+            raise MalformedResultError(
+                f"the result is JSON but not a transcript wasync's server writes ({exc})",
+                "fetch it as it is with `-f json`, and check who may write to the bucket",
+            ) from None
     native = native_format(text, content_type)
     if wanted is None or wanted == native:
         return Rendered(text, native)
@@ -154,12 +163,25 @@ def render(
     return Rendered(formats.render(document, wanted), wanted)
 
 
+def result_body(response: dict[str, Any], uri: S3Uri) -> bytes:
+    """A result or failure object's bytes, refused past MAX_RESULT_BYTES before they are all
+    read: an object that streams without end would otherwise be read until memory ran out."""
+    body: bytes = response["Body"].read(MAX_RESULT_BYTES + 1)
+    if len(body) > MAX_RESULT_BYTES:
+        raise MalformedResultError(
+            f"{uri} is over {human_size(MAX_RESULT_BYTES)}, larger than any transcript "
+            "wasync's server writes",
+            "download it with `aws s3 cp` if you trust it, and check who may write to the bucket",
+        )
+    return body
+
+
 def read_result(
     s3: Any, uri: S3Uri, failed: bool, fmt: str, audio_sha256: str | None = None
 ) -> Rendered | str:
     """A finished job's result as `fmt`, or (for a failed job) its failure's message."""
     response = s3.get_object(Bucket=uri.bucket, Key=uri.key)
-    body = response["Body"].read()
+    body = result_body(response, uri)
     if failed:
         return failure_message(body)
     return render(body, response.get("ContentType"), fmt, audio_sha256=audio_sha256)

@@ -9,6 +9,7 @@ import tarfile
 import zlib
 from pathlib import Path
 
+from ..digits import human_size
 from ..errors import quoted
 
 MAX_MODEL_SIZE_ENV = "WASYNC_LOCAL_MAX_MODEL_SIZE"
@@ -44,17 +45,6 @@ def parse_size(text: str) -> int:
     number, unit, binary = match.groups()
     scale = 1024 ** "bkmgt".index(unit) if binary else _UNITS[unit]
     return int(float(number) * scale)
-
-
-def human_size(count: int) -> str:
-    if count < 1024:
-        return f"{count} B"
-    size = float(count)
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= 1024
-        if size < 1024 or unit == "GiB":
-            break
-    return f"{size:.1f} {unit}"
 
 
 RAISE_THE_LIMIT = (

@@ -13,12 +13,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..digits import human_size
 from ..storage import S3Uri
 from .extraction import (
     DEFAULT_MAX_MODEL_BYTES,
     RAISE_THE_LIMIT,
     ExtractionError,
-    human_size,
     safe_extract,
 )
 
