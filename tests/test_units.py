@@ -157,6 +157,7 @@ def test_backoff_grows_to_its_cap_with_bounded_jitter() -> None:
             "bad",
         ),
         (b"plain\ntext  here", "plain text here"),
+        (b'{"message": "failed:\\n FAKE: ok"}', "failed: FAKE: ok"),  # a forged second line
     ],
 )
 def test_failure_message_is_one_line(body: bytes, message: str) -> None:

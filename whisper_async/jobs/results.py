@@ -54,7 +54,8 @@ def failure_message(body: bytes) -> str:
     for candidate in (text[start:end], text[start:end].replace('\\"', '"')) if start >= 0 else ():
         data = parsed_json(candidate)
         if isinstance(data, dict) and data.get("message"):
-            return str(data["message"])
+            # one line: a forged message's newline printed a line of its own ("FAKE: ok")
+            return " ".join(str(data["message"]).split())
     return " ".join(text.split()) or "the job failed without a message"
 
 
