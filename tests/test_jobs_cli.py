@@ -458,17 +458,20 @@ def test_out_of_range_options_exit_2_before_any_upload(s3, bucket, clip, flags, 
 def test_files_a_folder_or_glob_leaves_out_by_extension_are_named(
     s3, bucket, clip, tmp_path
 ) -> None:
-    """A recording saved as .dat was missing from the batch without a word, even with -v."""
+    """A recording saved as .dat was missing from the batch without a word, even with -v.
+    Transcripts are no recordings: a folder run again listed wasync's own as left out."""
     folder = tmp_path / "talks"
     folder.mkdir()
     (folder / "talk.wav").write_bytes(clip.read_bytes())
-    (folder / "notes.txt").write_text("agenda")
+    (folder / "notes.doc").write_text("agenda")
     (folder / "call.dat").write_bytes(clip.read_bytes())
+    for transcript in ("talk.txt", "talk.SRT", "talk.vtt", "talk.json", "talk.tsv"):
+        (folder / transcript).write_text("Hello.")
     for argument in (str(folder), str(folder / "*")):
         result = cli("transcribe", argument, "--json", "--wait", "-f", "docx")  # stops at -f
         assert result.exit_code == 2, result.output
         assert f"{argument}: left out 2 files without an audio or video extension" in result.stderr
-        assert "(call.dat, notes.txt); name a file on its own" in result.stderr
+        assert "(call.dat, notes.doc); name a file on its own" in result.stderr
     quiet = cli("-q", "transcribe", str(folder), "--wait", "-f", "docx")
     assert "left out" not in quiet.stderr
     alone = cli("transcribe", str(folder / "talk.wav"), "--wait", "-f", "docx")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .formats import FORMATS
 
 AUDIO_EXTENSIONS = frozenset(
     [
@@ -213,6 +214,8 @@ class LeftOut:
     names: list[str] = field(default_factory=list)
 
     def add(self, path: Path) -> None:
+        if path.suffix.lower().lstrip(".") in FORMATS:
+            return  # a transcript (most often wasync's own, beside its audio): no recording
         self.count += 1
         if len(self.names) < 3:
             self.names.append(path.name)

@@ -151,6 +151,8 @@ INTERRUPTED_HINTS = {
     "deploy": _CHANGES_GO_ON,
     "autoscale": _CHANGES_GO_ON,
     "delete": _CHANGES_GO_ON,
+    # waiting changes nothing: the job runs on, and its result stays in S3
+    "fetch": "the job goes on; run the same fetch again to collect its result",
 }
 
 

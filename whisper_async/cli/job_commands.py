@@ -16,7 +16,7 @@ from .context import current, finish
 Inputs = Annotated[
     list[str],
     typer.Argument(
-        metavar="INPUT", help="Files, folders, globs, s3:// URIs, or - to read paths from stdin"
+        metavar="input", help="Files, folders, globs, s3:// URIs, or - to read paths from stdin"
     ),
 ]
 Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the results")]
@@ -25,7 +25,8 @@ OutputDir = Annotated[
     typer.Option(
         "--output-dir",
         "-o",
-        help="Where transcripts go, a folder's in its subfolders [default: next to each input]",
+        help="Where transcripts go, a folder's in its subfolders [default: next to each "
+        "input; one file with --wait: stdout, as -o -]",
     ),
 ]
 
