@@ -528,3 +528,22 @@ def test_a_result_another_request_wrote_under_the_jobs_key_is_refused(
         assert fetched.exit_code == 1, fetched.output
         assert "transcript of other audio" in " ".join(fetched.stderr.split())
         assert "tomorrow" not in fetched.stdout.lower()
+
+
+def test_delete_warns_of_jobs_sent_seconds_before(local_stack, tmp_path: Path) -> None:
+    """CloudWatch's backlog comes minutes late: `delete --yes` seconds after a transcribe said
+    nothing, and the job it failed was lost unsaid (a stranger's trial)."""
+    from bench.corpus import build
+
+    long_clip = build(tmp_path / "clips", long_repeats=4)[-1]  # still queued or running
+    with local_stack.own_endpoint() as name:
+        sent = local_stack.cli("-e", name, "--json", "transcribe", str(long_clip), "--rerun")
+        assert sent.exit_code == 0, sent.output
+        batch = json.loads(sent.stdout.splitlines()[-1])["summary"]["batch"]
+        planned = local_stack.cli("-e", name, "--json", "delete", "--dry-run")
+        assert json.loads(planned.stdout)["sent_since"] == [batch], planned.output
+        deleted = local_stack.cli("-e", name, "delete", "--yes")
+        assert deleted.exit_code == 0, deleted.output
+        said = " ".join(deleted.stderr.split())
+        assert f"1 transcribe run(s) sent {name} jobs" in said and batch in said, said
+        assert "any still queued or running are lost" in said

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from . import aws, capacity, naming, scaling
 from .clients import Clients
+from .jobs.ownership import Heartbeats, utc_now
 from .plan import Plan, Step, deleted_names, execute
 from .resources import (
     config_cleanup_plan,
@@ -21,6 +22,8 @@ from .resources import (
 from .settings import time_scale
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+# Without a backlog datapoint, batches that beat this lately may still have jobs queued
+RECENT_SENDING = dt.timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class DeletePlan:
     # fails them, and their jobs must be sent again after the next deploy
     backlog: int = 0
     backlog_at: dt.datetime | None = None
+    # batches that sent jobs to it after that datapoint (or lately, without one): CloudWatch's
+    # minute figure comes minutes late, and a job sent seconds before a delete was lost unsaid
+    sent_since: tuple[str, ...] = ()
 
     @property
     def plan(self) -> Plan:
@@ -72,16 +78,21 @@ def plan_delete(clients: Clients, topics: bool = False, purge: bool = False) -> 
         steps += _topic_steps(clients, endpoint)
     purge_steps, count = _purge_steps(clients, endpoint) if purge else ([], 0)
     point = None
+    sent_since: list[str] = []
     if described is not None:
         scale = time_scale(clients.settings)
         created = described.get("CreationTime")
         point = capacity.latest_point(clients, endpoint, "ApproximateBacklogSize", scale, created)
+        since = point["Timestamp"] if point else utc_now() - RECENT_SENDING / scale
+        heartbeats = Heartbeats(clients.client("s3"), clients.bucket, clients.prefix)
+        sent_since = heartbeats.sending_to(endpoint, since)
     return DeletePlan(
         endpoint,
         tuple(steps + purge_steps),
         count,
         backlog=round(point["Average"]) if point else 0,
         backlog_at=point["Timestamp"] if point else None,
+        sent_since=tuple(sent_since),
     )
 
 

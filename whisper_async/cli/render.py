@@ -614,17 +614,30 @@ def render_delete_plan(console: Console, plan: DeletePlan) -> None:
 
 def render_delete_warning(console: Console, plan: DeletePlan) -> None:
     """Work the endpoint still holds, which deleting it loses."""
-    if not plan.backlog:
-        return
-    when = f" as of {utc_clock(plan.backlog_at)}" if plan.backlog_at else ""
-    console.print(
-        assemble(
-            ("warning:", "yellow"),
-            f" {plan.endpoint} had {plan.backlog} request(s) queued or running{when}; "
-            "deleting it loses them. To send them again after the next deploy, run the same "
-            "transcribe command (on the local stack, where deleting fails them, add --rerun)",
-        )
+    again = (
+        "To send them again after the next deploy, run the same transcribe command (on the "
+        "local stack, where deleting fails them, add --rerun)"
     )
+    if plan.backlog:
+        when = f" as of {utc_clock(plan.backlog_at)}" if plan.backlog_at else ""
+        console.print(
+            assemble(
+                ("warning:", "yellow"),
+                f" {plan.endpoint} had {plan.backlog} request(s) queued or running{when}; "
+                f"deleting it loses them. {again}",
+            )
+        )
+    if plan.sent_since:
+        batches = ", ".join(plan.sent_since[:3]) + (", ..." if len(plan.sent_since) > 3 else "")
+        after = "after that" if plan.backlog_at else "in the last minutes"
+        console.print(
+            assemble(
+                ("warning:", "yellow"),
+                f" {len(plan.sent_since)} transcribe run(s) sent {plan.endpoint} jobs {after} "
+                f"(batch {batches}), which CloudWatch does not count yet; any still queued or "
+                f"running are lost. {again}",
+            )
+        )
 
 
 def render_delete(console: Console, result: DeleteResult) -> None:

@@ -78,6 +78,26 @@ class Heartbeats:
             ContentType="application/json",
         )
 
+    def sending_to(self, endpoint: str, since: dt.datetime) -> list[str]:
+        """Batches whose heartbeat, written since `since`, names `endpoint`: runs that sent it
+        jobs lately (a run beats while it sends, and while it waits), newest first."""
+        found: list[tuple[dt.datetime, str]] = []
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}batches/"
+            ):
+                for listed in page.get("Contents", []):
+                    if listed["LastModified"] < since:
+                        continue
+                    body = self.s3.get_object(Bucket=self.bucket, Key=listed["Key"])["Body"]
+                    data = parsed_json(body.read(MAX_HEARTBEAT_BYTES))
+                    if isinstance(data, dict) and data.get("endpoint") == endpoint:
+                        found.append((listed["LastModified"], str(data.get("batch"))))
+        except Exception as exc:
+            if aws_code(exc) not in MISSING_CODES:
+                raise
+        return [batch for _, batch in sorted(found, reverse=True)]
+
     def last_beat(self, batch: str) -> dt.datetime | None:
         """When the batch's process last wrote its heartbeat (cached for a heartbeat period)."""
         cache = self._cache if self._cache is not None else {}
