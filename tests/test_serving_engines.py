@@ -280,3 +280,23 @@ def test_words_after_long_pauses_are_timed_within_their_voice(
     for word in words:
         inside = [a - slack <= word["start"] and word["end"] <= b + slack for a, b in voiced]
         assert any(inside), (word, voiced)
+
+
+def test_a_short_clip_whisper_judges_silent_is_decoded_when_the_vad_hears_speech(
+    faster_tiny_en, tmp_path: Path
+) -> None:
+    """15 s of espeak-ng's default voice came back as an empty transcript marked done: its one
+    window's no-speech probability (0.74) and greedy log-probability (-2.1) meet Whisper's
+    rule for silence, so nothing was decoded (a stranger's trial)."""
+    sentences = " ".join(f"Sentence {n} of clip 1 is here." for n in range(6))
+    clip = tmp_path / "clip.wav"
+    subprocess.run(
+        ["espeak-ng", "-w", str(clip), f"Interrupt test clip 1. {sentences}"], check=True
+    )
+    audio = decode_audio(clip)
+    for _ in range(3):  # the temperature fallback samples: which text varies, never none
+        result = faster_tiny_en.transcribe(audio, TranscribeOptions())
+        assert len(result.text.split()) >= 10, result.text
+    # and silence stays silent: it gave " you", Whisper's word for no speech
+    quiet = faster_tiny_en.transcribe(np.zeros(15 * 16000, np.float32), TranscribeOptions())
+    assert quiet.text == "" and quiet.segments == []

@@ -35,8 +35,10 @@ from .chunks import (
     fit_to_voice,
     group_regions,
     holds_no_voice,
+    overlap,
     plan,
     regions_in,
+    speech_regions,
     split_long,
     stands_on_voice,
     uncovered,
@@ -47,6 +49,9 @@ from .cues import Word, cue_pieces
 from .segments import shifted_segment
 
 log = logging.getLogger("wasync.serve")
+# A one-window clip's text this short is checked for voice under it: Whisper writes " you",
+# "Thank you." or "Thanks for watching!" over silence (15 s of it gave " you").
+FEW_WORDS = 5
 Segment = dict[str, Any]
 Piece = tuple[float, float, str, list[Word]]  # a decoded stretch: start, end, text, words
 FASTER_INSTEAD = "push the model for the faster engine: wasync push-model NAME --engine faster"
@@ -408,6 +413,21 @@ class FasterWhisperEngine:
             # runs each window through every temperature (2 min of quiet hiss took 58 s).
             return options.language or "en", 0.0, []
         info, pieces = decode(token_budget(seconds))
+        one_window = voiced is None and seconds <= self.chunking.max_seconds
+        if one_window and not options.vad_filter:
+            rules = self.chunking
+            if not pieces:
+                # Judged silent by Whisper's no-speech rule (0.74, and greedy text it was unsure
+                # of) though the VAD hears speech: a stranger's 15 s of clear speech came back
+                # as an empty transcript marked done. Decoded again with the rule off, greedily:
+                # the fallback's sampling can loop ("High-endee, High-endee, ...").
+                if overlap((0, seconds), speech_regions(audio, rules)) >= rules.min_uncovered_s:
+                    again = {"no_speech_threshold": None, "temperature": 0.0}
+                    info, pieces = decode({**token_budget(seconds), **again})
+            elif sum(len(p[2].split()) for p in pieces) <= FEW_WORDS and holds_no_voice(
+                audio, (0, seconds), rules
+            ):
+                pieces = []  # " you" or "Thank you." over a silent clip: no speech
         if voiced is not None and not options.vad_filter:
             # Text over silence is dropped first: if it was real speech stamped at the wrong
             # time, its voice is then unheard and is decoded again below.
