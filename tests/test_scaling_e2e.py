@@ -68,6 +68,14 @@ def activities(aws: Clients, endpoint: str) -> list[dict[str, Any]]:
     )
 
 
+def scale_ins(aws: Clients, endpoint: str) -> int:
+    """How many times autoscaling has set the endpoint to 0 instances."""
+    return sum(
+        a["Description"] == "Setting desired instance count to 0."
+        for a in activities(aws, endpoint)
+    )
+
+
 def autoscale(stack: RunningStack, endpoint: str, *args: str) -> None:
     result = stack.cli("-e", endpoint, "autoscale", "--min", "0", *args)
     assert result.exit_code == 0, result.output
@@ -282,12 +290,15 @@ def test_a_redeploy_of_a_scaled_in_endpoint_keeps_it_at_zero_and_its_settings(
         assert counts(aws, name) == ("InService", 0, 0)
         assert fast_stack.endpoints()[name]["instances"] == []
         # The config still says 1 instance; an --initial-count 1 is a change from the 0 it runs.
+        scale_ins_before = scale_ins(aws, name)
         asked = fast_stack.cli("-e", name, "deploy", "--language", "en", "--initial-count", "1")
         assert asked.exit_code == 0, asked.output
         assert "instances: 0 -> 1" in asked.stderr
         assert "stay only until autoscaling scales in when idle" in asked.stderr
         assert "wasync autoscale --min 1" in asked.stderr
-        assert counts(aws, name)[2] == 1
+        # Idle, it goes back to 0 after the scale-in cooldown (15 s here): on a loaded machine
+        # that came before this check, so either it still runs 1 or autoscaling took it in.
+        assert counts(aws, name)[2] == 1 or scale_ins(aws, name) > scale_ins_before
 
 
 def test_a_job_waits_at_zero_and_fails_when_its_ttl_passes(
