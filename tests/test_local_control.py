@@ -79,15 +79,26 @@ def test_values_json_or_the_service_model_refuses_are_a_validation_error(
         assert refused.value.response["Error"]["Code"] == "ValidationError"  # the runtime's
 
 
-def test_more_instances_than_the_stack_runs_are_a_resource_limit(local_stack: Any) -> None:
-    """Each instance is a process here: a count of 10,000 forked until memory ran out."""
+@pytest.mark.parametrize(
+    ("count", "said"),
+    [
+        # Each instance is a process here: a count of 10,000 forked until memory ran out.
+        (DEFAULT_MAX_INSTANCES + 1, "WASYNC_LOCAL_MAX_INSTANCES"),
+        # It held per endpoint: three endpoints of 8 instances ran 27 serving processes.
+        (DEFAULT_MAX_INSTANCES, "for other endpoints"),
+    ],
+)
+def test_more_instances_than_the_stack_runs_in_all_are_a_resource_limit(
+    local_stack: Any, own_endpoint: str, count: int, said: str
+) -> None:
+    """Over the limit alone, or with the instances `own_endpoint` runs beside it."""
     client = local_stack.boto3_client("sagemaker")
     client.create_model(ModelName="many", ExecutionRoleArn=ROLE, PrimaryContainer=CONTAINER)
     variant = {
         "VariantName": "v",
         "ModelName": "many",
         "InstanceType": "ml.m5.large",
-        "InitialInstanceCount": DEFAULT_MAX_INSTANCES + 1,
+        "InitialInstanceCount": count,
     }
     output = {"OutputConfig": {"S3OutputPath": "s3://b/out"}}
     client.create_endpoint_config(
@@ -97,36 +108,11 @@ def test_more_instances_than_the_stack_runs_are_a_resource_limit(local_stack: An
         with pytest.raises(ClientError) as refused:
             client.create_endpoint(EndpointName="many", EndpointConfigName="many")
         assert refused.value.response["Error"]["Code"] == "ResourceLimitExceeded"
-        assert "WASYNC_LOCAL_MAX_INSTANCES" in str(refused.value)
+        assert said in str(refused.value)
         assert client.list_endpoints(NameContains="many")["Endpoints"] == []
     finally:
         client.delete_endpoint_config(EndpointConfigName="many")
         client.delete_model(ModelName="many")
-
-
-def test_the_instance_limit_holds_over_all_endpoints(local_stack: Any, own_endpoint: str) -> None:
-    """It held per endpoint: three endpoints of 8 instances ran 27 serving processes."""
-    client = local_stack.boto3_client("sagemaker")
-    client.create_model(ModelName="beside", ExecutionRoleArn=ROLE, PrimaryContainer=CONTAINER)
-    variant = {
-        "VariantName": "v",
-        "ModelName": "beside",
-        "InstanceType": "ml.m5.large",
-        "InitialInstanceCount": DEFAULT_MAX_INSTANCES,  # within the limit alone
-    }
-    output = {"OutputConfig": {"S3OutputPath": "s3://b/out"}}
-    client.create_endpoint_config(
-        EndpointConfigName="beside", ProductionVariants=[variant], AsyncInferenceConfig=output
-    )
-    try:
-        with pytest.raises(ClientError) as refused:
-            client.create_endpoint(EndpointName="beside", EndpointConfigName="beside")
-        assert refused.value.response["Error"]["Code"] == "ResourceLimitExceeded"
-        assert "for other endpoints" in str(refused.value)
-        assert client.list_endpoints(NameContains="beside")["Endpoints"] == []
-    finally:
-        client.delete_endpoint_config(EndpointConfigName="beside")
-        client.delete_model(ModelName="beside")
 
 
 def test_an_endpoint_whose_config_was_deleted_keeps_its_variant_and_async_config(
