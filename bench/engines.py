@@ -22,7 +22,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ CONFIGS = {
 # run when named (--configs), described in every report
 OPTIONS = {
     BF16_ENCODER: "the default with `WASYNC_CPU_ENCODER=torch-bfloat16`: torch's bfloat16 encoder, CTranslate2's decoder (an option, not the default)",
+    "faster-no-faint": "the default without decoding faint voice that no region holds (the default until 2026-12-05)",
     "gpu-float16": "faster-whisper on CUDA, float16, sequential 30 s windows (`batch_size=1`)",
     "gpu-int8_float16": "faster-whisper on CUDA, int8_float16, sequential 30 s windows",
     "gpu-float16-batched": "faster-whisper on CUDA, float16, wasync's batched path with `batch_size` 16",
@@ -146,6 +147,8 @@ def _transcriber(
     # the default until 2026-12-01 (session 32): a chunk detected surely is not read for inserts
     if config == "faster-sure-chunks-unread":
         engine.stray_above = None
+    if config == "faster-no-faint":  # the default until 2026-12-05: faint voice not decoded
+        engine.chunking = replace(engine.chunking, decode_faint=False)
     if config == "stock-batched":
 
         def run_stock(path: Path) -> tuple[str, str]:
@@ -176,6 +179,7 @@ def _transcriber(
         "faster-two-passes": TranscribeOptions(),
         "faster-stretch-passes": TranscribeOptions(),
         "faster-sure-chunks-unread": TranscribeOptions(),
+        "faster-no-faint": TranscribeOptions(),
         "faster-sequential": TranscribeOptions(batch_size=1),
         "faster-batched": TranscribeOptions(batch_size=8),
         "faster-beam5": TranscribeOptions(batch_size=1, beam_size=5),

@@ -50,6 +50,9 @@ class ChunkRules:
     # A word timed longer than this spans speech the decode skipped (a stranger's trial: "has"
     # timed over 10 s of skipped sentences, so the regions under it looked covered)
     max_word_s: float = 4.0
+    # Faint voice (Silero 0.1-0.5) that no region and no word covers is decoded apart: whispered
+    # sentences have no region, so no pass decoded them (`unheard_faint`)
+    decode_faint: bool = True
 
 
 def speech_regions(audio: Any, rules: ChunkRules) -> list[Span]:
@@ -267,18 +270,80 @@ def echoes(
     return found
 
 
-def holds_no_voice(audio: Any, span: Span, rules: ChunkRules) -> bool:
-    """Whether Silero hears not even faint voice in `span` (seconds in `audio`)."""
+VAD_FRAME = 512  # Silero's window at 16 kHz
+
+
+def faint_frames(audio: Any, span: Span, rules: ChunkRules) -> Any:
+    """Per Silero window of `span` (seconds in `audio`), whether it hears even faint voice."""
     import numpy as np
     from faster_whisper.vad import get_vad_model
 
     piece = audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)]
     if len(piece) == 0:
-        return True
-    frame = 512  # Silero's window at 16 kHz
-    probabilities = get_vad_model()(np.pad(piece, (0, -len(piece) % frame)))
-    frames = int((np.asarray(probabilities) > rules.faint_threshold).sum())
-    return frames * frame / SAMPLE_RATE < rules.min_faint_s
+        return np.zeros(0, dtype=bool)
+    probabilities = get_vad_model()(np.pad(piece, (0, -len(piece) % VAD_FRAME)))
+    return np.asarray(probabilities) > rules.faint_threshold
+
+
+def holds_no_voice(audio: Any, span: Span, rules: ChunkRules) -> bool:
+    """Whether Silero hears not even faint voice in `span` (seconds in `audio`)."""
+    frames = int(faint_frames(audio, span, rules).sum())
+    return frames * VAD_FRAME / SAMPLE_RATE < rules.min_faint_s
+
+
+def faint_voice(audio: Any, span: Span, rules: ChunkRules) -> list[Span]:
+    """Stretches of `span` where Silero hears faint voice for at least `rules.min_uncovered_s`,
+    across dips shorter than `rules.min_silence_ms`: whispered speech scores 0.1-0.47, under
+    the regions' 0.5, so no region holds it."""
+    step = VAD_FRAME / SAMPLE_RATE
+    gap = rules.min_silence_ms / 1000
+    found: list[Span] = []
+    for index, heard in enumerate(faint_frames(audio, span, rules)):
+        if not heard:
+            continue
+        start = span[0] + index * step
+        if found and start - found[-1][1] < gap:
+            found[-1] = (found[-1][0], start + step)
+        else:
+            found.append((start, start + step))
+    return [
+        (round(a, 3), round(min(b, span[1]), 3)) for a, b in found if b - a >= rules.min_uncovered_s
+    ]
+
+
+def silent_gaps(regions: Sequence[Span], words: Sequence[Span], total: float) -> list[Span]:
+    """The audio outside every voice region and every word (sorted spans)."""
+    taken = sorted([*regions, *words])
+    gaps: list[Span] = []
+    reached = 0.0
+    for a, b in taken:
+        if a > reached:
+            gaps.append((reached, a))
+        reached = max(reached, b)
+    if total > reached:
+        gaps.append((reached, total))
+    return gaps
+
+
+def unheard_faint(
+    audio: Any, regions: Sequence[Span], words: Sequence[Span], rules: ChunkRules
+) -> list[Span]:
+    """Faint voice that neither a voice region nor a decoded word covers, to decode apart: each
+    stretch with `rules.clip_margin_s` beside it, stretches whose margins meet joined (or their
+    words would be decoded twice), none longer than the window (`split_long`)."""
+    total = len(audio) / SAMPLE_RATE
+    margin = rules.clip_margin_s
+    joined: list[Span] = []
+    for gap in silent_gaps(regions, words, total):
+        if gap[1] - gap[0] < rules.min_uncovered_s:
+            continue
+        for a, b in faint_voice(audio, gap, rules):
+            start, end = max(0.0, a - margin), min(total, b + margin)
+            if joined and start <= joined[-1][1]:
+                joined[-1] = (joined[-1][0], end)
+            else:
+                joined.append((start, end))
+    return [(round(a, 3), round(b, 3)) for a, b in split_long(audio, joined, rules.max_seconds)]
 
 
 def plan(audio: Any, rules: ChunkRules = ChunkRules()) -> tuple[list[Span], list[Span]]:

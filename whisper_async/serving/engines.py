@@ -43,6 +43,7 @@ from .chunks import (
     stands_on_voice,
     uncovered,
     unheard,
+    unheard_faint,
     within,
 )
 from .cues import Word, cue_pieces
@@ -641,10 +642,41 @@ class FasterWhisperEngine:
             # A stretch decoded again replaces the words an earlier pass put there.
             words = [w for w in words if not any(a <= _middle(w) < b for a, b in left)]
             chunks = left
+        words += self._faint(audio, regions, words, batch_size, kwargs)
         words.sort(key=lambda w: w["start"])
         twice = echoes(audio, words, regions, self.chunking)
         kept = [w for i, w in enumerate(words) if i not in twice]
         return str(language), float(probability), fit_to_voice(kept, regions)
+
+    def _faint(
+        self,
+        audio: Any,
+        regions: list[Span],
+        words: list[Word],
+        batch_size: int,
+        kwargs: dict[str, Any],
+    ) -> list[Word]:
+        """Words of the faint voice (whispered speech) that no region and no word covers: one
+        more batched pass over it, each stretch's words kept where no word was."""
+        if not self.chunking.decode_faint:
+            return []
+        spans = [(w["start"], w["end"]) for w in words]
+        stretches = unheard_faint(audio, regions, spans, self.chunking)
+        if not stretches:
+            return []
+        duration = len(audio) / SAMPLE_RATE
+        clips = [{"start": a, "end": min(b, duration)} for a, b in stretches]
+        found, _ = self.batched.transcribe(
+            audio, batch_size=batch_size, clip_timestamps=clips, word_timestamps=True, **kwargs
+        )
+        heard: list[Word] = []
+        for piece in found:
+            if _no_speech(piece) or _repeats_itself(piece):
+                continue
+            heard += [
+                w for w in _words(piece.words) if not any(a <= _middle(w) < b for a, b in spans)
+            ]
+        return heard
 
     def _sequential_words(self, audio: Any, span: Span, kwargs: dict[str, Any]) -> list[Word]:
         """One stretch of voice decoded the sequential way (timestamps, temperature fallback),
