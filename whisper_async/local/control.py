@@ -15,7 +15,7 @@ from typing import Any
 import botocore.session
 
 from .catalog import ApiError, Catalog, Tags, already_exists, arn, not_found
-from .deployment import Deployment, check_instances, deployment_from
+from .deployment import Deployment, check_total, deployment_from
 from .hosting import EndpointHost
 from .listing import ENDPOINTS_LISTED, MOST_LISTED, list_response, listed
 from .validation import ValidationError, s3_location, validate
@@ -106,11 +106,6 @@ class ControlPlane:
             )
         return deployment_from(config, model)
 
-    def _check_instances(self, name: str, count: int) -> None:
-        """The stack's limit holds over all its endpoints, as an AWS account's quota does."""
-        others = sum(h.state().desired_instances for n, h in self.endpoints.items() if n != name)
-        check_instances(count, others, f"endpoint {name}")
-
     def _host(self, name: str) -> EndpointHost:
         host = self.endpoints.get(name)
         if host is None:
@@ -123,7 +118,7 @@ class ControlPlane:
         if endpoint_arn in self.endpoint_arns.values():  # names are case-insensitive: `EP1` too
             raise already_exists("endpoint", endpoint_arn)
         deployment = self._deployment(p["EndpointConfigName"])
-        self._check_instances(name, deployment.instance_count)
+        check_total(self.endpoints, name, deployment.instance_count)
         host = self.host_factory(name, deployment)
         self.endpoints[name], self.endpoint_arns[name] = host, endpoint_arn
         self.tags.set(endpoint_arn, p.get("Tags", []))
@@ -170,7 +165,7 @@ class ControlPlane:
         if p.get("RetainAllVariantProperties") and "DesiredInstanceCount" not in excluded:
             # as SageMaker: the instances it runs now (autoscaling's count), not the config's
             deployment = replace(deployment, instance_count=host.state().desired_instances)
-        self._check_instances(host.name, deployment.instance_count)
+        check_total(self.endpoints, host.name, deployment.instance_count)
         host.update(deployment)
         return {"EndpointArn": self.endpoint_arns[host.name]}
 
@@ -194,8 +189,7 @@ class ControlPlane:
                 raise ApiError("ValidationException", "The local stack runs no serverless variant")
             if "DesiredInstanceCount" in wanted:
                 count = int(wanted["DesiredInstanceCount"])
-                self._check_instances(host.name, count)
-                host.resize(count)
+                host.resize(check_total(self.endpoints, host.name, count))
         return {"EndpointArn": self.endpoint_arns[host.name]}
 
     def op_DeleteEndpoint(self, p: dict[str, Any]) -> dict[str, Any]:

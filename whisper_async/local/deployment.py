@@ -76,6 +76,15 @@ def max_instances(environ: Mapping[str, str] = os.environ) -> int:
     return most
 
 
+def check_total(hosts: Mapping[str, Any], name: str, count: int) -> int:
+    """`count`, once allowed: the stack's limit holds over all its endpoints (`hosts`, by
+    name), as an AWS account's quota does, so `count` instances for endpoint `name` beside
+    what the others ask for."""
+    others = sum(h.state().desired_instances for n, h in hosts.items() if n != name)
+    check_instances(count, others, f"endpoint {name}")
+    return count
+
+
 def check_instances(count: int, others: int, what: str) -> None:
     """ResourceLimitExceeded for more instances than the stack runs in all: `count` for
     `what` beside `others` that other endpoints ask for."""
