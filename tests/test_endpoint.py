@@ -40,8 +40,16 @@ IMAGE = "public.ecr.aws/example/wasync:test"
 
 @pytest.fixture
 def model_uri(moto_clients, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
+    """An English-only model's (its vocabulary is under a multilingual model's 51865)."""
     checkpoint = tmp_path / "tiny.pt"
     checkpoint_file(checkpoint)
+    return push_model(moto_clients, str(checkpoint)).uri
+
+
+@pytest.fixture
+def multilingual_uri(moto_clients, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
+    checkpoint = tmp_path / "base.pt"
+    checkpoint_file(checkpoint, n_vocab=51865)
     return push_model(moto_clients, str(checkpoint)).uri
 
 
@@ -157,7 +165,9 @@ def test_bad_inputs_are_refused_before_any_change(
     assert moto_clients.client("sagemaker").list_models()["Models"] == []
 
 
-def test_request_defaults_reach_the_container_environment(moto_clients, model_uri: str) -> None:
+def test_request_defaults_reach_the_container_environment(
+    moto_clients, multilingual_uri: str
+) -> None:
     plan = plan_deploy(moto_clients, request(default_language="de", default_batch_size=1))
     deploy(moto_clients, plan, sleep=lambda s: None)
     model = moto_clients.client("sagemaker").describe_model(ModelName=plan.model_name)
@@ -165,6 +175,21 @@ def test_request_defaults_reach_the_container_environment(moto_clients, model_ur
     assert environment["WASYNC_DEFAULT_LANGUAGE"] == "de"
     assert environment["WASYNC_ENDPOINT_NAME"] == "whisper"  # the request log's Endpoint
     assert environment["WASYNC_DEFAULT_BATCH_SIZE"] == "1"
+    assert environment["WASYNC_MODEL_LANGUAGES"] == "multilingual"  # what transcribe checks
+
+
+def test_an_english_only_model_is_marked_and_refuses_a_default_language_it_cannot_serve(
+    moto_clients, model_uri: str
+) -> None:
+    with pytest.raises(UsageError, match="not supported by the English-only model") as refused:
+        plan_deploy(moto_clients, request(default_language="de"))
+    assert "--language en or --language auto" in refused.value.hint
+    assert moto_clients.client("sagemaker").list_models()["Models"] == []
+
+    plan = plan_deploy(moto_clients, request(default_language="EN"))
+    deploy(moto_clients, plan, sleep=lambda s: None)
+    model = moto_clients.client("sagemaker").describe_model(ModelName=plan.model_name)
+    assert model["PrimaryContainer"]["Environment"]["WASYNC_MODEL_LANGUAGES"] == "en"
 
 
 @pytest.mark.parametrize(("given", "stored"), [(" EN", "en"), ("", None), ("auto", None)])
@@ -362,7 +387,7 @@ def test_a_deploy_found_up_to_date_removes_what_an_interrupted_one_left(
 
 
 def test_a_redeploy_keeps_every_setting_not_given_and_the_instances_running(
-    moto_clients, model_uri: str, tmp_path: Path
+    moto_clients, multilingual_uri: str, tmp_path: Path
 ) -> None:
     """`wasync deploy` again for a new model, without repeating --instance and the rest:
     the instance type and concurrency went back to the defaults, and the update set the
@@ -372,12 +397,13 @@ def test_a_redeploy_keeps_every_setting_not_given_and_the_instances_running(
         plan_deploy(moto_clients, request(instance_type="ml.m5.xlarge", default_language="ja")),
         sleep=lambda s: None,
     )
-    new_model = push_model(moto_clients, str(checkpoint_file(tmp_path / "v2.pt", b"v2"))).uri
+    v2 = checkpoint_file(tmp_path / "v2.pt", b"v2", n_vocab=51865)
+    new_model = push_model(moto_clients, str(v2)).uri
     plan = plan_deploy(
         moto_clients,
         DeployRequest(model_uri=new_model, image_uri=IMAGE, role_arn=ROLE, kept=frozenset(KEPT)),
     )
-    assert plan.changes == (f"model_data: {model_uri} -> {new_model}",)
+    assert plan.changes == (f"model_data: {multilingual_uri} -> {new_model}",)
     config = params(plan, "create_endpoint_config")
     variant = config["ProductionVariants"][0]
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.m5.xlarge", 1)
@@ -394,6 +420,13 @@ def test_a_redeploy_keeps_every_setting_not_given_and_the_instances_running(
         arn = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/whisper"
         stub.add_response("update_endpoint", {"EndpointArn": arn}, update.params)
         moto_clients.client("sagemaker").update_endpoint(**update.params)
+    # An English-only model cannot keep the running endpoint's default language
+    english = push_model(moto_clients, str(checkpoint_file(tmp_path / "v3.pt", b"v3"))).uri
+    with pytest.raises(UsageError, match="--language ja as the endpoint's default"):
+        plan_deploy(
+            moto_clients,
+            DeployRequest(model_uri=english, image_uri=IMAGE, role_arn=ROLE, kept=frozenset(KEPT)),
+        )
 
 
 def test_env_variables_reach_the_container_and_stay_until_removed(
@@ -423,6 +456,7 @@ def test_env_variables_reach_the_container_and_stay_until_removed(
         ("1X=2", "is not NAME=VALUE"),
         ("WASYNC_MAX_CONCURRENCY=4", "deploy sets it from its own options"),
         ("WASYNC_DEFAULT_LANGUAGE=ja", "deploy sets it from its own options"),
+        ("WASYNC_MODEL_LANGUAGES=multilingual", "deploy sets it from its own options"),
         ("WASYNC_MAX_AUDIO_SECONDS=8h", "is not a number"),
         ("WASYNC_MAX_AUDIO_SECONDS=90000", "must be at most 86400"),
         ("WASYNC_WINDOW_SECONDS=inf", "must be at most 86400"),
@@ -562,16 +596,17 @@ def test_wait_times_out_with_exit_code_3(moto_clients) -> None:
     assert "wasync status" in (info.value.hint or "")
 
 
-def test_status_reports_model_image_and_async_paths(moto_clients, model_uri: str) -> None:
+def test_status_reports_model_image_and_async_paths(moto_clients, multilingual_uri: str) -> None:
     plan = plan_deploy(moto_clients, request(cpu_encoder="torch-bfloat16", default_language="de"))
     deploy(moto_clients, plan, sleep=lambda s: None)
     report = endpoint_status(moto_clients)
     assert report.status == "InService"
-    assert report.model_data == model_uri and report.image == IMAGE
+    assert report.model_data == multilingual_uri and report.image == IMAGE
     assert report.max_concurrency == 2
     assert report.settings == {
         "WASYNC_CPU_ENCODER": "torch-bfloat16",
         "WASYNC_DEFAULT_LANGUAGE": "de",
+        "WASYNC_MODEL_LANGUAGES": "multilingual",
     }
     assert report.autoscaling is None and report.backlog is None
 

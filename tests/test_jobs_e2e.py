@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -363,6 +364,36 @@ def test_unknown_endpoint_is_refused_before_any_upload(local_stack, data_dir: Pa
     assert "Endpoint nope does not exist" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (("--language", "de"), "language='de' is not supported by the English-only model"),
+        (("--task", "translate"), "task=translate needs a multilingual model"),
+    ],
+)
+def test_a_language_the_english_only_model_cannot_serve_is_refused_before_any_upload(
+    local_stack, data_dir: Path, tmp_path: Path, options: tuple[str, str], said: str
+) -> None:
+    """tiny.en with --language de: each file was uploaded and sent, then failed at the server
+    with the same reason, one by one."""
+    from whisper_async.clients import Clients
+    from whisper_async.settings import resolve
+
+    clip = tmp_path / "long.wav"
+    clip.write_bytes((data_dir / "en_30s.wav").read_bytes() + options[1].encode())  # its own key
+    s3 = Clients(resolve({}, local_stack.env)).client("s3")
+    key = f"wasync/inputs/{hashlib.sha256(clip.read_bytes()).hexdigest()}.wav"
+
+    result = local_stack.cli("transcribe", str(clip), *options, "--no-inline", "--wait")
+
+    assert result.exit_code == 2, result.output
+    assert said in result.stderr and "nothing was sent" in result.stderr
+    assert "Traceback" not in result.output
+    listed = s3.list_objects_v2(Bucket="sagemaker-us-east-1-123456789012", Prefix=key)
+    assert listed.get("KeyCount", 0) == 0
+    assert not clip.with_suffix(".txt").exists()
+
+
 @pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])  # Ctrl-C; timeout, docker stop, systemd
 def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
     local_stack, data_dir: Path, tmp_path: Path, stop: str
@@ -410,7 +441,6 @@ def test_ctrl_c_stops_waiting_and_says_how_to_fetch(
 def test_ctrl_c_during_an_upload_aborts_its_multipart_upload(local_stack, tmp_path: Path) -> None:
     """An interrupted upload left its parts in the bucket: s3transfer aborts only once the
     part in flight is answered, after the process had exited."""
-    import hashlib
     import os
     import signal
     import subprocess

@@ -193,6 +193,50 @@ def test_pt_checkpoint_becomes_the_openai_engine(moto_clients, tmp_path: Path) -
     assert result.sha256 == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
 
 
+def _recorded_languages(clients: Clients, uri: str) -> str | None:
+    s3uri = S3Uri.parse(uri)
+    head = clients.client("s3").head_object(Bucket=s3uri.bucket, Key=s3uri.key)
+    return head["Metadata"].get("languages")
+
+
+def test_an_english_only_folder_is_recorded_as_english_and_a_multilingual_one_as_such(
+    moto_clients, small_ctranslate2: Path, base_dir: Path, tmp_path: Path
+) -> None:
+    """tiny.en's vocabulary.txt has 51864 tokens, base's vocabulary.json 51865: transcribe
+    reads what deploy copies from here to refuse --language de before sending."""
+    multilingual = tmp_path / "base-ct2"
+    multilingual.mkdir()
+    small_model_bin(multilingual / "model.bin")
+    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+        shutil.copyfile(base_dir / name, multilingual / name)
+
+    english = push_model(moto_clients, str(small_ctranslate2))
+    other = push_model(moto_clients, str(multilingual))
+
+    assert (english.languages, _recorded_languages(moto_clients, english.uri)) == ("en", "en")
+    assert (other.languages, _recorded_languages(moto_clients, other.uri)) == (
+        "multilingual",
+        "multilingual",
+    )
+
+
+@pytest.mark.parametrize(("n_vocab", "languages"), [(51864, "en"), (51865, "multilingual")])
+def test_a_checkpoints_vocabulary_size_tells_its_languages(
+    moto_clients, tmp_path: Path, n_vocab: int, languages: str
+) -> None:
+    checkpoint = checkpoint_file(tmp_path / "model.pt", n_vocab=n_vocab)
+    result = push_model(moto_clients, str(checkpoint))
+    assert (result.languages, _recorded_languages(moto_clients, result.uri)) == (languages,) * 2
+
+
+def test_a_folder_without_a_vocabulary_records_no_languages(
+    moto_clients, small_ctranslate2: Path
+) -> None:
+    (small_ctranslate2 / "vocabulary.txt").unlink()  # nothing to count the tokens of
+    result = push_model(moto_clients, str(small_ctranslate2))
+    assert result.languages is None and _recorded_languages(moto_clients, result.uri) is None
+
+
 def test_a_real_checkpoint_in_either_torch_format_is_accepted(
     moto_clients, tiny_en_pt_dir: Path, tmp_path: Path
 ) -> None:
@@ -203,7 +247,8 @@ def test_a_real_checkpoint_in_either_torch_format_is_accepted(
     loaded = torch.load(current, map_location="cpu")
     torch.save(loaded, legacy, _use_new_zipfile_serialization=False)
     for checkpoint in (current, legacy):
-        assert push_model(moto_clients, str(checkpoint)).engine == "openai"
+        pushed = push_model(moto_clients, str(checkpoint))
+        assert (pushed.engine, pushed.languages) == ("openai", "en")
 
 
 class Encoded:

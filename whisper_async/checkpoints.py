@@ -189,8 +189,9 @@ class _Reader(pickle._Unpickler):
         return storage
 
 
-def check_checkpoint(path: Path) -> None:
-    """ModelLayoutError unless `path` holds a checkpoint openai-whisper can load."""
+def check_checkpoint(path: Path) -> dict[str, int]:
+    """The dimensions of the checkpoint at `path`; ModelLayoutError unless openai-whisper can
+    load it."""
     try:
         with path.open("rb") as handle:
             head = handle.read(len(LEGACY_MAGIC))
@@ -205,6 +206,7 @@ def check_checkpoint(path: Path) -> None:
     except OSError as exc:
         raise ModelLayoutError(f"cannot read {path}: {exc.strerror or exc}") from exc
     _check_contents(path, checkpoint)
+    return dict(checkpoint["dims"])
 
 
 def _check_contents(path: Path, checkpoint: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import botocore.session
 from botocore.model import StringShape
 
-from . import aws, cpu_encoders, image_capabilities, naming, state, storage
+from . import aws, cpu_encoders, image_capabilities, model_languages, naming, state, storage
 from .assignments import split_assignment
 from .attributes import MAX_BATCH_SETTING, OptionError, parse_batch_limit, parse_value
 from .clients import Clients
@@ -102,7 +102,12 @@ KEPT_VARIABLES = {
 
 # Variables deploy sets from its own options; --env may not set them
 MANAGED_VARIABLES = frozenset(
-    {"WASYNC_ENDPOINT_NAME", "WASYNC_MAX_CONCURRENCY", *KEPT_VARIABLES.values()}
+    {
+        "WASYNC_ENDPOINT_NAME",
+        "WASYNC_MAX_CONCURRENCY",
+        model_languages.SETTING,
+        *KEPT_VARIABLES.values(),
+    }
 )
 MAX_ENV_VALUE = 1024  # SageMaker's limit on an Environment value
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|ACCESS_KEY|API_KEY", re.I)
@@ -379,6 +384,7 @@ class Inputs(NamedTuple):
     image_uri: str
     role_arn: str
     engine: str | None  # the model's, as push-model recorded it; None when unknown
+    languages: str | None  # model_languages' value push-model recorded; None when unknown
 
 
 def named_inputs(clients: Clients, request: DeployRequest) -> tuple[str, str, str]:
@@ -434,7 +440,9 @@ def resolve_inputs(clients: Clients, request: DeployRequest) -> Inputs:
         clients, image_uri, model.get("Metadata", {}).get("engine"), "deploy"
     )
     _check_image(clients, image_uri)
-    return Inputs(model_uri, image_uri, role_arn, model.get("Metadata", {}).get("engine"))
+    metadata = model.get("Metadata", {})
+    languages = model_languages.known(metadata.get(model_languages.METADATA_KEY))
+    return Inputs(model_uri, image_uri, role_arn, metadata.get("engine"), languages)
 
 
 def _check_image(clients: Clients, image_uri: str) -> None:
@@ -540,6 +548,23 @@ def _validate(request: DeployRequest) -> dict[str, str]:
     return request_defaults(request)
 
 
+def _check_default_language(
+    model_uri: str, languages: str | None, defaults: Mapping[str, str]
+) -> None:
+    """A default language an English-only model cannot serve would fail every request that
+    leaves the language to it, so deploy refuses it (kept from the running endpoint or not)."""
+    if languages != model_languages.ENGLISH:
+        return
+    language = defaults.get("WASYNC_DEFAULT_LANGUAGE")
+    refused = model_languages.refusal(model_uri, language, "transcribe")
+    if refused:
+        raise UsageError(
+            f"--language {language} as the endpoint's default: {refused}",
+            "deploy with --language en or --language auto, or push a multilingual model "
+            "(`wasync push-model base`)",
+        )
+
+
 def cpu_encoder(request: DeployRequest) -> str | None:
     """--cpu-encoder in any case; None for the default (ctranslate2), which sets nothing, so
     naming the default is not a change of a running endpoint."""
@@ -573,15 +598,18 @@ def cpu_encoder_note(request: DeployRequest, local: bool = False) -> str | None:
 
 
 def _environment(
-    endpoint: str, request: DeployRequest, defaults: Mapping[str, str]
+    endpoint: str, request: DeployRequest, defaults: Mapping[str, str], languages: str | None
 ) -> dict[str, str]:
     """The container's environment. WASYNC_ENDPOINT_NAME names the endpoint in the request
-    log's `Endpoint` field and metric dimension: SageMaker does not tell a container."""
+    log's `Endpoint` field and metric dimension: SageMaker does not tell a container.
+    WASYNC_MODEL_LANGUAGES tells transcribe what the model can do (model_languages.py)."""
     environment = {
         "WASYNC_ENDPOINT_NAME": endpoint,
         "WASYNC_MAX_CONCURRENCY": str(request.max_concurrency),
         **request.environment,
     }
+    if languages:
+        environment[model_languages.SETTING] = languages
     if request.compute_type:
         environment["WASYNC_COMPUTE_TYPE"] = request.compute_type
     encoder = cpu_encoder(request)
@@ -727,7 +755,8 @@ def plan_deploy(
         ]
         if w
     ]
-    model_uri, image_uri, role_arn, engine = resolve_inputs(clients, request)
+    model_uri, image_uri, role_arn, engine, languages = resolve_inputs(clients, request)
+    _check_default_language(model_uri, languages, defaults)
     if cpu_encoder(request) == cpu_encoders.TORCH_BFLOAT16:
         if engine == "openai":
             notes.append(
@@ -747,7 +776,12 @@ def plan_deploy(
     name = naming.unique_name(endpoint, now)
     tags = naming.tags(endpoint)
     model_params = _model_params(
-        name, role_arn, image_uri, model_uri, _environment(endpoint, request, defaults), tags
+        name,
+        role_arn,
+        image_uri,
+        model_uri,
+        _environment(endpoint, request, defaults, languages),
+        tags,
     )
     config_params = _config_params(name, variant, request, output_config, tags)
     wanted = Deployment.of(model_params, config_params)

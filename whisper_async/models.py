@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from . import image_capabilities, state, storage
+from . import image_capabilities, model_languages, state, storage
 from .checkpoints import check_checkpoint
 from .clients import Clients
 from .ctranslate2_files import check_model_bin, check_model_files, model_files
@@ -77,6 +77,7 @@ class PushResult:
     skipped: bool
     source: str = ""  # what SOURCE was taken for: "published model 'tiny'", "local folder ..."
     left_out: tuple[str, ...] = ()  # files in the folder that are not part of the model
+    languages: str | None = None  # "en" (English-only), "multilingual"; None: unknown
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class ModelSource:
     name: str
     files: tuple[tuple[Path, str], ...]
     left_out: tuple[str, ...] = ()  # files beside the model's that are not packaged
+    languages: str | None = None  # model_languages.ENGLISH or MULTILINGUAL; None: unknown
 
 
 def _openai_url(name: str) -> tuple[str, str]:
@@ -212,25 +214,21 @@ def resolve_source(
                     f"{path} is not a *.pt checkpoint", "pass a .pt file or a CTranslate2 directory"
                 )
             _check_engine(engine, "openai", path)
-            _check_checkpoint(path)
-            return ModelSource("openai", name or path.stem, ((path, path.name),))
+            return _openai_source(path, name or path.stem)
         try:
             layout = detect_layout(path)
         except ModelLayoutError as exc:
             raise UsageError(str(exc)) from exc
         _check_engine(engine, layout.engine, path)
         if layout.engine == "openai":
-            _check_checkpoint(layout.weights)
-            return ModelSource(
-                "openai", name or layout.name, ((layout.weights, layout.weights.name),)
-            )
+            return _openai_source(layout.weights, name or layout.name)
         return _faster_source(path, name or Path(os.path.abspath(path)).name)
     source = choice.source
     engine = engine or "faster"
     if engine == "openai":
         url, sha = _openai_url(source)
         checkpoint = download_checkpoint(url, sha, workdir / f"{source}.pt", progress)
-        return ModelSource("openai", name or source, ((checkpoint, checkpoint.name),))
+        return _openai_source(checkpoint, name or source)
     return _faster_source(_hub_download(source, workdir), name or f"faster-{source}")
 
 
@@ -242,14 +240,23 @@ def _faster_source(directory: Path, name: str) -> ModelSource:
         check_model_bin(directory / "model.bin")
     except ModelLayoutError as exc:
         raise UsageError(str(exc), "copy or convert the model again") from None
-    return ModelSource("faster", name, tuple((f, f.name) for f in files), tuple(left_out))
+    return ModelSource(
+        "faster",
+        name,
+        tuple((f, f.name) for f in files),
+        tuple(left_out),
+        model_languages.of_ctranslate2(directory),
+    )
 
 
-def _check_checkpoint(path: Path) -> None:
+def _openai_source(path: Path, name: str) -> ModelSource:
+    """A checked openai-whisper checkpoint; its vocabulary size tells its languages."""
     try:
-        check_checkpoint(path)
+        dims = check_checkpoint(path)
     except ModelLayoutError as exc:
         raise UsageError(str(exc)) from exc
+    languages = model_languages.of_vocabulary_size(dims["n_vocab"])
+    return ModelSource("openai", name, ((path, path.name),), languages=languages)
 
 
 def _check_engine(requested: str | None, found: str, path: Path) -> None:
@@ -344,43 +351,33 @@ def push_model(
         storage.ensure_bucket(clients)
         uri = model_uri(clients, resolved.name, sha256)
         existing = storage.head(clients, uri)
-        if existing and existing.get("Metadata", {}).get("sha256") == sha256:
-            result = PushResult(
-                str(uri),
-                resolved.engine,
-                resolved.name,
-                sha256,
-                int(existing["ContentLength"]),
-                True,
-                choice.description,
-                resolved.left_out,
-            )
+        skipped = bool(existing and existing.get("Metadata", {}).get("sha256") == sha256)
+        if existing and skipped:
+            size = int(existing["ContentLength"])
         else:
             manifest = Manifest(engine=resolved.engine, name=resolved.name, sha256=sha256)
             tarball = write_tarball(resolved, manifest, workdir / "model.tar.gz", progress)
+            metadata = {
+                "sha256": sha256,
+                "engine": resolved.engine,
+                "wasync-format": str(manifest.format_version),
+            }
+            if resolved.languages:
+                metadata[model_languages.METADATA_KEY] = resolved.languages
             # The sha256 metadata is what marks the object complete; it is set in the same
             # (multipart) upload, which S3 only makes visible once every part has arrived.
-            storage.upload(
-                clients,
-                tarball,
-                uri,
-                "application/gzip",
-                {
-                    "sha256": sha256,
-                    "engine": resolved.engine,
-                    "wasync-format": str(manifest.format_version),
-                },
-                progress,
-            )
-            result = PushResult(
-                str(uri),
-                resolved.engine,
-                resolved.name,
-                sha256,
-                tarball.stat().st_size,
-                False,
-                choice.description,
-                resolved.left_out,
-            )
+            storage.upload(clients, tarball, uri, "application/gzip", metadata, progress)
+            size = tarball.stat().st_size
+        result = PushResult(
+            str(uri),
+            resolved.engine,
+            resolved.name,
+            sha256,
+            size,
+            skipped,
+            choice.description,
+            resolved.left_out,
+            resolved.languages,
+        )
     state.remember(clients.settings, clients.region, "model_uri", result.uri)
     return result

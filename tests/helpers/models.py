@@ -37,16 +37,17 @@ def tiny_en_openai(target_dir: Path) -> Path:
     return convert_file(tiny_en_ctranslate2() / "model.bin", target_dir / "tiny.en.pt")
 
 
-def checkpoint_file(path: Path, weights: bytes = b"weights") -> Path:
+def checkpoint_file(path: Path, weights: bytes = b"weights", n_vocab: int = 4) -> Path:
     """A small .pt that push-model's checks accept, as torch.save writes it: every dimension
-    and the weights every Whisper model has, though no engine could run a model this small."""
+    and the weights every Whisper model has, though no engine could run a model this small.
+    `n_vocab` 51865 or more makes it a multilingual model's."""
     import torch
 
     from whisper_async.checkpoints import DIMENSIONS, REQUIRED_WEIGHTS
 
     tensor = torch.frombuffer(bytearray(weights), dtype=torch.uint8)
     state = {
-        "dims": dict.fromkeys(DIMENSIONS, 4),
+        "dims": {**dict.fromkeys(DIMENSIONS, 4), "n_vocab": n_vocab},
         "model_state_dict": dict.fromkeys(REQUIRED_WEIGHTS, tensor),
     }
     torch.save(state, path)

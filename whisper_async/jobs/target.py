@@ -6,9 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import model_languages
+from ..attributes import canonical_options
 from ..clients import Clients
 from ..errors import ConfigurationError, UsageError
 from ..resources import find_model, meant_instances, require_endpoint, variant_name
@@ -33,6 +36,7 @@ class EndpointTarget:
     instances: int | None = None
     variant: str = "AllTraffic"
     notifies: bool = False  # it publishes each job's end to SNS (deployed --notify)
+    languages: str | None = None  # its model's (model_languages.py); None: not recorded
 
     def locations(self, extension: str, filename: str) -> tuple[str, str | None]:
         """Where SageMaker writes a job's result and failure (the predicted keys; the
@@ -83,9 +87,12 @@ def describe_target(clients: Clients) -> EndpointTarget:
             f"{name} has no S3FailurePath: a failed job shows only as timed out "
             "(redeploy with `wasync deploy` to add one)"
         )
+    model_name = (config.get("ProductionVariants") or [{}])[0].get("ModelName")
+    model = find_model(clients, model_name) if model_name else None
+    container = _container(model)
     return EndpointTarget(
         name=name,
-        identity=_identity(clients, name, config),
+        identity=_identity(name, container),
         output_path=_with_slash(output.get("S3OutputPath")) or "",
         failure_path=_with_slash(output.get("S3FailurePath")),
         parallelism=int(per_instance) * max(1, int(instances or 1)),
@@ -97,7 +104,27 @@ def describe_target(clients: Clients) -> EndpointTarget:
         else None,
         instances=meant_instances(described),
         variant=variant_name(described),
+        languages=model_languages.known(
+            (container.get("Environment") or {}).get(model_languages.SETTING)
+        ),
     )
+
+
+def check_model_serves(target: EndpointTarget, options: Mapping[str, Any]) -> None:
+    """Refuse a language or task the endpoint's English-only model cannot serve before any
+    file is sent: the server would fail each job with the same reason, one by one."""
+    if target.languages != model_languages.ENGLISH:
+        return
+    wanted = canonical_options(options)
+    refused = model_languages.refusal(
+        f"that {target.name} serves", wanted.get("language"), wanted.get("task", "transcribe")
+    )
+    if refused:
+        raise UsageError(
+            f"{refused}; nothing was sent.",
+            "transcribe English (leave out --language and --task), or deploy a multilingual "
+            "model: `wasync push-model base`, then `wasync deploy`",
+        )
 
 
 def check_work_can_start(clients: Clients, target: EndpointTarget) -> None:
@@ -121,15 +148,18 @@ def check_work_can_start(clients: Clients, target: EndpointTarget) -> None:
     )
 
 
-def _identity(clients: Clients, name: str, config: dict[str, Any]) -> str:
+def _container(model: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if model is None:
+        return {}
+    return model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+
+
+def _identity(name: str, container: Mapping[str, Any]) -> str:
     """What a job's result depends on besides its input and options: the model's data and
     image and the deployment's request defaults (WASYNC_DEFAULT_*), not its instance type or
     concurrency. A redeploy of another model therefore starts new jobs."""
     facts: dict[str, Any] = {"endpoint": name}
-    model_name = (config.get("ProductionVariants") or [{}])[0].get("ModelName")
-    model = find_model(clients, model_name) if model_name else None
-    if model is not None:
-        container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    if container:
         facts["model"] = container.get("ModelDataUrl")
         facts["image"] = container.get("Image")
         facts["defaults"] = {

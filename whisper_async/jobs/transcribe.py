@@ -31,7 +31,7 @@ from .ownership import Heartbeats, IdleProbe
 from .records import RecordStore
 from .request import TranscribeRequest
 from .submission import THROTTLE_CODES
-from .target import EndpointTarget, check_work_can_start, describe_target
+from .target import EndpointTarget, check_model_serves, check_work_can_start, describe_target
 
 # Threads a batch may run at once: 100,000 ran out of threads (`can't start new thread`).
 MOST_WORKERS = 256
@@ -195,6 +195,7 @@ def transcribe(
     if notify_queue:
         check_queue(clients.client("sqs"), notify_queue)
     target = describe_target(clients)
+    check_model_serves(target, request.options)
     check_work_can_start(clients, target)
     if notify_queue and not target.notifies:
         late = (

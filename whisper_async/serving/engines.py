@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from .. import model_languages
 from ..attributes import (
     COMPRESSION_RATIO_THRESHOLD,
     MAX_BATCH_SETTING,
@@ -123,15 +124,9 @@ def check_options(engine: Engine, options: TranscribeOptions) -> None:
         )
     if engine.multilingual:
         return
-    if options.language not in {None, "en"}:
-        raise UnsupportedLanguageError(
-            f"language={options.language!r} is not supported by the English-only model "
-            f"{engine.model_name}; deploy a multilingual model or use language=en"
-        )
-    if options.task == "translate":
-        raise UnsupportedLanguageError(
-            f"task=translate needs a multilingual model; {engine.model_name} is English-only"
-        )
+    refused = model_languages.refusal(engine.model_name, options.language, options.task)
+    if refused:
+        raise UnsupportedLanguageError(f"{refused}; deploy a multilingual model")
 
 
 def _word(start: float, end: float, text: str, probability: float) -> Word:
