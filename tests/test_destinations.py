@@ -88,3 +88,34 @@ def test_the_folder_that_holds_both_reads_dot_dot_as_the_folder_it_names(
     first, second = (Claimant.of(Input(str(p), path=p)) for p in (here, there))
     message = shared_destination(Path("out/call.txt"), first, second)
     assert f"({tmp_path / 'w'})" in message
+
+
+@pytest.mark.parametrize(
+    ("made", "overwrite", "outcome"),
+    [("other text", False, "refused"), ("text", False, "unchanged"), ("other", True, "written")],
+)
+def test_a_file_made_just_before_the_transcript_is_linked_in_is_judged_as_one_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, made: str, overwrite: bool, outcome: str
+) -> None:
+    """Another process took the name between the check and the link: the row said
+    "[Errno 17] File exists: 'call.txt'", not what to do."""
+    import os
+
+    real_link = os.link
+    target = tmp_path / "call.txt"
+
+    def another_process_first(*args: object, **kwargs: object) -> None:
+        if not target.exists():
+            target.write_text(made)
+        real_link(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "link", another_process_first)
+    destination = Destination.under(tmp_path, None, "call.txt")
+    if outcome == "refused":
+        with pytest.raises(FileExistsError, match="already exists with other content; pass --ov"):
+            write_transcript(destination, "text", overwrite=overwrite)
+        assert target.read_text() == made
+    else:
+        assert write_transcript(destination, "text", overwrite=overwrite) == outcome
+        assert target.read_text() == "text"
+    assert [p.name for p in tmp_path.iterdir()] == ["call.txt"]  # no temporary file left

@@ -105,7 +105,9 @@ def write_transcript(destination: Destination, text: str, overwrite: bool) -> st
         os.close(folder)
 
 
-def _write_in(folder: int, destination: Destination, text: str, overwrite: bool) -> str:
+def _write_in(
+    folder: int, destination: Destination, text: str, overwrite: bool, again: bool = False
+) -> str:
     name, path = destination.name, destination.path
     try:
         found = os.stat(name, dir_fd=folder, follow_symlinks=False)
@@ -123,7 +125,13 @@ def _write_in(folder: int, destination: Destination, text: str, overwrite: bool)
         if holds_binary(name, dir_fd=folder):
             raise binary_refused(path)
     # a new file is linked in, not renamed over: one made meanwhile is never replaced
-    replace_in_folder(folder, name, text, replace=found is not None)
+    try:
+        replace_in_folder(folder, name, text, replace=found is not None)
+    except FileExistsError:
+        if again:
+            raise
+        # Made since it was looked at: judged as if it had been there, with its own message
+        return _write_in(folder, destination, text, overwrite, again=True)
     return "written"
 
 
