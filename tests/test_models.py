@@ -108,6 +108,22 @@ def test_only_the_models_files_are_packaged_and_the_rest_is_named(
     )
 
 
+def test_a_pipe_beside_the_model_is_named_as_left_out_and_one_in_a_model_files_place_refused(
+    moto_clients, small_ctranslate2: Path
+) -> None:
+    """A named pipe was left out without a word; one named vocabulary.txt would have been
+    left out too, and the model uploaded without its vocabulary."""
+    os.mkfifo(small_ctranslate2 / "progress.fifo")
+    assert push_model(moto_clients, str(small_ctranslate2)).left_out == ("progress.fifo",)
+
+    (small_ctranslate2 / "tokenizer.json").unlink()
+    os.mkfifo(small_ctranslate2 / "tokenizer.json")
+    with pytest.raises(UsageError, match=r"tokenizer.json is not a regular file \(a named pipe\)"):
+        push_model(moto_clients, str(small_ctranslate2), name="other")
+    listed = moto_clients.client("s3").list_objects_v2(Bucket=moto_clients.bucket)
+    assert not any("/other-" in o["Key"] for o in listed["Contents"])  # nothing uploaded
+
+
 def test_a_model_file_linked_out_of_the_folder_is_refused_before_any_upload(
     moto_clients, small_ctranslate2: Path, tmp_path: Path
 ) -> None:

@@ -51,14 +51,30 @@ def read_string(handle: BinaryIO) -> str:
 
 
 def model_files(directory: Path) -> tuple[list[Path], list[str]]:
-    """(the model's files, the names of the other files left out), both sorted."""
+    """(the model's files, the names of the other entries left out but folders), both
+    sorted. A model file that is no regular file (a pipe, a link to nothing) is refused: left
+    out, the model would be uploaded without it."""
     kept, left_out = [], []
     for child in sorted(directory.iterdir()):
-        if child.name in MODEL_FILES and child.is_file():
+        if child.name in MODEL_FILES:
+            if not child.is_file():
+                raise ModelLayoutError(
+                    f"{child} is not a regular file ({_kind(child)}), so it cannot be packaged"
+                )
             kept.append(child)
-        elif child.is_file() and child.name != MANIFEST_NAME:  # wasync writes its own
+        elif not child.is_dir() and child.name != MANIFEST_NAME:  # wasync writes its own
             left_out.append(child.name)
     return kept, left_out
+
+
+def _kind(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        return "a link to nothing"
+    if path.is_dir():
+        return "a folder"
+    if path.is_fifo():
+        return "a named pipe"
+    return "a device or socket"
 
 
 def check_model_files(directory: Path, files: list[Path]) -> None:

@@ -234,8 +234,8 @@ def resolve_source(
 
 def _faster_source(directory: Path, name: str) -> ModelSource:
     """A CTranslate2 folder's model files, model.bin checked whole; the rest left out."""
-    files, left_out = model_files(directory)
     try:
+        files, left_out = model_files(directory)
         check_model_files(directory, files)
         check_model_bin(directory / "model.bin")
     except ModelLayoutError as exc:
