@@ -543,7 +543,7 @@ def test_an_s3_input_names_a_missing_bucket_apart_from_a_missing_object(  # type
     assert "missing.wav: cannot read it: no such object in S3" in result.stderr, result.stderr
 
 
-def test_an_s3_folder_named_without_its_slash_gets_the_listing_hint(  # type: ignore[no-untyped-def]
+def test_an_s3_folder_named_without_its_slash_is_told_to_add_it(  # type: ignore[no-untyped-def]
     moto_clients, s3, bucket
 ) -> None:
     """`s3://B/talks` where the audio lies under talks/ failed as "no such object"."""
@@ -552,8 +552,25 @@ def test_an_s3_folder_named_without_its_slash_gets_the_listing_hint(  # type: ig
     result = cli("transcribe", f"s3://{bucket}/talks")
     assert result.exit_code == 1, result.output
     said = " ".join(result.stderr.split())  # rich wraps the long line
-    assert f"s3://{bucket}/talks/ holds objects: an S3 prefix" in said, said
-    assert f"list-objects-v2 --bucket {bucket} --prefix talks/" in said, said
+    assert f"s3://{bucket}/talks/ holds objects: an S3 prefix; name it with its slash" in said
+
+
+def test_an_s3_prefix_with_no_audio_or_no_bucket_is_refused_before_anything_is_sent(  # type: ignore[no-untyped-def]
+    moto_clients, s3, bucket
+) -> None:
+    make_endpoint(moto_clients, bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="notes/readme.txt", Body=b"notes")
+    s3.put_object(Bucket=bucket, Key="notes/.hidden/a.wav", Body=b"RIFF")
+    empty = cli("transcribe", f"s3://{bucket}/notes/")
+    assert empty.exit_code == 2, empty.output
+    assert f"s3://{bucket}/notes/ holds no audio or video objects" in empty.stderr
+    missing = cli("transcribe", "s3://no-such-bucket-of-ours/calls/")
+    assert missing.exit_code != 0 and "Traceback" not in missing.output
+    said = " ".join(missing.stderr.split())
+    assert "The bucket no-such-bucket-of-ours does not exist" in said, said
+    assert "check the name in s3://no-such-bucket-of-ours/calls/" in said, said
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="wasync/")
+    assert not any("/inputs/" in o["Key"] for o in listed.get("Contents", []))
 
 
 # ---- jobs ---------------------------------------------------------------------------------

@@ -30,6 +30,44 @@ def test_one_file_with_wait_prints_the_transcript(
     assert word_error_rate([reference_text(data_dir / "en_short.wav")], [result.stdout]) <= 0.4
 
 
+def test_an_s3_prefix_sends_its_audio_objects_and_keeps_their_subfolders_under_o(
+    local_stack, data_dir: Path, tmp_path: Path
+) -> None:
+    """Audio already in S3 (a team's bucket, not wasync's): `s3://team-audio/calls/` was
+    refused with an aws-cli pipeline to paste."""
+    from whisper_async.clients import Clients
+    from whisper_async.settings import resolve
+
+    s3 = Clients(resolve({}, local_stack.env)).client("s3")
+    s3.create_bucket(Bucket="team-audio")
+    for key, clip in [
+        ("calls/day1/a.wav", "en_short.wav"),
+        ("calls/day2/a.wav", "en_numbers.wav"),  # the same name in another folder
+    ]:
+        s3.put_object(Bucket="team-audio", Key=key, Body=(data_dir / clip).read_bytes())
+    s3.put_object(Bucket="team-audio", Key="calls/day1/agenda.pdf", Body=b"%PDF")
+    s3.put_object(Bucket="team-audio", Key="other/b.wav", Body=b"RIFF")  # not under the prefix
+
+    out = tmp_path / "out"
+    result = local_stack.cli(
+        "--json", "transcribe", "s3://team-audio/calls/", "--wait", "-o", str(out)
+    )
+
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()][:-1]
+    assert sorted(row["input"] for row in rows) == [
+        "s3://team-audio/calls/day1/a.wav",
+        "s3://team-audio/calls/day2/a.wav",
+    ]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == [
+        "day1/a.txt",
+        "day2/a.txt",
+    ]
+    for folder, clip in [("day1", "en_short.wav"), ("day2", "en_numbers.wav")]:
+        said = (out / folder / "a.txt").read_text()
+        assert word_error_rate([reference_text(data_dir / clip)], [said]) <= 0.4, said
+
+
 def test_batch_of_twenty_writes_twenty_correct_outputs(
     local_stack, data_dir: Path, tmp_path: Path
 ) -> None:

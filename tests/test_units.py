@@ -187,6 +187,32 @@ def test_an_s3_prefix_is_refused_before_anything_is_sent() -> None:
     )
 
 
+def test_an_s3_prefix_is_read_as_a_folder_of_audio() -> None:
+    """Audio objects by extension, each with its subfolder under the prefix (which -o keeps);
+    folder markers, hidden parts and `..` (which would climb out of -o) left out."""
+    from whisper_async.inputs import LeftOut, prefix_inputs
+
+    keys = [
+        "calls/",  # the console's folder marker
+        "calls/a.wav",
+        "calls/day 2/a.MP3",
+        "calls/day 2/notes.pdf",
+        "calls/.cache/x.wav",
+        "calls/../../etc/x.wav",
+        "calls/./b.wav",
+        "calls//c.flac",
+        "calls/a.txt",  # a transcript: not counted as left out
+    ]
+    left_out = LeftOut()
+    found = list(prefix_inputs("team", "calls/", keys, left_out))
+    assert [(i.s3_uri, i.subfolder, i.stem) for i in found] == [
+        ("s3://team/calls/a.wav", None, "a"),
+        ("s3://team/calls/day 2/a.MP3", Path("day 2"), "a"),
+        ("s3://team/calls//c.flac", None, "c"),
+    ]
+    assert (left_out.count, left_out.names) == (1, ["notes.pdf"])
+
+
 @pytest.mark.parametrize(("seconds", "shown"), [(0.4, "0s"), (184.576, "3m 05s"), (7800, "2h 10m")])
 def test_durations_read_as_a_person_reads_them(seconds: float, shown: str) -> None:
     from whisper_async.durations import format_duration

@@ -91,7 +91,8 @@ NOTES = (
     "denies sagemaker:AddTags on their ARNs.",
     "Objects are granted in wasync's folders under the prefix only. To transcribe s3:// "
     "objects elsewhere, or to deploy a model.tar.gz from elsewhere, grant s3:GetObject on "
-    "them to this policy's holder and to the execution role.",
+    "them to this policy's holder and to the execution role (and, to transcribe an "
+    "s3://bucket/prefix/, s3:ListBucket on that bucket to this policy's holder).",
     "s3:ListBucket is not limited to wasync's folders for this policy's holder: S3 "
     "authorizes HeadBucket, with which wasync checks that the bucket is this account's, as "
     "s3:ListBucket with no prefix, which a condition on s3:prefix would refuse. It lets the "

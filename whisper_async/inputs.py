@@ -1,8 +1,10 @@
-"""Turn what the user typed (files, folders, globs, s3:// URIs, `-`) into inputs, lazily.
+"""Turn what the user typed (files, folders, globs, s3:// URIs and prefixes, `-`) into
+inputs, lazily.
 
 The arguments are checked up front (a typo is a usage error before anything is uploaded);
-folders, globs and stdin are then read one input at a time, so a batch of 10,000 files never
-holds them all in memory. A line of stdin that names nothing becomes a failed row.
+folders, globs, S3 prefixes and stdin are then read one input at a time (a prefix one page of
+its listing at a time), so a batch of 10,000 files never holds them all in memory. A line of
+stdin that names nothing becomes a failed row.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import mimetypes
 import os
 import shlex
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,24 +307,67 @@ def listing_hint(bucket: str, prefix: str) -> str:
     )
 
 
-def check_argument(argument: str) -> str | None:
+# (bucket, prefix) -> every key under the prefix, in S3's order (storage.list_keys)
+KeyLister = Callable[[str, str], Iterable[str]]
+
+
+def s3_prefix(argument: str) -> tuple[str, str] | None:
+    """(bucket, prefix) of an argument that names an S3 prefix (`s3://b/calls/`) or a whole
+    bucket (`s3://b`, `s3://b/`); None for anything else."""
+    if not argument.startswith("s3://"):
+        return None
+    if not (argument.endswith("/") or "/" not in argument[5:]):
+        return None
+    bucket, _, prefix = argument[len("s3://") :].partition("/")
+    return bucket, prefix
+
+
+def prefix_inputs(
+    bucket: str, prefix: str, keys: Iterable[str], left_out: LeftOut | None = None
+) -> Iterator[Input]:
+    """The audio objects under a prefix, as a folder's files: by extension, hidden ones
+    (a part that begins with '.', `..` among them) left out, each with its subfolder under
+    the prefix, which `-o DIR` keeps."""
+    for key in keys:
+        parts = [part for part in key[len(prefix) :].split("/") if part]
+        if not parts or key.endswith("/") or any(part.startswith(".") for part in parts):
+            continue  # a folder marker, or hidden
+        if not is_audio(Path(parts[-1])):
+            if left_out is not None:
+                left_out.add(Path(parts[-1]))
+            continue
+        uri = f"s3://{bucket}/{key}"
+        yield Input(uri, s3_uri=uri, subfolder=Path(*parts[:-1]) if len(parts) > 1 else None)
+
+
+def _check_prefix(argument: str, bucket: str, prefix: str, list_keys: KeyLister | None) -> None:
+    if not bucket:  # `s3://` alone: no listing to suggest
+        raise UsageError(f"{argument} names no bucket", "use the form s3://bucket/key")
+    what = "an S3 prefix" if prefix else "an S3 bucket"
+    if list_keys is None:
+        raise UsageError(
+            f"{argument} is {what}, and no listing of S3 was given to read its objects",
+            listing_hint(bucket, prefix),
+        )
+    # Up to its first audio object only: a prefix may hold millions
+    if next(prefix_inputs(bucket, prefix, list_keys(bucket, prefix)), None) is None:
+        raise UsageError(f"{argument} holds no audio or video objects", EXTENSIONS_HINT)
+
+
+def check_argument(argument: str, list_keys: KeyLister | None = None) -> str | None:
     """Refuse an argument that names nothing, before any upload. Returns a note on the files
-    a folder or glob leaves out."""
+    a folder or glob leaves out. An S3 prefix is listed up to its first audio object with
+    `list_keys` (without it, a prefix is refused with a listing to pipe in instead)."""
     if not argument.strip():  # "$FILE" with FILE unset
         raise UsageError(
             "an input argument is empty",
             "check the variable that should hold its name; `-` reads names from stdin",
         )
     argument = argument.strip()
-    if argument.startswith("s3://") and (argument.endswith("/") or "/" not in argument[5:]):
-        bucket, _, prefix = argument[len("s3://") :].partition("/")  # a bucket alone: all of it
-        if not bucket:  # `s3://` alone: no listing to suggest
-            raise UsageError(f"{argument} names no bucket", "use the form s3://bucket/key")
-        what = "an S3 prefix" if prefix else "an S3 bucket"
-        raise UsageError(
-            f"{argument} is {what}; wasync takes S3 objects one by one",
-            listing_hint(bucket, prefix),
-        )
+    prefix = s3_prefix(argument)
+    if prefix is not None:
+        _check_prefix(argument, *prefix, list_keys)
+        return None
     if argument == "-" or argument.startswith("s3://"):
         return None
     path = Path(argument).expanduser()
@@ -353,16 +398,20 @@ def is_one_input(arguments: Sequence[str]) -> bool:
         return False
     argument = arguments[0].strip()
     if argument.startswith("s3://"):
-        return not argument.endswith("/")
+        return s3_prefix(argument) is None
     return argument != "-" and _kind(Path(argument).expanduser()) == "file"
 
 
-def _inputs_of(argument: str, from_stdin: bool) -> Iterator[Input]:
+def _inputs_of(argument: str, from_stdin: bool, list_keys: KeyLister | None) -> Iterator[Input]:
     exact = argument.rstrip("\r\n")
     argument = argument.strip()
     if from_stdin and exact != argument and _kind(Path(exact).expanduser()) == "file":
         argument = exact  # a name that begins or ends with a space, as `find` prints it
     if not argument:
+        return
+    prefix = s3_prefix(argument)
+    if prefix is not None and list_keys is not None and prefix[0]:
+        yield from prefix_inputs(*prefix, list_keys(*prefix))
         return
     if argument.startswith("s3://"):
         yield Input(argument, s3_uri=argument)
@@ -428,25 +477,30 @@ def stdin_paths(stream: Any) -> Iterable[str]:
     return stream
 
 
-def iter_inputs(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> Iterator[Input]:
-    """Every input in order, without duplicates; `-` takes paths from stdin, one per line.
-    Call check_argument on each argument first."""
+def iter_inputs(
+    arguments: Sequence[str], stdin_lines: Iterable[str] = (), list_keys: KeyLister | None = None
+) -> Iterator[Input]:
+    """Every input in order, without duplicates; `-` takes paths from stdin, one per line;
+    an S3 prefix its audio objects, listed with `list_keys`. Call check_argument on each
+    argument first."""
     seen: set[str] = set()
     for argument in arguments:
         lines = stdin_lines if argument == "-" else [argument]
         for line in lines:
-            for item in _inputs_of(line, argument == "-"):
+            for item in _inputs_of(line, argument == "-", list_keys):
                 key = item.s3_uri or _same_file_key(item)
                 if key not in seen:
                     seen.add(key)
                     yield item
 
 
-def expand(arguments: Sequence[str], stdin_lines: Iterable[str] = ()) -> list[Input]:
+def expand(
+    arguments: Sequence[str], stdin_lines: Iterable[str] = (), list_keys: KeyLister | None = None
+) -> list[Input]:
     """All inputs as a list (for small batches and tests); usage errors for bad arguments."""
     for argument in arguments:
-        check_argument(argument)
-    found = list(iter_inputs(arguments, stdin_lines))
+        check_argument(argument, list_keys)
+    found = list(iter_inputs(arguments, stdin_lines, list_keys))
     if not found:
         raise UsageError("No inputs to transcribe.", NO_INPUT_HINT)
     return found

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from . import aws
 from .clients import Clients
-from .errors import AwsError, ConfigurationError, UsageError
+from .errors import AwsError, ConfigurationError, NotFoundError, UsageError
 from .plan import Plan, Step, execute
 from .progress import ProgressFactory, no_progress
 
@@ -156,6 +156,23 @@ def upload(
     clients.client("s3").upload_file(
         str(path), uri.bucket, uri.key, ExtraArgs=extra, Callback=advance, Config=transfer_config()
     )
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    """Every key under `prefix`, one page of ListObjectsV2 at a time (its order: by key)."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    try:
+        for page in pages:
+            for found in page.get("Contents", []):
+                yield found["Key"]
+    except Exception as exc:
+        translated = aws.translate(exc, "s3")
+        if isinstance(translated, NotFoundError) and translated.code == "NoSuchBucket":
+            raise NotFoundError(
+                f"The bucket {bucket} does not exist.",
+                f"check the name in s3://{bucket}/{prefix} and the region",
+            ) from None
+        raise
 
 
 def read_bytes(clients: Clients, uri: S3Uri) -> bytes:

@@ -16,7 +16,8 @@ from .context import current, finish
 Inputs = Annotated[
     list[str],
     typer.Argument(
-        metavar="input", help="Files, folders, globs, s3:// URIs, or - to read paths from stdin"
+        metavar="input",
+        help="Files, folders, globs, s3:// URIs and prefixes (s3://bucket/calls/), or - to read paths from stdin",
     ),
 ]
 Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the results")]
@@ -113,11 +114,13 @@ def transcribe(
     from ..inputs import check_argument, iter_inputs, stdin_paths
     from ..jobs import TranscribeRequest
     from ..jobs import transcribe as run_transcribe
+    from ..jobs.transcribe import input_keys
     from .job_render import BatchView, exit_code, leave
 
     app_ctx = current(ctx)
+    list_keys = input_keys(app_ctx.clients)
     for argument in inputs:  # a typo is a usage error before anything is sent
-        note = check_argument(argument)
+        note = check_argument(argument, list_keys)
         if note:
             app_ctx.output.info(note)
     options = request_options(
@@ -138,7 +141,7 @@ def transcribe(
         to_stdout=to_stdout,
     )
     view = BatchView(app_ctx.output, wait, rerun=rerun)
-    items = iter_inputs(inputs, stdin_paths(sys.stdin) if "-" in inputs else [])
+    items = iter_inputs(inputs, stdin_paths(sys.stdin) if "-" in inputs else [], list_keys)
     with view.live():
         report = run_transcribe(
             app_ctx.clients,

@@ -14,7 +14,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 
 from .. import aws
-from ..inputs import Input, content_type, listing_hint
+from ..inputs import Input, content_type
 from ..polling import Backoff
 from ..storage import S3Uri
 from .codes import MISSING, aws_code
@@ -106,8 +106,7 @@ def _why_missing(s3: Any, uri: S3Uri) -> str:
         if s3.list_objects_v2(Bucket=uri.bucket, Prefix=folder, MaxKeys=1).get("KeyCount"):
             return (
                 f"no such object in S3, but s3://{uri.bucket}/{folder} holds objects: an S3 "
-                f"prefix, and wasync takes S3 objects one by one; "
-                f"{listing_hint(uri.bucket, folder)}"
+                "prefix; name it with its slash to send every audio object under it"
             )
     return "no such object in S3"
 

@@ -13,14 +13,14 @@ from typing import Any
 
 from botocore.config import Config
 
-from .. import formats
+from .. import formats, storage
 from ..attributes import OptionError, encode_attributes
 from ..aws import member_range
 from ..clients import Clients
 from ..durations import format_duration
 from ..errors import UsageError, WasyncError
 from ..files import check_writable
-from ..inputs import Input
+from ..inputs import Input, KeyLister
 from ..resources import find_endpoint
 from .batch import Batch, BatchEnv
 from .lanes import default_workers
@@ -59,6 +59,11 @@ def check_output_dir(path: Path) -> None:
             f"cannot write to --output-dir {path}: {exc.strerror or exc}",
             "pass a folder you can write to",
         ) from None
+
+
+def input_keys(clients: Clients) -> KeyLister:
+    """Lists an S3 prefix given as an input; the client is made only when one is."""
+    return lambda bucket, prefix: storage.list_keys(clients.client("s3"), bucket, prefix)
 
 
 def check_request(request: TranscribeRequest) -> None:
