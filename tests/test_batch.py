@@ -92,8 +92,27 @@ def test_two_inputs_bound_for_one_transcript_fail_the_second_and_say_what_to_giv
     day2 = next(error for name, error in failed.items() if "day2" in name)
     assert "day1" in day2 and f"({tmp_path / 'days'})" in day2 and "-o keeps" in day2
     m4a = next(error for name, error in failed.items() if name.endswith("talk.m4a"))
-    assert "talk.mp3" in m4a and "less the extension" in m4a
+    assert "talk.mp3" in m4a and "less the extension" in m4a and "--keep-extension" in m4a
     assert transcripts(tmp_path / "out") == {"talk": "heard audio-mp3", "call": "heard audio-day1"}
+
+
+def test_keep_extension_gives_inputs_that_differ_by_extension_a_transcript_each(
+    s3, bucket, tmp_path
+) -> None:
+    """talk.mp3 beside talk.m4a (a call's audio and its video): the second failed, and the
+    way out was to rename one or run twice."""
+    endpoint = FakeEndpoint(s3, target(bucket))
+    (tmp_path / "talk.mp3").write_bytes(b"audio-mp3")
+    (tmp_path / "talk.m4a").write_bytes(b"audio-m4a")
+    inputs = expand([str(tmp_path / "talk.mp3"), str(tmp_path / "talk.m4a")])
+    _, report, _ = run(
+        environment(s3, bucket, endpoint), inputs, tmp_path / "out", keep_extension=True
+    )
+    assert (report.done, report.failed) == (2, 0)
+    assert transcripts(tmp_path / "out") == {
+        "talk.mp3": "heard audio-mp3",
+        "talk.m4a": "heard audio-m4a",
+    }
 
 
 def test_an_input_whose_transcript_name_is_too_long_fails_before_it_is_sent(

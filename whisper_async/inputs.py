@@ -155,13 +155,18 @@ class Input:
     subfolder: Path | None = None
 
     @property
+    def name(self) -> str:
+        """The file's name, or the S3 object's key after its last '/'."""
+        return self.path.name if self.path else (self.s3_uri or "").rsplit("/", 1)[-1]
+
+    @property
     def stem(self) -> str:
-        name = self.path.name if self.path else (self.s3_uri or "").rsplit("/", 1)[-1]
+        name = self.name
         return name.rsplit(".", 1)[0] if "." in name else name
 
     @property
     def suffix(self) -> str:
-        name = self.path.name if self.path else (self.s3_uri or "").rsplit("/", 1)[-1]
+        name = self.name
         return ("." + name.rsplit(".", 1)[1].lower()) if "." in name else ""
 
 

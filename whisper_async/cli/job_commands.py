@@ -67,6 +67,14 @@ Concurrency = Annotated[
 ]
 Timeout = Annotated[str, typer.Option(help="Longest wait for results, e.g. 30m, 1h")]
 Overwrite = Annotated[bool, typer.Option(help="Replace existing transcripts")]
+KeepExtension = Annotated[
+    bool,
+    typer.Option(
+        "--keep-extension",
+        help="Name each transcript after its input's whole name (call.wav.txt), so call.wav "
+        "and call.mp4 get one each",
+    ),
+]
 Inline = Annotated[
     bool, typer.Option("--inline/--no-inline", help="Send files up to 128,000 bytes in the request")
 ]
@@ -103,6 +111,7 @@ def transcribe(
     concurrency: Concurrency = None,
     timeout: Timeout = "1h",
     overwrite: Overwrite = False,
+    keep_extension: KeepExtension = False,
     inline: Inline = True,
     request_ttl: RequestTtl = "6h",
     invocation_timeout: InvocationTimeout = "1h",
@@ -139,6 +148,7 @@ def transcribe(
         invocation_timeout=parse_duration(invocation_timeout),
         rerun=rerun,
         to_stdout=to_stdout,
+        keep_extension=keep_extension,
     )
     view = BatchView(app_ctx.output, wait, rerun=rerun)
     items = iter_inputs(inputs, stdin_paths(sys.stdin) if "-" in inputs else [], list_keys)

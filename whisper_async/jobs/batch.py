@@ -239,7 +239,7 @@ class Batch:
         request = self.request
         if request.to_stdout or not request.wait:
             return None  # nothing is written: without --wait the results stay in S3
-        name = f"{item.stem}.{request.fmt}"
+        name = f"{item.name if request.keep_extension else item.stem}.{request.fmt}"
         too_long = name_too_long(name)
         if too_long:  # found now, not once the job has run
             error = (

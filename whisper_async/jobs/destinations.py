@@ -51,7 +51,8 @@ def shared_destination(path: Path, first: Claimant, second: Claimant) -> str:
                 "each file's subfolder under DIR; or send them in runs with different -o"
             )
     return (
-        f"{why} (a transcript is named after its input, less the extension): rename one, or "
+        f"{why} (a transcript is named after its input, less the extension): pass "
+        "--keep-extension to name each after its whole name (call.wav.txt), rename one, or "
         "send them in runs with different -o"
     )
 

@@ -23,3 +23,4 @@ class TranscribeRequest:
     invocation_timeout: int = 3600
     rerun: bool = False
     to_stdout: bool = False  # one input, no --output-dir: the transcript goes to stdout
+    keep_extension: bool = False  # call.wav's transcript is call.wav.txt, not call.txt
