@@ -138,6 +138,26 @@ def test_an_input_whose_transcript_name_is_too_long_fails_before_it_is_sent(
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
 
 
+def test_an_s3_key_whose_folder_is_too_long_for_a_name_fails_before_it_is_sent(
+    s3, bucket, tmp_path
+) -> None:
+    """A key's folder of 300 bytes (S3 allows 1,024 for a key): the job ran, and only then
+    its transcript failed with "File name too long"."""
+    from whisper_async.inputs import prefix_inputs
+
+    endpoint = FakeEndpoint(s3, target(bucket))
+    keys = [f"calls/{'d' * 300}/x.wav", "calls/ok/y.wav"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=f"audio-{key[-5]}".encode())
+    inputs = list(prefix_inputs(bucket, "calls/", keys))
+    _, report, outcomes = run(environment(s3, bucket, endpoint), inputs, tmp_path / "out")
+    assert (report.done, report.failed) == (1, 1) and len(endpoint.accepted) == 1
+    (failed,) = [o for o in outcomes if o.state == "failed"]
+    assert "its transcript's subfolder, 'ddd" in (failed.error or "")
+    assert "longer than file systems allow (300 bytes, at most 255)" in (failed.error or "")
+    assert (tmp_path / "out" / "ok" / "y.txt").read_text().strip() == "heard audio-y"
+
+
 def test_a_stdin_path_too_long_to_look_at_fails_its_row_and_the_rest_are_sent(
     s3, bucket, tmp_path
 ) -> None:
@@ -209,14 +229,14 @@ def test_a_resumed_run_leaves_results_an_earlier_run_left_out_of_its_rate(
 
 
 def test_the_same_request_spelled_otherwise_is_the_same_job(s3, bucket, tmp_path) -> None:
-    """`--language ' en'`, `EN` and `en` each sent the file again, all read as en."""
+    """`--language ' en'`, `EN` and `en` each sent the file again, all read as en; and
+    `--task TRANSCRIBE` apart from no --task."""
     endpoint = FakeEndpoint(s3, target(bucket))
     env = environment(s3, bucket, endpoint)
     inputs = expand([str(p) for p in write_inputs(tmp_path / "in", 2)])
-    for index, language in enumerate(("en", " EN", "En")):
-        request = TranscribeRequest(
-            options={"language": language}, output_dir=tmp_path / str(index)
-        )
+    spellings = [{"language": "en"}, {"language": " EN"}, {"language": "En", "task": "TRANSCRIBE"}]
+    for index, options in enumerate(spellings):
+        request = TranscribeRequest(options=options, output_dir=tmp_path / str(index))
         assert Batch(env, request).run(inputs).done == 2
     assert len(endpoint.accepted) == 2
 

@@ -565,7 +565,7 @@ def test_an_s3_prefix_with_no_audio_or_no_bucket_is_refused_before_anything_is_s
     assert empty.exit_code == 2, empty.output
     assert f"s3://{bucket}/notes/ holds no audio or video objects" in empty.stderr
     missing = cli("transcribe", "s3://no-such-bucket-of-ours/calls/")
-    assert missing.exit_code != 0 and "Traceback" not in missing.output
+    assert missing.exit_code == 2 and "Traceback" not in missing.output
     said = " ".join(missing.stderr.split())
     assert "The bucket no-such-bucket-of-ours does not exist" in said, said
     assert "check the name in s3://no-such-bucket-of-ours/calls/" in said, said

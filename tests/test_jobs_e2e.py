@@ -31,10 +31,11 @@ def test_one_file_with_wait_prints_the_transcript(
 
 
 def test_an_s3_prefix_sends_its_audio_objects_and_keeps_their_subfolders_under_o(
-    local_stack, data_dir: Path, tmp_path: Path
+    local_stack, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Audio already in S3 (a team's bucket, not wasync's): `s3://team-audio/calls/` was
-    refused with an aws-cli pipeline to paste."""
+    refused with an aws-cli pipeline to paste. Without -o the current folder takes -o's
+    place (both a.wav went to ./a.txt, and the second failed)."""
     from whisper_async.clients import Clients
     from whisper_async.settings import resolve
 
@@ -66,6 +67,27 @@ def test_an_s3_prefix_sends_its_audio_objects_and_keeps_their_subfolders_under_o
     for folder, clip in [("day1", "en_short.wav"), ("day2", "en_numbers.wav")]:
         said = (out / folder / "a.txt").read_text()
         assert word_error_rate([reference_text(data_dir / clip)], [said]) <= 0.4, said
+
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    again = local_stack.cli("transcribe", "s3://team-audio/calls/", "--wait")
+    assert again.exit_code == 0, again.output
+    for folder in ("day1", "day2"):
+        assert (here / folder / "a.txt").read_text() == (out / folder / "a.txt").read_text()
+
+    # On stdin a prefix that lists nothing is a failed row of its own; the rest go on
+    lines = "s3://no-such-bucket-here/calls/\ns3://team-audio/nothing/\ns3://team-audio/calls/\n"
+    piped = local_stack.cli("--json", "transcribe", "-", "--wait", "-o", str(out), input=lines)
+    assert piped.exit_code == 1, piped.output
+    rows = [json.loads(line) for line in piped.stdout.splitlines()][:-1]
+    states = {row["input"]: (row["state"], row.get("error") or "") for row in rows}
+    assert states["s3://team-audio/calls/day1/a.wav"][0] == "done"
+    assert (
+        "The bucket no-such-bucket-here does not exist"
+        in states["s3://no-such-bucket-here/calls/"][1]
+    )
+    assert "holds no audio or video objects" in states["s3://team-audio/nothing/"][1]
 
 
 def test_batch_of_twenty_writes_twenty_correct_outputs(
@@ -405,8 +427,8 @@ def test_unknown_endpoint_is_refused_before_any_upload(local_stack, data_dir: Pa
 @pytest.mark.parametrize(
     ("options", "said"),
     [
-        (("--language", "de"), "language='de' is not supported by the English-only model"),
-        (("--task", "translate"), "task=translate needs a multilingual model"),
+        (("--language", "de"), "language='de' needs a multilingual model; the model endpoint"),
+        (("--task", "translate"), "task=translate needs a multilingual model; the model end"),
     ],
 )
 def test_a_language_the_english_only_model_cannot_serve_is_refused_before_any_upload(

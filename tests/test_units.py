@@ -169,10 +169,12 @@ def test_an_s3_prefix_is_refused_before_anything_is_sent() -> None:
         expand(["s3://team-audio"])
     assert "is an S3 bucket" in bucket_alone.value.message
     assert "--bucket team-audio --query" in (bucket_alone.value.hint or "")
+    with pytest.raises(UsageError, match="'bad bucket' is not an S3 bucket name"):
+        expand(["s3://bad bucket/calls/"])  # botocore's "Parameter validation failed", exit 1
     for no_bucket in ("s3://", "s3:///"):  # the hint was `--bucket ''` and `s3:///`
         with pytest.raises(UsageError, match="names no bucket") as nothing:
             expand([no_bucket])
-        assert nothing.value.hint == "use the form s3://bucket/key"
+        assert nothing.value.hint == "use the form s3://bucket/key or s3://bucket/prefix/"
     with pytest.raises(UsageError) as refused:
         expand(["s3://team-audio/2026/"])
     assert "S3 prefix" in refused.value.message

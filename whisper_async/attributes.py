@@ -266,7 +266,9 @@ def canonical_options(values: Mapping[str, Any]) -> dict[str, Any]:
         if name not in OPTION_NAMES:
             raise OptionError(f"unknown option {name!r}; allowed: {', '.join(OPTION_NAMES)}")
         parsed = parse_value(name, _text(value))
-        if parsed is not None:
+        # task=transcribe is the server's default, which no endpoint setting changes: said or
+        # not (in any case), one job
+        if parsed is not None and (name, parsed) != ("task", "transcribe"):
             found[name] = parsed
     return found
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import mimetypes
 import os
+import re
 import shlex
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import NotFoundError, UsageError, WasyncError
 from .formats import FORMATS
 
 AUDIO_EXTENSIONS = frozenset(
@@ -314,6 +315,9 @@ def listing_hint(bucket: str, prefix: str) -> str:
 
 # (bucket, prefix) -> every key under the prefix, in S3's order (storage.list_keys)
 KeyLister = Callable[[str, str], Iterable[str]]
+# botocore's own check of a Bucket parameter (handlers.VALID_BUCKET): a name it refuses
+# failed with its regex in the message
+ANY_BUCKET = re.compile(r"[a-zA-Z0-9.\-_]{1,255}")
 
 
 def s3_prefix(argument: str) -> tuple[str, str] | None:
@@ -345,9 +349,35 @@ def prefix_inputs(
         yield Input(uri, s3_uri=uri, subfolder=Path(*parts[:-1]) if len(parts) > 1 else None)
 
 
+def bucket_problem(argument: str) -> str | None:
+    """Why an s3:// argument's bucket cannot be one, or None."""
+    bucket = argument[len("s3://") :].partition("/")[0]
+    if not bucket:  # `s3://` alone
+        return f"{argument} names no bucket"
+    if not ANY_BUCKET.fullmatch(bucket):
+        return f"{argument}: {bucket!r} is not an S3 bucket name (letters, digits, '.', '-', '_')"
+    return None
+
+
+def _listed(argument: str, bucket: str, prefix: str, list_keys: KeyLister) -> Iterator[Input]:
+    """A prefix's inputs. A listing that fails, or finds no audio, is a failed row of its own
+    and the batch goes on (a stdin line's typo, a bucket gone since it was checked)."""
+    found = False
+    try:
+        for item in prefix_inputs(bucket, prefix, list_keys(bucket, prefix)):
+            found = True
+            yield item
+    except Exception as exc:
+        from .aws import translate
+
+        reason = exc if isinstance(exc, WasyncError) else translate(exc) or exc
+        yield Input(argument, problem=f"listing {argument} stopped: {reason}")
+        return
+    if not found:
+        yield Input(argument, problem=f"{argument} holds no audio or video objects")
+
+
 def _check_prefix(argument: str, bucket: str, prefix: str, list_keys: KeyLister | None) -> None:
-    if not bucket:  # `s3://` alone: no listing to suggest
-        raise UsageError(f"{argument} names no bucket", "use the form s3://bucket/key")
     what = "an S3 prefix" if prefix else "an S3 bucket"
     if list_keys is None:
         raise UsageError(
@@ -355,7 +385,11 @@ def _check_prefix(argument: str, bucket: str, prefix: str, list_keys: KeyLister 
             listing_hint(bucket, prefix),
         )
     # Up to its first audio object only: a prefix may hold millions
-    if next(prefix_inputs(bucket, prefix, list_keys(bucket, prefix)), None) is None:
+    try:
+        first = next(prefix_inputs(bucket, prefix, list_keys(bucket, prefix)), None)
+    except NotFoundError as exc:  # a bucket named wrong: a typo, like a missing folder
+        raise UsageError(exc.message, exc.hint) from None
+    if first is None:
         raise UsageError(f"{argument} holds no audio or video objects", EXTENSIONS_HINT)
 
 
@@ -369,6 +403,8 @@ def check_argument(argument: str, list_keys: KeyLister | None = None) -> str | N
             "check the variable that should hold its name; `-` reads names from stdin",
         )
     argument = argument.strip()
+    if argument.startswith("s3://") and (problem := bucket_problem(argument)):
+        raise UsageError(problem, "use the form s3://bucket/key or s3://bucket/prefix/")
     prefix = s3_prefix(argument)
     if prefix is not None:
         _check_prefix(argument, *prefix, list_keys)
@@ -414,9 +450,12 @@ def _inputs_of(argument: str, from_stdin: bool, list_keys: KeyLister | None) -> 
         argument = exact  # a name that begins or ends with a space, as `find` prints it
     if not argument:
         return
+    if argument.startswith("s3://") and (problem := bucket_problem(argument)):
+        yield Input(argument, problem=problem)
+        return
     prefix = s3_prefix(argument)
-    if prefix is not None and list_keys is not None and prefix[0]:
-        yield from prefix_inputs(*prefix, list_keys(*prefix))
+    if prefix is not None and list_keys is not None:
+        yield from _listed(argument, *prefix, list_keys)
         return
     if argument.startswith("s3://"):
         yield Input(argument, s3_uri=argument)

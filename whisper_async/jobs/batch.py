@@ -240,19 +240,23 @@ class Batch:
         if request.to_stdout or not request.wait:
             return None  # nothing is written: without --wait the results stay in S3
         name = f"{item.name if request.keep_extension else item.stem}.{request.fmt}"
-        too_long = name_too_long(name)
-        if too_long:  # found now, not once the job has run
-            error = (
-                f"its transcript's name, {name!r}, is {too_long}: rename the input, or send it "
-                "without --wait and write the result with `wasync fetch ID -o FILE`"
-            )
-            return JobOutcome(None, item.display, "failed", error=error)
+        # found now, not once the job has run (an S3 key's folders can be longer than a file
+        # system's names)
+        subfolders = item.subfolder.parts if item.subfolder else ()
+        for what, part in [*(("subfolder", p) for p in subfolders), ("name", name)]:
+            too_long = name_too_long(part)
+            if too_long:
+                error = (
+                    f"its transcript's {what}, {part!r}, is {too_long}: rename the input, or "
+                    "send it without --wait and write the result with `wasync fetch ID -o FILE`"
+                )
+                return JobOutcome(None, item.display, "failed", error=error)
         if request.output_dir is not None:
             destination = Destination.under(request.output_dir, item.subfolder, name)
         elif item.path is not None:
             destination = Destination.under(item.path.parent, None, name)
-        else:
-            destination = Destination.under(Path.cwd(), None, name)
+        else:  # an S3 object: here, a prefix's in its subfolder (as under -o .)
+            destination = Destination.under(Path.cwd(), item.subfolder, name)
         path = destination.path
         if item.path is not None and _same_file(item.path, path):
             error = f"its transcript would be written over the input itself ({path}); use -o DIR"
