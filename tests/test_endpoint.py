@@ -181,7 +181,7 @@ def test_request_defaults_reach_the_container_environment(
 def test_an_english_only_model_is_marked_and_refuses_a_default_language_it_cannot_serve(
     moto_clients, model_uri: str
 ) -> None:
-    with pytest.raises(UsageError, match="not supported by the English-only model") as refused:
+    with pytest.raises(UsageError, match="needs a multilingual model; the model s3://") as refused:
         plan_deploy(moto_clients, request(default_language="de"))
     assert "--language en or --language auto" in refused.value.hint
     assert moto_clients.client("sagemaker").list_models()["Models"] == []
@@ -456,7 +456,7 @@ def test_env_variables_reach_the_container_and_stay_until_removed(
         ("1X=2", "is not NAME=VALUE"),
         ("WASYNC_MAX_CONCURRENCY=4", "deploy sets it from its own options"),
         ("WASYNC_DEFAULT_LANGUAGE=ja", "deploy sets it from its own options"),
-        ("WASYNC_MODEL_LANGUAGES=multilingual", "deploy sets it from its own options"),
+        ("WASYNC_MODEL_LANGUAGES=multilingual", "from what push-model recorded of the model"),
         ("WASYNC_MAX_AUDIO_SECONDS=8h", "is not a number"),
         ("WASYNC_MAX_AUDIO_SECONDS=90000", "must be at most 86400"),
         ("WASYNC_WINDOW_SECONDS=inf", "must be at most 86400"),

@@ -124,6 +124,28 @@ def test_a_pipe_beside_the_model_is_named_as_left_out_and_one_in_a_model_files_p
     assert not any("/other-" in o["Key"] for o in listed["Contents"])  # nothing uploaded
 
 
+@pytest.mark.parametrize("entry", ["model.bin", "config.json", "model.pt", "given"])
+def test_a_pipe_or_dangling_link_where_the_weights_go_is_named_not_read_for_ever(
+    moto_clients, small_ctranslate2: Path, tmp_path: Path, entry: str
+) -> None:
+    """A pipe named model.pt made push-model wait for ever; a pipe or dangling link named
+    model.bin was "holds config.json, model.bin, ...: expected model.bin plus config.json"."""
+    if entry == "given":  # the pipe named as SOURCE itself: "model directory ... does not exist"
+        source = tmp_path / "weights.pt"
+        os.mkfifo(source)
+    else:
+        source = small_ctranslate2
+        (source / entry).unlink(missing_ok=True)
+        if entry == "config.json":
+            (source / entry).symlink_to(tmp_path / "nowhere.json")
+        else:
+            os.mkfifo(source / entry)
+    kind = "a link to nothing" if entry == "config.json" else "a named pipe"
+    with pytest.raises(UsageError, match=rf"is not a regular file \({kind}\)"):
+        push_model(moto_clients, str(source))
+    assert moto_clients.client("s3").list_buckets()["Buckets"] == []
+
+
 def test_a_model_file_linked_out_of_the_folder_is_refused_before_any_upload(
     moto_clients, small_ctranslate2: Path, tmp_path: Path
 ) -> None:
@@ -243,6 +265,28 @@ def test_a_checkpoints_vocabulary_size_tells_its_languages(
     checkpoint = checkpoint_file(tmp_path / "model.pt", n_vocab=n_vocab)
     result = push_model(moto_clients, str(checkpoint))
     assert (result.languages, _recorded_languages(moto_clients, result.uri)) == (languages,) * 2
+
+
+def test_weights_uploaded_before_their_languages_were_recorded_are_uploaded_again_once(
+    moto_clients, small_ctranslate2: Path
+) -> None:
+    """An upload from before: same sha256, no languages in its metadata; skipped, it would
+    have left deploy and transcribe without them for good."""
+    first = push_model(moto_clients, str(small_ctranslate2))
+    uri = S3Uri.parse(first.uri)
+    s3 = moto_clients.client("s3")
+    older = dict(s3.head_object(Bucket=uri.bucket, Key=uri.key)["Metadata"])
+    del older["languages"]
+    s3.copy_object(
+        Bucket=uri.bucket,
+        Key=uri.key,
+        CopySource={"Bucket": uri.bucket, "Key": uri.key},
+        Metadata=older,
+        MetadataDirective="REPLACE",
+    )
+    again = push_model(moto_clients, str(small_ctranslate2))
+    assert not again.skipped and _recorded_languages(moto_clients, again.uri) == "en"
+    assert push_model(moto_clients, str(small_ctranslate2)).skipped
 
 
 def test_a_folder_without_a_vocabulary_records_no_languages(

@@ -16,7 +16,7 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
-from .manifest import MANIFEST_NAME, ModelLayoutError
+from .manifest import MANIFEST_NAME, ModelLayoutError, not_a_regular_file
 
 # CTranslate2's model files and the ones faster-whisper reads beside them
 MODEL_FILES = frozenset(
@@ -58,23 +58,11 @@ def model_files(directory: Path) -> tuple[list[Path], list[str]]:
     for child in sorted(directory.iterdir()):
         if child.name in MODEL_FILES:
             if not child.is_file():
-                raise ModelLayoutError(
-                    f"{child} is not a regular file ({_kind(child)}), so it cannot be packaged"
-                )
+                raise not_a_regular_file(child)
             kept.append(child)
         elif not child.is_dir() and child.name != MANIFEST_NAME:  # wasync writes its own
             left_out.append(child.name)
     return kept, left_out
-
-
-def _kind(path: Path) -> str:
-    if path.is_symlink() and not path.exists():
-        return "a link to nothing"
-    if path.is_dir():
-        return "a folder"
-    if path.is_fifo():
-        return "a named pipe"
-    return "a device or socket"
 
 
 def check_model_files(directory: Path, files: list[Path]) -> None:

@@ -125,6 +125,11 @@ def parse_env(assignments: list[str]) -> dict[str, str]:
     environment = {}
     for assignment in assignments:
         name, value = split_assignment(assignment, "--env", "WASYNC_MAX_AUDIO_SECONDS=28800")
+        if name == model_languages.SETTING:
+            raise UsageError(
+                f"--env cannot set {name}: deploy sets it from what push-model recorded of the "
+                "model (its vocabulary's size) in the model's S3 metadata",
+            )
         if _managed(name):
             raise UsageError(
                 f"--env cannot set {name}: deploy sets it from its own options",
@@ -556,7 +561,7 @@ def _check_default_language(
     if languages != model_languages.ENGLISH:
         return
     language = defaults.get("WASYNC_DEFAULT_LANGUAGE")
-    refused = model_languages.refusal(model_uri, language, "transcribe")
+    refused = model_languages.refusal(f"the model {model_uri}", language, "transcribe")
     if refused:
         raise UsageError(
             f"--language {language} as the endpoint's default: {refused}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -80,10 +81,31 @@ def _some_names(folder: Path) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
+def entry_kind(path: Path) -> str:
+    """What an entry that is no regular file is, in words."""
+    if path.is_symlink() and not path.exists():
+        return "a link to nothing"
+    if path.is_dir():
+        return "a folder"
+    if path.is_fifo():
+        return "a named pipe"
+    return "a device or socket"
+
+
+def not_a_regular_file(path: Path) -> ModelLayoutError:
+    return ModelLayoutError(
+        f"{path} is not a regular file ({entry_kind(path)}), so it cannot be packaged or loaded"
+    )
+
+
 def detect_layout(model_dir: Path) -> ModelLayout:
     """Use the manifest if there is one; else recognise a .pt checkpoint or a CTranslate2 dir."""
     if not model_dir.is_dir():
         raise ModelLayoutError(f"model directory {model_dir} does not exist")
+    # A pipe named model.pt would be read for ever; a dangling model.bin looked like no model
+    for entry in [*model_dir.glob("*.pt"), model_dir / "model.bin", model_dir / "config.json"]:
+        if os.path.lexists(entry) and not entry.is_file():
+            raise not_a_regular_file(entry)
     manifest = read_manifest(model_dir)
     checkpoints = sorted(model_dir.glob("*.pt"))
     is_ctranslate2 = (model_dir / "model.bin").is_file() and (model_dir / "config.json").is_file()

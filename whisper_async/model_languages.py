@@ -49,9 +49,10 @@ def known(value: str | None) -> str | None:
 
 
 def refusal(model: str, language: str | None, task: str) -> str | None:
-    """Why an English-only model cannot serve a request's language and task, else None."""
+    """Why an English-only model (`model`: a name, or a phrase such as "the model endpoint
+    whisper serves") cannot serve a request's language and task, else None."""
     if language not in {None, ENGLISH}:
-        return f"language={language!r} is not supported by the English-only model {model}"
+        return f"language={language!r} needs a multilingual model; {model} is English-only"
     if task == "translate":
         return f"task=translate needs a multilingual model; {model} is English-only"
     return None

@@ -22,7 +22,13 @@ from .clients import Clients
 from .ctranslate2_files import check_model_bin, check_model_files, model_files
 from .errors import UsageError, WasyncError
 from .extras import needs_extra
-from .manifest import MANIFEST_NAME, Manifest, ModelLayoutError, detect_layout
+from .manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ModelLayoutError,
+    detect_layout,
+    not_a_regular_file,
+)
 from .progress import Advance, ProgressFactory, no_progress
 
 OPENAI_BASE = "https://openaipublic.azureedge.net/main/whisper/models"
@@ -208,6 +214,8 @@ def resolve_source(
     choice = source if isinstance(source, SourceChoice) else choose_source(source)
     path = choice.path
     if path is not None:
+        if not path.is_file() and not path.is_dir():  # a pipe would be read for ever
+            raise UsageError(str(not_a_regular_file(path)), "pass a .pt file or a folder")
         if path.is_file():
             if path.suffix != ".pt":
                 raise UsageError(
@@ -351,7 +359,11 @@ def push_model(
         storage.ensure_bucket(clients)
         uri = model_uri(clients, resolved.name, sha256)
         existing = storage.head(clients, uri)
-        skipped = bool(existing and existing.get("Metadata", {}).get("sha256") == sha256)
+        recorded = (existing or {}).get("Metadata", {})
+        # An upload from before the languages were recorded is made again, once, to record them
+        skipped = recorded.get("sha256") == sha256 and (
+            resolved.languages is None or model_languages.METADATA_KEY in recorded
+        )
         if existing and skipped:
             size = int(existing["ContentLength"])
         else:

@@ -117,7 +117,9 @@ def check_model_serves(target: EndpointTarget, options: Mapping[str, Any]) -> No
         return
     wanted = canonical_options(options)
     refused = model_languages.refusal(
-        f"that {target.name} serves", wanted.get("language"), wanted.get("task", "transcribe")
+        f"the model endpoint {target.name} serves",
+        wanted.get("language"),
+        wanted.get("task", "transcribe"),
     )
     if refused:
         raise UsageError(
