@@ -55,6 +55,9 @@ def test_an_s3_prefix_sends_its_audio_objects_and_keeps_their_subfolders_under_o
     )
 
     assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())
+    assert "s3://team-audio/calls/: left out 1 file without an audio or video extension " in said
+    assert "(agenda.pdf)" in said
     rows = [json.loads(line) for line in result.stdout.splitlines()][:-1]
     assert sorted(row["input"] for row in rows) == [
         "s3://team-audio/calls/day1/a.wav",

@@ -359,12 +359,14 @@ def bucket_problem(argument: str) -> str | None:
     return None
 
 
-def _listed(argument: str, bucket: str, prefix: str, list_keys: KeyLister) -> Iterator[Input]:
+def _listed(
+    argument: str, bucket: str, prefix: str, list_keys: KeyLister, left_out: LeftOut | None
+) -> Iterator[Input]:
     """A prefix's inputs. A listing that fails, or finds no audio, is a failed row of its own
     and the batch goes on (a stdin line's typo, a bucket gone since it was checked)."""
     found = False
     try:
-        for item in prefix_inputs(bucket, prefix, list_keys(bucket, prefix)):
+        for item in prefix_inputs(bucket, prefix, list_keys(bucket, prefix), left_out):
             found = True
             yield item
     except Exception as exc:
@@ -443,7 +445,12 @@ def is_one_input(arguments: Sequence[str]) -> bool:
     return argument != "-" and _kind(Path(argument).expanduser()) == "file"
 
 
-def _inputs_of(argument: str, from_stdin: bool, list_keys: KeyLister | None) -> Iterator[Input]:
+def _inputs_of(
+    argument: str,
+    from_stdin: bool,
+    list_keys: KeyLister | None,
+    left_out: dict[str, LeftOut] | None,
+) -> Iterator[Input]:
     exact = argument.rstrip("\r\n")
     argument = argument.strip()
     if from_stdin and exact != argument and _kind(Path(exact).expanduser()) == "file":
@@ -455,7 +462,8 @@ def _inputs_of(argument: str, from_stdin: bool, list_keys: KeyLister | None) -> 
         return
     prefix = s3_prefix(argument)
     if prefix is not None and list_keys is not None:
-        yield from _listed(argument, *prefix, list_keys)
+        found = None if left_out is None else left_out.setdefault(argument, LeftOut())
+        yield from _listed(argument, *prefix, list_keys, found)
         return
     if argument.startswith("s3://"):
         yield Input(argument, s3_uri=argument)
@@ -522,16 +530,20 @@ def stdin_paths(stream: Any) -> Iterable[str]:
 
 
 def iter_inputs(
-    arguments: Sequence[str], stdin_lines: Iterable[str] = (), list_keys: KeyLister | None = None
+    arguments: Sequence[str],
+    stdin_lines: Iterable[str] = (),
+    list_keys: KeyLister | None = None,
+    left_out: dict[str, LeftOut] | None = None,
 ) -> Iterator[Input]:
     """Every input in order, without duplicates; `-` takes paths from stdin, one per line;
-    an S3 prefix its audio objects, listed with `list_keys`. Call check_argument on each
-    argument first."""
+    an S3 prefix its audio objects, listed with `list_keys`, the others counted in
+    `left_out` under the prefix's argument (known once it is listed, unlike a folder's).
+    Call check_argument on each argument first."""
     seen: set[str] = set()
     for argument in arguments:
         lines = stdin_lines if argument == "-" else [argument]
         for line in lines:
-            for item in _inputs_of(line, argument == "-", list_keys):
+            for item in _inputs_of(line, argument == "-", list_keys, left_out):
                 key = item.s3_uri or _same_file_key(item)
                 if key not in seen:
                     seen.add(key)

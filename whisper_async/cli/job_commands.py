@@ -120,7 +120,7 @@ def transcribe(
 ) -> None:
     """Queue audio on the async endpoint; with --wait, write the transcripts (re-run: resume)."""
     from ..durations import parse_duration
-    from ..inputs import check_argument, iter_inputs, stdin_paths
+    from ..inputs import LeftOut, check_argument, iter_inputs, stdin_paths
     from ..jobs import TranscribeRequest
     from ..jobs import transcribe as run_transcribe
     from ..jobs.transcribe import input_keys
@@ -151,7 +151,9 @@ def transcribe(
         keep_extension=keep_extension,
     )
     view = BatchView(app_ctx.output, wait, rerun=rerun)
-    items = iter_inputs(inputs, stdin_paths(sys.stdin) if "-" in inputs else [], list_keys)
+    left_out: dict[str, LeftOut] = {}  # an S3 prefix's, found as it is listed
+    stdin = stdin_paths(sys.stdin) if "-" in inputs else []
+    items = iter_inputs(inputs, stdin, list_keys, left_out)
     with view.live():
         report = run_transcribe(
             app_ctx.clients,
@@ -164,6 +166,10 @@ def transcribe(
             on_first_send=view.first_send,
         )
     view.summary(report)
+    for argument, objects in left_out.items():
+        note = objects.note(argument)
+        if note:
+            app_ctx.output.info(note)
     leave(exit_code(report), app_ctx.output)
 
 
