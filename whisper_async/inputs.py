@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import NotFoundError, UsageError, WasyncError
+from .errors import NotFoundError, UsageError
 from .formats import FORMATS
 
 AUDIO_EXTENSIONS = frozenset(
@@ -372,7 +372,9 @@ def _listed(
     except Exception as exc:
         from .aws import translate
 
-        reason = exc if isinstance(exc, WasyncError) else translate(exc) or exc
+        reason = translate(exc)  # itself when a WasyncError; None when not AWS's: a bug
+        if reason is None:
+            raise
         yield Input(argument, problem=f"listing {argument} stopped: {reason}")
         return
     if not found:
